@@ -1,0 +1,25 @@
+"""The canonical model (spec/model.md): types, exact JSON form, code tables and field edits."""
+
+from .dictionary import FieldDef, FieldDictionary, default_dictionary, format_name, parse_name
+from .edits import Finding, apply_edits, check, code_table, vin_check_digit_ok
+from .jsonform import dump, dumps, from_dict, load, loads, to_dict
+from .types import (
+    Address,
+    Case,
+    ErrorInfo,
+    License,
+    Message,
+    Name,
+    Person,
+    Record,
+    Registration,
+    Vehicle,
+    is_empty,
+)
+
+__all__ = [
+    "Address", "Case", "ErrorInfo", "FieldDef", "FieldDictionary", "Finding", "License",
+    "Message", "Name", "Person", "Record", "Registration", "Vehicle", "apply_edits", "check",
+    "code_table", "default_dictionary", "dump", "dumps", "format_name", "from_dict",
+    "is_empty", "load", "loads", "parse_name", "to_dict", "vin_check_digit_ok",
+]

@@ -1,0 +1,265 @@
+"""The field dictionary: tag <-> canonical path <-> value type, loaded from ``fields.toml``.
+
+Why one table: every format (NCIC text, Nlets text, NIEM XML, copybook records) speaks of the
+same fields.  Binding them all to one row per field keeps their normalizers and their edits
+identical, so a plate that passes in one format passes in all, and a new tag is one row.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from clets.errors import LayoutError, ValidationError
+
+from .types import Address, Case, License, Name, Person, Registration, Vehicle
+
+__all__ = [
+    "FieldDef",
+    "FieldDictionary",
+    "default_dictionary",
+    "format_name",
+    "get_path",
+    "parse_name",
+    "set_path",
+]
+
+# Which class to create when a path walks through an absent object.
+_CHILD_TYPES: dict[str, type] = {
+    "person": Person,
+    "owner": Person,
+    "vehicle": Vehicle,
+    "case": Case,
+    "name": Name,
+    "license": License,
+    "address": Address,
+    "registration": Registration,
+}
+
+_ATTR_ALIASES = {"class": "class_"}
+
+
+def _attr(name: str) -> str:
+    return _ATTR_ALIASES.get(name, name)
+
+
+def get_path(obj: Any, path: str) -> Any:
+    """Value at a dotted canonical path, or None when any step is absent."""
+    for part in path.split("."):
+        if obj is None:
+            return None
+        obj = getattr(obj, _attr(part), None)
+    return obj
+
+
+def has_slot(obj: Any, path: str) -> bool:
+    """Whether ``obj``'s type has a slot for the first step of ``path``."""
+    first = _attr(path.split(".", 1)[0])
+    return first in getattr(type(obj), "__dataclass_fields__", {})
+
+
+def set_path(obj: Any, path: str, value: Any) -> None:
+    """Set a dotted path, creating intermediate model objects as needed."""
+    parts = [_attr(p) for p in path.split(".")]
+    for part in parts[:-1]:
+        child = getattr(obj, part)
+        if child is None:
+            child = _CHILD_TYPES[part]()
+            setattr(obj, part, child)
+        obj = child
+    setattr(obj, parts[-1], value)
+
+
+# --------------------------------------------------------------------------- value types
+
+_NAME_RE = re.compile(r"^\s*([^,]*?)\s*(?:,\s*(.*?))?\s*$")
+_SUFFIXES = frozenset({"JR", "SR", "II", "III", "IV", "V", "VI"})
+
+
+def parse_name(text: str) -> Name:
+    """``LAST, FIRST MIDDLE SUFFIX`` (space after the comma optional) to a Name."""
+    m = _NAME_RE.match(text.upper())
+    assert m is not None  # the pattern matches any string
+    last, rest = m.group(1), m.group(2)
+    name = Name(last=last or None)
+    if rest:
+        words = rest.split()
+        if len(words) > 1 and words[-1].rstrip(".") in _SUFFIXES:
+            name.suffix = words.pop()
+        if words:
+            name.first = words[0]
+        if len(words) > 1:
+            name.middle = " ".join(words[1:])
+    return name
+
+
+def format_name(name: Name) -> str:
+    head = name.last or ""
+    rest = " ".join(p for p in (name.first, name.middle, name.suffix) if p)
+    return f"{head}, {rest}" if rest else head
+
+
+def _parse_date(text: str, tag: str) -> str:
+    t = text.strip()
+    try:
+        if len(t) == 8 and t.isdigit():
+            d = _dt.date(int(t[:4]), int(t[4:6]), int(t[6:]))
+        elif len(t) == 6 and t.isdigit():  # Nlets MMDDYY on input: pivot on the current century
+            yy = int(t[4:])
+            d = _dt.date(1900 + yy if yy > 40 else 2000 + yy, int(t[:2]), int(t[2:4]))
+        elif len(t) == 10 and t[4] == "-" and t[7] == "-":
+            d = _dt.date.fromisoformat(t)
+        else:
+            raise ValueError("not CCYYMMDD")
+    except ValueError:
+        raise ValidationError("not a calendar date (CCYYMMDD)", field=tag, value=text) from None
+    return d.isoformat()
+
+
+def _format_date(value: str) -> str:
+    return value.replace("-", "")
+
+
+def _parse_height(text: str, tag: str) -> int:
+    t = text.strip()
+    if not t.isdigit() or not 2 <= len(t) <= 3:
+        raise ValidationError("height must be feet + 2-digit inches (510)", field=tag, value=text)
+    feet, inches = (int(t[0]), int(t[1:])) if len(t) == 3 else (int(t[0]), int(t[1]))
+    if inches > 11:
+        raise ValidationError("inches must be 00-11", field=tag, value=text)
+    return feet * 12 + inches
+
+
+def _format_height(value: int) -> str:
+    return f"{value // 12}{value % 12:02d}"
+
+
+def _parse_int(text: str, tag: str) -> int:
+    t = text.strip()
+    if not t.isdigit():
+        raise ValidationError("not a number", field=tag, value=text)
+    return int(t)
+
+
+def _ident(text: str, tag: str) -> str:
+    return text.upper().replace(" ", "").replace("-", "")
+
+
+def _code(text: str, tag: str) -> str:
+    return text.strip().upper()
+
+
+def _text(text: str, tag: str) -> str:
+    return text.strip()
+
+
+_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    "text": _text,
+    "ident": _ident,
+    "code": _code,
+    "color": _code,
+    "plate_year": _code,
+    "digits": lambda t, tag: t.strip().replace("-", ""),
+    "date": _parse_date,
+    "int": _parse_int,
+    "height": _parse_height,
+    "name": lambda t, tag: parse_name(t),
+}
+
+_FORMATTERS: dict[str, Callable[[Any], str]] = {
+    "date": _format_date,
+    "height": _format_height,
+    "int": str,
+    "name": format_name,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDef:
+    """One row of the field dictionary."""
+
+    tag: str
+    path: str
+    type: str
+    max: int | None = None
+    min: int | None = None
+    chars: re.Pattern[str] | None = None
+    table: str | None = None
+    severity: str = "reject"
+    past: bool = False
+    vin_check: bool = False
+
+    def parse(self, text: str) -> Any:
+        """Wire text to model value (normalized; raises ValidationError if it cannot parse)."""
+        return _PARSERS[self.type](text, self.tag)
+
+    def format(self, value: Any) -> str:
+        """Model value to wire text."""
+        fmt = _FORMATTERS.get(self.type)
+        if self.type == "int" and self.max == 3 and self.min is None:
+            return f"{value:03d}"  # WGT: 3 digits, zero padded
+        return fmt(value) if fmt else str(value)
+
+
+class FieldDictionary:
+    """The loaded table, indexed by tag and by path, plus the per-MKE wire order."""
+
+    def __init__(self, rows: list[FieldDef], order: dict[str, list[str]]) -> None:
+        self.rows = rows
+        self.by_tag = {r.tag: r for r in rows}
+        self.by_path = {r.path: r for r in rows}
+        self._order = order
+        self._order_cache: dict[str, list[FieldDef]] = {}
+
+    @classmethod
+    def from_toml(cls, text: str, source: str = "fields.toml") -> FieldDictionary:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise LayoutError(str(exc), source=source) from None
+        rows: list[FieldDef] = []
+        for i, row in enumerate(data.get("field", [])):
+            try:
+                tag = row["tag"]
+                if not re.fullmatch(r"[A-Z0-9]{3}", tag):
+                    raise LayoutError(f"row {i}: tag {tag!r} is not 3 letters", source=source)
+                if row["type"] not in _PARSERS:
+                    raise LayoutError(f"row {i}: unknown type {row['type']!r}", source=source)
+                chars = re.compile(f"(?:{row['chars']})") if "chars" in row else None
+                rows.append(FieldDef(
+                    tag=tag, path=row["path"], type=row["type"], max=row.get("max"),
+                    min=row.get("min"), chars=chars, table=row.get("table"),
+                    severity=row.get("severity", "reject"), past=row.get("past", False),
+                    vin_check=row.get("vin_check", False)))
+            except KeyError as exc:
+                raise LayoutError(f"row {i}: missing {exc.args[0]}", source=source) from None
+            except re.error as exc:
+                raise LayoutError(f"row {i}: bad chars pattern: {exc}", source=source) from None
+        order = {k: list(v) for k, v in data.get("order", {}).items()}
+        return cls(rows, order)
+
+    def order_for(self, mke: str) -> list[FieldDef]:
+        """Rows in the wire order used when encoding a message with this key."""
+        cached = self._order_cache.get(mke)
+        if cached is not None:
+            return cached
+        prefix = max((p for p in self._order if p != "*" and mke.startswith(p)), key=len,
+                     default="*")
+        first = [self.by_tag[t] for t in self._order.get(prefix, []) if t in self.by_tag]
+        seen = {r.tag for r in first}
+        result = first + [r for r in self.rows if r.tag not in seen]
+        self._order_cache[mke] = result
+        return result
+
+
+@cache
+def default_dictionary() -> FieldDictionary:
+    """The built-in dictionary shipped in the package."""
+    text = resources.files("clets.model").joinpath("fields.toml").read_text("utf-8")
+    return FieldDictionary.from_toml(text)
