@@ -15,10 +15,10 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "EncodeError",
-    "FramingError",
     "FrameTooLong",
-    "LinkError",
+    "FramingError",
     "LayoutError",
+    "LinkError",
     "SecurityError",
     "ValidationError",
     "XMLSecurityError",
@@ -152,9 +152,10 @@ class SecurityError(CletsError):
 
 
 class XMLSecurityError(SecurityError, DecodeError):
-    """XML refused before parsing or mapping: DTD, entities, too large, too deep, too many elements."""
+    """XML refused before parsing or mapping: DTD, entities, too large, deep or many elements."""
 
-    def __init__(self, reason: str, *, format: str | None = "niem", offset: int | None = None) -> None:
+    def __init__(self, reason: str, *, format: str | None = "niem",
+                 offset: int | None = None) -> None:
         DecodeError.__init__(self, reason, format=format, offset=offset)
 
 

@@ -8,6 +8,7 @@ clock, so the same object serves the CLI, the switch, the tests and the benchmar
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 

@@ -121,12 +121,17 @@ def _check_field(fd: FieldDef, value: Any, path: str, today: _dt.date,
 
 
 def _walk(obj: Any, prefix: str, dictionary: FieldDictionary, today: _dt.date,
-          out: list[Finding]) -> None:
+          out: list[Finding], only: str = "") -> None:
+    """Check every dictionary row under ``obj``; ``only`` keeps rows below one path prefix
+    (``"person."`` for a record's owner, who is a Person) and strips it."""
     for fd in dictionary.rows:
-        value = get_path(obj, fd.path)
+        if not fd.path.startswith(only):
+            continue
+        rel = fd.path[len(only):]
+        value = get_path(obj, rel)
         if value is None:
             continue
-        _check_field(fd, value, f"{prefix}{fd.path}", today, out)
+        _check_field(fd, value, f"{prefix}{rel}", today, out)
 
 
 def check(msg: Message, *, today: _dt.date | None = None,
@@ -149,18 +154,8 @@ def check(msg: Message, *, today: _dt.date | None = None,
     for i, rec in enumerate(msg.records):
         _walk(rec, f"records[{i}].", dictionary, today, out)
         if rec.owner is not None:
-            # the owner is a Person: check it with the person.* rows
-            _walk(_OwnerView(rec.owner), f"records[{i}].owner.", dictionary, today, out)
+            _walk(rec.owner, f"records[{i}].owner.", dictionary, today, out, only="person.")
     return out
-
-
-class _OwnerView:
-    """Lets the ``person.*`` rows see a record's owner."""
-
-    __slots__ = ("person",)
-
-    def __init__(self, person: Any) -> None:
-        self.person = person
 
 
 def apply_edits(msg: Message, *, today: _dt.date | None = None,
@@ -169,7 +164,8 @@ def apply_edits(msg: Message, *, today: _dt.date | None = None,
     for f in check(msg, today=today, dictionary=dictionary):
         if f.severity == "reject":
             raise f.to_error()
-        text = f.reason if f.reason == "VIN check digit mismatch" else f"{f.tag or f.path}: {f.reason}"
+        # The VIN warning reads as model.md words it; others name their field.
+        text = f.reason if f.reason.startswith("VIN") else f"{f.tag or f.path}: {f.reason}"
         if text not in msg.warnings:
             msg.warnings.append(text)
     return msg

@@ -30,7 +30,7 @@ from .types import (
     Vehicle,
 )
 
-__all__ = ["dump", "dumps", "load", "loads", "to_dict", "from_dict"]
+__all__ = ["dump", "dumps", "from_dict", "load", "loads", "to_dict"]
 
 T = TypeVar("T")
 
