@@ -16,7 +16,7 @@ from clets.codecs import available, get_codec
 from clets.errors import CletsError
 from clets.model import Message, Name, Person, Record, Registration, Vehicle, dumps
 
-__all__ = ["register", "codec_tour"]
+__all__ = ["codec_tour", "register"]
 
 _PLATE_QUERY = b"QV.CA0349999.LIC/7ABC123.LIS/CA.LIY/2026.LIT/PC"
 _PERSON_QUERY = b"QW.CA0349999.NAM/SMITH, JOHN J.DOB/19751012.SEX/M.RAC/W"

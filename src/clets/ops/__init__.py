@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics over HTTP, health checks and structured JSON logs."""
