@@ -151,6 +151,13 @@ def _ident(text: str, tag: str) -> str:
     return text.upper().replace(" ", "").replace("-", "")
 
 
+def _parse_flag(text: str, tag: str) -> bool:
+    t = text.strip().upper()
+    if t not in ("Y", "N"):
+        raise ValidationError("flag must be Y or N", field=tag, value=text)
+    return t == "Y"
+
+
 def _code(text: str, tag: str) -> str:
     return text.strip().upper()
 
@@ -170,6 +177,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "int": _parse_int,
     "height": _parse_height,
     "name": lambda t, tag: parse_name(t),
+    "flag": _parse_flag,
 }
 
 _FORMATTERS: dict[str, Callable[[Any], str]] = {
@@ -177,6 +185,7 @@ _FORMATTERS: dict[str, Callable[[Any], str]] = {
     "height": _format_height,
     "int": str,
     "name": format_name,
+    "flag": lambda v: "Y" if v else "N",
 }
 
 
