@@ -1,0 +1,792 @@
+"""Framed TCP links (TLS by default): a server that accepts many peers and a reconnecting client.
+
+Guarantee: a link delivers *whole frames only*, in order, at most once per connection.  A frame
+handed to :meth:`StreamLink.send` is in the kernel or the TLS buffer, not at the peer: if the
+connection dies, frames in flight may be lost.  At-least-once comes from the layer above (the
+switch journal resends anything the peer has not acknowledged at the application level, and
+suppresses duplicates), so links never retransmit on their own.
+
+Limits (spec/switch.md "Security defaults", reliability.md 4.4): maximum frame size (checked on
+the length prefix, before buffering), a TLS handshake deadline, an idle timeout (nothing
+received), a whole-frame deadline once a frame has started (slowloris), a write deadline (peer
+not reading), maximum connections in total, per source IP and per authenticated peer.  Every
+refusal and cut-off is reported to the ``on_event(name, details)`` hook for the audit trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import ssl
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from clets.adapters.base import LinkState, PeerIdentity
+from clets.adapters.tls import PeerMap, cert_names, session_info, subject_text
+from clets.errors import ConfigError, LinkError
+from clets.framing import DEFAULT_MAX_FRAME, BadFrame, Frame, Framer, make_framer
+
+__all__ = [
+    "Backoff",
+    "EventHook",
+    "Inbound",
+    "StreamLink",
+    "StreamOptions",
+    "TcpClient",
+    "TcpServer",
+]
+
+#: ``on_event(name, details)``: called for connects, refusals, auth failures, cut-offs.
+EventHook = Callable[[str, dict[str, Any]], None]
+Sink = Callable[["StreamLink", bytes], Awaitable[None]]
+
+_READ_CHUNK = 256 * 1024
+_WRITE_HIGH_WATER = 256 * 1024
+
+
+def _no_event(name: str, details: dict[str, Any]) -> None:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """Per-connection behaviour shared by servers, clients and serial stream links."""
+
+    framing: str = "len2"
+    max_frame: int = DEFAULT_MAX_FRAME
+    #: send ``heartbeat`` after this many seconds without sending anything (None: never)
+    heartbeat_interval: float | None = None
+    #: the heartbeat frame; received frames equal to it are link-level and never delivered
+    heartbeat: bytes | None = None
+    #: cut the connection when nothing at all arrives for this long (half-open, black hole)
+    idle_timeout: float | None = None
+    #: a frame that has started must be complete within this long (slowloris)
+    frame_timeout: float | None = 30.0
+    #: a send that cannot reach the kernel within this long breaks the link (peer not reading)
+    write_timeout: float = 30.0
+    #: received frames buffered before the reader stops reading (TCP back-pressure)
+    inbox_size: int = 1024
+
+    def framer(self) -> Framer:
+        return make_framer(self.framing, self.max_frame)
+
+
+@dataclass
+class Backoff:
+    """Exponential reconnect delays with jitter; ``random`` and ``sleep`` are injectable."""
+
+    initial: float = 0.1
+    max: float = 30.0
+    factor: float = 2.0
+    #: +/- fraction of the delay drawn at random, so that many clients do not reconnect in step
+    jitter: float = 0.2
+    #: a connection that lived this long resets the delay to ``initial``
+    reset_after: float = 10.0
+    random: Callable[[], float] = random.random
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.max, self.initial * self.factor ** min(attempt, 64))
+        spread = base * self.jitter * (2.0 * self.random() - 1.0)
+        return max(0.0, min(self.max, base + spread))
+
+
+class StreamLink:
+    """One framed connection over an asyncio stream pair (TCP, TLS, or a serial port).
+
+    Implements :class:`clets.adapters.base.Link`.  Received frames go to the link's own queue
+    (``receive``/``frames``) or, when ``sink`` is given, to a shared consumer (a server's
+    aggregated queue, a reconnecting client's queue).
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        name: str,
+        peer: PeerIdentity,
+        options: StreamOptions | None = None,
+        on_event: EventHook | None = None,
+        sink: Sink | None = None,
+        framer: Framer | None = None,
+    ) -> None:
+        self.name = name
+        self.options = options or StreamOptions()
+        self._reader, self._writer = reader, writer
+        self._peer = peer
+        self._framer = framer or self.options.framer()
+        self._emit = on_event or _no_event
+        self._sink = sink
+        self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue(self.options.inbox_size)
+        self._state = LinkState.CONNECTING
+        self._closed = asyncio.Event()
+        self._done = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_tx = time.monotonic()
+        self.error: str | None = None
+        self.frames_in = 0
+        self.frames_out = 0
+
+    # --- Link protocol -----------------------------------------------------------------
+    @property
+    def state(self) -> LinkState:
+        return self._state
+
+    @property
+    def peer(self) -> PeerIdentity:
+        return self._peer
+
+    @property
+    def tls(self) -> dict[str, Any]:
+        """TLS version, cipher and peer certificate subject (empty for plain links)."""
+        obj = self._writer.get_extra_info("ssl_object")
+        return session_info(obj) if obj is not None else {}
+
+    def start(self) -> StreamLink:
+        loop = asyncio.get_running_loop()
+        self._state = LinkState.UP
+        self._tasks.append(loop.create_task(self._read_loop(), name=f"{self.name}-read"))
+        if self.options.heartbeat_interval:
+            self._tasks.append(loop.create_task(self._heartbeat_loop(), name=f"{self.name}-hb"))
+        return self
+
+    async def send(self, frame: bytes) -> None:
+        if self._state is not LinkState.UP or self._writer.transport.is_closing():
+            raise LinkError(self.error or "link is not up", link=self.name, peer=self._who())
+        data = self._framer.encode(frame)  # FrameTooLong / EncodeError: the caller's mistake
+        self._writer.write(data)
+        self._last_tx = time.monotonic()
+        self.frames_out += 1
+        if self._writer.transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
+            await self._drain()
+
+    async def receive(self) -> bytes:
+        while True:
+            if self._done and self._inbox.empty():
+                raise LinkError(self.error or "link closed", link=self.name, peer=self._who())
+            item = await self._inbox.get()
+            if item is not None:
+                return item
+            self._inbox.put_nowait(None)  # wake any other receiver too
+            if self._inbox.qsize() == 1:
+                raise LinkError(self.error or "link closed", link=self.name, peer=self._who())
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                yield await self.receive()
+            except LinkError:
+                return
+
+    async def close(self, *, abort: bool = False, timeout: float = 5.0) -> None:
+        """Flush what was sent, then close (``abort``: drop at once, with RST for TCP)."""
+        if self._state is LinkState.CLOSED:
+            await self._closed.wait()
+            return
+        self._state = LinkState.CLOSED
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        w = self._writer
+        if abort:
+            w.transport.abort()
+        else:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(timeout):
+                    await w.drain()
+            w.close()
+            try:
+                async with asyncio.timeout(timeout):
+                    await w.wait_closed()
+            except Exception:
+                w.transport.abort()
+        self._finish()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    # --- internals ------------------------------------------------------------------------
+    def _who(self) -> str | None:
+        return self._peer.mnemonic or self._peer.detail
+
+    def _finish(self) -> None:
+        self._done = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._inbox.put_nowait(None)
+        self._closed.set()
+
+    def _event(self, name: str, **details: Any) -> None:
+        details.setdefault("link", self.name)
+        details.setdefault("peer", self._who())
+        try:
+            self._emit(name, details)
+        except Exception:  # an audit hook bug must not take the link down silently
+            pass
+
+    async def _break(self, reason: str, event: str, **details: Any) -> None:
+        self.error = reason
+        self._event(event, reason=reason, **details)
+        if self._state is not LinkState.CLOSED:
+            self._state = LinkState.DOWN
+        await self.close(abort=True)
+
+    async def _drain(self) -> None:
+        try:
+            async with asyncio.timeout(self.options.write_timeout):
+                await self._writer.drain()
+        except TimeoutError:
+            await self._break("peer is not reading (write deadline passed)", "write_timeout")
+            raise LinkError(
+                self.error or "write timeout", link=self.name, peer=self._who()
+            ) from None
+        except (ConnectionError, OSError) as exc:
+            await self._break(f"connection lost while sending: {exc}", "connection_lost")
+            raise LinkError(
+                self.error or "connection lost", link=self.name, peer=self._who()
+            ) from None
+
+    def _deadline(self, last_rx: float, frame_started: float | None) -> float | None:
+        opts, loop_now, now = self.options, asyncio.get_running_loop().time(), time.monotonic()
+        cands = []
+        if opts.idle_timeout:
+            cands.append(last_rx + opts.idle_timeout)
+        if frame_started is not None and opts.frame_timeout:
+            cands.append(frame_started + opts.frame_timeout)
+        return (min(cands) - now + loop_now) if cands else None
+
+    async def _deliver(self, payload: bytes) -> None:
+        self.frames_in += 1
+        if self._sink is not None:
+            await self._sink(self, payload)
+        elif not self._inbox.full():
+            self._inbox.put_nowait(payload)
+        else:
+            await self._inbox.put(payload)
+
+    async def _read_loop(self) -> None:
+        framer, reader, hb = self._framer, self._reader, self.options.heartbeat
+        last_rx = time.monotonic()
+        frame_started: float | None = None
+        try:
+            while True:
+                deadline = self._deadline(last_rx, frame_started)
+                try:
+                    if deadline is None:
+                        data = await reader.read(_READ_CHUNK)
+                    else:
+                        async with asyncio.timeout_at(deadline):
+                            data = await reader.read(_READ_CHUNK)
+                except TimeoutError:
+                    if frame_started is not None and framer.pending:
+                        await self._break(
+                            "frame not completed within the frame deadline",
+                            "frame_timeout",
+                            pending=framer.pending,
+                        )
+                    else:
+                        await self._break("nothing received within the idle timeout",
+                                          "idle_timeout")
+                    return
+                if not data:
+                    if framer.pending:
+                        self._event("truncated_frame", pending=framer.pending,
+                                    reason="connection ended inside a frame")
+                    self.error = "peer closed the connection"
+                    self._event("disconnected", reason=self.error)
+                    break
+                last_rx = time.monotonic()
+                for ev in framer.feed(data):
+                    if isinstance(ev, Frame):
+                        if hb is not None and ev.payload == hb:
+                            continue
+                        await self._deliver(ev.payload)
+                    elif isinstance(ev, BadFrame):
+                        self._event("bad_frame", kind=ev.kind, reason=ev.reason,
+                                    offset=ev.offset, framing=ev.framing)
+                        if ev.fatal:
+                            await self._break(f"framing lost: {ev.reason}", "framing_error",
+                                              offset=ev.offset)
+                            return
+                frame_started = (frame_started or last_rx) if framer.pending else None
+        except asyncio.CancelledError:
+            raise
+        except (ConnectionError, OSError, ssl.SSLError) as exc:
+            self.error = f"connection lost: {exc}"
+            self._event("connection_lost", reason=self.error)
+        if self._state is not LinkState.CLOSED:
+            self._state = LinkState.DOWN
+            self._writer.transport.abort()
+        self._finish()
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.options.heartbeat_interval or 0.0
+        payload = self.options.heartbeat if self.options.heartbeat is not None else b""
+        while self._state is LinkState.UP:
+            wait = self._last_tx + interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            try:
+                await self.send(payload)
+                self.frames_out -= 1
+            except LinkError:
+                return
+
+    def __repr__(self) -> str:
+        return f"<StreamLink {self.name} {self._state.value} peer={self._who()}>"
+
+
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A frame received by a server, with the connection it came on (to reply on)."""
+
+    link: StreamLink
+    payload: bytes
+
+    @property
+    def peer(self) -> PeerIdentity:
+        return self.link.peer
+
+    async def reply(self, frame: bytes) -> None:
+        await self.link.send(frame)
+
+
+@dataclass
+class _Limits:
+    max_connections: int = 256
+    max_per_ip: int = 32
+    max_per_peer: int = 4
+
+
+class TcpServer:
+    """Listens, authenticates each peer (mutual TLS), and hands out frames with their link.
+
+    ``aggregate=True`` (the switch's mode): every frame from every connection arrives through
+    :meth:`receive` as an :class:`Inbound` carrying the peer identity and a ``reply``.
+    ``aggregate=False``: :meth:`accept` returns each new connection as its own link.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: ssl.SSLContext | None = None,
+        peers: PeerMap | None = None,
+        plain: bool = False,
+        options: StreamOptions | None = None,
+        handshake_timeout: float = 10.0,
+        max_connections: int = 256,
+        max_per_ip: int = 32,
+        max_per_peer: int = 4,
+        aggregate: bool = True,
+        on_event: EventHook | None = None,
+        name: str = "tcp-server",
+    ) -> None:
+        if tls is None and not plain:
+            raise ConfigError(f"{name}: no TLS context; plain TCP only with plain=True (plain=1)")
+        if tls is not None and plain:
+            raise ConfigError(f"{name}: both a TLS context and plain=True given")
+        if tls is not None and (peers is None or len(peers) == 0):
+            raise ConfigError(f"{name}: TLS server needs a peer map (certificate -> mnemonic)")
+        self.host, self._port, self.name = host, port, name
+        self.tls, self.peers = tls, peers
+        self.options = options or StreamOptions()
+        self.handshake_timeout = handshake_timeout
+        self.limits = _Limits(max_connections, max_per_ip, max_per_peer)
+        self.aggregate = aggregate
+        self._emit = on_event or _no_event
+        self._server: asyncio.Server | None = None
+        self._inbox: asyncio.Queue[Inbound] = asyncio.Queue(self.options.inbox_size)
+        self._accepted: asyncio.Queue[StreamLink] = asyncio.Queue()
+        self._links: set[StreamLink] = set()
+        self._pending = 0
+        self._per_ip: Counter[str] = Counter()
+        self._per_peer: Counter[str] = Counter()
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._seq = 0
+        self._closing = False
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            return self._port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def links(self) -> list[StreamLink]:
+        return sorted(self._links, key=lambda link: link.name)
+
+    async def start(self) -> TcpServer:
+        try:
+            self._server = await asyncio.start_server(
+                self._handle, self.host, self._port, limit=_READ_CHUNK
+            )
+        except OSError as exc:
+            raise LinkError(f"cannot listen on {self.host}:{self._port}: {exc}",
+                            link=self.name) from None
+        self._event("listening", address=f"{self.host}:{self.port}", tls=self.tls is not None)
+        return self
+
+    async def __aenter__(self) -> TcpServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def receive(self) -> Inbound:
+        if self.aggregate is False:
+            raise ConfigError(f"{self.name}: receive() needs aggregate=True; use accept()")
+        return await self._inbox.get()
+
+    async def accept(self) -> StreamLink:
+        if self.aggregate:
+            raise ConfigError(f"{self.name}: accept() needs aggregate=False; use receive()")
+        return await self._accepted.get()
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Stop accepting, flush every connection's writes, then close them."""
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        links = list(self._links)
+        await asyncio.gather(*(link.close(timeout=timeout) for link in links),
+                             return_exceptions=True)
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._server.wait_closed()
+        self._event("stopped")
+
+    # --- internals ------------------------------------------------------------------------
+    def _event(self, name: str, **details: Any) -> None:
+        details.setdefault("link", self.name)
+        try:
+            self._emit(name, details)
+        except Exception:
+            pass
+
+    async def _sink(self, link: StreamLink, payload: bytes) -> None:
+        item = Inbound(link, payload)
+        if not self._inbox.full():
+            self._inbox.put_nowait(item)
+        else:
+            await self._inbox.put(item)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        addr = writer.get_extra_info("peername") or ("?", 0)
+        ip, where = str(addr[0]), f"{addr[0]}:{addr[1]}"
+        counted_ip = False
+        peer_key: str | None = None
+        try:
+            if self._closing:
+                writer.transport.abort()
+                return
+            total = len(self._links) + self._pending
+            if total >= self.limits.max_connections or self._per_ip[ip] >= self.limits.max_per_ip:
+                self._event("connection_refused", address=where,
+                            reason="connection limit reached (total or per address)")
+                writer.transport.abort()
+                return
+            self._per_ip[ip] += 1
+            self._pending += 1
+            counted_ip = True
+            identity = await self._authenticate(writer, where)
+            if identity is None:
+                return
+            peer_key = identity.mnemonic or where
+            if self._per_peer[peer_key] >= self.limits.max_per_peer:
+                self._event("connection_refused", address=where, peer=peer_key,
+                            reason=f"more than {self.limits.max_per_peer} connections for peer")
+                writer.transport.abort()
+                peer_key = None
+                return
+            self._per_peer[peer_key] += 1
+            self._seq += 1
+            link = StreamLink(
+                reader, writer,
+                name=f"{self.name}/{identity.mnemonic or where}#{self._seq}",
+                peer=identity,
+                options=self.options,
+                on_event=self._emit,
+                sink=self._sink if self.aggregate else None,
+            )
+            self._pending -= 1
+            self._links.add(link)
+            try:
+                link.start()
+                self._event("connected", address=where, peer=peer_key, **_tls_details(link))
+                if not self.aggregate:
+                    self._accepted.put_nowait(link)
+                await link.wait_closed()
+            finally:
+                self._links.discard(link)
+                self._pending += 1
+        except asyncio.CancelledError:
+            writer.transport.abort()
+        finally:
+            if counted_ip:
+                self._pending -= 1
+                self._per_ip[ip] -= 1
+            if peer_key is not None:
+                self._per_peer[peer_key] -= 1
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _authenticate(
+        self, writer: asyncio.StreamWriter, where: str
+    ) -> PeerIdentity | None:
+        if self.tls is None:
+            return PeerIdentity(method="plain", detail=where)
+        try:
+            await writer.start_tls(self.tls, ssl_handshake_timeout=self.handshake_timeout)
+        except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
+            self._event("auth_failed", address=where, reason=f"TLS handshake failed: {exc}")
+            writer.transport.abort()
+            return None
+        cert = writer.get_extra_info("peercert")
+        identity = self.peers.identify(cert) if self.peers is not None else None
+        if identity is None:
+            self._event("auth_failed", address=where, subject=subject_text(cert),
+                        names=cert_names(cert),
+                        reason="certificate not mapped to a configured peer")
+            writer.transport.abort()
+            return None
+        return identity
+
+
+def _tls_details(link: StreamLink) -> dict[str, Any]:
+    info = link.tls
+    return {"tls_version": info.get("version"), "cipher": info.get("cipher")} if info else {}
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class TcpClient:
+    """A link to one server that reconnects with backoff; frames from every connection arrive in
+    one queue.  ``send`` waits (up to ``options.write_timeout``) for a connection when down."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        tls: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        plain: bool = False,
+        options: StreamOptions | None = None,
+        backoff: Backoff | None = None,
+        connect_timeout: float = 10.0,
+        reconnect: bool = True,
+        on_event: EventHook | None = None,
+        name: str | None = None,
+    ) -> None:
+        if tls is None and not plain:
+            raise ConfigError(f"tcp://{host}:{port}: no TLS context; plain TCP needs plain=True")
+        if tls is not None and plain:
+            raise ConfigError(f"tcp://{host}:{port}: both a TLS context and plain=True given")
+        self.host, self.port = host, port
+        self.name = name or f"tcp-client {host}:{port}"
+        self.tls, self.server_hostname = tls, server_hostname or host
+        self.options = options or StreamOptions()
+        self.backoff = backoff or Backoff()
+        self.connect_timeout = connect_timeout
+        self.reconnect = reconnect
+        self._emit = on_event or _no_event
+        self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue(self.options.inbox_size)
+        self._link: StreamLink | None = None
+        self._up = asyncio.Event()
+        self._closed = False
+        self._runner: asyncio.Task[None] | None = None
+        self._state = LinkState.DOWN
+        self.connects = 0
+        self.error: str | None = None
+
+    # --- Link protocol -----------------------------------------------------------------
+    @property
+    def state(self) -> LinkState:
+        return self._state
+
+    @property
+    def peer(self) -> PeerIdentity:
+        if self._link is not None:
+            return self._link.peer
+        return PeerIdentity(method="tls-cert" if self.tls else "plain",
+                            detail=f"{self.host}:{self.port}")
+
+    @property
+    def link(self) -> StreamLink | None:
+        """The current connection (None while down)."""
+        return self._link if self._up.is_set() else None
+
+    async def connect(self) -> TcpClient:
+        """Connect once now (raise LinkError on failure), then keep reconnecting if enabled."""
+        if self._runner is not None:
+            raise ConfigError(f"{self.name}: already started")
+        link = await self._open()
+        self._adopt(link)
+        self._runner = asyncio.get_running_loop().create_task(self._run(first=link))
+        return self
+
+    def start(self) -> TcpClient:
+        """Start connecting in the background (first attempt at once, then with backoff)."""
+        if self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._run(first=None))
+        return self
+
+    async def wait_up(self, timeout: float | None = None) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._up.wait()
+        except TimeoutError:
+            raise LinkError(self.error or "not connected in time", link=self.name) from None
+
+    async def send(self, frame: bytes) -> None:
+        if self._closed:
+            raise LinkError("link closed", link=self.name)
+        if not self._up.is_set():
+            if not self.reconnect and self._runner is not None:
+                raise LinkError(self.error or "connection lost", link=self.name)
+            await self.wait_up(self.options.write_timeout)
+        link = self._link
+        assert link is not None
+        await link.send(frame)
+
+    async def receive(self) -> bytes:
+        while True:
+            if self._closed and self._inbox.empty():
+                raise LinkError(self.error or "link closed", link=self.name)
+            item = await self._inbox.get()
+            if item is not None:
+                return item
+            self._inbox.put_nowait(None)
+            if self._inbox.qsize() == 1:
+                raise LinkError(self.error or "link closed", link=self.name)
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                yield await self.receive()
+            except LinkError:
+                return
+
+    async def close(self, *, abort: bool = False) -> None:
+        self._closed = True
+        self._state = LinkState.CLOSED
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        if self._link is not None:
+            await self._link.close(abort=abort)
+        with contextlib.suppress(asyncio.QueueFull):
+            self._inbox.put_nowait(None)
+
+    async def drop(self) -> None:
+        """Abort the current connection (tests, operator 'bounce'); reconnects if enabled."""
+        if self._link is not None:
+            await self._link.close(abort=True)
+
+    # --- internals ------------------------------------------------------------------------
+    def _event(self, name: str, **details: Any) -> None:
+        details.setdefault("link", self.name)
+        try:
+            self._emit(name, details)
+        except Exception:
+            pass
+
+    async def _sink(self, link: StreamLink, payload: bytes) -> None:
+        if not self._inbox.full():
+            self._inbox.put_nowait(payload)
+        else:
+            await self._inbox.put(payload)
+
+    async def _open(self) -> StreamLink:
+        self._state = LinkState.CONNECTING
+        where = f"{self.host}:{self.port}"
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                if self.tls is not None:
+                    reader, writer = await asyncio.open_connection(
+                        self.host, self.port, ssl=self.tls, server_hostname=self.server_hostname,
+                        ssl_handshake_timeout=self.connect_timeout, limit=_READ_CHUNK,
+                    )
+                else:
+                    reader, writer = await asyncio.open_connection(
+                        self.host, self.port, limit=_READ_CHUNK
+                    )
+        except TimeoutError:
+            self.error = f"connect to {where} timed out after {self.connect_timeout:g} s"
+        except ssl.SSLError as exc:
+            self.error = f"TLS handshake with {where} failed: {exc}"
+            self._event("auth_failed", address=where, reason=self.error)
+        except OSError as exc:
+            self.error = f"cannot connect to {where}: {exc.strerror or exc or type(exc).__name__}"
+        else:
+            cert = writer.get_extra_info("peercert")
+            peer = PeerIdentity(
+                mnemonic=None,
+                method="tls-cert" if self.tls is not None else "plain",
+                detail=subject_text(cert) or where,
+            )
+            self.connects += 1
+            return StreamLink(reader, writer, name=self.name, peer=peer, options=self.options,
+                              on_event=self._emit, sink=self._sink)
+        self._state = LinkState.DOWN
+        self._event("connect_failed", address=where, reason=self.error)
+        raise LinkError(self.error, link=self.name)
+
+    def _adopt(self, link: StreamLink) -> None:
+        link.start()
+        self._link = link
+        self._state = LinkState.UP
+        self.error = None
+        self._up.set()
+        self._event("connected", address=f"{self.host}:{self.port}", **_tls_details(link))
+
+    async def _run(self, first: StreamLink | None) -> None:
+        attempt = 0
+        link = first
+        while not self._closed:
+            if link is None:
+                try:
+                    link = await self._open()
+                except LinkError:
+                    if not self.reconnect:
+                        break
+                    await self.backoff.sleep(self.backoff.delay(attempt))
+                    attempt += 1
+                    continue
+                self._adopt(link)
+            began = time.monotonic()
+            await link.wait_closed()
+            self._up.clear()
+            self._state = LinkState.DOWN
+            self.error = link.error or "connection closed"
+            if self._closed or not self.reconnect:
+                break
+            if time.monotonic() - began >= self.backoff.reset_after:
+                attempt = 0
+            link = None
+            await self.backoff.sleep(self.backoff.delay(attempt))
+            attempt += 1
+        if not self._closed:
+            self._closed = True
+            self._state = LinkState.CLOSED
+            with contextlib.suppress(asyncio.QueueFull):
+                self._inbox.put_nowait(None)
