@@ -1,0 +1,238 @@
+"""``ncic``: NCIC field-tagged text (spec/formats.md §1).
+
+Two layouts, chosen by the message key (``responses.toml``):
+
+* inquiry/entry: ``MKE.ORI.TAG/value.TAG/value`` -- one logical line; CR, LF and DEL anywhere
+  are ignored (teletype wraps), only ``.`` + ``TAG/`` ends a value, never a trailing ``.``;
+* response (``QWR``, ``QVR``, ... any inquiry key + ``R``, unsolicited ``$.`` keys)::
+
+      <RMKE>.<destination ORI>.[*<control>.]
+      <status line: text, then echoed TAG/value fields>
+      <blank line>
+      MKE/<record type>[ - CAUTION]
+      TAG/value TAG/value ...
+
+Tags bind to the canonical model through the ONE field dictionary; a tag with no slot on its
+target (Message or Record) lands in ``fields`` in wire order, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from clets.errors import DecodeError, EncodeError, ValidationError
+from clets.model import Message, apply_edits, default_dictionary
+from clets.model.dictionary import FieldDictionary
+
+from .tagged import (
+    MKE_RE,
+    TOKEN_RE,
+    ResponseProfile,
+    TaggedText,
+    decode_bytes,
+    default_profile,
+    encode_text,
+    normalize,
+    relocate,
+    split_stream,
+)
+
+__all__ = ["NcicCodec"]
+
+_ENCODINGS = {"ascii": "ascii", "cp037": "cp037", "cp500": "cp500"}
+
+
+def _check_encoding(encoding: str) -> str:
+    enc = _ENCODINGS.get(encoding.lower().replace("-", "").replace("_", ""))
+    if enc is None and encoding.lower() in ("ibm037", "ibm500", "us-ascii"):
+        enc = {"ibm037": "cp037", "ibm500": "cp500", "us-ascii": "ascii"}[encoding.lower()]
+    if enc is None:
+        raise DecodeError(f"unsupported encoding {encoding!r} (ascii, cp037, cp500)")
+    return enc
+
+
+def split_mke(text: str, fmt: str) -> int:
+    """Index of the ``.`` that ends the message key (``$.L`` keys hold a dot)."""
+    start = 2 if text.startswith("$.") else 0
+    end = text.find(".", start)
+    line_end = text.find("\n")
+    if end < 0 or (0 <= line_end < end):
+        raise DecodeError("missing ORI (expected MKE.ORI)", format=fmt, field="ORI",
+                          offset=len(text) if end < 0 and line_end < 0 else max(end, line_end))
+    if MKE_RE.fullmatch(text, 0, end) is None:
+        raise DecodeError("message key must be 1-4 of A-Z 0-9 $ - (or $.X)", format=fmt,
+                          field="MKE", offset=0)
+    return end
+
+
+class NcicCodec:
+    """NCIC field-tagged text; ``encoding`` is ``ascii`` or ``cp037``/``cp500`` (EBCDIC)."""
+
+    name = "ncic"
+    description = "NCIC field-tagged text (MKE.ORI.TAG/value...; responses with record blocks)"
+
+    def __init__(self, encoding: str = "ascii", edits: bool = True, *,
+                 dictionary: FieldDictionary | None = None,
+                 profile: ResponseProfile | None = None) -> None:
+        self.encoding = _check_encoding(encoding)
+        self.edits = edits
+        self.dictionary = dictionary or default_dictionary()
+        self.profile = profile or default_profile()
+        self.tagged = TaggedText(self.dictionary, self.profile, self.name)
+
+    # ------------------------------------------------------------------ decode
+
+    def decode(self, data: bytes) -> Message:
+        return self.decode_text(decode_bytes(data, self.encoding, self.name))
+
+    def decode_text(self, text: str, base: int = 0) -> Message:
+        """Decode one message held in ``text``; error offsets are ``base`` + index."""
+        if not text.strip():
+            raise DecodeError("empty message", format=self.name, offset=base)
+        probe = normalize(text)
+        end = _guard(lambda: split_mke(probe, self.name), text, base)
+        response = self.profile.is_response_key(probe[:end])
+        clean = probe if response else normalize(text, join_lines=True)
+        try:
+            if response:
+                msg, offsets = self._decode_response(clean, end)
+            else:
+                msg, offsets = self._decode_inquiry(clean, end)
+            if self.edits:
+                try:
+                    apply_edits(msg, dictionary=self.dictionary)
+                except ValidationError as exc:
+                    raise self.tagged.locate(exc, offsets) from None
+        except DecodeError as exc:
+            relocate(exc, text, base, join_lines=not response)
+            raise
+        return msg
+
+    def _decode_inquiry(self, s: str, end: int) -> tuple[Message, dict[str, int]]:
+        p = end + 1
+        dot = s.find(".", p)
+        ori = s[p:] if dot < 0 else s[p:dot]
+        if not ori or "/" in ori:
+            raise DecodeError("missing ORI (expected MKE.ORI.TAG/value)", format=self.name,
+                              field="ORI", offset=p)
+        if TOKEN_RE.fullmatch(ori) is None:
+            raise DecodeError("ORI must be letters and digits", format=self.name, field="ORI",
+                              offset=p)
+        msg = Message(format=self.name, mke=s[:end], origin=ori)
+        seen: dict[str, int] = {}
+        if dot >= 0:
+            if dot == len(s) - 1:
+                raise DecodeError("message ends with '.'", format=self.name, offset=dot)
+            self.tagged.inquiry_fields(s, dot + 1, msg, seen)
+        offsets = {"MKE": 0, "ORI": p, **{k: v for k, v in seen.items() if k != "ORI"}}
+        return msg, offsets
+
+    def _decode_response(self, s: str, end: int) -> tuple[Message, dict[str, int]]:
+        nl = s.find("\n")
+        header = s if nl < 0 else s[:nl]
+        p = end + 1
+        rest = header[p:]
+        ori, _, tail = rest.partition(".")
+        if not ori or "/" in ori:
+            raise DecodeError("missing destination ORI (expected RMKE.ORI.)", format=self.name,
+                              field="ORI", offset=p)
+        if TOKEN_RE.fullmatch(ori) is None:
+            raise DecodeError("ORI must be letters and digits", format=self.name, field="ORI",
+                              offset=p)
+        control = None
+        if tail:
+            if not (tail.startswith("*") and tail.endswith(".") and len(tail) > 2
+                    and "." not in tail[1:-1]):
+                raise DecodeError("header must end ORI. or ORI.*CONTROL.", format=self.name,
+                                  field="control", offset=p + len(ori) + 1)
+            control = tail[1:-1]
+        msg = Message(format=self.name, mke=s[:end], destinations=[ori], control=control)
+        seen: dict[str, int] = {}
+        offsets: dict[str, int] = {"MKE": 0, "destinations[0]": p}
+        if nl >= 0:
+            self.tagged.response_body(msg, s[nl + 1:], nl + 1, seen, offsets)
+        for k, v in seen.items():
+            offsets.setdefault(k, v)
+        return msg, offsets
+
+    def decode_stream(self, data: bytes) -> Iterator[Message]:
+        """Messages one per line (inquiries) or separated by blank lines (responses).
+
+        A line that starts with a message header (``MKE.ORI``) begins a new message when it
+        follows a blank line or an inquiry; inside a response (record lines, error echo) it
+        does not, so an error's echoed inquiry stays with its error.
+        """
+        text = decode_bytes(data, self.encoding, self.name)
+        norm = normalize(text)
+
+        def starts(line: str, current: list[str]) -> bool:
+            if not _looks_like_header(line):
+                return False
+            if not current[-1].strip():
+                return True
+            head = current[0]
+            cut = head.find(".", 2 if head.startswith("$.") else 0)
+            return not self.profile.is_response_key(head[:cut] if cut >= 0 else head)
+
+        for start, chunk in split_stream(norm, starts):
+            try:
+                yield self.decode_text(chunk, start)
+            except DecodeError as exc:
+                relocate(exc, text, 0)
+                raise
+
+    # ------------------------------------------------------------------ encode
+
+    def encode(self, msg: Message) -> bytes:
+        return encode_text(self.encode_text(msg), self.encoding, self.name)
+
+    def encode_text(self, msg: Message) -> str:
+        mke = msg.mke
+        if not isinstance(mke, str) or MKE_RE.fullmatch(mke) is None:
+            raise EncodeError("message key must be 1-4 of A-Z 0-9 $ - (or $.X)",
+                              format=self.name, field="MKE")
+        if self.profile.is_response_key(mke):
+            if len(msg.destinations) != 1 or TOKEN_RE.fullmatch(msg.destinations[0]) is None:
+                raise EncodeError("a response goes to exactly one destination ORI",
+                                  format=self.name, field="destinations")
+            header = f"{mke}.{msg.destinations[0]}."
+            if msg.control:
+                if "." in msg.control or "\n" in msg.control:
+                    raise EncodeError("control may not hold '.' or a line break",
+                                      format=self.name, field="control")
+                header += f"*{msg.control}."
+            return "\n".join([header, *self.tagged.encode_response(msg)])
+        if msg.origin is None or TOKEN_RE.fullmatch(msg.origin) is None:
+            raise EncodeError("an inquiry needs an origin ORI", format=self.name, field="ORI")
+        if msg.status is not None or msg.records or msg.error is not None or msg.text:
+            raise EncodeError(f"{mke} is not a response key (responses.toml): it cannot carry "
+                              "status, records, error or text", format=self.name, field="MKE")
+        body = self.tagged.join_inquiry(self.tagged.emit(msg, mke, ""))
+        out = f"{mke}.{msg.origin}" + (f".{body}" if body else "")
+        if out.endswith("."):
+            raise EncodeError("message would end with '.'", format=self.name,
+                              offset=len(out) - 1)
+        return out
+
+    def encode_stream(self, msgs: Iterable[Message]) -> bytes:
+        """Messages separated by one blank line (what ``decode_stream`` reads)."""
+        return encode_text("\n\n".join(self.encode_text(m) for m in msgs), self.encoding,
+                           self.name)
+
+
+def _looks_like_header(line: str) -> bool:
+    start = 2 if line.startswith("$.") else 0
+    end = line.find(".", start)
+    if end < 0 or MKE_RE.fullmatch(line, 0, end) is None:
+        return False
+    rest = line[end + 1:]
+    ori = rest.split(".", 1)[0]
+    return 1 <= len(ori) <= 9 and TOKEN_RE.fullmatch(ori) is not None
+
+
+def _guard(fn: object, text: str, base: int) -> int:
+    try:
+        return fn()  # type: ignore[operator,no-any-return]
+    except DecodeError as exc:
+        relocate(exc, text, base)
+        raise

@@ -1,0 +1,624 @@
+"""Field-tagged text (``TAG/value``), shared by the ``ncic`` and ``nlets`` codecs.
+
+Why one module: NCIC inquiries, Nlets bodies and the response profile all carry the same
+``TAG/value`` fields, bound to the canonical model by the ONE field dictionary
+(``clets/model/fields.toml``).  Keeping the tokenizer, the tag -> slot binding and the response
+body grammar here means both codecs agree on every edge case (dots in ``MIS``, ignored CR/LF/DEL,
+repeated tags, record blocks) and a new tag is a dictionary row, never code.
+
+Two field layouts:
+
+* *inquiry* fields: ``TAG/value.TAG/value`` -- only a ``.`` followed by ``TAG/`` ends a value,
+  so free text may hold dots (``MIS/FTA. NO BAIL``).
+* *response line* fields: ``TAG/value TAG/value`` -- a value ends where a run of spaces or
+  periods is followed by ``TAG/``, or at the end of the line.
+
+Everything raises only :class:`~clets.errors.DecodeError` subclasses, with format, field and a
+character offset into the text the caller handed in.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from functools import cache
+from importlib import resources
+from typing import Any, NamedTuple
+
+from clets.errors import DecodeError, EncodeError, LayoutError, ValidationError
+from clets.model import ErrorInfo, Message, Record
+from clets.model.dictionary import FieldDef, FieldDictionary
+
+__all__ = [
+    "ResponseProfile",
+    "TaggedText",
+    "default_profile",
+    "normalize",
+    "original_offset",
+]
+
+#: a tag at the start of a string
+TAG_AT = re.compile(r"[A-Z0-9]{3}/")
+TAG_FULL = re.compile(r"[A-Z0-9]{3}")
+#: inquiry separator: a period followed by a tag
+REQ_SEP = re.compile(r"\.(?=[A-Z0-9]{3}/)")
+#: response-line separator: spaces/periods followed by a tag
+LINE_SEP = re.compile(r"[ .]+(?=[A-Z0-9]{3}/)")
+#: where the echoed fields of a status line begin
+LINE_FIELDS = re.compile(r"(?:^|[ .]+)(?=[A-Z0-9]{3}/)")
+ERROR_LINE = re.compile(r"\.([0-9]{2})\.(.*)")
+MKE_RE = re.compile(r"\$\.[A-Z0-9]{1,2}|[A-Z0-9$\-]{1,4}")
+TOKEN_RE = re.compile(r"[A-Z0-9]+")
+#: characters a text message may hold (CR, LF, DEL and EBCDIC NL are ignored or line ends)
+BAD_IN = re.compile(r"[^\x20-\x7e\r\n\x7f\x85]")
+BAD_OUT = re.compile(r"[^\x20-\x7e\n]")
+_CONTROLS = re.compile(r"[\r\x7f\x85]")
+_STRIP_ALL = str.maketrans("", "", "\r\n\x7f\x85")
+
+
+# --------------------------------------------------------------------------- text handling
+
+def decode_bytes(data: bytes, encoding: str, fmt: str) -> str:
+    """Bytes to text, refusing anything but printable characters and CR/LF/DEL."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError(f"expected bytes, got {type(data).__name__}", format=fmt)
+    try:
+        text = bytes(data).decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"byte 0x{data[exc.start]:02x} is not {encoding} text", format=fmt,
+                          offset=exc.start) from None
+    bad = BAD_IN.search(text)
+    if bad is not None:
+        raise DecodeError(f"character {bad.group()!r} not allowed", format=fmt,
+                          offset=bad.start())
+    return text
+
+
+def encode_text(text: str, encoding: str, fmt: str) -> bytes:
+    bad = BAD_OUT.search(text)
+    if bad is not None:
+        raise EncodeError(f"character {bad.group()!r} cannot be written", format=fmt,
+                          offset=bad.start())
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError as exc:  # pragma: no cover - printable ASCII is in every page
+        raise EncodeError(f"not {encoding} text", format=fmt, offset=exc.start) from None
+
+
+def normalize(text: str, *, join_lines: bool = False) -> str:
+    """Line ends to LF (CR LF, CR, EBCDIC NL) and DEL removed; ``join_lines`` drops LF too."""
+    if join_lines:
+        return text.translate(_STRIP_ALL)
+    if _CONTROLS.search(text) is None:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x85", "\n").replace(
+        "\x7f", "")
+
+
+def original_offset(original: str, offset: int, *, join_lines: bool = False) -> int:
+    """Map an offset in ``normalize(original)`` back to ``original`` (error path only)."""
+    k = 0  # position in the normalized text
+    i = 0
+    n = len(original)
+    while i < n:
+        c = original[i]
+        if c == "\x7f" or (join_lines and c in "\r\n\x85"):
+            i += 1
+            continue
+        if k == offset:
+            return i
+        if c == "\r" and i + 1 < n and original[i + 1] == "\n":
+            i += 1
+        k += 1
+        i += 1
+    return n if k == offset else min(offset, n)
+
+
+def relocate(exc: DecodeError, original: str, base: int, *, join_lines: bool = False) -> None:
+    """Turn an offset into the normalized text into one into the caller's text."""
+    if exc.offset is not None:
+        exc.offset = base + original_offset(original, exc.offset, join_lines=join_lines)
+
+
+# --------------------------------------------------------------------------- response profile
+
+@dataclass(frozen=True)
+class ResponseProfile:
+    """The data of ``responses.toml``: response keys, status phrases, record types."""
+
+    response_keys: dict[str, str]
+    phrases: tuple[tuple[str, str], ...]
+    status_default: dict[str, str]
+    banner: str
+    caution_suffix: str
+    record_text: dict[str, str]
+    text_file: dict[str, str]
+    free_text_keys: frozenset[str]
+
+    @classmethod
+    def from_toml(cls, text: str, source: str = "responses.toml") -> ResponseProfile:
+        try:
+            data = tomllib.loads(text)
+            record_text = dict(data["record_files"])
+            text_file = {v: k for k, v in record_text.items()}
+            text_file.update(data.get("record_aliases", {}))
+            phrases = sorted(data["status_phrases"].items(), key=lambda kv: -len(kv[0]))
+            return cls(
+                response_keys=dict(data["response_keys"]),
+                phrases=tuple(phrases),
+                status_default=dict(data.get("status_default", {})),
+                banner=str(data.get("banner", "WARNING")),
+                caution_suffix=str(data.get("caution_suffix", " - CAUTION")),
+                record_text=record_text,
+                text_file=text_file,
+                free_text_keys=frozenset(data.get("nlets", {}).get("free_text_keys", [])),
+            )
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise LayoutError(f"bad response profile: {exc}", source=source) from None
+
+    @property
+    def response_set(self) -> frozenset[str]:
+        return _response_set(self)
+
+    def is_response_key(self, mke: str) -> bool:
+        """Response layout: a response key, an inquiry key + ``R``, or an unsolicited ``$.``."""
+        return (mke in self.response_set or mke.startswith("$.")
+                or (mke.endswith("R") and mke[:-1] in self.response_keys))
+
+    def status_of(self, text: str | None) -> str | None:
+        if not text:
+            return None
+        for phrase, status in self.phrases:
+            if text.startswith(phrase):
+                return status
+        return None
+
+    def file_of(self, type_text: str) -> str:
+        return self.text_file.get(type_text, "other")
+
+
+@cache
+def _response_set(profile: ResponseProfile) -> frozenset[str]:
+    return frozenset(profile.response_keys.values())
+
+
+# ResponseProfile holds dicts, so hash it by identity for the cache above.
+ResponseProfile.__hash__ = object.__hash__  # type: ignore[assignment]
+
+
+@cache
+def default_profile() -> ResponseProfile:
+    text = resources.files("clets.codecs").joinpath("responses.toml").read_text("utf-8")
+    return ResponseProfile.from_toml(text)
+
+
+# --------------------------------------------------------------------------- slots
+
+class Slot(NamedTuple):
+    """Where a tag's value lives on a target type: attribute chain and the classes to create."""
+
+    fd: FieldDef
+    attrs: tuple[str, ...]
+    classes: tuple[type, ...]
+
+
+def _hint_class(cls: type, attr: str) -> type | None:
+    import typing
+
+    hint = typing.get_type_hints(cls).get(attr)
+    for arg in typing.get_args(hint) or (hint,):
+        if isinstance(arg, type) and hasattr(arg, "__dataclass_fields__"):
+            return arg
+    return None
+
+
+def _slot(cls: type, fd: FieldDef) -> Slot | None:
+    attrs = tuple("class_" if p == "class" else p for p in fd.path.split("."))
+    classes: list[type] = []
+    current: type | None = cls
+    for attr in attrs:
+        if current is None or attr not in getattr(current, "__dataclass_fields__", {}):
+            return None
+        nxt = _hint_class(current, attr)
+        classes.append(nxt if nxt is not None else object)
+        current = nxt
+    return Slot(fd, attrs, tuple(classes[:-1]))
+
+
+def _leaf_paths(cls: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for f in fields(cls):
+        sub = _hint_class(cls, f.name)
+        if sub is not None:
+            out.append((*prefix, f.name))
+            out += _leaf_paths(sub, (*prefix, f.name))
+        else:
+            out.append((*prefix, f.name))
+    return out
+
+
+@cache
+def _bindings(dictionary: FieldDictionary, cls: type) -> tuple[dict[str, Slot | None],
+                                                               tuple[tuple[str, ...], ...]]:
+    """tag -> Slot (None: no slot, goes to ``fields``) and the slot paths no tag can carry."""
+    slots = {fd.tag: _slot(cls, fd) for fd in dictionary.rows}
+    covered = {s.attrs for s in slots.values() if s is not None}
+    untagged: list[tuple[str, ...]] = []
+    special = {"format", "mke", "origin", "destinations", "control", "sequence", "sent_at",
+               "status", "records", "error", "text", "fields", "warnings", "file", "caution"}
+    for path in _leaf_paths(cls):
+        if path[0] in special:
+            continue
+        # a path is carried if it, or one of its ancestors (e.g. person.name), has a tag
+        if any(path[:i] in covered for i in range(1, len(path) + 1)):
+            continue
+        # a path with tagged descendants is a container, not a leaf
+        if any(c[: len(path)] == path for c in covered):
+            continue
+        untagged.append(path)
+    return slots, tuple(untagged)
+
+
+def _get(obj: Any, attrs: tuple[str, ...]) -> Any:
+    for attr in attrs:
+        obj = getattr(obj, attr)
+        if obj is None:
+            return None
+    return obj
+
+
+# --------------------------------------------------------------------------- the tokenizer
+
+class TaggedText:
+    """Tag <-> slot binding and the field/response grammars, for one dictionary and profile."""
+
+    def __init__(self, dictionary: FieldDictionary, profile: ResponseProfile, fmt: str) -> None:
+        self.dictionary = dictionary
+        self.profile = profile
+        self.fmt = fmt
+        self._msg_slots, self._msg_untagged = _bindings(dictionary, Message)
+        self._rec_slots, self._rec_untagged = _bindings(dictionary, Record)
+        #: tags whose value is free text (may hold ". "): type text without a character class
+        self.free_text = frozenset(fd.tag for fd in dictionary.rows
+                                   if fd.type == "text" and fd.chars is None)
+        self._order: dict[tuple[type, str], list[tuple[str, Slot]]] = {}
+
+    # ---------------------------------------------------------------- decoding
+
+    def store(self, target: Message | Record, tag: str, raw: str, offset: int,
+              seen: dict[str, int]) -> None:
+        """Put one field on its slot (parsed) or, without a slot, in ``fields`` (raw).
+
+        ``seen`` (tag -> offset) belongs to ``target``: a tag may appear once per target,
+        because neither a slot nor ``fields`` can hold two values.
+        """
+        slots = self._msg_slots if type(target) is Message else self._rec_slots
+        slot = slots.get(tag)
+        if tag in seen:
+            raise DecodeError("field repeated", format=self.fmt, field=tag, offset=offset)
+        seen[tag] = offset
+        if slot is None:
+            target.fields[tag] = raw
+            return
+        try:
+            value = slot.fd.parse(raw)
+        except ValidationError as exc:
+            exc.format = self.fmt
+            exc.offset = offset
+            raise
+        obj: Any = target
+        attrs = slot.attrs
+        for attr, cls in zip(attrs, slot.classes, strict=False):
+            child = getattr(obj, attr)
+            if child is None:
+                child = cls()
+                setattr(obj, attr, child)
+            obj = child
+        setattr(obj, attrs[-1], value)
+
+    def inquiry_fields(self, text: str, start: int, target: Message,
+                       offsets: dict[str, int], *, tail_text: bool = False) -> str | None:
+        """Parse ``TAG/value.TAG/value`` from ``text[start:]`` (no CR/LF left) onto ``target``.
+
+        With ``tail_text`` (Nlets bodies), free text after the last structured field
+        (``OCA/24-001234. CONFIRMED ...``) is returned instead of joining that field's value.
+        """
+        if TAG_AT.match(text, start) is None:
+            raise DecodeError("expected TAG/ (three letters or digits and '/')",
+                              format=self.fmt, offset=start)
+        parts = REQ_SEP.split(text[start:])
+        pos = start
+        last = len(parts) - 1
+        tail: str | None = None
+        for i, part in enumerate(parts):
+            tag = part[:3]
+            value = part[4:]
+            if i == last and tail_text and tag not in self.free_text:
+                cut = value.find(". ")
+                if cut >= 0:
+                    tail = value[cut + 2:].strip()
+                    value = value[:cut]
+                    if not tail:
+                        raise DecodeError("message ends with '.'", format=self.fmt,
+                                          offset=len(text) - 1)
+            if not value.strip():
+                raise DecodeError("empty field (leave it out, tag included)", format=self.fmt,
+                                  field=tag, offset=pos)
+            self.store(target, tag, value, pos + 4, offsets)
+            pos += len(part) + 1
+        if tail is None and text.endswith("."):
+            raise DecodeError("message ends with '.'", format=self.fmt, offset=len(text) - 1)
+        return tail
+
+    def line_fields(self, line: str, base: int, target: Message | Record,
+                    offsets: dict[str, int]) -> None:
+        """Parse a response line ``TAG/value TAG/value`` onto ``target``."""
+        if TAG_AT.match(line) is None:
+            raise DecodeError("expected TAG/ at the start of a record line", format=self.fmt,
+                              offset=base)
+        pos = 0
+        for m in LINE_SEP.finditer(line):
+            self._line_field(line[pos:m.start()], base + pos, target, offsets)
+            pos = m.end()
+        self._line_field(line[pos:], base + pos, target, offsets)
+
+    def _line_field(self, piece: str, base: int, target: Message | Record,
+                    offsets: dict[str, int]) -> None:
+        tag = piece[:3]
+        value = piece[4:].strip()
+        if not value:
+            raise DecodeError("empty field", format=self.fmt, field=tag, offset=base)
+        self.store(target, tag, value, base + 4, offsets)
+
+    def response_body(self, msg: Message, body: str, base: int, seen: dict[str, int],
+                      offsets: dict[str, int]) -> None:
+        """Status line, record blocks, or ``.NN. REASON`` + echo (formats.md §1 profile).
+
+        ``seen`` collects the message-level tags; ``offsets`` gets every record tag's first
+        offset, so an edit failure can point at it.
+        """
+        lines = body.split("\n")
+        starts = []
+        pos = base
+        for line in lines:
+            starts.append(pos)
+            pos += len(line) + 1
+        while lines and not lines[-1].strip():
+            lines.pop()
+        if not lines:
+            return
+        first = lines[0]
+        m = ERROR_LINE.match(first)
+        if m is not None:
+            reason = m.group(2).strip()
+            echo = "\n".join(lines[1:])
+            msg.status = "error"
+            msg.error = ErrorInfo(code=int(m.group(1)), reason=reason or None,
+                                  echo=echo or None)
+            return
+        i = 0
+        if not first.startswith("MKE/"):
+            fm = LINE_FIELDS.search(first)
+            text = (first if fm is None else first[:fm.start()]).strip()
+            msg.text = text or None
+            if fm is not None:
+                self.line_fields(first[fm.end():], starts[0] + fm.end(), msg, seen)
+            i = 1
+        rec: Record | None = None
+        rec_offsets: dict[str, int] = {}
+        for j in range(i, len(lines)):
+            line = lines[j]
+            if not line.strip():
+                rec = None
+                continue
+            if line.startswith("MKE/"):
+                rec = self._record_head(line[4:].strip())
+                rec_offsets = {}
+                msg.records.append(rec)
+                continue
+            if rec is None:
+                rec = Record(file="other")
+                rec_offsets = {}
+                msg.records.append(rec)
+            self.line_fields(line, starts[j], rec, rec_offsets)
+            for tag, off in rec_offsets.items():
+                offsets.setdefault(tag, off)
+        status = self.profile.status_of(msg.text)
+        msg.status = status if status is not None else ("hit" if msg.records else None)
+
+    def _record_head(self, type_text: str) -> Record:
+        rec = Record()
+        suffix = self.profile.caution_suffix
+        if suffix and type_text.endswith(suffix):
+            rec.caution = True
+            type_text = type_text[: -len(suffix)].rstrip()
+        rec.file = self.profile.file_of(type_text)
+        if self.profile.record_text.get(rec.file) != type_text:
+            rec.fields["MKE"] = type_text
+        return rec
+
+    # ---------------------------------------------------------------- encoding
+
+    def _ordered(self, cls: type, mke: str) -> list[tuple[str, Slot]]:
+        key = (cls, mke)
+        cached = self._order.get(key)
+        if cached is None:
+            slots = self._msg_slots if cls is Message else self._rec_slots
+            cached = []
+            for fd in self.dictionary.order_for(mke):
+                slot = slots.get(fd.tag)
+                if slot is not None:
+                    cached.append((fd.tag, slot))
+            if len(self._order) > 512:
+                self._order.clear()
+            self._order[key] = cached
+        return cached
+
+    def emit(self, target: Message | Record, mke: str, where: str,
+             skip: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+        """``(tag, wire value)`` in dictionary order for ``mke``, then ``fields`` in order."""
+        cls = type(target)
+        out: list[tuple[str, str]] = []
+        for tag, slot in self._ordered(cls, mke):
+            value = _get(target, slot.attrs)
+            if value is None:
+                continue
+            try:
+                text = slot.fd.format(value)
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise EncodeError(f"cannot write {where}{slot.fd.path}: {exc}",
+                                  format=self.fmt, field=tag) from None
+            if text:
+                out.append((tag, text))
+        slots = self._msg_slots if cls is Message else self._rec_slots
+        for path in self._msg_untagged if cls is Message else self._rec_untagged:
+            if _get(target, path) is not None:
+                raise EncodeError(f"{where}{'.'.join(path)} has no tag in the field "
+                                  "dictionary (add a row to fields.toml)", format=self.fmt)
+        for tag, value in target.fields.items():
+            if tag in skip:
+                continue
+            if not isinstance(tag, str) or TAG_FULL.fullmatch(tag) is None:
+                raise EncodeError("field tags are three letters or digits", format=self.fmt,
+                                  field=f"{where}fields.{tag}")
+            slot = slots.get(tag)
+            if slot is not None and _get(target, slot.attrs) is not None:
+                raise EncodeError(f"tag {tag} both in fields and in {where}{slot.fd.path}",
+                                  format=self.fmt, field=tag)
+            if not isinstance(value, str):
+                raise EncodeError("field values are strings", format=self.fmt, field=tag)
+            if value:
+                out.append((tag, value))
+        return out
+
+    def join_inquiry(self, pairs: list[tuple[str, str]]) -> str:
+        """``TAG/value.TAG/value``, refusing values the decoder would read differently."""
+        for tag, value in pairs:
+            if "\n" in value or REQ_SEP.search(value) or not value.strip():
+                raise EncodeError("value holds a line break or '.TAG/' separator",
+                                  format=self.fmt, field=tag)
+        return ".".join(f"{tag}/{value}" for tag, value in pairs)
+
+    def join_line(self, pairs: list[tuple[str, str]]) -> str:
+        """``TAG/value TAG/value`` (one line, single spaces), the canonical record line."""
+        last = len(pairs) - 1
+        for i, (tag, value) in enumerate(pairs):
+            if ("\n" in value or value != value.strip() or LINE_SEP.search(value)
+                    or not value or (i < last and value.endswith("."))):
+                raise EncodeError("value cannot be written on a response line (line break, "
+                                  "' TAG/' inside, edge spaces, or a '.' before the next field)",
+                                  format=self.fmt, field=tag)
+        return " ".join(f"{tag}/{value}" for tag, value in pairs)
+
+    def encode_response(self, msg: Message) -> list[str]:
+        """Body lines of the response layout (status line, record blocks, or error)."""
+        mke = msg.mke
+        if msg.error is not None:
+            if msg.status not in (None, "error") or msg.records or msg.text is not None:
+                raise EncodeError("an error response carries only the error", format=self.fmt,
+                                  field="error")
+            if self.emit(msg, mke, ""):
+                raise EncodeError("an error response carries no fields", format=self.fmt,
+                                  field="error")
+            err = msg.error
+            if err.code is None or not 0 <= err.code <= 99:
+                raise EncodeError("error code must be 0-99", format=self.fmt, field="error.code")
+            reason = err.reason or ""
+            if "\n" in reason or reason != reason.strip():
+                raise EncodeError("error reason must be one trimmed line", format=self.fmt,
+                                  field="error.reason")
+            lines = [f".{err.code:02d}." + (f" {reason}" if reason else "")]
+            if err.echo:
+                lines += err.echo.split("\n")
+            return lines
+        if msg.status == "error":
+            raise EncodeError("status error needs an error", format=self.fmt, field="status")
+        text = msg.text
+        if text is None:
+            text = self.profile.status_default.get(msg.status or "")
+        if "MKE" in msg.fields:
+            raise EncodeError("MKE is not a field of a message", format=self.fmt, field="MKE")
+        echo = self.join_line(self.emit(msg, mke, ""))
+        if text is not None and (
+                "\n" in text or text != text.strip() or not text or text.startswith("MKE/")
+                or ERROR_LINE.match(text) or LINE_FIELDS.search(text)):
+            raise EncodeError("text cannot be a response status line", format=self.fmt,
+                                  field="text")
+        derived = self.profile.status_of(text) or ("hit" if msg.records else None)
+        if derived != msg.status:
+            raise EncodeError(f"status {msg.status!r} does not match the status line "
+                              f"{text!r} (it reads as {derived!r})", format=self.fmt,
+                              field="status")
+        status_line = " ".join(p for p in (text, echo) if p)
+        lines: list[str] = [status_line] if status_line else []
+        for i, rec in enumerate(msg.records):
+            block = self._encode_record(rec, mke, f"records[{i}].")
+            if not lines and not block[0].startswith("MKE/"):
+                lines.append("")  # an empty status line: the block is not an echo
+            if lines:
+                lines.append("")
+            lines += block
+        return lines
+
+    def _encode_record(self, rec: Record, mke: str, where: str) -> list[str]:
+        file = rec.file or "other"
+        type_text = rec.fields.get("MKE") or self.profile.record_text.get(file)
+        lines: list[str] = []
+        if type_text is not None:
+            suffix = self.profile.caution_suffix
+            if ("\n" in type_text or type_text != type_text.strip()
+                    or (suffix and type_text.endswith(suffix))):
+                raise EncodeError("bad record type text", format=self.fmt, field=f"{where}MKE")
+            if self.profile.file_of(type_text) != file:
+                raise EncodeError(f"record type {type_text!r} reads as file "
+                                  f"{self.profile.file_of(type_text)!r}, not {file!r}",
+                                  format=self.fmt, field=f"{where}file")
+            lines.append(f"MKE/{type_text}{suffix if rec.caution else ''}")
+        elif rec.caution:
+            raise EncodeError("a caution record needs a record type", format=self.fmt,
+                              field=f"{where}caution")
+        line = self.join_line(self.emit(rec, mke, where, skip=frozenset({"MKE"})))
+        if line:
+            lines.append(line)
+        if not lines:
+            raise EncodeError("empty record", format=self.fmt, field=where.rstrip("."))
+        return lines
+
+    # ---------------------------------------------------------------- edits
+
+    def locate(self, exc: DecodeError, offsets: dict[str, int]) -> DecodeError:
+        """Give a ValidationError from the edits this codec's name and the field's offset."""
+        exc.format = self.fmt
+        if exc.offset is None and exc.field is not None:
+            exc.offset = offsets.get(exc.field)
+        return exc
+
+
+# --------------------------------------------------------------------------- streams
+
+def split_stream(text: str, starts_message: Callable[[str, list[str]], bool]
+                 ) -> Iterator[tuple[int, str]]:
+    """Chunks of a normalized stream: ``(offset, text)``, trailing blank lines removed.
+
+    ``starts_message(line, current_lines)`` says whether ``line`` begins a new message.
+    """
+    current: list[str] = []
+    start = 0
+    pos = 0
+    for line in text.split("\n"):
+        if line.strip() and (not current or starts_message(line, current)):
+            while current and not current[-1].strip():
+                current.pop()
+            if current:
+                yield start, "\n".join(current)
+            current = [line]
+            start = pos
+        elif current:
+            current.append(line)
+        pos += len(line) + 1
+    while current and not current[-1].strip():
+        current.pop()
+    if current:
+        yield start, "\n".join(current)
