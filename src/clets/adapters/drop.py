@@ -340,6 +340,8 @@ class FileDrop:
         """Create the drop's directories (idempotent)."""
         if self._prepared:
             return
+        if await self._io(self.fs.stat, ".") is None:
+            raise LinkError(f"drop root of {self.fs.description} does not exist", link="drop")
         c = self.config
         for d in (c.inbox, c.processing, c.archive, c.error, c.outbox):
             await self._io(self.fs.makedirs, d)

@@ -294,6 +294,11 @@ class SftpFS:
                 raise LinkError(f"{what}: connection lost ({exc or type(exc).__name__})",
                                 link="sftp", peer=self.target.host_id) from None
             except OSError as exc:
+                # An SFTP status error (permission, "Failure") leaves the session usable; a dead
+                # transport surfaces as a bare OSError too, so ask the transport itself.
+                transport = self._client.get_transport() if self._client else None
+                if transport is None or not transport.is_active():
+                    self._drop_session()
                 raise LinkError(f"{what}: {exc}", link="sftp", peer=self.target.host_id) from None
 
     def listdir(self, rel: str) -> list[Entry]:

@@ -57,6 +57,8 @@ class LocalFS:
 
     def _path(self, rel: str) -> str:
         full = os.path.normpath(os.path.join(self.root, rel))
+        if full == self.root:
+            return full
         # Containment is checked on the parent's real path: the last component may not exist
         # yet (rename target) and is itself never followed (O_NOFOLLOW, lstat).
         parent = os.path.realpath(os.path.dirname(full))
