@@ -16,6 +16,7 @@ import copy
 import random
 import zlib
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import ClassVar
 
 from clets.errors import INVALID_FORMAT, MISSING_FIELD, UNKNOWN_MESSAGE_KEY
@@ -45,6 +46,7 @@ from .dataset import (
 )
 
 __all__ = [
+    "ACK_KEY",
     "BACKENDS",
     "Backend",
     "CarposBackend",
@@ -61,26 +63,38 @@ __all__ = [
     "response_key",
 ]
 
-#: Inquiry key -> response key.  NCIC-style inquiries answer ``<key>R``; Nlets-style ``..Q``
-#: keys answer ``..R``; the DMV mainframe answers its own transaction codes.
-RESPONSE_KEYS: dict[str, str] = {
-    "RGQ1": "RGR1", "DLQ1": "DLR1",
+#: The DMV mainframe answers its own transaction codes.
+DMV_RESPONSE_KEYS: dict[str, str] = {"RGQ1": "RGR1", "DLQ1": "DLR1"}
+#: Nlets query -> response keys (domain.md §2.4), used by the NLETS back-end.
+NLETS_RESPONSE_KEYS: dict[str, str] = {
     "RQ": "RR", "RQG": "RR", "DQ": "DR", "DQG": "DR", "KQ": "KR", "IQ": "IR", "FQ": "FR",
-    "AQ": "AR", "YQ": "YR", "SWQ": "SWR",
+    "AQ": "AR", "YQ": "YR", "SWQ": "SWR", "RNQ": "RNR", "DNQ": "DNR",
 }
 #: Response key of entry acknowledgements (EW, CV, EPO, ...).
 ACK_KEY = "ACK"
 
 
-def response_key(mke: str) -> str:
-    """The response key for an inquiry key (``QW`` -> ``QWR``, ``RQ`` -> ``RR``)."""
-    if mke in RESPONSE_KEYS:
-        return RESPONSE_KEYS[mke]
-    if mke[:1] in ("Q", "Z") and len(mke) < 4:
-        return mke + "R"
-    if mke.endswith("Q"):
-        return mke[:-1] + "R"
-    return mke
+@cache
+def _ncic_response_keys() -> dict[str, str]:
+    """The response-key table of the ncic/nlets text codecs (codecs/responses.toml), so that
+    the simulator answers with keys those codecs recognise as responses."""
+    try:
+        from clets.codecs.tagged import default_profile
+    except ImportError:  # pragma: no cover - codec not installed
+        return {}
+    return dict(default_profile().response_keys)
+
+
+def response_key(mke: str, *, nlets: bool = False) -> str:
+    """The response key for an inquiry key (``QW`` -> ``QWR``; Nlets ``RQ`` -> ``RR``)."""
+    if mke in DMV_RESPONSE_KEYS:
+        return DMV_RESPONSE_KEYS[mke]
+    if nlets and mke in NLETS_RESPONSE_KEYS:
+        return NLETS_RESPONSE_KEYS[mke]
+    table = _ncic_response_keys()
+    if mke in table:
+        return table[mke]
+    return mke + "R" if len(mke) < 4 else mke
 
 
 # ----------------------------------------------------------------------------- settings
@@ -281,13 +295,16 @@ class Backend:
     #: message keys it answers (documentation and ``clets sim --list``)
     keys: ClassVar[tuple[str, ...]] = ()
     no_hit_text: ClassVar[str] = "NO RECORD"
+    #: answer with Nlets response keys (RQ -> RR) instead of the NCIC table (RQ -> RQR)
+    nlets_keys: ClassVar[bool] = False
 
     def __init__(self, dataset: Dataset) -> None:
         self.ds = dataset
 
     # ---- helpers shared by every back-end
     def reply(self, req: Message, mke: str | None = None, **kw: object) -> Message:
-        msg = Message(format=req.format, mke=mke or response_key(req.mke), origin=self.ori,
+        msg = Message(format=req.format, mke=mke or response_key(req.mke, nlets=self.nlets_keys),
+                      origin=self.ori,
                       destinations=[req.origin] if req.origin else [], control=req.control,
                       operator=req.operator, terminal=req.terminal)
         for k, v in kw.items():
@@ -471,11 +488,13 @@ class DmvBackend(Backend):
         return msg
 
     def _rkey(self, req: Message) -> str:
-        if req.mke in ("RGQ1", "DLQ1"):
-            return response_key(req.mke)
+        # a request that came as a DMV record is answered with the DMV's own record
+        if req.format == "dmv-dl-request":
+            return "DLR1"
+        if req.format.startswith("dmv-"):
+            return "RGR1"
         if req.mke in self.vehicle_keys or req.mke in self.driver_keys:
             return response_key(req.mke)
-        # unknown keys on a DMV line still answer in the DMV's own records
         return "DLR1" if req.person is not None and req.vehicle is None else "RGR1"
 
     def _registration(self, req: Message) -> Message:
@@ -643,6 +662,7 @@ class NletsBackend(Backend):
     description = "other states through Nlets (niem XML over len4)"
     keys = ("RQ", "DQ", "IQ", "FQ", "YQ", "AM")
     no_hit_text = "NOT ON FILE"
+    nlets_keys = True
 
     def error(self, req: Message, code: int, reason: str, raw: str | None = None) -> Message:
         msg = super().error(req, code, reason, raw)
