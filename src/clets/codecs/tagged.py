@@ -483,9 +483,9 @@ class TaggedText:
             if not isinstance(tag, str) or TAG_FULL.fullmatch(tag) is None:
                 raise EncodeError("field tags are three letters or digits", format=self.fmt,
                                   field=f"{where}fields.{tag}")
-            slot = slots.get(tag)
-            if slot is not None and _get(target, slot.attrs) is not None:
-                raise EncodeError(f"tag {tag} both in fields and in {where}{slot.fd.path}",
+            owner = slots.get(tag)
+            if owner is not None and _get(target, owner.attrs) is not None:
+                raise EncodeError(f"tag {tag} both in fields and in {where}{owner.fd.path}",
                                   format=self.fmt, field=tag)
             if not isinstance(value, str):
                 raise EncodeError("field values are strings", format=self.fmt, field=tag)
@@ -529,10 +529,10 @@ class TaggedText:
             if "\n" in reason or reason != reason.strip():
                 raise EncodeError("error reason must be one trimmed line", format=self.fmt,
                                   field="error.reason")
-            lines = [f".{err.code:02d}." + (f" {reason}" if reason else "")]
+            out = [f".{err.code:02d}." + (f" {reason}" if reason else "")]
             if err.echo:
-                lines += err.echo.split("\n")
-            return lines
+                out += err.echo.split("\n")
+            return out
         if msg.status == "error":
             raise EncodeError("status error needs an error", format=self.fmt, field="status")
         text = msg.text
