@@ -1,0 +1,213 @@
+"""The hash-chained audit trail (CJIS AU-3 fields), kept in the journal database.
+
+Why in the journal database: each record is written in the SAME transaction as the journal
+state change it describes, so after any crash there is no accepted, forwarded or delivered
+message without its record and no record of something that did not happen.
+
+Why a hash chain: each record carries ``prev`` (the hash of the record before it) and its own
+``hash`` over every field, and the table ``audit_head`` holds the last sequence number and hash.
+``verify`` recomputes the chain and names the first record where it breaks, which catches an
+edited, deleted, inserted or reordered record (and a truncated tail, through the head).  It is
+tamper-EVIDENT against anyone who edits rows without recomputing the chain; someone who can
+rewrite the whole database can rewrite the chain too -- export and ship the records (``clets
+audit tail -f`` / JSON lines) to a separate store for that.
+
+The payload itself is never stored here: only its size and SHA-256 (CJIS AU-3(3): keep personal
+data in audit records minimal).
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as _dt
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = [
+    "AUDIT_FIELDS",
+    "GENESIS",
+    "AuditEvent",
+    "VerifyResult",
+    "append",
+    "export_jsonl",
+    "format_ts",
+    "records",
+    "verify",
+    "verify_rows",
+]
+
+GENESIS = "0" * 64
+#: longest string stored in an audit field (log-injection and size bound)
+MAX_FIELD = 200
+
+AUDIT_FIELDS = ("seq", "ts", "event", "msn", "link", "peer", "operator", "origin",
+                "destination", "mke", "outcome", "error_code", "reason", "bytes", "sha256",
+                "prev")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL,
+    event TEXT NOT NULL,
+    msn INTEGER,
+    link TEXT,
+    peer TEXT,
+    operator TEXT,
+    origin TEXT,
+    destination TEXT,
+    mke TEXT,
+    outcome TEXT,
+    error_code INTEGER,
+    reason TEXT,
+    bytes INTEGER,
+    sha256 TEXT,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+"""
+
+
+@dataclass(slots=True)
+class AuditEvent:
+    """What one audit record says (``seq``, ``ts``, ``prev``, ``hash`` are added on append)."""
+
+    event: str
+    msn: int | None = None
+    link: str | None = None
+    peer: str | None = None
+    operator: str | None = None
+    origin: str | None = None
+    destination: str | None = None
+    mke: str | None = None
+    outcome: str | None = None
+    error_code: int | None = None
+    reason: str | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+
+    @classmethod
+    def for_payload(cls, event: str, payload: builtins.bytes | None, **kw: Any) -> AuditEvent:
+        if payload is None:
+            return cls(event, **kw)
+        return cls(event, bytes=len(payload), sha256=hashlib.sha256(payload).hexdigest(), **kw)
+
+
+def format_ts(t: float) -> str:
+    """UTC with hundredths of a second (CJIS AU-8): ``2025-06-01T12:34:56.78Z``."""
+    d = _dt.datetime.fromtimestamp(t, tz=_dt.UTC)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 10000:02d}Z"
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        # one record stays one line: control characters escaped, length capped
+        text = value.encode("unicode_escape").decode("ascii") if not value.isprintable() \
+            else value
+        return text[:MAX_FIELD]
+    return value
+
+
+def record_hash(rec: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of every field except ``hash``."""
+    body = {k: rec.get(k) for k in AUDIT_FIELDS}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def append(conn: sqlite3.Connection, ev: AuditEvent, now: float) -> dict[str, Any]:
+    """Append one record; the caller holds the write transaction (BEGIN IMMEDIATE)."""
+    head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    rec: dict[str, Any] = {k: _clean(v) for k, v in asdict(ev).items()}
+    rec.update(seq=seq, ts=format_ts(now), prev=prev)
+    rec["hash"] = record_hash(rec)
+    cols = (*AUDIT_FIELDS, "hash")
+    conn.execute(f"INSERT INTO audit ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                 [rec[c] for c in cols])
+    conn.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
+                 "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                 (seq, rec["hash"]))
+    return rec
+
+
+def records(conn: sqlite3.Connection, *, after: int = 0,
+            last: int | None = None) -> list[dict[str, Any]]:
+    """Records in chain order (``after`` a sequence number, or the ``last`` N)."""
+    cols = (*AUDIT_FIELDS, "hash")
+    sql = f"SELECT {', '.join(cols)} FROM audit"
+    if last is not None:
+        rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (last,)).fetchall()[::-1]
+    else:
+        rows = conn.execute(sql + " WHERE seq > ? ORDER BY seq", (after,)).fetchall()
+    return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+def export_jsonl(conn: sqlite3.Connection) -> Iterator[str]:
+    for rec in records(conn):
+        yield json.dumps(rec, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    count: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"ok: {self.count} records, chain intact"
+        return f"BROKEN at record seq {self.broken_seq}: {self.reason}"
+
+
+def verify_rows(rows: Iterable[dict[str, Any]],
+                head: tuple[int, str] | None = None) -> VerifyResult:
+    """Recompute the chain over records in stored order; name the first broken one."""
+    prev_hash, prev_seq, count = GENESIS, 0, 0
+    for rec in rows:
+        count += 1
+        seq = rec.get("seq")
+        if record_hash(rec) != rec.get("hash"):
+            return VerifyResult(False, count, seq, "content does not match its hash "
+                                "(record edited, or moved to another position)")
+        if rec.get("prev") != prev_hash:
+            why = ("the record before it is missing" if isinstance(seq, int)
+                   and seq > prev_seq + 1 else
+                   "prev does not match the record before it (record inserted, deleted "
+                   "or reordered)")
+            return VerifyResult(False, count, seq, why)
+        if seq != prev_seq + 1:
+            return VerifyResult(False, count, seq,
+                                f"sequence number {seq} follows {prev_seq}")
+        prev_hash, prev_seq = str(rec["hash"]), int(seq)
+    if head is not None:
+        hseq, hhash = head
+        if hseq > prev_seq:
+            return VerifyResult(False, count, prev_seq + 1,
+                                f"records {prev_seq + 1}..{hseq} missing (head is {hseq})")
+        if hseq < prev_seq:
+            return VerifyResult(False, count, hseq + 1,
+                                f"records after the head ({hseq}) were added outside the "
+                                "switch")
+        if hhash != prev_hash:
+            return VerifyResult(False, count, hseq, "last record does not match the head hash")
+    return VerifyResult(True, count)
+
+
+def verify(conn: sqlite3.Connection) -> VerifyResult:
+    """Verify the audit table of a journal database, including its head."""
+    cols = (*AUDIT_FIELDS, "hash")
+    cur = conn.execute(f"SELECT {', '.join(cols)} FROM audit ORDER BY rowid")
+    rows = (dict(zip(cols, r, strict=True)) for r in cur)
+    head_row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    head = (int(head_row[0]), str(head_row[1])) if head_row else (0, GENESIS)
+    return verify_rows(rows, head)

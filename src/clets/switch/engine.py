@@ -1,0 +1,707 @@
+"""The message switch engine: receive, check, journal, route, forward, correlate, time out, audit.
+
+One asyncio task reads each link; one worker per queue target (a destination, or an origin link
+for answers) sends due rows; one timer task raises ``.02.`` / ``.04.`` status messages and
+expires rows.  Every state change is a journal transaction that also holds its audit records.
+The journal is the only shared state, so a restart is: open the journal, requeue ``in_flight``
+rows, then start the workers (never before recovery ends).
+
+Time comes from an injected clock and randomness (retry jitter) from an injected RNG, so tests
+move time forward instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import hashlib
+import inspect
+import random
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from clets.adapters.base import Link
+from clets.codecs.base import Codec, get_codec
+from clets.errors import (
+    DUPLICATE_MESSAGE,
+    INVALID_FORMAT,
+    MESSAGE_TOO_LONG,
+    CletsError,
+    ConfigError,
+    DecodeError,
+    EncodeError,
+    LinkError,
+    ValidationError,
+)
+from clets.model import Message, dumps, loads
+
+from .audit import AuditEvent
+from .authz import Rejected, authorize
+from .clock import Clock, SystemClock
+from .config import DestinationConfig, LinkConfig, SwitchConfig
+from .journal import Journal, OutRow, StoredMessage
+from .links import Received, open_link, received_frames
+from .messages import (
+    NOT_AVAILABLE,
+    NOT_RESPONDING,
+    REASONS,
+    ack_message,
+    echo_of,
+    error_message,
+    reason_for,
+    status_message,
+)
+from .metrics import Metrics
+from .routing import Target
+
+__all__ = ["Rng", "Switch"]
+
+
+class Rng(Protocol):
+    def random(self) -> float: ...
+
+
+_DECODE_CODES = {20, 21, 23, 10}
+
+
+class Switch:
+    """The switch.  ``links`` maps config link names to Link objects (tests pass memory
+    links); configured links not given are opened from their URLs and closed on stop."""
+
+    def __init__(self, config: SwitchConfig, links: Mapping[str, Link] | None = None, *,
+                 clock: Clock | None = None, rng: Rng | None = None,
+                 synchronous: str = "FULL", poll: float = 0.5,
+                 send_timeout: float = 30.0) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.rng: Rng = rng or random.Random()
+        self.metrics_data = Metrics()
+        self._given = dict(links or {})
+        self._links: dict[str, Link] = {}
+        self._owned: set[str] = set()
+        self._synchronous = synchronous
+        self._poll = poll
+        self._send_timeout = send_timeout
+        self._journal: Journal | None = None
+        self._codecs: dict[tuple[str, str | None], Codec] = {}
+        self._replies: dict[tuple[str, str], Any] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._timer_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._receivers: list[asyncio.Task[None]] = []
+        self._busy: dict[str, int] = {}
+        self._stopping = False
+        self._running = False
+        self._ori_owner = {ori: mn for ori, mn in config.ori_owner().items()
+                           if config.links_of_peer(mn)}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            raise ConfigError("switch not started", source=self.config.source)
+        return self._journal
+
+    async def start(self) -> None:
+        """Open the journal, recover, open links, then start readers, workers and the timer."""
+        if self._running:
+            return
+        cfg = self.config
+        for lk in cfg.links.values():
+            self._codec(lk.codec, lk.encoding)  # fail fast on a missing codec
+        self._journal = Journal(cfg.switch.journal, synchronous=self._synchronous)
+        now = self.clock.time()
+        with self.journal.tx():
+            recovered = self.journal.recover(now)
+            previous = self.journal.meta_get("config_sha256")
+            self.journal.audit(AuditEvent("started", outcome="ok", sha256=cfg.sha256 or None,
+                                          reason=f"{cfg.switch.name}"), now)
+            if previous is not None and previous != cfg.sha256:
+                self.journal.audit(AuditEvent("config_changed", outcome="ok",
+                                              sha256=cfg.sha256 or None,
+                                              reason=f"previous {previous[:16]}"), now)
+            self.journal.meta_set("config_sha256", cfg.sha256)
+            if recovered:
+                self.journal.audit(AuditEvent("recovered", outcome="requeued",
+                                              reason=f"{recovered} in_flight rows requeued"),
+                                   now)
+        for name, lk in cfg.links.items():
+            link = self._given.get(name)
+            if link is None:
+                link = open_link(lk, cfg.peers, self._link_event)
+                self._owned.add(name)
+            self._links[name] = link
+            starter = getattr(link, "start", None)
+            if callable(starter) and name in self._owned:
+                result = starter()
+                if inspect.isawaitable(result):
+                    await result
+        self._running, self._stopping = True, False
+        loop = asyncio.get_running_loop()
+        targets = list(cfg.destinations) + [n for n, lk in cfg.links.items()
+                                            if lk.role == "origin"]
+        for target in targets:
+            self._wake[target] = asyncio.Event()
+            self._tasks.append(loop.create_task(self._worker(target), name=f"worker {target}"))
+        self._tasks.append(loop.create_task(self._timer(), name="timer"))
+        for name, lk in cfg.links.items():
+            self._receivers.append(loop.create_task(self._reader(lk), name=f"reader {name}"))
+
+    async def stop(self, drain: bool = True, timeout: float = 5.0) -> None:
+        """Stop reading; with ``drain`` let workers finish what is due now (bounded by
+        ``timeout``), then stop them, close the links we opened and the journal."""
+        if not self._running:
+            return
+        for t in self._receivers:
+            t.cancel()
+        await asyncio.gather(*self._receivers, return_exceptions=True)
+        self._receivers.clear()
+        if drain:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    while self._has_due_work():
+                        self.poke()
+                        await asyncio.sleep(0.01)
+        self._stopping = True
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for name in self._owned:
+            with contextlib.suppress(CletsError, OSError):
+                await self._links[name].close()
+        with self.journal.tx():
+            self.journal.audit(AuditEvent("stopped", outcome="ok"), self.clock.time())
+        self.journal.close()
+        self._journal = None
+        self._running = False
+
+    def poke(self) -> None:
+        """Wake every worker and the timer (after a test moved the clock)."""
+        for ev in self._wake.values():
+            ev.set()
+        self._timer_wake.set()
+
+    async def tick(self) -> None:
+        """Run the timers once now (tests), then wake the workers."""
+        self._run_timers()
+        self.poke()
+        await asyncio.sleep(0)
+
+    def metrics(self) -> dict[str, Any]:
+        depths = self._journal.depths() if self._journal is not None else {}
+        links = {n: lk.state.value for n, lk in self._links.items()}
+        return self.metrics_data.snapshot(depths=depths, links=links)
+
+    def _has_due_work(self) -> bool:
+        now = self.clock.time()
+        if any(self._busy.values()):
+            return True
+        for target in self._wake:
+            due = self.journal.next_due(target)
+            if due is not None and due <= now and self._target_up(target):
+                return True
+        return False
+
+    def _target_up(self, target: str) -> bool:
+        dest = self.config.destinations.get(target)
+        link = self._links.get(dest.link if dest else target)
+        return link is not None and link.state.value == "up"
+
+    def _link_event(self, name: str, details: dict[str, Any]) -> None:
+        """Transport events worth an audit record (authentication failures, cut-offs)."""
+        if self._journal is None or name not in ("auth_failed", "refused", "cut_off",
+                                                 "handshake_failed", "rejected"):
+            return
+        with self.journal.tx():
+            self.journal.audit(AuditEvent(
+                "auth_failed" if "auth" in name or "handshake" in name else "link_event",
+                link=str(details.get("link")), peer=str(details.get("peer") or "") or None,
+                outcome=name, reason=str(details.get("reason") or "")[:100] or None),
+                self.clock.time())
+
+    # ------------------------------------------------------------------ helpers
+
+    def _codec(self, name: str, encoding: str | None) -> Codec:
+        key = (name, encoding)
+        codec = self._codecs.get(key)
+        if codec is None:
+            try:
+                codec = get_codec(name, encoding=encoding) if encoding else get_codec(name)
+            except (DecodeError, ImportError, TypeError) as exc:
+                raise ConfigError(f"codec {name!r}: {exc}", source=self.config.source) from exc
+            self._codecs[key] = codec
+        return codec
+
+    def _link_codec(self, link_name: str) -> tuple[Codec, LinkConfig]:
+        lk = self.config.links[link_name]
+        return self._codec(lk.codec, lk.encoding), lk
+
+    def _today(self) -> _dt.date:
+        return _dt.datetime.fromtimestamp(self.clock.time(), tz=_dt.UTC).date()
+
+    def _wake_target(self, target: str) -> None:
+        ev = self._wake.get(target)
+        if ev is not None:
+            ev.set()
+
+    # ------------------------------------------------------------------ receive
+
+    async def _reader(self, lk: LinkConfig) -> None:
+        link = self._links[lk.name]
+        async for item in received_frames(link):
+            try:
+                if lk.role == "origin":
+                    await self._on_request(lk, item)
+                else:
+                    await self._on_destination_frame(lk, item)
+            except asyncio.CancelledError:
+                raise
+            except CletsError as exc:  # a bug or a storage error must not kill the reader
+                self.metrics_data.count("internal_error")
+                with contextlib.suppress(Exception), self.journal.tx():
+                    self.journal.audit(AuditEvent.for_payload(
+                        "error", item.frame, link=lk.name, outcome="internal_error",
+                        reason=str(exc)[:100]), self.clock.time())
+
+    async def _on_request(self, lk: LinkConfig, rx: Received) -> None:
+        cfg = self.config
+        now = self.clock.time()
+        payload = rx.frame
+        sha = hashlib.sha256(payload).hexdigest()
+        mnemonic = rx.peer.mnemonic or lk.peer
+        peer_cfg = cfg.peers.get(mnemonic) if mnemonic else None
+        codec = self._codec(lk.codec, lk.encoding)
+        if mnemonic:
+            self._replies[(lk.name, mnemonic)] = rx.reply
+        self.metrics_data.count("received")
+        msg: Message | None = None
+        try:
+            if len(payload) > cfg.switch.max_message_bytes:
+                raise Rejected(MESSAGE_TOO_LONG, REASONS[MESSAGE_TOO_LONG])
+            try:
+                msg = codec.decode(payload)
+            except DecodeError as exc:
+                code = exc.code if exc.code in _DECODE_CODES else INVALID_FORMAT
+                raise Rejected(code, reason_for(code, exc)) from exc
+            authorize(msg, peer=peer_cfg, transport_oris=rx.peer.allowed_oris,
+                      routes=cfg.routes, today=self._today())
+            try:
+                targets = cfg.routes.route(msg, home_state=cfg.switch.home_state,
+                                           configured=cfg.destinations,
+                                           ori_owner=self._ori_owner)
+            except ValidationError as exc:
+                raise Rejected(exc.code, reason_for(exc.code, exc)) from exc
+            deliveries = self._peer_deliveries(msg, targets)
+            self._check_encodable(msg, targets)
+        except Rejected as rej:
+            await self._reject(lk, rx, mnemonic, msg, rej, sha)
+            return
+        assert msg is not None
+        key = self._dedup_key(msg, sha, rx.message_id)
+        audit_kw: dict[str, Any] = dict(link=lk.name, peer=mnemonic, operator=msg.operator,
+                                        origin=msg.origin, mke=msg.mke)
+        j = self.journal
+        with j.tx():
+            status, prev = j.check_duplicate(key, sha, now, cfg.switch.dedup_window)
+            if status == "new":
+                msn = j.insert_message(
+                    now=now, kind="request", link=lk.name, peer=mnemonic, origin=msg.origin,
+                    control=msg.control, sequence=msg.sequence, mke=msg.mke,
+                    operator=msg.operator, codec=codec.name, sha256=sha, payload=payload,
+                    canonical=dumps(msg))
+                j.remember(key, msn, sha, now)
+                j.audit(AuditEvent.for_payload("received", payload, msn=msn, outcome="ok",
+                                               **audit_kw), now)
+                names = []
+                for t in targets:
+                    if t.kind == "destination":
+                        dest = cfg.destinations[t.name]
+                        j.enqueue_forward(msn=msn, destination=t.name, mke=msg.mke,
+                                          address=t.address, now=now,
+                                          deadline_at=now + dest.deadline,
+                                          expires_at=now + dest.ttl)
+                        names.append(t.name)
+                for link_name, peer_name, frame in deliveries:
+                    j.enqueue_delivery(msn=msn, link=link_name, peer=peer_name, mke=msg.mke,
+                                       frame=frame, now=now, expires_at=now + cfg.switch.ttl)
+                    names.append(peer_name)
+                j.audit(AuditEvent.for_payload("journaled", payload, msn=msn, outcome="accepted",
+                                               destination=",".join(names), **audit_kw), now)
+            elif status == "retransmission":
+                msn = prev
+                j.audit(AuditEvent.for_payload("duplicate", payload, msn=prev,
+                                               outcome="ignored", error_code=DUPLICATE_MESSAGE,
+                                               reason="retransmission of an accepted message",
+                                               **audit_kw), now)
+            else:
+                msn = 0
+        if status == "conflict":
+            await self._reject(lk, rx, mnemonic, msg,
+                               Rejected(DUPLICATE_MESSAGE, REASONS[DUPLICATE_MESSAGE]), sha)
+            return
+        if status == "retransmission":
+            self.metrics_data.count("duplicate_ignored")
+        else:
+            self.metrics_data.count("accepted")
+            for t in targets:
+                self._wake_target(t.name)
+            for link_name, _peer, _frame in deliveries:
+                self._wake_target(link_name)
+        if lk.ack:
+            ack = ack_message(fmt=codec.name, switch_ori=cfg.switch.ori, origin=msg.origin,
+                              control=msg.control, sequence=msg.sequence, msn=msn)
+            with contextlib.suppress(EncodeError, LinkError, TimeoutError):
+                async with asyncio.timeout(self._send_timeout):
+                    await rx.reply(codec.encode(ack))
+                self.metrics_data.count("acked")
+
+    def _dedup_key(self, msg: Message, sha: str, message_id: str | None) -> str:
+        if message_id:
+            return f"{msg.origin}|id|{message_id}"
+        if msg.control:
+            return f"{msg.origin}|c|{msg.control}"
+        if msg.sequence is not None:
+            return f"{msg.origin}|s|{msg.sequence}"
+        return f"{msg.origin}|h|{sha}"
+
+    def _peer_deliveries(self, msg: Message, targets: list[Target]) -> list[tuple[str, str,
+                                                                                   bytes]]:
+        """AM to local peers: encode now, in each receiving link's codec."""
+        out = []
+        for t in targets:
+            if t.kind != "peer":
+                continue
+            for lk in self.config.links_of_peer(t.name):
+                codec = self._codec(lk.codec, lk.encoding)
+                try:
+                    frame = codec.encode(_with(msg, format=codec.name))
+                except EncodeError as exc:
+                    raise Rejected(INVALID_FORMAT, REASONS[INVALID_FORMAT]) from exc
+                out.append((lk.name, t.name, frame))
+        return out
+
+    def _check_encodable(self, msg: Message, targets: list[Target]) -> None:
+        """Refuse now (``.22.``) what a destination's codec could never carry."""
+        for t in targets:
+            if t.kind != "destination":
+                continue
+            dest = self.config.destinations[t.name]
+            try:
+                self._encode_forward(dest, msg, "0000000000", t.address)
+            except EncodeError as exc:
+                raise Rejected(INVALID_FORMAT, reason_for(INVALID_FORMAT, exc)) from exc
+
+    def _encode_forward(self, dest: DestinationConfig, msg: Message, control: str,
+                        address: tuple[str, ...]) -> bytes:
+        codec_name = dest.encode.get(msg.mke, dest.codec)
+        codec = self._codec(codec_name, dest.encoding)
+        out = _with(msg, format=codec.name, control=control,
+                    mke=dest.mke_out.get(msg.mke, msg.mke))
+        if address:
+            out.destinations = list(address)
+        return codec.encode(out)
+
+    async def _reject(self, lk: LinkConfig, rx: Received, mnemonic: str | None,
+                      msg: Message | None, rej: Rejected, sha: str) -> None:
+        cfg = self.config
+        now = self.clock.time()
+        with self.journal.tx():
+            self.journal.audit(AuditEvent(
+                rej.event, link=lk.name, peer=mnemonic or rx.peer.detail,
+                operator=msg.operator if msg else None, origin=msg.origin if msg else None,
+                mke=msg.mke if msg else None, outcome="rejected", error_code=rej.code,
+                reason=rej.reason, bytes=len(rx.frame), sha256=sha), now)
+        self.metrics_data.count("rejected")
+        self.metrics_data.rejects[rej.code] += 1
+        codec = self._codec(lk.codec, lk.encoding)
+        er = error_message(fmt=codec.name, switch_ori=cfg.switch.ori, code=rej.code,
+                           reason=rej.reason, echo=echo_of(rx.frame, lk.encoding),
+                           origin=msg.origin if msg else None,
+                           control=msg.control if msg else None)
+        with contextlib.suppress(EncodeError, LinkError, TimeoutError):
+            async with asyncio.timeout(self._send_timeout):
+                await rx.reply(codec.encode(er))
+
+    # ------------------------------------------------------------------ answers
+
+    async def _on_destination_frame(self, lk: LinkConfig, rx: Received) -> None:
+        cfg = self.config
+        now = self.clock.time()
+        dests = [d for d in cfg.destinations.values() if d.link == lk.name]
+        names: list[str] = []
+        for d in dests:
+            names += [n for n in d.decode if n not in names]
+        if not names:
+            names = [lk.codec]
+        msg: Message | None = None
+        error: DecodeError | None = None
+        for name in names:
+            try:
+                msg = self._codec(name, lk.encoding if not dests else dests[0].encoding) \
+                    .decode(rx.frame)
+                break
+            except DecodeError as exc:
+                error = exc
+        if msg is None:
+            self.metrics_data.count("bad_response")
+            with self.journal.tx():
+                self.journal.audit(AuditEvent.for_payload(
+                    "rejected", rx.frame, link=lk.name, outcome="bad_response",
+                    error_code=INVALID_FORMAT, reason=str(error)[:100] if error else None), now)
+            return
+        row = self.journal.find_forward(msg.control) if msg.control else None
+        if row is None or cfg.destinations.get(row.target) is None or \
+                cfg.destinations[row.target].link != lk.name:
+            self._unsolicited(lk, rx, msg, now)
+            return
+        dest = cfg.destinations[row.target]
+        req = self.journal.message(row.msn)
+        if req is None or req.link is None or req.link not in cfg.links:
+            return
+        late = row.status_sent != "" or row.state == "dead" or \
+            (row.deadline_at is not None and now > row.deadline_at)
+        codec, _olk = self._link_codec(req.link)
+        resp = _with(msg, format=codec.name, control=req.control,
+                     mke=dest.mke_in.get(msg.mke, msg.mke))
+        if req.origin:
+            resp.destinations = [req.origin]
+        if late and "late" not in resp.warnings:
+            resp.warnings.append("late")
+        try:
+            frame = codec.encode(resp)
+        except EncodeError as exc:
+            with self.journal.tx():
+                self.journal.audit(AuditEvent.for_payload(
+                    "responded", rx.frame, msn=row.msn, link=lk.name, destination=row.target,
+                    origin=req.origin, mke=msg.mke, outcome="undeliverable",
+                    error_code=INVALID_FORMAT, reason=str(exc)[:100]), now)
+            return
+        with self.journal.tx():
+            self.journal.mark_response(row.id, now)
+            self.journal.audit(AuditEvent.for_payload(
+                "responded", rx.frame, msn=row.msn, link=lk.name, peer=dest.name,
+                operator=req.operator, origin=req.origin, destination=row.target, mke=msg.mke,
+                outcome=(msg.status or "answer") + (" late" if late else "")), now)
+            self.journal.enqueue_delivery(msn=row.msn, link=req.link, peer=req.peer,
+                                          mke=resp.mke, frame=frame, now=now,
+                                          expires_at=now + cfg.switch.ttl)
+        self.metrics_data.count("responded")
+        if late:
+            self.metrics_data.count("late")
+        if row.responses == 0:
+            self.metrics_data.observe_latency(max(0.0, now - req.received_at))
+        self._wake_target(req.link)
+
+    def _unsolicited(self, lk: LinkConfig, rx: Received, msg: Message, now: float) -> None:
+        """``$.`` notifications, AM and anything uncorrelated: to the peer owning the ORI."""
+        cfg = self.config
+        owners: list[str] = []
+        for d in msg.destinations:
+            owner = self._ori_owner.get(d) or (d if d in cfg.peers else None)
+            if owner is not None and owner not in owners:
+                owners.append(owner)
+        sha = hashlib.sha256(rx.frame).hexdigest()
+        deliveries: list[tuple[str, str, bytes]] = []
+        for owner in owners:
+            for olk in cfg.links_of_peer(owner):
+                codec = self._codec(olk.codec, olk.encoding)
+                with contextlib.suppress(EncodeError):
+                    deliveries.append((olk.name, owner,
+                                       codec.encode(_with(msg, format=codec.name))))
+        with self.journal.tx():
+            if not deliveries:
+                self.journal.audit(AuditEvent.for_payload(
+                    "dead_letter", rx.frame, link=lk.name, origin=msg.origin, mke=msg.mke,
+                    destination=",".join(msg.destinations)[:100], outcome="undeliverable",
+                    error_code=12, reason="unsolicited message for no local peer"), now)
+                self.metrics_data.count("dead_letter")
+                return
+            msn = self.journal.insert_message(
+                now=now, kind="unsolicited", link=lk.name, peer=None, origin=msg.origin,
+                control=msg.control, sequence=msg.sequence, mke=msg.mke, operator=msg.operator,
+                codec=msg.format, sha256=sha, payload=rx.frame, canonical=dumps(msg))
+            self.journal.audit(AuditEvent.for_payload(
+                "received", rx.frame, msn=msn, link=lk.name, origin=msg.origin, mke=msg.mke,
+                outcome="unsolicited"), now)
+            for link_name, owner, frame in deliveries:
+                self.journal.enqueue_delivery(msn=msn, link=link_name, peer=owner, mke=msg.mke,
+                                              frame=frame, now=now,
+                                              expires_at=now + cfg.switch.ttl)
+            self.journal.audit(AuditEvent.for_payload(
+                "journaled", rx.frame, msn=msn, link=lk.name, origin=msg.origin, mke=msg.mke,
+                destination=",".join(owners), outcome="accepted"), now)
+        self.metrics_data.count("unsolicited")
+        for link_name, _o, _f in deliveries:
+            self._wake_target(link_name)
+
+    # ------------------------------------------------------------------ workers
+
+    async def _worker(self, target: str) -> None:
+        ev = self._wake[target]
+        while not self._stopping:
+            ev.clear()
+            now = self.clock.time()
+            with self.journal.tx():
+                row = self.journal.claim_next(target, now)
+            if row is None:
+                due = self.journal.next_due(target)
+                wait = self._poll if due is None else max(0.0, min(self._poll, due - now))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait if wait > 0 else 0.001):
+                        await ev.wait()
+                continue
+            self._busy[target] = self._busy.get(target, 0) + 1
+            try:
+                await self._send_row(row)
+            finally:
+                self._busy[target] -= 1
+
+    async def _send_row(self, row: OutRow) -> None:
+        cfg = self.config
+        req = self.journal.message(row.msn)
+        if req is None:  # purged underneath us
+            return
+        if row.kind == "forward":
+            dest = cfg.destinations.get(row.target)
+            if dest is None:
+                self._dead(row, req, "destination no longer configured")
+                return
+            link = self._links[dest.link]
+            try:
+                frame = self._encode_forward(dest, loads(req.canonical), row.control or "",
+                                             row.address)
+            except (EncodeError, DecodeError) as exc:
+                self._dead(row, req, f"cannot encode: {exc}"[:100])
+                return
+            send = link.send
+            link_name = dest.link
+        else:
+            frame = row.frame or b""
+            link_name = row.target
+            link = self._links[link_name]
+            send = self._replies.get((link_name, row.peer or "")) or link.send
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                await send(frame)
+        except (LinkError, OSError, TimeoutError) as exc:
+            if send is not link.send and row.kind == "deliver":
+                # the connection the request came on is gone: forget it, retry on the link
+                self._replies.pop((link_name, row.peer or ""), None)
+            self._failed(row, req, str(exc) or type(exc).__name__)
+            return
+        now = self.clock.time()
+        with self.journal.tx():
+            if row.kind == "deliver":
+                self.journal.set_state(row.id, "done", now)
+            self.journal.audit(AuditEvent.for_payload(
+                "forwarded" if row.kind == "forward" else "delivered", frame, msn=row.msn,
+                link=link_name, peer=row.peer, operator=req.operator, origin=req.origin,
+                destination=row.target, mke=row.mke, outcome="sent",
+                reason=f"attempt {row.attempts}" + (f" control {row.control}"
+                                                    if row.control else "")), now)
+        self.metrics_data.count("forwarded" if row.kind == "forward" else "delivered")
+
+    def _policy(self, row: OutRow) -> Any:
+        dest = self.config.destinations.get(row.target) if row.kind == "forward" else None
+        return dest.retry if dest else self.config.switch.retry
+
+    def _failed(self, row: OutRow, req: StoredMessage, error: str) -> None:
+        now = self.clock.time()
+        policy = self._policy(row)
+        if row.attempts >= policy.retries + 1 or now >= row.expires_at:
+            self._dead(row, req, f"{error} after {row.attempts} attempts")
+            return
+        delay = policy.delay(row.attempts, self.rng.random())
+        with self.journal.tx():
+            self.journal.set_state(row.id, "queued", now, error=error[:200],
+                                   next_attempt_at=now + delay)
+            self.journal.audit(AuditEvent(
+                "forward_failed" if row.kind == "forward" else "delivery_failed",
+                msn=row.msn, link=self._link_name(row), origin=req.origin,
+                destination=row.target, mke=row.mke, outcome="retry",
+                reason=f"attempt {row.attempts}: {error}; next in {delay:.2f}s"[:200]), now)
+        self.metrics_data.count("forward_failed" if row.kind == "forward"
+                                else "delivery_failed")
+
+    def _link_name(self, row: OutRow) -> str:
+        dest = self.config.destinations.get(row.target)
+        return dest.link if (row.kind == "forward" and dest) else row.target
+
+    def _dead(self, row: OutRow, req: StoredMessage, reason: str) -> None:
+        now = self.clock.time()
+        with self.journal.tx():
+            self._dead_in_tx(row, req, reason, now)
+
+    def _dead_in_tx(self, row: OutRow, req: StoredMessage, reason: str, now: float) -> None:
+        self.journal.mark_dead(row.id, reason[:200], now)
+        self.journal.audit(AuditEvent(
+            "dead_letter", msn=row.msn, link=self._link_name(row), origin=req.origin,
+            operator=req.operator, destination=row.target, mke=row.mke, outcome="dead",
+            error_code=NOT_AVAILABLE if row.kind == "forward" else None,
+            reason=reason[:200]), now)
+        self.metrics_data.count("dead_letter")
+        if row.kind == "forward" and row.status_sent != "04":
+            self._status_in_tx(row, req, NOT_AVAILABLE, now)
+
+    def _status_in_tx(self, row: OutRow, req: StoredMessage, code: int, now: float) -> None:
+        """Queue a ``.02.``/``.04.`` to the origin of ``req`` (caller holds the tx)."""
+        self.journal.mark_status(row.id, f"{code:02d}")
+        if req.link is None or req.link not in self.config.links:
+            return
+        codec, _lk = self._link_codec(req.link)
+        sm = status_message(fmt=codec.name, switch_ori=self.config.switch.ori, code=code,
+                            destination=row.target, origin=req.origin, control=req.control)
+        try:
+            frame = codec.encode(sm)
+        except EncodeError:
+            return
+        self.journal.enqueue_delivery(msn=row.msn, link=req.link, peer=req.peer, mke="SM",
+                                      frame=frame, now=now,
+                                      expires_at=now + self.config.switch.ttl)
+        self._wake_target(req.link)
+
+    # ------------------------------------------------------------------ timers
+
+    async def _timer(self) -> None:
+        while not self._stopping:
+            self._timer_wake.clear()
+            try:
+                self._run_timers()
+            except CletsError:
+                self.metrics_data.count("internal_error")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll):
+                    await self._timer_wake.wait()
+
+    def _run_timers(self) -> None:
+        now = self.clock.time()
+        j = self.journal
+        with j.tx():
+            for row in j.due_timeouts(now):
+                req = j.message(row.msn)
+                if req is None:
+                    continue
+                self._status_in_tx(row, req, NOT_RESPONDING, now)
+                j.audit(AuditEvent("timeout", msn=row.msn, link=self._link_name(row),
+                                   origin=req.origin, operator=req.operator,
+                                   destination=row.target, mke=row.mke, outcome="pending",
+                                   error_code=NOT_RESPONDING,
+                                   reason=f"no answer within the deadline, {row.state}"), now)
+                self.metrics_data.count("timeout")
+            for row in j.expired(now):
+                req = j.message(row.msn)
+                if req is None:
+                    continue
+                self._dead_in_tx(row, req, "time-to-live expired", now)
+            j.forget_before(now - self.config.switch.dedup_window)
+
+
+def _with(msg: Message, **changes: Any) -> Message:
+    """A deep copy of ``msg`` with some top-level fields replaced."""
+    out = loads(dumps(msg))
+    for k, v in changes.items():
+        setattr(out, k, v)
+    return out

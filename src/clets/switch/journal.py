@@ -1,0 +1,399 @@
+"""The durable journal: accepted messages, per-target outbound queues, dead letters, dedup keys.
+
+SQLite in WAL mode with ``synchronous=FULL`` and ONE writer connection that opens every write
+with ``BEGIN IMMEDIATE`` (tech.md §6, reliability.md §2): a message is committed -- with its
+audit records, in the same transaction -- before it is acknowledged or forwarded, so a kill -9
+or a power loss after the acknowledgement cannot lose it.
+
+Outbound rows (``outbound``) are the queues.  ``kind`` is ``forward`` (to a destination; encoded
+at send time from the journaled canonical message, carrying the switch control) or ``deliver``
+(to an origin-role link: responses, status messages, administrative messages; the frame is
+encoded when the row is written).  States:
+
+``queued`` -> ``in_flight`` (claimed, handed to the link; for a forward: awaiting its answer)
+-> ``done`` (delivered / answered) or ``dead`` (retries or time-to-live exhausted; a copy of the
+reason goes to ``dead_letter``).  On open, ``in_flight`` rows go back to ``queued`` before any
+worker starts: at-least-once, and a destination sees the same switch control again so it can
+drop the repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clets.errors import ConfigError
+
+from . import audit
+
+__all__ = ["Journal", "OutRow", "StoredMessage"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    msn INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    link TEXT,
+    peer TEXT,
+    origin TEXT,
+    control TEXT,
+    sequence INTEGER,
+    mke TEXT,
+    operator TEXT,
+    codec TEXT,
+    sha256 TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    canonical TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbound (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    msn INTEGER NOT NULL REFERENCES messages(msn),
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    peer TEXT,
+    control TEXT,
+    mke TEXT,
+    address TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    deadline_at REAL,
+    expires_at REAL NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    status_sent TEXT NOT NULL DEFAULT '',
+    responses INTEGER NOT NULL DEFAULT 0,
+    frame BLOB,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbound_due ON outbound (target, state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS outbound_control ON outbound (control);
+CREATE INDEX IF NOT EXISTS outbound_open ON outbound (state, deadline_at);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    outbound_id INTEGER PRIMARY KEY REFERENCES outbound(id),
+    msn INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    dead_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dedup (
+    key TEXT PRIMARY KEY,
+    msn INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+OPEN_STATES = ("queued", "in_flight")
+
+
+@dataclass(frozen=True, slots=True)
+class OutRow:
+    id: int
+    msn: int
+    kind: str
+    target: str
+    peer: str | None
+    control: str | None
+    mke: str | None
+    address: tuple[str, ...]
+    state: str
+    attempts: int
+    next_attempt_at: float
+    deadline_at: float | None
+    expires_at: float
+    created_at: float
+    updated_at: float
+    status_sent: str
+    responses: int
+    frame: bytes | None
+    last_error: str | None
+
+    @classmethod
+    def of(cls, row: sqlite3.Row) -> OutRow:
+        d = dict(row)
+        d["address"] = tuple(json.loads(d["address"])) if d["address"] else ()
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__slots__}
+        d["address"] = list(self.address)
+        d["frame"] = None if self.frame is None else len(self.frame)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    msn: int
+    received_at: float
+    kind: str
+    link: str | None
+    peer: str | None
+    origin: str | None
+    control: str | None
+    sequence: int | None
+    mke: str | None
+    operator: str | None
+    codec: str | None
+    sha256: str
+    payload: bytes
+    canonical: str
+
+    @classmethod
+    def of(cls, row: sqlite3.Row) -> StoredMessage:
+        return cls(**dict(row))
+
+
+class Journal:
+    """One writer connection to the journal database (not thread-safe: one event loop)."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open journal: {exc}", source=str(path)) from exc
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute(f"PRAGMA synchronous={synchronous}")
+        self.conn.execute("PRAGMA busy_timeout=10000")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.conn.executescript(SCHEMA + audit.SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rollback (guarded) on any exception."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def audit(self, ev: audit.AuditEvent, now: float) -> dict[str, Any]:
+        """Append an audit record inside the caller's transaction."""
+        return audit.append(self.conn, ev, now)
+
+    # ------------------------------------------------------------------ messages, dedup
+
+    def check_duplicate(self, key: str, sha: str, now: float, window: float) -> tuple[str, int]:
+        """``("new", 0)``, ``("retransmission", msn)`` (same key, same bytes) or
+        ``("conflict", msn)`` (same key, other bytes) within ``window`` seconds."""
+        row = self.conn.execute("SELECT msn, sha256, at FROM dedup WHERE key = ?",
+                                (key,)).fetchone()
+        if row is None or row["at"] < now - window:
+            return "new", 0
+        return ("retransmission" if row["sha256"] == sha else "conflict"), int(row["msn"])
+
+    def remember(self, key: str, msn: int, sha: str, now: float) -> None:
+        self.conn.execute("INSERT INTO dedup (key, msn, sha256, at) VALUES (?, ?, ?, ?) "
+                          "ON CONFLICT(key) DO UPDATE SET msn = excluded.msn, "
+                          "sha256 = excluded.sha256, at = excluded.at", (key, msn, sha, now))
+
+    def forget_before(self, before: float) -> int:
+        return self.conn.execute("DELETE FROM dedup WHERE at < ?", (before,)).rowcount
+
+    def insert_message(self, *, now: float, kind: str, link: str | None, peer: str | None,
+                       origin: str | None, control: str | None, sequence: int | None,
+                       mke: str | None, operator: str | None, codec: str | None, sha256: str,
+                       payload: bytes, canonical: str) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO messages (received_at, kind, link, peer, origin, control, sequence, "
+            "mke, operator, codec, sha256, payload, canonical) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (now, kind, link, peer, origin, control, sequence, mke, operator, codec, sha256,
+             payload, canonical))
+        return int(cur.lastrowid or 0)
+
+    def message(self, msn: int) -> StoredMessage | None:
+        row = self.conn.execute("SELECT * FROM messages WHERE msn = ?", (msn,)).fetchone()
+        return None if row is None else StoredMessage.of(row)
+
+    # ------------------------------------------------------------------ queues
+
+    def enqueue_forward(self, *, msn: int, destination: str, mke: str, address: tuple[str, ...],
+                        now: float, deadline_at: float, expires_at: float) -> OutRow:
+        """A forward row; its switch control is its id, 10 digits (fits every format)."""
+        cur = self.conn.execute(
+            "INSERT INTO outbound (msn, kind, target, mke, address, state, next_attempt_at, "
+            "deadline_at, expires_at, created_at, updated_at) "
+            "VALUES (?, 'forward', ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+            (msn, destination, mke, json.dumps(list(address)) if address else None, now,
+             deadline_at, expires_at, now, now))
+        oid = int(cur.lastrowid or 0)
+        self.conn.execute("UPDATE outbound SET control = ? WHERE id = ?", (control_of(oid), oid))
+        return self.row(oid)
+
+    def enqueue_delivery(self, *, msn: int, link: str, peer: str | None, mke: str, frame: bytes,
+                         now: float, expires_at: float) -> OutRow:
+        cur = self.conn.execute(
+            "INSERT INTO outbound (msn, kind, target, peer, mke, state, next_attempt_at, "
+            "expires_at, created_at, updated_at, frame) "
+            "VALUES (?, 'deliver', ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+            (msn, link, peer, mke, now, expires_at, now, now, frame))
+        return self.row(int(cur.lastrowid or 0))
+
+    def row(self, oid: int) -> OutRow:
+        r = self.conn.execute("SELECT * FROM outbound WHERE id = ?", (oid,)).fetchone()
+        if r is None:
+            raise ConfigError(f"no queue entry {oid}", source=str(self.path))
+        return OutRow.of(r)
+
+    def claim_next(self, target: str, now: float) -> OutRow | None:
+        """The oldest due queued row of ``target``, now ``in_flight`` (caller holds tx)."""
+        r = self.conn.execute(
+            "SELECT * FROM outbound WHERE target = ? AND state = 'queued' AND "
+            "next_attempt_at <= ? ORDER BY id LIMIT 1", (target, now)).fetchone()
+        if r is None:
+            return None
+        self.conn.execute("UPDATE outbound SET state = 'in_flight', attempts = attempts + 1, "
+                          "updated_at = ? WHERE id = ?", (now, r["id"]))
+        return self.row(int(r["id"]))
+
+    def next_due(self, target: str) -> float | None:
+        r = self.conn.execute("SELECT MIN(next_attempt_at) FROM outbound WHERE target = ? AND "
+                              "state = 'queued'", (target,)).fetchone()
+        return None if r is None or r[0] is None else float(r[0])
+
+    def set_state(self, oid: int, state: str, now: float, *, error: str | None = None,
+                  next_attempt_at: float | None = None) -> None:
+        self.conn.execute(
+            "UPDATE outbound SET state = ?, updated_at = ?, last_error = COALESCE(?, last_error),"
+            " next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
+            (state, now, error, next_attempt_at, oid))
+
+    def mark_dead(self, oid: int, reason: str, now: float) -> None:
+        row = self.row(oid)
+        self.set_state(oid, "dead", now, error=reason)
+        self.conn.execute("INSERT OR REPLACE INTO dead_letter (outbound_id, msn, target, reason,"
+                          " dead_at) VALUES (?, ?, ?, ?, ?)",
+                          (oid, row.msn, row.target, reason, now))
+
+    def mark_status(self, oid: int, status: str) -> None:
+        self.conn.execute("UPDATE outbound SET status_sent = ? WHERE id = ?", (status, oid))
+
+    def find_forward(self, control: str) -> OutRow | None:
+        r = self.conn.execute("SELECT * FROM outbound WHERE control = ? AND kind = 'forward'",
+                              (control,)).fetchone()
+        return None if r is None else OutRow.of(r)
+
+    def mark_response(self, oid: int, now: float) -> None:
+        self.conn.execute(
+            "UPDATE outbound SET responses = responses + 1, updated_at = ?, state = CASE WHEN "
+            "state IN ('queued', 'in_flight') THEN 'done' ELSE state END WHERE id = ?",
+            (now, oid))
+
+    def due_timeouts(self, now: float) -> list[OutRow]:
+        """Open forward rows past their answer deadline that have had no status yet."""
+        rows = self.conn.execute(
+            "SELECT * FROM outbound WHERE kind = 'forward' AND state IN ('queued', 'in_flight')"
+            " AND status_sent = '' AND responses = 0 AND deadline_at <= ? ORDER BY id",
+            (now,)).fetchall()
+        return [OutRow.of(r) for r in rows]
+
+    def expired(self, now: float) -> list[OutRow]:
+        rows = self.conn.execute(
+            "SELECT * FROM outbound WHERE state IN ('queued', 'in_flight') AND expires_at <= ? "
+            "ORDER BY id", (now,)).fetchall()
+        return [OutRow.of(r) for r in rows]
+
+    def recover(self, now: float) -> int:
+        """``in_flight`` -> ``queued`` (restart); the caller holds the transaction."""
+        return self.conn.execute(
+            "UPDATE outbound SET state = 'queued', next_attempt_at = ?, updated_at = ? "
+            "WHERE state = 'in_flight' AND NOT (kind = 'forward' AND responses > 0)",
+            (now, now)).rowcount
+
+    def requeue_in_flight(self, target: str, now: float) -> int:
+        """A link that came back: its unanswered forwards may never have left; send again."""
+        return self.conn.execute(
+            "UPDATE outbound SET state = 'queued', next_attempt_at = ?, updated_at = ? "
+            "WHERE target = ? AND state = 'in_flight'", (now, now, target)).rowcount
+
+    # ------------------------------------------------------------------ operator commands
+
+    def list_rows(self, *, state: str | None = None, target: str | None = None,
+                  limit: int = 1000) -> list[OutRow]:
+        sql, args = "SELECT * FROM outbound WHERE 1 = 1", []
+        if state:
+            sql += " AND state = ?"
+            args.append(state)
+        if target:
+            sql += " AND target = ?"
+            args.append(target)
+        rows = self.conn.execute(sql + " ORDER BY id LIMIT ?", (*args, limit)).fetchall()
+        return [OutRow.of(r) for r in rows]
+
+    def dead_reason(self, oid: int) -> str | None:
+        r = self.conn.execute("SELECT reason FROM dead_letter WHERE outbound_id = ?",
+                              (oid,)).fetchone()
+        return None if r is None else str(r[0])
+
+    def retry(self, oid: int, now: float, ttl: float) -> OutRow:
+        """Put a dead (or queued) row back in its queue now, attempts reset (caller holds tx)."""
+        row = self.row(oid)
+        if row.state not in ("dead", "queued"):
+            raise ConfigError(f"queue entry {oid} is {row.state}; only dead or queued entries "
+                              "can be retried", source=str(self.path))
+        self.conn.execute(
+            "UPDATE outbound SET state = 'queued', attempts = 0, next_attempt_at = ?, "
+            "updated_at = ?, expires_at = MAX(expires_at, ?), status_sent = '' WHERE id = ?",
+            (now, now, now + ttl, oid))
+        self.conn.execute("DELETE FROM dead_letter WHERE outbound_id = ?", (oid,))
+        return self.row(oid)
+
+    def purge_dead(self) -> list[int]:
+        ids = [int(r[0]) for r in self.conn.execute(
+            "SELECT id FROM outbound WHERE state = 'dead' ORDER BY id")]
+        self.conn.execute("DELETE FROM dead_letter")
+        self.conn.execute("DELETE FROM outbound WHERE state = 'dead'")
+        return ids
+
+    def depths(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for r in self.conn.execute("SELECT target, state, COUNT(*) FROM outbound "
+                                   "GROUP BY target, state"):
+            out.setdefault(str(r[0]), {})[str(r[1])] = int(r[2])
+        return out
+
+    def meta_get(self, key: str) -> str | None:
+        r = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if r is None else str(r[0])
+
+    def meta_set(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO "
+                          "UPDATE SET value = excluded.value", (key, value))
+
+
+def control_of(oid: int) -> str:
+    """The switch control of outbound row ``oid``: 10 digits (<= 10 chars in every format)."""
+    return f"{oid % 10**10:010d}"
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """A plain connection for the CLI's read-only commands (no schema changes)."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError("journal does not exist", source=str(p))
+    conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    return conn

@@ -1,0 +1,172 @@
+"""Links from config URLs, and the one receive shape the engine uses for every transport.
+
+Why the :class:`Received` shape: a TCP server link has many connected peers, and an answer must
+go back on the connection its request came on.  Every transport is read as ``(frame, peer,
+reply)``; plain links reply with their own ``send``, the TCP server with the connection of the
+frame (``clets.adapters.tcp.Inbound.reply``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from clets.adapters.base import Link, LinkState, PeerIdentity
+from clets.errors import ConfigError, LinkError
+
+from .config import LinkConfig, PeerConfig
+
+__all__ = ["Received", "ServerLink", "open_link", "received_frames"]
+
+Reply = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One frame with who sent it and how to answer on the same connection."""
+
+    frame: bytes
+    peer: PeerIdentity
+    reply: Reply
+    #: a stable id the transport gives the message (drop files: ``<sha256>/<index>``)
+    message_id: str | None = None
+
+
+class ServerLink:
+    """A :class:`~clets.adapters.tcp.TcpServer` seen as a Link (many peers, one name).
+
+    ``send`` without a connection goes to the newest connection of the configured peer (the
+    engine normally replies through :class:`Received.reply` or a remembered connection).
+    """
+
+    def __init__(self, name: str, server: Any, peer: str | None = None) -> None:
+        self.name = name
+        self.server = server
+        self._peer_name = peer
+        self._started = False
+
+    @property
+    def state(self) -> LinkState:
+        return LinkState.UP if self._started else LinkState.DOWN
+
+    @property
+    def peer(self) -> PeerIdentity:
+        return PeerIdentity(mnemonic=self._peer_name, method="tls-cert")
+
+    async def start(self) -> None:
+        if not self._started:
+            await self.server.start()
+            self._started = True
+
+    async def send(self, frame: bytes) -> None:
+        links = [lk for lk in self.server.links if lk.state is LinkState.UP]
+        if self._peer_name is not None:
+            links = [lk for lk in links if lk.peer.mnemonic == self._peer_name]
+        if not links:
+            raise LinkError("no connected peer to send to", link=self.name)
+        await links[-1].send(frame)
+
+    async def receive(self) -> bytes:
+        inbound = await self.server.receive()
+        return bytes(inbound.payload)
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        while True:
+            yield await self.receive()
+
+    async def received(self) -> AsyncIterator[Received]:
+        while True:
+            inbound = await self.server.receive()
+            yield Received(bytes(inbound.payload), inbound.peer, inbound.reply)
+
+    async def close(self) -> None:
+        await self.server.close()
+        self._started = False
+
+
+async def received_frames(link: Link) -> AsyncIterator[Received]:
+    """Frames of any link as :class:`Received`; ends when the link closes."""
+    multi = getattr(link, "received", None)
+    if callable(multi):
+        async for item in multi():
+            yield item
+        return
+    while True:
+        try:
+            frame = await link.receive()
+        except LinkError:
+            return
+        yield Received(frame, link.peer, link.send, getattr(link, "last_message_id", None))
+
+
+def _module(name: str) -> Any:
+    if importlib.util.find_spec(name) is None:
+        return None
+    return importlib.import_module(name)
+
+
+def open_link(cfg: LinkConfig, peers: Mapping[str, PeerConfig] | None = None,
+              on_event: Callable[[str, dict[str, Any]], None] | None = None) -> Link:
+    """A Link for a config entry.  ``memory://name`` opens the registered memory pair end;
+    spool/sftp use their adapters' ``from_url``; TCP builds a server (origin links: peers
+    connect to us) or a reconnecting client (destination links).  A transport whose module is
+    not installed is a ConfigError ``transport not available``."""
+    scheme = cfg.scheme
+    if scheme == "memory":
+        from clets.adapters.memory import open_memory
+
+        rest = cfg.url.split("://", 1)[1]
+        return open_memory(rest.strip("/"))
+    modname = {"tcp": "clets.adapters.tcp", "tcp+tls": "clets.adapters.tcp",
+               "tls": "clets.adapters.tcp", "serial": "clets.adapters.serial",
+               "sftp": "clets.adapters.sftp", "spool": "clets.adapters.spool"}.get(scheme)
+    mod = _module(modname) if modname else None
+    urlmod = _module("clets.adapters.url")
+    if mod is None or urlmod is None:
+        raise ConfigError(f"link {cfg.name}: transport not available ({scheme}://)")
+    url = urlmod.parse_link_url(cfg.url.replace("tls://", "tcp+tls://", 1)
+                                if scheme == "tls" else cfg.url)
+    if scheme in ("tcp", "tcp+tls", "tls") and not hasattr(mod, "from_url"):
+        return _tcp(cfg, url, mod, peers or {}, on_event)
+    factory = getattr(mod, "from_url", None)
+    if factory is None:
+        raise ConfigError(f"link {cfg.name}: transport {scheme}:// has no from_url()")
+    link: Link = factory(url, name=cfg.name, on_event=on_event)
+    return link
+
+
+def _tcp(cfg: LinkConfig, url: Any, mod: Any, peers: Mapping[str, PeerConfig],
+         on_event: Callable[[str, dict[str, Any]], None] | None) -> Link:
+    from clets.adapters import tls as tlsmod
+
+    url.check_params({"framing", "plain", "ca", "cert", "key", "max_frame", "idle_timeout",
+                      "server_hostname"})
+    options = mod.StreamOptions(
+        framing=url.get("framing", "len2"),
+        max_frame=url.integer("max_frame", 1 << 20),
+        idle_timeout=url.number("idle_timeout", None),
+    )
+    plain = url.scheme == "tcp"
+    if plain and not url.flag("plain"):
+        raise ConfigError(f"link {cfg.name}: plain TCP must be asked for explicitly (plain=1)")
+    if cfg.role == "origin":
+        ctx = None if plain else tlsmod.server_context(url.get("cert"), url.get("key"),
+                                                       url.get("ca"))
+        peer_map = None
+        if not plain:
+            peer_map = tlsmod.PeerMap.from_config({
+                p.cert_subject: {"mnemonic": p.mnemonic, "oris": sorted(p.oris)}
+                for p in peers.values() if p.cert_subject
+            })
+        server = mod.TcpServer(url.host, url.port, tls=ctx, peers=peer_map, plain=plain,
+                               options=options, on_event=on_event, name=cfg.name)
+        return ServerLink(cfg.name, server, cfg.peer)
+    ctx = None if plain else tlsmod.client_context(url.get("ca"), url.get("cert"),
+                                                   url.get("key"))
+    client: Link = mod.TcpClient(url.host, url.port, tls=ctx, plain=plain, options=options,
+                                 server_hostname=url.get("server_hostname"),
+                                 on_event=on_event, name=cfg.name)
+    return client
