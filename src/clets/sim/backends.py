@@ -75,6 +75,16 @@ ACK_KEY = "ACK"
 
 
 @cache
+def hit_banner() -> str:
+    """The warning banner of a hit (codecs/responses.toml), written before the records."""
+    try:
+        from clets.codecs.tagged import default_profile
+    except ImportError:  # pragma: no cover - codec not installed
+        return "WARNING - CONFIRM WITH THE ENTERING AGENCY BEFORE ANY ACTION"
+    return default_profile().banner
+
+
+@cache
 def _ncic_response_keys() -> dict[str, str]:
     """The response-key table of the ncic/nlets text codecs (codecs/responses.toml), so that
     the simulator answers with keys those codecs recognise as responses."""
@@ -297,6 +307,8 @@ class Backend:
     no_hit_text: ClassVar[str] = "NO RECORD"
     #: answer with Nlets response keys (RQ -> RR) instead of the NCIC table (RQ -> RQR)
     nlets_keys: ClassVar[bool] = False
+    #: hits start with the warning banner (NCIC-style files); DMV and Nlets records do not
+    banner: ClassVar[bool] = True
 
     def __init__(self, dataset: Dataset) -> None:
         self.ds = dataset
@@ -314,7 +326,8 @@ class Backend:
     def hit_or_miss(self, req: Message, records: list[Record], *,
                     no_hit_text: str | None = None) -> Message:
         if records:
-            return self.reply(req, status="hit", records=records)
+            return self.reply(req, status="hit", records=records,
+                              text=hit_banner() if self.banner else None)
         # a miss echoes the search keys, as the files do ("NO RECORD LIC/7ABC123 LIS/CA")
         return self.reply(req, status="no_hit", text=no_hit_text or self.no_hit_text,
                           person=copy.deepcopy(req.person), vehicle=copy.deepcopy(req.vehicle))
@@ -471,6 +484,7 @@ class DmvBackend(Backend):
     vehicle_keys = frozenset({"RGQ1", "RQ", "RQG", "QV", "ZV"})
     driver_keys = frozenset({"DLQ1", "DQ", "DQG", "KQ"})
     state = "CA"
+    banner = False
 
     def dispatch(self, req: Message) -> list[Message]:
         if req.mke in self.vehicle_keys:
@@ -663,6 +677,7 @@ class NletsBackend(Backend):
     keys = ("RQ", "DQ", "IQ", "FQ", "YQ", "AM")
     no_hit_text = "NOT ON FILE"
     nlets_keys = True
+    banner = False
 
     def error(self, req: Message, code: int, reason: str, raw: str | None = None) -> Message:
         msg = super().error(req, code, reason, raw)
