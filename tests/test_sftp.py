@@ -254,3 +254,22 @@ def test_connection_loss_is_link_error_then_reconnects(sshd: Sshd, tmp_path: Pat
 
 def test_paramiko_rejectpolicy_semantics_kept() -> None:
     assert issubclass(sftp._PinnedPolicy, paramiko.MissingHostKeyPolicy)
+
+
+def test_run_audits_host_key_refusal(sshd: Sshd, tmp_path: Path) -> None:  # noqa: F811
+    other = keygen(tmp_path / "other_host")
+    ev = Events()
+    drop = make(sshd, tmp_path / "drop", ev, known_hosts="", host_key=other, poll="0.01")
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(drop.run(Recorder(), stop, max_backoff=0.05))
+        for _ in range(500):
+            if ev.named("security-refused"):
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    run(go())
+    assert "CHANGED" in ev.named("security-refused")[0]["error"]

@@ -317,3 +317,25 @@ def test_probe(tmp_path: Path) -> None:
     run(drop.prepare())
     text = run(spool.probe(URL("spool", None, None, str(root), None, {})))
     assert text.startswith(f"spool://{root}: ok") and "inbox 1 entries" in text
+
+
+def test_run_survives_consumer_failure_and_stops(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    ev = Events()
+    drop = make(root, ev, poll="0.01")
+    drop_file(root, "a.txt", b"M0\nM1\n")
+    rec = Recorder(fail_at=1)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(drop.run(rec, stop))
+        for _ in range(500):
+            if len(rec.got) == 2:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    run(go())
+    assert rec.payloads() == [b"M0", b"M1"]
+    assert "consumer down" in ev.named("consumer-failed")[0]["error"]

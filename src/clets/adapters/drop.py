@@ -46,7 +46,7 @@ from clets.adapters.ledger import (
     Ledger,
 )
 from clets.adapters.splitter import Splitter, parse_split
-from clets.errors import CletsError, ConfigError, DecodeError, LinkError, SecurityError
+from clets.errors import ConfigError, DecodeError, LinkError, SecurityError
 
 __all__ = [
     "Consumer",
@@ -510,11 +510,15 @@ class FileDrop:
             try:
                 await self.poll_once(consumer)
                 backoff = self.config.poll_interval
+            except SecurityError as exc:  # e.g. the host key changed: audited, retried slowly
+                self._emit("security-refused", error=str(exc))
+                backoff = max_backoff
             except (LinkError, OSError) as exc:
                 self._emit("poll-failed", error=str(exc))
                 backoff = min(max(backoff * 2, 0.5), max_backoff)
-            except CletsError as exc:
-                self._emit("consumer-failed", error=str(exc))
+            except Exception as exc:  # the consumer failed: the file stays active, retried
+                self._emit("consumer-failed", error=f"{type(exc).__name__}: {exc}")
+                backoff = min(max(backoff * 2, 0.5), max_backoff)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=backoff)
 
