@@ -306,6 +306,9 @@ class Switch:
         j = self.journal
         with j.tx():
             status, prev = j.check_duplicate(key, sha, now, cfg.switch.dedup_window)
+            if status == "retransmission" and "|h|" in key:
+                # no control or sequence: a repeat may be deliberate, so say so (.30.)
+                status = "conflict"
             if status == "new":
                 msn = j.insert_message(
                     now=now, kind="request", link=lk.name, peer=mnemonic, origin=msg.origin,
