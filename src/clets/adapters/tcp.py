@@ -27,6 +27,7 @@ from typing import Any
 
 from clets.adapters.base import LinkState, PeerIdentity
 from clets.adapters.tls import PeerMap, cert_names, session_info, subject_text
+from clets.adapters.url import LinkURL
 from clets.errors import ConfigError, LinkError
 from clets.framing import DEFAULT_MAX_FRAME, BadFrame, Frame, Framer, make_framer
 
@@ -38,6 +39,8 @@ __all__ = [
     "StreamOptions",
     "TcpClient",
     "TcpServer",
+    "client_from_url",
+    "options_from_url",
 ]
 
 #: ``on_event(name, details)``: called for connects, refusals, auth failures, cut-offs.
@@ -790,3 +793,65 @@ class TcpClient:
             self._state = LinkState.CLOSED
             with contextlib.suppress(asyncio.QueueFull):
                 self._inbox.put_nowait(None)
+
+
+# --- configuration from link URLs --------------------------------------------------------------
+
+#: parameters ``tcp://`` and ``tcp+tls://`` URLs accept
+TCP_PARAMS = {
+    "framing", "max_frame", "plain", "ca", "cert", "key", "server_hostname", "connect_timeout",
+    "idle_timeout", "frame_timeout", "write_timeout", "heartbeat_interval", "heartbeat",
+}
+
+
+def options_from_url(url: LinkURL) -> StreamOptions:
+    interval = url.number("heartbeat_interval", None)
+    hb_text = url.get("heartbeat")
+    heartbeat = hb_text.encode() if hb_text is not None else (b"" if interval else None)
+    options = StreamOptions(
+        framing=url.get("framing") or "len2",
+        max_frame=url.integer("max_frame", DEFAULT_MAX_FRAME),
+        heartbeat_interval=interval,
+        heartbeat=heartbeat,
+        idle_timeout=url.number("idle_timeout", None),
+        frame_timeout=url.number("frame_timeout", 30.0),
+        write_timeout=url.number("write_timeout", 30.0) or 30.0,
+    )
+    options.framer()  # ConfigError now for an unknown framing
+    return options
+
+
+def client_from_url(
+    url: LinkURL, *, on_event: EventHook | None = None, reconnect: bool = True,
+    backoff: Backoff | None = None,
+) -> TcpClient:
+    """A :class:`TcpClient` for ``tcp://host:port?plain=1&...`` or ``tcp+tls://...``."""
+    from clets.adapters.tls import client_context
+
+    if url.scheme not in ("tcp", "tcp+tls"):
+        raise ConfigError(f"{url.text}: not a tcp:// or tcp+tls:// URL")
+    url.check_params(TCP_PARAMS)
+    assert url.host is not None and url.port is not None  # parse_link_url checked
+    common: dict[str, Any] = {
+        "options": options_from_url(url),
+        "connect_timeout": url.number("connect_timeout", 10.0) or 10.0,
+        "reconnect": reconnect,
+        "on_event": on_event,
+        "backoff": backoff,
+    }
+    if url.scheme == "tcp":
+        if not url.flag("plain"):
+            raise ConfigError(
+                f"{url.text}: tcp:// is unencrypted; add plain=1 to say so, or use tcp+tls://"
+            )
+        for p in ("ca", "cert", "key"):
+            if p in url.params:
+                raise ConfigError(f"{url.text}: {p}= given for plain tcp://; use tcp+tls://")
+        return TcpClient(url.host, url.port, plain=True, **common)
+    if "plain" in url.params:
+        raise ConfigError(f"{url.text}: plain= makes no sense with tcp+tls://")
+    if bool(url.get("cert")) != bool(url.get("key")):
+        raise ConfigError(f"{url.text}: cert= and key= go together")
+    ctx = client_context(url.get("ca"), url.get("cert"), url.get("key"))
+    return TcpClient(url.host, url.port, tls=ctx, server_hostname=url.get("server_hostname"),
+                     **common)
