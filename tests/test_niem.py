@@ -310,7 +310,8 @@ def test_bad_origin_ori_is_error_10(codec: NiemCodec) -> None:
 
 
 def test_structure_errors_are_decode_errors(codec: NiemCodec) -> None:
-    bad = _replace("qw_person.xml", b"<nc:PersonSexCode>", b"<nc:Bogus>x</nc:Bogus><nc:PersonSexCode>")
+    bad = _replace("qw_person.xml", b"<nc:PersonSexCode>",
+                   b"<nc:Bogus>x</nc:Bogus><nc:PersonSexCode>")
     with pytest.raises(DecodeError, match="Bogus") as info:
         codec.decode(bad)
     assert not isinstance(info.value, ValidationError)
