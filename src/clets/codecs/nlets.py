@@ -212,7 +212,7 @@ class NletsCodec:
             return "response"
         fm = LINE_FIELDS.search(first)
         head = (first if fm is None else first[:fm.start()]).strip()
-        if self.profile.status_of(head) is not None:
+        if self.profile.status_of(head) is not None or "\nMKE/" in body:
             return "response"
         if TAG_AT.match(body):
             return "tagged"
@@ -330,8 +330,15 @@ class NletsCodec:
                                   field="text")
             return self._plain_text(msg.text, msg.mke)
         if msg.error is not None or msg.status is not None or msg.records:
-            return "\n".join(t.encode_response(_without(msg, skip)))
+            body = "\n".join(t.encode_response(_without(msg, skip)))
+            if self._kind(msg.mke, body) != "response":
+                raise EncodeError("an Nlets response body must start with a status line, "
+                                  "MKE/ or .NN. (set text or a record type)", format=self.name,
+                                  field="text")
+            return body
         pairs = t.emit(msg, msg.mke, "", skip)
+        if pairs and self._kind(msg.mke, pairs[0][0] + "/") != "tagged":
+            raise EncodeError("MKE is not a field tag", format=self.name, field="MKE")
         if not pairs:
             text = self._plain_text(msg.text, msg.mke)
             if text and self._kind(msg.mke, text) != "text":

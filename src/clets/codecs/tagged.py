@@ -362,7 +362,8 @@ class TaggedText:
         for m in LINE_SEP.finditer(line):
             self._line_field(line[pos:m.start()], base + pos, target, offsets)
             pos = m.end()
-        self._line_field(line[pos:], base + pos, target, offsets)
+        # a period (or spaces) at the end of a line separates too: the line wrapped there
+        self._line_field(line[pos:].rstrip(" ."), base + pos, target, offsets)
 
     def _line_field(self, piece: str, base: int, target: Message | Record,
                     offsets: dict[str, int]) -> None:
@@ -503,12 +504,11 @@ class TaggedText:
 
     def join_line(self, pairs: list[tuple[str, str]]) -> str:
         """``TAG/value TAG/value`` (one line, single spaces), the canonical record line."""
-        last = len(pairs) - 1
-        for i, (tag, value) in enumerate(pairs):
+        for tag, value in pairs:
             if ("\n" in value or value != value.strip() or LINE_SEP.search(value)
-                    or not value or (i < last and value.endswith("."))):
+                    or not value or value.endswith(".")):
                 raise EncodeError("value cannot be written on a response line (line break, "
-                                  "' TAG/' inside, edge spaces, or a '.' before the next field)",
+                                  "' TAG/' inside, edge spaces, or a final '.')",
                                   format=self.fmt, field=tag)
         return " ".join(f"{tag}/{value}" for tag, value in pairs)
 

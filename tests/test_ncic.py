@@ -1,0 +1,352 @@
+"""The ``ncic`` codec: spec examples, grammar edge cases, responses, encodings, streams."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from clets.codecs import get_codec
+from clets.codecs.ncic import NcicCodec
+from clets.errors import DecodeError, EncodeError, ValidationError
+from clets.model import ErrorInfo, Message, Name, Person, Record, from_dict, to_dict
+
+# The literal JSON of spec/model.md "Two examples".
+QW_JSON = json.loads("""
+{"format": "ncic", "mke": "QW", "origin": "CA0349999", "destinations": [], "control": null,
+ "sequence": null, "sent_at": null, "operator": null, "terminal": null,
+ "person": {"name": {"last": "SMITH", "first": "JOHN", "middle": "J", "suffix": null},
+            "dob": "1975-10-12", "sex": "M", "race": "W", "height_in": null, "weight_lb": null,
+            "eyes": null, "hair": null, "skin": null, "ssn": null, "fbi": null, "cii": null,
+            "mnu": null, "license": null, "address": null},
+ "vehicle": null, "case": null, "reason": null, "purpose": null, "attention": null,
+ "remarks": null, "status": null, "records": [], "error": null, "text": null,
+ "fields": {}, "warnings": []}
+""")
+QV_VEHICLE = json.loads("""
+{"plate": "7ABC123", "plate_state": "CA", "plate_year": "2026", "plate_type": "PC",
+"vin": null, "year": null, "make": null, "model": null, "style": null, "color": null}
+""")
+
+QW = b"QW.CA0349999.NAM/SMITH, JOHN J.DOB/19751012.SEX/M.RAC/W"
+QV = b"QV.CA0349999.LIC/7ABC123.LIS/CA.LIY/2026.LIT/PC"
+EW = (b"EW.CA0349999.NAM/DOE, JANE.SEX/F.RAC/W.DOB/19800202.HGT/505.WGT/130.OCA/24-001234"
+      b".MIS/FTA. NO BAIL")
+BANNER = ("WARNING - DO NOT ARREST OR DETAIN BASED SOLELY ON THIS RECORD. CONFIRM WITH THE "
+          "ENTERING AGENCY (YQ) BEFORE ANY ACTION")
+
+
+@pytest.fixture(scope="module")
+def codec() -> NcicCodec:
+    return NcicCodec()
+
+
+def test_spec_example_qw(codec: NcicCodec) -> None:
+    assert to_dict(codec.decode(QW)) == QW_JSON
+    assert codec.encode(from_dict(QW_JSON)) == QW
+
+
+def test_spec_example_qv(codec: NcicCodec) -> None:
+    got = to_dict(codec.decode(QV))
+    assert got["person"] is None
+    assert got["vehicle"] == QV_VEHICLE
+    assert codec.encode(codec.decode(QV)) == QV
+
+
+def test_vin_inquiry_and_entry(codec: NcicCodec) -> None:
+    msg = codec.decode(b"QV.CA0349999.VIN/1HGCM82633A004352")
+    assert msg.vehicle is not None and msg.vehicle.vin == "1HGCM82633A004352"
+    assert msg.warnings == []
+    ew = codec.decode(EW)
+    assert ew.case is not None and ew.case.oca == "24-001234"
+    assert ew.remarks == "FTA. NO BAIL"
+    assert ew.person is not None and ew.person.height_in == 65 and ew.person.weight_lb == 130
+    assert codec.encode(ew) == EW
+
+
+def test_registry_builds_codec() -> None:
+    c = get_codec("ncic", encoding="cp037", edits=False)
+    assert isinstance(c, NcicCodec) and c.encoding == "cp037" and c.edits is False
+    assert c.decode(QW.decode().encode("cp037")).format == "ncic"
+
+
+def test_name_written_with_one_space(codec: NcicCodec) -> None:
+    msg = codec.decode(b"QW.CA0349999.NAM/SMITH,JOHN J JR.SEX/M")
+    assert msg.person is not None and msg.person.name == Name("SMITH", "JOHN", "J", "JR")
+    assert codec.encode(msg) == b"QW.CA0349999.NAM/SMITH, JOHN J JR.SEX/M"
+
+
+def test_weight_zero_padded(codec: NcicCodec) -> None:
+    msg = codec.decode(b"EW.CA0349999.NAM/DOE, JANE.WGT/95")
+    assert msg.person is not None and msg.person.weight_lb == 95
+    assert codec.encode(msg).endswith(b"WGT/095")
+
+
+# ----------------------------------------------------------------------------- grammar
+
+
+def test_dots_inside_free_text(codec: NcicCodec) -> None:
+    msg = codec.decode(b"EW.CA0349999.MIS/A.B. C..D.OCA/X1")
+    assert msg.remarks == "A.B. C..D"
+    assert msg.case is not None and msg.case.oca == "X1"
+
+
+def test_cr_lf_del_between_fields_ignored(codec: NcicCodec) -> None:
+    wrapped = b"QW.CA0349999.NAM/SMITH, JOHN J.\r\nDOB/19751012\x7f.SEX/M.\nRAC/W\r\n"
+    assert to_dict(codec.decode(wrapped)) == QW_JSON
+
+
+def test_trailing_dot_is_an_error(codec: NcicCodec) -> None:
+    with pytest.raises(DecodeError) as err:
+        codec.decode(QW + b".")
+    assert err.value.offset == len(QW)
+    with pytest.raises(DecodeError):
+        codec.decode(b"QW.CA0349999.")
+
+
+def test_trailing_dot_never_encoded(codec: NcicCodec) -> None:
+    msg = Message(mke="EW", origin="CA0349999", remarks="ENDS WITH.")
+    with pytest.raises(EncodeError):
+        codec.encode(msg)
+
+
+def test_missing_ori(codec: NcicCodec) -> None:
+    for data in (b"QW.NAM/SMITH, JOHN", b"QW"):
+        with pytest.raises(DecodeError) as err:
+            codec.decode(data)
+        assert err.value.field == "ORI"
+        assert err.value.format == "ncic"
+
+
+def test_bad_ori_rejected_by_edits(codec: NcicCodec) -> None:
+    with pytest.raises(ValidationError) as err:
+        codec.decode(b"QW.C10349999.NAM/SMITH, JOHN")
+    assert err.value.field == "ORI" and err.value.offset == 3
+    assert NcicCodec(edits=False).decode(b"QW.C10349999.NAM/SMITH, JOHN").origin == "C10349999"
+
+
+def test_bad_message_key(codec: NcicCodec) -> None:
+    with pytest.raises(DecodeError) as err:
+        codec.decode(b"QWXYZ.CA0349999.NAM/SMITH, JOHN")
+    assert err.value.field == "MKE" and err.value.offset == 0
+
+
+def test_unknown_tags_kept_in_wire_order(codec: NcicCodec) -> None:
+    data = b"QW.CA0349999.ZZZ/1.NAM/SMITH, JOHN.SMT/TAT R ARM.CMC/05"
+    msg = codec.decode(data)
+    assert list(msg.fields.items()) == [("ZZZ", "1"), ("SMT", "TAT R ARM"), ("CMC", "05")]
+    # slots in dictionary order first, then ``fields`` in their order
+    assert codec.encode(msg) == b"QW.CA0349999.NAM/SMITH, JOHN.ZZZ/1.SMT/TAT R ARM.CMC/05"
+
+
+def test_repeated_tag_is_an_error(codec: NcicCodec) -> None:
+    with pytest.raises(DecodeError) as err:
+        codec.decode(b"QW.CA0349999.SEX/M.SEX/F")
+    assert err.value.field == "SEX" and err.value.offset == 23  # the repeated value
+
+
+def test_empty_field_is_an_error(codec: NcicCodec) -> None:
+    with pytest.raises(DecodeError) as err:
+        codec.decode(b"QW.CA0349999.NAM/.SEX/M")
+    assert err.value.field == "NAM"
+
+
+def test_too_long_value_is_code_21(codec: NcicCodec) -> None:
+    with pytest.raises(ValidationError) as err:
+        codec.decode(b"QV.CA0349999.LIC/ABCDEFGHIJK.LIS/CA")
+    assert err.value.code == 21 and err.value.field == "LIC"
+    assert err.value.offset == len("QV.CA0349999.LIC/")
+    assert err.value.format == "ncic"
+
+
+def test_unknown_code_rejected(codec: NcicCodec) -> None:
+    with pytest.raises(ValidationError) as err:
+        codec.decode(b"QW.CA0349999.NAM/SMITH, JOHN.SEX/Q")
+    assert err.value.field == "SEX" and err.value.value == "Q"
+    assert NcicCodec(edits=False).decode(b"QW.CA0349999.NAM/SMITH, JOHN.SEX/Q").person.sex == "Q"
+
+
+def test_bad_date_rejected_even_without_edits() -> None:
+    for c in (NcicCodec(), NcicCodec(edits=False)):
+        with pytest.raises(ValidationError) as err:
+            c.decode(b"QW.CA0349999.NAM/SMITH, JOHN.DOB/19751340")
+        assert err.value.field == "DOB"
+        assert err.value.offset == len("QW.CA0349999.NAM/SMITH, JOHN.DOB/")
+
+
+def test_future_dob_rejected(codec: NcicCodec) -> None:
+    future = (dt.date.today() + dt.timedelta(days=400)).strftime("%Y%m%d").encode()
+    with pytest.raises(ValidationError) as err:
+        codec.decode(b"QW.CA0349999.NAM/SMITH, JOHN.DOB/" + future)
+    assert err.value.field == "DOB" and err.value.code == 21
+
+
+def test_vin_check_digit_is_a_warning(codec: NcicCodec) -> None:
+    msg = codec.decode(b"QV.CA0349999.VIN/1HGCM82633A004353")
+    assert msg.warnings == ["VIN check digit mismatch"]
+
+
+def test_height_parsed_and_written(codec: NcicCodec) -> None:
+    msg = codec.decode(b"EW.CA0349999.NAM/DOE, JANE.HGT/510")
+    assert msg.person is not None and msg.person.height_in == 70
+    with pytest.raises(ValidationError):
+        codec.decode(b"EW.CA0349999.NAM/DOE, JANE.HGT/515")
+
+
+def test_unsolicited_key_with_dot(codec: NcicCodec) -> None:
+    data = (b"$.L.CA0349999.\nLOCATE NOTIFICATION\n\nMKE/LOCATED WANTED PERSON\n"
+            b"NAM/SMITH, JOHN J NIC/W123456789 ORI/NV0020000")
+    msg = codec.decode(data)
+    assert msg.mke == "$.L" and msg.destinations == ["CA0349999"]
+    assert msg.records[0].file == "wanted"
+    assert msg.records[0].fields == {"MKE": "LOCATED WANTED PERSON"}
+    assert codec.encode(msg) == data
+
+
+# ----------------------------------------------------------------------------- encodings
+
+
+def test_cp037_and_ascii_differ_but_agree(codec: NcicCodec) -> None:
+    ebcdic = NcicCodec(encoding="cp037")
+    wire = ebcdic.encode(codec.decode(QW))
+    assert wire != QW and wire[:2] == b"\xd8\xe6"  # Q W in EBCDIC
+    assert to_dict(ebcdic.decode(wire)) == QW_JSON
+    with pytest.raises(DecodeError):
+        codec.decode(wire)  # EBCDIC bytes are not ASCII
+
+
+def test_cp037_and_cp500_differ_on_brackets() -> None:
+    msg = Message(mke="EW", origin="CA0349999", remarks="SEE [CASE 12]! NOW")
+    b037 = NcicCodec(encoding="cp037").encode(msg)
+    b500 = NcicCodec(encoding="cp500").encode(msg)
+    assert b037 != b500
+    assert b037.replace(b"\xba", b"").replace(b"\xbb", b"").replace(b"\x5a", b"") == \
+        b500.replace(b"\x4a", b"").replace(b"\x5a", b"").replace(b"\x4f", b"")
+    assert NcicCodec(encoding="cp500").decode(b500).remarks == "SEE [CASE 12]! NOW"
+    # reading cp037 bytes as cp500 gives other characters, never the same text
+    try:
+        wrong = NcicCodec(encoding="cp500").decode(b037).remarks
+    except DecodeError:
+        wrong = None
+    assert wrong != "SEE [CASE 12]! NOW"
+
+
+def test_unsupported_encoding() -> None:
+    with pytest.raises(DecodeError):
+        NcicCodec(encoding="utf-16")
+
+
+@pytest.mark.parametrize("data", [b"", b"   ", b"\r\n", b"\x00\x01\x02", b"\xff\xfe\xfd",
+                                  b"QW.CA0349999.NAM/\xe9", b"\x80QW", b"QW.CA0349999.\tNAM/X"])
+def test_empty_and_garbage_raise_decode_error(codec: NcicCodec, data: bytes) -> None:
+    with pytest.raises(DecodeError) as err:
+        codec.decode(data)
+    assert err.value.format == "ncic" and err.value.offset is not None
+
+
+def test_not_bytes() -> None:
+    with pytest.raises(DecodeError):
+        NcicCodec().decode("QW.CA0349999")  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- responses
+
+
+def test_hit_with_caution_and_several_records(codec: NcicCodec) -> None:
+    data = ("QWR.CA0349999.*Q0000124.\n" + BANNER + "\n\n"
+            "MKE/WANTED PERSON - CAUTION\n"
+            "NAM/SMITH, JOHN J DOB/19751012 SEX/M OCA/24-001234 NIC/W123456789 CMC/05 "
+            "ORI/CA0349999 OFF/ASSAULT EXL/1\n\n"
+            "MKE/PROTECTION ORDER\nNAM/SMITH, JOHN J MIS/NO CONTACT. STAY AWAY\n\n"
+            "MKE/GANG MEMBER\nNAM/SMITH, JOHN J").encode()
+    msg = codec.decode(data)
+    assert msg.mke == "QWR" and msg.origin is None
+    assert msg.destinations == ["CA0349999"] and msg.control == "Q0000124"
+    assert msg.status == "hit" and msg.text == BANNER
+    r0, r1, r2 = msg.records
+    assert (r0.file, r0.caution, r0.cmc, r0.ori, r0.offense) == (
+        "wanted", True, "05", "CA0349999", "ASSAULT")
+    assert r0.case is not None and r0.case.nic == "W123456789"
+    assert r0.fields == {"EXL": "1"}
+    assert (r1.file, r1.caution, r1.remarks) == ("protection_order", False, "NO CONTACT. STAY AWAY")
+    assert (r2.file, r2.fields) == ("other", {"MKE": "GANG MEMBER"})
+    assert codec.encode(msg) == data
+
+
+def test_record_fields_separated_by_periods_or_spaces(codec: NcicCodec) -> None:
+    data = (b"QVR.CA0349999.\nWARNING\nMKE/STOLEN VEHICLE\n"
+            b"LIC/7ABC123.LIS/CA  VIN/1HGCM82633A004352.\nNIC/V123456789. ORI/CA0190000")
+    rec = codec.decode(data).records[0]
+    assert rec.vehicle is not None and rec.vehicle.plate == "7ABC123"
+    assert rec.vehicle.vin == "1HGCM82633A004352"
+    assert rec.case is not None and rec.case.nic == "V123456789" and rec.ori == "CA0190000"
+    assert codec.encode(codec.decode(data)) == (
+        b"QVR.CA0349999.\nWARNING\n\nMKE/STOLEN VEHICLE\n"
+        b"LIC/7ABC123 LIS/CA VIN/1HGCM82633A004352 NIC/V123456789 ORI/CA0190000")
+
+
+def test_no_hit_echo_goes_to_message(codec: NcicCodec) -> None:
+    data = b"QWR.CA0349999.\nNO NCIC WANT NAM/SMITH, JOHN J DOB/19751012 SEX/M RAC/W"
+    msg = codec.decode(data)
+    assert msg.status == "no_hit" and msg.text == "NO NCIC WANT" and msg.records == []
+    assert msg.person is not None and msg.person.dob == "1975-10-12"
+    assert codec.encode(msg) == data
+
+
+def test_error_response(codec: NcicCodec) -> None:
+    data = b"QWR.CA0349999.*C1.\n.21. INVALID FIELD DOB\nQW.CA0349999.NAM/X.DOB/1\nSECOND"
+    msg = codec.decode(data)
+    assert msg.status == "error"
+    assert msg.error == ErrorInfo(21, "INVALID FIELD DOB", "QW.CA0349999.NAM/X.DOB/1\nSECOND")
+    assert codec.encode(msg) == data
+    bare = codec.decode(b"QWR.CA0349999.\n.22.")
+    assert bare.error == ErrorInfo(22, None, None)
+
+
+def test_record_edits_apply(codec: NcicCodec) -> None:
+    with pytest.raises(ValidationError) as err:
+        codec.decode(b"QWR.CA0349999.\nWARNING\nMKE/WANTED PERSON\nNAM/X, Y SEX/Q")
+    assert err.value.field == "SEX" and err.value.offset == len(
+        "QWR.CA0349999.\nWARNING\nMKE/WANTED PERSON\nNAM/X, Y SEX/")
+
+
+def test_response_encode_checks(codec: NcicCodec) -> None:
+    ok = Message(mke="QWR", destinations=["CA0349999"], status="no_hit")
+    assert codec.encode(ok) == b"QWR.CA0349999.\nNO RECORD"
+    with pytest.raises(EncodeError):
+        codec.encode(Message(mke="QWR", destinations=[], status="no_hit"))
+    with pytest.raises(EncodeError):  # status does not match the status line
+        codec.encode(Message(mke="QWR", destinations=["CA0349999"], status="hit",
+                             text="NO RECORD"))
+    with pytest.raises(EncodeError):  # an inquiry key carries no records
+        codec.encode(Message(mke="QW", origin="CA0349999", records=[Record(file="wanted")]))
+    with pytest.raises(EncodeError):  # owner details without a tag
+        codec.encode(Message(mke="QWR", destinations=["CA0349999"], status="hit",
+                             records=[Record(file="registration", owner=Person(sex="M"))]))
+    with pytest.raises(EncodeError):  # a value that would read as two fields
+        codec.encode(Message(mke="QWR", destinations=["CA0349999"], status="hit",
+                             records=[Record(file="wanted", remarks="SEE OCA/123")]))
+
+
+# ----------------------------------------------------------------------------- streams
+
+
+def test_stream_of_inquiries_and_responses(codec: NcicCodec) -> None:
+    error = b"QWR.CA0349999.\n.21. INVALID FIELD DOB\nQW.CA0349999.NAM/X.DOB/1"
+    hit = (b"QVR.CA0349999.\nWARNING\n\nMKE/STOLEN VEHICLE\nLIC/7ABC123\n\n"
+           b"MKE/STOLEN VEHICLE\nLIC/X1")
+    data = QW + b"\n" + QV + b"\r\n\r\n" + error + b"\n\n" + hit + b"\n\n\n" + EW + b"\n"
+    msgs = list(codec.decode_stream(data))
+    assert [m.mke for m in msgs] == ["QW", "QV", "QWR", "QVR", "EW"]
+    assert msgs[2].error is not None and msgs[2].error.echo == "QW.CA0349999.NAM/X.DOB/1"
+    assert len(msgs[3].records) == 2
+    again = codec.encode_stream(msgs)
+    assert [to_dict(m) for m in codec.decode_stream(again)] == [to_dict(m) for m in msgs]
+
+
+def test_stream_error_offset_points_into_the_stream(codec: NcicCodec) -> None:
+    data = QW + b"\n\n" + b"QV.CA0349999.LIC/ABCDEFGHIJKL"
+    with pytest.raises(ValidationError) as err:
+        list(codec.decode_stream(data))
+    assert err.value.offset == len(QW) + 2 + len("QV.CA0349999.LIC/")
