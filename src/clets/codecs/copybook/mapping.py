@@ -245,6 +245,15 @@ def _digits_text(fd: FieldDef, width: int) -> Callable[[int], Any]:
     return parse
 
 
+def _date_from_units(value: int) -> str:
+    if not 0 < value <= 99991231:
+        raise ValueError("not a calendar date (CCYYMMDD)")
+    try:
+        return _dt.date(value // 10000, value // 100 % 100, value % 100).isoformat()
+    except ValueError:
+        raise ValueError("not a calendar date (CCYYMMDD)") from None
+
+
 def _date_units(value: str) -> int:
     d = _dt.date.fromisoformat(value)
     return d.year * 10000 + d.month * 100 + d.day
@@ -319,7 +328,9 @@ def _decode_expr(rule: Rule, v: str, ns: Namespace) -> tuple[str, bool]:
         return f"({_number_text(f).format(v=v)} if {cond} else None)", False
     if t == "digits":
         return f"(format({v}, '0{f.digits}d') if {cond} else None)", False
-    assert rule.fd is not None  # date, height
+    if t == "date":  # CCYYMMDD as a number: the dictionary's date rule, without the text
+        return f"({ns.add(_date_from_units, 'date')}({v}) if {cond} else None)", True
+    assert rule.fd is not None  # height
     conv = ns.add(_digits_text(rule.fd, f.digits), "dt")
     return f"({conv}({v}) if {cond} else None)", True
 
