@@ -1,0 +1,318 @@
+"""Property tests of the ``ncic`` and ``nlets`` codecs.
+
+Random valid messages (built from the code tables and the field patterns of fields.toml) must
+survive encode -> decode unchanged, canonical bytes must survive decode -> encode unchanged,
+and random or mutated bytes may only raise DecodeError subclasses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clets.codecs.ncic import NcicCodec
+from clets.codecs.nlets import NletsCodec
+from clets.errors import DecodeError
+from clets.model import (
+    Address,
+    Case,
+    ErrorInfo,
+    License,
+    Message,
+    Name,
+    Person,
+    Record,
+    Registration,
+    Vehicle,
+    code_table,
+    to_dict,
+)
+from tests.conftest import FIXTURES
+
+UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DIGITS = "0123456789"
+ALNUM = UPPER + DIGITS
+SUFFIXES = {"JR", "SR", "II", "III", "IV", "V", "VI"}
+
+NCIC = {enc: NcicCodec(encoding=enc) for enc in ("ascii", "cp037")}
+NLETS = {enc: NletsCodec(encoding=enc) for enc in ("ascii", "cp037")}
+
+
+def codes(table: str) -> st.SearchStrategy[str]:
+    return st.sampled_from(sorted(code_table(table).codes))
+
+
+def text(alphabet: str, lo: int, hi: int) -> st.SearchStrategy[str]:
+    return st.text(alphabet, min_size=lo, max_size=hi)
+
+
+def opt(s: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.none() | s
+
+
+words = st.lists(text(UPPER, 1, 8), min_size=1, max_size=4).map(" ".join)
+# free text: words, digits, inner dots and commas, never a '/' (a tag) nor an edge '.'
+free = st.lists(text(ALNUM + ".,-", 1, 8).filter(lambda w: not w.endswith(".")),
+                min_size=1, max_size=5).map(" ".join)
+dates = st.dates(dt.date(1920, 1, 1), dt.date(2020, 12, 31)).map(dt.date.isoformat)
+oris = st.builds(lambda s, r: s + r, codes("states"), text(ALNUM, 7, 7))
+middle_words = text(UPPER, 1, 6).filter(lambda w: w not in SUFFIXES)
+
+
+@st.composite
+def names(draw: st.DrawFn) -> Name:
+    last = draw(text(UPPER, 2, 10))
+    first = draw(opt(text(UPPER, 1, 8)))
+    middle = draw(opt(middle_words)) if first else None
+    suffix = draw(opt(st.sampled_from(["JR", "SR", "III"]))) if first else None
+    return Name(last, first, middle, suffix)
+
+
+def persons(with_details: bool = True) -> st.SearchStrategy[Person]:
+    base: dict[str, Any] = dict(
+        name=names(), dob=opt(dates), sex=opt(codes("sex")), race=opt(codes("race")),
+        height_in=opt(st.integers(48, 95)), weight_lb=opt(st.integers(80, 400)),
+        eyes=opt(codes("eyes")), hair=opt(codes("hair")), skin=opt(codes("skin")),
+        ssn=opt(text(DIGITS, 9, 9)), fbi=opt(text(ALNUM, 1, 9)), cii=opt(text(ALNUM, 1, 10)),
+        mnu=opt(st.builds(lambda a, b: f"{a}-{b}", text(UPPER, 2, 2), text(DIGITS, 1, 8))),
+    )
+    if with_details:
+        base["license"] = opt(st.builds(
+            License, number=text(ALNUM, 1, 20), state=opt(codes("states")),
+            expires_year=opt(st.integers(1990, 2035)), class_=opt(text(ALNUM, 1, 2)),
+            status=opt(codes("license_status")), expires=opt(dates)))
+        base["address"] = opt(st.builds(
+            Address, street=opt(free.filter(lambda s: len(s) <= 30)),
+            city=opt(words.filter(lambda s: len(s) <= 20)), state=opt(codes("states")),
+            zip=opt(text(DIGITS, 5, 5))))
+    return st.builds(Person, **base).filter(lambda p: len(_name(p.name)) <= 30)
+
+
+def _name(n: Name | None) -> str:
+    from clets.model import format_name
+    return format_name(n) if n else ""
+
+
+colors = st.one_of(codes("colors"), st.builds(lambda a, b: f"{a}/{b}", codes("colors"),
+                                               codes("colors")))
+vehicles = st.builds(
+    Vehicle, plate=opt(text(ALNUM, 1, 10)), plate_state=opt(codes("states")),
+    plate_year=opt(st.sampled_from(["2026", "26", "NX", "1999"])),
+    plate_type=opt(codes("plate_types")), vin=opt(text(ALNUM, 1, 17)),
+    year=opt(st.integers(1950, 2025)), make=opt(text(UPPER, 1, 4)),
+    model=opt(text(ALNUM, 1, 3)), style=opt(codes("vehicle_styles")), color=opt(colors))
+cases = st.builds(
+    Case, oca=opt(st.builds(lambda a, b: a + b, text(ALNUM, 1, 1), text(ALNUM + "-", 0, 12))),
+    nic=opt(st.builds(lambda a, b: a + b, text(UPPER, 1, 1), text(DIGITS, 9, 9))),
+    fcn=opt(text(ALNUM, 1, 20)))
+UNKNOWN_TAGS = ["SMT", "EXL", "DOW", "DTE", "RTY", "RNO", "ZZ9", "X1Y"]
+extra_fields = st.dictionaries(st.sampled_from(UNKNOWN_TAGS),
+                               text(ALNUM, 1, 3).flatmap(
+                                   lambda a: words.map(lambda w: f"{a} {w}")), max_size=3)
+
+
+def _message_body(draw: st.DrawFn) -> dict[str, Any]:
+    return dict(
+        person=draw(opt(persons())), vehicle=draw(opt(vehicles)), case=draw(opt(cases)),
+        reason=draw(opt(codes("reason_codes"))), purpose=draw(opt(codes("purpose_codes"))),
+        attention=draw(opt(words.filter(lambda s: len(s) <= 30))),
+        remarks=draw(opt(free)), operator=draw(opt(text(ALNUM, 1, 10))),
+        terminal=draw(opt(text(ALNUM, 1, 10))), fields=draw(extra_fields))
+
+
+@st.composite
+def ncic_inquiries(draw: st.DrawFn) -> Message:
+    mke = draw(st.sampled_from(["QW", "QV", "QPO", "DQ", "RQ", "EW", "EW-C", "MW", "CW"]))
+    return Message(format="ncic", mke=mke, origin=draw(oris), **_message_body(draw))
+
+
+RECORD_FILES = ["wanted", "vehicle", "protection_order", "missing", "registration", "driver",
+                "criminal_history"]
+
+
+@st.composite
+def records(draw: st.DrawFn) -> Record:
+    file = draw(st.sampled_from([*RECORD_FILES, "other"]))
+    fields: dict[str, str] = {}
+    if file == "other":
+        fields["MKE"] = draw(st.sampled_from(["GANG MEMBER", "SEX OFFENDER", "IDENTITY THEFT"]))
+    elif draw(st.booleans()) and file == "vehicle":
+        fields["MKE"] = "FELONY VEHICLE"
+    fields.update(draw(extra_fields))
+    owner = draw(opt(st.builds(Person, name=names(), address=opt(st.builds(
+        Address, street=opt(free.filter(lambda s: len(s) <= 30)), zip=opt(text(DIGITS, 5, 5)))))))
+    registration = draw(opt(st.builds(
+        Registration, expires=opt(dates), status=opt(codes("registration_status")),
+        fees_due=opt(st.builds(lambda a, b: f"{a}.{b}", st.integers(-999, 9999).map(str),
+                               text(DIGITS, 2, 2))),
+        stolen=opt(st.booleans()))))
+    return Record(
+        file=file, person=draw(opt(persons())), vehicle=draw(opt(vehicles)),
+        case=draw(opt(cases)), owner=owner, registration=registration,
+        caution=draw(st.booleans()), cmc=draw(opt(text(ALNUM, 2, 2))), ori=draw(opt(oris)),
+        offense=draw(opt(words.filter(lambda s: len(s) <= 30))), remarks=draw(opt(free)),
+        fields=fields)
+
+
+@st.composite
+def response_parts(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["hit", "no_hit", "error", "unavailable"]))
+    if kind == "error":
+        echo = draw(opt(st.lists(free, min_size=1, max_size=2).map("\n".join)))
+        return dict(status="error", error=ErrorInfo(draw(st.integers(0, 99)),
+                                                    draw(opt(words)), echo))
+    if kind == "no_hit":
+        return dict(status="no_hit", text=draw(st.sampled_from(["NO NCIC WANT", "NO RECORD",
+                                                                "NOT ON FILE"])),
+                    person=draw(opt(persons(False))), vehicle=draw(opt(vehicles)))
+    if kind == "unavailable":
+        return dict(status="unavailable", text="TEMPORARILY UNAVAILABLE")
+    recs = draw(st.lists(records(), min_size=1, max_size=3))
+    return dict(status="hit", records=recs,
+                text=draw(st.sampled_from([None, "WARNING", "WARNING - CONFIRM WITH ENTERING "
+                                                             "AGENCY BEFORE ANY ACTION"])))
+
+
+@st.composite
+def ncic_responses(draw: st.DrawFn) -> Message:
+    mke = draw(st.sampled_from(["QWR", "QVR", "QPOR", "DQR", "$.L", "$.H"]))
+    return Message(format="ncic", mke=mke, destinations=[draw(oris)],
+                   control=draw(opt(text(ALNUM, 1, 10))), **draw(response_parts()))
+
+
+@st.composite
+def nlets_messages(draw: st.DrawFn) -> Message:
+    output = draw(st.booleans())
+    kind = draw(st.sampled_from(["fields", "text", "response", "free"]))
+    if output:
+        dests = draw(st.lists(oris, max_size=1))
+    else:
+        dests = draw(st.lists(codes("states"), min_size=1, max_size=5, unique=True)
+                     | st.lists(oris, min_size=1, max_size=3))
+    msg = Message(format="nlets", mke="DQ", origin=draw(oris), destinations=dests,
+                  control=draw(opt(text(ALNUM + "-", 1, 10))))
+    if kind == "fields":
+        msg.mke = draw(st.sampled_from(["DQ", "RQ", "KQ", "YQ", "YR"]))
+        for k, v in _message_body(draw).items():
+            setattr(msg, k, v)
+        if msg.fields and draw(st.booleans()):  # free text after the last (unknown) field
+            msg.text = draw(free)
+    elif kind == "free":
+        msg.mke = draw(st.sampled_from(["AM", "SM", "AML"]))
+        msg.text = draw(st.lists(free, min_size=1, max_size=3).map("\n".join))
+    elif kind == "text":
+        msg.mke = "YR"
+        msg.text = draw(free.filter(lambda s: not s.startswith(("NO ", "NOT ", "WARNING",
+                                                               "FILE ", "TEMPORARILY"))
+                                    and s[:1] != "."))
+    else:
+        msg.mke = draw(st.sampled_from(["DR", "RR", "KR", "IR"]))
+        for k, v in draw(response_parts()).items():
+            setattr(msg, k, v)
+    if output:
+        msg.sent_at = draw(st.datetimes(dt.datetime(2000, 1, 1), dt.datetime(2030, 1, 1))
+                           ).strftime("%Y-%m-%dT%H:%M")
+        msg.sequence = draw(st.integers(0, 99999))
+        msg.fields = {"ODT": draw(st.datetimes(dt.datetime(2000, 1, 1), dt.datetime(2030, 1, 1))
+                                  ).strftime("%Y-%m-%dT%H:%M"),
+                      "OSN": f"{draw(st.integers(0, 99999)):05d}", **msg.fields}
+    return msg
+
+
+def _same(got: Message, want: Message) -> None:
+    a, b = to_dict(got), to_dict(want)
+    a["warnings"] = b["warnings"] = []  # warnings are derived on decode (VIN, sex X)
+    assert a == b
+
+
+def _round_trip(codec: NcicCodec | NletsCodec, msg: Message) -> None:
+    wire = codec.encode(msg)
+    back = codec.decode(wire)
+    _same(back, msg)
+    assert codec.encode(back) == wire  # canonical bytes -> model -> the same bytes
+
+
+@given(ncic_inquiries(), st.sampled_from(["ascii", "cp037"]))
+def test_ncic_inquiry_round_trip(msg: Message, enc: str) -> None:
+    _round_trip(NCIC[enc], msg)
+
+
+@given(ncic_responses())
+def test_ncic_response_round_trip(msg: Message) -> None:
+    _round_trip(NCIC["ascii"], msg)
+
+
+@given(nlets_messages(), st.sampled_from(["ascii", "cp037"]))
+def test_nlets_round_trip(msg: Message, enc: str) -> None:
+    _round_trip(NLETS[enc], msg)
+
+
+@given(st.lists(ncic_inquiries() | ncic_responses(), min_size=1, max_size=4))
+@settings(max_examples=60)
+def test_ncic_stream_round_trip(msgs: list[Message]) -> None:
+    c = NCIC["ascii"]
+    got = list(c.decode_stream(c.encode_stream(msgs)))
+    assert len(got) == len(msgs)
+    for g, m in zip(got, msgs, strict=True):
+        _same(g, m)
+
+
+@given(st.lists(nlets_messages(), min_size=1, max_size=4))
+@settings(max_examples=60)
+def test_nlets_stream_round_trip(msgs: list[Message]) -> None:
+    c = NLETS["ascii"]
+    got = list(c.decode_stream(c.encode_stream(msgs)))
+    assert len(got) == len(msgs)
+    for g, m in zip(got, msgs, strict=True):
+        _same(g, m)
+
+
+# ----------------------------------------------------------------------------- hostile input
+
+CODECS = [NCIC["ascii"], NCIC["cp037"], NLETS["ascii"], NLETS["cp037"],
+          NcicCodec(edits=False), NletsCodec(edits=False)]
+SAMPLES = sorted(p.read_bytes() for d in ("ncic", "nlets")
+                 for p in Path(FIXTURES, "messages", d).iterdir() if p.suffix in (".txt", ".bin"))
+
+
+def _only_typed_errors(data: bytes) -> None:
+    for codec in CODECS:
+        try:
+            codec.decode(data)
+        except DecodeError as exc:
+            assert exc.format in ("ncic", "nlets")
+        try:
+            list(codec.decode_stream(data))
+        except DecodeError:
+            pass
+
+
+@given(st.binary(max_size=300))
+def test_random_bytes_raise_only_decode_errors(data: bytes) -> None:
+    _only_typed_errors(data)
+
+
+@given(st.sampled_from(SAMPLES), st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255),
+                                                    st.sampled_from("rid")), max_size=6))
+@settings(max_examples=300)
+def test_mutated_samples_raise_only_decode_errors(sample: bytes,
+                                                  edits: list[tuple[int, int, str]]) -> None:
+    data = bytearray(sample)
+    for pos, byte, op in edits:
+        at = pos % (len(data) + 1)
+        if op == "r" and at < len(data):
+            data[at] = byte
+        elif op == "i":
+            data.insert(at, byte)
+        elif op == "d" and at < len(data):
+            del data[at]
+    _only_typed_errors(bytes(data))
+
+
+@given(st.text(ALNUM + "./ ,*-\n\r$", max_size=200))
+def test_grammar_shaped_text_raises_only_decode_errors(s: str) -> None:
+    _only_typed_errors(s.encode("ascii"))
