@@ -89,14 +89,15 @@ def sim(ctx: click.Context, backends: tuple[str, ...], port_base: int, host: str
         async with net:
             if as_json:
                 info = {s.name: {"url": s.url, "host": s.host, "port": s.port,
-                                 "codec": s.wire.codec, "framing": s.wire.framing,
+                                 "codecs": list(s.wire.codecs), "framing": s.wire.framing,
                                  "outage": s.outage} for s in net.servers.values()}
                 click.echo(json.dumps({"backends": info, "admin_port": net.admin_port,
                                        "seed": seed}))
             else:
                 for s in net.servers.values():
                     state = f"  DOWN ({s.outage})" if s.outage else ""
-                    click.echo(f"{s.name:<7} {s.url:<45} codec={s.wire.codec}{state}")
+                    codecs = "|".join(s.wire.codecs)
+                    click.echo(f"{s.name:<7} {s.url:<45} codecs={codecs}{state}")
                 click.echo(f"admin   tcp://{host}:{net.admin_port} (clets sim admin --port "
                            f"{net.admin_port} status)")
             sys.stdout.flush()

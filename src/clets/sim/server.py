@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import re
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
@@ -30,7 +31,15 @@ from typing import Any
 
 from clets.adapters.tcp import Inbound, StreamOptions, TcpServer
 from clets.codecs.base import Codec, get_codec
-from clets.errors import INVALID_FORMAT, CletsError, ConfigError, DecodeError, LinkError
+from clets.errors import (
+    INVALID_FIELD,
+    INVALID_FORMAT,
+    MISSING_FIELD,
+    CletsError,
+    ConfigError,
+    DecodeError,
+    LinkError,
+)
 from clets.framing import DEFAULT_MAX_FRAME
 from clets.model import Message
 
@@ -56,27 +65,37 @@ ADMIN_OFFSET = 9
 
 @dataclass(frozen=True, slots=True)
 class Wire:
-    """How a back-end speaks: framing, codec(s) and the text encoding used for error echoes."""
+    """How a back-end speaks: framing, the codecs it accepts, the encoding of error echoes.
+
+    A request is decoded with the first codec in ``codecs`` that accepts it and answered in
+    that same codec, so a switch may talk ``ncic`` text (no control field on inquiries) or
+    ``nlets`` text (``*CONTROL.``) to the same simulated file.  ``"dmv"`` stands for the four
+    EBCDIC copybook records, chosen per record.
+    """
 
     framing: str
-    #: codec name, or "dmv" for the four EBCDIC copybook records chosen per record
-    codec: str
+    codecs: tuple[str, ...]
     echo_encoding: str = "latin-1"
-    #: options for the codec factory (e.g. {"encoding": "cp037"})
+    #: options for the codec factories (e.g. {"encoding": "cp037"})
     options: tuple[tuple[str, object], ...] = ()
 
+    @property
+    def codec(self) -> str:
+        """The main codec (errors about undecodable input are written in it)."""
+        return self.codecs[0]
 
+
+_TEXT = ("ncic", "nlets", "json")
 WIRES: dict[str, Wire] = {
-    "DMV": Wire("rdw", "dmv", "cp037"),
-    "NCIC": Wire("len2", "ncic"),
-    "WPS": Wire("len2", "ncic"),
-    "SVS": Wire("len2", "ncic"),
-    "CARPOS": Wire("len2", "ncic"),
-    "CCH": Wire("len2", "ncic"),
-    "NLETS": Wire("len4", "niem", "utf-8"),
+    "DMV": Wire("rdw", ("dmv",), "cp037"),
+    "NCIC": Wire("len2", _TEXT),
+    "WPS": Wire("len2", _TEXT),
+    "SVS": Wire("len2", _TEXT),
+    "CARPOS": Wire("len2", _TEXT),
+    "CCH": Wire("len2", _TEXT),
+    "NLETS": Wire("len4", ("niem", "nlets", "json"), "utf-8"),
 }
 
-_DMV_VEHICLE = ("RGQ1", "RQ", "RQG", "QV", "ZV")
 _DMV_DRIVER = ("DLQ1", "DQ", "DQG", "KQ")
 
 
@@ -85,6 +104,7 @@ class _Codecs:
 
     def __init__(self, wire: Wire) -> None:
         self.wire = wire
+        self.dmv = wire.codecs == ("dmv",)
         self._cache: dict[str, Codec] = {}
 
     def get(self, name: str) -> Codec:
@@ -93,8 +113,9 @@ class _Codecs:
         return self._cache[name]
 
     def request_codec(self, payload: bytes) -> str:
-        if self.wire.codec != "dmv":
-            return self.wire.codec
+        """The codec errors about this payload are written in (the DMV record family)."""
+        if not self.dmv:
+            return self.wire.codecs[0]
         # Both inquiry records are 80 bytes; the search-type byte (offset 23) tells them
         # apart (P/V registration, O/N licence), else the transaction code does.
         head = payload[:24].decode("cp037", "replace")
@@ -104,9 +125,21 @@ class _Codecs:
             return "dmv-reg-request"
         return "dmv-dl-request" if head[:4].strip() in _DMV_DRIVER else "dmv-reg-request"
 
+    def decode(self, payload: bytes) -> Message:
+        """The request, by the first accepting codec; the first codec's error otherwise."""
+        names = [self.request_codec(payload)] if self.dmv else list(self.wire.codecs)
+        first: DecodeError | None = None
+        for name in names:
+            try:
+                return self.get(name).decode(payload)
+            except DecodeError as exc:
+                first = first or exc
+        assert first is not None
+        raise first
+
     def response_codec(self, msg: Message, request_codec: str) -> str:
-        if self.wire.codec != "dmv":
-            return self.wire.codec
+        if not self.dmv:
+            return msg.format if msg.format in self.wire.codecs else self.wire.codecs[0]
         if msg.mke in ("DLR1", "DR", "DQR", "KR", "KQR") or request_codec == "dmv-dl-request":
             return "dmv-dl-response"
         return "dmv-reg-response"
@@ -114,6 +147,21 @@ class _Codecs:
 
 def _echo(payload: bytes, encoding: str) -> str:
     return payload[:400].decode(encoding, "replace")[:100]
+
+
+_ORI_RE = re.compile(r"[A-Z]{2}[A-Z0-9]{7}")
+_TEXT_HEAD = re.compile(r"^[A-Z0-9$\-]{1,4}\.([A-Z]{2}[A-Z0-9]{7})\.(?:[A-Z0-9,]+\.)?"
+                        r"(?:\*([^.\n]{1,10})\.)?")
+
+
+def _salvage(raw: str, dmv: bool) -> tuple[str | None, str | None]:
+    """Origin ORI and control read from an undecodable request where its layout allows, so
+    that even the ``.22.`` answer can be addressed and correlated."""
+    if dmv:
+        ori, control = raw[4:13], raw[13:23].strip()
+        return (ori if _ORI_RE.fullmatch(ori) else None), (control or None)
+    m = _TEXT_HEAD.match(raw)
+    return (m.group(1), m.group(2)) if m else (None, None)
 
 
 def answer_bytes(responder: Responder, codecs: _Codecs, payload: bytes
@@ -127,17 +175,24 @@ def answer_bytes(responder: Responder, codecs: _Codecs, payload: bytes
     raw = _echo(payload, codecs.wire.echo_encoding)
     backend = responder.backend
     try:
-        req: Message | None = codecs.get(req_codec).decode(payload)
+        req: Message | None = codecs.decode(payload)
     except DecodeError as exc:
         req = None
+        origin, control = _salvage(raw, codecs.dmv)
         stub = Message(format=req_codec, mke="RGQ1" if req_codec == "dmv-reg-request"
-                       else "DLQ1" if req_codec == "dmv-dl-request" else "QW")
-        reply = Reply([backend.error(stub, exc.code or INVALID_FORMAT,
-                                     "INVALID MESSAGE FORMAT", raw)])
+                       else "DLQ1" if req_codec == "dmv-dl-request" else "QW",
+                       origin=origin or backend.ori, control=control)
+        code = exc.code or INVALID_FORMAT
+        reason = {MISSING_FIELD: f"MISSING MANDATORY FIELD {exc.field or ''}".strip(),
+                  INVALID_FIELD: f"INVALID FIELD {exc.field or ''}".strip()}.get(
+                      code, "INVALID MESSAGE FORMAT")
+        reply = Reply([backend.error(stub, code, reason, raw)])
     else:
         assert req is not None
         reply = responder.handle(req, raw)
     frames = []
+    if req is not None:
+        req_codec = req.format
     for msg in reply.messages:
         codec = codecs.get(codecs.response_codec(msg, req_codec))
         try:
@@ -260,7 +315,7 @@ class BackendServer:
             self.counts["answered"] += 1
 
     def status(self) -> dict[str, Any]:
-        return {"name": self.name, "url": self.url, "codec": self.wire.codec,
+        return {"name": self.name, "url": self.url, "codecs": list(self.wire.codecs),
                 "framing": self.wire.framing, "outage": self.outage,
                 "faults": {f.name: getattr(self.faults, f.name) for f in fields(Faults)},
                 "counts": dict(self.counts)}
@@ -279,7 +334,8 @@ class SimNetwork:
                  faults: Faults | dict[str, Faults] | None = None,
                  dataset: Dataset | None = None, outages: Iterable[str] = (),
                  outage_mode: str = "refuse", admin: bool = False,
-                 max_frame: int = DEFAULT_MAX_FRAME) -> None:
+                 max_frame: int = DEFAULT_MAX_FRAME,
+                 wires: dict[str, Wire] | None = None) -> None:
         names = [n.upper() for n in (backends or BACKENDS)]
         for n in names:
             if n not in BACKENDS:
@@ -294,7 +350,7 @@ class SimNetwork:
             self.servers[n] = BackendServer(
                 make_backend(n, self.dataset), seed=seed, host=host,
                 port=base_port + PORT_OFFSETS[n] if base_port else 0, faults=f,
-                max_frame=max_frame)
+                max_frame=max_frame, wire=(wires or {}).get(n))
         self._initial_outages = [(n.upper(), outage_mode) for n in outages]
         self.admin_enabled = admin
         self.admin_port: int | None = None
