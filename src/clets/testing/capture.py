@@ -22,6 +22,7 @@ Event (every further line)::
 how it was framed on the wire.  ``message`` is the canonical JSON object where the payload
 decodes, else null with ``decode_error``.  ``kind`` is ``frame`` (default), ``connect``,
 ``disconnect``, ``control`` (an ACK/NAK byte) or ``bad_frame`` (bytes the framer refused).
+``note`` (optional) is free text, e.g. why a scrubbed frame has neither raw nor message.
 
 The pure part (:func:`encode_event`, :func:`parse_capture`) touches no file or clock;
 :class:`CaptureWriter` and :func:`read_capture` are the thin file wrappers around it.
@@ -263,8 +264,9 @@ def _parse_event(text: str, line: int) -> CaptureEvent:
             raise CaptureFormatError(f"message is not canonical JSON: {exc}", line=line,
                                      field=f"message.{exc.field}" if exc.field else "message"
                                      ) from None
-    if kind == "frame" and raw is None and message is None:
-        raise CaptureFormatError("a frame event needs \"raw\" or \"message\"", line=line)
+    if kind == "frame" and raw is None and message is None and not obj.get("note"):
+        raise CaptureFormatError("a frame event needs \"raw\", \"message\" or a \"note\" "
+                                 "saying why neither is kept", line=line)
     return CaptureEvent(
         t=float(t), link=link, direction=direction, raw=raw, message=message,
         decode_error=_opt_str(obj, "decode_error", line), kind=kind, conn=conn,

@@ -226,8 +226,6 @@ def _vin_digit(vin: str) -> str:
 
 
 def _fake_name_part(value: str, s: _Stream) -> str:
-    if value.rstrip(".") in _SUFFIXES:
-        return value
     return _letters_as_words(value, s)
 
 
