@@ -20,10 +20,10 @@ import contextlib
 import random
 import ssl
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from clets.adapters.base import LinkState, PeerIdentity
 from clets.adapters.tls import PeerMap, cert_names, session_info, subject_text
@@ -45,7 +45,8 @@ __all__ = [
 
 #: ``on_event(name, details)``: called for connects, refusals, auth failures, cut-offs.
 EventHook = Callable[[str, dict[str, Any]], None]
-Sink = Callable[["StreamLink", bytes], Awaitable[None]]
+#: turns a received payload into the item put on a shared inbox (e.g. an ``Inbound``)
+Wrap = Callable[["StreamLink", bytes], Any]
 
 _READ_CHUNK = 256 * 1024
 _WRITE_HIGH_WATER = 256 * 1024
@@ -98,12 +99,92 @@ class Backoff:
         return max(0.0, min(self.max, base + spread))
 
 
+T = TypeVar("T")
+
+
+class InboxClosed(Exception):
+    """Raised by :meth:`Inbox.get` once the inbox is closed and empty (internal)."""
+
+
+class Inbox(Generic[T]):
+    """A bounded FIFO for received frames that can be closed.
+
+    Cheaper than :class:`asyncio.Queue` on the per-frame path (one deque operation when items
+    are waiting) and closable, so receivers learn that a link ended without sentinels.
+    ``put_nowait`` never refuses; the reader checks :meth:`full` and awaits :meth:`put` for
+    back-pressure.
+    """
+
+    __slots__ = ("_getters", "_items", "_putters", "closed", "maxsize")
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: deque[T] = deque()
+        self.maxsize = max(1, maxsize)
+        self._getters: deque[asyncio.Future[None]] = deque()
+        self._putters: deque[asyncio.Future[None]] = deque()
+        self.closed = False
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def full(self) -> bool:
+        return len(self._items) >= self.maxsize
+
+    @staticmethod
+    def _wake(waiters: deque[asyncio.Future[None]]) -> None:
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    def put_nowait(self, item: T) -> None:
+        self._items.append(item)
+        if self._getters:
+            self._wake(self._getters)
+
+    async def put(self, item: T) -> None:
+        while len(self._items) >= self.maxsize and not self.closed:
+            fut = asyncio.get_running_loop().create_future()
+            self._putters.append(fut)
+            await fut
+        self.put_nowait(item)
+
+    async def get(self) -> T:
+        while not self._items:
+            if self.closed:
+                raise InboxClosed
+            fut = asyncio.get_running_loop().create_future()
+            self._getters.append(fut)
+            try:
+                await fut
+            except asyncio.CancelledError:
+                if fut.done() and self._items:
+                    self._wake(self._getters)  # pass the wake-up on
+                raise
+        item = self._items.popleft()
+        if self._putters and len(self._items) < self.maxsize:
+            self._wake(self._putters)
+        return item
+
+    def close(self) -> None:
+        self.closed = True
+        for waiters in (self._getters, self._putters):
+            while waiters:
+                fut = waiters.popleft()
+                if not fut.done():
+                    fut.set_result(None)
+
+
 class StreamLink:
     """One framed connection over an asyncio stream pair (TCP, TLS, or a serial port).
 
     Implements :class:`clets.adapters.base.Link`.  Received frames go to the link's own queue
-    (``receive``/``frames``) or, when ``sink`` is given, to a shared consumer (a server's
-    aggregated queue, a reconnecting client's queue).
+    (``receive``/``frames``) or, when ``inbox`` is given, to a shared queue (a server's
+    aggregated queue, a reconnecting client's queue), each payload passed through ``wrap``.
     """
 
     def __init__(
@@ -115,7 +196,8 @@ class StreamLink:
         peer: PeerIdentity,
         options: StreamOptions | None = None,
         on_event: EventHook | None = None,
-        sink: Sink | None = None,
+        inbox: Inbox[Any] | None = None,
+        wrap: Wrap | None = None,
         framer: Framer | None = None,
     ) -> None:
         self.name = name
@@ -124,13 +206,17 @@ class StreamLink:
         self._peer = peer
         self._framer = framer or self.options.framer()
         self._emit = on_event or _no_event
-        self._sink = sink
-        self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue(self.options.inbox_size)
+        self._shared = inbox
+        self._wrap = wrap
+        self._inbox: Inbox[bytes] = Inbox(self.options.inbox_size)
         self._state = LinkState.CONNECTING
         self._closed = asyncio.Event()
         self._done = False
         self._tasks: list[asyncio.Task[None]] = []
         self._last_tx = time.monotonic()
+        self._wbuf: list[bytes] = []
+        self._wbytes = 0
+        self._flush_scheduled = False
         self.error: str | None = None
         self.frames_in = 0
         self.frames_out = 0
@@ -159,25 +245,43 @@ class StreamLink:
         return self
 
     async def send(self, frame: bytes) -> None:
+        """Queue one frame for the transport.
+
+        Frames sent in the same event-loop turn are written together (one TLS record, one
+        syscall) at the end of the turn -- batching without added latency.  Above the high-water
+        mark ``send`` waits for the transport to drain (back-pressure, write deadline).
+        """
         if self._state is not LinkState.UP or self._writer.transport.is_closing():
             raise LinkError(self.error or "link is not up", link=self.name, peer=self._who())
         data = self._framer.encode(frame)  # FrameTooLong / EncodeError: the caller's mistake
-        self._writer.write(data)
-        self._last_tx = time.monotonic()
+        self._wbuf.append(data)
+        self._wbytes += len(data)
         self.frames_out += 1
-        if self._writer.transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
-            await self._drain()
+        if self._wbytes > _WRITE_HIGH_WATER:
+            self._flush()
+            if self._writer.transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
+                await self._drain()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._wbuf:
+            data = self._wbuf[0] if len(self._wbuf) == 1 else b"".join(self._wbuf)
+            self._wbuf.clear()
+            self._wbytes = 0
+            self._last_tx = time.monotonic()
+            if not self._writer.transport.is_closing():
+                self._writer.write(data)
 
     async def receive(self) -> bytes:
-        while True:
-            if self._done and self._inbox.empty():
-                raise LinkError(self.error or "link closed", link=self.name, peer=self._who())
-            item = await self._inbox.get()
-            if item is not None:
-                return item
-            self._inbox.put_nowait(None)  # wake any other receiver too
-            if self._inbox.qsize() == 1:
-                raise LinkError(self.error or "link closed", link=self.name, peer=self._who())
+        try:
+            return await self._inbox.get()
+        except InboxClosed:
+            raise LinkError(
+                self.error or "link closed", link=self.name, peer=self._who()
+            ) from None
 
     async def frames(self) -> AsyncIterator[bytes]:
         while True:
@@ -197,8 +301,10 @@ class StreamLink:
                 task.cancel()
         w = self._writer
         if abort:
+            self._wbuf.clear()
             w.transport.abort()
         else:
+            self._flush()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(timeout):
                     await w.drain()
@@ -219,8 +325,7 @@ class StreamLink:
 
     def _finish(self) -> None:
         self._done = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self._inbox.put_nowait(None)
+        self._inbox.close()
         self._closed.set()
 
     def _event(self, name: str, **details: Any) -> None:
@@ -239,6 +344,7 @@ class StreamLink:
         await self.close(abort=True)
 
     async def _drain(self) -> None:
+        self._flush()
         try:
             async with asyncio.timeout(self.options.write_timeout):
                 await self._writer.drain()
@@ -262,17 +368,11 @@ class StreamLink:
             cands.append(frame_started + opts.frame_timeout)
         return (min(cands) - now + loop_now) if cands else None
 
-    async def _deliver(self, payload: bytes) -> None:
-        self.frames_in += 1
-        if self._sink is not None:
-            await self._sink(self, payload)
-        elif not self._inbox.full():
-            self._inbox.put_nowait(payload)
-        else:
-            await self._inbox.put(payload)
 
     async def _read_loop(self) -> None:
         framer, reader, hb = self._framer, self._reader, self.options.heartbeat
+        queue: Inbox[Any] = self._shared if self._shared is not None else self._inbox
+        wrap = self._wrap
         last_rx = time.monotonic()
         frame_started: float | None = None
         try:
@@ -304,10 +404,15 @@ class StreamLink:
                     break
                 last_rx = time.monotonic()
                 for ev in framer.feed(data):
-                    if isinstance(ev, Frame):
+                    if type(ev) is Frame:
                         if hb is not None and ev.payload == hb:
                             continue
-                        await self._deliver(ev.payload)
+                        self.frames_in += 1
+                        item = ev.payload if wrap is None else wrap(self, ev.payload)
+                        if queue.full():
+                            await queue.put(item)  # back-pressure: stop reading
+                        else:
+                            queue.put_nowait(item)
                     elif isinstance(ev, BadFrame):
                         self._event("bad_frame", kind=ev.kind, reason=ev.reason,
                                     offset=ev.offset, framing=ev.framing)
@@ -337,6 +442,7 @@ class StreamLink:
             try:
                 await self.send(payload)
                 self.frames_out -= 1
+                self._last_tx = time.monotonic()  # the flush comes later in this turn
             except LinkError:
                 return
 
@@ -347,12 +453,17 @@ class StreamLink:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class Inbound:
     """A frame received by a server, with the connection it came on (to reply on)."""
 
-    link: StreamLink
-    payload: bytes
+    __slots__ = ("link", "payload")
+
+    def __init__(self, link: StreamLink, payload: bytes) -> None:
+        self.link = link
+        self.payload = payload
+
+    def __repr__(self) -> str:
+        return f"Inbound({self.link.name}, {len(self.payload)} bytes)"
 
     @property
     def peer(self) -> PeerIdentity:
@@ -408,7 +519,7 @@ class TcpServer:
         self.aggregate = aggregate
         self._emit = on_event or _no_event
         self._server: asyncio.Server | None = None
-        self._inbox: asyncio.Queue[Inbound] = asyncio.Queue(self.options.inbox_size)
+        self._inbox: Inbox[Inbound] = Inbox(self.options.inbox_size)
         self._accepted: asyncio.Queue[StreamLink] = asyncio.Queue()
         self._links: set[StreamLink] = set()
         self._pending = 0
@@ -448,7 +559,10 @@ class TcpServer:
     async def receive(self) -> Inbound:
         if self.aggregate is False:
             raise ConfigError(f"{self.name}: receive() needs aggregate=True; use accept()")
-        return await self._inbox.get()
+        try:
+            return await self._inbox.get()
+        except InboxClosed:
+            raise LinkError("server closed", link=self.name) from None
 
     async def accept(self) -> StreamLink:
         if self.aggregate:
@@ -470,6 +584,7 @@ class TcpServer:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._server.wait_closed()
+        self._inbox.close()  # receive() drains what arrived, then raises LinkError
         self._event("stopped")
 
     # --- internals ------------------------------------------------------------------------
@@ -479,13 +594,6 @@ class TcpServer:
             self._emit(name, details)
         except Exception:
             pass
-
-    async def _sink(self, link: StreamLink, payload: bytes) -> None:
-        item = Inbound(link, payload)
-        if not self._inbox.full():
-            self._inbox.put_nowait(item)
-        else:
-            await self._inbox.put(item)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -526,7 +634,8 @@ class TcpServer:
                 peer=identity,
                 options=self.options,
                 on_event=self._emit,
-                sink=self._sink if self.aggregate else None,
+                inbox=self._inbox if self.aggregate else None,
+                wrap=Inbound if self.aggregate else None,
             )
             self._pending -= 1
             self._links.add(link)
@@ -611,7 +720,7 @@ class TcpClient:
         self.connect_timeout = connect_timeout
         self.reconnect = reconnect
         self._emit = on_event or _no_event
-        self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue(self.options.inbox_size)
+        self._inbox: Inbox[bytes] = Inbox(self.options.inbox_size)
         self._link: StreamLink | None = None
         self._up = asyncio.Event()
         self._closed = False
@@ -671,15 +780,10 @@ class TcpClient:
         await link.send(frame)
 
     async def receive(self) -> bytes:
-        while True:
-            if self._closed and self._inbox.empty():
-                raise LinkError(self.error or "link closed", link=self.name)
-            item = await self._inbox.get()
-            if item is not None:
-                return item
-            self._inbox.put_nowait(None)
-            if self._inbox.qsize() == 1:
-                raise LinkError(self.error or "link closed", link=self.name)
+        try:
+            return await self._inbox.get()
+        except InboxClosed:
+            raise LinkError(self.error or "link closed", link=self.name) from None
 
     async def frames(self) -> AsyncIterator[bytes]:
         while True:
@@ -697,8 +801,7 @@ class TcpClient:
                 await self._runner
         if self._link is not None:
             await self._link.close(abort=abort)
-        with contextlib.suppress(asyncio.QueueFull):
-            self._inbox.put_nowait(None)
+        self._inbox.close()
 
     async def drop(self) -> None:
         """Abort the current connection (tests, operator 'bounce'); reconnects if enabled."""
@@ -712,12 +815,6 @@ class TcpClient:
             self._emit(name, details)
         except Exception:
             pass
-
-    async def _sink(self, link: StreamLink, payload: bytes) -> None:
-        if not self._inbox.full():
-            self._inbox.put_nowait(payload)
-        else:
-            await self._inbox.put(payload)
 
     async def _open(self) -> StreamLink:
         self._state = LinkState.CONNECTING
@@ -749,7 +846,7 @@ class TcpClient:
             )
             self.connects += 1
             return StreamLink(reader, writer, name=self.name, peer=peer, options=self.options,
-                              on_event=self._emit, sink=self._sink)
+                              on_event=self._emit, inbox=self._inbox)
         self._state = LinkState.DOWN
         self._event("connect_failed", address=where, reason=self.error)
         raise LinkError(self.error, link=self.name)
@@ -791,8 +888,7 @@ class TcpClient:
         if not self._closed:
             self._closed = True
             self._state = LinkState.CLOSED
-            with contextlib.suppress(asyncio.QueueFull):
-                self._inbox.put_nowait(None)
+            self._inbox.close()
 
 
 # --- configuration from link URLs --------------------------------------------------------------

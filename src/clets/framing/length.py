@@ -27,20 +27,46 @@ class _LengthFramer(Framer):
     def _header(self, n: int) -> bytes:
         raise NotImplementedError
 
+    #: big-endian binary prefix: decoded inline (the hot path of every TCP link)
+    _binary = False
+
     def _parse(self, data: bytes, out: list[Event]) -> None:
-        buf = self._buf
-        buf += data
+        # parse straight from the new chunk when nothing is buffered (the common case), so
+        # whole frames are copied once, into their payload
+        if self._buf:
+            self._buf += data
+            src: bytes | bytearray = self._buf
+        else:
+            src = data
+        view = memoryview(src)
+        try:
+            pos = self._scan(src, view, out)
+        finally:
+            view.release()
+        rest = len(src) - pos
+        if src is data:
+            self._buf = bytearray(data[pos:]) if rest else bytearray()
+        elif pos:
+            del self._buf[:pos]
+        self._base += pos
+
+    def _scan(self, buf: bytes | bytearray, view: memoryview, out: list[Event]) -> int:
         pos = 0
         hs = self.header_size
+        size = len(buf)
+        binary = self._binary
         while True:
             if self._need is None:
-                if len(buf) - pos < hs:
+                if size - pos < hs:
                     break
                 start = self._base + pos
-                got = self._header_length(bytes(buf[pos : pos + hs]), start)
+                if binary:
+                    got: int | str = int.from_bytes(view[pos : pos + hs], "big")
+                else:
+                    got = self._header_length(bytes(view[pos : pos + hs]), start)
                 if isinstance(got, str):
                     out.append(self._bad("bad-length", got, start, fatal=True))
-                    return
+                    return pos
                 if got > self.max_frame:
                     out.append(
                         self._bad(
@@ -50,17 +76,15 @@ class _LengthFramer(Framer):
                             fatal=True,
                         )
                     )
-                    return
+                    return pos
                 self._need = got
             need = self._need
-            if len(buf) - pos - hs < need:
+            if size - pos - hs < need:
                 break
-            out.append(Frame(bytes(buf[pos + hs : pos + hs + need]), self._base + pos))
+            out.append(Frame(bytes(view[pos + hs : pos + hs + need]), self._base + pos))
             pos += hs + need
             self._need = None
-        if pos:
-            del buf[:pos]
-            self._base += pos
+        return pos
 
     def encode(self, payload: bytes) -> bytes:
         self._check_encode_size(payload)
@@ -74,6 +98,7 @@ class BinaryLengthFramer(_LengthFramer):
         if size not in (2, 4):
             raise FramingError(f"binary length prefix must be 2 or 4 bytes, got {size}")
         self.header_size = size
+        self._binary = True
         self.name = f"len{size}"
         self.limit = (1 << (8 * size)) - 1
         super().__init__(max_frame)
