@@ -127,9 +127,10 @@ class Harness:
     """A running switch on a manual clock with memory links; ``far[name]`` is the peer end."""
 
     def __init__(self, tmp: Path, *, dests: tuple[str, ...] = DESTS, extra: str = "",
-                 journal: Path | None = None) -> None:
+                 journal: Path | None = None, text: str | None = None) -> None:
         self.journal_path = journal or tmp / "journal.db"
-        self.text = config_text(self.journal_path, dests=dests, extra=extra)
+        self.text = text.format(journal=self.journal_path) if text else \
+            config_text(self.journal_path, dests=dests, extra=extra)
         self.config = parse_config(self.text, "test.toml", tmp)
         self.clock = ManualClock()
         self.near: dict[str, MemoryLink] = {}
@@ -152,6 +153,10 @@ class Harness:
     async def recv(self, link: str, timeout: float = 3.0) -> Message:
         async with asyncio.timeout(timeout):
             return loads(await self.far[link].receive())
+
+    async def recv_raw(self, link: str, timeout: float = 3.0) -> bytes:
+        async with asyncio.timeout(timeout):
+            return await self.far[link].receive()
 
     def pending(self, link: str) -> Message | None:
         raw = self.far[link].receive_nowait()

@@ -329,7 +329,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         c.add("[switch]: home_state must be a 2-letter state code", "switch", None, "home_state")
     journal = c.get(sw_raw, "journal", str, "switch", None, required=True, default="journal.db")
     ori = c.get(sw_raw, "ori", str, "switch", None, default=f"{home}0000000")
-    if not ORI_RE.fullmatch(ori):
+    if "ori" in sw_raw and not ORI_RE.fullmatch(ori):
         c.add("[switch]: ori must match [A-Z]{2}[A-Z0-9]{7}", "switch", None, "ori")
     retry_raw = sw_raw.get("retry", {})
     if not isinstance(retry_raw, dict):
@@ -395,6 +395,10 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         if url and scheme not in SCHEMES:
             c.add(f"[[link]] #{i + 1}: url scheme {scheme!r} unknown ({', '.join(SCHEMES)})",
                   "link", i, "url")
+        elif url and scheme != "memory":
+            why = _url_problem(url)
+            if why:
+                c.add(f"[[link]] #{i + 1}: {why}", "link", i, "url")
         if codecs is not None and codec not in codecs:
             c.add(f"[[link]] #{i + 1}: codec {codec!r} not available "
                   f"({', '.join(sorted(codecs))})", "link", i, "codec")
@@ -481,9 +485,26 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         routes = routes.override(table)
 
     if c.problems:
+        c.problems.sort(key=lambda p: (p.source != source, p.line or 0))
         raise ConfigProblems(c.problems, source)
     return SwitchConfig(settings, peers, links, dests, routes, source,
                         hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def _url_problem(url: str) -> str | None:
+    """The link URL parser's complaint, when that module is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("clets.adapters.url") is None:
+        return None
+    from clets.adapters.url import parse_link_url
+
+    try:
+        parse_link_url(url.replace("tls://", "tcp+tls://", 1) if url.startswith("tls://")
+                       else url)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def _route_problems(c: _Checker, problems: list[RouteProblem]) -> None:

@@ -39,7 +39,7 @@ from clets.model import Message, dumps, loads
 from .audit import AuditEvent
 from .authz import Rejected, authorize
 from .clock import Clock, SystemClock
-from .config import DestinationConfig, LinkConfig, SwitchConfig
+from .config import ORI_RE, DestinationConfig, LinkConfig, SwitchConfig
 from .journal import Journal, OutRow, StoredMessage
 from .links import Received, open_link, received_frames
 from .messages import (
@@ -357,8 +357,9 @@ class Switch:
             ack = ack_message(fmt=codec.name, switch_ori=cfg.switch.ori, origin=msg.origin,
                               control=msg.control, sequence=msg.sequence, msn=msn)
             with contextlib.suppress(EncodeError, LinkError, TimeoutError):
+                frame = encode_for_origin(codec, ack, None, "ack")
                 async with asyncio.timeout(self._send_timeout):
-                    await rx.reply(codec.encode(ack))
+                    await rx.reply(frame)
                 self.metrics_data.count("acked")
 
     def _dedup_key(self, msg: Message, sha: str, message_id: str | None) -> str:
@@ -422,11 +423,13 @@ class Switch:
         codec = self._codec(lk.codec, lk.encoding)
         er = error_message(fmt=codec.name, switch_ori=cfg.switch.ori, code=rej.code,
                            reason=rej.reason, echo=echo_of(rx.frame, lk.encoding),
-                           origin=msg.origin if msg else None,
+                           origin=msg.origin if msg else _leading_header(rx.frame)[1],
                            control=msg.control if msg else None)
+        request_mke = msg.mke if msg else _leading_header(rx.frame)[0]
         with contextlib.suppress(EncodeError, LinkError, TimeoutError):
+            frame = encode_for_origin(codec, er, request_mke, "switch")
             async with asyncio.timeout(self._send_timeout):
-                await rx.reply(codec.encode(er))
+                await rx.reply(frame)
 
     # ------------------------------------------------------------------ answers
 
@@ -455,7 +458,14 @@ class Switch:
                     "rejected", rx.frame, link=lk.name, outcome="bad_response",
                     error_code=INVALID_FORMAT, reason=str(error)[:100] if error else None), now)
             return
-        row = self.journal.find_forward(msg.control) if msg.control else None
+        if msg.control:
+            row = self.journal.find_forward(msg.control)
+        elif msg.mke.startswith("$.") or msg.mke == "AM":
+            row = None
+        else:
+            # formats without a control on inquiries (ncic text): the oldest unanswered
+            # forward on this link whose response key matches, else the oldest one
+            row = self.journal.oldest_unanswered([d.name for d in dests], msg.mke)
         if row is None or cfg.destinations.get(row.target) is None or \
                 cfg.destinations[row.target].link != lk.name:
             self._unsolicited(lk, rx, msg, now)
@@ -474,7 +484,7 @@ class Switch:
         if late and "late" not in resp.warnings:
             resp.warnings.append("late")
         try:
-            frame = codec.encode(resp)
+            frame = encode_for_origin(codec, resp, req.mke, "answer")
         except EncodeError as exc:
             with self.journal.tx():
                 self.journal.audit(AuditEvent.for_payload(
@@ -658,7 +668,7 @@ class Switch:
         sm = status_message(fmt=codec.name, switch_ori=self.config.switch.ori, code=code,
                             destination=row.target, origin=req.origin, control=req.control)
         try:
-            frame = codec.encode(sm)
+            frame = encode_for_origin(codec, sm, req.mke, "switch")
         except EncodeError:
             return
         self.journal.enqueue_delivery(msn=row.msn, link=req.link, peer=req.peer, mke="SM",
@@ -700,6 +710,53 @@ class Switch:
                     continue
                 self._dead_in_tx(row, req, "time-to-live expired", now)
             j.forget_before(now - self.config.switch.dedup_window)
+
+
+def encode_for_origin(codec: Codec, msg: Message, request_mke: str | None, kind: str) -> bytes:
+    """Encode an answer, status, reject or ACK in the origin's codec, adapting its shape.
+
+    Formats differ in what a switch message may look like: ``json`` and ``niem`` carry any
+    canonical message; ``nlets`` carries ``SM``/``ACK`` as free text only; ``ncic`` text has no
+    ``ER``/``SM`` keys and writes errors and statuses in the response layout of the request's
+    key (``QWR`` + ``.21. INVALID FIELD DOB``).  ``kind`` is ``answer`` (a destination's
+    response), ``switch`` (ER/SM) or ``ack`` (never rewritten into a response key, where it
+    would read as an answer).
+    """
+    candidates = [msg]
+    if kind in ("switch", "ack"):
+        text = msg.text
+        if text is None and msg.error is not None:
+            text = f".{msg.error.code or 0:02d}. {msg.error.reason or ''}"
+            if msg.error.echo:
+                text += "\n" + msg.error.echo
+        candidates.append(_with(msg, status=None, error=None, text=text))
+    resp_key = f"{request_mke}R"
+    if request_mke and kind != "ack" and msg.mke != resp_key:
+        if kind == "switch":
+            candidates.append(_with(msg, mke=resp_key, origin=None, status="error", text=None))
+        else:
+            candidates.append(_with(msg, mke=resp_key))
+    error: EncodeError | None = None
+    for candidate in candidates:
+        try:
+            return codec.encode(candidate)
+        except EncodeError as exc:
+            error = error or exc
+    assert error is not None
+    raise error
+
+
+def _leading_header(frame: bytes) -> tuple[str | None, str | None]:
+    """Message key and ORI at the start of an undecodable text frame (``QW.CA0194200.``), so
+    even a reject of unreadable input can be addressed in a text format's response layout."""
+    try:
+        parts = frame[:24].decode("ascii").split(".", 2)
+    except UnicodeDecodeError:
+        return None, None
+    key = parts[0] if 1 <= len(parts[0]) <= 4 and parts[0].isalnum() and \
+        parts[0].isupper() else None
+    ori = parts[1] if key and len(parts) > 1 and ORI_RE.fullmatch(parts[1]) else None
+    return key, ori
 
 
 def _with(msg: Message, **changes: Any) -> Message:

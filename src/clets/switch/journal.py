@@ -296,6 +296,20 @@ class Journal:
                               (control,)).fetchone()
         return None if r is None else OutRow.of(r)
 
+    def oldest_unanswered(self, targets: list[str], response_mke: str) -> OutRow | None:
+        """FIFO correlation for answers without a control (``ncic`` inquiries carry none)."""
+        if not targets:
+            return None
+        marks = ", ".join("?" * len(targets))
+        rows = [OutRow.of(r) for r in self.conn.execute(
+            f"SELECT * FROM outbound WHERE kind = 'forward' AND target IN ({marks}) AND "
+            "state = 'in_flight' AND responses = 0 ORDER BY id LIMIT 50",
+            targets).fetchall()]
+        for row in rows:
+            if row.mke and response_mke in (f"{row.mke}R", row.mke):
+                return row
+        return rows[0] if rows else None
+
     def mark_response(self, oid: int, now: float) -> None:
         self.conn.execute(
             "UPDATE outbound SET responses = responses + 1, updated_at = ?, state = CASE WHEN "

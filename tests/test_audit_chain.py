@@ -1,0 +1,181 @@
+"""The audit hash chain: verify names the first broken record after any tampering."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from clets.cli import cli
+from clets.switch import audit
+from clets.switch.audit import AuditEvent
+from clets.switch.journal import Journal
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def _journal(tmp_path: Path, n: int = 10) -> Path:
+    path = tmp_path / "a.db"
+    j = Journal(path)
+    for i in range(n):
+        with j.tx():
+            j.audit(AuditEvent.for_payload("received", f"payload {i}".encode(), msn=i + 1,
+                                           link="lapd", peer="LAPD", origin="CA0194200",
+                                           mke="QW", outcome="ok"), 1_750_000_000 + i * 0.37)
+    j.close()
+    return path
+
+
+def _verify(path: Path) -> audit.VerifyResult:
+    conn = sqlite3.connect(path)
+    try:
+        return audit.verify(conn)
+    finally:
+        conn.close()
+
+
+def _exec(path: Path, *sql: tuple[str, tuple[object, ...]]) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for stmt, args in sql:
+        conn.execute(stmt, args)
+    conn.close()
+
+
+def test_intact_chain_verifies(tmp_path: Path) -> None:
+    path = _journal(tmp_path)
+    res = _verify(path)
+    assert res.ok and res.count == 10
+
+
+def test_record_format(tmp_path: Path) -> None:
+    path = _journal(tmp_path, 2)
+    conn = sqlite3.connect(path)
+    rec = audit.records(conn)[1]
+    conn.close()
+    assert rec["ts"] == "2025-06-15T15:06:40.37Z"  # UTC, hundredths
+    assert rec["sha256"] == __import__("hashlib").sha256(b"payload 1").hexdigest()
+    assert rec["bytes"] == 9 and rec["seq"] == 2 and len(rec["prev"]) == 64
+    assert "payload" not in json.dumps(rec).replace('"sha256"', "")
+
+
+def test_edit_is_detected_at_the_edited_record(tmp_path: Path) -> None:
+    path = _journal(tmp_path)
+    _exec(path, ("UPDATE audit SET origin = 'CA0999999' WHERE seq = 4", ()))
+    res = _verify(path)
+    assert not res.ok and res.broken_seq == 4 and "edited" in res.reason
+
+
+def test_deletion_is_detected_at_the_next_record(tmp_path: Path) -> None:
+    path = _journal(tmp_path)
+    _exec(path, ("DELETE FROM audit WHERE seq = 6", ()))
+    res = _verify(path)
+    assert not res.ok and res.broken_seq == 7 and "missing" in res.reason
+
+
+def test_deleting_the_tail_is_detected_by_the_head(tmp_path: Path) -> None:
+    path = _journal(tmp_path)
+    _exec(path, ("DELETE FROM audit WHERE seq >= 9", ()))
+    res = _verify(path)
+    assert not res.ok and res.broken_seq == 9 and "missing" in res.reason
+
+
+def test_insertion_is_detected(tmp_path: Path) -> None:
+    """A forged record slotted in after seq 5 with a correct-looking hash of its own."""
+    path = _journal(tmp_path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    prev = conn.execute("SELECT hash FROM audit WHERE seq = 5").fetchone()[0]
+    for seq in range(10, 5, -1):
+        conn.execute("UPDATE audit SET seq = seq + 1 WHERE seq = ?", (seq,))
+    forged = {k: None for k in audit.AUDIT_FIELDS}
+    forged.update(seq=6, ts="2025-06-15T15:06:42.00Z", event="received", prev=prev,
+                  outcome="ok")
+    forged["hash"] = audit.record_hash(forged)
+    cols = list(forged)
+    conn.execute(f"INSERT INTO audit ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                 [forged[c] for c in cols])
+    conn.close()
+    res = _verify(path)
+    assert not res.ok and res.broken_seq == 7  # the first original record after the forgery
+
+
+def test_insertion_at_the_end_is_detected_by_the_head(tmp_path: Path) -> None:
+    path = _journal(tmp_path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    prev = conn.execute("SELECT hash FROM audit WHERE seq = 10").fetchone()[0]
+    forged = {k: None for k in audit.AUDIT_FIELDS}
+    forged.update(seq=11, ts="2025-06-15T15:06:42.00Z", event="received", prev=prev)
+    forged["hash"] = audit.record_hash(forged)
+    cols = list(forged)
+    conn.execute(f"INSERT INTO audit ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                 [forged[c] for c in cols])
+    conn.close()
+    res = _verify(path)
+    assert not res.ok and res.broken_seq == 11
+
+
+def test_reordering_is_detected_at_the_first_moved_record(tmp_path: Path) -> None:
+    path = _journal(tmp_path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    cols = [c for c in (*audit.AUDIT_FIELDS, "hash") if c != "seq"]
+    r3 = conn.execute(f"SELECT {', '.join(cols)} FROM audit WHERE seq = 3").fetchone()
+    r4 = conn.execute(f"SELECT {', '.join(cols)} FROM audit WHERE seq = 4").fetchone()
+    sets = ", ".join(f"{c} = ?" for c in cols)
+    conn.execute(f"UPDATE audit SET {sets} WHERE seq = 3", (*r4,))
+    conn.execute(f"UPDATE audit SET {sets} WHERE seq = 4", (*r3,))
+    conn.close()
+    res = _verify(path)
+    assert not res.ok and res.broken_seq == 3
+
+
+def test_random_tampering_is_always_detected(tmp_path: Path) -> None:
+    rnd = random.Random(5)
+    base = _journal(tmp_path, 30).read_bytes()
+    fields = ["ts", "event", "msn", "origin", "mke", "outcome", "bytes", "sha256", "prev"]
+    for i in range(60):
+        path = tmp_path / f"t{i}.db"
+        path.write_bytes(base)
+        seq = rnd.randint(1, 30)
+        field = rnd.choice(fields)
+        _exec(path, (f"UPDATE audit SET {field} = ? WHERE seq = ?", ("X", seq)))
+        res = _verify(path)
+        assert not res.ok and res.broken_seq == seq, (field, seq, res)
+
+
+def test_cli_verify_export_and_tail(tmp_path: Path) -> None:
+    path = _journal(tmp_path)
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["audit", "verify", "--journal", str(path)])
+    assert ok.exit_code == 0 and ok.output.startswith("ok: 10 records")
+    tail = runner.invoke(cli, ["audit", "tail", "--journal", str(path), "-n", "3"])
+    lines = [json.loads(x) for x in tail.output.splitlines()]
+    assert [r["seq"] for r in lines] == [8, 9, 10]
+    full = runner.invoke(cli, ["audit", "tail", "--journal", str(path), "-n", "100"])
+    export = tmp_path / "export.jsonl"
+    export.write_text(full.output)
+    assert runner.invoke(cli, ["audit", "verify", "--file", str(export)]).exit_code == 0
+    rows = full.output.splitlines()
+    rows[2], rows[3] = rows[3], rows[2]
+    export.write_text("\n".join(rows))
+    bad = runner.invoke(cli, ["audit", "verify", "--file", str(export)])
+    assert bad.exit_code == 1 and "seq 4" in bad.output
+    _exec(path, ("UPDATE audit SET mke = 'QV' WHERE seq = 2", ()))
+    bad = runner.invoke(cli, ["audit", "verify", "--journal", str(path)])
+    assert bad.exit_code == 1 and "BROKEN at record seq 2" in bad.output
+
+
+def test_control_characters_stay_on_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "inj.db"
+    j = Journal(path)
+    with j.tx():
+        j.audit(AuditEvent("rejected", reason='FAKE\n{"event":"ok"}\x1b[31m' + "A" * 500),
+                1_750_000_000)
+    lines = list(audit.export_jsonl(j.conn))
+    j.close()
+    assert len(lines) == 1 and "\n" not in lines[0]
+    rec = json.loads(lines[0])
+    assert len(rec["reason"]) == audit.MAX_FIELD and "\\n" in rec["reason"]
+    assert _verify(path).ok

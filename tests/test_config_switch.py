@@ -1,0 +1,141 @@
+"""Switch config validation: every problem with its line; check-config exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from clets.cli import cli
+from clets.switch.config import ConfigProblems, RetryPolicy, load_config, parse_config
+from tests._switch_kit import config_text
+
+GOOD = config_text(Path("journal.db"))
+
+BAD = """\
+[switch]
+name = "X"
+home_state = "California"
+journal = "j.db"
+deadline = -1
+colour = "blue"
+
+[switch.retry]
+jitter = 1.5
+
+[[peer]]
+mnemonic = "A"
+oris = ["CA0010000", "NOT-AN-ORI"]
+access = "everything"
+
+[[peer]]
+mnemonic = "B"
+oris = ["CA0010000"]
+
+[[link]]
+name = "a"
+url = "carrier-pigeon://coop"
+codec = "no-such-codec"
+role = "origin"
+peer = "ZZZ"
+
+[[link]]
+name = "dest"
+url = "memory://dest"
+codec = "json"
+role = "destination"
+
+[[destination]]
+name = "NCIC"
+link = "nowhere"
+backoff_initial = 10
+backoff_max = 1
+
+[[route]]
+mke = ["QW"]
+[[route.to]]
+destination = "NCIC"
+when = { sunny = true }
+"""
+
+
+def _problems(text: str) -> list[tuple[int | None, str]]:
+    with pytest.raises(ConfigProblems) as info:
+        parse_config(text, "bad.toml")
+    return [(p.line, p.reason) for p in info.value.problems]
+
+
+def test_good_config_parses(tmp_path: Path) -> None:
+    cfg = parse_config(GOOD, "good.toml", tmp_path)
+    assert cfg.switch.ori == "CA0000000" and cfg.switch.home_state == "CA"
+    assert cfg.switch.journal == tmp_path / "journal.db"
+    assert set(cfg.destinations) == {"WPS", "NCIC", "CARPOS", "SVS", "DMV", "CCH", "NLETS"}
+    assert cfg.peers["LAPD"].access == "full"
+    assert cfg.links["lapd"].ack is True
+    assert cfg.destinations["NCIC"].retry == RetryPolicy(3, 1.0, 8.0, 0.5)
+    assert cfg.routes.knows("QW") and cfg.ori_owner()["CA0190000"] == "SHERIFF"
+
+
+def test_every_problem_is_listed_with_its_line() -> None:
+    got = _problems(BAD)
+    expected = [
+        (3, "home_state"), (5, "deadline"), (6, "colour"), (9, "jitter"),
+        (13, "NOT-AN-ORI"), (14, "access"), (18, "already assigned"), (22, "carrier-pigeon"),
+        (23, "no-such-codec"), (25, "ZZZ"), (35, "nowhere"), (37, "backoff_max"),
+        (43, "sunny"),
+    ]
+    for line, needle in expected:
+        assert any(ln == line and needle in reason for ln, reason in got), (line, needle, got)
+    assert len(got) >= len(expected)
+
+
+def test_syntax_error_has_its_line() -> None:
+    got = _problems('[switch]\nname = "x"\nhome_state = \n')
+    assert got[0][0] == 3 and "TOML syntax" in got[0][1]
+
+
+def test_missing_switch_table() -> None:
+    got = _problems('[[peer]]\nmnemonic = "A"\noris = []\n')
+    assert any("missing [switch]" in r for _, r in got)
+
+
+def test_route_override_replaces_one_key(tmp_path: Path) -> None:
+    text = GOOD + '\n[[route]]\nmke = ["QW"]\n[[route.to]]\ndestination = "NCIC"\n'
+    cfg = parse_config(text, "o.toml", tmp_path)
+    assert [t.destination for t in cfg.routes.routes["QW"].to] == ["NCIC"]
+    assert [t.destination for t in cfg.routes.routes["QV"].to] == ["SVS", "NCIC", "DMV"]
+
+
+def test_routes_file_replaces_the_profile(tmp_path: Path) -> None:
+    (tmp_path / "r.toml").write_text('[access]\ninquiry = ["Q*"]\n[[route]]\nmke = ["QX"]\n'
+                                     '[[route.to]]\ndestination = "NCIC"\n')
+    cfg = parse_config(GOOD + '\n[routes]\nfile = "r.toml"\n', "f.toml", tmp_path)
+    assert list(cfg.routes.routes) == ["QX"]
+
+
+def test_check_config_cli(tmp_path: Path) -> None:
+    runner = CliRunner()
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD)
+    res = runner.invoke(cli, ["check-config", str(good)])
+    assert res.exit_code == 0 and res.output.startswith("ok\n")
+    assert "7 destinations" in res.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BAD)
+    res = runner.invoke(cli, ["check-config", str(bad)])
+    assert res.exit_code == 2
+    lines = res.output.splitlines()
+    assert len(lines) >= 13 and all(ln.startswith(f"{bad}:") for ln in lines)
+    assert f"{bad}:3: [switch]: home_state" in res.output
+
+
+def test_load_config_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="cannot read config"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_retry_policy_delay() -> None:
+    p = RetryPolicy(retries=5, backoff_initial=1.0, backoff_max=10.0, jitter=0.5)
+    assert [p.delay(a, 0.0) for a in range(1, 7)] == [1, 2, 4, 8, 10, 10]
+    assert p.delay(3, 0.999) == pytest.approx(4 * (1 - 0.5 * 0.999))

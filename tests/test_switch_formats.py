@@ -1,0 +1,145 @@
+"""The switch between real codecs: NCIC text origin, EBCDIC DMV records, Nlets text, JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clets.codecs.base import get_codec
+from clets.model import Message, Record, Vehicle, dumps, loads
+from tests._switch_kit import Harness, run_async
+
+pytestmark = pytest.mark.timeout(30)
+
+CONFIG = """\
+[switch]
+name = "FMT"
+home_state = "CA"
+journal = "{journal}"
+
+[[peer]]
+mnemonic = "LAPD"
+oris = ["CA0194200"]
+access = "full"
+
+[[link]]
+name = "lapd"
+url = "memory://lapd"
+codec = "ncic"
+role = "origin"
+peer = "LAPD"
+
+[[link]]
+name = "ncic"
+url = "memory://ncic"
+codec = "ncic"
+role = "destination"
+
+[[link]]
+name = "dmv"
+url = "memory://dmv"
+codec = "dmv-reg-request"
+encoding = "cp037"
+role = "destination"
+
+[[link]]
+name = "nlets"
+url = "memory://nlets"
+codec = "nlets"
+role = "destination"
+
+[[link]]
+name = "svs"
+url = "memory://svs"
+codec = "json"
+role = "destination"
+
+[[destination]]
+name = "NCIC"
+link = "ncic"
+
+[[destination]]
+name = "SVS"
+link = "svs"
+
+[[destination]]
+name = "NLETS"
+link = "nlets"
+
+[[destination]]
+name = "DMV"
+link = "dmv"
+codec = "dmv-reg-request"
+encoding = "cp037"
+encode = {{ QV = "dmv-reg-request", RQ = "dmv-reg-request", DQ = "dmv-dl-request" }}
+decode = ["dmv-reg-response", "dmv-dl-response"]
+mke_out = {{ QV = "RGQ1", RQ = "RGQ1", DQ = "DLQ1" }}
+"""
+
+NCIC = get_codec("ncic")
+NLETS = get_codec("nlets")
+REGQ = get_codec("dmv-reg-request")
+REGR = get_codec("dmv-reg-response")
+
+
+@run_async
+async def test_ncic_origin_fans_out_to_three_formats_and_gets_ncic_answers(
+        tmp_path: Path) -> None:
+    async with Harness(tmp_path, text=CONFIG) as h:
+        await h.far["lapd"].send(b"QV.CA0194200.LIC/7ABC123.LIS/CA")
+        to_ncic = NCIC.decode(await h.recv_raw("ncic"))
+        assert to_ncic.mke == "QV" and to_ncic.control is None  # ncic inquiries carry none
+        dmv_raw = await h.recv_raw("dmv")
+        assert len(dmv_raw) == 80 and dmv_raw[:4] == "RGQ1".encode("cp037")
+        to_dmv = REGQ.decode(dmv_raw)
+        assert to_dmv.control is not None and to_dmv.origin == "CA0194200"
+        to_svs = loads(await h.recv_raw("svs"))
+        assert len({to_svs.control, to_dmv.control}) == 2
+        # NCIC answers without a control: correlated to the oldest unanswered QV on the link
+        await h.far["ncic"].send(b"QVR.CA0194200.\nNO RECORD")
+        ans = NCIC.decode(await h.recv_raw("lapd"))
+        assert (ans.mke, ans.status, ans.destinations) == ("QVR", "no_hit", ["CA0194200"])
+        # DMV answers with an EBCDIC record echoing the switch control
+        rec = Message(format="dmv-reg-response", mke="RGR1", destinations=["CA0194200"],
+                      control=to_dmv.control, status="no_hit",
+                      vehicle=Vehicle(plate="7ABC123", plate_state="CA"))
+        await h.far["dmv"].send(REGR.encode(rec))
+        ans = NCIC.decode(await h.recv_raw("lapd"))
+        assert ans.mke == "QVR" and ans.status == "no_hit"  # RGR1 has no ncic form: QVR
+        # the JSON destination answers too
+        resp = Message(format="json", mke="QVR", destinations=["CA0194200"],
+                       control=to_svs.control, status="hit",
+                       records=[Record(file="vehicle", ori="CA0190000",
+                                       vehicle=Vehicle(plate="7ABC123", plate_state="CA"))])
+        await h.far["svs"].send(dumps(resp).encode())
+        ans = NCIC.decode(await h.recv_raw("lapd"))
+        assert ans.status == "hit" and ans.records[0].vehicle is not None
+        assert ans.records[0].vehicle.plate == "7ABC123"
+
+
+@run_async
+async def test_ncic_reject_is_written_in_the_response_layout(tmp_path: Path) -> None:
+    async with Harness(tmp_path, text=CONFIG) as h:
+        bad = b"QW.CA0194200.NAM/SMITH, JOHN.DOB/29990101.SEX/M"
+        await h.far["lapd"].send(bad)
+        raw = await h.recv_raw("lapd")
+        er = NCIC.decode(raw)
+        assert er.mke == "QWR" and er.status == "error" and er.error is not None
+        assert (er.error.code, er.error.reason) == (21, "INVALID FIELD DOB")
+        assert raw.startswith(b"QWR.CA0194200.\n.21. INVALID FIELD DOB\nQW.CA0194200.NAM/")
+
+
+@run_async
+async def test_out_of_state_registration_goes_to_nlets_and_back(tmp_path: Path) -> None:
+    async with Harness(tmp_path, text=CONFIG) as h:
+        await h.far["lapd"].send(b"RQ.CA0194200.LIC/ABC123.LIS/NV")
+        out = NLETS.decode(await h.recv_raw("nlets"))
+        assert out.mke == "RQ" and out.destinations == ["NV"] and out.control
+        rr = Message(format="nlets", mke="RR", origin="NV0000000",
+                     destinations=["CA0194200"], control=out.control, status="no_hit",
+                     text="NOT ON FILE")
+        await h.far["nlets"].send(NLETS.encode(rr))
+        ans = NCIC.decode(await h.recv_raw("lapd"))
+        assert ans.mke == "RQR" and ans.status == "no_hit"
+        assert h.far["dmv"].receive_nowait() is None
