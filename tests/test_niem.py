@@ -157,15 +157,22 @@ def test_xsd_patterns_match_the_field_dictionary() -> None:
         ("CMCSimpleType", "CMC"): ["05", "5", "ABC"],
         ("OCASimpleType", "OCA"): ["24-001234", "-24", "A" * 20, "A" * 21],
         ("MNUSimpleType", "MNU"): ["AS-123456789", "AS123", "A-1"],
+        ("PostalCodeSimpleType", "ZIP"): ["94501", "945011234", "94501-1234", "9450"],
+        ("MoneySimpleType", "FEE"): ["0.00", "-18.07", "123456.78", "-123456.78", "1234567.00",
+                                     "1.5"],
+        ("LicenseClassSimpleType", "OLC"): ["C", "M1", "CDL"],
     }
     for (type_name, tag), values in samples.items():
         fd = d[tag]
         xsd_re = pattern(type_name)
+        (longest,) = doc.xpath(f"//xs:simpleType[@name='{type_name}']//xs:maxLength/@value",
+                               namespaces=xs) or ["999"]
         for v in values:
             by_dict = bool(fd.chars.fullmatch(v)) if fd.chars else True
             by_dict = by_dict and (fd.max is None or len(v) <= fd.max) and (
                 fd.min is None or len(v) >= fd.min)
-            assert bool(xsd_re.fullmatch(v)) == by_dict, (type_name, v)
+            by_xsd = bool(xsd_re.fullmatch(v)) and len(v) <= int(longest)
+            assert by_xsd == by_dict, (type_name, v)
 
 
 # ----------------------------------------------------------------------------- table
