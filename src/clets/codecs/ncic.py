@@ -18,6 +18,7 @@ target (Message or Record) lands in ``fields`` in wire order, so nothing is lost
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 from clets.errors import DecodeError, EncodeError, ValidationError
@@ -40,6 +41,7 @@ from .tagged import (
 __all__ = ["NcicCodec"]
 
 _ENCODINGS = {"ascii": "ascii", "cp037": "cp037", "cp500": "cp500"}
+_CONTROL_CHARS = re.compile(r"[\r\n\x7f\x85]")
 
 
 def _check_encoding(encoding: str) -> str:
@@ -89,22 +91,29 @@ class NcicCodec:
         """Decode one message held in ``text``; error offsets are ``base`` + index."""
         if not text.strip():
             raise DecodeError("empty message", format=self.name, offset=base)
-        probe = normalize(text)
+        plain = _CONTROL_CHARS.search(text) is None  # the common case: nothing to ignore
+        probe = text if plain else normalize(text)
         end = _guard(lambda: split_mke(probe, self.name), text, base)
         response = self.profile.is_response_key(probe[:end])
-        clean = probe if response else normalize(text, join_lines=True)
+        clean = probe if response or plain else normalize(text, join_lines=True)
         try:
             if response:
                 msg, offsets = self._decode_response(clean, end)
             else:
-                msg, offsets = self._decode_inquiry(clean, end)
+                msg, seen = self._decode_inquiry(clean, end)
             if self.edits:
                 try:
                     apply_edits(msg, dictionary=self.dictionary)
                 except ValidationError as exc:
+                    if not response:  # offsets are only needed now
+                        offsets = {"MKE": 0, "ORI": end + 1,
+                                   **{k: v for k, v in seen.items() if k != "ORI"}}
                     raise self.tagged.locate(exc, offsets) from None
         except DecodeError as exc:
-            relocate(exc, text, base, join_lines=not response)
+            if not plain:
+                relocate(exc, text, base, join_lines=not response)
+            elif exc.offset is not None:
+                exc.offset += base
             raise
         return msg
 
@@ -124,8 +133,7 @@ class NcicCodec:
             if dot == len(s) - 1:
                 raise DecodeError("message ends with '.'", format=self.name, offset=dot)
             self.tagged.inquiry_fields(s, dot + 1, msg, seen)
-        offsets = {"MKE": 0, "ORI": p, **{k: v for k, v in seen.items() if k != "ORI"}}
-        return msg, offsets
+        return msg, seen
 
     def _decode_response(self, s: str, end: int) -> tuple[Message, dict[str, int]]:
         nl = s.find("\n")

@@ -31,6 +31,8 @@ from clets.errors import DecodeError, EncodeError, LayoutError, ValidationError
 from clets.model import ErrorInfo, Message, Record
 from clets.model.dictionary import FieldDef, FieldDictionary
 
+_Plan = tuple[tuple[tuple[str, ...], tuple[tuple[int, str, FieldDef, str], ...]], ...]
+
 __all__ = [
     "ResponseProfile",
     "TaggedText",
@@ -197,11 +199,44 @@ def default_profile() -> ResponseProfile:
 # --------------------------------------------------------------------------- slots
 
 class Slot(NamedTuple):
-    """Where a tag's value lives on a target type: attribute chain and the classes to create."""
+    """Where a tag's value lives on a target type, with its parser and setter built once."""
 
     fd: FieldDef
     attrs: tuple[str, ...]
     classes: tuple[type, ...]
+    parse: Callable[[str], Any]
+    put: Callable[[Any, Any], None]
+
+
+def _setter(attrs: tuple[str, ...], classes: tuple[type, ...]) -> Callable[[Any, Any], None]:
+    """A function that sets ``attrs`` on a target, creating absent parents (hot path)."""
+    if len(attrs) == 1:
+        (a0,) = attrs
+
+        def put1(obj: Any, value: Any) -> None:
+            setattr(obj, a0, value)
+        return put1
+    if len(attrs) == 2:
+        a0, a1 = attrs
+        c0 = classes[0]
+
+        def put2(obj: Any, value: Any) -> None:
+            child = getattr(obj, a0)
+            if child is None:
+                child = c0()
+                setattr(obj, a0, child)
+            setattr(child, a1, value)
+        return put2
+
+    def put_n(obj: Any, value: Any) -> None:
+        for attr, cls in zip(attrs, classes, strict=False):
+            child = getattr(obj, attr)
+            if child is None:
+                child = cls()
+                setattr(obj, attr, child)
+            obj = child
+        setattr(obj, attrs[-1], value)
+    return put_n
 
 
 def _hint_class(cls: type, attr: str) -> type | None:
@@ -224,7 +259,8 @@ def _slot(cls: type, fd: FieldDef) -> Slot | None:
         nxt = _hint_class(current, attr)
         classes.append(nxt if nxt is not None else object)
         current = nxt
-    return Slot(fd, attrs, tuple(classes[:-1]))
+    parents = tuple(classes[:-1])
+    return Slot(fd, attrs, parents, fd.parse, _setter(attrs, parents))
 
 
 def _leaf_paths(cls: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -283,7 +319,7 @@ class TaggedText:
         #: tags whose value is free text (may hold ". "): type text without a character class
         self.free_text = frozenset(fd.tag for fd in dictionary.rows
                                    if fd.type == "text" and fd.chars is None)
-        self._order: dict[tuple[type, str], list[tuple[str, Slot]]] = {}
+        self._order: dict[tuple[type, str], _Plan] = {}
 
     # ---------------------------------------------------------------- decoding
 
@@ -295,28 +331,19 @@ class TaggedText:
         because neither a slot nor ``fields`` can hold two values.
         """
         slots = self._msg_slots if type(target) is Message else self._rec_slots
-        slot = slots.get(tag)
         if tag in seen:
             raise DecodeError("field repeated", format=self.fmt, field=tag, offset=offset)
         seen[tag] = offset
+        slot = slots.get(tag)
         if slot is None:
             target.fields[tag] = raw
             return
         try:
-            value = slot.fd.parse(raw)
+            slot.put(target, slot.parse(raw))
         except ValidationError as exc:
             exc.format = self.fmt
             exc.offset = offset
             raise
-        obj: Any = target
-        attrs = slot.attrs
-        for attr, cls in zip(attrs, slot.classes, strict=False):
-            child = getattr(obj, attr)
-            if child is None:
-                child = cls()
-                setattr(obj, attr, child)
-            obj = child
-        setattr(obj, attrs[-1], value)
 
     def inquiry_fields(self, text: str, start: int, target: Message,
                        offsets: dict[str, int], *, tail_text: bool = False) -> str | None:
@@ -442,16 +469,21 @@ class TaggedText:
 
     # ---------------------------------------------------------------- encoding
 
-    def _ordered(self, cls: type, mke: str) -> list[tuple[str, Slot]]:
+    def _ordered(self, cls: type, mke: str) -> _Plan:
+        """Slots for ``mke``'s wire order, grouped by parent object (read each parent once)."""
         key = (cls, mke)
         cached = self._order.get(key)
         if cached is None:
             slots = self._msg_slots if cls is Message else self._rec_slots
-            cached = []
+            groups: dict[tuple[str, ...], list[tuple[int, str, FieldDef, str]]] = {}
+            position = 0
             for fd in self.dictionary.order_for(mke):
                 slot = slots.get(fd.tag)
                 if slot is not None:
-                    cached.append((fd.tag, slot))
+                    groups.setdefault(slot.attrs[:-1], []).append(
+                        (position, fd.tag, fd, slot.attrs[-1]))
+                    position += 1
+            cached = tuple((parent, tuple(rows)) for parent, rows in groups.items())
             if len(self._order) > 512:
                 self._order.clear()
             self._order[key] = cached
@@ -461,18 +493,28 @@ class TaggedText:
              skip: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
         """``(tag, wire value)`` in dictionary order for ``mke``, then ``fields`` in order."""
         cls = type(target)
-        out: list[tuple[str, str]] = []
-        for tag, slot in self._ordered(cls, mke):
-            value = _get(target, slot.attrs)
-            if value is None:
+        found: list[tuple[int, str, str]] = []
+        for parent_attrs, rows in self._ordered(cls, mke):
+            parent: Any = target
+            for attr in parent_attrs:
+                parent = getattr(parent, attr)
+                if parent is None:
+                    break
+            if parent is None:
                 continue
-            try:
-                text = slot.fd.format(value)
-            except (TypeError, ValueError, AttributeError) as exc:
-                raise EncodeError(f"cannot write {where}{slot.fd.path}: {exc}",
-                                  format=self.fmt, field=tag) from None
-            if text:
-                out.append((tag, text))
+            for position, tag, fd, leaf in rows:
+                value = getattr(parent, leaf)
+                if value is None:
+                    continue
+                try:
+                    text = fd.format(value)
+                except (TypeError, ValueError, AttributeError) as exc:
+                    raise EncodeError(f"cannot write {where}{fd.path}: {exc}",
+                                      format=self.fmt, field=tag) from None
+                if text:
+                    found.append((position, tag, text))
+        found.sort()
+        out = [(tag, text) for _, tag, text in found]
         slots = self._msg_slots if cls is Message else self._rec_slots
         for path in self._msg_untagged if cls is Message else self._rec_untagged:
             if _get(target, path) is not None:

@@ -123,33 +123,49 @@ def _check_field(fd: FieldDef, value: Any, path: str, today: _dt.date,
 def _walk(obj: Any, prefix: str, dictionary: FieldDictionary, today: _dt.date,
           out: list[Finding], only: str = "") -> None:
     """Check every dictionary row under ``obj``; ``only`` keeps rows below one path prefix
-    (``"person."`` for a record's owner, who is a Person) and strips it."""
-    for fd, rel, first, rest in _compiled(dictionary, only):
-        value = getattr(obj, first, None)
-        for attr in rest:
-            if value is None:
+    (``"person."`` for a record's owner, who is a Person) and strips it.
+
+    Rows are walked grouped by their parent object (``person``, ``person.license``, ...), so
+    an absent parent skips all its rows at once; findings keep the table's row order.
+    """
+    found: list[tuple[int, Finding]] = []
+    for parent_attrs, rows in _compiled(dictionary, only):
+        parent = obj
+        for attr in parent_attrs:
+            parent = getattr(parent, attr, None)
+            if parent is None:
                 break
-            value = getattr(value, attr, None)
-        if value is None:
+        if parent is None:
             continue
-        _check_field(fd, value, f"{prefix}{rel}", today, out)
+        for index, fd, rel, leaf in rows:
+            value = getattr(parent, leaf, None)
+            if value is None:
+                continue
+            before = len(out)
+            _check_field(fd, value, f"{prefix}{rel}", today, out)
+            if len(out) > before:
+                found += [(index, f) for f in out[before:]]
+                del out[before:]
+    if found:
+        found.sort(key=lambda pair: pair[0])
+        out += [f for _, f in found]
 
 
 @cache
-def _compiled(dictionary: FieldDictionary,
-              only: str) -> tuple[tuple[FieldDef, str, str, tuple[str, ...]], ...]:
-    """Rows below ``only`` with their paths split once into attribute names.
+def _compiled(dictionary: FieldDictionary, only: str
+              ) -> tuple[tuple[tuple[str, ...], tuple[tuple[int, FieldDef, str, str], ...]], ...]:
+    """Rows below ``only`` grouped by parent path, paths split once into attribute names.
 
-    ``check`` runs on every message the switch forwards; resolving ~50 dotted paths with
-    ``get_path`` per message cost more than the edits themselves (54 -> 12 us for a QW).
+    ``check`` runs on every message the switch forwards; resolving ~70 dotted paths with
+    ``get_path`` per message cost more than the edits themselves (54 -> 7 us for a QW).
     """
-    out = []
-    for fd in dictionary.rows:
+    groups: dict[tuple[str, ...], list[tuple[int, FieldDef, str, str]]] = {}
+    for index, fd in enumerate(dictionary.rows):
         if fd.path.startswith(only):
             rel = fd.path[len(only):]
             attrs = tuple("class_" if p == "class" else p for p in rel.split("."))
-            out.append((fd, rel, attrs[0], attrs[1:]))
-    return tuple(out)
+            groups.setdefault(attrs[:-1], []).append((index, fd, rel, attrs[-1]))
+    return tuple((parent, tuple(rows)) for parent, rows in groups.items())
 
 
 def check(msg: Message, *, today: _dt.date | None = None,
