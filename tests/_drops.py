@@ -7,6 +7,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+@dataclass(frozen=True)
+class URL:
+    """Stand-in with the attributes of clets.adapters.url.LinkURL (scheme, host, port, ...)."""
+
+    scheme: str
+    host: str | None = None
+    port: int | None = None
+    path: str = ""
+    user: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+
 def rdw(records: list[bytes]) -> bytes:
     return b"".join((len(r) + 4).to_bytes(2, "big") + b"\0\0" + r for r in records)
 

@@ -13,27 +13,18 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
+from tests._drops import URL
 from tests.conftest import require_peer
 
+__all__ = ["URL", "Sshd", "keygen", "sshd", "start_sshd", "stop_sshd"]
+
 SSHD = "/usr/sbin/sshd"
-
-
-@dataclass(frozen=True)
-class URL:
-    """Stand-in with the attributes of clets.adapters.url.LinkURL (scheme, host, port, ...)."""
-
-    scheme: str
-    host: str | None = None
-    port: int | None = None
-    path: str = ""
-    user: str | None = None
-    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,7 @@ import sqlite3
 import sys
 from typing import Any
 
-from clets.adapters import sftp, spool
-from tests._sshd import URL
+from tests._drops import URL
 
 
 def main() -> None:
@@ -53,7 +52,11 @@ def main() -> None:
 
     url = URL(cfg["scheme"], cfg.get("host"), cfg.get("port"), cfg["root"], cfg.get("user"),
               cfg["params"])
-    drop = (sftp.open_sftp if cfg["scheme"] == "sftp" else spool.open_spool)(url, on_event)
+    if cfg["scheme"] == "sftp":
+        from clets.adapters.sftp import open_sftp as opener
+    else:
+        from clets.adapters.spool import open_spool as opener  # no paramiko import: faster
+    drop = opener(url, on_event)
 
     async def go() -> None:
         report = await drop.reconcile()

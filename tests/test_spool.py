@@ -339,3 +339,17 @@ def test_run_survives_consumer_failure_and_stops(tmp_path: Path) -> None:
     run(go())
     assert rec.payloads() == [b"M0", b"M1"]
     assert "consumer down" in ev.named("consumer-failed")[0]["error"]
+
+
+def test_ack_every_groups_ledger_commits(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    ev = Events()
+    drop = make(root, ev, ack_every="3")
+    drop_file(root, "a.txt", b"".join(b"M%d\n" % i for i in range(7)))
+    rec = Recorder(fail_at=5)
+    with pytest.raises(RuntimeError):
+        run(drop.poll_once(rec))
+    assert drop.ledger.active(drop.drop_id)[0].acked == 3
+    run(drop.poll_once(rec))  # M3, M4 re-delivered (same ids), then the rest
+    assert [i for _, i, _ in rec.got] == [0, 1, 2, 3, 4, 3, 4, 5, 6]
+    assert [d["index"] for d in ev.named("acked")] == [2, 5, 6]
