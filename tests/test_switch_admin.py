@@ -1,0 +1,120 @@
+"""Administrative messages, unsolicited notifications, queue CLI commands and metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from clets.cli import cli
+from clets.model import Message, dumps
+from clets.switch.audit import records
+from tests._switch_kit import Harness, eventually, qv, run_async
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@run_async
+async def test_am_to_a_local_ori_and_another_state(tmp_path: Path) -> None:
+    async with Harness(tmp_path) as h:
+        am = Message(format="json", mke="AM", origin="CA0194200", control="AM1",
+                     destinations=["CA0190000", "NV0020000"], text="BOLO WHITE VAN")
+        await h.send("lapd", am)
+        assert (await h.recv("lapd")).mke == "ACK"
+        local = await h.recv("sheriff")
+        assert local.mke == "AM" and local.text == "BOLO WHITE VAN"
+        assert local.origin == "CA0194200" and local.control == "AM1"
+        remote = await h.recv("nlets")
+        assert remote.destinations == ["NV0020000"] and remote.control != "AM1"
+
+
+@run_async
+async def test_unsolicited_notification_goes_to_the_peer_owning_the_ori(tmp_path: Path) -> None:
+    async with Harness(tmp_path) as h:
+        note = Message(format="json", mke="$.L", origin="WA0170000",
+                       destinations=["CA0380100"], text="LOCATED: W123456789")
+        await h.far["ncic"].send(dumps(note).encode())
+        got = await h.recv("sfpd")
+        assert got.mke == "$.L" and got.text == "LOCATED: W123456789"
+        nobody = Message(format="json", mke="$.L", destinations=["CA0999999"], text="X")
+        await h.far["ncic"].send(dumps(nobody).encode())
+        recs = await eventually(lambda: [r for r in records(h.switch.journal.conn)
+                                         if r["event"] == "dead_letter"])
+        assert recs[0]["outcome"] == "undeliverable"
+
+
+@run_async
+async def test_unparseable_answer_is_audited_not_fatal(tmp_path: Path) -> None:
+    async with Harness(tmp_path) as h:
+        await h.far["ncic"].send(b"\x00\x01 garbage")
+        await eventually(lambda: any(r["outcome"] == "bad_response"
+                                     for r in records(h.switch.journal.conn)))
+        await h.send("sheriff", qv(origin="CA0190000"))
+        assert (await h.recv("ncic")).mke == "QV"  # the reader is still alive
+
+
+@run_async
+async def test_metrics(tmp_path: Path) -> None:
+    async with Harness(tmp_path) as h:
+        h.near["dmv"].set_down()
+        await h.send("sheriff", qv(origin="CA0190000"))
+        fwd = await h.recv("ncic")
+        await h.answer("NCIC", fwd)
+        await h.recv("sheriff")
+        await eventually(lambda: h.switch.metrics()["messages"].get("forward_failed"))
+        m = h.switch.metrics()
+        assert m["messages"]["accepted"] == 1 and m["messages"]["responded"] == 1
+        assert m["queue_depth"]["DMV"] == 1 and m["queue_states"]["NCIC"] == {"done": 1}
+        assert m["links"]["dmv"] == "down" and m["links"]["ncic"] == "up"
+        assert m["latency"]["count"] == 1 and m["latency"]["buckets"]["0.05"] == 1
+        json.dumps(m)  # plain data
+
+
+def test_queue_cli_list_show_retry_purge(tmp_path: Path) -> None:
+    import asyncio
+
+    async def make_dead() -> Path:
+        h = Harness(tmp_path, extra="")
+        await h.switch.start()
+        h.near["svs"].set_down()
+        await h.send("sheriff", qv(origin="CA0190000", control="Q1"))
+        j = h.switch.journal
+        for _ in range(4):
+            await eventually(lambda: any(r.state in ("queued", "dead") and r.attempts > 0
+                                         for r in j.list_rows(target="SVS")))
+            await h.advance(10)
+        await eventually(lambda: j.list_rows(target="SVS", state="dead"))
+        await h.switch.stop(drain=False)
+        return h.journal_path
+
+    journal = asyncio.run(make_dead())
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["queue", "list", "--journal", str(journal), "--state", "dead"])
+    assert listed.exit_code == 0, listed.output
+    rows = [ln for ln in listed.output.splitlines() if " SVS " in ln]
+    assert len(rows) == 1 and "dead" in rows[0] and "link down" in rows[0]
+    entry = int(rows[0].split()[0])
+    shown = json.loads(runner.invoke(cli, ["queue", "show", "--journal", str(journal),
+                                           str(entry)]).output)
+    assert shown["state"] == "dead" and shown["attempts"] == 4
+    assert shown["message"]["control"] == "Q1" and shown["message"]["canonical"]["mke"] == "QV"
+    assert "after 4 attempts" in shown["dead_reason"]
+    res = runner.invoke(cli, ["queue", "retry", "--journal", str(journal), str(entry)])
+    assert res.exit_code == 0 and "queued for SVS" in res.output
+    as_json = runner.invoke(cli, ["queue", "list", "--journal", str(journal), "--json",
+                                  "--dest", "SVS"])
+    row = json.loads(as_json.output.splitlines()[0])
+    assert row["state"] == "queued" and row["attempts"] == 0
+    again = runner.invoke(cli, ["queue", "retry", "--journal", str(journal), str(entry)])
+    assert again.exit_code == 0
+    bad = runner.invoke(cli, ["queue", "retry", "--journal", str(journal), "999"])
+    assert bad.exit_code != 0
+    purge = runner.invoke(cli, ["queue", "purge", "--dead", "--journal", str(journal)])
+    assert purge.exit_code == 0 and purge.output.startswith("purged 0")
+    ok = runner.invoke(cli, ["audit", "verify", "--journal", str(journal)])
+    assert ok.exit_code == 0, ok.output
+    tail = runner.invoke(cli, ["audit", "tail", "--journal", str(journal), "-n", "3"])
+    events = [json.loads(x)["event"] for x in tail.output.splitlines()]
+    assert events[-1] == "purged" and "replayed" in events
