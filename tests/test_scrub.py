@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from tests.strategies import DIGITS, UPPER, codes, dates, oris
 
 KEY = b"unit-test-scrub-key-0123456789ab"
 TODAY = dt.date(2025, 6, 1)
+#: raise with SCRUB_EXAMPLES=2000 for a longer hunt (1500 passed when this was written)
+EXAMPLES = int(os.environ.get("SCRUB_EXAMPLES", "60"))
 
 
 def _vin(valid: bool) -> st.SearchStrategy[str]:
@@ -114,7 +117,7 @@ def _klass(c: str) -> str:
     return "9" if c.isdigit() else "A" if c.isalpha() else c
 
 
-@settings(max_examples=int(__import__("os").environ.get("SCRUB_EXAMPLES", "60")))
+@settings(max_examples=EXAMPLES)
 @given(messages)
 def test_scrubbed_message_passes_edits_and_keeps_shape(msg: Message) -> None:
     original = to_dict(msg)
@@ -144,7 +147,7 @@ def test_scrubbed_message_passes_edits_and_keeps_shape(msg: Message) -> None:
             assert fake[0] == real[0]
 
 
-@settings(max_examples=int(__import__("os").environ.get("SCRUB_EXAMPLES", "60")))
+@settings(max_examples=EXAMPLES)
 @given(messages)
 def test_real_values_do_not_survive(msg: Message) -> None:
     original = to_dict(msg)
@@ -159,7 +162,7 @@ def test_real_values_do_not_survive(msg: Message) -> None:
                 assert f'"{real}"' not in dumped, path
 
 
-@settings(max_examples=int(__import__("os").environ.get("SCRUB_EXAMPLES", "60")))
+@settings(max_examples=EXAMPLES)
 @given(persons, persons)
 def test_consistent_across_messages_and_runs(p: Person, q: Person) -> None:
     m1 = to_dict(Message(format="json", mke="QW", person=p))
@@ -258,7 +261,7 @@ def test_scrub_capture_reencodes_raw_and_reports(tmp_path: Path) -> None:
     assert binary.raw is None and "dropped" in (binary.note or "")
     assert report.replaced["person.name.last"] == 1
     assert report.replaced["records[*].person.name.last"] == 1
-    assert report.raw_reencoded == 2 and len(report.raw_dropped) == 1
+    assert report.raw_reencoded + report.raw_in_place == 2 and len(report.raw_dropped) == 1
     assert out.header.extra["scrubbed"]["key_id"]
     # the scrubbed capture is a valid capture
     from clets.testing.capture import write_capture

@@ -22,9 +22,12 @@ What is scrubbed where:
   ``remarks``/``offense``/``fields``, decode errors): sensitive ``TAG/value`` pairs are scrubbed
   like the structured field of that tag, then every real value seen anywhere in the capture is
   replaced by its fake (whole words only), then SSN-shaped numbers;
-* raw frames are re-encoded from the scrubbed message with the same codec, so raw and
-  canonical agree; an undecodable frame keeps its raw only if it is text (scrubbed by tag and
-  known values), else its raw is dropped -- real data never stays in raw bytes.
+* raw text frames are scrubbed in place (same substitutions) when that decodes to exactly the
+  scrubbed message, so the byte layout stays as captured; otherwise (binary records, or a
+  layout the substitution cannot keep) they are re-encoded from the scrubbed message with the
+  same codec.  Either way raw and canonical agree.  An undecodable frame keeps its raw only
+  if it is text (scrubbed by tag and known values), else its raw is dropped -- real data never
+  stays in raw bytes.
 
 Not scrubbed (documented limits): ORIs, operator and terminal ids (they route the message),
 codes, vehicle make/model/year/colour, dates other than DOB, and free text a scrubber cannot
@@ -275,10 +278,13 @@ _CASE_PATHS = ((("oca",), "oca"), (("nic",), "nic"), (("fcn",), "fcn"))
 _TAG_CATEGORY = {
     "NAM": "name", "DOB": "dob", "SOC": "ssn", "FBI": "fbi", "CII": "cii", "MNU": "mnu",
     "OLN": "oln", "LIC": "plate", "VIN": "vin", "OCA": "oca", "NIC": "nic", "FCN": "fcn",
-    "AKA": "name",
+    "AKA": "name", "PPN": "name",
 }
-_TAGGED = re.compile(r"(?<![A-Z0-9])(" + "|".join(_TAG_CATEGORY) + r")/(.*?)(?=[.\s]+[A-Z0-9]{3}/"
-                     r"|[\r\n]|$)", re.DOTALL)
+# A tag starts a value after a separator, or right after Nlets' ``TXT`` body marker.
+_TAGGED = re.compile(r"(?:(?<![A-Z0-9])|(?<=TXT))(" + "|".join(_TAG_CATEGORY) + r")/(.*?)"
+                     r"(?=[.\s]+[A-Z0-9]{3}/|[\r\n]|$)", re.DOTALL)
+#: ``fields`` tags whose value is a person's name (no model slot): scrubbed word by word.
+_NAME_TAGS = frozenset({"NAM", "AKA", "PPN", "PNM"})
 _SSN_SHAPED = re.compile(r"(?<![0-9])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9])")
 
 _FREE_TEXT_KEYS = ("text", "remarks", "attention")
@@ -308,6 +314,7 @@ class ScrubReport:
     replaced: Counter[str] = field(default_factory=Counter)
     free_text: Counter[str] = field(default_factory=Counter)
     raw_reencoded: int = 0
+    raw_in_place: int = 0
     raw_dropped: list[str] = field(default_factory=list)
     raw_text_scrubbed: list[str] = field(default_factory=list)
     canonical_adjusted: list[str] = field(default_factory=list)
@@ -318,6 +325,8 @@ class ScrubReport:
         lines += [f"  {p}: {n}" for p, n in sorted(self.replaced.items())] or ["  (none)"]
         lines.append("replaced in free text:")
         lines += [f"  {p}: {n}" for p, n in sorted(self.free_text.items())] or ["  (none)"]
+        lines.append(f"raw text frames scrubbed in place (layout kept, decode checked): "
+                     f"{self.raw_in_place}")
         lines.append(f"raw frames re-encoded from the scrubbed message: {self.raw_reencoded}")
         if self.canonical_adjusted:
             lines.append("canonical message replaced by the decode of the re-encoded raw "
@@ -377,7 +386,10 @@ class Scrubber:
         and ``19751012`` in an echo get the same fake date (each in its own layout)."""
         layout, d = _parse_date_layout(value)
         if d is None:
-            return _fake_date(value, _Stream(self._key, f"dob\x00{value}"), self._today)
+            fake = _fake_date(value, _Stream(self._key, f"dob\x00{value}"), self._today)
+            if len(value) >= 6:
+                self._add_known(value, fake)  # e.g. quoted back in a decode error
+            return fake
         iso = d.isoformat()
         fake_iso = self._map.get(("dob", iso))
         if fake_iso is None:
@@ -514,13 +526,24 @@ class Scrubber:
         if isinstance(msg.get("error"), dict):
             do(msg["error"], "echo", "error.echo")
             do(msg["error"], "reason", "error.reason")
-        for k in list(msg.get("fields") or {}):
-            do(msg["fields"], k, f"fields.{k}")
+        def do_fields(holder: dict[str, Any], prefix: str) -> None:
+            for k in list(holder):
+                value = holder[k]
+                if k in _NAME_TAGS and isinstance(value, str) and value:
+                    # a name without a slot (protected person, alias): every word is a name
+                    new = self.fake_name(value)
+                    if new != value:
+                        holder[k] = new
+                        if report is not None:
+                            report.replaced[_pathify(f"{prefix}.{k}")] += 1
+                else:
+                    do(holder, k, f"{prefix}.{k}")
+
+        do_fields(msg.get("fields") or {}, "fields")
         for i, rec in enumerate(msg.get("records") or []):
             for key in _RECORD_TEXT_KEYS:
                 do(rec, key, f"records[{i}].{key}")
-            for k in list(rec.get("fields") or {}):
-                do(rec["fields"], k, f"records[{i}].fields.{k}")
+            do_fields(rec.get("fields") or {}, f"records[{i}].fields")
 
     def scrub_message(self, msg: dict[str, Any], report: ScrubReport | None = None
                       ) -> dict[str, Any]:
@@ -579,8 +602,6 @@ def scrub_capture(capture: Any, key: bytes, *, today: _dt.date | None = None,
         new = CaptureEvent(t=ev.t, link=ev.link, direction=ev.direction, raw=None, message=None,
                            decode_error=None, kind=ev.kind, conn=ev.conn, peer=ev.peer,
                            framing=ev.framing, codec=ev.codec, note=ev.note)
-        if ev.decode_error is not None:
-            new.decode_error = sc.scrub_text(ev.decode_error)[0]
         if ev.message is not None:
             new.message = sc.scrub_message(ev.message, report)
             if ev.raw is not None:
@@ -589,13 +610,19 @@ def scrub_capture(capture: Any, key: bytes, *, today: _dt.date | None = None,
                         raise ConfigError("no codec recorded for this frame")
                     codec = codecs.get(ev.codec) or codecs.setdefault(ev.codec,
                                                                       open_codec(ev.codec))
-                    model = from_dict(new.message)
-                    new.raw = codec.encode(model)
-                    back = to_dict(codec.decode(new.raw))
-                    report.raw_reencoded += 1
-                    if back != new.message:
-                        new.message = back
-                        report.canonical_adjusted.append(where)
+                    kept = _same_layout(sc, codec, ev.raw, new.message)
+                    if kept is not None:
+                        # text frame: substituted in place, byte layout as captured (an echo
+                        # of it by the peer then matches on replay)
+                        new.raw = kept
+                        report.raw_in_place += 1
+                    else:
+                        new.raw = codec.encode(from_dict(new.message))
+                        back = to_dict(codec.decode(new.raw))
+                        report.raw_reencoded += 1
+                        if back != new.message:
+                            new.message = back
+                            report.canonical_adjusted.append(where)
                 except CletsError as exc:
                     new.raw = None
                     new.note = _join_note(ev.note, "raw dropped by scrub: cannot re-encode")
@@ -608,6 +635,9 @@ def scrub_capture(capture: Any, key: bytes, *, today: _dt.date | None = None,
             else:
                 new.note = _join_note(ev.note, "raw dropped by scrub: undecodable binary")
                 report.raw_dropped.append(f"{where}: undecodable binary frame")
+        if ev.decode_error is not None:
+            # after the raw frame: its tagged values are now known, and error texts quote them
+            new.decode_error = sc.scrub_text(ev.decode_error)[0]
         events.append(new)
     extra = dict(capture.header.extra)
     extra["scrubbed"] = {"key_id": hashlib.sha256(b"clets-scrub-key-id" + sc._key).hexdigest()[:16],
@@ -616,6 +646,19 @@ def scrub_capture(capture: Any, key: bytes, *, today: _dt.date | None = None,
                            notes=capture.header.notes, version=capture.header.version,
                            extra=extra)
     return Capture(header, events), report
+
+
+def _same_layout(sc: Scrubber, codec: Any, raw: bytes, message: dict[str, Any]
+                 ) -> bytes | None:
+    """The raw text frame with its real values substituted in place, if that decodes to
+    exactly the scrubbed message (else None: the caller re-encodes)."""
+    if not _is_text(raw):
+        return None
+    candidate = sc.scrub_text(raw.decode("ascii"))[0].encode("ascii")
+    try:
+        return candidate if to_dict(codec.decode(candidate)) == message else None
+    except CletsError:
+        return None
 
 
 def _join_note(old: str | None, new: str) -> str:
