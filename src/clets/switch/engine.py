@@ -63,6 +63,12 @@ class Rng(Protocol):
 
 
 _DECODE_CODES = {20, 21, 23, 10}
+#: transport events (clets.adapters.tcp on_event names) that become audit records
+_AUDITED_LINK_EVENTS = frozenset({
+    "auth_failed", "connection_refused", "connected", "disconnected", "connection_lost",
+    "bad_frame", "truncated_frame", "framing_error", "write_timeout", "idle_timeout",
+    "frame_timeout",
+})
 
 
 class Switch:
@@ -212,12 +218,11 @@ class Switch:
 
     def _link_event(self, name: str, details: dict[str, Any]) -> None:
         """Transport events worth an audit record (authentication failures, cut-offs)."""
-        if self._journal is None or name not in ("auth_failed", "refused", "cut_off",
-                                                 "handshake_failed", "rejected"):
+        if self._journal is None or name not in _AUDITED_LINK_EVENTS:
             return
         with self.journal.tx():
             self.journal.audit(AuditEvent(
-                "auth_failed" if "auth" in name or "handshake" in name else "link_event",
+                "auth_failed" if name == "auth_failed" else "link_event",
                 link=str(details.get("link")), peer=str(details.get("peer") or "") or None,
                 outcome=name, reason=str(details.get("reason") or "")[:100] or None),
                 self.clock.time())
