@@ -48,6 +48,7 @@ TAG_FULL = re.compile(r"[A-Z0-9]{3}")
 REQ_SEP = re.compile(r"\.(?=[A-Z0-9]{3}/)")
 #: response-line separator: spaces/periods followed by a tag
 LINE_SEP = re.compile(r"[ .]+(?=[A-Z0-9]{3}/)")
+LINE_SEP_KEEP = re.compile(r"([ .]+)(?=[A-Z0-9]{3}/)")
 #: where the echoed fields of a status line begin
 LINE_FIELDS = re.compile(r"(?:^|[ .]+)(?=[A-Z0-9]{3}/)")
 ERROR_LINE = re.compile(r"\.([0-9]{2})\.(.*)")
@@ -385,20 +386,18 @@ class TaggedText:
         if TAG_AT.match(line) is None:
             raise DecodeError("expected TAG/ at the start of a record line", format=self.fmt,
                               offset=base)
-        pos = 0
-        for m in LINE_SEP.finditer(line):
-            self._line_field(line[pos:m.start()], base + pos, target, offsets)
-            pos = m.end()
-        # a period (or spaces) at the end of a line separates too: the line wrapped there
-        self._line_field(line[pos:].rstrip(" ."), base + pos, target, offsets)
-
-    def _line_field(self, piece: str, base: int, target: Message | Record,
-                    offsets: dict[str, int]) -> None:
-        tag = piece[:3]
-        value = piece[4:].strip()
-        if not value:
-            raise DecodeError("empty field", format=self.fmt, field=tag, offset=base)
-        self.store(target, tag, value, base + 4, offsets)
+        # split keeps the separators (odd items), so offsets need no match objects
+        parts = LINE_SEP_KEEP.split(line.rstrip(" ."))  # a final '.' separates too (wrap)
+        store = self.store
+        pos = base
+        for i in range(0, len(parts), 2):
+            piece = parts[i]
+            value = piece[4:].strip()
+            if not value:
+                raise DecodeError("empty field", format=self.fmt, field=piece[:3], offset=pos)
+            store(target, piece[:3], value, pos + 4, offsets)
+            if i + 1 < len(parts):
+                pos += len(piece) + len(parts[i + 1])
 
     def response_body(self, msg: Message, body: str, base: int, seen: dict[str, int],
                       offsets: dict[str, int]) -> None:
