@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from pathlib import Path
 
 import pytest
 
@@ -322,4 +323,37 @@ def test_per_connection_links_with_accept(pki: Pki) -> None:
             await cli.close()
             with pytest.raises(LinkError):
                 await link.receive()
+    arun(main())
+
+
+def test_contexts_and_peer_map_from_files_and_config(pki: Pki, tmp_path: Path) -> None:
+    from clets.adapters.tcp import client_from_url
+    from clets.adapters.tls import PeerMap, server_context
+    from clets.adapters.url import parse_link_url
+
+    ca, srv_pem, cli_pem, cli_key = (tmp_path / n for n in ("ca.pem", "s.pem", "c.pem", "c.key"))
+    pki.ca.cert_pem.write_to_path(str(ca))
+    pki.server_cert.private_key_and_cert_chain_pem.write_to_path(str(srv_pem))
+    cert = pki.ca.issue_cert("router-7.example")
+    cert.cert_chain_pems[0].write_to_path(str(cli_pem))
+    cert.private_key_pem.write_to_path(str(cli_key))
+    peers = PeerMap.from_config({"router-7.example": {"mnemonic": "R7", "oris": ["CA0070000"]}})
+    with pytest.raises(ConfigError):
+        PeerMap.from_config({"x": {"oris": []}})
+    with pytest.raises(ConfigError):
+        server_context(str(srv_pem), None, None)  # mutual TLS needs a CA
+    with pytest.raises(ConfigError):
+        server_context(str(tmp_path / "missing.pem"), None, str(ca))
+
+    async def main() -> None:
+        sctx = server_context(str(srv_pem), None, str(ca))
+        async with TcpServer(tls=sctx, peers=peers, options=StreamOptions(framing="mllp")) as srv:
+            url = parse_link_url(f"tcp+tls://127.0.0.1:{srv.port}?ca={ca}&cert={cli_pem}"
+                                 f"&key={cli_key}&framing=mllp")
+            cli = client_from_url(url)
+            await cli.connect()
+            await cli.send(b"MSH|^~\\&|")
+            got = await srv.receive()
+            assert got.peer.mnemonic == "R7" and got.peer.allowed_oris == {"CA0070000"}
+            await cli.close()
     arun(main())
