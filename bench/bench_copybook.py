@@ -176,14 +176,19 @@ def base_encode_dlr(m: Message) -> bytes:
 # --------------------------------------------------------------------------- timing
 
 
-def _rate(fn: Callable[[Any], Any], arg: Any, n: int, repeat: int = 5) -> float:
-    best = float("inf")
+def _rates(funcs: dict[str, Callable[[Any], Any]], arg: Any, counts: dict[str, int],
+           repeat: int = 7) -> dict[str, float]:
+    """Best rate per variant; the variants take turns in every round, so load drift on a
+    shared machine hits them alike and the ratios stay meaningful."""
+    best = dict.fromkeys(funcs, float("inf"))
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn(arg)
-        best = min(best, time.perf_counter() - t0)
-    return n / best
+        for name, fn in funcs.items():
+            n = counts[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn(arg)
+            best[name] = min(best[name], (time.perf_counter() - t0) / n)
+    return {name: 1 / t for name, t in best.items()}
 
 
 CASES = [
@@ -215,8 +220,8 @@ def run(n: int = 20000) -> list[dict[str, Any]]:
         for op, arg in (("decode", data), ("encode", msg)):
             k = 0 if op == "decode" else 1
             scale = {"construct": 10, "compiled": 4}
-            rates = {name: _rate(fs[k], arg, max(200, n // scale.get(name, 1)))
-                     for name, fs in funcs.items()}
+            rates = _rates({name: fs[k] for name, fs in funcs.items()}, arg,
+                           {name: max(200, n // 5 // scale.get(name, 1)) for name in funcs})
             for name, rate in rates.items():
                 rows.append({"record": record, "op": op, "variant": name, "per_s": rate,
                              "ratio": rate / rates["baseline"]})
