@@ -186,6 +186,24 @@ def test_line_mode_for_teletypes(pair: SocatPair) -> None:
     arun(main())
 
 
+def test_from_url_gives_a_link_opened_by_start(pair: SocatPair) -> None:
+    from clets.adapters.serial import SerialLink, from_url
+
+    async def main() -> None:
+        a = from_url(parse_link_url(f"serial://{pair.a}?framing=line&mnemonic=TTY2"), name="tty2")
+        b = from_url(parse_link_url(f"serial://{pair.b}?framing=line"))
+        assert isinstance(a, SerialLink) and isinstance(a, Link)
+        assert a.state.value == "down" and a.peer.mnemonic == "TTY2"
+        await a.start()
+        await b.send(b"HELLO TTY")  # opened on first use
+        assert await a.receive() == b"HELLO TTY"
+        await a.close()
+        await b.close()
+        with pytest.raises(LinkError):
+            await a.receive()
+    arun(main())
+
+
 def test_missing_port_is_a_link_error() -> None:
     with pytest.raises(LinkError, match="cannot open serial port"):
         arun(open_serial(cfg("/dev/does-not-exist-clets")))

@@ -47,7 +47,7 @@ from clets.framing import (
     make_framer,
 )
 
-__all__ = ["AckNakLink", "SerialConfig", "from_url", "open_serial", "probe"]
+__all__ = ["AckNakLink", "SerialConfig", "SerialLink", "from_url", "open_serial", "probe"]
 
 _PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD,
            "M": serial.PARITY_MARK, "S": serial.PARITY_SPACE}
@@ -150,8 +150,67 @@ async def open_serial(
                       on_event=on_event).start()
 
 
-async def from_url(url: LinkURL, *, on_event: EventHook | None = None) -> AckNakLink | StreamLink:
-    return await open_serial(SerialConfig.from_url(url), on_event=on_event)
+def from_url(
+    url: LinkURL, *, name: str | None = None, on_event: EventHook | None = None
+) -> SerialLink:
+    """A configured, not yet opened serial link (``await link.start()`` opens the port).
+
+    Synchronous like the drop links' ``from_url``, so a configuration can be checked
+    (ConfigError) before anything is opened.
+    """
+    return SerialLink(SerialConfig.from_url(url), name=name, on_event=on_event)
+
+
+class SerialLink:
+    """A serial line as configured; :meth:`start` opens it (also done on first use)."""
+
+    def __init__(
+        self, cfg: SerialConfig, *, name: str | None = None, on_event: EventHook | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.name = name or f"serial {cfg.port}"
+        self._on_event = on_event
+        self._inner: AckNakLink | StreamLink | None = None
+        self._closed = False
+
+    @property
+    def state(self) -> LinkState:
+        if self._closed:
+            return LinkState.CLOSED
+        return self._inner.state if self._inner is not None else LinkState.DOWN
+
+    @property
+    def peer(self) -> PeerIdentity:
+        return self.cfg.peer()
+
+    async def start(self) -> None:
+        if self._closed:
+            raise LinkError("serial link closed", link=self.name)
+        if self._inner is None:
+            self._inner = await open_serial(self.cfg, on_event=self._on_event, name=self.name)
+
+    async def _link(self) -> AckNakLink | StreamLink:
+        await self.start()
+        assert self._inner is not None
+        return self._inner
+
+    async def send(self, frame: bytes) -> None:
+        await (await self._link()).send(frame)
+
+    async def receive(self) -> bytes:
+        return await (await self._link()).receive()
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                yield await self.receive()
+            except LinkError:
+                return
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._inner is not None:
+            await self._inner.close()
 
 
 async def probe(url: LinkURL) -> str:
