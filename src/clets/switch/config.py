@@ -92,6 +92,11 @@ class SwitchSettings:
     max_message_bytes: int = 16384
     dedup_window: float = 600.0
     retry: RetryPolicy = RetryPolicy()
+    #: ``HOST:PORT`` of the daemon's /metrics and /healthz endpoint (``clets run``)
+    metrics_listen: str | None = None
+    #: test-only weakened durability (``"ack-before-commit"``); the engine refuses to start
+    #: with it unless ``CLETS_ALLOW_UNSAFE_TEST_MODE=1`` is in its environment
+    unsafe_test_mode: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +293,8 @@ class _Checker:
 
 
 _SWITCH_KEYS = {"name", "home_state", "journal", "ori", "deadline", "ttl", "max_message_bytes",
-                "dedup_window", "retry"}
+                "dedup_window", "retry", "metrics_listen", "unsafe_test_mode"}
+UNSAFE_TEST_MODES = ("ack-before-commit",)
 _RETRY_KEYS = {"retries", "backoff_initial", "backoff_max", "jitter"}
 _PEER_KEYS = {"mnemonic", "oris", "access", *IDENTITY_KEYS}
 _LINK_KEYS = {"name", "url", "codec", "encoding", "role", "peer", "capture", "ack", "options"}
@@ -343,9 +349,18 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     if max_bytes <= 0:
         c.add("[switch]: max_message_bytes must be > 0", "switch", None, "max_message_bytes")
     window = c.number(sw_raw, "dedup_window", "switch", None, 600.0, strict=False)
+    metrics_listen = c.get(sw_raw, "metrics_listen", str, "switch", None)
+    if metrics_listen is not None and parse_host_port(metrics_listen) is None:
+        c.add("[switch]: metrics_listen must be HOST:PORT (e.g. \"127.0.0.1:9464\")", "switch",
+              None, "metrics_listen")
+    unsafe = c.get(sw_raw, "unsafe_test_mode", str, "switch", None)
+    if unsafe is not None and unsafe not in UNSAFE_TEST_MODES:
+        c.add(f"[switch]: unsafe_test_mode must be one of {', '.join(UNSAFE_TEST_MODES)}",
+              "switch", None, "unsafe_test_mode")
     jpath = Path(journal)
     settings = SwitchSettings(name, home, jpath if jpath.is_absolute() else base_dir / jpath,
-                              ori, deadline, ttl, max_bytes, window, default_retry)
+                              ori, deadline, ttl, max_bytes, window, default_retry,
+                              metrics_listen, unsafe)
 
     # [[peer]]
     peers: dict[str, PeerConfig] = {}
@@ -489,6 +504,15 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         raise ConfigProblems(c.problems, source)
     return SwitchConfig(settings, peers, links, dests, routes, source,
                         hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def parse_host_port(text: str) -> tuple[str, int] | None:
+    """``"127.0.0.1:9464"`` / ``"[::1]:9464"`` -> (host, port); None when malformed."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        return None
+    return host, int(port)
 
 
 def _url_problem(url: str) -> str | None:
