@@ -7,6 +7,7 @@ asked, so they are never out of step with what is stored.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,11 @@ class Metrics:
     latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_count: int = 0
     latency_sum: float = 0.0
+    #: observers of every latency sample ``(kind, seconds)``: ``kind`` is ``answer`` (request
+    #: received -> first answer), ``forward`` (request received -> forwarded to a destination,
+    #: first attempt) or ``deliver`` (answer received -> written to the origin link); the
+    #: daemon feeds these into Prometheus histograms with finer buckets than ours
+    observers: list[Callable[[str, float], None]] = field(default_factory=list)
 
     def count(self, outcome: str, n: int = 1) -> None:
         self.messages[outcome] += n
@@ -38,6 +44,12 @@ class Metrics:
         for i, bound in enumerate(LATENCY_BUCKETS):
             if seconds <= bound:
                 self.latency_buckets[i] += 1
+        self.observe("answer", seconds)
+
+    def observe(self, kind: str, seconds: float) -> None:
+        """One latency sample for the observers (the switch-added stages, and answers)."""
+        for fn in self.observers:
+            fn(kind, seconds)
 
     def snapshot(self, *, depths: dict[str, dict[str, int]],
                  links: dict[str, str]) -> dict[str, Any]:
