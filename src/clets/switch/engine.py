@@ -17,6 +17,7 @@ import contextlib
 import datetime as _dt
 import hashlib
 import inspect
+import os
 import random
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -63,6 +64,10 @@ class Rng(Protocol):
 
 
 _DECODE_CODES = {20, 21, 23, 10}
+#: environment switch that must accompany ``[switch] unsafe_test_mode`` (negative controls)
+UNSAFE_ENV = "CLETS_ALLOW_UNSAFE_TEST_MODE"
+#: the window between the early ACK and the commit in ``ack-before-commit`` mode, seconds
+UNSAFE_ACK_DELAY = 0.05
 #: transport events (clets.adapters.tcp on_event names) that become audit records
 _AUDITED_LINK_EVENTS = frozenset({
     "auth_failed", "connection_refused", "connected", "disconnected", "connection_lost",
@@ -86,7 +91,9 @@ class Switch:
         self._given = dict(links or {})
         self._links: dict[str, Link] = {}
         self._owned: set[str] = set()
-        self._synchronous = synchronous
+        self._unsafe = config.switch.unsafe_test_mode
+        # the negative control of the crash test: durability deliberately weakened
+        self._synchronous = "OFF" if self._unsafe else synchronous
         self._poll = poll
         self._send_timeout = send_timeout
         self._journal: Journal | None = None
@@ -115,6 +122,10 @@ class Switch:
         if self._running:
             return
         cfg = self.config
+        if self._unsafe and os.environ.get(UNSAFE_ENV) != "1":
+            raise ConfigError(f"unsafe_test_mode {self._unsafe!r} loses acknowledged messages; "
+                              f"it runs only in tests with {UNSAFE_ENV}=1",
+                              source=cfg.source)
         for lk in cfg.links.values():
             self._codec(lk.codec, lk.encoding)  # fail fast on a missing codec
         self._journal = Journal(cfg.switch.journal, synchronous=self._synchronous)
@@ -305,6 +316,11 @@ class Switch:
             await self._reject(lk, rx, mnemonic, msg, rej, sha)
             return
         assert msg is not None
+        if self._unsafe and lk.ack:
+            # TEST ONLY (ack-before-commit): acknowledge, then commit after a window in which
+            # a crash loses an acknowledged message -- the crash checker must catch this
+            await self._send_ack(rx, codec, msg, 0)
+            await asyncio.sleep(UNSAFE_ACK_DELAY)
         key = self._dedup_key(msg, sha, rx.message_id)
         audit_kw: dict[str, Any] = dict(link=lk.name, peer=mnemonic, operator=msg.operator,
                                         origin=msg.origin, mke=msg.mke)
@@ -358,14 +374,18 @@ class Switch:
                 self._wake_target(t.name)
             for link_name, _peer, _frame in deliveries:
                 self._wake_target(link_name)
-        if lk.ack:
-            ack = ack_message(fmt=codec.name, switch_ori=cfg.switch.ori, origin=msg.origin,
-                              control=msg.control, sequence=msg.sequence, msn=msn)
-            with contextlib.suppress(EncodeError, LinkError, TimeoutError):
-                frame = encode_for_origin(codec, ack, None, "ack")
-                async with asyncio.timeout(self._send_timeout):
-                    await rx.reply(frame)
-                self.metrics_data.count("acked")
+        if lk.ack and not self._unsafe:
+            await self._send_ack(rx, codec, msg, msn)
+
+    async def _send_ack(self, rx: Received, codec: Codec, msg: Message,
+                        msn: int) -> None:
+        ack = ack_message(fmt=codec.name, switch_ori=self.config.switch.ori, origin=msg.origin,
+                          control=msg.control, sequence=msg.sequence, msn=msn)
+        with contextlib.suppress(EncodeError, LinkError, TimeoutError):
+            frame = encode_for_origin(codec, ack, None, "ack")
+            async with asyncio.timeout(self._send_timeout):
+                await rx.reply(frame)
+            self.metrics_data.count("acked")
 
     def _dedup_key(self, msg: Message, sha: str, message_id: str | None) -> str:
         if message_id:
@@ -611,6 +631,11 @@ class Switch:
             self._failed(row, req, str(exc) or type(exc).__name__)
             return
         now = self.clock.time()
+        if row.kind == "forward":
+            if row.attempts == 1:
+                self.metrics_data.observe("forward", max(0.0, now - req.received_at))
+        else:
+            self.metrics_data.observe("deliver", max(0.0, now - row.created_at))
         with self.journal.tx():
             if row.kind == "deliver":
                 self.journal.set_state(row.id, "done", now)
