@@ -117,6 +117,16 @@ class Switch:
             raise ConfigError("switch not started", source=self.config.source)
         return self._journal
 
+    @property
+    def running(self) -> bool:
+        """True between a completed ``start()`` and ``stop()`` (journal open, links started)."""
+        return self._running and self._journal is not None
+
+    @property
+    def links(self) -> Mapping[str, Link]:
+        """The links by config name while running (a daemon reports their state/addresses)."""
+        return dict(self._links)
+
     async def start(self) -> None:
         """Open the journal, recover, open links, then start readers, workers and the timer."""
         if self._running:
