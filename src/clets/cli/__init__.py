@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "clets.cli.sim_cmds",
     "clets.cli.demo_cmds",
     "clets.cli.replay_cmds",
+    "clets.cli.run_cmds",
 )
 
 
