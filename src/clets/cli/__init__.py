@@ -43,7 +43,7 @@ def main() -> None:
     from clets.errors import CletsError
 
     try:
-        cli.main(standalone_mode=False)
+        status = cli.main(standalone_mode=False)
     except CletsError as exc:
         click.echo(f"clets: error: {exc.one_line()}", err=True)
         sys.exit(2)
@@ -57,6 +57,8 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    # In non-standalone mode click returns ctx.exit()'s code instead of exiting.
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

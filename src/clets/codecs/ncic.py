@@ -93,7 +93,11 @@ class NcicCodec:
             raise DecodeError("empty message", format=self.name, offset=base)
         plain = _CONTROL_CHARS.search(text) is None  # the common case: nothing to ignore
         probe = text if plain else normalize(text)
-        end = _guard(lambda: split_mke(probe, self.name), text, base)
+        try:
+            end = split_mke(probe, self.name)
+        except DecodeError as exc:
+            relocate(exc, text, base)
+            raise
         response = self.profile.is_response_key(probe[:end])
         clean = probe if response or plain else normalize(text, join_lines=True)
         try:
@@ -238,9 +242,3 @@ def _looks_like_header(line: str) -> bool:
     return 1 <= len(ori) <= 9 and TOKEN_RE.fullmatch(ori) is not None
 
 
-def _guard(fn: object, text: str, base: int) -> int:
-    try:
-        return fn()  # type: ignore[operator,no-any-return]
-    except DecodeError as exc:
-        relocate(exc, text, base)
-        raise

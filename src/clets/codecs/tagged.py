@@ -261,7 +261,7 @@ def _slot(cls: type, fd: FieldDef) -> Slot | None:
         classes.append(nxt if nxt is not None else object)
         current = nxt
     parents = tuple(classes[:-1])
-    return Slot(fd, attrs, parents, fd.parse, _setter(attrs, parents))
+    return Slot(fd, attrs, parents, fd.parser(), _setter(attrs, parents))
 
 
 def _leaf_paths(cls: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -331,20 +331,20 @@ class TaggedText:
         ``seen`` (tag -> offset) belongs to ``target``: a tag may appear once per target,
         because neither a slot nor ``fields`` can hold two values.
         """
-        slots = self._msg_slots if type(target) is Message else self._rec_slots
         if tag in seen:
             raise DecodeError("field repeated", format=self.fmt, field=tag, offset=offset)
         seen[tag] = offset
-        slot = slots.get(tag)
+        slot = (self._msg_slots if type(target) is Message else self._rec_slots).get(tag)
         if slot is None:
             target.fields[tag] = raw
             return
         try:
-            slot.put(target, slot.parse(raw))
+            value = slot.parse(raw)
         except ValidationError as exc:
             exc.format = self.fmt
             exc.offset = offset
             raise
+        slot.put(target, value)
 
     def inquiry_fields(self, text: str, start: int, target: Message,
                        offsets: dict[str, int], *, tail_text: bool = False) -> str | None:
@@ -360,10 +360,13 @@ class TaggedText:
         pos = start
         last = len(parts) - 1
         tail: str | None = None
+        slots = self._msg_slots
+        fields = target.fields
+        # This loop is the decode hot path: ``store`` is inlined for the Message target.
         for i, part in enumerate(parts):
             tag = part[:3]
             value = part[4:]
-            if i == last and tail_text and tag not in self.free_text:
+            if tail_text and i == last and tag not in self.free_text:
                 cut = value.find(". ")
                 if cut >= 0:
                     tail = value[cut + 2:].strip()
@@ -371,10 +374,23 @@ class TaggedText:
                     if not tail:
                         raise DecodeError("message ends with '.'", format=self.fmt,
                                           offset=len(text) - 1)
-            if not value.strip():
+            if not value or value.isspace():
                 raise DecodeError("empty field (leave it out, tag included)", format=self.fmt,
                                   field=tag, offset=pos)
-            self.store(target, tag, value, pos + 4, offsets)
+            if tag in offsets:
+                raise DecodeError("field repeated", format=self.fmt, field=tag, offset=pos + 4)
+            offsets[tag] = pos + 4
+            slot = slots.get(tag)
+            if slot is None:
+                fields[tag] = value
+            else:
+                try:
+                    parsed = slot.parse(value)
+                except ValidationError as exc:
+                    exc.format = self.fmt
+                    exc.offset = pos + 4
+                    raise
+                slot.put(target, parsed)
             pos += len(part) + 1
         if tail is None and text.endswith("."):
             raise DecodeError("message ends with '.'", format=self.fmt, offset=len(text) - 1)
