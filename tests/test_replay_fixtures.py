@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from clets.testing.capture import read_capture
+from clets.testing.capture import Capture, CaptureEvent, read_capture
 from clets.testing.diff import MaskSet
-from clets.testing.replay import ReplayOptions, replay
+from clets.testing.replay import ReplayOptions, ReplayResult, open_link, replay, replay_over
 from clets.testing.session import SessionReport
 from tests.conftest import FIXTURES
 
@@ -70,7 +71,7 @@ def test_fixtures_hold_no_original_values() -> None:
     originals = ["SMITH", "19751012", "1975-10-12", "19751302", "W123456789", "24-001234",
                  WELL_KNOWN["stolen_plate"], WELL_KNOWN["clean_plate"],
                  WELL_KNOWN["fees_due_plate"], WELL_KNOWN["refund_plate"]]
-    for path in [*SIM_FIXTURES, *CAPTURES.glob("*.scrub-report.txt")]:
+    for path in [*CAPTURES.glob("*.jsonl"), *CAPTURES.glob("*.scrub-report.txt")]:
         text = path.read_text()
         cap_raw = ""
         if path.suffix == ".jsonl":
@@ -95,3 +96,46 @@ def test_unscrubbed_simulator_shows_differences() -> None:
 
     report = asyncio.run(_replay_against_sim(CAPTURES / "sim-ncic.jsonl", generate()))
     assert not report.ok
+
+
+# --------------------------------------------------------------------------- demo network
+
+SWITCH_FIXTURES = [CAPTURES / f"{sc.name}.jsonl" for sc in MAKER.SCENARIOS
+                   if (CAPTURES / f"{sc.name}.jsonl").exists()]
+
+
+async def _replay_through_switch(capture: Path, dataset: object) -> SessionReport:
+    scenario = next(sc for sc in MAKER.SCENARIOS if f"{sc.name}.jsonl" == capture.name)
+    cap = read_capture(capture)
+    async with MAKER.DemoNet(dataset=dataset, outages=scenario.outages) as net:
+        async def on_answer(ev: CaptureEvent) -> None:
+            if scenario.on_answer is not None and ev.raw is not None:
+                await scenario.on_answer(net, ev.raw)
+
+        result = await replay_over_url(cap, net.origin_url, on_answer)
+    assert not result.errors, result.errors
+    return result.report(MaskSet.of())
+
+
+async def replay_over_url(cap: Capture, url: str,
+                          on_answer: Callable[[CaptureEvent], Awaitable[None]]) -> ReplayResult:
+    link = await open_link(url)
+    try:
+        return await replay_over(cap, link, ReplayOptions(timeout=15.0, settle=0.3),
+                                 on_answer=on_answer)
+    finally:
+        await link.close()
+
+
+def test_switch_fixtures_exist() -> None:
+    assert {p.name for p in SWITCH_FIXTURES} == {"clean.jsonl", "outage.jsonl", "rejects.jsonl"}
+
+
+@pytest.mark.parametrize("capture", SWITCH_FIXTURES, ids=[p.name for p in SWITCH_FIXTURES])
+def test_switch_fixture_replays_without_differences(capture: Path) -> None:
+    """Through the whole demo network (switch + simulated back-ends), outage included: the
+    replay takes DMV down, gets the .02., brings DMV back, and receives the late answer."""
+    key = (CAPTURES / "scrub.key").read_bytes().strip()
+    report = asyncio.run(_replay_through_switch(capture, MAKER.scrubbed_dataset(key)))
+    assert report.ok, report.details()
+    assert report.counts()["identical"] > 0

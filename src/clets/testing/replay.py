@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,8 +113,13 @@ class _Decoder:
 
 async def replay_over(capture: Capture, link: Link, options: ReplayOptions | None = None, *,
                       progress: Callable[[int], None] | None = None,
-                      record: CaptureWriter | None = None) -> ReplayResult:
-    """Replay ``capture``'s requests over an open ``link``; the link is not closed here."""
+                      record: CaptureWriter | None = None,
+                      on_answer: Callable[[CaptureEvent], Awaitable[None]] | None = None
+                      ) -> ReplayResult:
+    """Replay ``capture``'s requests over an open ``link``; the link is not closed here.
+
+    ``on_answer`` is awaited with each answer as it arrives: a test harness uses it to play
+    the environment's part of a scenario (bring a destination back up after the ``.02.``)."""
     opts = options or ReplayOptions()
     name = request_link(capture, opts.link)
     captured, captured_unsolicited = exchanges(capture.events, name)
@@ -150,6 +155,8 @@ async def replay_over(capture: Capture, link: Link, options: ReplayOptions | Non
                 record.write_event(link=name, direction="out", raw=raw, message=msg,
                                    decode_error=err, framing=framing, codec=answers.spec,
                                    t=ev.t)
+            if on_answer is not None:
+                await on_answer(ev)
             changed.set()
 
     async def wait_until(cond: Callable[[], bool], deadline: float) -> bool:
