@@ -350,3 +350,22 @@ def test_stream_error_offset_points_into_the_stream(codec: NcicCodec) -> None:
     with pytest.raises(ValidationError) as err:
         list(codec.decode_stream(data))
     assert err.value.offset == len(QW) + 2 + len("QV.CA0349999.LIC/")
+
+
+def test_inquiry_control_field_round_trips() -> None:
+    codec = get_codec("ncic")
+    wire = b"QV.CA0349999.*D000000042.LIC/7ABC123.LIS/CA"
+    msg = codec.decode(wire)
+    assert msg.control == "D000000042" and msg.vehicle is not None
+    assert msg.vehicle.plate == "7ABC123"
+    assert codec.encode(msg) == wire
+    only = codec.decode(b"QV.CA0349999.*X1")
+    assert only.control == "X1" and only.vehicle is None
+
+
+@pytest.mark.parametrize("wire", [b"QV.CA0349999.*.LIC/7ABC123",
+                                  b"QV.CA0349999.*ABCDEFGHIJK.LIC/7ABC123",
+                                  b"QV.CA0349999.*X1."])
+def test_inquiry_control_field_errors(wire: bytes) -> None:
+    with pytest.raises(DecodeError):
+        get_codec("ncic").decode(wire)

@@ -133,6 +133,16 @@ class NcicCodec:
                               offset=p)
         msg = Message(format=self.name, mke=s[:end], origin=ori)
         seen: dict[str, int] = {}
+        if dot >= 0 and s.startswith("*", dot + 1):
+            # Optional control field after the ORI (``QW.CA0349999.*D000000042.NAM/...``),
+            # as in the response header: a switch correlates answers on it.
+            p = dot + 2
+            dot = s.find(".", p)
+            control = s[p:] if dot < 0 else s[p:dot]
+            if not control or len(control) > 10 or "/" in control:
+                raise DecodeError("control must be 1-10 characters after '*'",
+                                  format=self.name, field="control", offset=p)
+            msg.control = control
         if dot >= 0:
             if dot == len(s) - 1:
                 raise DecodeError("message ends with '.'", format=self.name, offset=dot)
@@ -220,7 +230,14 @@ class NcicCodec:
             raise EncodeError(f"{mke} is not a response key (responses.toml): it cannot carry "
                               "status, records, error or text", format=self.name, field="MKE")
         body = self.tagged.join_inquiry(self.tagged.emit(msg, mke, ""))
-        out = f"{mke}.{msg.origin}" + (f".{body}" if body else "")
+        out = f"{mke}.{msg.origin}"
+        if msg.control:
+            if (len(msg.control) > 10 or "." in msg.control or "/" in msg.control
+                    or "\n" in msg.control):
+                raise EncodeError("control must be 1-10 characters without '.', '/' or a "
+                                  "line break", format=self.name, field="control")
+            out += f".*{msg.control}"
+        out += f".{body}" if body else ""
         if out.endswith("."):
             raise EncodeError("message would end with '.'", format=self.name,
                               offset=len(out) - 1)
