@@ -29,7 +29,8 @@ from clets.model import (
     Vehicle,
 )
 
-__all__ = ["GROUP_CLASSES", "Mapping", "Row", "Trie", "load_mapping"]
+__all__ = ["BRANCH", "FIELDS", "GROUP", "GROUP_CLASSES", "IGNORE", "KEYED", "LIST", "PAIR",
+           "SIMPLE", "Mapping", "Row", "Trie", "load_mapping"]
 
 TYPES = frozenset({"string", "token", "int", "date", "bool", "datetime", "split", "list",
                    "group", "fields"})
@@ -73,8 +74,15 @@ class Row:
     pattern: re.Pattern[str] | None = None
     sep: str = "/"
     mail_element: dict[str, Steps] = field(default_factory=dict)
+    kind: int = 0  # decoder dispatch (SIMPLE, GROUP, ...)
+    single: str | None = None  # the attribute, when the path is one step (fast get/set)
+    tail: str | None = None  # the second attribute, when the path is exactly two steps
     tag: str | None = None  # field dictionary tag, for error messages
     parse: Callable[[str], Any] | None = None
+    # the same element paths as prefix:Local names, for the text writer of the encoder
+    qelements: tuple[Steps, ...] = ()
+    qconst: tuple[tuple[Steps, str], ...] = ()
+    qmail_element: dict[str, Steps] = field(default_factory=dict)
 
     def get(self, obj: Any) -> Any:
         """The row's value on ``obj`` (None when any step is absent)."""
@@ -99,8 +107,8 @@ class Row:
         setattr(obj, self.attrs[-1], value)
 
 
-# Trie node kinds (small ints: the decoder dispatches on them per element).
-LEAF, BRANCH, IGNORE = 0, 1, 2
+# Trie node kinds (small ints: the decoder dispatches on them per element, commonest first).
+SIMPLE, BRANCH, GROUP, FIELDS, LIST, PAIR, KEYED, IGNORE = range(8)
 Trie = dict[str, tuple[int, Any, int]]
 
 
@@ -169,8 +177,11 @@ def _bool(tag: str) -> Callable[[str], bool]:
 
 def _token(dictionary: FieldDictionary, dict_path: str) -> Callable[[str], Any]:
     fd = dictionary.by_path.get(dict_path)
-    if fd is not None and fd.type in ("text", "ident", "code", "color", "plate_year", "digits"):
-        # Same normaliser as the text codecs: the XML and the wire form of these types agree.
+    if fd is not None and fd.type in ("text", "code", "color", "plate_year"):
+        # Same normaliser as the text codecs: the XML and the wire form of these types agree
+        # (these strip surrounding whitespace themselves).
+        return fd.parse
+    if fd is not None and fd.type in ("ident", "digits"):
         parse = fd.parse
         return lambda text: parse(text.strip())
     return str.strip
@@ -267,6 +278,7 @@ def _row(raw: dict[str, Any], gname: str, index: int, where: str, ns: dict[str, 
     parse: Callable[[str], Any] | None = {
         "token": lambda: _token(dictionary, dict_path),
         "list": lambda: str.strip,
+        "split": lambda: _token(dictionary, dict_path),
         "int": lambda: _int(tag),
         "date": lambda: _date(tag),
         "bool": lambda: _bool(tag),
@@ -274,7 +286,17 @@ def _row(raw: dict[str, Any], gname: str, index: int, where: str, ns: dict[str, 
     const = tuple((_steps(ns, k, where), str(v)) for k, v in raw.get("const", {}).items())
     mail_element = {k: _steps(ns, v, where) for k, v in raw.get("mail_element", {}).items()}
     pattern = re.compile(raw["pattern"]) if "pattern" in raw else None
-    return Row(index=index, group=gname, path=path, attrs=attrs, key=key, elements=elements,
+    qelements = tuple(tuple(e.split("/")) for e in (element if isinstance(element, list)
+                                                     else [element]))
+    qconst = tuple((tuple(k.split("/")), str(v)) for k, v in raw.get("const", {}).items())
+    qmail = {k: tuple(v.split("/")) for k, v in raw.get("mail_element", {}).items()}
+    kind = {"group": GROUP, "fields": FIELDS, "list": LIST, "datetime": PAIR,
+            "split": PAIR}.get(rtype, KEYED if key is not None else SIMPLE)
+    single = attrs[0] if len(attrs) == 1 and key is None else None
+    tail = attrs[1] if len(attrs) == 2 and key is None else None
+    return Row(kind=kind, single=single, tail=tail, qelements=qelements, qconst=qconst,
+               qmail_element=qmail, index=index, group=gname, path=path, attrs=attrs, key=key,
+               elements=elements,
                type=rtype, cdata=bool(raw.get("cdata", False)), width=raw.get("width"),
                omit_false=bool(raw.get("omit_false", False)), child=raw.get("group"),
                repeat=bool(raw.get("repeat", False)), const=const, pattern=pattern,
@@ -319,9 +341,9 @@ def _trie(rows: list[Row], gname: str, source: str) -> Trie:
 
     for row in rows:
         for part, steps in enumerate(row.elements):
-            put(steps, (LEAF, row, part), row.path)
+            put(steps, (row.kind, row, part), row.path)
         for steps in set(row.mail_element.values()):
-            put(steps, (LEAF, row, 0), row.path)
+            put(steps, (row.kind, row, 0), row.path)
         for steps, _ in row.const:
             put(steps, (IGNORE, None, 0), row.path)
     return root

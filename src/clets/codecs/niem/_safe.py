@@ -30,8 +30,7 @@ __all__ = ["DEFAULT_LIMITS", "Limits", "parse", "syntax_error"]
 #: The hardened parser, built once (lxml serialises concurrent use of one parser).  The
 #: incremental parser of ``_parse_counting`` is built with exactly the same options.
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                         huge_tree=False, dtd_validation=False, encoding="utf-8",
-                         remove_comments=True)
+                         huge_tree=False, dtd_validation=False, encoding="utf-8")
 
 #: Anything only a DTD can contain.  Case-insensitive: a lower-case variant is malformed anyway.
 DTD_RE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY|ATTLIST|ELEMENT|NOTATION)", re.IGNORECASE)
@@ -87,7 +86,7 @@ def _parse_counting(data: bytes, limits: Limits) -> etree._Element:
     """Incremental parse that stops as soon as the element count or depth passes its limit."""
     parser = etree.XMLPullParser(
         events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
-        huge_tree=False, dtd_validation=False, encoding="utf-8", remove_comments=True)
+        huge_tree=False, dtd_validation=False, encoding="utf-8")
     depth = count = 0
     try:
         for start in range(0, len(data), _CHUNK):
