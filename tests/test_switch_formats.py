@@ -89,15 +89,15 @@ async def test_ncic_origin_fans_out_to_three_formats_and_gets_ncic_answers(
     async with Harness(tmp_path, text=CONFIG) as h:
         await h.far["lapd"].send(b"QV.CA0194200.LIC/7ABC123.LIS/CA")
         to_ncic = NCIC.decode(await h.recv_raw("ncic"))
-        assert to_ncic.mke == "QV" and to_ncic.control is None  # ncic inquiries carry none
+        assert to_ncic.mke == "QV" and to_ncic.control is not None  # the switch's control
         dmv_raw = await h.recv_raw("dmv")
         assert len(dmv_raw) == 80 and dmv_raw[:4] == "RGQ1".encode("cp037")
         to_dmv = REGQ.decode(dmv_raw)
         assert to_dmv.control is not None and to_dmv.origin == "CA0194200"
         to_svs = loads(await h.recv_raw("svs"))
-        assert len({to_svs.control, to_dmv.control}) == 2
-        # NCIC answers without a control: correlated to the oldest unanswered QV on the link
-        await h.far["ncic"].send(b"QVR.CA0194200.\nNO RECORD")
+        assert len({to_svs.control, to_dmv.control, to_ncic.control}) == 3
+        # NCIC echoes the switch's control in its response header
+        await h.far["ncic"].send(f"QVR.CA0194200.*{to_ncic.control}.\nNO RECORD".encode())
         ans = NCIC.decode(await h.recv_raw("lapd"))
         assert (ans.mke, ans.status, ans.destinations) == ("QVR", "no_hit", ["CA0194200"])
         # DMV answers with an EBCDIC record echoing the switch control
