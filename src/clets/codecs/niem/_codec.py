@@ -218,7 +218,8 @@ class NiemCodec:
             try:
                 yield self.decode(chunk)
             except DecodeError as exc:
-                exc.offset = a + (exc.offset or 0)
+                if exc.offset is not None or a:
+                    exc.offset = a + (exc.offset or 0)
                 raise
 
     def _normalise(self, root: etree._Element) -> None:
