@@ -119,15 +119,15 @@ async def test_ncic_origin_fans_out_to_three_formats_and_gets_ncic_answers(
 
 
 @run_async
-async def test_ncic_reject_is_written_in_the_response_layout(tmp_path: Path) -> None:
+async def test_ncic_reject_is_an_er_in_the_response_layout(tmp_path: Path) -> None:
     async with Harness(tmp_path, text=CONFIG) as h:
         bad = b"QW.CA0194200.NAM/SMITH, JOHN.DOB/29990101.SEX/M"
         await h.far["lapd"].send(bad)
         raw = await h.recv_raw("lapd")
         er = NCIC.decode(raw)
-        assert er.mke == "QWR" and er.status == "error" and er.error is not None
+        assert er.mke == "ER" and er.status == "error" and er.error is not None
         assert (er.error.code, er.error.reason) == (21, "INVALID FIELD DOB")
-        assert raw.startswith(b"QWR.CA0194200.\n.21. INVALID FIELD DOB\nQW.CA0194200.NAM/")
+        assert raw.startswith(b"ER.CA0194200.\n.21. INVALID FIELD DOB\nQW.CA0194200.NAM/")
 
 
 @run_async

@@ -139,6 +139,13 @@ class ResponseProfile:
     record_text: dict[str, str]
     text_file: dict[str, str]
     free_text_keys: frozenset[str]
+    #: keys that are always answers (ER, SM, ACK): written by a switch or a back-end
+    switch_keys: frozenset[str] = frozenset()
+    #: ``.NN.`` code -> status when it is not "error" (02 pending, 04 unavailable)
+    error_status: tuple[tuple[int, str], ...] = ()
+
+    def status_of_code(self, code: int) -> str:
+        return dict(self.error_status).get(code, "error")
 
     @classmethod
     def from_toml(cls, text: str, source: str = "responses.toml") -> ResponseProfile:
@@ -157,8 +164,12 @@ class ResponseProfile:
                 record_text=record_text,
                 text_file=text_file,
                 free_text_keys=frozenset(data.get("nlets", {}).get("free_text_keys", [])),
+                switch_keys=frozenset(data.get("switch_keys", [])),
+                error_status=tuple((int(k), str(v))
+                                   for k, v in data.get("error_status", {}).items()),
             )
-        except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError) as exc:
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError,
+                ValueError) as exc:
             raise LayoutError(f"bad response profile: {exc}", source=source) from None
 
     @property
@@ -184,7 +195,7 @@ class ResponseProfile:
 
 @cache
 def _response_set(profile: ResponseProfile) -> frozenset[str]:
-    return frozenset(profile.response_keys.values())
+    return frozenset(profile.response_keys.values()) | profile.switch_keys
 
 
 # ResponseProfile holds dicts, so hash it by identity for the cache above.
@@ -437,8 +448,9 @@ class TaggedText:
         if m is not None:
             reason = m.group(2).strip()
             echo = "\n".join(lines[1:])
-            msg.status = "error"
-            msg.error = ErrorInfo(code=int(m.group(1)), reason=reason or None,
+            code = int(m.group(1))
+            msg.status = self.profile.status_of_code(code)
+            msg.error = ErrorInfo(code=code, reason=reason or None,
                                   echo=echo or None)
             return
         i = 0
@@ -573,7 +585,9 @@ class TaggedText:
         """Body lines of the response layout (status line, record blocks, or error)."""
         mke = msg.mke
         if msg.error is not None:
-            if msg.status not in (None, "error") or msg.records or msg.text is not None:
+            expected = self.profile.status_of_code(msg.error.code or 0)
+            if (msg.status not in (None, expected) or msg.records
+                    or msg.text is not None):
                 raise EncodeError("an error response carries only the error", format=self.fmt,
                                   field="error")
             if self.emit(msg, mke, ""):

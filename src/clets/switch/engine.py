@@ -763,6 +763,9 @@ def encode_for_origin(codec: Codec, msg: Message, request_mke: str | None, kind:
     would read as an answer).
     """
     candidates = [msg]
+    if msg.error is not None and msg.text is not None:
+        # ncic and niem carry a status as its error line alone (``.02. ... WILL FORWARD``)
+        candidates.append(_with(msg, text=None))
     if kind in ("switch", "ack"):
         text = msg.text
         if text is None and msg.error is not None:
@@ -773,7 +776,8 @@ def encode_for_origin(codec: Codec, msg: Message, request_mke: str | None, kind:
     resp_key = f"{request_mke}R"
     if request_mke and kind != "ack" and msg.mke != resp_key:
         if kind == "switch":
-            candidates.append(_with(msg, mke=resp_key, origin=None, status="error", text=None))
+            candidates.append(_with(msg, mke=resp_key, origin=None, text=None,
+                                    status=msg.status if msg.error else "error"))
         else:
             candidates.append(_with(msg, mke=resp_key))
     error: EncodeError | None = None
