@@ -407,3 +407,19 @@ def test_cli_sim_runs_until_sigterm() -> None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+
+
+def test_outage_at_start_keeps_the_port_when_it_comes_back() -> None:
+    import socket
+
+    async def main() -> None:
+        async with SimNetwork(seed=1975, base_port=0, backends=["DMV"], outages=["DMV"]) as net:
+            host, port = net.address("DMV")
+            assert port
+            with pytest.raises(OSError):
+                socket.create_connection((host, port), timeout=2).close()
+            await net.set_outage("DMV", False)
+            assert net.address("DMV") == (host, port)
+            socket.create_connection((host, port), timeout=2).close()
+
+    asyncio.run(main())

@@ -359,10 +359,12 @@ class SimNetwork:
     # ---- lifecycle
     async def start(self) -> SimNetwork:
         try:
-            for name, mode in self._initial_outages:
-                self._server(name).outage = mode
             for server in self.servers.values():
                 await server.start()
+            # Outages asked for at start-up go down after binding, so that a back-end keeps
+            # its (possibly ephemeral) port when it comes back and configured URLs stay right.
+            for name, mode in self._initial_outages:
+                await self._server(name).set_outage(mode)
             if self.admin_enabled:
                 port = self.base_port + ADMIN_OFFSET if self.base_port else 0
                 self._admin = await asyncio.start_server(self._admin_client, self.host, port)
