@@ -1,6 +1,6 @@
 """Copybook field <-> canonical model path, from an editable TOML table, compiled to code.
 
-The mapping file is data (see docs/codecs-copybook.md for the format)::
+The mapping file is data (see the copybook section of docs/codecs.md for the format)::
 
     [record]                  # optional: the record a response carries
     file = "registration"     # Record.file
