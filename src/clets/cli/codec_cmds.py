@@ -15,6 +15,7 @@ import click
 
 from clets.codecs import available, get_codec
 from clets.codecs.base import Codec
+from clets.errors import ValidationError
 from clets.model import Message, check, dumps, from_dict
 
 __all__ = ["register"]
@@ -25,9 +26,12 @@ _ENCODING_HELP = "text encoding of the wire form: ascii, cp037 or cp500 (text an
 def _read_input(path: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read()
-    with click.open_file(path, "rb") as fh:
-        data: bytes = fh.read()
-        return data
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror}",
+                                 param_hint="FILE") from None
 
 
 def _codec(name: str, encoding: str | None, edits: bool = True) -> Codec:
@@ -121,7 +125,14 @@ def register(group: click.Group) -> None:
         codec = _codec(fmt, encoding, edits=False)
         data = _read_input(file)
         rejects = 0
-        for n, msg in enumerate(_decode_all(codec, data), start=1):
+        try:
+            messages = list(_decode_all(codec, data))
+        except ValidationError as exc:
+            # A value that cannot even be parsed (a date that is no date) is a reject too.
+            click.echo(f"message: 1 finding(s)\n  reject {exc.field or '-':4} {exc.reason}: "
+                       f"{exc.value!r}")
+            sys.exit(1)
+        for n, msg in enumerate(messages, start=1):
             findings = check(msg)
             rejects += sum(1 for f in findings if f.severity == "reject")
             status = "ok" if not findings else f"{len(findings)} finding(s)"
