@@ -19,6 +19,7 @@ character offset into the text the caller handed in.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Callable, Iterator
@@ -172,9 +173,9 @@ class ResponseProfile:
                 ValueError) as exc:
             raise LayoutError(f"bad response profile: {exc}", source=source) from None
 
-    @property
+    @functools.cached_property
     def response_set(self) -> frozenset[str]:
-        return _response_set(self)
+        return frozenset(self.response_keys.values()) | self.switch_keys
 
     def is_response_key(self, mke: str) -> bool:
         """Response layout: a response key, an inquiry key + ``R``, or an unsolicited ``$.``."""
@@ -191,11 +192,6 @@ class ResponseProfile:
 
     def file_of(self, type_text: str) -> str:
         return self.text_file.get(type_text, "other")
-
-
-@cache
-def _response_set(profile: ResponseProfile) -> frozenset[str]:
-    return frozenset(profile.response_keys.values()) | profile.switch_keys
 
 
 # ResponseProfile holds dicts, so hash it by identity for the cache above.

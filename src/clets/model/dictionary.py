@@ -180,6 +180,15 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "flag": _parse_flag,
 }
 
+_DIRECT_PARSERS: dict[str, Callable[[str], Any]] = {
+    "text": str.strip,
+    "code": lambda t: t.strip().upper(),
+    "color": lambda t: t.strip().upper(),
+    "plate_year": lambda t: t.strip().upper(),
+    "ident": lambda t: t.upper().replace(" ", "").replace("-", ""),
+    "name": parse_name,
+}
+
 _FORMATTERS: dict[str, Callable[[Any], str]] = {
     "date": _format_date,
     "height": _format_height,
@@ -210,6 +219,9 @@ class FieldDef:
 
     def parser(self) -> Callable[[str], Any]:
         """``parse`` as a one-argument function with its type resolved once (hot paths)."""
+        direct = _DIRECT_PARSERS.get(self.type)
+        if direct is not None:  # types whose parser never names the tag in an error
+            return direct
         fn, tag = _PARSERS[self.type], self.tag
 
         def parse(text: str) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+import time
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -210,10 +211,22 @@ def _child_class(cls: type, attr: str) -> type | None:
     return None
 
 
+_today_cache: tuple[int, _dt.date] = (0, _dt.date.min)
+
+
+def _today() -> _dt.date:
+    """Today's date, looked up at most once a second (``date.today()`` costs a microsecond)."""
+    global _today_cache
+    second = int(time.time())
+    if _today_cache[0] != second:
+        _today_cache = (second, _dt.date.today())
+    return _today_cache[1]
+
+
 def check(msg: Message, *, today: _dt.date | None = None,
           dictionary: FieldDictionary | None = None) -> list[Finding]:
     """Every finding on a message, rejects and warnings, in path order."""
-    today = today or _dt.date.today()
+    today = today or _today()
     dictionary = dictionary or default_dictionary()
     out: list[Finding] = []
     if not MKE_RE.fullmatch(msg.mke or ""):
