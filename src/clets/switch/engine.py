@@ -634,6 +634,10 @@ class Switch:
         try:
             async with asyncio.timeout(self._send_timeout):
                 await send(frame)
+                # links batch writes until the end of the loop turn: yield once so the frame
+                # reaches the socket before the row is marked done (a worker with a backlog
+                # never yields otherwise, and a crash would lose answers marked delivered)
+                await asyncio.sleep(0)
         except (LinkError, OSError, TimeoutError) as exc:
             if send is not link.send and row.kind == "deliver":
                 # the connection the request came on is gone: forget it, retry on the link
