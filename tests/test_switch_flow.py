@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from clets.switch.audit import records
-from tests._switch_kit import Harness, qv, qw, run_async
+from tests._switch_kit import Harness, eventually, qv, qw, run_async
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -31,9 +31,12 @@ async def test_qw_fans_out_and_answers_come_back_in_origin_format(tmp_path: Path
         assert {m.status for m in got} == {"hit", "no_hit"}
         assert all(m.control == "LAPD0001" and m.destinations == ["CA0194200"] for m in got)
         assert all("late" not in m.warnings for m in got)
-        events = [r["event"] for r in records(h.switch.journal.conn)]
-        assert events.count("forwarded") == 3 and events.count("responded") == 2
-        assert events.count("delivered") == 2
+        # the frame reaches the peer before its "delivered" record commits: wait for it
+        def events() -> list[str]:
+            return [r["event"] for r in records(h.switch.journal.conn)]
+
+        await eventually(lambda: events().count("delivered") == 2)
+        assert events().count("forwarded") == 3 and events().count("responded") == 2
 
 
 @run_async
