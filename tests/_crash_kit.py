@@ -1,0 +1,519 @@
+"""Crash-test kit: the switch as a subprocess (``clets run``), a load generator that behaves
+like a real agency client, and a Jepsen ``total-queue``-style checker.
+
+The switch is SIGKILLed and restarted at random instants while the generator keeps sending
+inquiries over plain TCP (json, ``ack = true``), each with a unique control.  The generator
+counts a message as acknowledged when its ACK arrives; it re-sends anything not acknowledged
+(same bytes, same control) after every reconnect, as a terminal would.  The simulated back-ends
+run in the test's own event loop (another process than the switch) and log every request they
+execute, keyed by the switch control; the journal maps each switch control back to the origin
+control.  The checker then counts, per acknowledged message:
+
+* **lost**: a destination its route names never executed it (or its answers never reached the
+  origin: counted separately as ``answers_missing``);
+* **duplicate effects**: one origin message executed at one destination under two different
+  switch controls (the switch accepted it twice: a dedup failure).  The same switch control
+  executed twice is a *raw redelivery* (a destination that drops repeated controls absorbs
+  it), reported separately and allowed by the at-least-once contract;
+* **unexpected**: a request at a destination that no attempted message explains.
+
+A negative control (``unsafe_test_mode = "ack-before-commit"``) must be reported as lossy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clets.model import Message, Name, Person, Vehicle, dumps
+
+CLETS = [sys.executable, "-c", "from clets.cli import main; main()"]
+ORIGIN_ORI = "CA0194200"
+#: the built-in routing profile (spec/switch.md) restricted to the configured destinations
+EXPECTED = {"QW": ("WPS", "NCIC", "CARPOS"), "QV": ("SVS", "NCIC")}
+#: answering ORI of each simulated back-end (docs/sim.md)
+DEST_ORI = {"CADOJWPS0": "WPS", "DCFBIWA00": "NCIC", "CADOJPO00": "CARPOS",
+            "CADOJSVS0": "SVS"}
+BACKENDS = ("WPS", "NCIC", "CARPOS", "SVS")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def switch_config(journal: Path, origin_port: int, dest_urls: dict[str, str], *,
+                  unsafe: bool = False, metrics: str | None = None,
+                  codec: str = "json", extra_switch: str = "") -> str:
+    """A small box: one json origin over plain TCP with ACKs, the simulated destinations."""
+    lines = [
+        "[switch]",
+        'name = "CRASH"',
+        'home_state = "CA"',
+        f'journal = "{journal}"',
+        "deadline = 60",
+        "ttl = 3600",
+    ]
+    if metrics:
+        lines.append(f'metrics_listen = "{metrics}"')
+    if unsafe:
+        lines.append('unsafe_test_mode = "ack-before-commit"')
+    lines.append(extra_switch)
+    lines += [
+        "",
+        "[switch.retry]",  # restarts every second: keep retrying, briefly, for a long time
+        "retries = 1000",
+        "backoff_initial = 0.1",
+        "backoff_max = 0.5",
+        "jitter = 0.2",
+        "",
+        "[[peer]]",
+        'mnemonic = "LAPD"',
+        f'oris = ["{ORIGIN_ORI}"]',
+        'access = "full"',
+        "",
+        "[[link]]",
+        'name = "lapd"',
+        f'url = "tcp://127.0.0.1:{origin_port}?framing=len2&plain=1"',
+        'codec = "json"',
+        'role = "origin"',
+        'peer = "LAPD"',
+        "ack = true",
+    ]
+    for name, url in dest_urls.items():
+        lines += ["", "[[link]]", f'name = "{name.lower()}"', f'url = "{url}"',
+                  f'codec = "{codec}"', 'role = "destination"', "",
+                  "[[destination]]", f'name = "{name}"', f'link = "{name.lower()}"']
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- the subprocess
+
+
+class SwitchProcess:
+    """``clets run CONFIG`` as a child process; stderr (JSON logs) appended to ``log``."""
+
+    def __init__(self, config: Path, log: Path, *, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
+        self.config, self.log = config, log
+        self.env = {**os.environ, **(env or {})}
+        self.args = args
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.ready: dict[str, Any] = {}
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as err:
+            self.proc = subprocess.Popen([*CLETS, "run", str(self.config), *self.args],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=err, env=self.env)
+        self.starts += 1
+        return self.proc
+
+    async def start(self, timeout: float = 20.0) -> dict[str, Any]:
+        """Spawn and wait for this pid's ``ready`` log line (returned, parsed)."""
+        proc = self.spawn()
+        async with asyncio.timeout(timeout):
+            while True:
+                line = self._ready_line(proc.pid)
+                if line is not None:
+                    self.ready = line
+                    return line
+                if proc.poll() is not None:
+                    raise RuntimeError(f"clets run exited {proc.returncode} before ready:\n"
+                                       + self.log.read_text("utf-8", "replace")[-2000:])
+                await asyncio.sleep(0.01)
+
+    def _ready_line(self, pid: int) -> dict[str, Any] | None:
+        with contextlib.suppress(FileNotFoundError):
+            for raw in self.log.read_text("utf-8", "replace").splitlines():
+                if '"ready"' in raw:
+                    with contextlib.suppress(json.JSONDecodeError):
+                        rec = json.loads(raw)
+                        if rec.get("msg") == "ready" and rec.get("pid") == pid:
+                            return dict(rec)
+        return None
+
+    async def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        async with asyncio.timeout(timeout):
+            while self.proc.poll() is None:
+                await asyncio.sleep(0.01)
+        return int(self.proc.returncode)
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            await self.wait(10.0)
+
+    async def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM; the exit status (a stuck process is SIGKILLed and reported as -9)."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return await self.wait(timeout)
+        except TimeoutError:
+            await self.kill()
+            return -9
+
+    def cleanup(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+# --------------------------------------------------------------------------- load generator
+
+
+@dataclass
+class Sent:
+    control: str
+    mke: str
+    data: bytes
+    first_sent: float
+    last_sent: float
+    sends: int = 1
+    acked_at: float | None = None
+
+
+def len2(payload: bytes) -> bytes:
+    return struct.pack(">H", len(payload)) + payload
+
+
+class LoadGen:
+    """Agency clients on ``conns`` connections, at most ``window`` unacknowledged messages each,
+    ``rate`` new messages per second in total.  Everything it observes is in its tables."""
+
+    def __init__(self, host: str, port: int, *, rate: float = 150.0, window: int = 8,
+                 conns: int = 3, seed: int = 0, resend_after: float = 5.0) -> None:
+        self.host, self.port = host, port
+        self.rate, self.window, self.conns = rate, window, conns
+        self.rng = random.Random(seed)
+        self.resend_after = resend_after
+        self.sent: dict[str, Sent] = {}
+        self.answers: dict[str, Counter[str]] = defaultdict(Counter)
+        self.rejects: dict[str, list[str]] = defaultdict(list)
+        self.statuses: dict[str, list[str]] = defaultdict(list)
+        self.acks = 0
+        self.frames_in: Counter[str] = Counter()
+        self.bad_frames: list[str] = []
+        self.connects = 0
+        self.resends = 0
+        self.producing = True
+        self._running = True
+        self._seq = 0
+        self._owner: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._progress = asyncio.Event()
+
+    # -- messages
+    def _new(self, worker: int) -> Sent:
+        self._seq += 1
+        control = f"K{self._seq:07d}"
+        if self.rng.random() < 0.6:
+            first = "".join(self.rng.choice("ABCDEFGHIJKLMNOPRSTW") for _ in range(5))
+            msg = Message(format="json", mke="QW", origin=ORIGIN_ORI, control=control,
+                          person=Person(name=Name("ZZYZX", first), dob="1980-01-01",
+                                        sex="M", race="W"))
+        else:
+            msg = Message(format="json", mke="QV", origin=ORIGIN_ORI, control=control,
+                          vehicle=Vehicle(plate="1AAA000", plate_state="CA"))
+        now = time.monotonic()
+        s = Sent(control, msg.mke, dumps(msg).encode(), now, now)
+        self.sent[control] = s
+        self._owner[control] = worker
+        return s
+
+    def unacked(self, worker: int | None = None) -> list[Sent]:
+        return [s for c, s in self.sent.items() if s.acked_at is None and
+                (worker is None or self._owner[c] == worker)]
+
+    # -- run
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._worker(i)) for i in range(self.conns)]
+
+    async def close(self) -> None:
+        self._running = False
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _worker(self, wid: int) -> None:
+        interval = self.conns / self.rate
+        while self._running:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port), 1.0)
+            except (OSError, TimeoutError):
+                await asyncio.sleep(0.05)
+                continue
+            self.connects += 1
+            rtask = asyncio.get_running_loop().create_task(self._reader(reader))
+            try:
+                for s in self.unacked(wid):  # what the dead connection may have lost
+                    writer.write(len2(s.data))
+                    s.sends += 1
+                    s.last_sent = time.monotonic()
+                    self.resends += 1
+                await writer.drain()
+                next_new = time.monotonic()
+                while self._running and not rtask.done():
+                    now = time.monotonic()
+                    mine = self.unacked(wid)
+                    for s in mine:
+                        if now - s.last_sent > self.resend_after:
+                            writer.write(len2(s.data))
+                            s.sends += 1
+                            s.last_sent = now
+                            self.resends += 1
+                    if self.producing and len(mine) < self.window and now >= next_new:
+                        writer.write(len2(self._new(wid).data))
+                        next_new = max(now, next_new + interval)
+                    await writer.drain()
+                    await asyncio.sleep(min(0.01, max(0.0, next_new - time.monotonic())))
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                # read what already arrived before giving the connection up: answers written
+                # just before the switch died are in our receive buffer, not lost
+                if self._running:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(rtask), 1.0)
+                rtask.cancel()
+                await asyncio.gather(rtask, return_exceptions=True)
+                writer.close()
+                with contextlib.suppress(ConnectionError, OSError):
+                    await writer.wait_closed()
+
+    async def _reader(self, reader: asyncio.StreamReader) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, OSError):
+            while True:
+                (n,) = struct.unpack(">H", await reader.readexactly(2))
+                payload = await reader.readexactly(n)
+                try:
+                    self._on_frame(payload)
+                except (ValueError, TypeError, AttributeError) as exc:
+                    self.bad_frames.append(f"{exc}: {payload[:200]!r}")
+
+    def _on_frame(self, payload: bytes) -> None:
+        msg = json.loads(payload)
+        control = msg.get("control") or ""
+        mke = msg.get("mke")
+        self.frames_in[str(mke)] += 1
+        if mke == "ACK":
+            s = self.sent.get(control)
+            if s is not None and s.acked_at is None:
+                s.acked_at = time.monotonic()
+            self.acks += 1
+        elif mke == "ER":
+            self.rejects[control].append(str((msg.get("error") or {}).get("code")))
+        elif mke == "SM":
+            self.statuses[control].append(str(msg.get("text")))
+        else:
+            self.answers[control][DEST_ORI.get(msg.get("origin") or "", "?")] += 1
+        self._progress.set()
+
+    def answers_complete(self) -> bool:
+        return all(all(self.answers[c][d] for d in EXPECTED[s.mke])
+                   for c, s in self.sent.items() if s.acked_at is not None)
+
+    async def settle(self, *, ack_timeout: float, quiet: float, timeout: float) -> None:
+        """Stop producing; wait until every message is acknowledged, then until every
+        acknowledged message has all its answers or nothing arrives for ``quiet`` seconds."""
+        self.producing = False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ack_timeout):
+                while self.unacked():
+                    await asyncio.sleep(0.02)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while not self.answers_complete():
+                    self._progress.clear()
+                    try:
+                        async with asyncio.timeout(quiet):
+                            await self._progress.wait()
+                    except TimeoutError:
+                        return
+
+
+# --------------------------------------------------------------------------- checker
+
+
+@dataclass
+class Report:
+    attempted: int = 0
+    acknowledged: int = 0
+    never_acknowledged: int = 0
+    lost: int = 0
+    lost_controls: list[str] = field(default_factory=list)
+    missing_answers: list[tuple[str, str]] = field(default_factory=list)
+    effects: int = 0
+    duplicate_effects: int = 0
+    raw_redeliveries: int = 0
+    unexpected: int = 0
+    recovered: int = 0
+    answers_expected: int = 0
+    answers_missing: int = 0
+    answers_duplicated: int = 0
+    rejects: int = 0
+    statuses: int = 0
+    resends: int = 0
+    connects: int = 0
+    kills: int = 0
+    exit_code: int | None = None
+    audit_ok: bool | None = None
+    audit_output: str = ""
+    integrity: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return (self.lost == 0 and self.duplicate_effects == 0 and self.unexpected == 0
+                and self.answers_missing == 0 and self.rejects == 0 and self.exit_code == 0
+                and bool(self.audit_ok) and self.integrity == "ok")
+
+    def summary(self) -> str:
+        keys = ("kills", "attempted", "acknowledged", "never_acknowledged", "lost", "effects",
+                "duplicate_effects", "raw_redeliveries", "unexpected", "recovered",
+                "answers_expected", "answers_missing", "answers_duplicated", "rejects",
+                "statuses", "resends", "connects", "exit_code", "audit_ok", "integrity")
+        return " ".join(f"{k}={getattr(self, k)}" for k in keys)
+
+
+def journal_controls(journal: Path) -> dict[str, tuple[str, str]]:
+    """switch control -> (destination, origin control), read from the journal."""
+    conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT o.control, o.target, m.control FROM outbound o JOIN "
+                            "messages m ON o.msn = m.msn WHERE o.kind = 'forward'").fetchall()
+    finally:
+        conn.close()
+    return {str(sc): (str(t), str(oc)) for sc, t, oc in rows}
+
+
+def explain(journal: Path, control: str) -> list[dict[str, Any]]:
+    """The journal's queue rows of one origin message (to say why something is missing)."""
+    conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = conn.execute(
+            "SELECT o.id, o.kind, o.target, o.control, o.state, o.attempts, o.responses, "
+            "o.mke, o.last_error FROM outbound o JOIN messages m ON o.msn = m.msn "
+            "WHERE m.control = ? ORDER BY o.id", (control,)).fetchall()
+        return [dict(r) for r in rows]
+    finally:
+        conn.close()
+
+
+def integrity(journal: Path) -> str:
+    conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def check(gen: LoadGen, sim_logs: dict[str, list[Message]], journal: Path) -> Report:
+    r = Report(attempted=len(gen.sent), resends=gen.resends, connects=gen.connects)
+    mapping = journal_controls(journal)
+    effects: dict[tuple[str, str], set[str]] = defaultdict(set)
+    raw: Counter[tuple[str, str]] = Counter()
+    for dest, log in sim_logs.items():
+        for req in log:
+            sc = req.control or ""
+            target, oc = mapping.get(sc, ("", ""))
+            if target != dest or oc not in gen.sent:
+                r.unexpected += 1
+                continue
+            effects[(dest, oc)].add(sc)
+            raw[(dest, sc)] += 1
+    r.effects = len(effects)
+    r.duplicate_effects = sum(1 for scs in effects.values() if len(scs) > 1)
+    r.raw_redeliveries = sum(n - 1 for n in raw.values())
+    for c, s in gen.sent.items():
+        expected = EXPECTED[s.mke]
+        reached = [d for d in expected if (d, c) in effects]
+        if s.acked_at is None:
+            r.never_acknowledged += 1
+            if reached:
+                r.recovered += 1
+            continue
+        r.acknowledged += 1
+        if len(reached) < len(expected):
+            r.lost += 1
+            if len(r.lost_controls) < 20:
+                r.lost_controls.append(c)
+        for d in expected:
+            r.answers_expected += 1
+            n = gen.answers[c][d]
+            if n == 0:
+                r.answers_missing += 1
+                if len(r.missing_answers) < 20:
+                    r.missing_answers.append((c, d))
+            r.answers_duplicated += max(0, n - 1)
+    r.rejects = sum(len(v) for v in gen.rejects.values())
+    r.statuses = sum(len(v) for v in gen.statuses.values())
+    r.integrity = integrity(journal)
+    out = subprocess.run([*CLETS, "audit", "verify", "--journal", str(journal)],
+                         capture_output=True, text=True, timeout=120)
+    r.audit_ok = out.returncode == 0
+    r.audit_output = (out.stdout + out.stderr).strip()[-500:]
+    return r
+
+
+# --------------------------------------------------------------------------- one run
+
+
+async def crash_run(tmp: Path, *, rounds: int, unsafe: bool = False, seed: int = 1,
+                    rate: float = 150.0, kill_min: float = 0.2, kill_max: float = 1.5,
+                    settle_timeout: float = 60.0) -> Report:
+    """Kill the switch ``rounds`` times under load, settle, SIGTERM, check."""
+    from clets.sim import SimNetwork
+
+    rng = random.Random(seed)
+    journal = tmp / "journal.db"
+    async with SimNetwork(backends=list(BACKENDS), base_port=0) as net:
+        for server in net.servers.values():  # keep every request for the checker
+            server.log = type(server.log)(maxlen=1_000_000)
+        port = free_port()
+        cfg = tmp / "switch.toml"
+        cfg.write_text(switch_config(journal, port, {n: net.url(n) for n in BACKENDS},
+                                     unsafe=unsafe), "utf-8")
+        env = {"CLETS_ALLOW_UNSAFE_TEST_MODE": "1"} if unsafe else {}
+        proc = SwitchProcess(cfg, tmp / "switch.log", env=env)
+        gen = LoadGen("127.0.0.1", port, rate=rate, seed=seed)
+        try:
+            await proc.start()
+            gen.start()
+            for _ in range(rounds):
+                await asyncio.sleep(rng.uniform(kill_min, kill_max))
+                await proc.kill()
+                await asyncio.sleep(rng.uniform(0.0, 0.1))
+                await proc.start()
+            await gen.settle(ack_timeout=settle_timeout, quiet=3.0, timeout=settle_timeout)
+            await gen.close()
+            code = await proc.terminate()
+        finally:
+            await gen.close()
+            proc.cleanup()
+        logs = {n: net.log(n) for n in BACKENDS}
+    report = check(gen, logs, journal)
+    report.kills = rounds
+    report.exit_code = code
+    return report
