@@ -1,0 +1,449 @@
+"""The scripted demo scenario: six steps, each with the answers it must get.
+
+Every step sends something the way a real peer would, collects what comes back (bounded
+waits only), prints a transcript line per answer -- source, latency, one-line summary -- and
+checks each answer against the well-known records of the simulated data set (docs/sim.md).
+A missing, extra or wrong answer fails the step with a line saying what was expected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from clets.errors import CletsError
+from clets.framing import make_framer
+from clets.model import Message, Name, Person, Record, Vehicle, dumps
+
+from .network import DMV_DEADLINE, ORIS, Answer, DemoNetwork, decode_answer
+from .summary import one_line, wire_preview
+
+__all__ = ["Scenario", "StepResult", "Transcript"]
+
+
+class Transcript:
+    """Where the transcript goes (``click.echo`` normally; a list in tests)."""
+
+    def __init__(self, echo: Callable[[str], None], *, quiet: bool = False) -> None:
+        self._echo = echo
+        self.quiet = quiet
+
+    def line(self, text: str = "") -> None:
+        self._echo(text)
+
+    def detail(self, text: str) -> None:
+        """Wire-level detail, left out with ``--quiet``."""
+        if not self.quiet:
+            self._echo(text)
+
+
+class Peer(Protocol):
+    async def receive(self, timeout: float) -> tuple[bytes, float]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """An answer a step must get: from ``source``, satisfying ``check``."""
+
+    source: str
+    what: str
+    check: Callable[[Message], bool]
+
+
+@dataclass(slots=True)
+class StepResult:
+    number: int
+    title: str
+    problems: list[str] = field(default_factory=list)
+    answers: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# ---------------------------------------------------------------------- checks
+
+
+def _recs(msg: Message, file: str) -> list[Record]:
+    return [r for r in msg.records if r.file == file]
+
+
+def _nic(rec: Record) -> str | None:
+    return rec.case.nic if rec.case else None
+
+
+def stolen_vehicle(plate: str, nic: str) -> Callable[[Message], bool]:
+    return lambda m: m.status == "hit" and any(
+        r.vehicle is not None and r.vehicle.plate == plate and _nic(r) == nic
+        for r in _recs(m, "vehicle"))
+
+
+def registration(plate: str, *, stolen: bool | None = None, owner: str | None = None,
+                 fees: str | None = None, late: bool = False) -> Callable[[Message], bool]:
+    def check(m: Message) -> bool:
+        regs = [r for r in _recs(m, "registration")
+                if r.vehicle is not None and r.vehicle.plate == plate]
+        if m.status != "hit" or not regs or (late and "late" not in m.warnings):
+            return False
+        r = regs[0]
+        if stolen is not None and (r.registration is None or bool(r.registration.stolen)
+                                   != stolen):
+            return False
+        if fees is not None and (r.registration is None or r.registration.fees_due != fees):
+            return False
+        return owner is None or (r.owner is not None and r.owner.name is not None
+                                 and r.owner.name.last == owner)
+    return check
+
+
+def wanted(nic: str, *, also_order: str | None = None) -> Callable[[Message], bool]:
+    def check(m: Message) -> bool:
+        ok = m.status == "hit" and any(_nic(r) == nic and r.caution
+                                       for r in _recs(m, "wanted"))
+        if also_order is not None:
+            ok = ok and any(r.case is not None and r.case.fcn == also_order
+                            for r in _recs(m, "protection_order"))
+        return ok
+    return check
+
+
+def protection_order(fcn: str) -> Callable[[Message], bool]:
+    return lambda m: m.status == "hit" and any(
+        r.case is not None and r.case.fcn == fcn for r in _recs(m, "protection_order"))
+
+
+def licence(oln: str, status: str) -> Callable[[Message], bool]:
+    return lambda m: m.status == "hit" and any(
+        r.person is not None and r.person.license is not None
+        and r.person.license.number == oln and r.person.license.status == status
+        for r in _recs(m, "driver"))
+
+
+def history(cycles: int) -> Callable[[Message], bool]:
+    return lambda m: m.status == "hit" and len(_recs(m, "criminal_history")) == cycles + 1
+
+
+def no_hit(m: Message) -> bool:
+    return m.status == "no_hit"
+
+
+def error(code: int, reason: str) -> Callable[[Message], bool]:
+    return lambda m: (m.status == "error" and m.error is not None and m.error.code == code
+                      and m.error.reason == reason)
+
+
+def ack(m: Message) -> bool:
+    return m.mke == "ACK" and (m.text or "").startswith("ACCEPTED MSN ")
+
+
+def not_responding(dest: str) -> Callable[[Message], bool]:
+    return lambda m: (m.status == "pending" and m.error is not None and m.error.code == 2
+                      and f"{dest} NOT RESPONDING, WILL FORWARD" in (m.text or ""))
+
+
+def match(answers: list[Answer], expects: list[Expect]) -> list[str]:
+    """Problems: expected answers that are missing or wrong, and answers nobody expected."""
+    problems: list[str] = []
+    used: set[int] = set()
+    for e in expects:
+        candidates = [i for i, a in enumerate(answers) if i not in used and a.source == e.source]
+        if not candidates:
+            problems.append(f"no answer from {e.source} (expected {e.what})")
+            continue
+        for i in candidates:
+            msg = answers[i].msg
+            if msg is not None and e.check(msg):
+                used.add(i)
+                break
+        else:
+            got = answers[candidates[0]]
+            used.add(candidates[0])
+            problems.append(f"{e.source}: expected {e.what}, got "
+                            f"{one_line(got.msg) if got.msg else got.decode_error}")
+    for i, a in enumerate(answers):
+        if i not in used:
+            problems.append(f"unexpected answer from {a.source}: {one_line(a.msg)}")
+    return problems
+
+
+def _pruned(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _pruned(v) for k, v in value.items() if v not in (None, [], {}, False)}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
+
+
+def compact_json(msg: Message) -> str:
+    """The canonical JSON without its empty fields (the wire carries them all)."""
+    return json.dumps(_pruned(json.loads(dumps(msg))), separators=(",", ":"))
+
+
+def _hex(data: bytes, n: int = 20) -> str:
+    return data[:n].hex(" ") + (" ..." if len(data) > n else "")
+
+
+# ---------------------------------------------------------------------- scenario
+
+
+class Scenario:
+    """Runs the steps against a started :class:`DemoNetwork`."""
+
+    def __init__(self, net: DemoNetwork, tr: Transcript) -> None:
+        self.net = net
+        self.tr = tr
+        self.results: list[StepResult] = []
+        self.answers_seen = 0
+
+    # ---- helpers
+
+    async def collect(self, peer: Peer, link: str, codec: str, count: int, start: float,
+                      timeout: float, *, settle: float = 0.3) -> list[Answer]:
+        """Up to ``count`` answers within ``timeout``, then ``settle`` s for strays; each one
+        decoded, attributed and printed."""
+        answers: list[Answer] = []
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic() if len(answers) < count else settle
+            if left <= 0:
+                break
+            try:
+                raw, at = await peer.receive(left)
+            except TimeoutError:
+                break
+            a = decode_answer(codec, raw, at)
+            await self.net.attribute(link, a)
+            answers.append(a)
+            self.show(a, start)
+        self.answers_seen += len(answers)
+        return answers
+
+    def show(self, a: Answer, start: float, where: str = "") -> None:
+        ms = max(0.0, (a.at - start) * 1000)
+        self.tr.line(f"   <- {a.source:<6} {ms:6.0f} ms  {one_line(a.msg)}{where}")
+        if a.msg is not None and a.msg.format == "json":
+            self.tr.detail(f"      json {len(a.raw)} B from {a.msg.origin or '?'} "
+                           f"control {a.msg.control} status {a.msg.status}"
+                           + (f" warnings {a.msg.warnings}" if a.msg.warnings else ""))
+        else:
+            self.tr.detail(f"      wire {len(a.raw)} B: {wire_preview(a.raw)}")
+
+    def show_forwarded(self, msn: int | None, dmv_from: tuple[int, int]) -> None:
+        if msn is None:
+            return
+        sw = self.net.switch
+        assert sw is not None
+        parts = []
+        for r in self.net.forwarded(msn):
+            dest = sw.config.destinations.get(str(r.get("destination")))
+            codec = dest.encode.get(str(r.get("mke")), dest.codec) if dest else "?"
+            enc = f"/{dest.encoding}" if dest and dest.encoding else ""
+            parts.append(f"{r.get('destination')} ({codec}{enc}, {r.get('bytes')} B)")
+        if parts:
+            self.tr.detail(f"      switch msn {msn} forwarded to: {', '.join(parts)}")
+        tap = self.net.dmv_tap
+        if tap is not None:
+            tx, rx = tap.tx_log[dmv_from[0]:], tap.rx_log[dmv_from[1]:]
+            for frame in tx[:1]:
+                self.tr.detail(f"      switch -> DMV {frame[:4].decode('cp037')} record "
+                               f"{len(frame)} B cp037: {_hex(frame)}")
+            for frame in rx[:1]:
+                self.tr.detail(f"      DMV -> switch {frame[:4].decode('cp037')} record "
+                               f"{len(frame)} B cp037: {_hex(frame)}")
+
+    def _dmv_mark(self) -> tuple[int, int]:
+        tap = self.net.dmv_tap
+        return (len(tap.tx_log), len(tap.rx_log)) if tap is not None else (0, 0)
+
+    async def terminal_query(self, text: str, count: int, timeout: float) -> list[Answer]:
+        term = self.net.terminal
+        assert term is not None
+        payload = text.encode("ascii")
+        frame = make_framer("stx-etx+lrc").encode(payload)
+        self.tr.line(f"   -> TERM1  {text}")
+        self.tr.detail(f"      wire {len(frame)} B (serial, stx-etx+lrc): <STX>{text}<ETX>"
+                       f"<LRC {frame[-1]:02x}>")
+        mark = self._dmv_mark()
+        start = await term.send(payload)
+        answers = await self.collect(term, "tty", "ncic", count, start, timeout)
+        self.show_forwarded(self.net.received_msn("tty", payload), mark)
+        return answers
+
+    async def cad_query(self, msg: Message) -> tuple[bytes, float]:
+        client = self.net.client
+        assert client is not None
+        raw, start = await client.send(msg)
+        self.tr.line(f"   -> LAPD   {msg.mke} control {msg.control} (canonical JSON over "
+                     "mutual TLS)")
+        self.tr.detail(f"      wire {len(raw)} B, empty fields left out here: "
+                       f"{compact_json(msg)}")
+        return raw, start
+
+    # ---- steps
+
+    async def step1(self) -> list[str]:
+        answers = await self.terminal_query(f"QV.{ORIS['TERM']}.LIC/7ABC123.LIS/CA", 3, 8.0)
+        return match(answers, [
+            Expect("SVS", "stolen-vehicle hit NIC V123456789",
+                   stolen_vehicle("7ABC123", "V123456789")),
+            Expect("NCIC", "stolen-vehicle hit NIC V123456789",
+                   stolen_vehicle("7ABC123", "V123456789")),
+            Expect("DMV", "registration of 7ABC123 to JOHNSON, marked stolen",
+                   registration("7ABC123", stolen=True, owner="JOHNSON")),
+        ])
+
+    async def step2(self) -> list[str]:
+        client = self.net.client
+        assert client is not None
+        msg = Message(format="json", mke="QW", origin=ORIS["CAD"], control="CAD0002",
+                      person=Person(name=Name("SMITH", "JOHN", "J"), dob="1975-10-12",
+                                    sex="M", race="W"))
+        mark = self._dmv_mark()
+        raw, start = await self.cad_query(msg)
+        answers = await self.collect(client, "cad", "json", 4, start, 8.0)
+        self.show_forwarded(self.net.received_msn("cad", raw), mark)
+        return match(answers, [
+            Expect("SWITCH", "ACK after the journal commit", ack),
+            Expect("WPS", "wanted hit NIC W123456789 with caution", wanted("W123456789")),
+            Expect("NCIC", "wanted hit W123456789 and protection order 0342024001234",
+                   wanted("W123456789", also_order="0342024001234")),
+            Expect("CARPOS", "restraining order FCN 0342024001234",
+                   protection_order("0342024001234")),
+        ])
+
+    async def step3(self) -> list[str]:
+        answers = await self.terminal_query(f"DQ.{ORIS['TERM']}.OLN/A1234567", 1, 8.0)
+        return match(answers, [
+            Expect("DMV", "valid licence A1234567 (GARCIA)", licence("A1234567", "VA"))])
+
+    async def step4(self) -> list[str]:
+        client = self.net.client
+        assert client is not None
+        await self.net.sim.set_outage("DMV", True)
+        down_at = time.monotonic()
+        self.tr.line("   !! DMV simulator taken DOWN (connections refused); "
+                     f"DMV answer deadline {DMV_DEADLINE:g} s")
+        msg = Message(format="json", mke="RQ", origin=ORIS["CAD"], control="CAD0004",
+                      vehicle=Vehicle(plate="8XYZ789", plate_state="CA"))
+        mark = self._dmv_mark()
+        raw, start = await self.cad_query(msg)
+        first = await self.collect(client, "cad", "json", 2, start, DMV_DEADLINE + 6.0,
+                                   settle=0.1)
+        await self.net.sim.set_outage("DMV", False)
+        self.tr.line(f"   !! DMV simulator back UP after {time.monotonic() - down_at:.1f} s; "
+                     "the switch still holds the request in its journal")
+        later = await self.collect(client, "cad", "json", 1, start, 15.0)
+        self.show_forwarded(self.net.received_msn("cad", raw), mark)
+        return match(first + later, [
+            Expect("SWITCH", "ACK after the journal commit", ack),
+            Expect("SWITCH", ".02. DMV NOT RESPONDING, WILL FORWARD", not_responding("DMV")),
+            Expect("DMV", "late registration answer for 8XYZ789 (fees 123.45)",
+                   registration("8XYZ789", fees="123.45", late=True)),
+        ])
+
+    async def step5(self) -> list[str]:
+        text = f"QW.{ORIS['TERM']}.NAM/SMITH, JOHN J.DOB/19751302.SEX/M"
+        answers = await self.terminal_query(text, 1, 5.0)
+        problems = match(answers, [
+            Expect("SWITCH", ".21. INVALID FIELD DOB", error(21, "INVALID FIELD DOB"))])
+        if self.net.received_msn("tty", text.encode()) is not None:
+            problems.append("the malformed query was journaled (it must be rejected first)")
+        return problems
+
+    RMS_BATCH = (
+        ("QV.{ori}.LIC/5GHJ234.LIS/CA", [
+            Expect("SVS", "no record", no_hit), Expect("NCIC", "no record", no_hit),
+            Expect("DMV", "registration of 5GHJ234, not stolen",
+                   registration("5GHJ234", stolen=False))]),
+        ("QR.{ori}.FBI/701234JB5", [
+            Expect("CCH", "criminal history with 3 cycles", history(3)),
+            Expect("NCIC", "III record with 3 cycles", history(3))]),
+        ("RQ.{ori}.LIC/ABC1234.LIS/NV", [
+            Expect("NLETS", "Nevada registration of ABC1234 (OLSEN)",
+                   registration("ABC1234", owner="OLSEN"))]),
+        ("QW.{ori}.NAM/ZZYZX, ALAN.DOB/19800101", [
+            Expect("WPS", "no want", no_hit), Expect("NCIC", "no want", no_hit),
+            Expect("CARPOS", "no order", no_hit)]),
+    )
+
+    async def step6(self) -> list[str]:
+        ori = ORIS["RMS"]
+        lines = [q.format(ori=ori) for q, _ in self.RMS_BATCH]
+        expected = sum(len(e) for _, e in self.RMS_BATCH)
+        inbox, outbox = self.net.spool / "inbox", self.net.spool / "outbox"
+        part = inbox / ".rms-batch-0001.txt.part"
+        part.write_text("\n".join(lines) + "\n")
+        part.rename(inbox / "rms-batch-0001.txt")  # rename-complete: never read half-written
+        start = time.monotonic()
+        self.tr.line(f"   -> SFPD   dropped inbox/rms-batch-0001.txt ({len(lines)} inquiries):")
+        for line in lines:
+            self.tr.line(f"             {line}")
+        seen: dict[str, float] = {}
+        end = start + 15.0
+        while time.monotonic() < end:
+            if outbox.is_dir():
+                for p in outbox.iterdir():
+                    if not p.name.startswith(".") and p.name not in seen:
+                        seen[p.name] = time.monotonic()
+            if len(seen) >= expected:
+                await asyncio.sleep(0.3)  # strays
+                continue_ = [p for p in outbox.iterdir() if not p.name.startswith(".")
+                             and p.name not in seen]
+                for p in continue_:
+                    seen[p.name] = time.monotonic()
+                break
+            await asyncio.sleep(0.05)
+        by_msn: dict[int | None, list[Answer]] = {}
+        for name in sorted(seen):
+            a = decode_answer("ncic", (outbox / name).read_bytes(), seen[name])
+            a.name = name
+            await self.net.attribute("rms", a)
+            by_msn.setdefault(a.msn, []).append(a)
+        self.answers_seen += len(seen)
+        problems: list[str] = []
+        for line, expects in ((q.format(ori=ori), e) for q, e in self.RMS_BATCH):
+            msn = self.net.received_msn("rms", line.encode())
+            self.tr.line(f"   -- {line}  (msn {msn})")
+            answers = by_msn.pop(msn, []) if msn is not None else []
+            for a in answers:
+                self.show(a, start, f"  -> outbox/{a.name}")
+            problems += [f"{line}: {p}" for p in match(answers, expects)]
+        for stray in by_msn.values():
+            problems += [f"unexpected file outbox/{a.name} from {a.source}" for a in stray]
+        archived = list((self.net.spool / "archive").glob("*rms-batch-0001.txt"))
+        self.tr.detail(f"      batch file now in archive/: "
+                       f"{', '.join(p.name for p in archived) or '(not yet)'}")
+        if not archived:
+            problems.append("the batch file was not archived")
+        return problems
+
+    STEPS = (
+        ("plate check with a stolen hit (teletype, NCIC text over a serial line)", "step1"),
+        ("warrant check fanned out to WPS + NCIC + CARPOS (CAD, JSON over mutual TLS)",
+         "step2"),
+        ("driver licence (teletype)", "step3"),
+        ("DMV outage: store-and-forward, .02., late delivery (CAD)", "step4"),
+        ("malformed query rejected at once (teletype)", "step5"),
+        ("RMS batch file in a spool directory", "step6"),
+    )
+
+    async def run(self) -> bool:
+        for number, (title, method) in enumerate(self.STEPS, 1):
+            self.tr.line("")
+            self.tr.line(f"== step {number}: {title}")
+            result = StepResult(number, title)
+            try:
+                result.problems = await getattr(self, method)()
+            except (CletsError, OSError, ValueError, RuntimeError, LookupError) as exc:
+                result.problems = [f"{type(exc).__name__}: {exc}"]
+            self.results.append(result)
+            if result.ok:
+                self.tr.line(f"   step {number}: ok")
+            for p in result.problems:
+                self.tr.line(f"   STEP {number} FAILED: {p}")
+        return all(r.ok for r in self.results)
