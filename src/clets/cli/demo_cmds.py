@@ -98,10 +98,27 @@ def codec_tour() -> int:
 def register(group: click.Group) -> None:
     @group.command()
     @click.option("--codecs", "codecs_only", is_flag=True, help="run only the codec tour")
-    def demo(codecs_only: bool) -> None:
-        """Run the embedded demo network (or the codec tour) and exit 0 when all went well."""
+    @click.option("--quiet", "-q", is_flag=True,
+                  help="one line per message and answer (no wire details)")
+    @click.option("--keep", is_flag=True,
+                  help="keep the work directory (switch.toml, journal.db, pki/, rms-drop/)")
+    @click.option("--seed", type=int, default=None,
+                  help="data set seed of the simulated back-ends (default 1975)")
+    @click.option("--timeout", type=click.FloatRange(5, 600), default=50.0, show_default=True,
+                  help="the demo fails (exit 1) when it has not finished within this many s")
+    def demo(codecs_only: bool, quiet: bool, keep: bool, seed: int | None,
+             timeout: float) -> None:
+        """Run the embedded demo network (or the codec tour) and exit 0 when all went well.
+
+        The network: simulated DMV, NCIC, WPS, SVS, CARPOS, CCH and NLETS; the switch with
+        its journal; a teletype on a pseudo-terminal, a CAD over mutual TLS, an RMS spool
+        drop.  Six scripted steps, each checked; exit 1 names the step that failed.
+        """
         if not codecs_only and importlib.util.find_spec("clets.demo") is not None:
             from clets.demo import run_demo
+            from clets.sim import DEFAULT_SEED
 
-            sys.exit(run_demo())
+            sys.exit(run_demo(quiet=quiet, keep=keep, timeout=timeout,
+                              seed=DEFAULT_SEED if seed is None else seed,
+                              echo=click.echo))
         sys.exit(1 if codec_tour() else 0)
