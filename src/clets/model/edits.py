@@ -166,11 +166,13 @@ Walker = Callable[[Any, str, _dt.date, list[Finding]], None]
 def _walker(dictionary: FieldDictionary, cls: type, only: str) -> Walker:
     """A generated function that checks every row below ``only`` that ``cls`` has a slot for.
 
-    Generated once per (dictionary, class): straight-line attribute loads in table row order,
-    so findings come out in row order and an absent parent costs one comparison.
+    Generated once per (dictionary, class) as nested blocks, one per parent object
+    (``person``, ``person.license``, ...), so an absent parent skips all its rows with one
+    comparison.  Blocks do not follow the table's row order, so when a message has more than
+    one finding they are put back into row order (``apply_edits`` raises the first reject).
     """
-    namespace: dict[str, Any] = {}
-    lines = ["def walk(obj, prefix, today, out):"]
+    namespace: dict[str, Any] = {"_order": {}}
+    tree: dict[str, Any] = {}
     for index, fd in enumerate(dictionary.rows):
         if not fd.path.startswith(only):
             continue
@@ -180,15 +182,30 @@ def _walker(dictionary: FieldDictionary, cls: type, only: str) -> Walker:
             continue
         namespace[f"c{index}"] = _row_checker(fd)
         namespace[f"r{index}"] = rel
-        indent = "    "
-        lines.append(f"{indent}v = obj")
-        for attr in attrs:
-            lines.append(f"{indent}v = v.{attr}")
+        namespace["_order"][rel] = index
+        node = tree
+        for attr in attrs[:-1]:
+            node = node.setdefault(attr, {})
+        node.setdefault("", []).append((index, attrs[-1]))
+    lines = ["def walk(obj, prefix, today, out):", "    start = len(out)"]
+
+    def emit(node: dict[str, Any], var: str, indent: str, depth: int) -> None:
+        for index, leaf in node.get("", []):
+            lines.append(f"{indent}v = {var}.{leaf}")
             lines.append(f"{indent}if v is not None:")
-            indent += "    "
-        lines.append(f"{indent}c{index}(v, prefix, r{index}, today, out)")
-    if len(lines) == 1:
-        lines.append("    return")
+            lines.append(f"{indent}    c{index}(v, prefix, r{index}, today, out)")
+        for attr, child in node.items():
+            if attr == "":
+                continue
+            sub = f"o{depth}"
+            lines.append(f"{indent}{sub} = {var}.{attr}")
+            lines.append(f"{indent}if {sub} is not None:")
+            emit(child, sub, indent + "    ", depth + 1)
+
+    emit(tree, "obj", "    ", 0)
+    lines += ["    if len(out) - start > 1:",
+              "        n = len(prefix)",
+              "        out[start:] = sorted(out[start:], key=lambda f: _order[f.path[n:]])"]
     exec(compile("\n".join(lines), f"<clets edits walker {cls.__name__}>", "exec"), namespace)
     walk: Walker = namespace["walk"]
     return walk
