@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import faulthandler
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -102,6 +103,11 @@ async def _run(tr: Transcript, *, seed: int, keep: bool, timeout: float) -> int:
     root = Path(tempfile.mkdtemp(prefix="clets-demo-"))
     net = DemoNetwork(root, seed=seed)
     ok = False
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: the finally below runs
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            if task is not None:
+                loop.add_signal_handler(sig, task.cancel)
     try:
         async with asyncio.timeout(timeout):
             await net.start()
@@ -114,6 +120,8 @@ async def _run(tr: Transcript, *, seed: int, keep: bool, timeout: float) -> int:
         tr.line(f"DEMO FAILED: did not finish within {timeout:g} s")
     except (CletsError, OSError) as exc:
         tr.line(f"DEMO FAILED: {type(exc).__name__}: {exc}")
+    except asyncio.CancelledError:
+        tr.line("DEMO INTERRUPTED")
     finally:
         await net.stop()
         journal = root / "journal.db"
@@ -138,8 +146,14 @@ def run_demo(*, quiet: bool = False, keep: bool = False, seed: int = DEFAULT_SEE
     """
     out = echo or (lambda s: print(s, flush=True))
     tr = Transcript(out, quiet=quiet)
-    faulthandler.dump_traceback_later(timeout + 20, exit=True, file=sys.stderr)
+    watchdog = sys.__stderr__ is not None
+    if sys.__stderr__ is not None:
+        try:
+            faulthandler.dump_traceback_later(timeout + 20, exit=True, file=sys.__stderr__)
+        except (AttributeError, ValueError, OSError):  # no real stderr: no watchdog
+            watchdog = False
     try:
         return asyncio.run(_run(tr, seed=seed, keep=keep, timeout=timeout))
     finally:
-        faulthandler.cancel_dump_traceback_later()
+        if watchdog:
+            faulthandler.cancel_dump_traceback_later()
