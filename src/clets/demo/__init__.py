@@ -25,7 +25,7 @@ from clets.errors import CletsError
 from clets.sim import DEFAULT_SEED
 from clets.switch import audit as audit_mod
 
-from .network import CAD_CERT_NAME, DMV_DEADLINE, JSON_DESTS, ORIS, DemoNetwork
+from .network import CAD_CERT_NAME, DMV_DEADLINE, ORIS, TEXT_DESTS, DemoNetwork
 from .scenario import Scenario, Transcript
 
 __all__ = ["run_demo"]
@@ -44,7 +44,7 @@ def _setup_lines(net: DemoNetwork, tr: Transcript) -> None:
             "(SQLite WAL, synchronous=FULL), audit hash chain on")
     tr.line(f"  DMV        {net.sim.url('DMV')}  EBCDIC copybook records (cp037); answer "
             f"deadline {DMV_DEADLINE:g} s")
-    for name in JSON_DESTS:
+    for name in TEXT_DESTS:
         tr.detail(f"  {name:<10} {net.sim.url(name)}  canonical JSON")
     tr.detail(f"  NLETS      {net.sim.url('NLETS')}  NIEM XML")
     tr.line(f"  TERM1      teletype on {net.terminal.port} (pty pair; switch link serial://, "

@@ -4,7 +4,7 @@ Everything runs in one process and one event loop, on loopback and a pseudo-term
 one temporary directory (config, journal, certificates, spool):
 
 * ``SimNetwork``: DMV (EBCDIC copybook records over ``rdw``), NCIC, WPS, SVS, CARPOS, CCH
-  (canonical JSON over ``len2``) and NLETS (NIEM XML over ``len4``), on ephemeral ports;
+  (``ncic`` text over ``len2``) and NLETS (NIEM XML over ``len4``), on ephemeral ports;
 * the ``Switch`` with a generated ``switch.toml`` (journal on, ``synchronous=FULL``);
 * a teletype on a pty pair (``serial://`` link, ``stx-etx+lrc``, ``ncic`` text);
 * a CAD client speaking canonical JSON over mutual TLS (``tcp+tls://`` origin link);
@@ -139,11 +139,11 @@ name = "NLETS"
 link = "nlets"
 """
 
-_JSON_DEST = """
+_TEXT_DEST = """
 [[link]]
 name = "{lower}"
 url = "{url}"
-codec = "json"
+codec = "ncic"
 role = "destination"
 
 [[destination]]
@@ -151,7 +151,7 @@ name = "{name}"
 link = "{lower}"
 """
 
-JSON_DESTS = ("NCIC", "WPS", "SVS", "CARPOS", "CCH")
+TEXT_DESTS = ("NCIC", "WPS", "SVS", "CARPOS", "CCH")
 
 
 @dataclass(slots=True)
@@ -289,8 +289,8 @@ class DemoNetwork:
             pki=self.pki.ca.parent,
             dmv_deadline=DMV_DEADLINE, url_DMV=self.sim.url("DMV"),
             url_NLETS=self.sim.url("NLETS"))
-        for name in JSON_DESTS:
-            text += _JSON_DEST.format(name=name, lower=name.lower(), url=self.sim.url(name))
+        for name in TEXT_DESTS:
+            text += _TEXT_DEST.format(name=name, lower=name.lower(), url=self.sim.url(name))
         self.config_path.write_text(text)
         cfg = load_config(self.config_path)
         # the TLS listener is opened here (not by the switch) to learn its ephemeral port
