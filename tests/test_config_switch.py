@@ -139,3 +139,28 @@ def test_retry_policy_delay() -> None:
     p = RetryPolicy(retries=5, backoff_initial=1.0, backoff_max=10.0, jitter=0.5)
     assert [p.delay(a, 0.0) for a in range(1, 7)] == [1, 2, 4, 8, 10, 10]
     assert p.delay(3, 0.999) == pytest.approx(4 * (1 - 0.5 * 0.999))
+
+
+def test_relative_certificate_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    text = """
+[switch]
+name = "T"
+home_state = "CA"
+journal = "j.db"
+
+[[link]]
+name = "state"
+url = "tcp+tls://127.0.0.1:5001?framing=len2&ca=pki/ca.pem&cert=/etc/me.pem&key=pki/my%20key.pem"
+codec = "ncic"
+role = "destination"
+
+[[destination]]
+name = "NCIC"
+link = "state"
+"""
+    cfg = parse_config(text, "t.toml", tmp_path)
+    url = cfg.links["state"].url
+    assert f"ca={tmp_path}/pki/ca.pem" in url
+    assert "cert=/etc/me.pem" in url
+    assert f"key={tmp_path}/pki/my%20key.pem" in url
+    assert "framing=len2" in url

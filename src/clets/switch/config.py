@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from clets.errors import ConfigError
 
@@ -430,7 +430,8 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
             continue
         if lname in links:
             c.add(f"[[link]] #{i + 1}: duplicate link name {lname}", "link", i, "name")
-        links[lname] = LinkConfig(lname, url, codec, role, encoding, peer, capture, ack, options)
+        links[lname] = LinkConfig(lname, _resolve_url_paths(url, base_dir), codec, role,
+                                  encoding, peer, capture, ack, options)
 
     # [[destination]]
     dests: dict[str, DestinationConfig] = {}
@@ -513,6 +514,26 @@ def parse_host_port(text: str) -> tuple[str, int] | None:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         return None
     return host, int(port)
+
+
+#: link URL parameters that name files: relative ones are relative to the config file
+_PATH_PARAMS = frozenset({"ca", "cert", "key", "known_hosts"})
+
+
+def _resolve_url_paths(url: str, base_dir: Path) -> str:
+    """Make the file parameters of a link URL absolute against the config file's directory,
+    as every other relative path in the config is (a daemon's working directory is ``/``)."""
+    head, sep, query = url.partition("?")
+    if not sep:
+        return url
+    parts = []
+    for item in query.split("&"):
+        key, eq, value = item.partition("=")
+        path = unquote(value)
+        if eq and key in _PATH_PARAMS and path and not Path(path).is_absolute():
+            item = f"{key}={quote(str(base_dir / path), safe='/')}"
+        parts.append(item)
+    return f"{head}?{'&'.join(parts)}"
 
 
 def _url_problem(url: str) -> str | None:
