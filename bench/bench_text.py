@@ -74,10 +74,10 @@ def _name(v: str) -> Name:
 
 
 def _dob(v: str, today: dt.date) -> str:
-    d = dt.date(int(v[:4]), int(v[4:6]), int(v[6:8]))
-    if len(v) != 8 or d > today:
+    # fromisoformat reads CCYYMMDD (3.11+): the fastest check of a calendar date
+    if len(v) != 8 or not v.isdigit() or dt.date.fromisoformat(v) > today:
         raise Reject("DOB")
-    return d.isoformat()
+    return f"{v[:4]}-{v[4:6]}-{v[6:]}"
 
 
 def _person_field(p: Person, tag: str, v: str, today: dt.date) -> bool:

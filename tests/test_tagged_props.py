@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from clets.codecs.ncic import NcicCodec
 from clets.codecs.nlets import NletsCodec
+from clets.codecs.tagged import default_profile
 from clets.errors import DecodeError
 from clets.model import (
     Address,
@@ -163,8 +164,10 @@ def response_parts(draw: st.DrawFn) -> dict[str, Any]:
     kind = draw(st.sampled_from(["hit", "no_hit", "error", "unavailable"]))
     if kind == "error":
         echo = draw(opt(st.lists(free, min_size=1, max_size=2).map("\n".join)))
-        return dict(status="error", error=ErrorInfo(draw(st.integers(0, 99)),
-                                                    draw(opt(words)), echo))
+        code = draw(st.integers(0, 99))
+        # .02. (will forward) reads as pending, .04. as unavailable (responses.toml)
+        return dict(status=default_profile().status_of_code(code),
+                    error=ErrorInfo(code, draw(opt(words)), echo))
     if kind == "no_hit":
         return dict(status="no_hit", text=draw(st.sampled_from(["NO NCIC WANT", "NO RECORD",
                                                                 "NOT ON FILE"])),

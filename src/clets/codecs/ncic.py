@@ -89,9 +89,10 @@ class NcicCodec:
 
     def decode_text(self, text: str, base: int = 0) -> Message:
         """Decode one message held in ``text``; error offsets are ``base`` + index."""
-        if not text.strip():
+        if not text or text.isspace():
             raise DecodeError("empty message", format=self.name, offset=base)
-        plain = _CONTROL_CHARS.search(text) is None  # the common case: nothing to ignore
+        # the common case: one printable line, nothing to ignore (isprintable is one C pass)
+        plain = text.isprintable() or _CONTROL_CHARS.search(text) is None
         probe = text if plain else normalize(text)
         try:
             end = split_mke(probe, self.name)

@@ -47,6 +47,23 @@ TAG_AT = re.compile(r"[A-Z0-9]{3}/")
 TAG_FULL = re.compile(r"[A-Z0-9]{3}")
 #: inquiry separator: a period followed by a tag
 REQ_SEP = re.compile(r"\.(?=[A-Z0-9]{3}/)")
+_TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def split_fields(body: str) -> list[str]:
+    """``TAG/value.TAG/value`` split at each ``.`` that starts a tag (``REQ_SEP``).
+
+    The common case -- no ``.`` inside a value -- is a plain ``str.split``; only when a piece
+    does not start with a tag (``MIS/FTA. NO BAIL``) does the regex decide.
+    """
+    parts = body.split(".")
+    for part in parts[1:]:
+        if (len(part) < 4 or part[3] != "/" or part[0] not in _TAG_CHARS
+                or part[1] not in _TAG_CHARS or part[2] not in _TAG_CHARS):
+            return REQ_SEP.split(body)
+    return parts
+
+
 #: response-line separator: spaces/periods followed by a tag
 LINE_SEP = re.compile(r"[ .]+(?=[A-Z0-9]{3}/)")
 LINE_SEP_KEEP = re.compile(r"([ .]+)(?=[A-Z0-9]{3}/)")
@@ -73,6 +90,8 @@ def decode_bytes(data: bytes, encoding: str, fmt: str) -> str:
     except UnicodeDecodeError as exc:
         raise DecodeError(f"byte 0x{data[exc.start]:02x} is not {encoding} text", format=fmt,
                           offset=exc.start) from None
+    if text.isascii() and text.isprintable():  # the common case, in two C passes
+        return text
     bad = BAD_IN.search(text)
     if bad is not None:
         raise DecodeError(f"character {bad.group()!r} not allowed", format=fmt,
@@ -363,7 +382,7 @@ class TaggedText:
         if TAG_AT.match(text, start) is None:
             raise DecodeError("expected TAG/ (three letters or digits and '/')",
                               format=self.fmt, offset=start)
-        parts = REQ_SEP.split(text[start:])
+        parts = split_fields(text[start:])
         pos = start
         last = len(parts) - 1
         tail: str | None = None
