@@ -22,16 +22,13 @@ import re
 from collections.abc import Iterable, Iterator
 
 from clets.errors import DecodeError, EncodeError, ValidationError
-from clets.model import Message, apply_edits, default_dictionary
-from clets.model.dictionary import FieldDictionary
+from clets.model import Message, apply_edits
 
 from .tagged import (
     MKE_RE,
     TOKEN_RE,
-    ResponseProfile,
-    TaggedText,
+    TextCodec,
     decode_bytes,
-    default_profile,
     encode_text,
     normalize,
     relocate,
@@ -40,17 +37,7 @@ from .tagged import (
 
 __all__ = ["NcicCodec"]
 
-_ENCODINGS = {"ascii": "ascii", "cp037": "cp037", "cp500": "cp500"}
 _CONTROL_CHARS = re.compile(r"[\r\n\x7f\x85]")
-
-
-def _check_encoding(encoding: str) -> str:
-    enc = _ENCODINGS.get(encoding.lower().replace("-", "").replace("_", ""))
-    if enc is None and encoding.lower() in ("ibm037", "ibm500", "us-ascii"):
-        enc = {"ibm037": "cp037", "ibm500": "cp500", "us-ascii": "ascii"}[encoding.lower()]
-    if enc is None:
-        raise DecodeError(f"unsupported encoding {encoding!r} (ascii, cp037, cp500)")
-    return enc
 
 
 def split_mke(text: str, fmt: str) -> int:
@@ -67,25 +54,13 @@ def split_mke(text: str, fmt: str) -> int:
     return end
 
 
-class NcicCodec:
+class NcicCodec(TextCodec):
     """NCIC field-tagged text; ``encoding`` is ``ascii`` or ``cp037``/``cp500`` (EBCDIC)."""
 
     name = "ncic"
     description = "NCIC field-tagged text (MKE.ORI.TAG/value...; responses with record blocks)"
 
-    def __init__(self, encoding: str = "ascii", edits: bool = True, *,
-                 dictionary: FieldDictionary | None = None,
-                 profile: ResponseProfile | None = None) -> None:
-        self.encoding = _check_encoding(encoding)
-        self.edits = edits
-        self.dictionary = dictionary or default_dictionary()
-        self.profile = profile or default_profile()
-        self.tagged = TaggedText(self.dictionary, self.profile, self.name)
-
     # ------------------------------------------------------------------ decode
-
-    def decode(self, data: bytes) -> Message:
-        return self.decode_text(decode_bytes(data, self.encoding, self.name))
 
     def decode_text(self, text: str, base: int = 0) -> Message:
         """Decode one message held in ``text``; error offsets are ``base`` + index."""

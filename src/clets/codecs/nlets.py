@@ -28,10 +28,9 @@ import re
 from collections.abc import Iterable, Iterator
 
 from clets.errors import INVALID_DESTINATION, DecodeError, EncodeError, ValidationError
-from clets.model import Message, apply_edits, default_dictionary
-from clets.model.dictionary import FieldDictionary
+from clets.model import Message, apply_edits
 
-from .ncic import _check_encoding, split_mke
+from .ncic import split_mke
 from .tagged import (
     ERROR_LINE,
     LINE_FIELDS,
@@ -39,10 +38,8 @@ from .tagged import (
     REQ_SEP,
     TAG_AT,
     TOKEN_RE,
-    ResponseProfile,
-    TaggedText,
+    TextCodec,
     decode_bytes,
-    default_profile,
     encode_text,
     normalize,
     relocate,
@@ -82,25 +79,13 @@ def _unstamp(iso: str | None, number: str, field: str, fmt: str) -> str:
     return f"{h}:{mi} {mo}/{d}/{y} {number}"
 
 
-class NletsCodec:
+class NletsCodec(TextCodec):
     """Nlets legacy text; ``encoding`` is ``ascii`` or ``cp037``/``cp500`` (EBCDIC)."""
 
     name = "nlets"
     description = "Nlets legacy text (input MKE.ORI.DEST.*CTL.TXT and output header forms)"
 
-    def __init__(self, encoding: str = "ascii", edits: bool = True, *,
-                 dictionary: FieldDictionary | None = None,
-                 profile: ResponseProfile | None = None) -> None:
-        self.encoding = _check_encoding(encoding)
-        self.edits = edits
-        self.dictionary = dictionary or default_dictionary()
-        self.profile = profile or default_profile()
-        self.tagged = TaggedText(self.dictionary, self.profile, self.name)
-
     # ------------------------------------------------------------------ decode
-
-    def decode(self, data: bytes) -> Message:
-        return self.decode_text(decode_bytes(data, self.encoding, self.name))
 
     def decode_text(self, text: str, base: int = 0) -> Message:
         if not text.strip():

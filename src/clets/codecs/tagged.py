@@ -29,7 +29,7 @@ from importlib import resources
 from typing import Any, NamedTuple
 
 from clets.errors import DecodeError, EncodeError, LayoutError, ValidationError
-from clets.model import ErrorInfo, Message, Record
+from clets.model import ErrorInfo, Message, Record, default_dictionary
 from clets.model.dictionary import FieldDef, FieldDictionary
 
 _Plan = tuple[tuple[tuple[str, ...], tuple[tuple[int, str, FieldDef, str], ...]], ...]
@@ -37,6 +37,8 @@ _Plan = tuple[tuple[tuple[str, ...], tuple[tuple[int, str, FieldDef, str], ...]]
 __all__ = [
     "ResponseProfile",
     "TaggedText",
+    "TextCodec",
+    "check_encoding",
     "default_profile",
     "normalize",
     "original_offset",
@@ -708,3 +710,36 @@ def split_stream(text: str, starts_message: Callable[[str, list[str]], bool]
         current.pop()
     if current:
         yield start, "\n".join(current)
+
+
+class TextCodec:
+    """What ``ncic`` and ``nlets`` share: options, the tag binding, bytes -> text."""
+
+    name = ""
+
+    def __init__(self, encoding: str = "ascii", edits: bool = True, *,
+                 dictionary: FieldDictionary | None = None,
+                 profile: ResponseProfile | None = None) -> None:
+        self.encoding = check_encoding(encoding)
+        self.edits = edits
+        self.dictionary = dictionary or default_dictionary()
+        self.profile = profile or default_profile()
+        self.tagged = TaggedText(self.dictionary, self.profile, self.name)
+
+    def decode(self, data: bytes) -> Message:
+        return self.decode_text(decode_bytes(data, self.encoding, self.name))
+
+    def decode_text(self, text: str, base: int = 0) -> Message:
+        raise NotImplementedError
+
+
+_ENCODINGS = {"ascii": "ascii", "usascii": "ascii", "cp037": "cp037", "ibm037": "cp037",
+              "cp500": "cp500", "ibm500": "cp500"}
+
+
+def check_encoding(encoding: str) -> str:
+    """The Python codec for a text link's encoding: ASCII or EBCDIC cp037/cp500."""
+    enc = _ENCODINGS.get(encoding.lower().replace("-", "").replace("_", ""))
+    if enc is None:
+        raise DecodeError(f"unsupported encoding {encoding!r} (ascii, cp037, cp500)")
+    return enc
