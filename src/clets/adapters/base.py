@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Link", "LinkState", "PeerIdentity"]
+from clets.errors import LinkError
+
+__all__ = ["FramesUntilClosed", "Link", "LinkState", "PeerIdentity"]
 
 
 class LinkState(enum.Enum):
@@ -63,3 +65,17 @@ class Link(Protocol):
     async def close(self) -> None:
         """Stop, draining in-flight frames first where the transport allows."""
         ...
+
+
+class FramesUntilClosed:
+    """``frames()`` for a link whose ``receive()`` raises LinkError once it is closed."""
+
+    async def receive(self) -> bytes:
+        raise NotImplementedError
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                yield await self.receive()
+            except LinkError:
+                return

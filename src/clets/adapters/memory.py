@@ -9,18 +9,17 @@ makes ``send`` fail with LinkError (a destination that is down) without closing 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 from clets.errors import LinkError
 
-from .base import LinkState, PeerIdentity
+from .base import FramesUntilClosed, LinkState, PeerIdentity
 
 __all__ = ["MemoryLink", "memory_pair", "open_memory"]
 
 _CLOSE = object()
 
 
-class MemoryLink:
+class MemoryLink(FramesUntilClosed):
     """One end of an in-memory pair (implements the Link protocol)."""
 
     def __init__(self, name: str, peer: PeerIdentity | None = None) -> None:
@@ -79,13 +78,6 @@ class MemoryLink:
             return None
         assert isinstance(item, bytes)
         return item
-
-    async def frames(self) -> AsyncIterator[bytes]:
-        while True:
-            try:
-                yield await self.receive()
-            except LinkError:
-                return
 
     async def close(self) -> None:
         if self._state is LinkState.CLOSED:

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import serial
 import serial_asyncio
 
-from clets.adapters.base import LinkState, PeerIdentity
+from clets.adapters.base import FramesUntilClosed, LinkState, PeerIdentity
 from clets.adapters.tcp import EventHook, StreamLink, StreamOptions
 from clets.adapters.url import LinkURL
 from clets.errors import ConfigError, LinkError
@@ -161,7 +160,7 @@ def from_url(
     return SerialLink(SerialConfig.from_url(url), name=name, on_event=on_event)
 
 
-class SerialLink:
+class SerialLink(FramesUntilClosed):
     """A serial line as configured; :meth:`start` opens it (also done on first use)."""
 
     def __init__(
@@ -200,13 +199,6 @@ class SerialLink:
     async def receive(self) -> bytes:
         return await (await self._link()).receive()
 
-    async def frames(self) -> AsyncIterator[bytes]:
-        while True:
-            try:
-                yield await self.receive()
-            except LinkError:
-                return
-
     async def close(self) -> None:
         self._closed = True
         if self._inner is not None:
@@ -222,7 +214,7 @@ async def probe(url: LinkURL) -> str:
             f" rtscts={int(cfg.rtscts)} xonxoff={int(cfg.xonxoff)} framing={cfg.framing}")
 
 
-class AckNakLink:
+class AckNakLink(FramesUntilClosed):
     """``stx-etx+lrc`` with ACK/NAK and bounded retransmission (see the module docstring)."""
 
     def __init__(
@@ -301,13 +293,6 @@ class AckNakLink:
             self._inbox.put_nowait(None)
             if self._inbox.qsize() == 1:
                 raise LinkError(self.error or "serial link closed", link=self.name)
-
-    async def frames(self) -> AsyncIterator[bytes]:
-        while True:
-            try:
-                yield await self.receive()
-            except LinkError:
-                return
 
     async def close(self) -> None:
         if self._state is LinkState.CLOSED:

@@ -21,11 +21,11 @@ import random
 import ssl
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from clets.adapters.base import LinkState, PeerIdentity
+from clets.adapters.base import FramesUntilClosed, LinkState, PeerIdentity
 from clets.adapters.tls import PeerMap, cert_names, session_info, subject_text
 from clets.adapters.url import LinkURL
 from clets.errors import ConfigError, LinkError
@@ -179,7 +179,7 @@ class Inbox(Generic[T]):
                     fut.set_result(None)
 
 
-class StreamLink:
+class StreamLink(FramesUntilClosed):
     """One framed connection over an asyncio stream pair (TCP, TLS, or a serial port).
 
     Implements :class:`clets.adapters.base.Link`.  Received frames go to the link's own queue
@@ -282,13 +282,6 @@ class StreamLink:
             raise LinkError(
                 self.error or "link closed", link=self.name, peer=self._who()
             ) from None
-
-    async def frames(self) -> AsyncIterator[bytes]:
-        while True:
-            try:
-                yield await self.receive()
-            except LinkError:
-                return
 
     async def close(self, *, abort: bool = False, timeout: float = 5.0) -> None:
         """Flush what was sent, then close (``abort``: drop at once, with RST for TCP)."""
@@ -689,7 +682,7 @@ def _tls_details(link: StreamLink) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-class TcpClient:
+class TcpClient(FramesUntilClosed):
     """A link to one server that reconnects with backoff; frames from every connection arrive in
     one queue.  ``send`` waits (up to ``options.write_timeout``) for a connection when down."""
 
@@ -784,13 +777,6 @@ class TcpClient:
             return await self._inbox.get()
         except InboxClosed:
             raise LinkError(self.error or "link closed", link=self.name) from None
-
-    async def frames(self) -> AsyncIterator[bytes]:
-        while True:
-            try:
-                yield await self.receive()
-            except LinkError:
-                return
 
     async def close(self, *, abort: bool = False) -> None:
         self._closed = True

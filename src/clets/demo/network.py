@@ -25,15 +25,13 @@ import hashlib
 import inspect
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clets.adapters.base import Link, LinkState, PeerIdentity
+from clets.adapters.base import FramesUntilClosed, Link, LinkState, PeerIdentity
 from clets.adapters.tcp import StreamOptions, TcpClient
 from clets.adapters.tls import client_context
-from clets.errors import LinkError
 from clets.model import Message, dumps, loads
 from clets.sim import SimNetwork
 from clets.switch import Switch, load_config
@@ -170,7 +168,7 @@ class Answer:
     name: str = ""  # outbox file name (spool answers)
 
 
-class TapLink:
+class TapLink(FramesUntilClosed):
     """A destination link that keeps the frames it carried, so the transcript can show the
     real EBCDIC bytes the switch sent to the DMV and got back."""
 
@@ -203,13 +201,6 @@ class TapLink:
         frame = await self.inner.receive()
         self.rx_log.append(frame)
         return frame
-
-    async def frames(self) -> AsyncIterator[bytes]:
-        while True:
-            try:
-                yield await self.receive()
-            except LinkError:
-                return
 
     async def close(self) -> None:
         await self.inner.close()
