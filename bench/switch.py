@@ -1,0 +1,351 @@
+"""Switch benchmark: inquiries per second end to end, and the latency the switch adds.
+
+Three processes on loopback TCP, as in production: this one (the agency client), the switch
+(``clets run``: journal on, WAL + synchronous=FULL) and the simulated back-ends (``clets sim``).
+Each inquiry is a ``QW`` with name and DOB, so the switch fans it out to WPS, NCIC and CARPOS and
+returns three answers.  The baseline is a bare asyncio relay (``--relay``, its own process)
+that forwards the same frames to the same three back-ends and returns their answers: no
+journal, no codecs, no routing.  The difference is what the switch costs.
+
+    .venv/bin/python bench/switch.py                 # full run (about a minute)
+    .venv/bin/python bench/switch.py --seconds 3     # quicker
+    .venv/bin/python bench/switch.py --json          # one JSON object
+
+Phases: throughput (closed loop, ``--window`` inquiries outstanding) for the relay and the
+switch, then an open-loop run at ``--rate`` (default: half the switch throughput measured, at
+most 1,000/s) for both, giving p50/p99 of send -> third answer.  "Added" = switch - relay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CLETS = [sys.executable, "-c", "from clets.cli import main; main()"]
+DESTS = ("WPS", "NCIC", "CARPOS")
+CONTROL_RE = re.compile(rb'"control": "([^"]*)"')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def frame(payload: bytes) -> bytes:
+    return struct.pack(">H", len(payload)) + payload
+
+
+def inquiry(control: str) -> bytes:
+    from clets.model import Message, Name, Person, dumps
+
+    msg = Message(format="json", mke="QW", origin="CA0194200", control=control,
+                  person=Person(name=Name("ZZYZX", "BENCH"), dob="1980-01-01", sex="M",
+                                race="W"))
+    return dumps(msg).encode()
+
+
+# --------------------------------------------------------------------------- the relay
+
+
+async def relay_main(listen_port: int, dests: list[tuple[str, int]]) -> None:
+    """Forward each client frame to every destination; every answer back to its client.
+
+    Answers echo the request's control, so one client connection is enough to route them;
+    the relay does no parsing at all (length prefix only)."""
+    clients: list[asyncio.StreamWriter] = []
+
+    async def pump_back(reader: asyncio.StreamReader) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await reader.readexactly(2)
+                body = await reader.readexactly(struct.unpack(">H", head)[0])
+                if clients:
+                    clients[-1].write(head + body)
+
+    writers = []
+    for host, port in dests:
+        r, w = await asyncio.open_connection(host, port)
+        writers.append(w)
+        asyncio.get_running_loop().create_task(pump_back(r))
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        clients.append(writer)
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await reader.readexactly(2)
+                body = await reader.readexactly(struct.unpack(">H", head)[0])
+                for w in writers:
+                    w.write(head + body)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", listen_port)
+    print("ready", flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with server:
+        await stop.wait()
+
+
+# --------------------------------------------------------------------------- the client
+
+
+class Client:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.pending: dict[bytes, list[Any]] = {}  # control -> [sent_at, answers left, future]
+        self.task = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def open(cls, port: int) -> Client:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def _read(self) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                (n,) = struct.unpack(">H", await self.reader.readexactly(2))
+                body = await self.reader.readexactly(n)
+                m = CONTROL_RE.search(body)
+                entry = self.pending.get(m.group(1)) if m else None
+                if entry is None or b'"mke": "ACK"' in body:
+                    continue
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self.pending[m.group(1)]  # type: ignore[union-attr]
+                    entry[2].set_result(time.perf_counter() - entry[0])
+
+    def send(self, control: str, payload: bytes) -> asyncio.Future[float]:
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.pending[control.encode()] = [time.perf_counter(), len(DESTS), fut]
+        self.writer.write(frame(payload))
+        return fut
+
+    async def close(self) -> None:
+        self.task.cancel()
+        self.writer.close()
+
+
+def payloads(prefix: str, n: int) -> list[tuple[str, bytes]]:
+    return [(c, inquiry(c)) for c in (f"{prefix}{i:07d}" for i in range(n))]
+
+
+async def closed_loop(port: int, prefix: str, seconds: float, window: int) -> dict[str, Any]:
+    client = await Client.open(port)
+    msgs = payloads(prefix, 200_000)
+    it = iter(msgs)
+    done = 0
+    lat: list[float] = []
+    warm_until = time.perf_counter() + min(1.0, seconds / 4)
+    t_end = warm_until + seconds
+
+    async def lane() -> None:
+        nonlocal done
+        while time.perf_counter() < t_end:
+            c, p = next(it)
+            took = await asyncio.wait_for(client.send(c, p), 60)
+            if time.perf_counter() > warm_until:
+                done += 1
+                lat.append(took)
+
+    await asyncio.gather(*(lane() for _ in range(window)))
+    await client.close()
+    lat.sort()
+    return {"inquiries_per_s": round(done / seconds, 1), "completed": done,
+            "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99)}
+
+
+async def open_loop(port: int, prefix: str, seconds: float, rate: float) -> dict[str, Any]:
+    client = await Client.open(port)
+    n = int(seconds * rate)
+    msgs = payloads(prefix, n + int(rate))
+    futs: list[asyncio.Future[float]] = []
+    warm = int(min(rate, n / 4))
+    t0 = time.perf_counter()
+    for i, (c, p) in enumerate(msgs[: n + warm]):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        futs.append(client.send(c, p))
+    results = await asyncio.wait_for(asyncio.gather(*futs), 120)
+    elapsed = time.perf_counter() - t0
+    await client.close()
+    lat = sorted(results[warm:])
+    return {"rate": rate, "achieved_per_s": round(len(futs) / elapsed, 1), "n": len(lat),
+            "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99), "max_ms": _pct(lat, 100)}
+
+
+def _pct(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    i = min(len(sorted_values) - 1, round(p / 100 * (len(sorted_values) - 1)))
+    return round(sorted_values[i] * 1000, 2)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def start_sim() -> tuple[subprocess.Popen[str], dict[str, str]]:
+    args = [*CLETS, "sim", "--port-base", "0", "--json"]
+    for d in DESTS:
+        args += ["--backend", d]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    assert proc.stdout is not None
+    info = json.loads(proc.stdout.readline())
+    return proc, {n: b["url"] for n, b in info["backends"].items()}
+
+
+def switch_config(journal: Path, port: int, urls: dict[str, str]) -> str:
+    parts = [f"""[switch]
+name = "BENCH"
+home_state = "CA"
+journal = "{journal}"
+
+[[peer]]
+mnemonic = "LAPD"
+oris = ["CA0194200"]
+access = "full"
+
+[[link]]
+name = "lapd"
+url = "tcp://127.0.0.1:{port}?framing=len2&plain=1"
+codec = "json"
+role = "origin"
+peer = "LAPD"
+"""]
+    for d, url in urls.items():
+        parts.append(f"""
+[[link]]
+name = "{d.lower()}"
+url = "{url}"
+codec = "json"
+role = "destination"
+
+[[destination]]
+name = "{d}"
+link = "{d.lower()}"
+""")
+    return "".join(parts)
+
+
+def wait_line(proc: subprocess.Popen[str], needle: str, stream: str = "stdout") -> None:
+    src = proc.stdout if stream == "stdout" else proc.stderr
+    assert src is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = src.readline()
+        if not line:
+            raise RuntimeError(f"process exited before {needle!r}")
+        if needle in line:
+            return
+    raise RuntimeError(f"no {needle!r} in time")
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def stop(proc: subprocess.Popen[str]) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return int(proc.returncode)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase")
+    ap.add_argument("--window", type=int, default=64, help="outstanding inquiries (closed loop)")
+    ap.add_argument("--rate", type=float, default=None,
+                    help="open-loop rate, inquiries/s (default: half the switch throughput, "
+                         "at most 1000)")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--relay", nargs="+", help=argparse.SUPPRESS)
+    ap.add_argument("--profile", metavar="FILE", help="cProfile the switch into FILE")
+    args = ap.parse_args()
+    if args.relay:
+        port, *dests = args.relay
+        asyncio.run(relay_main(int(port), [(h, int(p)) for h, p in
+                                           (d.rsplit(":", 1) for d in dests)]))
+        return
+
+    sim, urls = start_sim()
+    procs: list[subprocess.Popen[str]] = [sim]
+    result: dict[str, Any] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            relay_port, switch_port = free_port(), free_port()
+            hostports = [u.split("//", 1)[1].split("?", 1)[0] for u in urls.values()]
+            relay = subprocess.Popen([sys.executable, __file__, "--relay", str(relay_port),
+                                      *hostports], stdout=subprocess.PIPE, text=True)
+            procs.append(relay)
+            wait_line(relay, "ready")
+            cfg = Path(tmp) / "bench.toml"
+            cfg.write_text(switch_config(Path(tmp) / "journal.db", switch_port, urls))
+            cmd = [*CLETS, "run", str(cfg)]  # the daemon logs no per-message lines
+            if args.profile:
+                cmd = [sys.executable, "-c",
+                       "import cProfile, sys; from clets.cli import main; "
+                       f"sys.argv = ['clets', 'run', {str(cfg)!r}]; "
+                       f"cProfile.run('main()', {args.profile!r})"]
+            switch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                      text=True)
+            procs.append(switch)
+            wait_line(switch, '"ready"', "stderr")
+
+            log("relay and switch ready; closed loop, relay")
+            result["relay_throughput"] = asyncio.run(
+                closed_loop(relay_port, "R", args.seconds, args.window))
+            log(f"relay {result['relay_throughput']}; closed loop, switch")
+            result["switch_throughput"] = asyncio.run(
+                closed_loop(switch_port, "S", args.seconds, args.window))
+            rate = args.rate or min(1000.0, max(10.0, round(
+                result["switch_throughput"]["inquiries_per_s"] / 2)))
+            log(f"switch {result['switch_throughput']}; open loop at {rate}/s, relay")
+            result["relay_latency"] = asyncio.run(open_loop(relay_port, "r", args.seconds,
+                                                            rate))
+            log(f"relay {result['relay_latency']}; open loop, switch")
+            result["switch_latency"] = asyncio.run(open_loop(switch_port, "s", args.seconds,
+                                                             rate))
+            result["added_p50_ms"] = round(result["switch_latency"]["p50_ms"]
+                                           - result["relay_latency"]["p50_ms"], 2)
+            result["added_p99_ms"] = round(result["switch_latency"]["p99_ms"]
+                                           - result["relay_latency"]["p99_ms"], 2)
+            result["switch_exit"] = stop(switch)
+    finally:
+        for p in reversed(procs):
+            stop(p)
+    if args.json:
+        print(json.dumps(result))
+        return
+    rt, st = result["relay_throughput"], result["switch_throughput"]
+    rl, sl = result["relay_latency"], result["switch_latency"]
+    print(f"cpus {result['cpus']}, python {result['python']}, QW fanned out to "
+          f"{', '.join(DESTS)} (clets sim, another process), journal WAL synchronous=FULL")
+    print(f"throughput (window {args.window}): relay {rt['inquiries_per_s']:>8.1f}/s   "
+          f"switch {st['inquiries_per_s']:>8.1f}/s   (target >= 2000/s)")
+    print(f"latency at {sl['rate']:.0f}/s: relay p50 {rl['p50_ms']} ms p99 {rl['p99_ms']} ms;"
+          f" switch p50 {sl['p50_ms']} ms p99 {sl['p99_ms']} ms (achieved "
+          f"{sl['achieved_per_s']}/s)")
+    print(f"added by the switch: p50 {result['added_p50_ms']} ms, p99 "
+          f"{result['added_p99_ms']} ms   (target p99 <= 10 ms at 1000/s)")
+
+
+if __name__ == "__main__":
+    main()
