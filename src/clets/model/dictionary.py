@@ -87,16 +87,14 @@ def parse_name(text: str) -> Name:
     Plain string operations, not a regex: this runs on every person a codec decodes.
     """
     last, comma, rest = text.upper().partition(",")
-    name = Name(last=last.strip() or None)
-    if comma:
-        words = rest.split()
-        if len(words) > 1 and words[-1] in _SUFFIXES:
-            name.suffix = words.pop()
-        if words:
-            name.first = words[0]
-            if len(words) > 1:
-                name.middle = " ".join(words[1:])
-    return name
+    last = last.strip()
+    if not comma:
+        return Name(last or None)
+    words = rest.split()
+    suffix = words.pop() if len(words) > 1 and words[-1] in _SUFFIXES else None
+    if not words:
+        return Name(last or None, None, None, suffix)
+    return Name(last or None, words[0], " ".join(words[1:]) or None, suffix)
 
 
 def format_name(name: Name) -> str:
@@ -109,8 +107,10 @@ def _parse_date(text: str, tag: str) -> str:
     t = text.strip()
     try:
         if len(t) == 8 and t.isdigit():
-            d = _dt.date(int(t[:4]), int(t[4:6]), int(t[6:]))
-        elif len(t) == 6 and t.isdigit():  # Nlets MMDDYY on input: pivot on the current century
+            # fromisoformat reads CCYYMMDD (3.11+) and is far cheaper than date(y, m, d)
+            _dt.date.fromisoformat(t)
+            return f"{t[:4]}-{t[4:6]}-{t[6:]}"
+        if len(t) == 6 and t.isdigit():  # Nlets MMDDYY on input: pivot on the current century
             yy = int(t[4:])
             d = _dt.date(1900 + yy if yy > 40 else 2000 + yy, int(t[:2]), int(t[2:4]))
         elif len(t) == 10 and t[4] == "-" and t[7] == "-":
