@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -334,9 +335,14 @@ class LoadGen:
         return all(all(self.answers[c][d] for d in EXPECTED[s.mke])
                    for c, s in self.sent.items() if s.acked_at is not None)
 
-    async def settle(self, *, ack_timeout: float, quiet: float, timeout: float) -> None:
+    async def settle(self, *, ack_timeout: float, quiet: float, timeout: float,
+                     outstanding: Callable[[], int] = lambda: 0) -> None:
         """Stop producing; wait until every message is acknowledged, then until every
-        acknowledged message has all its answers or nothing arrives for ``quiet`` seconds."""
+        acknowledged message has all its answers -- or the switch's journal holds nothing
+        queued or in flight (``outstanding``) and nothing arrived for ``quiet`` seconds.
+
+        The journal check keeps a slow, loaded machine (a destination in reconnect backoff, a
+        long backlog) from ending the wait early and reporting delivered-later as lost."""
         self.producing = False
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(ack_timeout):
@@ -350,7 +356,8 @@ class LoadGen:
                         async with asyncio.timeout(quiet):
                             await self._progress.wait()
                     except TimeoutError:
-                        return
+                        if outstanding() == 0:
+                            return
 
 
 # --------------------------------------------------------------------------- checker
@@ -480,6 +487,18 @@ def check(gen: LoadGen, sim_logs: dict[str, list[Message]], journal: Path) -> Re
 # --------------------------------------------------------------------------- one run
 
 
+def outstanding_rows(journal: Path) -> int:
+    """Rows the switch still has to send (queued or in flight), read without locking it out."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True,
+                                                timeout=5)) as db:
+            (n,) = db.execute("SELECT count(*) FROM outbound "
+                              "WHERE state IN ('queued', 'in_flight')").fetchone()
+            return int(n)
+    except sqlite3.Error:
+        return 1  # cannot tell (file busy or not there yet): keep waiting
+
+
 async def crash_run(tmp: Path, *, rounds: int, unsafe: bool = False, seed: int = 1,
                     rate: float = 150.0, kill_min: float = 0.2, kill_max: float = 1.5,
                     settle_timeout: float = 60.0) -> Report:
@@ -506,7 +525,8 @@ async def crash_run(tmp: Path, *, rounds: int, unsafe: bool = False, seed: int =
                 await proc.kill()
                 await asyncio.sleep(rng.uniform(0.0, 0.1))
                 await proc.start()
-            await gen.settle(ack_timeout=settle_timeout, quiet=3.0, timeout=settle_timeout)
+            await gen.settle(ack_timeout=settle_timeout, quiet=3.0, timeout=2 * settle_timeout,
+                             outstanding=lambda: outstanding_rows(journal))
             await gen.close()
             code = await proc.terminate()
         finally:
