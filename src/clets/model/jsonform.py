@@ -13,7 +13,7 @@ import json
 import types
 import typing
 from dataclasses import fields
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 from clets.errors import DecodeError
 
@@ -32,7 +32,6 @@ from .types import (
 
 __all__ = ["dump", "dumps", "from_dict", "load", "loads", "to_dict"]
 
-T = TypeVar("T")
 
 _MODEL_TYPES = (Message, Person, Name, License, Address, Vehicle, Case, Record, Registration,
                 ErrorInfo)
@@ -49,112 +48,169 @@ for _cls in _MODEL_TYPES:
     _SCHEMA[_cls] = [(f.name, _json_key(f.name), _hints[f.name]) for f in fields(_cls)]
 
 
-def _dump_value(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    if isinstance(value, list):
-        return [_dump_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _dump_value(v) for k, v in value.items()}
-    return _dump_object(value)
+# --------------------------------------------------------------------------- generated code
+#
+# The JSON form is walked on every message a switch journals, forwards and answers, so the
+# dump and load functions are generated once per model class from the schema above: straight
+# attribute loads and type checks, no per-value reflection.  The generic rules stay the same:
+# spec key order; an all-absent object dumps to null; loading rejects unknown keys and wrong
+# types with the JSON path of the value.
+
+_NONE = type(None)
 
 
-def _dump_object(obj: Any) -> dict[str, Any] | None:
-    out: dict[str, Any] = {}
-    present = False
-    for attr, key, _ in _SCHEMA[type(obj)]:
-        v = _dump_value(getattr(obj, attr))
-        out[key] = v
-        if v is not None and v != [] and v != {} and v is not False:
-            present = True
-    # An object whose fields are all absent is null (spec/model.md) -- never the Message itself.
-    return out if present or isinstance(obj, Message) else None
+def _kind(tp: Any) -> tuple[str, Any]:
+    """(kind, detail) of a field type: optional?, scalar, list of X, dict, or model class."""
+    origin = get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not _NONE]
+        return _kind(args[0])
+    if origin is list:
+        return "list", get_args(tp)[0]
+    if origin is dict:
+        return "dict", None
+    if tp in _SCHEMA:
+        return "model", tp
+    return "scalar", tp
+
+
+def _gen_dump(cls: type) -> str:
+    name = cls.__name__
+    lines = [f"def dump_{name}(o):"]
+    entries, tests = [], []
+    for attr, key, tp in _SCHEMA[cls]:
+        kind, detail = _kind(tp)
+        if kind == "scalar":
+            expr = f"o.{attr}"
+            test = f"d[{key!r}]" if detail is bool else f"d[{key!r}] is not None"
+        elif kind == "model":
+            expr = f"(None if o.{attr} is None else dump_{detail.__name__}(o.{attr}))"
+            test = f"d[{key!r}] is not None"
+        elif kind == "list" and detail in _SCHEMA:
+            expr = f"[dump_{detail.__name__}(x) for x in o.{attr}]"
+            test = f"d[{key!r}]"
+        elif kind == "list":
+            expr = f"list(o.{attr})"
+            test = f"d[{key!r}]"
+        else:
+            expr = f"dict(o.{attr})"
+            test = f"d[{key!r}]"
+        entries.append(f"{key!r}: {expr}")
+        tests.append(test)
+    lines.append("    d = {" + ", ".join(entries) + "}")
+    if cls is Message:  # the message itself is never null
+        lines.append("    return d")
+    else:
+        lines.append("    if " + " or ".join(tests) + ":")
+        lines.append("        return d")
+        lines.append("    return None")
+    return "\n".join(lines)
+
+
+def _gen_load(cls: type) -> str:
+    name = cls.__name__
+    known = {key for _, key, _ in _SCHEMA[cls]}
+    lines = [f"_KNOWN_{name} = frozenset({sorted(known)!r})",
+             f"def load_{name}(v, path):",
+             "    if type(v) is not dict:",
+             "        _bad(f'expected an object, got {type(v).__name__}', path or '$')",
+             f"    if not _KNOWN_{name}.issuperset(v):",
+             f"        _unknown(v, _KNOWN_{name}, path)",
+             "    kw = {}"]
+    for attr, key, tp in _SCHEMA[cls]:
+        kind, detail = _kind(tp)
+        sub = f"(path + {'.' + key!r} if path else {key!r})"
+        lines.append(f"    x = v.get({key!r}, _MISSING)")
+        # null for a non-optional list, map or bool is taken as its default
+        skip = "x is not _MISSING and x is not None"
+        lines.append(f"    if {skip}:")
+        if kind == "scalar" and detail is str:
+            lines.append("        if type(x) is not str and not isinstance(x, str):")
+            lines.append(f"            _bad(f'expected a string, got {{x!r}}', {sub})")
+        elif kind == "scalar" and detail is int:
+            lines.append("        if type(x) is not int and (isinstance(x, bool) or "
+                         "not isinstance(x, int)):")
+            lines.append(f"            _bad(f'expected an integer, got {{x!r}}', {sub})")
+        elif kind == "scalar" and detail is bool:
+            lines.append("        if type(x) is not bool:")
+            lines.append(f"            _bad(f'expected true or false, got {{x!r}}', {sub})")
+        elif kind == "model":
+            lines.append(f"        x = load_{detail.__name__}(x, {sub})")
+        elif kind == "list":
+            lines.append("        if type(x) is not list:")
+            lines.append(f"            _bad(f'expected a list, got {{type(x).__name__}}', {sub})")
+            if detail in _SCHEMA:
+                lines.append(f"        p = {sub}")
+                lines.append(f"        x = [load_{detail.__name__}(y, f'{{p}}[{{i}}]') "
+                             "for i, y in enumerate(x)]")
+            else:
+                lines.append(f"        p = {sub}")
+                lines.append("        for i, y in enumerate(x):")
+                lines.append("            if not isinstance(y, str):")
+                lines.append("                _bad(f'expected a string, got {y!r}', "
+                             "f'{p}[{i}]')")
+                lines.append("        x = list(x)")
+        elif kind == "dict":
+            lines.append("        if type(x) is not dict:")
+            lines.append(f"            _bad(f'expected an object, got {{type(x).__name__}}', "
+                         f"{sub})")
+            lines.append(f"        p = {sub}")
+            lines.append("        for k, y in x.items():")
+            lines.append("            if not isinstance(y, str):")
+            lines.append("                _bad('values must be strings', f'{p}.{k}')")
+            lines.append("        x = dict(x)")
+        else:
+            raise TypeError(f"unsupported field type {tp!r}")
+        lines.append(f"        kw[{attr!r}] = x")
+    lines.append(f"    return _cls_{name}(**kw)")
+    return "\n".join(lines)
+
+
+def _bad(reason: str, path: str) -> None:
+    raise DecodeError(reason, format="json", field=path)
+
+
+def _unknown(v: dict[str, Any], known: frozenset[str], path: str) -> None:
+    for key in v:
+        if key not in known:
+            raise DecodeError(f"unknown key {key!r}", format="json",
+                              field=f"{path}.{key}" if path else key)
+
+
+def _compile() -> dict[str, Any]:
+    namespace: dict[str, Any] = {"_bad": _bad, "_unknown": _unknown, "_MISSING": object()}
+    source = []
+    for cls in _MODEL_TYPES:
+        namespace[f"_cls_{cls.__name__}"] = cls
+        source.append(_gen_dump(cls))
+        source.append(_gen_load(cls))
+    exec(compile("\n\n".join(source), "<clets jsonform>", "exec"), namespace)
+    return namespace
+
+
+_GENERATED = _compile()
+_dump_message = _GENERATED["dump_Message"]
+_load_message = _GENERATED["load_Message"]
 
 
 def to_dict(msg: Message) -> dict[str, Any]:
     """The canonical JSON object of a message (plain dicts and lists, spec key order)."""
-    result = _dump_object(msg)
-    assert result is not None
+    result: dict[str, Any] = _dump_message(msg)
     return result
 
 
 def dumps(msg: Message) -> str:
     """One line of canonical JSON, exactly as ``clets decode`` prints it."""
-    return json.dumps(to_dict(msg), ensure_ascii=False)
+    return json.dumps(_dump_message(msg), ensure_ascii=False)
 
 
 def dump(msg: Message) -> bytes:
     return dumps(msg).encode("utf-8")
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
-def _load_value(tp: Any, value: Any, path: str) -> Any:
-    origin = get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _load_value(args[0], value, path)
-    if origin is list:
-        if not isinstance(value, list):
-            raise DecodeError(f"expected a list, got {type(value).__name__}", format="json",
-                              field=path)
-        (item,) = get_args(tp)
-        return [_load_value(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise DecodeError(f"expected an object, got {type(value).__name__}", format="json",
-                              field=path)
-        for k, v in value.items():
-            if not isinstance(v, str):
-                raise DecodeError("values must be strings", format="json", field=f"{path}.{k}")
-        return dict(value)
-    if tp in _SCHEMA:
-        return _load_object(tp, value, path)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise DecodeError(f"expected true or false, got {value!r}", format="json", field=path)
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise DecodeError(f"expected an integer, got {value!r}", format="json", field=path)
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise DecodeError(f"expected a string, got {value!r}", format="json", field=path)
-        return value
-    raise DecodeError(f"unsupported type {_type_name(tp)}", format="json", field=path)
-
-
-def _load_object(cls: type[T], value: Any, path: str) -> T:
-    if not isinstance(value, dict):
-        raise DecodeError(f"expected an object, got {type(value).__name__}", format="json",
-                          field=path or "$")
-    schema = _SCHEMA[cls]
-    known = {key for _, key, _ in schema}
-    for key in value:
-        if key not in known:
-            raise DecodeError(f"unknown key {key!r}", format="json",
-                              field=f"{path}.{key}" if path else key)
-    kwargs: dict[str, Any] = {}
-    for attr, key, tp in schema:
-        if key in value:
-            v = value[key]
-            sub = f"{path}.{key}" if path else key
-            if v is None and get_origin(tp) not in (typing.Union, types.UnionType):
-                # null for a list or map is tolerated as empty; for a bool as its default
-                continue
-            kwargs[attr] = _load_value(tp, v, sub)
-    obj = cls(**kwargs)
-    return obj
-
-
 def from_dict(data: Any) -> Message:
     """Build a Message from its JSON object; strict on unknown keys and types."""
-    msg = _load_object(Message, data, "")
+    msg: Message = _load_message(data, "")
     if not msg.format or not msg.mke:
         missing = "format" if not msg.format else "mke"
         raise DecodeError(f"missing {missing}", format="json", field=missing)
