@@ -45,7 +45,7 @@ def _setup_lines(net: DemoNetwork, tr: Transcript) -> None:
     tr.line(f"  DMV        {net.sim.url('DMV')}  EBCDIC copybook records (cp037); answer "
             f"deadline {DMV_DEADLINE:g} s")
     for name in TEXT_DESTS:
-        tr.detail(f"  {name:<10} {net.sim.url(name)}  canonical JSON")
+        tr.detail(f"  {name:<10} {net.sim.url(name)}  NCIC text (switch control as *CONTROL)")
     tr.detail(f"  NLETS      {net.sim.url('NLETS')}  NIEM XML")
     tr.line(f"  TERM1      teletype on {net.terminal.port} (pty pair; switch link serial://, "
             f"stx-etx+lrc ACK/NAK, NCIC text), ORI {ORIS['TERM']}")
