@@ -118,7 +118,9 @@ class LinkConfig:
     role: str
     encoding: str | None = None
     peer: str | None = None
-    capture: bool = False
+    #: False, True (``<journal dir>/captures/<link>-<UTC time>.jsonl`` per start) or a file
+    #: path (absolute, resolved against the config file's directory)
+    capture: bool | Path = False
     ack: bool = False
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -400,7 +402,15 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         role = c.get(raw, "role", str, "link", i, required=True, default="origin")
         peer = c.get(raw, "peer", str, "link", i)
         encoding = c.get(raw, "encoding", str, "link", i)
-        capture = c.get(raw, "capture", bool, "link", i, default=False)
+        capture = c.get(raw, "capture", (bool, str), "link", i, default=False)
+        if isinstance(capture, str):
+            if not capture.strip():
+                c.add(f"[[link]] #{i + 1}: capture must be true, false or a file path", "link",
+                      i, "capture")
+                capture = False
+            else:
+                cpath = Path(capture)
+                capture = cpath if cpath.is_absolute() else base_dir / cpath
         ack = c.get(raw, "ack", bool, "link", i, default=False)
         options = c.get(raw, "options", dict, "link", i, default={})
         if lname is not None and not NAME_RE.fullmatch(lname):
