@@ -39,6 +39,7 @@ from clets.model import Message, dumps, loads
 
 from .audit import AuditEvent
 from .authz import Rejected, authorize
+from .capture import CaptureSink, close_captures, unwrap, wrap_captured_links
 from .clock import Clock, SystemClock
 from .config import ORI_RE, DestinationConfig, LinkConfig, SwitchConfig
 from .journal import Journal, OutRow, StoredMessage
@@ -103,6 +104,7 @@ class Switch:
         self._timer_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._receivers: list[asyncio.Task[None]] = []
+        self._captures: list[CaptureSink] = []
         self._busy: dict[str, int] = {}
         self._stopping = False
         self._running = False
@@ -124,8 +126,9 @@ class Switch:
 
     @property
     def links(self) -> Mapping[str, Link]:
-        """The links by config name while running (a daemon reports their state/addresses)."""
-        return dict(self._links)
+        """The links by config name while running (a daemon reports their state/addresses);
+        the transports themselves, also for captured links."""
+        return {name: unwrap(link) for name, link in self._links.items()}
 
     async def start(self) -> None:
         """Open the journal, recover, open links, then start readers, workers and the timer."""
@@ -165,6 +168,8 @@ class Switch:
                 result = starter()
                 if inspect.isawaitable(result):
                     await result
+        # captured links (``capture =``) are wrapped once started: the engine sees no difference
+        self._captures = wrap_captured_links(cfg, self._links, self._capture_failed)
         self._running, self._stopping = True, False
         loop = asyncio.get_running_loop()
         targets = list(cfg.destinations) + [n for n, lk in cfg.links.items()
@@ -199,6 +204,8 @@ class Switch:
         for name in self._owned:
             with contextlib.suppress(CletsError, OSError):
                 await self._links[name].close()
+        close_captures(self._captures)
+        self._captures = []
         with self.journal.tx():
             self.journal.audit(AuditEvent("stopped", outcome="ok"), self.clock.time())
         self.journal.close()
@@ -247,6 +254,14 @@ class Switch:
                 link=str(details.get("link")), peer=str(details.get("peer") or "") or None,
                 outcome=name, reason=str(details.get("reason") or "")[:100] or None),
                 self.clock.time())
+
+    def _capture_failed(self, link: str, reason: str) -> None:
+        """A capture that cannot be written is audited once; the traffic goes on."""
+        if self._journal is None:
+            return
+        with contextlib.suppress(CletsError, OSError), self.journal.tx():
+            self.journal.audit(AuditEvent("error", link=link, outcome="capture_failed",
+                                          reason=reason[:200]), self.clock.time())
 
     # ------------------------------------------------------------------ helpers
 
