@@ -55,6 +55,8 @@ __all__ = [
     "Scrubber",
     "open_codec",
     "scrub_capture",
+    "scrub_dataset",
+    "scrubbed_dataset",
 ]
 
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -663,3 +665,46 @@ def _same_layout(sc: Scrubber, codec: Any, raw: bytes, message: dict[str, Any]
 
 def _join_note(old: str | None, new: str) -> str:
     return f"{old}; {new}" if old else new
+
+
+# --------------------------------------------------------------------------- sim data sets
+
+def scrub_dataset(ds: Any, key: bytes | Scrubber) -> Any:
+    """Scrub a simulator data set (:class:`clets.sim.Dataset`) in place, every sensitive value
+    replaced exactly as ``clets scrub`` replaces it with this key, so that the requests of a
+    scrubbed capture find the scrubbed records (``clets sim --scrub-key``).  Returns ``ds``."""
+    sc = key if isinstance(key, Scrubber) else Scrubber(key)
+
+    def f(cat: str, v: str | None) -> str | None:
+        return sc.fake(cat, v) if v else v
+
+    for p in ds.people:
+        p.last, p.first, p.middle = f("name", p.last), f("name", p.first), f("name", p.middle)
+        p.dob, p.ssn = f("dob", p.dob), f("ssn", p.ssn)
+        p.street, p.city, p.zip = f("street", p.street), f("city", p.city), f("zip", p.zip)
+        p.fbi, p.cii = f("fbi", p.fbi), f("cii", p.cii)
+    for v in ds.vehicles:
+        v.plate, v.vin = f("plate", v.plate), f("vin", v.vin)
+    for lic in ds.licenses:
+        lic.number = f("oln", lic.number)
+    for w in ds.warrants:
+        w.nic, w.oca = f("nic", w.nic), f("oca", w.oca)
+    for o in ds.protection_orders:
+        o.nic, o.oca, o.fcn = f("nic", o.nic), f("oca", o.oca), f("fcn", o.fcn)
+        o.protected_name = sc.fake_name(o.protected_name)
+    for t in ds.stolen_vehicles:
+        t.nic, t.oca = f("nic", t.nic), f("oca", t.oca)
+    for rows in (ds.warrants, ds.protection_orders, ds.stolen_vehicles):
+        for row in rows:
+            if row.remarks:
+                row.remarks = sc.scrub_text(row.remarks)[0]
+    ds.reindex()
+    return ds
+
+
+def scrubbed_dataset(key: bytes, seed: int | None = None) -> Any:
+    """The simulator's generated data set (``seed``, default the shipped one), scrubbed with
+    ``key`` (:func:`scrub_dataset`)."""
+    from clets.sim import DEFAULT_SEED, generate
+
+    return scrub_dataset(generate(DEFAULT_SEED if seed is None else seed), key)
