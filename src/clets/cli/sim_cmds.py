@@ -32,6 +32,30 @@ def _dataset(path: Path | None, seed: int):  # type: ignore[no-untyped-def]
     return load_dataset(path) if path is not None else generate(seed)
 
 
+def _scrub_key(key_file: Path | None, key_env: str | None) -> bytes | None:
+    """The tester's scrub key (the same bytes ``clets scrub --key-file`` reads), or None."""
+    import os
+
+    if key_file is not None and key_env is not None:
+        raise ConfigError("give --scrub-key or --scrub-key-env, not both")
+    if key_file is not None:
+        try:
+            key = key_file.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read scrub key: {exc.strerror}",
+                              source=str(key_file)) from None
+    elif key_env is not None:
+        value = os.environ.get(key_env)
+        if not value:
+            raise ConfigError(f"--scrub-key-env: environment variable {key_env} is not set")
+        key = value.encode("utf-8")
+    else:
+        return None
+    if len(key) < 16:
+        raise ConfigError("scrub key must be at least 16 bytes")
+    return key
+
+
 @click.group(invoke_without_command=True)
 @click.option("--backend", "backends", multiple=True, metavar="NAME",
               help="Back-end to run (repeatable): DMV NCIC WPS SVS CARPOS CCH NLETS. "
@@ -58,11 +82,20 @@ def _dataset(path: Path | None, seed: int):  # type: ignore[no-untyped-def]
 @click.option("--outage-mode", type=click.Choice(["refuse", "blackhole"]), default="refuse",
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the addresses as one JSON object.")
+@click.option("--scrub-key", "scrub_key_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Scrub the data set with this key file (the one `clets scrub --key-file` "
+                   "used), so scrubbed captures replay with hits.")
+@click.option("--scrub-key-env", metavar="VAR",
+              help="Like --scrub-key, the key taken from environment variable VAR.")
+@click.option("--export-dataset", "export_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the data set (as served: scrubbed with --scrub-key) to this JSON "
+                   "file and exit; edit it and load it with --dataset.")
 @click.pass_context
 def sim(ctx: click.Context, backends: tuple[str, ...], port_base: int, host: str,
         seed: int | None, dataset_path: Path | None, latency_ms: float, jitter_ms: float,
         error_rate: float, drop_rate: float, duplicate_rate: float, outages: tuple[str, ...],
-        outage_mode: str, as_json: bool) -> None:
+        outage_mode: str, as_json: bool, scrub_key_file: Path | None,
+        scrub_key_env: str | None, export_path: Path | None) -> None:
     """Simulated back-ends (DMV, NCIC, WPS, SVS, CARPOS, CCH, NLETS) over a synthetic data set.
 
     Runs until SIGINT or SIGTERM.  See docs/sim.md for the well-known records.
@@ -74,10 +107,25 @@ def sim(ctx: click.Context, backends: tuple[str, ...], port_base: int, host: str
     from clets.sim.server import SimNetwork
 
     seed = DEFAULT_SEED if seed is None else seed
+    dataset = _dataset(dataset_path, seed)
+    key = _scrub_key(scrub_key_file, scrub_key_env)
+    if key is not None:
+        from clets.testing.scrub import scrub_dataset
+
+        scrub_dataset(dataset, key)
+    if export_path is not None:
+        try:
+            export_path.write_text(dataset.to_json_text(), encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write data set: {exc.strerror}",
+                              source=str(export_path)) from None
+        click.echo(f"data set written to {export_path}" + (" (scrubbed)" if key else ""),
+                   err=True)
+        return
     faults = Faults(latency_ms=latency_ms, jitter_ms=jitter_ms, error_rate=error_rate,
                     drop_rate=drop_rate, duplicate_rate=duplicate_rate)
     net = SimNetwork(seed=seed, base_port=port_base, host=host, backends=backends or None,
-                     faults=faults, dataset=_dataset(dataset_path, seed), outages=outages,
+                     faults=faults, dataset=dataset, outages=outages,
                      outage_mode=outage_mode, admin=True)
 
     async def run() -> None:
