@@ -246,3 +246,26 @@ def test_capture_scrub_replay_and_a_one_field_regression(walk: tuple[Path, int, 
     for p in procs.procs:
         if p.poll() is None:
             assert procs.stop(p) == 0
+
+
+def test_sim_scrub_key_env_and_export_match_the_library(tmp_path: Path) -> None:
+    """``clets sim --export-dataset`` with ``--scrub-key-env`` writes exactly the data set that
+    :func:`clets.testing.scrub.scrubbed_dataset` gives for that key; bad keys exit 2."""
+    from clets.testing.scrub import scrubbed_dataset
+
+    key = base64.b64encode(secrets.token_bytes(32))
+    env = {**_env(), "WALK_KEY": key.decode()}
+    r = subprocess.run([*CLETS, "sim", "--scrub-key-env", "WALK_KEY", "--export-dataset",
+                        "scrubbed.json"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "scrubbed.json").read_text() == scrubbed_dataset(key).to_json_text()
+    rows = json.loads((tmp_path / "scrubbed.json").read_text())
+    assert "7ABC123" not in {v["plate"] for v in rows["vehicles"]}  # "well_known" is fixed text
+    (tmp_path / "short.key").write_text("too short\n")
+    for args in (["--scrub-key", "short.key"], ["--scrub-key-env", "NOT_SET_ANYWHERE"],
+                 ["--scrub-key", "short.key", "--scrub-key-env", "WALK_KEY"]):
+        r = subprocess.run([*CLETS, "sim", *args, "--export-dataset", "x.json"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60, env=env)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert not (tmp_path / "x.json").exists()
