@@ -269,3 +269,51 @@ def test_sim_scrub_key_env_and_export_match_the_library(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=60, env=env)
         assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
         assert not (tmp_path / "x.json").exists()
+
+
+def test_the_demos_teletype_capture_replays_against_the_adapter_box(
+        walk: tuple[Path, int, Procs]) -> None:
+    """``clets demo --capture`` records the demo's traffic; its teletype session (serial,
+    stx-etx+lrc) replays over TCP against the example box in front of the simulator: no
+    differences, then exactly one against a build whose DMV answers differ in one field."""
+    tmp, base, procs = walk
+    demo = clets(tmp, "demo", "--quiet", "--capture", "caps")
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr
+    tty = read_capture(tmp / "caps" / "tty.jsonl")
+    assert tty.frames("tty", "in") and tty.frames("tty", "out")
+
+    config = example_config(tmp, base)
+    metrics = base + 21
+    to = f"tcp://127.0.0.1:{base + 20}?framing=len2&plain=1"
+
+    def all_links_up() -> bool:
+        h = healthz(metrics)
+        return bool(h and h.get("ok") and h.get("down") == [])
+
+    def start_sim(*extra: str) -> subprocess.Popen[bytes]:
+        p = procs.start("sim", "--port-base", str(base), *extra, log="sim.log")
+        wait_for(lambda: connectable(base) and connectable(base + 9), "the simulator")
+        return p
+
+    sim = start_sim()
+    procs.start("run", config.name, log="switch.log")
+    wait_for(all_links_up, "the switch with every back-end connected")
+    r = clets(tmp, "replay", "caps/tty.jsonl", "--to", to)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "RESULT: all answers match" in r.stdout
+
+    assert clets(tmp, "sim", "--export-dataset", "dataset.json").returncode == 0
+    with (tmp / "changed.json").open("wb") as out:
+        subprocess.run(["sed", CHANGE, "dataset.json"], cwd=tmp, stdout=out, check=True,
+                       timeout=10)
+    assert procs.stop(sim) == 0
+    wait_for(lambda: (h := healthz(metrics)) and "dmv" in h.get("down", []),
+             "the switch to see the simulator go")
+    start_sim("--dataset", "changed.json")
+    wait_for(all_links_up, "the switch to reconnect")
+    r = clets(tmp, "replay", "caps/tty.jsonl", "--to", to)
+    assert r.returncode == 1, r.stdout + r.stderr
+    field_lines = [ln.strip() for ln in r.stdout.splitlines()
+                   if re.match(r"^ {4}\S.*: .* -> ", ln)]
+    assert field_lines == ['records[0].registration.expires: "2026-02-14" -> "2027-02-14"'], \
+        r.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 
 import click
 
@@ -106,8 +107,11 @@ def register(group: click.Group) -> None:
                   help="data set seed of the simulated back-ends (default 1975)")
     @click.option("--timeout", type=click.FloatRange(5, 600), default=50.0, show_default=True,
                   help="the demo fails (exit 1) when it has not finished within this many s")
+    @click.option("--capture", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="write captures of the teletype, CAD and RMS links (tty.jsonl, "
+                       "cad.jsonl, rms.jsonl) into this directory, for clets replay")
     def demo(codecs_only: bool, quiet: bool, keep: bool, seed: int | None,
-             timeout: float) -> None:
+             timeout: float, capture: Path | None) -> None:
         """Run the embedded demo network (or the codec tour) and exit 0 when all went well.
 
         The network: simulated DMV, NCIC, WPS, SVS, CARPOS, CCH and NLETS; the switch with
@@ -120,5 +124,5 @@ def register(group: click.Group) -> None:
 
             sys.exit(run_demo(quiet=quiet, keep=keep, timeout=timeout,
                               seed=DEFAULT_SEED if seed is None else seed,
-                              echo=click.echo))
+                              echo=click.echo, capture=capture))
         sys.exit(1 if codec_tour() else 0)

@@ -99,9 +99,10 @@ def _verify_file(path: Path) -> str:
         conn.close()
 
 
-async def _run(tr: Transcript, *, seed: int, keep: bool, timeout: float) -> int:
+async def _run(tr: Transcript, *, seed: int, keep: bool, timeout: float,
+               capture: Path | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="clets-demo-"))
-    net = DemoNetwork(root, seed=seed)
+    net = DemoNetwork(root, seed=seed, capture=capture)
     ok = False
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
     for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: the finally below runs
@@ -128,6 +129,8 @@ async def _run(tr: Transcript, *, seed: int, keep: bool, timeout: float) -> int:
         if journal.exists():
             with contextlib.suppress(sqlite3.Error):
                 tr.line(f"   after shutdown, journal.db audit: {_verify_file(journal)}")
+        if capture is not None:
+            tr.line(f"   captures of the tty, cad and rms links in {capture}/")
         if keep:
             tr.line(f"   kept {root} (switch.toml, journal.db, pki/, rms-drop/)")
         else:
@@ -138,7 +141,7 @@ async def _run(tr: Transcript, *, seed: int, keep: bool, timeout: float) -> int:
 
 def run_demo(*, quiet: bool = False, keep: bool = False, seed: int = DEFAULT_SEED,
              timeout: float = DEFAULT_TIMEOUT,
-             echo: Callable[[str], None] | None = None) -> int:
+             echo: Callable[[str], None] | None = None, capture: Path | None = None) -> int:
     """Run the embedded network and the scripted scenario; the exit status (0 = all held).
 
     A watchdog ends the process with a traceback if the event loop itself were ever blocked
@@ -153,7 +156,7 @@ def run_demo(*, quiet: bool = False, keep: bool = False, seed: int = DEFAULT_SEE
         except (AttributeError, ValueError, OSError):  # no real stderr: no watchdog
             watchdog = False
     try:
-        return asyncio.run(_run(tr, seed=seed, keep=keep, timeout=timeout))
+        return asyncio.run(_run(tr, seed=seed, keep=keep, timeout=timeout, capture=capture))
     finally:
         if watchdog:
             faulthandler.cancel_dump_traceback_later()

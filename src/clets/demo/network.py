@@ -251,9 +251,11 @@ class JsonClient:
 class DemoNetwork:
     """Start and stop the whole network under ``root``; attribute answers from the audit."""
 
-    def __init__(self, root: Path, *, seed: int) -> None:
+    def __init__(self, root: Path, *, seed: int, capture: Path | None = None) -> None:
         self.root = root
         self.seed = seed
+        #: directory for captures of the origin links (tty, cad, rms), one file each
+        self.capture = capture
         self.sim = SimNetwork(seed=seed, base_port=0)
         self.terminal: PtyTerminal | None = None
         self.client: JsonClient | None = None
@@ -282,6 +284,12 @@ class DemoNetwork:
             url_NLETS=self.sim.url("NLETS"))
         for name in TEXT_DESTS:
             text += _TEXT_DEST.format(name=name, lower=name.lower(), url=self.sim.url(name))
+        if self.capture is not None:
+            self.capture.mkdir(parents=True, exist_ok=True)
+            for lname in ("tty", "cad", "rms"):
+                path = (self.capture / f"{lname}.jsonl").resolve()
+                text = text.replace(f'name = "{lname}"\n',
+                                    f'name = "{lname}"\ncapture = {str(path)!r}\n', 1)
         self.config_path.write_text(text)
         cfg = load_config(self.config_path)
         # the TLS listener is opened here (not by the switch) to learn its ephemeral port
