@@ -4,6 +4,7 @@ and link URL parsing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from clets.adapters.tcp import StreamOptions, TcpServer, client_from_url
 from clets.adapters.url import parse_link_url
-from clets.errors import ConfigError
+from clets.errors import ConfigError, LinkError
 from tests._socat import SocatPair, open_raw
 from tests._tlscerts import Pki, arun
 
@@ -79,6 +80,28 @@ def test_link_test_over_mutual_tls_shows_details_and_reply(pki: Pki, pem: dict[s
                     f"&cert={pem['bad_cert']}&key={pem['bad_key']}")
             code, out, err = await clets("link", "test", url2, "--send", "x", "--timeout", "5")
             assert code == 1
+            task.cancel()
+    arun(main(), timeout=60)
+
+
+def test_link_test_waits_for_several_replies() -> None:
+    async def fan_out(srv: TcpServer) -> None:
+        with contextlib.suppress(LinkError):
+            while True:
+                inbound = await srv.receive()
+                for who in (b"WPS", b"NCIC", b"CARPOS"):
+                    await inbound.reply(who + b" " + inbound.payload)
+
+    async def main() -> None:
+        async with TcpServer(plain=True) as srv:
+            task = asyncio.create_task(fan_out(srv))
+            url = f"tcp://127.0.0.1:{srv.port}?framing=len2&plain=1"
+            code, out, err = await clets("link", "test", url, "--send", "QW", "--replies", "3")
+            assert code == 0, err
+            assert "reply 1/3 (6 bytes): WPS QW" in out and "reply 3/3 (9 bytes): CARPOS QW" in out
+            code, out, err = await clets("link", "test", url, "--send", "QW", "--replies", "4",
+                                         "--timeout", "0.5")
+            assert code == 1 and "(got 3 of 4)" in err
             task.cancel()
     arun(main(), timeout=60)
 

@@ -31,7 +31,8 @@ def _show(data: bytes, limit: int = 400) -> str:
     return out + (f"... (+{len(data) - limit} bytes)" if len(data) > limit else "")
 
 
-async def _test_stream(url: LinkURL, payload: bytes | None, timeout: float, expect: bool) -> int:
+async def _test_stream(url: LinkURL, payload: bytes | None, timeout: float, expect: bool,
+                       replies: int = 1) -> int:
     if url.scheme == "serial":
         from clets.adapters.serial import SerialConfig, open_serial
 
@@ -62,13 +63,17 @@ async def _test_stream(url: LinkURL, payload: bytes | None, timeout: float, expe
         click.echo(f"sent {len(payload)} bytes")
         if not expect:
             return 0
-        try:
-            async with asyncio.timeout(timeout):
-                reply = await link.receive()
-        except TimeoutError:
-            click.echo(f"no reply within {timeout:g} s", err=True)
-            return 1
-        click.echo(f"reply ({len(reply)} bytes): {_show(reply)}")
+        # a fan-out inquiry has one answer per destination: --replies N waits for N of them
+        for n in range(1, replies + 1):
+            try:
+                async with asyncio.timeout(timeout):
+                    reply = await link.receive()
+            except TimeoutError:
+                click.echo(f"no reply within {timeout:g} s"
+                           + (f" (got {n - 1} of {replies})" if replies > 1 else ""), err=True)
+                return 1
+            label = "reply" if replies == 1 else f"reply {n}/{replies}"
+            click.echo(f"{label} ({len(reply)} bytes): {_show(reply)}")
         return 0
     finally:
         await link.close()
@@ -87,12 +92,13 @@ async def _probe_module(url: LinkURL, module: str) -> int:
     return 0
 
 
-async def _run(url: LinkURL, payload: bytes | None, timeout: float, expect: bool) -> int:
+async def _run(url: LinkURL, payload: bytes | None, timeout: float, expect: bool,
+               replies: int = 1) -> int:
     if url.scheme in ("sftp", "spool"):
         if payload is not None:
             click.echo("note: --send is not used for drop links; probing only", err=True)
         return await _probe_module(url, f"clets.adapters.{url.scheme}")
-    return await _test_stream(url, payload, timeout, expect)
+    return await _test_stream(url, payload, timeout, expect, replies)
 
 
 def register(group: click.Group) -> None:
@@ -108,9 +114,12 @@ def register(group: click.Group) -> None:
     @click.option("--timeout", default=10.0, show_default=True,
                   help="Seconds for connecting and for the reply.")
     @click.option("--reply/--no-reply", "expect", default=True, show_default=True,
-                  help="Wait for one reply frame after sending.")
+                  help="Wait for a reply frame after sending.")
+    @click.option("--replies", type=click.IntRange(1, 100), default=1, show_default=True,
+                  help="Wait for this many reply frames (a fan-out inquiry has one answer "
+                       "per destination).")
     def link_test(url: str, send_text: str | None, send_file: Path | None,
-                  timeout: float, expect: bool) -> None:
+                  timeout: float, expect: bool, replies: int) -> None:
         """Connect to URL, show TLS details and the peer, optionally send a frame and show the
         reply.
 
@@ -127,7 +136,7 @@ def register(group: click.Group) -> None:
             send_text.encode("utf-8") if send_text is not None else None)
         parsed = parse_link_url(url)
         try:
-            code = asyncio.run(_run(parsed, payload, timeout, expect))
+            code = asyncio.run(_run(parsed, payload, timeout, expect, replies))
         except LinkError as exc:
             click.echo(f"link error: {exc}", err=True)
             code = 1
