@@ -19,17 +19,17 @@ target (Message or Record) lands in ``fields`` in wire order, so nothing is lost
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from clets.errors import DecodeError, EncodeError, ValidationError
 from clets.model import Message, apply_edits
 
 from .tagged import (
+    CONTROL_RE,
     MKE_RE,
     TOKEN_RE,
     TextCodec,
     decode_bytes,
-    encode_text,
     normalize,
     relocate,
     split_stream,
@@ -115,7 +115,7 @@ class NcicCodec(TextCodec):
             p = dot + 2
             dot = s.find(".", p)
             control = s[p:] if dot < 0 else s[p:dot]
-            if not control or len(control) > 10 or "/" in control:
+            if CONTROL_RE.fullmatch(control) is None:
                 raise DecodeError("control must be 1-10 characters after '*'",
                                   format=self.name, field="control", offset=p)
             msg.control = control
@@ -181,9 +181,6 @@ class NcicCodec(TextCodec):
 
     # ------------------------------------------------------------------ encode
 
-    def encode(self, msg: Message) -> bytes:
-        return encode_text(self.encode_text(msg), self.encoding, self.name)
-
     def encode_text(self, msg: Message) -> str:
         mke = msg.mke
         if not isinstance(mke, str) or MKE_RE.fullmatch(mke) is None:
@@ -195,10 +192,7 @@ class NcicCodec(TextCodec):
                                   format=self.name, field="destinations")
             header = f"{mke}.{msg.destinations[0]}."
             if msg.control:
-                if "." in msg.control or "\n" in msg.control:
-                    raise EncodeError("control may not hold '.' or a line break",
-                                      format=self.name, field="control")
-                header += f"*{msg.control}."
+                header += f"*{self.control_text(msg.control)}."
             return "\n".join([header, *self.tagged.encode_response(msg)])
         if msg.origin is None or TOKEN_RE.fullmatch(msg.origin) is None:
             raise EncodeError("an inquiry needs an origin ORI", format=self.name, field="ORI")
@@ -208,21 +202,12 @@ class NcicCodec(TextCodec):
         body = self.tagged.join_inquiry(self.tagged.emit(msg, mke, ""))
         out = f"{mke}.{msg.origin}"
         if msg.control:
-            if (len(msg.control) > 10 or "." in msg.control or "/" in msg.control
-                    or "\n" in msg.control):
-                raise EncodeError("control must be 1-10 characters without '.', '/' or a "
-                                  "line break", format=self.name, field="control")
-            out += f".*{msg.control}"
+            out += f".*{self.control_text(msg.control)}"
         out += f".{body}" if body else ""
         if out.endswith("."):
             raise EncodeError("message would end with '.'", format=self.name,
                               offset=len(out) - 1)
         return out
-
-    def encode_stream(self, msgs: Iterable[Message]) -> bytes:
-        """Messages separated by one blank line (what ``decode_stream`` reads)."""
-        return encode_text("\n\n".join(self.encode_text(m) for m in msgs), self.encoding,
-                           self.name)
 
 
 def _looks_like_header(line: str) -> bool:

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from clets.errors import INVALID_DESTINATION, DecodeError, EncodeError, ValidationError
 from clets.model import Message, apply_edits
 
 from .ncic import split_mke
 from .tagged import (
+    CONTROL_RE,
     ERROR_LINE,
     LINE_FIELDS,
     MKE_RE,
@@ -40,7 +41,6 @@ from .tagged import (
     TOKEN_RE,
     TextCodec,
     decode_bytes,
-    encode_text,
     normalize,
     relocate,
     split_stream,
@@ -50,7 +50,6 @@ __all__ = ["NletsCodec"]
 
 _STAMP = re.compile(r"([0-9]{2}):([0-9]{2}) ([0-9]{2})/([0-9]{2})/([0-9]{4}) ([0-9]{5})")
 _ISO_MINUTE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})")
-_CONTROL = re.compile(r"[^.\n]{1,10}")
 _ORI_TOKEN = re.compile(r"[^.\n]*")
 #: pseudo-tags in ``fields`` for line 3 of the output header (time and number)
 ODT, OSN = "ODT", "OSN"
@@ -139,7 +138,7 @@ class NletsCodec(TextCodec):
         if s.startswith("*", q):
             cut = s.find(".", q)
             control = s[q + 1:cut] if cut >= 0 else ""
-            if _CONTROL.fullmatch(control) is None:
+            if CONTROL_RE.fullmatch(control) is None:
                 raise DecodeError("control field is 1-10 characters and ends with '.'",
                                   format=self.name, field="control", offset=q)
             msg.control = control
@@ -179,7 +178,7 @@ class NletsCodec(TextCodec):
         if line4.startswith("*"):
             cut = line4.find(".")
             control = line4[1:cut] if cut >= 0 else ""
-            if _CONTROL.fullmatch(control) is None:
+            if CONTROL_RE.fullmatch(control) is None:
                 raise DecodeError("control field is 1-10 characters and ends with '.'",
                                   format=self.name, field="control", offset=at4)
             msg.control = control
@@ -260,9 +259,6 @@ class NletsCodec(TextCodec):
 
     # ------------------------------------------------------------------ encode
 
-    def encode(self, msg: Message) -> bytes:
-        return encode_text(self.encode_text(msg), self.encoding, self.name)
-
     def encode_text(self, msg: Message) -> str:
         mke = msg.mke
         if not isinstance(mke, str) or MKE_RE.fullmatch(mke) is None:
@@ -277,10 +273,7 @@ class NletsCodec(TextCodec):
                                   field=f"destinations[{i}]")
         control = ""
         if msg.control:
-            if _CONTROL.fullmatch(msg.control) is None:
-                raise EncodeError("control field is 1-10 characters without '.'",
-                                  format=self.name, field="control")
-            control = f"*{msg.control}."
+            control = f"*{self.control_text(msg.control)}."
         output = msg.sent_at is not None or msg.sequence is not None
         body = self._encode_body(msg, frozenset({ODT, OSN}) if output else frozenset())
         if output:
@@ -356,11 +349,6 @@ class NletsCodec(TextCodec):
             raise EncodeError("text may not start or end with a line break", format=self.name,
                               field="text")
         return text
-
-    def encode_stream(self, msgs: Iterable[Message]) -> bytes:
-        """Messages separated by one blank line (what ``decode_stream`` reads)."""
-        return encode_text("\n\n".join(self.encode_text(m) for m in msgs), self.encoding,
-                           self.name)
 
 
 def _without(msg: Message, skip: frozenset[str]) -> Message:

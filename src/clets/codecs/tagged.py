@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from functools import cache
 from importlib import resources
@@ -35,6 +35,7 @@ from clets.model.dictionary import FieldDef, FieldDictionary
 _Plan = tuple[tuple[tuple[str, ...], tuple[tuple[int, str, FieldDef, str], ...]], ...]
 
 __all__ = [
+    "CONTROL_RE",
     "ResponseProfile",
     "TaggedText",
     "TextCodec",
@@ -49,6 +50,8 @@ TAG_AT = re.compile(r"[A-Z0-9]{3}/")
 TAG_FULL = re.compile(r"[A-Z0-9]{3}")
 #: inquiry separator: a period followed by a tag
 REQ_SEP = re.compile(r"\.(?=[A-Z0-9]{3}/)")
+#: a control field (``*CONTROL``): 1-10 characters, no period or line break
+CONTROL_RE = re.compile(r"[^.\n]{1,10}")
 _TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
@@ -731,6 +734,24 @@ class TextCodec:
 
     def decode_text(self, text: str, base: int = 0) -> Message:
         raise NotImplementedError
+
+    def encode(self, msg: Message) -> bytes:
+        return encode_text(self.encode_text(msg), self.encoding, self.name)
+
+    def encode_text(self, msg: Message) -> str:
+        raise NotImplementedError
+
+    def encode_stream(self, msgs: Iterable[Message]) -> bytes:
+        """Messages separated by one blank line (what ``decode_stream`` reads)."""
+        return encode_text("\n\n".join(self.encode_text(m) for m in msgs), self.encoding,
+                           self.name)
+
+    def control_text(self, control: str) -> str:
+        """A control field as it may be written: 1-10 characters, no ``.`` or line break."""
+        if CONTROL_RE.fullmatch(control) is None:
+            raise EncodeError("control field is 1-10 characters without '.' or a line break",
+                              format=self.name, field="control")
+        return control
 
 
 _ENCODINGS = {"ascii": "ascii", "usascii": "ascii", "cp037": "cp037", "ibm037": "cp037",
