@@ -24,7 +24,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -101,10 +101,20 @@ class AuditEvent:
         return cls(event, bytes=len(payload), sha256=hashlib.sha256(payload).hexdigest(), **kw)
 
 
+_TS_CACHE: dict[int, str] = {}
+
+
 def format_ts(t: float) -> str:
     """UTC with hundredths of a second (CJIS AU-8): ``2025-06-01T12:34:56.78Z``."""
     d = _dt.datetime.fromtimestamp(t, tz=_dt.UTC)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 10000:02d}Z"
+    micro = d.microsecond
+    second = round(t - micro / 1e6)
+    base = _TS_CACHE.get(second)
+    if base is None:  # one strftime per second, not per record (a hot path of the switch)
+        if len(_TS_CACHE) > 64:
+            _TS_CACHE.clear()
+        base = _TS_CACHE[second] = d.strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{base}{micro // 10000:02d}Z"
 
 
 def _clean(value: Any) -> Any:
@@ -123,19 +133,40 @@ def record_hash(rec: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
+_EVENT_FIELDS = ("event", "msn", "link", "peer", "operator", "origin", "destination", "mke",
+                 "outcome", "error_code", "reason", "bytes", "sha256")
+_COLS = (*AUDIT_FIELDS, "hash")
+_INSERT = f"INSERT INTO audit ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})"
+_SET_HEAD = ("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
+             "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
+
+
+def read_head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """``(seq, hash)`` of the last record (``(0, GENESIS)`` for an empty trail)."""
+    head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    return (int(head[0]), str(head[1])) if head else (0, GENESIS)
+
+
+def write_head(conn: sqlite3.Connection, head: tuple[int, str]) -> None:
+    conn.execute(_SET_HEAD, head)
+
+
+def insert(conn: sqlite3.Connection, ev: AuditEvent, now: float,
+           head: tuple[int, str]) -> dict[str, Any]:
+    """Insert one record after ``head`` WITHOUT moving ``audit_head``: the caller holds the
+    write transaction and writes the head once before it commits (``write_head``)."""
+    seq, prev = head[0] + 1, head[1]
+    rec: dict[str, Any] = {k: _clean(getattr(ev, k)) for k in _EVENT_FIELDS}
+    rec["seq"], rec["ts"], rec["prev"] = seq, format_ts(now), prev
+    rec["hash"] = record_hash(rec)
+    conn.execute(_INSERT, [rec[c] for c in _COLS])
+    return rec
+
+
 def append(conn: sqlite3.Connection, ev: AuditEvent, now: float) -> dict[str, Any]:
     """Append one record; the caller holds the write transaction (BEGIN IMMEDIATE)."""
-    head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-    rec: dict[str, Any] = {k: _clean(v) for k, v in asdict(ev).items()}
-    rec.update(seq=seq, ts=format_ts(now), prev=prev)
-    rec["hash"] = record_hash(rec)
-    cols = (*AUDIT_FIELDS, "hash")
-    conn.execute(f"INSERT INTO audit ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                 [rec[c] for c in cols])
-    conn.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
-                 "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                 (seq, rec["hash"]))
+    rec = insert(conn, ev, now, read_head(conn))
+    write_head(conn, (rec["seq"], rec["hash"]))
     return rec
 
 

@@ -170,6 +170,9 @@ class Journal:
         self.conn.execute("PRAGMA busy_timeout=10000")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.executescript(SCHEMA + audit.SCHEMA)
+        #: the audit head while inside ``tx()`` (``None`` outside)
+        self._head: tuple[int, str] | None = None
+        self._head0: tuple[int, str] | None = None
 
     def close(self) -> None:
         self.conn.close()
@@ -178,20 +181,51 @@ class Journal:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rollback (guarded) on any exception."""
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rollback (guarded) on any exception.
+
+        The audit head is read once when the write lock is taken and written once before the
+        commit (not per record): a transaction with many audit records costs one head row."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            self._head = self._head0 = audit.read_head(self.conn)
             yield self.conn
+            if self._head != self._head0:
+                audit.write_head(self.conn, self._head)
+        except BaseException:
+            self._head = self._head0 = None
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self._head = self._head0 = None
+        try:
+            self.conn.execute("COMMIT")
         except BaseException:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
-        else:
-            self.conn.execute("COMMIT")
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested step inside ``tx()`` that can fail alone: on an exception its writes (and
+        audit records) are undone and the exception propagates; the transaction goes on."""
+        head = self._head
+        self.conn.execute("SAVEPOINT step")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO step")
+            self.conn.execute("RELEASE step")
+            self._head = head
+            raise
+        self.conn.execute("RELEASE step")
 
     def audit(self, ev: audit.AuditEvent, now: float) -> dict[str, Any]:
         """Append an audit record inside the caller's transaction."""
-        return audit.append(self.conn, ev, now)
+        if self._head is None:  # not inside tx(): the caller holds a transaction of its own
+            return audit.append(self.conn, ev, now)
+        rec = audit.insert(self.conn, ev, now, self._head)
+        self._head = (rec["seq"], rec["hash"])
+        return rec
 
     # ------------------------------------------------------------------ messages, dedup
 
@@ -242,6 +276,42 @@ class Journal:
         oid = int(cur.lastrowid or 0)
         self.conn.execute("UPDATE outbound SET control = ? WHERE id = ?", (control_of(oid), oid))
         return self.row(oid)
+
+    def add_forward(self, msn: int, destination: str, mke: str | None,
+                    address: tuple[str, ...], now: float, deadline_at: float,
+                    expires_at: float) -> int:
+        """``enqueue_forward`` returning only the row id (the intake's hot path)."""
+        cur = self.conn.execute(
+            "INSERT INTO outbound (msn, kind, target, mke, address, state, next_attempt_at, "
+            "deadline_at, expires_at, created_at, updated_at) "
+            "VALUES (?, 'forward', ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+            (msn, destination, mke, json.dumps(list(address)) if address else None, now,
+             deadline_at, expires_at, now, now))
+        oid = int(cur.lastrowid or 0)
+        self.conn.execute("UPDATE outbound SET control = ? WHERE id = ?", (control_of(oid), oid))
+        return oid
+
+    def add_delivery(self, msn: int, link: str, peer: str | None, mke: str | None,
+                     frame: bytes, now: float, expires_at: float) -> int:
+        """``enqueue_delivery`` returning only the row id."""
+        cur = self.conn.execute(
+            "INSERT INTO outbound (msn, kind, target, peer, mke, state, next_attempt_at, "
+            "expires_at, created_at, updated_at, frame) "
+            "VALUES (?, 'deliver', ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+            (msn, link, peer, mke, now, expires_at, now, now, frame))
+        return int(cur.lastrowid or 0)
+
+    def claim_due(self, target: str, now: float, limit: int) -> list[OutRow]:
+        """Up to ``limit`` due queued rows of ``target`` (oldest first), now ``in_flight``,
+        in one statement (caller holds tx)."""
+        rows = self.conn.execute(
+            "UPDATE outbound SET state = 'in_flight', attempts = attempts + 1, updated_at = ? "
+            "WHERE id IN (SELECT id FROM outbound WHERE target = ? AND state = 'queued' AND "
+            "next_attempt_at <= ? ORDER BY id LIMIT ?) RETURNING *",
+            (now, target, now, limit)).fetchall()
+        out = [OutRow.of(r) for r in rows]
+        out.sort(key=lambda r: r.id)
+        return out
 
     def enqueue_delivery(self, *, msn: int, link: str, peer: str | None, mke: str, frame: bytes,
                          now: float, expires_at: float) -> OutRow:
@@ -310,11 +380,13 @@ class Journal:
                 return row
         return rows[0] if rows else None
 
-    def mark_response(self, oid: int, now: float) -> None:
-        self.conn.execute(
+    def mark_response(self, oid: int, now: float) -> int:
+        """Count an answer (the row is ``done`` unless dead); the answers counted so far."""
+        r = self.conn.execute(
             "UPDATE outbound SET responses = responses + 1, updated_at = ?, state = CASE WHEN "
-            "state IN ('queued', 'in_flight') THEN 'done' ELSE state END WHERE id = ?",
-            (now, oid))
+            "state IN ('queued', 'in_flight') THEN 'done' ELSE state END WHERE id = ? "
+            "RETURNING responses", (now, oid)).fetchone()
+        return 0 if r is None else int(r[0])
 
     def due_timeouts(self, now: float) -> list[OutRow]:
         """Open forward rows past their answer deadline that have had no status yet."""
