@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as _dt
+import functools
 import hashlib
 import inspect
 import os
 import random
+import sqlite3
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -39,10 +42,11 @@ from clets.model import Message, dumps, loads
 
 from .audit import AuditEvent
 from .authz import Rejected, authorize
+from .batch import GroupCommit
 from .capture import CaptureSink, close_captures, unwrap, wrap_captured_links
 from .clock import Clock, SystemClock
 from .config import ORI_RE, DestinationConfig, LinkConfig, SwitchConfig
-from .journal import Journal, OutRow, StoredMessage
+from .journal import Journal, OutRow, StoredMessage, control_of
 from .links import Received, open_link, received_frames
 from .messages import (
     NOT_AVAILABLE,
@@ -65,6 +69,13 @@ class Rng(Protocol):
 
 
 _DECODE_CODES = {20, 21, 23, 10}
+#: frames a reader takes in one loop turn before it lets the commit and the sends run
+_READ_BATCH = 64
+#: queue rows a worker claims (and marks sent) per transaction
+_SEND_BATCH = 64
+#: bounds of the in-memory caches (requests by msn, forward frames by row id)
+_REQUEST_CACHE = 8192
+_FRAME_CACHE = 16384
 #: environment switch that must accompany ``[switch] unsafe_test_mode`` (negative controls)
 UNSAFE_ENV = "CLETS_ALLOW_UNSAFE_TEST_MODE"
 #: the window between the early ACK and the commit in ``ack-before-commit`` mode, seconds
@@ -106,6 +117,12 @@ class Switch:
         self._receivers: list[asyncio.Task[None]] = []
         self._captures: list[CaptureSink] = []
         self._busy: dict[str, int] = {}
+        self._gc: GroupCommit  # made with the journal, at start
+        self._spawned: set[asyncio.Task[None]] = set()
+        #: accepted requests by msn, and each forward's frame by row id (encoded once at
+        #: intake); both only spare journal reads and encodes, both bounded
+        self._requests: dict[int, StoredMessage] = {}
+        self._frames: dict[int, bytes] = {}
         self._stopping = False
         self._running = False
         self._ori_owner = {ori: mn for ori, mn in config.ori_owner().items()
@@ -142,6 +159,9 @@ class Switch:
         for lk in cfg.links.values():
             self._codec(lk.codec, lk.encoding)  # fail fast on a missing codec
         self._journal = Journal(cfg.switch.journal, synchronous=self._synchronous)
+        self._gc = GroupCommit(self._journal)
+        self._requests.clear()
+        self._frames.clear()
         now = self.clock.time()
         with self.journal.tx():
             recovered = self.journal.recover(now)
@@ -201,6 +221,11 @@ class Switch:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self._gc.flush()  # steps still pending (rows marked sent) are committed
+        if self._spawned:  # ACKs and rejects released by the last commits
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await asyncio.gather(*self._spawned, return_exceptions=True)
         for name in self._owned:
             with contextlib.suppress(CletsError, OSError):
                 await self._links[name].close()
@@ -231,7 +256,7 @@ class Switch:
 
     def _has_due_work(self) -> bool:
         now = self.clock.time()
-        if any(self._busy.values()):
+        if any(self._busy.values()) or len(self._gc) or self._spawned:
             return True
         for target in self._wake:
             due = self.journal.next_due(target)
@@ -292,7 +317,13 @@ class Switch:
 
     async def _reader(self, lk: LinkConfig) -> None:
         link = self._links[lk.name]
+        n = 0
         async for item in received_frames(link):
+            n += 1
+            if n % _READ_BATCH == 0:
+                # frames that arrived together are read in one turn (one group commit);
+                # let the commit, the ACKs and the workers run after a batch
+                await asyncio.sleep(0)
             try:
                 if lk.role == "origin":
                     await self._on_request(lk, item)
@@ -301,11 +332,35 @@ class Switch:
             except asyncio.CancelledError:
                 raise
             except CletsError as exc:  # a bug or a storage error must not kill the reader
-                self.metrics_data.count("internal_error")
-                with contextlib.suppress(Exception), self.journal.tx():
-                    self.journal.audit(AuditEvent.for_payload(
-                        "error", item.frame, link=lk.name, outcome="internal_error",
-                        reason=str(exc)[:100]), self.clock.time())
+                self._internal_error(lk, item.frame, exc)
+
+    def _internal_error(self, lk: LinkConfig, frame: bytes, exc: BaseException) -> None:
+        self.metrics_data.count("internal_error")
+        with contextlib.suppress(Exception), self.journal.tx():
+            self.journal.audit(AuditEvent.for_payload(
+                "error", frame, link=lk.name, outcome="internal_error",
+                reason=str(exc)[:100]), self.clock.time())
+
+    def _spawn(self, coro: Any) -> None:
+        """A continuation that must send (ACK, reject) after a commit: its own task, kept
+        referenced until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+
+    def _remember_request(self, req: StoredMessage) -> None:
+        """Accepted requests stay in memory for their forwards and answers (bounded; the
+        journal is read after a restart or when a request has been evicted)."""
+        if len(self._requests) >= _REQUEST_CACHE:
+            for msn in list(self._requests)[: _REQUEST_CACHE // 4]:
+                del self._requests[msn]
+        self._requests[req.msn] = req
+
+    def _request(self, msn: int) -> StoredMessage | None:
+        req = self._requests.get(msn)
+        if req is None:
+            req = self.journal.message(msn)
+        return req
 
     async def _on_request(self, lk: LinkConfig, rx: Received) -> None:
         cfg = self.config
@@ -336,7 +391,6 @@ class Switch:
             except ValidationError as exc:
                 raise Rejected(exc.code, reason_for(exc.code, exc)) from exc
             deliveries = self._peer_deliveries(msg, targets)
-            self._check_encodable(msg, targets)
         except Rejected as rej:
             await self._reject(lk, rx, mnemonic, msg, rej, sha)
             return
@@ -347,60 +401,116 @@ class Switch:
             await self._send_ack(rx, codec, msg, 0)
             await asyncio.sleep(UNSAFE_ACK_DELAY)
         key = self._dedup_key(msg, sha, rx.message_id)
+        canonical = dumps(msg)
+        step = self._accept_step(lk, mnemonic, msg, codec, payload, sha, key, targets,
+                                 deliveries, canonical, now)
+        after = self._accepted_after(lk, rx, mnemonic, msg, codec, targets, deliveries,
+                                     payload, sha, canonical, now)
+        if self._unsafe:
+            # the negative control commits this message alone, after its early ACK
+            try:
+                value, ok = await self._gc.call(step), True
+            except Exception as exc:  # handed to after() like a batch failure
+                value, ok = exc, False
+            after(ok, value)
+            return
+        # group commit: the ACK and the forwards are released by ``after`` once the
+        # transaction holding this message has committed; the reader goes on meanwhile
+        self._gc.submit(step, after)
+
+    def _accept_step(self, lk: LinkConfig, mnemonic: str | None, msg: Message, codec: Codec,
+                     payload: bytes, sha: str, key: str, targets: list[Target],
+                     deliveries: list[tuple[str, str, bytes]], canonical: str,
+                     now: float) -> Any:
+        """The journal writes of one accepted message (run inside the group transaction):
+        dedup check, message, dedup key, ``received``, one queue row per destination,
+        ``journaled``; then each forward is encoded once, with its switch control (an
+        EncodeError undoes the step: the message is refused ``.22.``)."""
+        cfg = self.config
         audit_kw: dict[str, Any] = dict(link=lk.name, peer=mnemonic, operator=msg.operator,
-                                        origin=msg.origin, mke=msg.mke)
-        j = self.journal
-        with j.tx():
+                                        origin=msg.origin, mke=msg.mke,
+                                        bytes=len(payload), sha256=sha)
+
+        def step() -> tuple[str, int, list[tuple[int, bytes]]]:
+            j = self.journal
             status, prev = j.check_duplicate(key, sha, now, cfg.switch.dedup_window)
             if status == "retransmission" and "|h|" in key:
                 # no control or sequence: a repeat may be deliberate, so say so (.30.)
                 status = "conflict"
-            if status == "new":
-                msn = j.insert_message(
-                    now=now, kind="request", link=lk.name, peer=mnemonic, origin=msg.origin,
-                    control=msg.control, sequence=msg.sequence, mke=msg.mke,
-                    operator=msg.operator, codec=codec.name, sha256=sha, payload=payload,
-                    canonical=dumps(msg))
-                j.remember(key, msn, sha, now)
-                j.audit(AuditEvent.for_payload("received", payload, msn=msn, outcome="ok",
-                                               **audit_kw), now)
-                names = []
-                for t in targets:
-                    if t.kind == "destination":
-                        dest = cfg.destinations[t.name]
-                        j.enqueue_forward(msn=msn, destination=t.name, mke=msg.mke,
-                                          address=t.address, now=now,
-                                          deadline_at=now + dest.deadline,
-                                          expires_at=now + dest.ttl)
-                        names.append(t.name)
-                for link_name, peer_name, frame in deliveries:
-                    j.enqueue_delivery(msn=msn, link=link_name, peer=peer_name, mke=msg.mke,
-                                       frame=frame, now=now, expires_at=now + cfg.switch.ttl)
-                    names.append(peer_name)
-                j.audit(AuditEvent.for_payload("journaled", payload, msn=msn, outcome="accepted",
-                                               destination=",".join(names), **audit_kw), now)
-            elif status == "retransmission":
-                msn = prev
-                j.audit(AuditEvent.for_payload("duplicate", payload, msn=prev,
-                                               outcome="ignored", error_code=DUPLICATE_MESSAGE,
-                                               reason="retransmission of an accepted message",
-                                               **audit_kw), now)
-            else:
-                msn = 0
-        if status == "conflict":
-            await self._reject(lk, rx, mnemonic, msg,
-                               Rejected(DUPLICATE_MESSAGE, REASONS[DUPLICATE_MESSAGE]), sha)
-            return
-        if status == "retransmission":
-            self.metrics_data.count("duplicate_ignored")
-        else:
-            self.metrics_data.count("accepted")
+            if status == "retransmission":
+                j.audit(AuditEvent("duplicate", msn=prev, outcome="ignored",
+                                   error_code=DUPLICATE_MESSAGE,
+                                   reason="retransmission of an accepted message",
+                                   **audit_kw), now)
+                return status, prev, []
+            if status != "new":
+                return status, 0, []
+            msn = j.insert_message(
+                now=now, kind="request", link=lk.name, peer=mnemonic, origin=msg.origin,
+                control=msg.control, sequence=msg.sequence, mke=msg.mke,
+                operator=msg.operator, codec=codec.name, sha256=sha, payload=payload,
+                canonical=canonical)
+            j.remember(key, msn, sha, now)
+            j.audit(AuditEvent("received", msn=msn, outcome="ok", **audit_kw), now)
+            names = []
+            forwards: list[tuple[int, DestinationConfig, tuple[str, ...]]] = []
             for t in targets:
-                self._wake_target(t.name)
-            for link_name, _peer, _frame in deliveries:
-                self._wake_target(link_name)
-        if lk.ack and not self._unsafe:
-            await self._send_ack(rx, codec, msg, msn)
+                if t.kind == "destination":
+                    dest = cfg.destinations[t.name]
+                    oid = j.add_forward(msn, t.name, msg.mke, t.address, now,
+                                        now + dest.deadline, now + dest.ttl)
+                    forwards.append((oid, dest, t.address))
+                    names.append(t.name)
+            for link_name, peer_name, frame in deliveries:
+                j.add_delivery(msn, link_name, peer_name, msg.mke, frame, now,
+                               now + cfg.switch.ttl)
+                names.append(peer_name)
+            j.audit(AuditEvent("journaled", msn=msn, outcome="accepted",
+                               destination=",".join(names), **audit_kw), now)
+            frames = [(oid, self._encode_forward(dest, msg, control_of(oid), address))
+                      for oid, dest, address in forwards]
+            return status, msn, frames
+
+        return step
+
+    def _accepted_after(self, lk: LinkConfig, rx: Received, mnemonic: str | None,
+                        msg: Message, codec: Codec, targets: list[Target],
+                        deliveries: list[tuple[str, str, bytes]], payload: bytes, sha: str,
+                        canonical: str, now: float) -> Any:
+        """What happens once the message's transaction has committed (or failed)."""
+
+        def after(ok: bool, value: Any) -> None:
+            if not ok:
+                if isinstance(value, EncodeError):
+                    self._spawn(self._reject(lk, rx, mnemonic, msg, Rejected(
+                        INVALID_FORMAT, reason_for(INVALID_FORMAT, value)), sha))
+                else:
+                    self._internal_error(lk, payload, value)
+                return
+            status, msn, frames = value
+            if status == "conflict":
+                self._spawn(self._reject(lk, rx, mnemonic, msg, Rejected(
+                    DUPLICATE_MESSAGE, REASONS[DUPLICATE_MESSAGE]), sha))
+                return
+            if status == "retransmission":
+                self.metrics_data.count("duplicate_ignored")
+            else:
+                self.metrics_data.count("accepted")
+                self._remember_request(StoredMessage(
+                    msn=msn, received_at=now, kind="request", link=lk.name, peer=mnemonic,
+                    origin=msg.origin, control=msg.control, sequence=msg.sequence,
+                    mke=msg.mke, operator=msg.operator, codec=codec.name, sha256=sha,
+                    payload=payload, canonical=canonical))
+                if len(self._frames) < _FRAME_CACHE:
+                    self._frames.update(frames)
+                for t in targets:
+                    self._wake_target(t.name)
+                for link_name, _peer, _frame in deliveries:
+                    self._wake_target(link_name)
+            if lk.ack and not self._unsafe:
+                self._spawn(self._send_ack(rx, codec, msg, msn))
+
+        return after
 
     async def _send_ack(self, rx: Received, codec: Codec, msg: Message,
                         msn: int) -> None:
@@ -436,17 +546,6 @@ class Switch:
                     raise Rejected(INVALID_FORMAT, REASONS[INVALID_FORMAT]) from exc
                 out.append((lk.name, t.name, frame))
         return out
-
-    def _check_encodable(self, msg: Message, targets: list[Target]) -> None:
-        """Refuse now (``.22.``) what a destination's codec could never carry."""
-        for t in targets:
-            if t.kind != "destination":
-                continue
-            dest = self.config.destinations[t.name]
-            try:
-                self._encode_forward(dest, msg, "0000000000", t.address)
-            except EncodeError as exc:
-                raise Rejected(INVALID_FORMAT, reason_for(INVALID_FORMAT, exc)) from exc
 
     def _encode_forward(self, dest: DestinationConfig, msg: Message, control: str,
                         address: tuple[str, ...]) -> bytes:
@@ -515,13 +614,15 @@ class Switch:
         else:
             # formats without a control on inquiries (ncic text): the oldest unanswered
             # forward on this link whose response key matches, else the oldest one
+            # (answers of this turn not yet committed must count: commit them first)
+            self._gc.flush()
             row = self.journal.oldest_unanswered([d.name for d in dests], msg.mke)
         if row is None or cfg.destinations.get(row.target) is None or \
                 cfg.destinations[row.target].link != lk.name:
             self._unsolicited(lk, rx, msg, now)
             return
         dest = cfg.destinations[row.target]
-        req = self.journal.message(row.msn)
+        req = self._request(row.msn)
         if req is None or req.link is None or req.link not in cfg.links:
             return
         late = row.status_sent != "" or row.state == "dead" or \
@@ -532,31 +633,40 @@ class Switch:
         if req.origin:
             resp.destinations = [req.origin]
         if late and "late" not in resp.warnings:
-            resp.warnings.append("late")
+            resp.warnings = [*resp.warnings, "late"]
+        j = self.journal
         try:
             frame = encode_for_origin(codec, resp, req.mke, "answer")
         except EncodeError as exc:
-            with self.journal.tx():
-                self.journal.audit(AuditEvent.for_payload(
+            with j.tx():
+                j.audit(AuditEvent.for_payload(
                     "responded", rx.frame, msn=row.msn, link=lk.name, destination=row.target,
                     origin=req.origin, mke=msg.mke, outcome="undeliverable",
                     error_code=INVALID_FORMAT, reason=str(exc)[:100]), now)
             return
-        with self.journal.tx():
-            self.journal.mark_response(row.id, now)
-            self.journal.audit(AuditEvent.for_payload(
+        origin_link, ttl = req.link, cfg.switch.ttl
+
+        def step() -> int:
+            responses = j.mark_response(row.id, now)
+            j.audit(AuditEvent.for_payload(
                 "responded", rx.frame, msn=row.msn, link=lk.name, peer=dest.name,
                 operator=req.operator, origin=req.origin, destination=row.target, mke=msg.mke,
                 outcome=(msg.status or "answer") + (" late" if late else "")), now)
-            self.journal.enqueue_delivery(msn=row.msn, link=req.link, peer=req.peer,
-                                          mke=resp.mke, frame=frame, now=now,
-                                          expires_at=now + cfg.switch.ttl)
-        self.metrics_data.count("responded")
-        if late:
-            self.metrics_data.count("late")
-        if row.responses == 0:
-            self.metrics_data.observe_latency(max(0.0, now - req.received_at))
-        self._wake_target(req.link)
+            j.add_delivery(row.msn, origin_link, req.peer, resp.mke, frame, now, now + ttl)
+            return responses
+
+        def after(ok: bool, value: Any) -> None:
+            if not ok:
+                self._internal_error(lk, rx.frame, value)
+                return
+            self.metrics_data.count("responded")
+            if late:
+                self.metrics_data.count("late")
+            if value == 1:  # the first answer to this forward
+                self.metrics_data.observe_latency(max(0.0, now - req.received_at))
+            self._wake_target(origin_link)
+
+        self._gc.submit(step, after)
 
     def _unsolicited(self, lk: LinkConfig, rx: Received, msg: Message, now: float) -> None:
         """``$.`` notifications, AM and anything uncorrelated: to the peer owning the ORI."""
@@ -604,13 +714,18 @@ class Switch:
 
     async def _worker(self, target: str) -> None:
         ev = self._wake[target]
+        j = self.journal
         while not self._stopping:
             ev.clear()
             now = self.clock.time()
-            with self.journal.tx():
-                row = self.journal.claim_next(target, now)
-            if row is None:
-                due = self.journal.next_due(target)
+            try:
+                rows: list[OutRow] = self._gc.run_now(
+                    functools.partial(j.claim_due, target, now, _SEND_BATCH))
+            except (CletsError, sqlite3.Error):
+                self.metrics_data.count("internal_error")
+                rows = []
+            if not rows:
+                due = j.next_due(target)
                 wait = self._poll if due is None else max(0.0, min(self._poll, due - now))
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait if wait > 0 else 0.001):
@@ -618,27 +733,77 @@ class Switch:
                 continue
             self._busy[target] = self._busy.get(target, 0) + 1
             try:
-                await self._send_row(row)
+                await self._send_rows(rows)
             finally:
                 self._busy[target] -= 1
 
-    async def _send_row(self, row: OutRow) -> None:
-        cfg = self.config
-        req = self.journal.message(row.msn)
-        if req is None:  # purged underneath us
+    async def _send_rows(self, rows: list[OutRow]) -> None:
+        """Send claimed rows in order, then record them sent: one step (one audit record
+        each, ``done`` for deliveries) in the next group commit, after the frames reached the
+        transport."""
+        sent: list[tuple[OutRow, StoredMessage, bytes, str]] = []
+        for row in rows:
+            item = await self._send_row(row)
+            if item is not None:
+                sent.append(item)
+        if not sent:
             return
+        # links batch writes until the end of the loop turn: yield once so the frames reach
+        # the socket before their rows are marked done (a crash would otherwise lose answers
+        # marked delivered)
+        await asyncio.sleep(0)
+        now = self.clock.time()
+        j = self.journal
+
+        def step() -> None:
+            for row, req, frame, link_name in sent:
+                if row.kind == "deliver":
+                    j.set_state(row.id, "done", now)
+                j.audit(AuditEvent.for_payload(
+                    "forwarded" if row.kind == "forward" else "delivered", frame, msn=row.msn,
+                    link=link_name, peer=row.peer, operator=req.operator, origin=req.origin,
+                    destination=row.target, mke=row.mke, outcome="sent",
+                    reason=f"attempt {row.attempts}" + (f" control {row.control}"
+                                                        if row.control else "")), now)
+
+        def after(ok: bool, value: Any) -> None:
+            if not ok:
+                self.metrics_data.count("internal_error")
+                return
+            for row, req, _frame, _link in sent:
+                if row.kind == "forward":
+                    self.metrics_data.count("forwarded")
+                    if row.attempts == 1:
+                        self.metrics_data.observe("forward", max(0.0, now - req.received_at))
+                else:
+                    self.metrics_data.count("delivered")
+                    self.metrics_data.observe("deliver", max(0.0, now - row.created_at))
+
+        self._gc.submit(step, after)
+
+    async def _send_row(self, row: OutRow) -> tuple[OutRow, StoredMessage, bytes, str] | None:
+        """Hand one claimed row to its link; failures are retried or dead-lettered here."""
+        cfg = self.config
+        req = self._request(row.msn)
+        if req is None:  # purged underneath us
+            return None
         if row.kind == "forward":
             dest = cfg.destinations.get(row.target)
             if dest is None:
                 self._dead(row, req, "destination no longer configured")
-                return
+                return None
             link = self._links[dest.link]
-            try:
-                frame = self._encode_forward(dest, loads(req.canonical), row.control or "",
-                                             row.address)
-            except (EncodeError, DecodeError) as exc:
-                self._dead(row, req, f"cannot encode: {exc}"[:100])
-                return
+            frame = self._frames.pop(row.id, None)
+            if frame is None:  # after a restart, or evicted: from the journaled message
+                stored = req if req.canonical else self.journal.message(row.msn)
+                try:
+                    if stored is None:
+                        raise DecodeError("message not in the journal")
+                    frame = self._encode_forward(dest, loads(stored.canonical),
+                                                 row.control or "", row.address)
+                except (EncodeError, DecodeError) as exc:
+                    self._dead(row, req, f"cannot encode: {exc}"[:100])
+                    return None
             send = link.send
             link_name = dest.link
         else:
@@ -649,32 +814,13 @@ class Switch:
         try:
             async with asyncio.timeout(self._send_timeout):
                 await send(frame)
-                # links batch writes until the end of the loop turn: yield once so the frame
-                # reaches the socket before the row is marked done (a worker with a backlog
-                # never yields otherwise, and a crash would lose answers marked delivered)
-                await asyncio.sleep(0)
         except (LinkError, OSError, TimeoutError) as exc:
             if send is not link.send and row.kind == "deliver":
                 # the connection the request came on is gone: forget it, retry on the link
                 self._replies.pop((link_name, row.peer or ""), None)
             self._failed(row, req, str(exc) or type(exc).__name__)
-            return
-        now = self.clock.time()
-        if row.kind == "forward":
-            if row.attempts == 1:
-                self.metrics_data.observe("forward", max(0.0, now - req.received_at))
-        else:
-            self.metrics_data.observe("deliver", max(0.0, now - row.created_at))
-        with self.journal.tx():
-            if row.kind == "deliver":
-                self.journal.set_state(row.id, "done", now)
-            self.journal.audit(AuditEvent.for_payload(
-                "forwarded" if row.kind == "forward" else "delivered", frame, msn=row.msn,
-                link=link_name, peer=row.peer, operator=req.operator, origin=req.origin,
-                destination=row.target, mke=row.mke, outcome="sent",
-                reason=f"attempt {row.attempts}" + (f" control {row.control}"
-                                                    if row.control else "")), now)
-        self.metrics_data.count("forwarded" if row.kind == "forward" else "delivered")
+            return None
+        return row, req, frame, link_name
 
     def _policy(self, row: OutRow) -> Any:
         dest = self.config.destinations.get(row.target) if row.kind == "forward" else None
@@ -823,8 +969,7 @@ def _leading_header(frame: bytes) -> tuple[str | None, str | None]:
 
 
 def _with(msg: Message, **changes: Any) -> Message:
-    """A deep copy of ``msg`` with some top-level fields replaced."""
-    out = loads(dumps(msg))
-    for k, v in changes.items():
-        setattr(out, k, v)
-    return out
+    """A SHALLOW copy of ``msg`` with some top-level fields replaced: nested values are
+    shared, so callers replace fields (``out.warnings = [...]``), never mutate them in place.
+    (It was a deep copy through canonical JSON: the biggest cost of a fan-out.)"""
+    return dataclasses.replace(msg, **changes)
