@@ -58,17 +58,6 @@ class GroupCommit:
         self._schedule()
         return fut
 
-    def run_now(self, op: Op) -> Any:
-        """Commit ``op`` now, with every step pending so far, and return its result (or
-        raise its exception): for a worker claiming rows, which should not wait a turn."""
-        box: list[tuple[bool, Any]] = []
-        self._steps.append((op, lambda ok, value: box.append((ok, value)), None))
-        self.flush()
-        ok, value = box[0]
-        if not ok:
-            raise value
-        return value
-
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True

@@ -221,11 +221,15 @@ class Switch:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        self._gc.flush()  # steps still pending (rows marked sent) are committed
-        if self._spawned:  # ACKs and rejects released by the last commits
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await asyncio.gather(*self._spawned, return_exceptions=True)
+        # steps still pending (rows marked sent) are committed; the ACKs and rejects they
+        # release are sent (a reject writes its own audit record: commit that too)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while len(self._gc) or self._spawned:
+                    self._gc.flush()
+                    if self._spawned:
+                        await asyncio.gather(*self._spawned, return_exceptions=True)
+        self._gc.flush()
         for name in self._owned:
             with contextlib.suppress(CletsError, OSError):
                 await self._links[name].close()
@@ -713,14 +717,19 @@ class Switch:
     # ------------------------------------------------------------------ workers
 
     async def _worker(self, target: str) -> None:
+        """Send the due rows of one target.  A row is read only once committed (so nothing is
+        forwarded before the commit that journaled it); its claim (``in_flight``, one more
+        attempt) and its ``sent`` record go into the group commit.  A claim need not be
+        durable before the send: a crash before it commits leaves the row ``queued``, sent
+        again on restart with the same control -- exactly what recovery does with
+        ``in_flight`` rows."""
         ev = self._wake[target]
         j = self.journal
         while not self._stopping:
             ev.clear()
             now = self.clock.time()
             try:
-                rows: list[OutRow] = self._gc.run_now(
-                    functools.partial(j.claim_due, target, now, _SEND_BATCH))
+                rows = j.due_rows(target, now, _SEND_BATCH)
             except (CletsError, sqlite3.Error):
                 self.metrics_data.count("internal_error")
                 rows = []
@@ -731,9 +740,17 @@ class Switch:
                     async with asyncio.timeout(wait if wait > 0 else 0.001):
                         await ev.wait()
                 continue
+            self._gc.submit(functools.partial(j.mark_claimed, [r.id for r in rows], now))
+            claimed = [dataclasses.replace(r, state="in_flight", attempts=r.attempts + 1,
+                                           updated_at=now) for r in rows]
             self._busy[target] = self._busy.get(target, 0) + 1
             try:
-                await self._send_rows(rows)
+                await self._send_rows(claimed)
+                # the claims and outcomes of this batch commit before the next read, so a
+                # row is never read as queued again while its claim is pending
+                await self._gc.call(_nothing)
+            except (CletsError, sqlite3.Error):
+                self.metrics_data.count("internal_error")
             finally:
                 self._busy[target] -= 1
 
@@ -833,16 +850,23 @@ class Switch:
             self._dead(row, req, f"{error} after {row.attempts} attempts")
             return
         delay = policy.delay(row.attempts, self.rng.random())
-        with self.journal.tx():
-            self.journal.set_state(row.id, "queued", now, error=error[:200],
-                                   next_attempt_at=now + delay)
-            self.journal.audit(AuditEvent(
+        j = self.journal
+
+        def step() -> None:
+            j.set_state(row.id, "queued", now, error=error[:200],
+                        next_attempt_at=now + delay)
+            j.audit(AuditEvent(
                 "forward_failed" if row.kind == "forward" else "delivery_failed",
                 msn=row.msn, link=self._link_name(row), origin=req.origin,
                 destination=row.target, mke=row.mke, outcome="retry",
                 reason=f"attempt {row.attempts}: {error}; next in {delay:.2f}s"[:200]), now)
-        self.metrics_data.count("forward_failed" if row.kind == "forward"
-                                else "delivery_failed")
+
+        def after(ok: bool, _value: Any) -> None:
+            self.metrics_data.count(("forward_failed" if row.kind == "forward"
+                                     else "delivery_failed") if ok else "internal_error")
+
+        # after the row's claim, in the same group commit
+        self._gc.submit(step, after)
 
     def _link_name(self, row: OutRow) -> str:
         dest = self.config.destinations.get(row.target)
@@ -850,8 +874,7 @@ class Switch:
 
     def _dead(self, row: OutRow, req: StoredMessage, reason: str) -> None:
         now = self.clock.time()
-        with self.journal.tx():
-            self._dead_in_tx(row, req, reason, now)
+        self._gc.submit(lambda: self._dead_in_tx(row, req, reason, now))
 
     def _dead_in_tx(self, row: OutRow, req: StoredMessage, reason: str, now: float) -> None:
         self.journal.mark_dead(row.id, reason[:200], now)
@@ -966,6 +989,10 @@ def _leading_header(frame: bytes) -> tuple[str | None, str | None]:
         parts[0].isupper() else None
     ori = parts[1] if key and len(parts) > 1 and ORI_RE.fullmatch(parts[1]) else None
     return key, ori
+
+
+def _nothing() -> None:
+    """A step that writes nothing: awaiting it waits for the steps submitted before it."""
 
 
 def _with(msg: Message, **changes: Any) -> Message:

@@ -301,17 +301,20 @@ class Journal:
             (msn, link, peer, mke, now, expires_at, now, now, frame))
         return int(cur.lastrowid or 0)
 
-    def claim_due(self, target: str, now: float, limit: int) -> list[OutRow]:
-        """Up to ``limit`` due queued rows of ``target`` (oldest first), now ``in_flight``,
-        in one statement (caller holds tx)."""
+    def due_rows(self, target: str, now: float, limit: int) -> list[OutRow]:
+        """Up to ``limit`` committed, due, queued rows of ``target``, oldest first (a read:
+        the worker claims them with ``mark_claimed`` in the next group commit)."""
         rows = self.conn.execute(
+            "SELECT * FROM outbound WHERE target = ? AND state = 'queued' AND "
+            "next_attempt_at <= ? ORDER BY id LIMIT ?", (target, now, limit)).fetchall()
+        return [OutRow.of(r) for r in rows]
+
+    def mark_claimed(self, ids: list[int], now: float) -> None:
+        """``queued`` -> ``in_flight``, one more attempt (rows a timer made dead meanwhile
+        stay dead)."""
+        self.conn.executemany(
             "UPDATE outbound SET state = 'in_flight', attempts = attempts + 1, updated_at = ? "
-            "WHERE id IN (SELECT id FROM outbound WHERE target = ? AND state = 'queued' AND "
-            "next_attempt_at <= ? ORDER BY id LIMIT ?) RETURNING *",
-            (now, target, now, limit)).fetchall()
-        out = [OutRow.of(r) for r in rows]
-        out.sort(key=lambda r: r.id)
-        return out
+            "WHERE id = ? AND state = 'queued'", [(now, i) for i in ids])
 
     def enqueue_delivery(self, *, msn: int, link: str, peer: str | None, mke: str, frame: bytes,
                          now: float, expires_at: float) -> OutRow:
