@@ -64,7 +64,10 @@ class ServerLink:
     async def send(self, frame: bytes) -> None:
         links = [lk for lk in self.server.links if lk.state is LinkState.UP]
         if self._peer_name is not None:
-            links = [lk for lk in links if lk.peer.mnemonic == self._peer_name]
+            # a plain connection names no peer: it is the configured one (as for the frames
+            # it sends, engine: ``rx.peer.mnemonic or lk.peer``) -- without this, answers
+            # whose request connection closed could never be delivered on a plain link
+            links = [lk for lk in links if lk.peer.mnemonic in (self._peer_name, None)]
         if not links:
             raise LinkError("no connected peer to send to", link=self.name)
         await links[-1].send(frame)
