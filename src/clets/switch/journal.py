@@ -6,7 +6,8 @@ audit records, in the same transaction -- before it is acknowledged or forwarded
 or a power loss after the acknowledgement cannot lose it.
 
 Outbound rows (``outbound``) are the queues.  ``kind`` is ``forward`` (to a destination; encoded
-at send time from the journaled canonical message, carrying the switch control) or ``deliver``
+once at intake with its switch control and kept in memory by the engine, re-encoded from the
+journaled canonical message after a restart) or ``deliver``
 (to an origin-role link: responses, status messages, administrative messages; the frame is
 encoded when the row is written).  States:
 
