@@ -319,3 +319,21 @@ def test_mutated_samples_raise_only_decode_errors(sample: bytes,
 @given(st.text(ALNUM + "./ ,*-\n\r$", max_size=200))
 def test_grammar_shaped_text_raises_only_decode_errors(s: str) -> None:
     _only_typed_errors(s.encode("ascii"))
+
+
+@given(st.lists(st.one_of(st.text(alphabet=ALNUM + "/ -,'", min_size=0, max_size=12),
+                          st.sampled_from(["NAM/", "DOB/", "A1B/", "ab1/", "12/", "OFF/X"])),
+                min_size=1, max_size=12),
+       st.sampled_from(["", " ", ".", " . "]))
+def test_response_line_bounds_agree_with_the_separator_regex(words: list[str], dot: str
+                                                            ) -> None:
+    """The ``/``-scanning fast path of ``line_bounds`` cuts where ``LINE_SEP`` does.
+
+    (Its ends may keep the leading spaces of a separator run; values are stripped.)
+    """
+    from clets.codecs.tagged import LINE_SEP, line_bounds
+
+    line = ("NAM/" + dot.join(words)).rstrip(" .")
+    starts, ends = line_bounds(line)
+    pieces = [line[a:b].rstrip(" ") for a, b in zip(starts, ends, strict=True)]
+    assert pieces == LINE_SEP.split(line)

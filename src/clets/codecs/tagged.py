@@ -69,6 +69,42 @@ def split_fields(body: str) -> list[str]:
     return parts
 
 
+def line_bounds(line: str) -> tuple[list[int], list[int]]:
+    """Where each ``TAG/value`` piece of a response line starts and ends (``line[start:end]``).
+
+    A value ends where a run of spaces or periods is followed by ``TAG/`` (``LINE_SEP``).
+    Without a period in the line, the separators are spaces, so it is enough to look at each
+    ``/`` (one per field, usually): a tag starts three characters before it if a space precedes
+    those three and they are capitals or digits.  Lines with a period take the regex.  (An
+    end may keep the leading spaces of a run of separators: callers strip values.)
+    """
+    if "." in line:
+        parts = LINE_SEP_KEEP.split(line)  # separators are the odd items
+        starts = []
+        ends = []
+        pos = 0
+        for i in range(0, len(parts), 2):
+            starts.append(pos)
+            pos += len(parts[i])
+            ends.append(pos)
+            if i + 1 < len(parts):
+                pos += len(parts[i + 1])
+        return starts, ends
+    starts = [0]
+    find = line.find
+    i = find("/", 4)
+    while i > 0:
+        j = i - 3
+        if line[j - 1] == " ":
+            t = line[j:i]
+            if t.isascii() and t.isalnum() and (t.isupper() or t.isdigit()):
+                starts.append(j)
+        i = find("/", i + 1)
+    ends = [j - 1 for j in starts[1:]]
+    ends.append(len(line))
+    return starts, ends
+
+
 #: response-line separator: spaces/periods followed by a tag
 LINE_SEP = re.compile(r"[ .]+(?=[A-Z0-9]{3}/)")
 LINE_SEP_KEEP = re.compile(r"([ .]+)(?=[A-Z0-9]{3}/)")
@@ -231,13 +267,46 @@ def default_profile() -> ResponseProfile:
 # --------------------------------------------------------------------------- slots
 
 class Slot(NamedTuple):
-    """Where a tag's value lives on a target type, with its parser and setter built once."""
+    """Where a tag's value lives on a target type, with its parser and setter built once.
+
+    ``store`` is ``put(target, parse(raw))`` generated as one function (the decode hot path:
+    one call per field instead of three).
+    """
 
     fd: FieldDef
     attrs: tuple[str, ...]
     classes: tuple[type, ...]
     parse: Callable[[str], Any]
     put: Callable[[Any, Any], None]
+    store: Callable[[Any, str], None]
+
+
+#: parsers written inline in a generated ``store`` (same as ``FieldDef.parser()``'s)
+_INLINE_PARSE = {
+    "text": "raw.strip()",
+    "code": "raw.strip().upper()",
+    "color": "raw.strip().upper()",
+    "plate_year": "raw.strip().upper()",
+    "ident": 'raw.upper().replace(" ", "").replace("-", "")',
+}
+
+
+def _storer(fd: FieldDef, attrs: tuple[str, ...], classes: tuple[type, ...],
+            parse: Callable[[str], Any]) -> Callable[[Any, str], None]:
+    """Generate ``store(obj, raw)``: parse ``raw`` and set it, creating absent parents."""
+    lines = ["def store(obj, raw):", f"    v = {_INLINE_PARSE.get(fd.type, 'parse(raw)')}"]
+    namespace: dict[str, Any] = {"parse": parse}
+    var = "obj"
+    for depth, attr in enumerate(attrs[:-1]):
+        namespace[f"C{depth}"] = classes[depth]
+        lines += [f"    o{depth} = {var}.{attr}",
+                  f"    if o{depth} is None:",
+                  f"        o{depth} = {var}.{attr} = C{depth}()"]
+        var = f"o{depth}"
+    lines.append(f"    {var}.{attrs[-1]} = v")
+    exec(compile("\n".join(lines), f"<clets store {fd.tag}>", "exec"), namespace)
+    store: Callable[[Any, str], None] = namespace["store"]
+    return store
 
 
 def _setter(attrs: tuple[str, ...], classes: tuple[type, ...]) -> Callable[[Any, Any], None]:
@@ -292,7 +361,9 @@ def _slot(cls: type, fd: FieldDef) -> Slot | None:
         classes.append(nxt if nxt is not None else object)
         current = nxt
     parents = tuple(classes[:-1])
-    return Slot(fd, attrs, parents, fd.parser(), _setter(attrs, parents))
+    parse = fd.parser()
+    return Slot(fd, attrs, parents, parse, _setter(attrs, parents),
+                _storer(fd, attrs, parents, parse))
 
 
 def _leaf_paths(cls: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -370,12 +441,11 @@ class TaggedText:
             target.fields[tag] = raw
             return
         try:
-            value = slot.parse(raw)
+            slot.store(target, raw)
         except ValidationError as exc:
             exc.format = self.fmt
             exc.offset = offset
             raise
-        slot.put(target, value)
 
     def inquiry_fields(self, text: str, start: int, target: Message,
                        offsets: dict[str, int], *, tail_text: bool = False) -> str | None:
@@ -416,12 +486,11 @@ class TaggedText:
                 fields[tag] = value
             else:
                 try:
-                    parsed = slot.parse(value)
+                    slot.store(target, value)
                 except ValidationError as exc:
                     exc.format = self.fmt
                     exc.offset = pos + 4
                     raise
-                slot.put(target, parsed)
             pos += len(part) + 1
         if tail is None and text.endswith("."):
             raise DecodeError("message ends with '.'", format=self.fmt, offset=len(text) - 1)
@@ -433,18 +502,30 @@ class TaggedText:
         if TAG_AT.match(line) is None:
             raise DecodeError("expected TAG/ at the start of a record line", format=self.fmt,
                               offset=base)
-        # split keeps the separators (odd items), so offsets need no match objects
-        parts = LINE_SEP_KEEP.split(line.rstrip(" ."))  # a final '.' separates too (wrap)
-        store = self.store
-        pos = base
-        for i in range(0, len(parts), 2):
-            piece = parts[i]
-            value = piece[4:].strip()
+        slots = self._msg_slots if type(target) is Message else self._rec_slots
+        fields = target.fields
+        line = line.rstrip(" .")  # a final '.' separates too (wrapped lines)
+        starts, ends = line_bounds(line)
+        # This loop is the decode hot path of responses: ``store`` is inlined.
+        for start, end in zip(starts, ends, strict=True):
+            tag = line[start:start + 3]
+            value = line[start + 4:end].strip()
+            pos = base + start
             if not value:
-                raise DecodeError("empty field", format=self.fmt, field=piece[:3], offset=pos)
-            store(target, piece[:3], value, pos + 4, offsets)
-            if i + 1 < len(parts):
-                pos += len(piece) + len(parts[i + 1])
+                raise DecodeError("empty field", format=self.fmt, field=tag, offset=pos)
+            if tag in offsets:
+                raise DecodeError("field repeated", format=self.fmt, field=tag, offset=pos + 4)
+            offsets[tag] = pos + 4
+            slot = slots.get(tag)
+            if slot is None:
+                fields[tag] = value
+                continue
+            try:
+                slot.store(target, value)
+            except ValidationError as exc:
+                exc.format = self.fmt
+                exc.offset = pos + 4
+                raise
 
     def response_body(self, msg: Message, body: str, base: int, seen: dict[str, int],
                       offsets: dict[str, int]) -> None:
@@ -475,7 +556,7 @@ class TaggedText:
             return
         i = 0
         if not first.startswith("MKE/"):
-            fm = LINE_FIELDS.search(first)
+            fm = LINE_FIELDS.search(first) if "/" in first else None
             text = (first if fm is None else first[:fm.start()]).strip()
             msg.text = text or None
             if fm is not None:

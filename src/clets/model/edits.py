@@ -181,18 +181,20 @@ def _walker(dictionary: FieldDictionary, cls: type, only: str) -> Walker:
         if not _has_path(cls, attrs):
             continue
         namespace[f"c{index}"] = _row_checker(fd)
+        fast = _fast_accept(fd, index, namespace)
         namespace[f"r{index}"] = rel
         namespace["_order"][rel] = index
         node = tree
         for attr in attrs[:-1]:
             node = node.setdefault(attr, {})
-        node.setdefault("", []).append((index, attrs[-1]))
+        node.setdefault("", []).append((index, attrs[-1], fast))
     lines = ["def walk(obj, prefix, today, out):", "    start = len(out)"]
 
     def emit(node: dict[str, Any], var: str, indent: str, depth: int) -> None:
-        for index, leaf in node.get("", []):
+        for index, leaf, fast in node.get("", []):
             lines.append(f"{indent}v = {var}.{leaf}")
-            lines.append(f"{indent}if v is not None:")
+            cond = "v is not None" if fast is None else f"v is not None and not ({fast})"
+            lines.append(f"{indent}if {cond}:")
             lines.append(f"{indent}    c{index}(v, prefix, r{index}, today, out)")
         for attr, child in node.items():
             if attr == "":
@@ -209,6 +211,31 @@ def _walker(dictionary: FieldDictionary, cls: type, only: str) -> Walker:
     exec(compile("\n".join(lines), f"<clets edits walker {cls.__name__}>", "exec"), namespace)
     walk: Walker = namespace["walk"]
     return walk
+
+
+def _fast_accept(fd: FieldDef, index: int, namespace: dict[str, Any]) -> str | None:
+    """An inline expression, true only where row ``index``'s checker would find nothing.
+
+    Written into the generated walker so that a valid value costs a few comparisons and no
+    call; anything it does not accept goes to the checker, which says why.  ``None`` (always
+    call the checker) for rows whose value needs formatting or a VIN or colour split.
+    """
+    if fd.type not in _STR_TYPES or fd.type == "color" or fd.vin_check:
+        return None
+    parts = ["type(v) is str"]
+    if fd.min is not None and fd.max is not None:
+        parts.append(f"{fd.min} <= len(v) <= {fd.max}")
+    elif fd.max is not None:
+        parts.append(f"len(v) <= {fd.max}")
+    elif fd.min is not None:
+        parts.append(f"len(v) >= {fd.min}")
+    if fd.chars is not None:
+        namespace[f"m{index}"] = fd.chars.fullmatch
+        parts.append(f"m{index}(v) is not None")
+    if fd.table is not None:
+        namespace[f"t{index}"] = code_table(fd.table).codes
+        parts.append(f"v in t{index}")
+    return " and ".join(parts)
 
 
 def _has_path(cls: type | None, attrs: list[str]) -> bool:
