@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from clets.errors import DecodeError, EncodeError, ValidationError
 from clets.model import Message, apply_edits
+from clets.model.edits import header_ok
 
 from .tagged import (
     CONTROL_RE,
@@ -76,12 +78,16 @@ class NcicCodec(TextCodec):
             raise
         response = self.profile.is_response_key(probe[:end])
         clean = probe if response or plain else normalize(text, join_lines=True)
+        # With edits, each value is checked as it is parsed (one pass); only when a check
+        # fired, or the header would fail, does apply_edits run for the findings themselves
+        # (same findings, order and warnings as apply_edits on the decoded message).
+        bad: list[Any] | None = [] if self.edits else None
         try:
             if response:
-                msg, offsets = self._decode_response(clean, end)
+                msg, offsets = self._decode_response(clean, end, bad)
             else:
-                msg, seen = self._decode_inquiry(clean, end)
-            if self.edits:
+                msg, seen = self._decode_inquiry(clean, end, bad)
+            if bad is not None and (bad or not header_ok(msg)):
                 try:
                     apply_edits(msg, dictionary=self.dictionary)
                 except ValidationError as exc:
@@ -97,7 +103,8 @@ class NcicCodec(TextCodec):
             raise
         return msg
 
-    def _decode_inquiry(self, s: str, end: int) -> tuple[Message, dict[str, int]]:
+    def _decode_inquiry(self, s: str, end: int, bad: list[Any] | None = None
+                        ) -> tuple[Message, dict[str, int]]:
         p = end + 1
         dot = s.find(".", p)
         ori = s[p:] if dot < 0 else s[p:dot]
@@ -122,10 +129,11 @@ class NcicCodec(TextCodec):
         if dot >= 0:
             if dot == len(s) - 1:
                 raise DecodeError("message ends with '.'", format=self.name, offset=dot)
-            self.tagged.inquiry_fields(s, dot + 1, msg, seen)
+            self.tagged.inquiry_fields(s, dot + 1, msg, seen, bad=bad)
         return msg, seen
 
-    def _decode_response(self, s: str, end: int) -> tuple[Message, dict[str, int]]:
+    def _decode_response(self, s: str, end: int, bad: list[Any] | None = None
+                         ) -> tuple[Message, dict[str, int]]:
         nl = s.find("\n")
         header = s if nl < 0 else s[:nl]
         p = end + 1
@@ -148,7 +156,7 @@ class NcicCodec(TextCodec):
         seen: dict[str, int] = {}
         offsets: dict[str, int] = {"MKE": 0, "destinations[0]": p}
         if nl >= 0:
-            self.tagged.response_body(msg, s[nl + 1:], nl + 1, seen, offsets)
+            self.tagged.response_body(msg, s[nl + 1:], nl + 1, seen, offsets, bad)
         for k, v in seen.items():
             offsets.setdefault(k, v)
         return msg, offsets

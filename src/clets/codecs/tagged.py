@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 from clets.errors import DecodeError, EncodeError, LayoutError, ValidationError
 from clets.model import ErrorInfo, Message, Record, default_dictionary
 from clets.model.dictionary import FieldDef, FieldDictionary
+from clets.model.edits import decode_guard
 
 _Plan = tuple[tuple[tuple[str, ...], tuple[tuple[int, str, FieldDef, str], ...]], ...]
 
@@ -279,6 +280,9 @@ class Slot(NamedTuple):
     parse: Callable[[str], Any]
     put: Callable[[Any, Any], None]
     store: Callable[[Any, str], None]
+    #: ``store`` plus the field edits of the value (``edits.decode_guard``): appends to its
+    #: third argument when an edit would find anything
+    store_checked: Callable[[Any, str, list[Any]], None]
 
 
 #: parsers written inline in a generated ``store`` (same as ``FieldDef.parser()``'s)
@@ -292,9 +296,15 @@ _INLINE_PARSE = {
 
 
 def _storer(fd: FieldDef, attrs: tuple[str, ...], classes: tuple[type, ...],
-            parse: Callable[[str], Any]) -> Callable[[Any, str], None]:
-    """Generate ``store(obj, raw)``: parse ``raw`` and set it, creating absent parents."""
-    lines = ["def store(obj, raw):", f"    v = {_INLINE_PARSE.get(fd.type, 'parse(raw)')}"]
+            parse: Callable[[str], Any], guards: tuple[FieldDef, ...] = (),
+            ) -> Callable[..., None]:
+    """Generate ``store(obj, raw)``: parse ``raw`` and set it, creating absent parents.
+
+    With ``guards`` (the rows whose edits apply to this value) it is
+    ``store(obj, raw, bad)`` and appends to ``bad`` when one of their edits would find anything.
+    """
+    head = "def store(obj, raw, bad):" if guards else "def store(obj, raw):"
+    lines = [head, f"    v = {_INLINE_PARSE.get(fd.type, 'parse(raw)')}"]
     namespace: dict[str, Any] = {"parse": parse}
     var = "obj"
     for depth, attr in enumerate(attrs[:-1]):
@@ -304,8 +314,10 @@ def _storer(fd: FieldDef, attrs: tuple[str, ...], classes: tuple[type, ...],
                   f"        o{depth} = {var}.{attr} = C{depth}()"]
         var = f"o{depth}"
     lines.append(f"    {var}.{attrs[-1]} = v")
+    for i, row in enumerate(guards):
+        lines += decode_guard(row, f"g{i}", namespace)
     exec(compile("\n".join(lines), f"<clets store {fd.tag}>", "exec"), namespace)
-    store: Callable[[Any, str], None] = namespace["store"]
+    store: Callable[..., None] = namespace["store"]
     return store
 
 
@@ -350,7 +362,7 @@ def _hint_class(cls: type, attr: str) -> type | None:
     return None
 
 
-def _slot(cls: type, fd: FieldDef) -> Slot | None:
+def _slot(cls: type, fd: FieldDef, dictionary: FieldDictionary) -> Slot | None:
     attrs = tuple("class_" if p == "class" else p for p in fd.path.split("."))
     classes: list[type] = []
     current: type | None = cls
@@ -362,8 +374,16 @@ def _slot(cls: type, fd: FieldDef) -> Slot | None:
         current = nxt
     parents = tuple(classes[:-1])
     parse = fd.parser()
+    # The edits that apply to this value: its own row, and for a record's owner the person
+    # row of the same field too (``edits.check`` walks ``records[i].owner`` as a person).
+    guards = [fd]
+    if cls is Record and fd.path.startswith("owner."):
+        same = dictionary.by_path.get("person." + fd.path[len("owner."):])
+        if same is not None:
+            guards.append(same)
     return Slot(fd, attrs, parents, parse, _setter(attrs, parents),
-                _storer(fd, attrs, parents, parse))
+                _storer(fd, attrs, parents, parse),
+                _storer(fd, attrs, parents, parse, tuple(guards)))
 
 
 def _leaf_paths(cls: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -382,7 +402,7 @@ def _leaf_paths(cls: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]
 def _bindings(dictionary: FieldDictionary, cls: type) -> tuple[dict[str, Slot | None],
                                                                tuple[tuple[str, ...], ...]]:
     """tag -> Slot (None: no slot, goes to ``fields``) and the slot paths no tag can carry."""
-    slots = {fd.tag: _slot(cls, fd) for fd in dictionary.rows}
+    slots = {fd.tag: _slot(cls, fd, dictionary) for fd in dictionary.rows}
     covered = {s.attrs for s in slots.values() if s is not None}
     untagged: list[tuple[str, ...]] = []
     special = {"format", "mke", "origin", "destinations", "control", "sequence", "sent_at",
@@ -427,11 +447,13 @@ class TaggedText:
     # ---------------------------------------------------------------- decoding
 
     def store(self, target: Message | Record, tag: str, raw: str, offset: int,
-              seen: dict[str, int]) -> None:
+              seen: dict[str, int], bad: list[Any] | None = None) -> None:
         """Put one field on its slot (parsed) or, without a slot, in ``fields`` (raw).
 
         ``seen`` (tag -> offset) belongs to ``target``: a tag may appear once per target,
-        because neither a slot nor ``fields`` can hold two values.
+        because neither a slot nor ``fields`` can hold two values.  With ``bad``, the value's
+        field edits run too and append to it when they would find anything (the caller then
+        runs ``apply_edits`` for the findings themselves).
         """
         if tag in seen:
             raise DecodeError("field repeated", format=self.fmt, field=tag, offset=offset)
@@ -441,18 +463,23 @@ class TaggedText:
             target.fields[tag] = raw
             return
         try:
-            slot.store(target, raw)
+            if bad is None:
+                slot.store(target, raw)
+            else:
+                slot.store_checked(target, raw, bad)
         except ValidationError as exc:
             exc.format = self.fmt
             exc.offset = offset
             raise
 
     def inquiry_fields(self, text: str, start: int, target: Message,
-                       offsets: dict[str, int], *, tail_text: bool = False) -> str | None:
+                       offsets: dict[str, int], *, tail_text: bool = False,
+                       bad: list[Any] | None = None) -> str | None:
         """Parse ``TAG/value.TAG/value`` from ``text[start:]`` (no CR/LF left) onto ``target``.
 
         With ``tail_text`` (Nlets bodies), free text after the last structured field
         (``OCA/24-001234. CONFIRMED ...``) is returned instead of joining that field's value.
+        ``bad``: as in :meth:`store`.
         """
         if TAG_AT.match(text, start) is None:
             raise DecodeError("expected TAG/ (three letters or digits and '/')",
@@ -486,7 +513,10 @@ class TaggedText:
                 fields[tag] = value
             else:
                 try:
-                    slot.store(target, value)
+                    if bad is None:
+                        slot.store(target, value)
+                    else:
+                        slot.store_checked(target, value, bad)
                 except ValidationError as exc:
                     exc.format = self.fmt
                     exc.offset = pos + 4
@@ -497,8 +527,8 @@ class TaggedText:
         return tail
 
     def line_fields(self, line: str, base: int, target: Message | Record,
-                    offsets: dict[str, int]) -> None:
-        """Parse a response line ``TAG/value TAG/value`` onto ``target``."""
+                    offsets: dict[str, int], bad: list[Any] | None = None) -> None:
+        """Parse a response line ``TAG/value TAG/value`` onto ``target`` (``bad``: see store)."""
         if TAG_AT.match(line) is None:
             raise DecodeError("expected TAG/ at the start of a record line", format=self.fmt,
                               offset=base)
@@ -521,18 +551,21 @@ class TaggedText:
                 fields[tag] = value
                 continue
             try:
-                slot.store(target, value)
+                if bad is None:
+                    slot.store(target, value)
+                else:
+                    slot.store_checked(target, value, bad)
             except ValidationError as exc:
                 exc.format = self.fmt
                 exc.offset = pos + 4
                 raise
 
     def response_body(self, msg: Message, body: str, base: int, seen: dict[str, int],
-                      offsets: dict[str, int]) -> None:
+                      offsets: dict[str, int], bad: list[Any] | None = None) -> None:
         """Status line, record blocks, or ``.NN. REASON`` + echo (formats.md §1 profile).
 
         ``seen`` collects the message-level tags; ``offsets`` gets every record tag's first
-        offset, so an edit failure can point at it.
+        offset, so an edit failure can point at it.  ``bad``: see :meth:`store`.
         """
         lines = body.split("\n")
         starts = []
@@ -560,7 +593,7 @@ class TaggedText:
             text = (first if fm is None else first[:fm.start()]).strip()
             msg.text = text or None
             if fm is not None:
-                self.line_fields(first[fm.end():], starts[0] + fm.end(), msg, seen)
+                self.line_fields(first[fm.end():], starts[0] + fm.end(), msg, seen, bad)
             i = 1
         rec: Record | None = None
         rec_offsets: dict[str, int] = {}
@@ -578,7 +611,7 @@ class TaggedText:
                 rec = Record(file="other")
                 rec_offsets = {}
                 msg.records.append(rec)
-            self.line_fields(line, starts[j], rec, rec_offsets)
+            self.line_fields(line, starts[j], rec, rec_offsets, bad)
             for tag, off in rec_offsets.items():
                 offsets.setdefault(tag, off)
         status = self.profile.status_of(msg.text)

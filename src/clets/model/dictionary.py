@@ -98,8 +98,14 @@ def parse_name(text: str) -> Name:
 
 
 def format_name(name: Name) -> str:
+    # no generator or join: the edits format every name they check
     head = name.last or ""
-    rest = " ".join(p for p in (name.first, name.middle, name.suffix) if p)
+    rest = name.first or ""
+    middle, suffix = name.middle, name.suffix
+    if middle:
+        rest = f"{rest} {middle}" if rest else middle
+    if suffix:
+        rest = f"{rest} {suffix}" if rest else suffix
     return f"{head}, {rest}" if rest else head
 
 
@@ -189,6 +195,10 @@ _DIRECT_PARSERS: dict[str, Callable[[str], Any]] = {
     "name": parse_name,
 }
 
+def _format_int3(value: int) -> str:
+    return f"{value:03d}"  # WGT: 3 digits, zero padded
+
+
 _FORMATTERS: dict[str, Callable[[Any], str]] = {
     "date": _format_date,
     "height": _format_height,
@@ -228,12 +238,15 @@ class FieldDef:
             return fn(text, tag)
         return parse
 
+    def formatter(self) -> Callable[[Any], str]:
+        """``format`` as a function with its type resolved once (hot paths)."""
+        if self.type == "int" and self.max == 3 and self.min is None:
+            return _format_int3
+        return _FORMATTERS.get(self.type, str)
+
     def format(self, value: Any) -> str:
         """Model value to wire text."""
-        fmt = _FORMATTERS.get(self.type)
-        if self.type == "int" and self.max == 3 and self.min is None:
-            return f"{value:03d}"  # WGT: 3 digits, zero padded
-        return fmt(value) if fmt else str(value)
+        return self.formatter()(value)
 
 
 class FieldDictionary:

@@ -23,7 +23,8 @@ from clets.errors import INVALID_FIELD, INVALID_ORIGIN_ORI, ValidationError
 from .dictionary import FieldDef, FieldDictionary, default_dictionary
 from .types import Message, Person, Record
 
-__all__ = ["CodeTable", "Finding", "apply_edits", "check", "code_table", "vin_check_digit_ok"]
+__all__ = ["CodeTable", "Finding", "apply_edits", "check", "code_table", "decode_guard",
+           "header_ok", "vin_check_digit_ok"]
 
 ORI_RE = re.compile(r"[A-Z]{2}[A-Z0-9]{7}")
 MKE_RE = re.compile(r"[A-Z0-9$\-.]{1,4}")
@@ -116,7 +117,7 @@ def _row_checker(fd: FieldDef) -> Checker:
                 add(out, prefix + rel, "date is in the future", value)
         return check_date
 
-    fmt = fd.format
+    fmt = fd.formatter()
     as_is = fd.type in _STR_TYPES
     mx, mn, chars = fd.max, fd.min, fd.chars
     table = code_table(fd.table) if fd.table is not None else None
@@ -213,7 +214,7 @@ def _walker(dictionary: FieldDictionary, cls: type, only: str) -> Walker:
     return walk
 
 
-def _fast_accept(fd: FieldDef, index: int, namespace: dict[str, Any]) -> str | None:
+def _fast_accept(fd: FieldDef, index: int | str, namespace: dict[str, Any]) -> str | None:
     """An inline expression, true only where row ``index``'s checker would find nothing.
 
     Written into the generated walker so that a valid value costs a few comparisons and no
@@ -238,6 +239,26 @@ def _fast_accept(fd: FieldDef, index: int, namespace: dict[str, Any]) -> str | N
     return " and ".join(parts)
 
 
+def decode_guard(fd: FieldDef, key: str, namespace: dict[str, Any]) -> list[str]:
+    """Source lines that append to ``bad`` when row ``fd``'s checker would find anything.
+
+    For decoders that check each value as they parse it (one pass, as a hand-written parser
+    would) and run the full :func:`apply_edits` only when a guard fired, so findings, their
+    order and the warnings stay exactly those of ``apply_edits``.  The lines read ``v``, a
+    value **produced by the row's parser**: a date is then a valid ISO date already, so only
+    "not in the future" is left to test.  ``key`` keeps names apart in ``namespace``.
+    """
+    fast = _fast_accept(fd, f"{key}_", namespace)
+    if fast is not None:
+        return [f"    if not ({fast}):", "        bad.append(v)"]
+    if fd.type == "date":
+        namespace["_today_iso"] = _today_iso
+        return ["    if v > _today_iso():", "        bad.append(v)"] if fd.past else []
+    namespace["_today"] = _today
+    namespace[f"c{key}"] = _row_checker(fd)
+    return [f"    c{key}(v, '', '', _today(), bad)"]
+
+
 def _has_path(cls: type | None, attrs: list[str]) -> bool:
     """Whether a chain of attributes exists on the model classes (by their type hints)."""
     for attr in attrs:
@@ -255,16 +276,45 @@ def _child_class(cls: type, attr: str) -> type | None:
     return None
 
 
-_today_cache: tuple[int, _dt.date] = (0, _dt.date.min)
+#: [epoch second at which the cached day ends, that day, its ISO text]
+_day: list[Any] = [0.0, _dt.date.min, _dt.date.min.isoformat()]
+
+
+def _roll_day(now: float) -> None:
+    today = _dt.date.fromtimestamp(now)
+    midnight = _dt.datetime.combine(today + _dt.timedelta(days=1), _dt.time())
+    _day[:] = [midnight.timestamp(), today, today.isoformat()]
 
 
 def _today() -> _dt.date:
-    """Today's date, looked up at most once a second (``date.today()`` costs a microsecond)."""
-    global _today_cache
-    second = int(time.time())
-    if _today_cache[0] != second:
-        _today_cache = (second, _dt.date.today())
-    return _today_cache[1]
+    """Today's (local) date; recomputed only when the cached day has ended."""
+    now = time.time()
+    if now >= _day[0]:
+        _roll_day(now)
+    today: _dt.date = _day[1]
+    return today
+
+
+def _today_iso() -> str:
+    """``_today().isoformat()``, cached the same way (decode guards compare ISO text)."""
+    now = time.time()
+    if now >= _day[0]:
+        _roll_day(now)
+    iso: str = _day[2]
+    return iso
+
+
+def header_ok(msg: Message) -> bool:
+    """Whether :func:`check` would find nothing in the key, origin and destinations."""
+    if MKE_RE.fullmatch(msg.mke or "") is None:
+        return False
+    origin = msg.origin
+    if origin is not None and ORI_RE.fullmatch(origin) is None:
+        return False
+    for dest in msg.destinations:  # noqa: SIM110 - a loop, not all() over a generator (hot)
+        if DEST_RE.fullmatch(dest) is None:
+            return False
+    return True
 
 
 def check(msg: Message, *, today: _dt.date | None = None,
