@@ -279,10 +279,10 @@ class Slot(NamedTuple):
     classes: tuple[type, ...]
     parse: Callable[[str], Any]
     put: Callable[[Any, Any], None]
-    store: Callable[[Any, str], None]
+    store: Callable[..., None]  # (obj, raw, bad=None): the third argument is ignored
     #: ``store`` plus the field edits of the value (``edits.decode_guard``): appends to its
     #: third argument when an edit would find anything
-    store_checked: Callable[[Any, str, list[Any]], None]
+    store_checked: Callable[..., None]
 
 
 #: parsers written inline in a generated ``store`` (same as ``FieldDef.parser()``'s)
@@ -303,7 +303,7 @@ def _storer(fd: FieldDef, attrs: tuple[str, ...], classes: tuple[type, ...],
     With ``guards`` (the rows whose edits apply to this value) it is
     ``store(obj, raw, bad)`` and appends to ``bad`` when one of their edits would find anything.
     """
-    head = "def store(obj, raw, bad):" if guards else "def store(obj, raw):"
+    head = "def store(obj, raw, bad):" if guards else "def store(obj, raw, bad=None):"
     lines = [head, f"    v = {_INLINE_PARSE.get(fd.type, 'parse(raw)')}"]
     namespace: dict[str, Any] = {"parse": parse}
     var = "obj"
@@ -439,6 +439,12 @@ class TaggedText:
         self.fmt = fmt
         self._msg_slots, self._msg_untagged = _bindings(dictionary, Message)
         self._rec_slots, self._rec_untagged = _bindings(dictionary, Record)
+        #: tag -> store(obj, raw, bad): plain and with the field edits (decode hot paths)
+        self._stores: dict[tuple[type, bool], dict[str, Callable[..., None]]] = {
+            (cls, checked): {tag: slot.store_checked if checked else slot.store
+                             for tag, slot in slots.items() if slot is not None}
+            for cls, slots in ((Message, self._msg_slots), (Record, self._rec_slots))
+            for checked in (False, True)}
         #: tags whose value is free text (may hold ". "): type text without a character class
         self.free_text = frozenset(fd.tag for fd in dictionary.rows
                                    if fd.type == "text" and fd.chars is None)
@@ -485,38 +491,34 @@ class TaggedText:
             raise DecodeError("expected TAG/ (three letters or digits and '/')",
                               format=self.fmt, offset=start)
         parts = split_fields(text[start:])
-        pos = start
-        last = len(parts) - 1
         tail: str | None = None
-        slots = self._msg_slots
+        if tail_text and parts[-1][:3] not in self.free_text:
+            cut = parts[-1].find(". ", 4)
+            if cut >= 0:
+                tail = parts[-1][cut + 2:].strip()
+                parts[-1] = parts[-1][:cut]
+                if not tail:
+                    raise DecodeError("message ends with '.'", format=self.fmt,
+                                      offset=len(text) - 1)
+        pos = start
+        stores = self._stores[Message, bad is not None]
         fields = target.fields
         # This loop is the decode hot path: ``store`` is inlined for the Message target.
-        for i, part in enumerate(parts):
+        for part in parts:
             tag = part[:3]
             value = part[4:]
-            if tail_text and i == last and tag not in self.free_text:
-                cut = value.find(". ")
-                if cut >= 0:
-                    tail = value[cut + 2:].strip()
-                    value = value[:cut]
-                    if not tail:
-                        raise DecodeError("message ends with '.'", format=self.fmt,
-                                          offset=len(text) - 1)
             if not value or value.isspace():
                 raise DecodeError("empty field (leave it out, tag included)", format=self.fmt,
                                   field=tag, offset=pos)
             if tag in offsets:
                 raise DecodeError("field repeated", format=self.fmt, field=tag, offset=pos + 4)
             offsets[tag] = pos + 4
-            slot = slots.get(tag)
-            if slot is None:
+            store = stores.get(tag)
+            if store is None:
                 fields[tag] = value
             else:
                 try:
-                    if bad is None:
-                        slot.store(target, value)
-                    else:
-                        slot.store_checked(target, value, bad)
+                    store(target, value, bad)
                 except ValidationError as exc:
                     exc.format = self.fmt
                     exc.offset = pos + 4
@@ -532,7 +534,7 @@ class TaggedText:
         if TAG_AT.match(line) is None:
             raise DecodeError("expected TAG/ at the start of a record line", format=self.fmt,
                               offset=base)
-        slots = self._msg_slots if type(target) is Message else self._rec_slots
+        stores = self._stores[type(target), bad is not None]
         fields = target.fields
         line = line.rstrip(" .")  # a final '.' separates too (wrapped lines)
         starts, ends = line_bounds(line)
@@ -546,15 +548,12 @@ class TaggedText:
             if tag in offsets:
                 raise DecodeError("field repeated", format=self.fmt, field=tag, offset=pos + 4)
             offsets[tag] = pos + 4
-            slot = slots.get(tag)
-            if slot is None:
+            store = stores.get(tag)
+            if store is None:
                 fields[tag] = value
                 continue
             try:
-                if bad is None:
-                    slot.store(target, value)
-                else:
-                    slot.store_checked(target, value, bad)
+                store(target, value, bad)
             except ValidationError as exc:
                 exc.format = self.fmt
                 exc.offset = pos + 4

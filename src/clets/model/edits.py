@@ -214,29 +214,33 @@ def _walker(dictionary: FieldDictionary, cls: type, only: str) -> Walker:
     return walk
 
 
-def _fast_accept(fd: FieldDef, index: int | str, namespace: dict[str, Any]) -> str | None:
+def _fast_accept(fd: FieldDef, index: int | str, namespace: dict[str, Any],
+                 var: str = "v") -> str | None:
     """An inline expression, true only where row ``index``'s checker would find nothing.
 
     Written into the generated walker so that a valid value costs a few comparisons and no
     call; anything it does not accept goes to the checker, which says why.  ``None`` (always
-    call the checker) for rows whose value needs formatting or a VIN or colour split.
+    call the checker) for rows whose value needs formatting or a VIN or colour split.  With
+    ``var`` other than ``v`` it tests that variable as the (already formatted) wire text.
     """
-    if fd.type not in _STR_TYPES or fd.type == "color" or fd.vin_check:
+    if var == "v" and fd.type not in _STR_TYPES:
         return None
-    parts = ["type(v) is str"]
+    if fd.type == "color" or fd.vin_check:
+        return None
+    parts = [f"type({var}) is str"] if var == "v" else []
     if fd.min is not None and fd.max is not None:
-        parts.append(f"{fd.min} <= len(v) <= {fd.max}")
+        parts.append(f"{fd.min} <= len({var}) <= {fd.max}")
     elif fd.max is not None:
-        parts.append(f"len(v) <= {fd.max}")
+        parts.append(f"len({var}) <= {fd.max}")
     elif fd.min is not None:
-        parts.append(f"len(v) >= {fd.min}")
+        parts.append(f"len({var}) >= {fd.min}")
     if fd.chars is not None:
         namespace[f"m{index}"] = fd.chars.fullmatch
-        parts.append(f"m{index}(v) is not None")
+        parts.append(f"m{index}({var}) is not None")
     if fd.table is not None:
         namespace[f"t{index}"] = code_table(fd.table).codes
-        parts.append(f"v in t{index}")
-    return " and ".join(parts)
+        parts.append(f"{var} in t{index}")
+    return " and ".join(parts) or "True"
 
 
 def decode_guard(fd: FieldDef, key: str, namespace: dict[str, Any]) -> list[str]:
@@ -254,6 +258,15 @@ def decode_guard(fd: FieldDef, key: str, namespace: dict[str, Any]) -> list[str]
     if fd.type == "date":
         namespace["_today_iso"] = _today_iso
         return ["    if v > _today_iso():", "        bad.append(v)"] if fd.past else []
+    wire = _fast_accept(fd, f"{key}_", namespace, var="w")
+    if wire is not None:  # format (as the checker does), then test the text inline
+        namespace[f"f{key}"] = fd.formatter()
+        return ["    try:",
+                f"        w = f{key}(v)",
+                "    except (TypeError, ValueError, AttributeError):",
+                "        w = None",
+                f"    if w is None or not ({wire}):",
+                "        bad.append(v)"]
     namespace["_today"] = _today
     namespace[f"c{key}"] = _row_checker(fd)
     return [f"    c{key}(v, '', '', _today(), bad)"]
