@@ -66,7 +66,9 @@ async def test_metrics(tmp_path: Path) -> None:
         await eventually(lambda: h.switch.metrics()["messages"].get("forward_failed"))
         m = h.switch.metrics()
         assert m["messages"]["accepted"] == 1 and m["messages"]["responded"] == 1
-        assert m["queue_depth"]["DMV"] == 1 and m["queue_states"]["NCIC"] == {"done": 1}
+        # delivered rows are not counted per state (the metrics must not scan them)
+        assert m["queue_depth"]["DMV"] == 1 and m["queue_states"]["DMV"] == {"queued": 1}
+        assert m["queue_depth"]["NCIC"] == 0 and m["queue_states"]["NCIC"] == {}
         assert m["links"]["dmv"] == "down" and m["links"]["ncic"] == "up"
         assert m["latency"]["count"] == 1 and m["latency"]["buckets"]["0.05"] == 1
         json.dumps(m)  # plain data
@@ -118,3 +120,88 @@ def test_queue_cli_list_show_retry_purge(tmp_path: Path) -> None:
     tail = runner.invoke(cli, ["audit", "tail", "--journal", str(journal), "-n", "3"])
     events = [json.loads(x)["event"] for x in tail.output.splitlines()]
     assert events[-1] == "purged" and "replayed" in events
+
+
+@run_async
+async def test_retention_purges_old_delivered_rows_and_messages_only(tmp_path: Path) -> None:
+    """After ``retain_days`` (30 by default) delivered rows and the messages nothing refers
+    to any more are deleted; open and dead rows, their messages and the audit trail stay."""
+    from clets.switch.audit import verify
+
+    async with Harness(tmp_path) as h:
+        h.near["dmv"].set_down()
+        await h.send("sheriff", qv(origin="CA0190000"))
+        await h.answer("NCIC", await h.recv("ncic"))
+        await h.recv("sheriff")
+        await eventually(lambda: h.switch.metrics()["messages"].get("forward_failed"))
+        conn = h.switch.journal.conn
+
+        def states() -> dict[str, int]:
+            return dict(conn.execute("SELECT state, COUNT(*) FROM outbound GROUP BY state"))
+
+        def done_ids() -> set[int]:
+            return {r[0] for r in conn.execute("SELECT id FROM outbound WHERE state = 'done'")}
+
+        delivered = done_ids()  # the answer's delivery to the sheriff, at least
+        assert delivered
+        await h.advance(29 * 86400)  # not yet old enough (the DMV row expires: dead)
+        assert delivered <= done_ids()
+        kept = {r[0] for r in conn.execute("SELECT id FROM outbound WHERE state != 'done'")}
+        assert "dead" in states()
+        await h.advance(2 * 86400 + 601)
+        assert not delivered & done_ids()  # older than 30 days: gone
+        # open and dead rows stay (dead ones wait for `clets queue purge --dead`), with their
+        # messages
+        assert kept <= {r[0] for r in conn.execute("SELECT id FROM outbound")}
+        assert conn.execute("SELECT COUNT(*) FROM dead_letter d WHERE NOT EXISTS "
+                            "(SELECT 1 FROM messages m WHERE m.msn = d.msn)").fetchone()[0] == 0
+        purges = [r for r in records(conn) if r["event"] == "purged"]
+        assert purges and purges[-1]["reason"].startswith("retention: ")
+        assert verify(conn).ok
+
+
+def test_purge_delivered_keeps_what_is_open_dead_recent_or_still_referenced(tmp_path: Path
+                                                                          ) -> None:
+    from clets.switch.journal import Journal
+
+    j = Journal(tmp_path / "j.db")
+    try:
+        c = j.conn
+        old, new = 1000.0, 9000.0
+
+        def message(msn: int, at: float) -> None:
+            c.execute("INSERT INTO messages (msn, received_at, kind, sha256, payload, canonical)"
+                      " VALUES (?, ?, 'request', 'x', x'00', '{}')", (msn, at))
+
+        def row(msn: int, state: str, at: float) -> None:
+            c.execute("INSERT INTO outbound (msn, kind, target, state, next_attempt_at, "
+                      "expires_at, created_at, updated_at) VALUES (?, 'forward', 'NCIC', ?, "
+                      "?, ?, ?, ?)", (msn, state, at, at, at, at))
+
+        message(1, old)
+        row(1, "done", old)
+        row(1, "done", old)      # 1: every row delivered long ago -> message and rows go
+        message(2, old)
+        row(2, "done", old)
+        row(2, "queued", old)    # 2: still open -> its message stays (the done row goes)
+        message(3, old)
+        row(3, "dead", old)      # 3: dead -> stays for `clets queue purge --dead`
+        c.execute("INSERT INTO dead_letter (outbound_id, msn, target, reason, dead_at) "
+                  "SELECT id, 3, 'NCIC', 'ttl', ? FROM outbound WHERE msn = 3", (old,))
+        message(4, old)
+        row(4, "done", new)      # 4: delivered recently -> stays
+        message(5, old)          # 5: no rows, but a live dedup key -> stays
+        c.execute("INSERT INTO dedup (key, msn, sha256, at) VALUES ('k', 5, 'x', ?)", (new,))
+        rows, messages = j.purge_delivered(before=5000.0)
+        assert (rows, messages) == (3, 1)
+        assert [r[0] for r in c.execute("SELECT msn FROM messages ORDER BY msn")] == [2, 3, 4, 5]
+        assert sorted(tuple(r) for r in c.execute("SELECT msn, state FROM outbound")) == \
+            [(2, "queued"), (3, "dead"), (4, "done")]
+        # batched: a limit leaves the rest for the next pass
+        row(4, "done", old)
+        row(4, "done", old)
+        assert j.purge_delivered(before=5000.0, limit=1)[0] == 1
+        assert j.purge_delivered(before=5000.0, limit=1)[0] == 1
+        assert j.purge_delivered(before=5000.0, limit=1)[0] == 0
+    finally:
+        j.close()

@@ -97,6 +97,9 @@ class SwitchSettings:
     #: test-only weakened durability (``"ack-before-commit"``); the engine refuses to start
     #: with it unless ``CLETS_ALLOW_UNSAFE_TEST_MODE=1`` is in its environment
     unsafe_test_mode: str | None = None
+    #: days a delivered queue row and its message stay in the journal (0: forever); the
+    #: audit trail is never purged by this
+    retain_days: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +298,7 @@ class _Checker:
 
 
 _SWITCH_KEYS = {"name", "home_state", "journal", "ori", "deadline", "ttl", "max_message_bytes",
-                "dedup_window", "retry", "metrics_listen", "unsafe_test_mode"}
+                "dedup_window", "retry", "metrics_listen", "unsafe_test_mode", "retain_days"}
 UNSAFE_TEST_MODES = ("ack-before-commit",)
 _RETRY_KEYS = {"retries", "backoff_initial", "backoff_max", "jitter"}
 _PEER_KEYS = {"mnemonic", "oris", "access", *IDENTITY_KEYS}
@@ -351,6 +354,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     if max_bytes <= 0:
         c.add("[switch]: max_message_bytes must be > 0", "switch", None, "max_message_bytes")
     window = c.number(sw_raw, "dedup_window", "switch", None, 600.0, strict=False)
+    retain = c.number(sw_raw, "retain_days", "switch", None, 30.0, strict=False)
     metrics_listen = c.get(sw_raw, "metrics_listen", str, "switch", None)
     if metrics_listen is not None and parse_host_port(metrics_listen) is None:
         c.add("[switch]: metrics_listen must be HOST:PORT (e.g. \"127.0.0.1:9464\")", "switch",
@@ -362,7 +366,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     jpath = Path(journal)
     settings = SwitchSettings(name, home, jpath if jpath.is_absolute() else base_dir / jpath,
                               ori, deadline, ttl, max_bytes, window, default_retry,
-                              metrics_listen, unsafe)
+                              metrics_listen, unsafe, retain)
 
     # [[peer]]
     peers: dict[str, PeerConfig] = {}

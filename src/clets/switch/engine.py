@@ -125,6 +125,8 @@ class Switch:
         self._frames: dict[int, bytes] = {}
         self._stopping = False
         self._running = False
+        #: when the journal retention purge runs next (clock time; first run at the first tick)
+        self._next_retention = 0.0
         self._ori_owner = {ori: mn for ori, mn in config.ori_owner().items()
                            if config.links_of_peer(mn)}
 
@@ -255,6 +257,8 @@ class Switch:
 
     def metrics(self) -> dict[str, Any]:
         depths = self._journal.depths() if self._journal is not None else {}
+        for target in self._wake:  # every queue, also the empty ones (a gauge at 0)
+            depths.setdefault(target, {})
         links = {n: lk.state.value for n, lk in self._links.items()}
         return self.metrics_data.snapshot(depths=depths, links=links)
 
@@ -938,6 +942,29 @@ class Switch:
                     continue
                 self._dead_in_tx(row, req, "time-to-live expired", now)
             j.forget_before(now - self.config.switch.dedup_window)
+            self._retention_in_tx(now)
+
+    #: seconds between two journal retention passes
+    RETENTION_EVERY = 600.0
+
+    def _retention_in_tx(self, now: float) -> None:
+        """Delete delivered rows and their messages older than ``retain_days`` (batched).
+
+        A small adapter box runs for years on a small disk: without this the journal only
+        grows.  Open and dead rows are never purged; the audit trail is untouched and records
+        each purge.
+        """
+        days = self.config.switch.retain_days
+        if days <= 0 or now < self._next_retention:
+            return
+        rows, messages = self.journal.purge_delivered(now - days * 86400.0)
+        # a full batch means more are due: come back at the next tick, not in ten minutes
+        self._next_retention = now if rows >= 5000 else now + self.RETENTION_EVERY
+        if rows or messages:
+            self.journal.audit(AuditEvent(
+                "purged", outcome="ok",
+                reason=f"retention: {rows} delivered queue rows and {messages} messages older "
+                       f"than {days:g} days"), now)
 
 
 def encode_for_origin(codec: Codec, msg: Message, request_mke: str | None, kind: str) -> bytes:

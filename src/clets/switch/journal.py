@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS dedup (
     sha256 TEXT NOT NULL,
     at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS dedup_at ON dedup (at);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -459,11 +460,36 @@ class Journal:
         return ids
 
     def depths(self) -> dict[str, dict[str, int]]:
+        """Rows per target and state, for the states that need attention (open and dead).
+
+        Delivered (``done``) rows are left out: there are millions of them after a while and
+        the metrics endpoint must not scan them (they are counted as ``messages`` outcomes).
+        """
         out: dict[str, dict[str, int]] = {}
         for r in self.conn.execute("SELECT target, state, COUNT(*) FROM outbound "
+                                   "WHERE state IN ('queued', 'in_flight', 'dead') "
                                    "GROUP BY target, state"):
             out.setdefault(str(r[0]), {})[str(r[1])] = int(r[2])
         return out
+
+    def purge_delivered(self, before: float, limit: int = 5000) -> tuple[int, int]:
+        """Delete up to ``limit`` delivered queue rows last changed before ``before``, then
+        the messages older than ``before`` that no queue row, dead letter or dedup key still
+        refers to.  Returns (rows, messages).  Open and dead rows are never touched.
+        """
+        ids = [int(r[0]) for r in self.conn.execute(
+            "SELECT id FROM outbound WHERE state = 'done' AND updated_at < ? LIMIT ?",
+            (before, limit))]
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            self.conn.execute(f"DELETE FROM outbound WHERE id IN ({','.join('?' * len(chunk))})",
+                              chunk)
+        messages = self.conn.execute(
+            "DELETE FROM messages WHERE received_at < ? "
+            "AND msn NOT IN (SELECT msn FROM outbound) "
+            "AND msn NOT IN (SELECT msn FROM dead_letter) "
+            "AND msn NOT IN (SELECT msn FROM dedup)", (before,)).rowcount
+        return len(ids), messages
 
     def meta_get(self, key: str) -> str | None:
         r = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
