@@ -19,7 +19,12 @@ PARTS = ("bench_text", "bench_copybook", "bench_niem")
 
 
 def main(argv: list[str]) -> int:
-    n = int(argv[1]) if len(argv) > 1 else 20000
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("n", nargs="?", type=int, default=20000,
+                    help="messages per timed run (default 20000)")
+    n = ap.parse_args(argv[1:]).n
     rows: list[dict[str, object]] = []
     for part in PARTS:
         try:
