@@ -567,17 +567,12 @@ class TaggedText:
         offset, so an edit failure can point at it.  ``bad``: see :meth:`store`.
         """
         lines = body.split("\n")
-        starts = []
-        pos = base
-        for line in lines:
-            starts.append(pos)
-            pos += len(line) + 1
         while lines and not lines[-1].strip():
             lines.pop()
         if not lines:
             return
         first = lines[0]
-        m = ERROR_LINE.match(first)
+        m = ERROR_LINE.match(first) if first.startswith(".") else None
         if m is not None:
             reason = m.group(2).strip()
             echo = "\n".join(lines[1:])
@@ -586,35 +581,44 @@ class TaggedText:
             msg.error = ErrorInfo(code=code, reason=reason or None,
                                   echo=echo or None)
             return
-        i = 0
+        pos = base  # where the current line starts
+        rest = lines
         if not first.startswith("MKE/"):
             fm = LINE_FIELDS.search(first) if "/" in first else None
             text = (first if fm is None else first[:fm.start()]).strip()
             msg.text = text or None
             if fm is not None:
-                self.line_fields(first[fm.end():], starts[0] + fm.end(), msg, seen, bad)
-            i = 1
+                self.line_fields(first[fm.end():], pos + fm.end(), msg, seen, bad)
+            pos += len(first) + 1
+            rest = lines[1:]
         rec: Record | None = None
         rec_offsets: dict[str, int] = {}
-        for j in range(i, len(lines)):
-            line = lines[j]
-            if not line.strip():
-                rec = None
-                continue
+        every: list[dict[str, int]] = []  # each record's tag offsets, merged at the end
+        records = msg.records
+        line_fields = self.line_fields
+        for line in rest:
+            at = pos
+            pos += len(line) + 1
             if line.startswith("MKE/"):
                 rec = self._record_head(line[4:].strip())
                 rec_offsets = {}
-                msg.records.append(rec)
+                every.append(rec_offsets)
+                records.append(rec)
+                continue
+            if not line.strip():
+                rec = None
                 continue
             if rec is None:
                 rec = Record(file="other")
                 rec_offsets = {}
-                msg.records.append(rec)
-            self.line_fields(line, starts[j], rec, rec_offsets, bad)
-            for tag, off in rec_offsets.items():
+                every.append(rec_offsets)
+                records.append(rec)
+            line_fields(line, at, rec, rec_offsets, bad)
+        for found in every:
+            for tag, off in found.items():
                 offsets.setdefault(tag, off)
         status = self.profile.status_of(msg.text)
-        msg.status = status if status is not None else ("hit" if msg.records else None)
+        msg.status = status if status is not None else ("hit" if records else None)
 
     def _record_head(self, type_text: str) -> Record:
         rec = Record()
