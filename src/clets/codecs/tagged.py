@@ -270,15 +270,14 @@ def default_profile() -> ResponseProfile:
 class Slot(NamedTuple):
     """Where a tag's value lives on a target type, with its parser and setter built once.
 
-    ``store`` is ``put(target, parse(raw))`` generated as one function (the decode hot path:
-    one call per field instead of three).
+    ``store`` parses a raw value and sets it, creating absent parents, generated as one
+    function (the decode hot path: one call per field).
     """
 
     fd: FieldDef
     attrs: tuple[str, ...]
     classes: tuple[type, ...]
     parse: Callable[[str], Any]
-    put: Callable[[Any, Any], None]
     store: Callable[..., None]  # (obj, raw, bad=None): the third argument is ignored
     #: ``store`` plus the field edits of the value (``edits.decode_guard``): appends to its
     #: third argument when an edit would find anything
@@ -321,37 +320,6 @@ def _storer(fd: FieldDef, attrs: tuple[str, ...], classes: tuple[type, ...],
     return store
 
 
-def _setter(attrs: tuple[str, ...], classes: tuple[type, ...]) -> Callable[[Any, Any], None]:
-    """A function that sets ``attrs`` on a target, creating absent parents (hot path)."""
-    if len(attrs) == 1:
-        (a0,) = attrs
-
-        def put1(obj: Any, value: Any) -> None:
-            setattr(obj, a0, value)
-        return put1
-    if len(attrs) == 2:
-        a0, a1 = attrs
-        c0 = classes[0]
-
-        def put2(obj: Any, value: Any) -> None:
-            child = getattr(obj, a0)
-            if child is None:
-                child = c0()
-                setattr(obj, a0, child)
-            setattr(child, a1, value)
-        return put2
-
-    def put_n(obj: Any, value: Any) -> None:
-        for attr, cls in zip(attrs, classes, strict=False):
-            child = getattr(obj, attr)
-            if child is None:
-                child = cls()
-                setattr(obj, attr, child)
-            obj = child
-        setattr(obj, attrs[-1], value)
-    return put_n
-
-
 def _hint_class(cls: type, attr: str) -> type | None:
     import typing
 
@@ -381,7 +349,7 @@ def _slot(cls: type, fd: FieldDef, dictionary: FieldDictionary) -> Slot | None:
         same = dictionary.by_path.get("person." + fd.path[len("owner."):])
         if same is not None:
             guards.append(same)
-    return Slot(fd, attrs, parents, parse, _setter(attrs, parents),
+    return Slot(fd, attrs, parents, parse,
                 _storer(fd, attrs, parents, parse),
                 _storer(fd, attrs, parents, parse, tuple(guards)))
 
@@ -452,32 +420,6 @@ class TaggedText:
 
     # ---------------------------------------------------------------- decoding
 
-    def store(self, target: Message | Record, tag: str, raw: str, offset: int,
-              seen: dict[str, int], bad: list[Any] | None = None) -> None:
-        """Put one field on its slot (parsed) or, without a slot, in ``fields`` (raw).
-
-        ``seen`` (tag -> offset) belongs to ``target``: a tag may appear once per target,
-        because neither a slot nor ``fields`` can hold two values.  With ``bad``, the value's
-        field edits run too and append to it when they would find anything (the caller then
-        runs ``apply_edits`` for the findings themselves).
-        """
-        if tag in seen:
-            raise DecodeError("field repeated", format=self.fmt, field=tag, offset=offset)
-        seen[tag] = offset
-        slot = (self._msg_slots if type(target) is Message else self._rec_slots).get(tag)
-        if slot is None:
-            target.fields[tag] = raw
-            return
-        try:
-            if bad is None:
-                slot.store(target, raw)
-            else:
-                slot.store_checked(target, raw, bad)
-        except ValidationError as exc:
-            exc.format = self.fmt
-            exc.offset = offset
-            raise
-
     def inquiry_fields(self, text: str, start: int, target: Message,
                        offsets: dict[str, int], *, tail_text: bool = False,
                        bad: list[Any] | None = None) -> str | None:
@@ -485,7 +427,7 @@ class TaggedText:
 
         With ``tail_text`` (Nlets bodies), free text after the last structured field
         (``OCA/24-001234. CONFIRMED ...``) is returned instead of joining that field's value.
-        ``bad``: as in :meth:`store`.
+        ``bad``: see :meth:`line_fields`.
         """
         if TAG_AT.match(text, start) is None:
             raise DecodeError("expected TAG/ (three letters or digits and '/')",
@@ -530,7 +472,16 @@ class TaggedText:
 
     def line_fields(self, line: str, base: int, target: Message | Record,
                     offsets: dict[str, int], bad: list[Any] | None = None) -> None:
-        """Parse a response line ``TAG/value TAG/value`` onto ``target`` (``bad``: see store)."""
+        """Parse a response line ``TAG/value TAG/value`` onto ``target``.
+
+        A tag may appear once per target (``offsets``: tag -> offset, belongs to ``target``),
+        because neither a slot nor ``fields`` can hold two values.  With ``bad``, each value's
+        field edits run as it is stored and append to ``bad`` when they would find anything
+        (the caller then runs ``apply_edits`` for the findings themselves).
+
+        This loop and the one of :meth:`inquiry_fields` are the decode hot paths: each keeps the
+        store of one field inline rather than calling a shared helper per field.
+        """
         if TAG_AT.match(line) is None:
             raise DecodeError("expected TAG/ at the start of a record line", format=self.fmt,
                               offset=base)
@@ -564,7 +515,7 @@ class TaggedText:
         """Status line, record blocks, or ``.NN. REASON`` + echo (formats.md §1 profile).
 
         ``seen`` collects the message-level tags; ``offsets`` gets every record tag's first
-        offset, so an edit failure can point at it.  ``bad``: see :meth:`store`.
+        offset, so an edit failure can point at it.  ``bad``: see :meth:`line_fields`.
         """
         lines = body.split("\n")
         while lines and not lines[-1].strip():
