@@ -180,3 +180,18 @@ def test_edits_reach_into_records() -> None:
 
 def test_dumps_is_one_line() -> None:
     assert "\n" not in dumps(from_dict(SPEC_QW))
+
+
+def test_the_cached_day_follows_midnight_and_clock_steps(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """DOB "not in the future" compares with a cached day: it must roll at local midnight
+    and follow the clock when it is stepped back (NTP, a restored VM)."""
+    import datetime as dt
+
+    from clets.model import edits
+
+    midnight = dt.datetime(2031, 5, 17).timestamp()
+    for now, day in ((midnight - 1, "2031-05-16"), (midnight, "2031-05-17"),
+                     (midnight + 86399, "2031-05-17"), (midnight - 86400 * 3, "2031-05-14")):
+        monkeypatch.setattr(edits.time, "time", lambda now=now: now)
+        assert edits._today_iso() == day and edits._today() == dt.date.fromisoformat(day)

@@ -289,31 +289,30 @@ def _child_class(cls: type, attr: str) -> type | None:
     return None
 
 
-#: [epoch second at which the cached day ends, that day, its ISO text]
-_day: list[Any] = [0.0, _dt.date.min, _dt.date.min.isoformat()]
+#: the cached local day: [epoch time it ends, the date, its ISO text, epoch time it starts]
+_day: list[Any] = [0.0, _dt.date.min, _dt.date.min.isoformat(), 0.0]
 
 
-def _roll_day(now: float) -> None:
-    today = _dt.date.fromtimestamp(now)
-    midnight = _dt.datetime.combine(today + _dt.timedelta(days=1), _dt.time())
-    _day[:] = [midnight.timestamp(), today, today.isoformat()]
+def _current_day() -> list[Any]:
+    """``_day``, recomputed only when the clock has left it (midnight, or a clock step)."""
+    now = time.time()
+    if not _day[3] <= now < _day[0]:
+        today = _dt.date.fromtimestamp(now)
+        start = _dt.datetime.combine(today, _dt.time()).timestamp()
+        end = _dt.datetime.combine(today + _dt.timedelta(days=1), _dt.time()).timestamp()
+        _day[:] = [end, today, today.isoformat(), start]
+    return _day
 
 
 def _today() -> _dt.date:
-    """Today's (local) date; recomputed only when the cached day has ended."""
-    now = time.time()
-    if now >= _day[0]:
-        _roll_day(now)
-    today: _dt.date = _day[1]
+    """Today's (local) date (``date.today()`` costs a microsecond; this a comparison)."""
+    today: _dt.date = _current_day()[1]
     return today
 
 
 def _today_iso() -> str:
-    """``_today().isoformat()``, cached the same way (decode guards compare ISO text)."""
-    now = time.time()
-    if now >= _day[0]:
-        _roll_day(now)
-    iso: str = _day[2]
+    """``_today().isoformat()`` (decode guards compare ISO date text)."""
+    iso: str = _current_day()[2]
     return iso
 
 
