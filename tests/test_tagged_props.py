@@ -337,3 +337,13 @@ def test_response_line_bounds_agree_with_the_separator_regex(words: list[str], d
     starts, ends = line_bounds(line)
     pieces = [line[a:b].rstrip(" ") for a, b in zip(starts, ends, strict=True)]
     assert pieces == LINE_SEP.split(line)
+
+
+@given(st.text(alphabet=ALNUM + " -,'/.abc", max_size=20))
+def test_inlined_parsers_are_the_dictionarys_parsers(raw: str) -> None:
+    """The generated stores inline some parsers as source text: the same as the functions."""
+    from clets.codecs.tagged import _INLINE_PARSE
+    from clets.model.dictionary import _DIRECT_PARSERS
+
+    for kind, source in _INLINE_PARSE.items():
+        assert eval(source, {}, {"raw": raw}) == _DIRECT_PARSERS[kind](raw), kind
