@@ -26,9 +26,11 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from clets.errors import INVALID_DESTINATION, DecodeError, EncodeError, ValidationError
 from clets.model import Message, apply_edits
+from clets.model.edits import header_ok
 
 from .ncic import split_mke
 from .tagged import (
@@ -90,16 +92,19 @@ class NletsCodec(TextCodec):
         if not text.strip():
             raise DecodeError("empty message", format=self.name, offset=base)
         s = normalize(text)
+        # with edits, values are checked as they are parsed (see NcicCodec.decode_text)
+        bad: list[Any] | None = [] if self.edits else None
         try:
-            msg, offsets = self._decode(s)
-            if self.edits:
-                self._edits(msg, offsets)
+            msg, offsets = self._decode(s, bad)
+            if bad is not None:
+                self._edits(msg, offsets, bad)
         except DecodeError as exc:
             relocate(exc, text, base)
             raise
         return msg
 
-    def _decode(self, s: str) -> tuple[Message, dict[str, int]]:
+    def _decode(self, s: str, bad: list[Any] | None = None
+                ) -> tuple[Message, dict[str, int]]:
         end = split_mke(s, self.name)
         p = end + 1
         m = _ORI_TOKEN.match(s, p)
@@ -117,7 +122,7 @@ class NletsCodec(TextCodec):
             body_at = self._output_header(s, q, msg, offsets)
         body = s[body_at:]
         lead = len(body) - len(body.lstrip("\n"))
-        self._body(msg, body[lead:], body_at + lead, offsets)
+        self._body(msg, body[lead:], body_at + lead, offsets, bad)
         return msg, offsets
 
     def _input_header(self, s: str, p: int, msg: Message, offsets: dict[str, int]) -> int:
@@ -202,7 +207,8 @@ class NletsCodec(TextCodec):
             return "tagged"
         return "text"
 
-    def _body(self, msg: Message, body: str, at: int, offsets: dict[str, int]) -> None:
+    def _body(self, msg: Message, body: str, at: int, offsets: dict[str, int],
+              bad: list[Any] | None = None) -> None:
         if not body:
             return
         kind = self._kind(msg.mke, body)
@@ -210,11 +216,12 @@ class NletsCodec(TextCodec):
         if kind == "text":
             msg.text = body
         elif kind == "response":
-            self.tagged.response_body(msg, body, at, seen, offsets)
+            self.tagged.response_body(msg, body, at, seen, offsets, bad)
         else:
             flat = normalize(body, join_lines=True)
             try:
-                msg.text = self.tagged.inquiry_fields(flat, 0, msg, seen, tail_text=True)
+                msg.text = self.tagged.inquiry_fields(flat, 0, msg, seen, tail_text=True,
+                                                      bad=bad)
             except DecodeError as exc:
                 if exc.offset is not None:
                     relocate(exc, body, at, join_lines=True)
@@ -226,7 +233,13 @@ class NletsCodec(TextCodec):
         for k, v in seen.items():
             offsets.setdefault(k, v)
 
-    def _edits(self, msg: Message, offsets: dict[str, int]) -> None:
+    def _edits(self, msg: Message, offsets: dict[str, int], bad: list[Any] | None = None
+               ) -> None:
+        """Nlets' destination rule, then the field edits.
+
+        ``bad`` (from a guarded decode): ``apply_edits`` runs only if a guard fired or the
+        header would fail; without it (``None``) it always runs.
+        """
         dests = msg.destinations
         if dests:
             short = all(len(d) == 2 for d in dests)
@@ -237,6 +250,8 @@ class NletsCodec(TextCodec):
                                       code=INVALID_DESTINATION)
                 raise self.tagged.locate(exc, {"destinations": offsets.get("destinations[0]",
                                                                           0)})
+        if bad is not None and not bad and header_ok(msg):
+            return
         try:
             apply_edits(msg, dictionary=self.dictionary)
         except ValidationError as exc:
