@@ -16,7 +16,6 @@ from clets.codecs import get_codec
 from clets.codecs.niem import NiemCodec, default_mapping
 from clets.errors import (
     INVALID_FIELD,
-    INVALID_ORIGIN_ORI,
     ConfigError,
     DecodeError,
     EncodeError,
@@ -309,11 +308,12 @@ def test_value_errors_name_element_path_and_line(codec: NiemCodec) -> None:
     assert f"(line {line})" in str(err)
 
 
-def test_bad_origin_ori_is_error_10(codec: NiemCodec) -> None:
+def test_bad_origin_ori_is_error_21(codec: NiemCodec) -> None:
+    """formats.md §1/§3: a malformed ORI is an invalid field (the switch answers .10.)."""
     bad = _replace("qw_person.xml", b">CA0349999<", b">CA03499<")
     with pytest.raises(ValidationError) as info:
         codec.decode(bad)
-    assert info.value.code == INVALID_ORIGIN_ORI
+    assert info.value.code == INVALID_FIELD
 
 
 def test_structure_errors_are_decode_errors(codec: NiemCodec) -> None:

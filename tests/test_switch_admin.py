@@ -205,3 +205,31 @@ def test_purge_delivered_keeps_what_is_open_dead_recent_or_still_referenced(tmp_
         assert j.purge_delivered(before=5000.0, limit=1)[0] == 0
     finally:
         j.close()
+
+
+@run_async
+async def test_a_bug_while_handling_a_frame_does_not_stop_the_link(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected exception (a bug, not a CletsError) is audited as an internal error and
+    logged; the link's reader goes on with the next frame."""
+    import clets.switch.engine as engine
+    from clets.switch.authz import authorize as real
+
+    calls = {"n": 0}
+
+    def flaky(*args: object, **kw: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise TypeError("a bug")
+        real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "authorize", flaky)
+    async with Harness(tmp_path) as h:
+        await h.send("sheriff", qv(origin="CA0190000", control="B1"))
+        await h.send("sheriff", qv(origin="CA0190000", control="B2"))
+        assert (await h.recv("ncic")).mke == "QV"  # the second one went through
+        recs = records(h.switch.journal.conn)
+        errors = [r for r in recs if r["event"] == "error"]
+        assert len(errors) == 1 and errors[0]["outcome"] == "internal_error"
+        assert "a bug" in errors[0]["reason"]
+        assert h.switch.metrics()["messages"]["internal_error"] == 1

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from clets.codecs.base import get_codec
+from clets.errors import ValidationError
 from clets.model import Message, Record, Vehicle, dumps, loads
 from tests._switch_kit import Harness, run_async
 
@@ -128,6 +129,23 @@ async def test_ncic_reject_is_an_er_in_the_response_layout(tmp_path: Path) -> No
         assert er.mke == "ER" and er.status == "error" and er.error is not None
         assert (er.error.code, er.error.reason) == (21, "INVALID FIELD DOB")
         assert raw.startswith(b"ER.CA0194200.\n.21. INVALID FIELD DOB\nQW.CA0194200.NAM/")
+
+
+@run_async
+async def test_ncic_malformed_origin_ori_is_answered_invalid_origin(tmp_path: Path) -> None:
+    """The codec rejects the ORI as an invalid field (21, formats.md §1); the switch answers
+    the sender with its own code for an origin it cannot accept (10, switch.md)."""
+    async with Harness(tmp_path, text=CONFIG) as h:
+        bad = b"QW.CA019420.NAM/SMITH, JOHN.DOB/19751012.SEX/M"
+        try:
+            NCIC.decode(bad)
+        except ValidationError as exc:
+            assert (exc.code, exc.field) == (21, "ORI")
+        else:
+            raise AssertionError("the codec accepted a malformed ORI")
+        await h.far["lapd"].send(bad)
+        raw = await h.recv_raw("lapd")  # addressed to the ORI as the sender wrote it
+        assert raw.startswith(b"ER.CA019420.\n.10. INVALID ORIGIN ORI\nQW.CA019420.NAM/")
 
 
 @run_async

@@ -18,7 +18,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from clets.errors import INVALID_FIELD, INVALID_ORIGIN_ORI, ValidationError
+from clets.errors import INVALID_FIELD, ValidationError
 
 from .dictionary import FieldDef, FieldDictionary, default_dictionary
 from .types import Message, Person, Record
@@ -339,8 +339,10 @@ def check(msg: Message, *, today: _dt.date | None = None,
         out.append(Finding("mke", "MKE", "reject", "message key must be 1-4 characters",
                            msg.mke, code=INVALID_FIELD))
     if msg.origin is not None and not ORI_RE.fullmatch(msg.origin):
+        # formats.md §1: "ORIs that break the pattern are rejects (error code 21)"; a switch
+        # answers an origin it cannot accept with 10 (switch.md step 2, authz.py)
         out.append(Finding("origin", "ORI", "reject", "ORI must match [A-Z]{2}[A-Z0-9]{7}",
-                           msg.origin, code=INVALID_ORIGIN_ORI))
+                           msg.origin, code=INVALID_FIELD))
     for i, dest in enumerate(msg.destinations):
         if not DEST_RE.fullmatch(dest):
             out.append(Finding(f"destinations[{i}]", None, "reject",

@@ -35,6 +35,13 @@ class Rejected(CletsError):
         self.event = event
 
 
+def origin_field(field: str | None) -> bool:
+    """Whether a decode error's field is the message's origin ORI (``ORI`` in the text
+    headers, ``...OriginatingORIID`` in NIEM): the codecs reject a malformed one as an invalid
+    field (21, formats.md), the switch answers it as an invalid origin (10, switch.md)."""
+    return field == "ORI" or (field or "").endswith("OriginatingORIID")
+
+
 def authorize(msg: Message, *, peer: PeerConfig | None, transport_oris: frozenset[str],
               routes: RouteTable, today: _dt.date) -> None:
     """Raise :class:`Rejected` for the first failed check, in the order of the spec."""

@@ -19,6 +19,7 @@ import datetime as _dt
 import functools
 import hashlib
 import inspect
+import logging
 import os
 import random
 import sqlite3
@@ -29,7 +30,9 @@ from clets.adapters.base import Link
 from clets.codecs.base import Codec, get_codec
 from clets.errors import (
     DUPLICATE_MESSAGE,
+    INVALID_FIELD,
     INVALID_FORMAT,
+    INVALID_ORIGIN_ORI,
     MESSAGE_TOO_LONG,
     CletsError,
     ConfigError,
@@ -41,11 +44,11 @@ from clets.errors import (
 from clets.model import Message, dumps, loads
 
 from .audit import AuditEvent
-from .authz import Rejected, authorize
+from .authz import Rejected, authorize, origin_field
 from .batch import GroupCommit
 from .capture import CaptureSink, close_captures, unwrap, wrap_captured_links
 from .clock import Clock, SystemClock
-from .config import ORI_RE, DestinationConfig, LinkConfig, SwitchConfig
+from .config import DestinationConfig, LinkConfig, SwitchConfig
 from .journal import Journal, OutRow, StoredMessage, control_of
 from .links import Received, open_link, received_frames
 from .messages import (
@@ -60,6 +63,8 @@ from .messages import (
 )
 from .metrics import Metrics
 from .routing import Target
+
+log = logging.getLogger("clets.switch")
 
 __all__ = ["Rng", "Switch"]
 
@@ -339,7 +344,10 @@ class Switch:
                     await self._on_destination_frame(lk, item)
             except asyncio.CancelledError:
                 raise
-            except CletsError as exc:  # a bug or a storage error must not kill the reader
+            except CletsError as exc:  # a storage error must not kill the reader
+                self._internal_error(lk, item.frame, exc)
+            except Exception as exc:  # nor a bug: audited, logged with its traceback
+                log.exception("internal error on link %s", lk.name)
                 self._internal_error(lk, item.frame, exc)
 
     def _internal_error(self, lk: LinkConfig, frame: bytes, exc: BaseException) -> None:
@@ -389,6 +397,8 @@ class Switch:
                 msg = codec.decode(payload)
             except DecodeError as exc:
                 code = exc.code if exc.code in _DECODE_CODES else INVALID_FORMAT
+                if code == INVALID_FIELD and origin_field(exc.field):
+                    code = INVALID_ORIGIN_ORI
                 raise Rejected(code, reason_for(code, exc)) from exc
             authorize(msg, peer=peer_cfg, transport_oris=rx.peer.allowed_oris,
                       routes=cfg.routes, today=self._today())
@@ -578,10 +588,13 @@ class Switch:
         self.metrics_data.count("rejected")
         self.metrics_data.rejects[rej.code] += 1
         codec = self._codec(lk.codec, lk.encoding)
+        origin = msg.origin if msg else _leading_header(rx.frame)[1]
+        peer = cfg.peers.get(mnemonic) if mnemonic else None
+        if origin is None and peer is not None and peer.oris:
+            origin = min(peer.oris)  # unreadable header: an ORI of the link's own peer
         er = error_message(fmt=codec.name, switch_ori=cfg.switch.ori, code=rej.code,
                            reason=rej.reason, echo=echo_of(rx.frame, lk.encoding),
-                           origin=msg.origin if msg else _leading_header(rx.frame)[1],
-                           control=msg.control if msg else None)
+                           origin=origin, control=msg.control if msg else None)
         request_mke = msg.mke if msg else _leading_header(rx.frame)[0]
         with contextlib.suppress(EncodeError, LinkError, TimeoutError):
             frame = encode_for_origin(codec, er, request_mke, "switch")
@@ -1014,7 +1027,9 @@ def _leading_header(frame: bytes) -> tuple[str | None, str | None]:
         return None, None
     key = parts[0] if 1 <= len(parts[0]) <= 4 and parts[0].isalnum() and \
         parts[0].isupper() else None
-    ori = parts[1] if key and len(parts) > 1 and ORI_RE.fullmatch(parts[1]) else None
+    # the sender's own ORI as written, even malformed (.10. is about it): letters and digits
+    ori = parts[1] if key and len(parts) > 1 and 1 <= len(parts[1]) <= 9 and \
+        parts[1].isalnum() and parts[1].isascii() and parts[1].upper() == parts[1] else None
     return key, ori
 
 

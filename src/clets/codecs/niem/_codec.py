@@ -22,7 +22,6 @@ from lxml import etree
 from clets.errors import (
     INVALID_FIELD,
     INVALID_FORMAT,
-    INVALID_ORIGIN_ORI,
     ConfigError,
     DecodeError,
     EncodeError,
@@ -368,10 +367,8 @@ class NiemCodec:
         reason = f"XSD: {message} (line {err.line})"
         if value_error:
             m = _VALUE_IN_MESSAGE.search(message)
-            code = INVALID_ORIGIN_ORI if path and path.endswith("OriginatingORIID") \
-                else INVALID_FIELD
             return ValidationError(reason, field=path, value=m.group(1) if m else None,
-                                   format="niem", code=code)
+                                   format="niem", code=INVALID_FIELD)
         return DecodeError(reason, format="niem", field=path)
 
     # ------------------------------------------------------------------ encode
