@@ -126,7 +126,16 @@ def test_dictionary_types() -> None:
     assert d.by_tag["HGT"].format(70) == "510"
     assert d.by_tag["WGT"].format(95) == "095"
     assert d.by_tag["DOB"].parse("19751012") == "1975-10-12"
-    assert d.by_tag["DOB"].parse("101275") == "1975-10-12"  # Nlets MMDDYY on input
+    # model.md: dates are CCYYMMDD on the wire; "Nlets also accepts MMDDYY on input"
+    with pytest.raises(ValidationError):
+        d.by_tag["DOB"].parse("101275")
+    assert d.by_tag["DOB"].parser(short_dates=True)("101275") == "1975-10-12"
+    assert d.by_tag["DOB"].parser(short_dates=True)("19751012") == "1975-10-12"
+    for bad in ("1975-10-12", "133075", "7510"):
+        with pytest.raises(ValidationError):
+            d.by_tag["DOB"].parser(short_dates=True)(bad)
+    with pytest.raises(ValidationError):
+        d.by_tag["HGT"].parse("58")  # wire FII: feet and two digits of inches
     assert d.by_tag["LIC"].parse("7abc-123") == "7ABC123"
     with pytest.raises(ValidationError) as info:
         d.by_tag["DOB"].parse("19750231")

@@ -369,3 +369,16 @@ def test_inquiry_control_field_round_trips() -> None:
 def test_inquiry_control_field_errors(wire: bytes) -> None:
     with pytest.raises(DecodeError):
         get_codec("ncic").decode(wire)
+
+
+@pytest.mark.parametrize("value", [b"101275", b"1975-10-12"])
+def test_ncic_dates_are_ccyymmdd_only(value: bytes) -> None:
+    """model.md: DOB wire CCYYMMDD; only Nlets also accepts MMDDYY on input."""
+    from clets.codecs.nlets import NletsCodec
+
+    with pytest.raises(ValidationError) as info:
+        NcicCodec().decode(b"QW.CA0349999.NAM/SMITH, JOHN.DOB/" + value)
+    assert (info.value.code, info.value.field) == (21, "DOB")
+    if value == b"101275":
+        msg = NletsCodec().decode(b"QW.CA0349999.AZ.TXTNAM/SMITH, JOHN.DOB/" + value)
+        assert msg.person is not None and msg.person.dob == "1975-10-12"

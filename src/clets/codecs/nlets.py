@@ -84,6 +84,7 @@ class NletsCodec(TextCodec):
     """Nlets legacy text; ``encoding`` is ``ascii`` or ``cp037``/``cp500`` (EBCDIC)."""
 
     name = "nlets"
+    short_dates = True  # model.md: "Nlets also accepts MMDDYY on input"
     description = "Nlets legacy text (input MKE.ORI.DEST.*CTL.TXT and output header forms)"
 
     # ------------------------------------------------------------------ decode

@@ -330,7 +330,8 @@ def _hint_class(cls: type, attr: str) -> type | None:
     return None
 
 
-def _slot(cls: type, fd: FieldDef, dictionary: FieldDictionary) -> Slot | None:
+def _slot(cls: type, fd: FieldDef, dictionary: FieldDictionary,
+          short_dates: bool = False) -> Slot | None:
     attrs = tuple("class_" if p == "class" else p for p in fd.path.split("."))
     classes: list[type] = []
     current: type | None = cls
@@ -341,7 +342,7 @@ def _slot(cls: type, fd: FieldDef, dictionary: FieldDictionary) -> Slot | None:
         classes.append(nxt if nxt is not None else object)
         current = nxt
     parents = tuple(classes[:-1])
-    parse = fd.parser()
+    parse = fd.parser(short_dates=short_dates)
     # The edits that apply to this value: its own row, and for a record's owner the person
     # row of the same field too (``edits.check`` walks ``records[i].owner`` as a person).
     guards = [fd]
@@ -367,10 +368,11 @@ def _leaf_paths(cls: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]
 
 
 @cache
-def _bindings(dictionary: FieldDictionary, cls: type) -> tuple[dict[str, Slot | None],
+def _bindings(dictionary: FieldDictionary, cls: type, short_dates: bool = False
+              ) -> tuple[dict[str, Slot | None],
                                                                tuple[tuple[str, ...], ...]]:
     """tag -> Slot (None: no slot, goes to ``fields``) and the slot paths no tag can carry."""
-    slots = {fd.tag: _slot(cls, fd, dictionary) for fd in dictionary.rows}
+    slots = {fd.tag: _slot(cls, fd, dictionary, short_dates) for fd in dictionary.rows}
     covered = {s.attrs for s in slots.values() if s is not None}
     untagged: list[tuple[str, ...]] = []
     special = {"format", "mke", "origin", "destinations", "control", "sequence", "sent_at",
@@ -401,12 +403,13 @@ def _get(obj: Any, attrs: tuple[str, ...]) -> Any:
 class TaggedText:
     """Tag <-> slot binding and the field/response grammars, for one dictionary and profile."""
 
-    def __init__(self, dictionary: FieldDictionary, profile: ResponseProfile, fmt: str) -> None:
+    def __init__(self, dictionary: FieldDictionary, profile: ResponseProfile, fmt: str, *,
+                 short_dates: bool = False) -> None:
         self.dictionary = dictionary
         self.profile = profile
         self.fmt = fmt
-        self._msg_slots, self._msg_untagged = _bindings(dictionary, Message)
-        self._rec_slots, self._rec_untagged = _bindings(dictionary, Record)
+        self._msg_slots, self._msg_untagged = _bindings(dictionary, Message, short_dates)
+        self._rec_slots, self._rec_untagged = _bindings(dictionary, Record, short_dates)
         #: tag -> store(obj, raw, bad): plain and with the field edits (decode hot paths)
         self._stores: dict[tuple[type, bool], dict[str, Callable[..., None]]] = {
             (cls, checked): {tag: slot.store_checked if checked else slot.store
@@ -787,6 +790,8 @@ class TextCodec:
     """What ``ncic`` and ``nlets`` share: options, the tag binding, bytes -> text."""
 
     name = ""
+    #: dates may also be ``MMDDYY`` on input (Nlets; NCIC text is ``CCYYMMDD`` only)
+    short_dates = False
 
     def __init__(self, encoding: str = "ascii", edits: bool = True, *,
                  dictionary: FieldDictionary | None = None,
@@ -795,7 +800,8 @@ class TextCodec:
         self.edits = edits
         self.dictionary = dictionary or default_dictionary()
         self.profile = profile or default_profile()
-        self.tagged = TaggedText(self.dictionary, self.profile, self.name)
+        self.tagged = TaggedText(self.dictionary, self.profile, self.name,
+                                 short_dates=self.short_dates)
 
     def decode(self, data: bytes) -> Message:
         return self.decode_text(decode_bytes(data, self.encoding, self.name))

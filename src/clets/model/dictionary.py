@@ -110,21 +110,31 @@ def format_name(name: Name) -> str:
 
 
 def _parse_date(text: str, tag: str) -> str:
+    """``CCYYMMDD`` (model.md: the wire form of dates) to ISO ``CCYY-MM-DD``."""
     t = text.strip()
-    try:
-        if len(t) == 8 and t.isdigit():
+    if len(t) == 8 and t.isdigit():
+        try:
             # fromisoformat reads CCYYMMDD (3.11+) and is far cheaper than date(y, m, d)
             _dt.date.fromisoformat(t)
-            return f"{t[:4]}-{t[4:6]}-{t[6:]}"
-        if len(t) == 6 and t.isdigit():  # Nlets MMDDYY on input: pivot on the current century
-            yy = int(t[4:])
-            d = _dt.date(1900 + yy if yy > 40 else 2000 + yy, int(t[:2]), int(t[2:4]))
-        elif len(t) == 10 and t[4] == "-" and t[7] == "-":
-            d = _dt.date.fromisoformat(t)
+        except ValueError:
+            pass
         else:
-            raise ValueError("not CCYYMMDD")
+            return f"{t[:4]}-{t[4:6]}-{t[6:]}"
+    raise ValidationError("not a calendar date (CCYYMMDD)", field=tag, value=text)
+
+
+def _parse_date_short(text: str, tag: str) -> str:
+    """``CCYYMMDD``, or ``MMDDYY`` as Nlets also accepts on input (model.md), pivoting the
+    two-digit year: 41-99 -> 19xx, 00-40 -> 20xx."""
+    t = text.strip()
+    if len(t) != 6 or not t.isdigit():
+        return _parse_date(text, tag)
+    yy = int(t[4:])
+    try:
+        d = _dt.date(1900 + yy if yy > 40 else 2000 + yy, int(t[:2]), int(t[2:4]))
     except ValueError:
-        raise ValidationError("not a calendar date (CCYYMMDD)", field=tag, value=text) from None
+        raise ValidationError("not a calendar date (CCYYMMDD or MMDDYY)", field=tag,
+                              value=text) from None
     return d.isoformat()
 
 
@@ -134,9 +144,9 @@ def _format_date(value: str) -> str:
 
 def _parse_height(text: str, tag: str) -> int:
     t = text.strip()
-    if not t.isdigit() or not 2 <= len(t) <= 3:
+    if not t.isdigit() or len(t) != 3:  # model.md: wire FII
         raise ValidationError("height must be feet + 2-digit inches (510)", field=tag, value=text)
-    feet, inches = (int(t[0]), int(t[1:])) if len(t) == 3 else (int(t[0]), int(t[1]))
+    feet, inches = int(t[0]), int(t[1:])
     if inches > 11:
         raise ValidationError("inches must be 00-11", field=tag, value=text)
     return feet * 12 + inches
@@ -227,8 +237,14 @@ class FieldDef:
         """Wire text to model value (normalized; raises ValidationError if it cannot parse)."""
         return _PARSERS[self.type](text, self.tag)
 
-    def parser(self) -> Callable[[str], Any]:
-        """``parse`` as a one-argument function with its type resolved once (hot paths)."""
+    def parser(self, *, short_dates: bool = False) -> Callable[[str], Any]:
+        """``parse`` as a one-argument function with its type resolved once (hot paths).
+
+        ``short_dates``: dates may also be ``MMDDYY`` (Nlets input, model.md).
+        """
+        if short_dates and self.type == "date":
+            tag = self.tag
+            return lambda text: _parse_date_short(text, tag)
         direct = _DIRECT_PARSERS.get(self.type)
         if direct is not None:  # types whose parser never names the tag in an error
             return direct
