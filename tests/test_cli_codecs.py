@@ -103,3 +103,22 @@ def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], stdin: bytes,
 def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     done = run("decode", "-f", "ncic", str(tmp_path / "nope.txt"))
     assert done.returncode == 2 and b"Traceback" not in done.stderr
+
+
+def test_decode_json_reads_objects_written_over_several_lines(tmp_path: Path) -> None:
+    """model.md prints its JSON over several lines: the json codec's streams take that as
+    well as JSON Lines (any whitespace between objects); errors give a byte offset."""
+    one = (FIXTURES / "messages" / "ncic" / "qw_person.json").read_text("utf-8")
+    pretty = json.dumps(json.loads(one), indent=2)
+    assert pretty.count("\n") > 5
+    src = tmp_path / "two.json"
+    src.write_text(pretty + "\n\n" + one.strip() + "\n", "utf-8")
+    out = run("decode", "--format", "json", str(src))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.decode().splitlines()
+    assert len(lines) == 2 and json.loads(lines[0]) == json.loads(lines[1]) == json.loads(one)
+    tail = '{"format": '
+    src.write_text(pretty + "\n" + tail, "utf-8")
+    bad = run("decode", "--format", "json", str(src))
+    assert bad.returncode == 2 and b"not JSON" in bad.stderr
+    assert f"offset {len(pretty.encode()) + 1 + len(tail)}".encode() in bad.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from clets.errors import DecodeError
@@ -21,12 +22,28 @@ class JsonCodec:
         return dump(msg)
 
     def decode_stream(self, data: bytes) -> Iterator[Message]:
-        offset = 0
-        for line in data.splitlines(keepends=True):
-            if line.strip():
-                try:
-                    yield load(line)
-                except DecodeError as exc:
-                    exc.offset = offset + (exc.offset or 0)
-                    raise
-            offset += len(line)
+        """Every JSON object in ``data``: JSON Lines, or objects written over several lines
+        (as model.md prints them), separated by any whitespace.  Offsets are byte offsets."""
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError("not UTF-8 text", format=self.name, offset=exc.start) from None
+        scan = json.JSONDecoder().raw_decode
+        i, n = 0, len(text)
+        while True:
+            while i < n and text[i] in " \t\r\n":
+                i += 1
+            if i >= n:
+                return
+            try:
+                _, end = scan(text, i)
+            except json.JSONDecodeError as exc:
+                raise DecodeError(f"not JSON: {exc.msg}", format=self.name,
+                                  offset=len(text[:exc.pos].encode())) from None
+            start = len(text[:i].encode())
+            try:
+                yield load(text[i:end].encode())
+            except DecodeError as exc:
+                exc.offset = start + (exc.offset or 0)
+                raise
+            i = end
