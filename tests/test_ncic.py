@@ -382,3 +382,19 @@ def test_ncic_dates_are_ccyymmdd_only(value: bytes) -> None:
     if value == b"101275":
         msg = NletsCodec().decode(b"QW.CA0349999.AZ.TXTNAM/SMITH, JOHN.DOB/" + value)
         assert msg.person is not None and msg.person.dob == "1975-10-12"
+
+
+def test_record_type_line_may_carry_the_first_fields() -> None:
+    """formats.md §1: record lines are TAG/value fields; a file that writes the record type
+    and its first fields on one line decodes like the canonical two-line form."""
+    one_line = (b"QWR.CA0349999.*Q1.\nWARNING - DO NOT ARREST\n\n"
+                b"MKE/WANTED PERSON - CAUTION ORI/CA0340000 NAM/SMITH, JOHN J SEX/M CMC/05\n\n"
+                b"MKE/MISSING PERSON\nNAM/DOE, JANE")
+    codec = NcicCodec()
+    msg = codec.decode(one_line)
+    assert codec.decode(codec.encode(msg)) == msg
+    first = msg.records[0]
+    assert (first.file, first.caution, first.ori, first.cmc) == ("wanted", True, "CA0340000", "05")
+    assert first.person is not None and first.person.name is not None
+    assert first.person.name.last == "SMITH" and first.fields == {}
+    assert msg.records[1].file == "missing"

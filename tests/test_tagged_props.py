@@ -144,7 +144,8 @@ def records(draw: st.DrawFn) -> Record:
     elif draw(st.booleans()) and file == "vehicle":
         fields["MKE"] = "FELONY VEHICLE"
     fields.update(draw(extra_fields))
-    owner = draw(opt(st.builds(Person, name=names(), address=opt(st.builds(
+    owner = draw(opt(st.builds(Person, name=names().filter(lambda n: len(_name(n)) <= 30),
+                               address=opt(st.builds(
         Address, street=opt(free.filter(lambda s: len(s) <= 30)), zip=opt(text(DIGITS, 5, 5)))))))
     registration = draw(opt(st.builds(
         Registration, expires=opt(dates), status=opt(codes("registration_status")),

@@ -554,10 +554,15 @@ class TaggedText:
             at = pos
             pos += len(line) + 1
             if line.startswith("MKE/"):
-                rec = self._record_head(line[4:].strip())
+                # the record type, alone on its line (as written) or followed by its first
+                # fields (``MKE/WANTED PERSON NAM/SMITH, JOHN ...``, as some files send it)
+                starts, ends = line_bounds(line.rstrip(" ."))
+                rec = self._record_head(line[4:ends[0]].strip())
                 rec_offsets = {}
                 every.append(rec_offsets)
                 records.append(rec)
+                if len(starts) > 1:
+                    line_fields(line[starts[1]:], at + starts[1], rec, rec_offsets, bad)
                 continue
             if not line.strip():
                 rec = None
