@@ -9,7 +9,7 @@ at start-up, not a surprise at 3 a.m.  Passwords are refused outright (keys and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from clets.errors import ConfigError
 
@@ -95,10 +95,14 @@ def parse_link_url(text: str) -> LinkURL:
     if parts.fragment:
         raise ConfigError(f"{text!r}: URL fragments (#...) are not used by links")
     params: dict[str, str] = {}
-    try:
-        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-    except ValueError as exc:
-        raise ConfigError(f"{text!r}: bad query string: {exc}") from None
+    # Not parse_qsl: it reads "+" as a space (HTML form encoding), which would turn
+    # framing=stx-etx+lrc into "stx-etx lrc" and break base64 keys.  In a URI "+" is "+".
+    pairs: list[tuple[str, str]] = []
+    for item in parts.query.split("&") if parts.query else ():
+        key, sep, value = item.partition("=")
+        if not key or not sep:
+            raise ConfigError(f"{text!r}: bad query string: {item!r} is not name=value")
+        pairs.append((unquote(key), unquote(value)))
     for key, value in pairs:
         if key in params:
             raise ConfigError(f"{text!r}: parameter {key!r} given twice")
