@@ -221,3 +221,28 @@ def test_serial_url_options() -> None:
                 "serial:///dev/ttyS0?framing=nope", "serial:///dev/ttyS0?bogus=1"):
         with pytest.raises(ConfigError):
             SerialConfig.from_url(parse_link_url(bad))
+
+
+def test_a_line_setting_the_device_refuses_is_a_link_error() -> None:
+    """A pseudo-terminal takes no parity or 7-bit bytes: the kernel refuses with a termios
+    error, which must reach the caller as a LinkError (and the CLI as one line), not a
+    traceback."""
+    import subprocess
+    import sys
+
+    master, slave = os.openpty()
+    try:
+        url = f"serial://{os.ttyname(slave)}?baud=9600&parity=E&bytesize=7&framing=line"
+
+        async def go() -> None:
+            await open_serial(SerialConfig.from_url(parse_link_url(url)))
+
+        with pytest.raises(LinkError, match="cannot open serial port"):
+            arun(go())
+        out = subprocess.run([sys.executable, "-m", "clets.cli", "link", "test", url],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0 and "Traceback" not in out.stderr + out.stdout
+        assert "cannot open serial port" in out.stdout + out.stderr
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import termios
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,7 +131,9 @@ async def _open_streams(cfg: SerialConfig) -> tuple[asyncio.StreamReader, asynci
             parity=_PARITY[cfg.parity], stopbits=stop, rtscts=cfg.rtscts, xonxoff=cfg.xonxoff,
             timeout=0,
         )
-    except (serial.SerialException, OSError, ValueError) as exc:
+    except (serial.SerialException, OSError, ValueError, termios.error) as exc:
+        # termios.error is not an OSError: a line setting the device refuses (a pseudo-terminal
+        # takes no parity) surfaces as one
         raise LinkError(f"cannot open serial port {cfg.port}: {exc}", link=cfg.port) from None
 
 
