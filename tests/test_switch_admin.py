@@ -233,3 +233,13 @@ async def test_a_bug_while_handling_a_frame_does_not_stop_the_link(
         assert len(errors) == 1 and errors[0]["outcome"] == "internal_error"
         assert "a bug" in errors[0]["reason"]
         assert h.switch.metrics()["messages"]["internal_error"] == 1
+
+
+def test_admin_commands_never_create_a_journal(tmp_path: Path) -> None:
+    """A mistyped journal path is an error (exit 2, one line), not a new empty journal."""
+    missing = tmp_path / "no-such.db"
+    for args in (["queue", "list"], ["audit", "verify"], ["audit", "tail"]):
+        out = CliRunner().invoke(cli, [*args, "--journal", str(missing)])
+        assert out.exit_code == 2, (args, out.output)
+        assert f"no journal at {missing}" in out.output
+        assert not missing.exists()

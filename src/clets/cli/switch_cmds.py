@@ -23,13 +23,21 @@ __all__ = ["register"]
 
 
 def _journal_path(config: str | None, journal: str | None) -> Path:
+    """The journal the admin commands read; it must exist (they never create one, so a
+    mistyped path is an error, not a new empty journal)."""
     if journal:
-        return Path(journal)
-    if config:
+        path = Path(journal)
+    elif config:
         from clets.switch.config import load_config
 
-        return load_config(config, check_codecs=False).switch.journal
-    raise click.UsageError("give --journal PATH or --config FILE")
+        path = load_config(config, check_codecs=False).switch.journal
+    else:
+        raise click.UsageError("give --journal PATH or --config FILE")
+    if not path.is_file():
+        click.echo(f"clets: error: no journal at {path} (has the switch run with this config?)",
+                   err=True)
+        sys.exit(2)
+    return path
 
 
 def _ttl(config: str | None) -> float:
