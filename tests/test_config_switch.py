@@ -164,3 +164,69 @@ link = "state"
     assert "cert=/etc/me.pem" in url
     assert f"key={tmp_path}/pki/my%20key.pem" in url
     assert "framing=len2" in url
+
+
+def test_check_config_finds_what_would_stop_a_link_without_opening_it(tmp_path: Path) -> None:
+    """Framing, TLS files (loaded: a key that does not match its certificate is found) and
+    SSH key files are checked by check-config, with the link's line; nothing is created."""
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("switch.example")
+    other = ca.issue_cert("other.example")
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem.bytes())
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    other.private_key_pem.write_to_path(str(tmp_path / "other.key"))
+
+    def config(tls_key: str, framing: str, ssh_key: str) -> Path:
+        tls = f"cert={tmp_path / 'cert.pem'}&key={tls_key}&ca={tmp_path / 'ca.pem'}"
+        text = f"""[switch]
+name = "X"
+home_state = "CA"
+journal = "{tmp_path / 'j.db'}"
+
+[[link]]
+name = "cad"
+url = "tcp+tls://127.0.0.1:7001?framing=len2&{tls}"
+codec = "json"
+role = "origin"
+
+[[link]]
+name = "tty"
+url = "serial:///dev/ttyS0?baud=9600&framing={framing}"
+codec = "ncic"
+role = "origin"
+peer = "TTY"
+
+[[peer]]
+mnemonic = "TTY"
+oris = ["CA0349999"]
+access = "inquiry"
+
+[[link]]
+name = "dmv"
+url = "sftp://drop@127.0.0.1:2222/inbox?key={ssh_key}&known_hosts={tmp_path / 'ca.pem'}"
+codec = "dmv-reg-request"
+role = "destination"
+
+[[destination]]
+name = "DMV"
+link = "dmv"
+"""
+        path = tmp_path / "box.toml"
+        path.write_text(text, "utf-8")
+        return path
+
+    good = config(str(tmp_path / "key.pem"), "stx-etx+lrc", str(tmp_path / "key.pem"))
+    out = CliRunner().invoke(cli, ["check-config", str(good)])
+    assert out.exit_code == 0 and out.output.startswith("ok"), out.output
+    bad = config(str(tmp_path / "other.key"), "stx-etx+crc", str(tmp_path / "missing_key"))
+    out = CliRunner().invoke(cli, ["check-config", str(bad)])
+    assert out.exit_code == 2, out.output
+    lines = out.output.strip().splitlines()
+    assert len(lines) == 3, out.output
+    assert lines[0].startswith(f"{bad}:8: link cad: cannot load TLS material")
+    assert lines[1].startswith(f"{bad}:14: link tty: unknown framing 'stx-etx+crc'")
+    assert lines[2] == f"{bad}:26: link dmv: key={tmp_path / 'missing_key'}: no such readable file"
+    assert not (tmp_path / "j.db").exists()

@@ -73,7 +73,7 @@ def register(group: click.Group) -> None:
     @click.argument("path", type=click.Path(dir_okay=False))
     def check_config(path: str) -> None:
         """Validate a switch config: every problem as FILE:LINE: REASON (exit 2), or ok."""
-        from clets.switch.config import ConfigProblems, load_config
+        from clets.switch.config import ConfigProblems, link_problems, load_config
 
         try:
             cfg = load_config(path)
@@ -83,6 +83,12 @@ def register(group: click.Group) -> None:
             sys.exit(2)
         except ConfigError as exc:
             click.echo(str(exc))
+            sys.exit(2)
+        # what `clets run` would only find when it opens the links
+        problems = link_problems(cfg, Path(path).read_text("utf-8"), path)
+        if problems:
+            for p in problems:
+                click.echo(str(p))
             sys.exit(2)
         click.echo("ok")
         click.echo(cfg.summary())

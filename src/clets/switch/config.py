@@ -588,6 +588,20 @@ def _array(c: _Checker, data: dict[str, Any], name: str) -> list[dict[str, Any]]
     return out
 
 
+def link_problems(config: SwitchConfig, text: str, source: str) -> list[Problem]:
+    """What would stop each link from opening (``switch.links.check_link``: framing, TLS and
+    key files, drop and serial options), found without opening anything; for check-config."""
+    from .links import check_link
+
+    lines = _LineIndex(text)
+    out = []
+    for index, link in enumerate(config.links.values()):
+        reason = check_link(link)
+        if reason is not None:
+            out.append(Problem(source, lines.line("link", index, "url"), reason))
+    return out
+
+
 def load_config(path: str | Path, *, check_codecs: bool = True) -> SwitchConfig:
     """Read and validate a config file (paths in it are relative to its directory)."""
     p = Path(path)

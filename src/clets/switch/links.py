@@ -173,3 +173,52 @@ def _tcp(cfg: LinkConfig, url: Any, mod: Any, peers: Mapping[str, PeerConfig],
                                  server_hostname=url.get("server_hostname"),
                                  on_event=on_event, name=cfg.name)
     return client
+
+
+def check_link(cfg: LinkConfig) -> str | None:
+    """What would stop this link from opening, found without opening it (``check-config``):
+    the URL, its framing, TLS files (loaded, so a key that does not match its certificate is
+    found too), SSH key files, drop and serial options.  Nothing is created or connected."""
+    import os
+    import ssl
+
+    scheme = cfg.scheme
+    if scheme == "memory":
+        return None
+    urlmod = _module("clets.adapters.url")
+    if urlmod is None:
+        return None
+    try:
+        url = urlmod.parse_link_url(cfg.url.replace("tls://", "tcp+tls://", 1)
+                                    if scheme == "tls" else cfg.url)
+        if scheme in ("tcp", "tcp+tls", "tls", "serial"):
+            from clets.framing import make_framer
+
+            make_framer(url.get("framing") or ("line" if scheme == "serial" else "len2"))
+        if scheme in ("tcp+tls", "tls"):
+            from clets.adapters import tls as tlsmod
+
+            if cfg.role == "origin":
+                if not url.get("cert"):
+                    return f"link {cfg.name}: a TLS listener needs cert= (and key=, ca=)"
+                tlsmod.server_context(url.get("cert"), url.get("key"), url.get("ca"))
+            else:
+                tlsmod.client_context(url.get("ca"), url.get("cert"), url.get("key"))
+        elif scheme == "serial":
+            serial = _module("clets.adapters.serial")
+            if serial is not None:
+                serial.SerialConfig.from_url(url)
+        elif scheme in ("sftp", "spool"):
+            from clets.adapters.drop import DropConfig
+
+            mod = _module(f"clets.adapters.{scheme}")
+            names = "SFTP_PARAMS" if scheme == "sftp" else "SPOOL_PARAMS"
+            extra: frozenset[str] = getattr(mod, names, frozenset())
+            DropConfig.from_params(url.params, extra=extra)
+            for key in ("key", "known_hosts"):
+                path = url.params.get(key)
+                if path and not os.access(path, os.R_OK):
+                    return f"link {cfg.name}: {key}={path}: no such readable file"
+    except (ConfigError, LinkError, OSError, ssl.SSLError, ValueError) as exc:
+        return f"link {cfg.name}: {exc}"
+    return None
