@@ -127,7 +127,8 @@ def register(group: click.Group) -> None:
             depths = j.depths()
             summary = ", ".join(f"{t}: " + " ".join(f"{s}={n}" for s, n in sorted(d.items()))
                                 for t, d in sorted(depths.items()))
-            click.echo(f"-- {len(rows)} entries; {summary}")
+            # the filter narrows the rows above; the summary is every queue's open and dead
+            click.echo(f"-- {len(rows)} entries shown; all queues: {summary or 'empty'}")
         finally:
             j.close()
 
