@@ -30,20 +30,23 @@ class JsonCodec:
             raise DecodeError("not UTF-8 text", format=self.name, offset=exc.start) from None
         scan = json.JSONDecoder().raw_decode
         i, n = 0, len(text)
+        done, done_bytes = 0, 0  # text[:done] is done_bytes long in UTF-8 (kept, not recounted)
         while True:
             while i < n and text[i] in " \t\r\n":
                 i += 1
             if i >= n:
                 return
+            start = done_bytes + len(text[done:i].encode())
             try:
                 _, end = scan(text, i)
             except json.JSONDecodeError as exc:
                 raise DecodeError(f"not JSON: {exc.msg}", format=self.name,
-                                  offset=len(text[:exc.pos].encode())) from None
-            start = len(text[:i].encode())
+                                  offset=start + len(text[i:exc.pos].encode())) from None
+            chunk = text[i:end].encode()
             try:
-                yield load(text[i:end].encode())
+                yield load(chunk)
             except DecodeError as exc:
                 exc.offset = start + (exc.offset or 0)
                 raise
-            i = end
+            i = done = end
+            done_bytes = start + len(chunk)

@@ -49,7 +49,7 @@ from .batch import GroupCommit
 from .capture import CaptureSink, close_captures, unwrap, wrap_captured_links
 from .clock import Clock, SystemClock
 from .config import DestinationConfig, LinkConfig, SwitchConfig
-from .journal import Journal, OutRow, StoredMessage, control_of
+from .journal import PURGE_BATCH, Journal, OutRow, StoredMessage, control_of
 from .links import Received, open_link, received_frames
 from .messages import (
     NOT_AVAILABLE,
@@ -588,14 +588,15 @@ class Switch:
         self.metrics_data.count("rejected")
         self.metrics_data.rejects[rej.code] += 1
         codec = self._codec(lk.codec, lk.encoding)
-        origin = msg.origin if msg else _leading_header(rx.frame)[1]
+        lead_key, lead_ori = (None, None) if msg else _leading_header(rx.frame)
+        origin = msg.origin if msg else lead_ori
         peer = cfg.peers.get(mnemonic) if mnemonic else None
         if origin is None and peer is not None and peer.oris:
             origin = min(peer.oris)  # unreadable header: an ORI of the link's own peer
         er = error_message(fmt=codec.name, switch_ori=cfg.switch.ori, code=rej.code,
                            reason=rej.reason, echo=echo_of(rx.frame, lk.encoding),
                            origin=origin, control=msg.control if msg else None)
-        request_mke = msg.mke if msg else _leading_header(rx.frame)[0]
+        request_mke = msg.mke if msg else lead_key
         with contextlib.suppress(EncodeError, LinkError, TimeoutError):
             frame = encode_for_origin(codec, er, request_mke, "switch")
             async with asyncio.timeout(self._send_timeout):
@@ -972,7 +973,7 @@ class Switch:
             return
         rows, messages = self.journal.purge_delivered(now - days * 86400.0)
         # a full batch means more are due: come back at the next tick, not in ten minutes
-        self._next_retention = now if rows >= 5000 else now + self.RETENTION_EVERY
+        self._next_retention = now if rows >= PURGE_BATCH else now + self.RETENTION_EVERY
         if rows or messages:
             self.journal.audit(AuditEvent(
                 "purged", outcome="ok",

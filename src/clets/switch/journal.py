@@ -96,6 +96,8 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 OPEN_STATES = ("queued", "in_flight")
+#: delivered rows one retention pass deletes at most (a short transaction)
+PURGE_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,7 +474,7 @@ class Journal:
             out.setdefault(str(r[0]), {})[str(r[1])] = int(r[2])
         return out
 
-    def purge_delivered(self, before: float, limit: int = 5000) -> tuple[int, int]:
+    def purge_delivered(self, before: float, limit: int = PURGE_BATCH) -> tuple[int, int]:
         """Delete up to ``limit`` delivered queue rows last changed before ``before``, then
         the messages older than ``before`` that no queue row, dead letter or dedup key still
         refers to.  Returns (rows, messages).  Open and dead rows are never touched.

@@ -130,8 +130,7 @@ def open_link(cfg: LinkConfig, peers: Mapping[str, PeerConfig] | None = None,
     urlmod = _module("clets.adapters.url")
     if mod is None or urlmod is None:
         raise ConfigError(f"link {cfg.name}: transport not available ({scheme}://)")
-    url = urlmod.parse_link_url(cfg.url.replace("tls://", "tcp+tls://", 1)
-                                if scheme == "tls" else cfg.url)
+    url = _parse_url(cfg, urlmod)
     if scheme in ("tcp", "tcp+tls", "tls") and not hasattr(mod, "from_url"):
         return _tcp(cfg, url, mod, peers or {}, on_event)
     factory = getattr(mod, "from_url", None)
@@ -139,6 +138,12 @@ def open_link(cfg: LinkConfig, peers: Mapping[str, PeerConfig] | None = None,
         raise ConfigError(f"link {cfg.name}: transport {scheme}:// has no from_url()")
     link: Link = factory(url, name=cfg.name, on_event=on_event)
     return link
+
+
+def _parse_url(cfg: LinkConfig, urlmod: Any) -> Any:
+    """The link's URL parsed (``tls://`` is short for ``tcp+tls://``)."""
+    return urlmod.parse_link_url(cfg.url.replace("tls://", "tcp+tls://", 1)
+                                 if cfg.scheme == "tls" else cfg.url)
 
 
 def _tcp(cfg: LinkConfig, url: Any, mod: Any, peers: Mapping[str, PeerConfig],
@@ -189,12 +194,11 @@ def check_link(cfg: LinkConfig) -> str | None:
     if urlmod is None:
         return None
     try:
-        url = urlmod.parse_link_url(cfg.url.replace("tls://", "tcp+tls://", 1)
-                                    if scheme == "tls" else cfg.url)
-        if scheme in ("tcp", "tcp+tls", "tls", "serial"):
+        url = _parse_url(cfg, urlmod)
+        if scheme in ("tcp", "tcp+tls", "tls"):  # serial: SerialConfig checks its framing
             from clets.framing import make_framer
 
-            make_framer(url.get("framing") or ("line" if scheme == "serial" else "len2"))
+            make_framer(url.get("framing") or "len2")
         if scheme in ("tcp+tls", "tls"):
             from clets.adapters import tls as tlsmod
 
