@@ -141,7 +141,34 @@ def payloads(prefix: str, n: int) -> list[tuple[str, bytes]]:
     return [(c, inquiry(c)) for c in (f"{prefix}{i:07d}" for i in range(n))]
 
 
-async def closed_loop(port: int, prefix: str, seconds: float, window: int) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU spent by each process of the rig during a measured window: where the two cores go."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.start: dict[str, float] = {}
+
+    def begin(self) -> None:
+        self.start = {n: self._now(p) for n, p in self.pids.items()}
+
+    def end(self, inquiries: int) -> dict[str, float]:
+        """CPU milliseconds per inquiry, by process."""
+        return {n: round((self._now(p) - self.start[n]) * 1000 / max(1, inquiries), 3)
+                for n, p in self.pids.items()}
+
+    @staticmethod
+    def _now(pid: int) -> float:
+        return time.process_time() if pid == os.getpid() else cpu_seconds(pid)
+
+
+async def closed_loop(port: int, prefix: str, seconds: float, window: int,
+                      meter: CpuMeter | None = None) -> dict[str, Any]:
     client = await Client.open(port)
     msgs = payloads(prefix, 200_000)
     it = iter(msgs)
@@ -159,11 +186,20 @@ async def closed_loop(port: int, prefix: str, seconds: float, window: int) -> di
                 done += 1
                 lat.append(took)
 
-    await asyncio.gather(*(lane() for _ in range(window)))
+    async def metered() -> None:
+        if meter is not None:
+            await asyncio.sleep(max(0.0, warm_until - time.perf_counter()))
+            meter.begin()
+
+    await asyncio.gather(metered(), *(lane() for _ in range(window)))
+    cpu = meter.end(done) if meter is not None else {}
     await client.close()
     lat.sort()
-    return {"inquiries_per_s": round(done / seconds, 1), "completed": done,
-            "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99)}
+    out = {"inquiries_per_s": round(done / seconds, 1), "completed": done,
+           "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99)}
+    if cpu:
+        out["cpu_ms_per_inquiry"] = cpu
+    return out
 
 
 async def open_loop(port: int, prefix: str, seconds: float, rate: float) -> dict[str, Any]:
@@ -310,11 +346,14 @@ def main() -> None:
             wait_line(switch, '"ready"', "stderr")
 
             log("relay and switch ready; closed loop, relay")
-            result["relay_throughput"] = asyncio.run(
-                closed_loop(relay_port, "R", args.seconds, args.window))
+            me = os.getpid()
+            result["relay_throughput"] = asyncio.run(closed_loop(
+                relay_port, "R", args.seconds, args.window,
+                CpuMeter({"client": me, "relay": relay.pid, "sim": sim.pid})))
             log(f"relay {result['relay_throughput']}; closed loop, switch")
-            result["switch_throughput"] = asyncio.run(
-                closed_loop(switch_port, "S", args.seconds, args.window))
+            result["switch_throughput"] = asyncio.run(closed_loop(
+                switch_port, "S", args.seconds, args.window,
+                CpuMeter({"client": me, "switch": switch.pid, "sim": sim.pid})))
             rate = args.rate or min(1000.0, max(10.0, round(
                 result["switch_throughput"]["inquiries_per_s"] / 2)))
             log(f"switch {result['switch_throughput']}; open loop at {rate}/s, relay")
@@ -340,6 +379,10 @@ def main() -> None:
           f"{', '.join(DESTS)} (clets sim, another process), journal WAL synchronous=FULL")
     print(f"throughput (window {args.window}): relay {rt['inquiries_per_s']:>8.1f}/s   "
           f"switch {st['inquiries_per_s']:>8.1f}/s   (target >= 2000/s)")
+    for name, phase in (("relay", rt), ("switch", st)):
+        cpu = phase.get("cpu_ms_per_inquiry", {})
+        print(f"CPU ms per inquiry, {name} run: " + ", ".join(f"{k} {v}" for k, v in
+                                                             cpu.items()))
     print(f"latency at {sl['rate']:.0f}/s: relay p50 {rl['p50_ms']} ms p99 {rl['p99_ms']} ms;"
           f" switch p50 {sl['p50_ms']} ms p99 {sl['p99_ms']} ms (achieved "
           f"{sl['achieved_per_s']}/s)")

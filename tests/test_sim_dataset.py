@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -11,7 +12,7 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clets.model import Message, check, vin_check_digit_ok
+from clets.model import Message, Name, check, vin_check_digit_ok
 from clets.sim import backends as b
 from clets.sim.dataset import (
     DEFAULT_SEED,
@@ -147,3 +148,40 @@ def test_well_known_records() -> None:
     assert ds.license_by_number(wk["absent_oln"]) is None
     assert ds.find_vehicles(plate=wk["out_of_state_plate"], plate_state="NV")
     assert ds.license_by_number(wk["out_of_state_oln"], "AZ") is not None
+
+
+def _scan(ds: Dataset, name: Name) -> list[str]:
+    """The name search written as the plain scan of every row it replaced."""
+    def norm(t: str | None) -> str:
+        return (t or "").upper().replace(" ", "").replace("-", "")
+
+    out = []
+    for p in ds.people:
+        if not name.last or norm(name.last) != norm(p.last):
+            continue
+        if name.first:
+            qf = norm(name.first)
+            if not (p.first.startswith(qf) if len(qf) == 1 else qf == norm(p.first)):
+                continue
+        out.append(p.id)
+    return out
+
+
+def test_name_search_by_index_finds_what_a_scan_finds() -> None:
+    ds = generate(DEFAULT_SEED)
+    queries = [Name(p.last, p.first) for p in ds.people]
+    queries += [Name(p.last.lower(), p.first[:1]) for p in ds.people[:50]]
+    queries += [Name(p.last) for p in ds.people[:50]] + [Name("ZZYZX", "NOBODY"), Name(None)]
+    for q in queries:
+        assert [p.id for p in ds.find_people(name=q)] == _scan(ds, q), q
+
+
+def test_name_search_sees_people_added_later() -> None:
+    ds = generate(DEFAULT_SEED)
+    assert ds.find_people(name=Name("QUUXLEY", "ANN")) == []  # the index is built now
+    row = dataclasses.replace(ds.people[0], id="P9999", last="QUUXLEY", first="ANN")
+    ds.add_person(row)
+    assert ds.find_people(name=Name("QUUXLEY", "ANN")) == [row]
+    other = dataclasses.replace(row, id="P9998", first="BOB")
+    ds.people.append(other)  # even appended by hand
+    assert ds.find_people(name=Name("Quuxley")) == [row, other]

@@ -423,3 +423,30 @@ def test_outage_at_start_keeps_the_port_when_it_comes_back() -> None:
             socket.create_connection((host, port), timeout=2).close()
 
     asyncio.run(main())
+
+
+# ----------------------------------------------------------------------------- codec choice
+
+def test_json_request_on_a_text_wire_is_answered_in_json() -> None:
+    """A text back-end also takes canonical JSON; the JSON shape is tried first, so a JSON
+    request is not first failed by the text decoders (the answer is the same)."""
+    from clets.sim.backends import Responder, make_backend
+    from clets.sim.dataset import generate
+    from clets.sim.server import WIRES, _Codecs, answer_bytes
+
+    codecs = _Codecs(WIRES["WPS"])
+    responder = Responder(make_backend("WPS", generate()))
+    req = Message(format="json", mke="QW", origin="CA0349999", control="C1",
+                  person=Person(name=Name("SMITH", "JOHN"), dob="1975-10-12"))
+    payload = get_codec("json").encode(req)
+    assert codecs._likely_first(payload)[0] == "json"
+    assert codecs._likely_first(b"  {")[0] == "json"
+    assert codecs._likely_first(b"QW.CA0349999.NAM/SMITH, JOHN") == ["ncic", "nlets", "json"]
+    decoded, _reply, frames = answer_bytes(responder, codecs, payload)
+    assert decoded is not None and decoded.format == "json"
+    answer = json.loads(frames[0])
+    assert answer["control"] == "C1" and answer["status"] == "hit"
+    # broken JSON is answered (an error in the wire's main format), not dropped
+    decoded, reply, frames = answer_bytes(responder, codecs, b'{"format": "json", "mke": ')
+    assert decoded is None and len(frames) == 1
+    assert reply.messages[0].status == "error"

@@ -2,7 +2,7 @@
 
 from .dictionary import FieldDef, FieldDictionary, default_dictionary, format_name, parse_name
 from .edits import Finding, apply_edits, check, code_table, vin_check_digit_ok
-from .jsonform import dump, dumps, from_dict, load, loads, to_dict
+from .jsonform import clone, dump, dumps, from_dict, load, loads, to_dict
 from .types import (
     Address,
     Case,
@@ -20,6 +20,6 @@ from .types import (
 __all__ = [
     "Address", "Case", "ErrorInfo", "FieldDef", "FieldDictionary", "Finding", "License",
     "Message", "Name", "Person", "Record", "Registration", "Vehicle", "apply_edits", "check",
-    "code_table", "default_dictionary", "dump", "dumps", "format_name", "from_dict",
+    "clone", "code_table", "default_dictionary", "dump", "dumps", "format_name", "from_dict",
     "is_empty", "load", "loads", "parse_name", "to_dict", "vin_check_digit_ok",
 ]

@@ -30,7 +30,7 @@ from .types import (
     Vehicle,
 )
 
-__all__ = ["dump", "dumps", "from_dict", "load", "loads", "to_dict"]
+__all__ = ["clone", "dump", "dumps", "from_dict", "load", "loads", "to_dict"]
 
 
 _MODEL_TYPES = (Message, Person, Name, License, Address, Vehicle, Case, Record, Registration,
@@ -166,6 +166,27 @@ def _gen_load(cls: type) -> str:
     return "\n".join(lines)
 
 
+def _gen_clone(cls: type) -> str:
+    """A deep copy that knows the model's shape: lists and maps copied, model objects cloned,
+    scalars (immutable) shared.  ``copy.deepcopy`` does the same through reflection, ten times
+    slower, and the simulators copy a request's person or vehicle into every miss."""
+    args = []
+    for attr, _key, tp in _SCHEMA[cls]:
+        kind, detail = _kind(tp)
+        if kind == "model":
+            expr = f"(None if o.{attr} is None else clone_{detail.__name__}(o.{attr}))"
+        elif kind == "list" and detail in _SCHEMA:
+            expr = f"[clone_{detail.__name__}(x) for x in o.{attr}]"
+        elif kind == "list":
+            expr = f"list(o.{attr})"
+        elif kind == "dict":
+            expr = f"dict(o.{attr})"
+        else:
+            expr = f"o.{attr}"
+        args.append(f"{attr}={expr}")
+    return f"def clone_{cls.__name__}(o):\n    return _cls_{cls.__name__}({', '.join(args)})"
+
+
 def _bad(reason: str, path: str) -> None:
     raise DecodeError(reason, format="json", field=path)
 
@@ -184,6 +205,7 @@ def _compile() -> dict[str, Any]:
         namespace[f"_cls_{cls.__name__}"] = cls
         source.append(_gen_dump(cls))
         source.append(_gen_load(cls))
+        source.append(_gen_clone(cls))
     exec(compile("\n\n".join(source), "<clets jsonform>", "exec"), namespace)
     return namespace
 
@@ -191,6 +213,26 @@ def _compile() -> dict[str, Any]:
 _GENERATED = _compile()
 _dump_message = _GENERATED["dump_Message"]
 _load_message = _GENERATED["load_Message"]
+
+
+_CLONE: dict[type, Any] = {cls: _GENERATED[f"clone_{cls.__name__}"] for cls in _MODEL_TYPES}
+
+M = typing.TypeVar("M")
+
+
+def clone(obj: M) -> M:
+    """A deep copy of a Message or any model object (Person, Vehicle, Record, ...).
+
+    Nothing is shared with the original but immutable scalars, so either may be changed
+    freely; ``None`` gives ``None``."""
+    if obj is None:
+        return obj
+    try:
+        copier = _CLONE[type(obj)]
+    except KeyError:
+        raise TypeError(f"not a model object: {type(obj).__name__}") from None
+    result: M = copier(obj)
+    return result
 
 
 def to_dict(msg: Message) -> dict[str, Any]:

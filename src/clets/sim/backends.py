@@ -12,7 +12,6 @@ terminal, and is addressed to the request's origin.
 
 from __future__ import annotations
 
-import copy
 import random
 import zlib
 from dataclasses import dataclass, field, replace
@@ -31,6 +30,7 @@ from clets.model import (
     Record,
     Registration,
     Vehicle,
+    clone,
 )
 
 from .dataset import (
@@ -330,7 +330,7 @@ class Backend:
                               text=hit_banner() if self.banner else None)
         # a miss echoes the search keys, as the files do ("NO RECORD LIC/7ABC123 LIS/CA")
         return self.reply(req, status="no_hit", text=no_hit_text or self.no_hit_text,
-                          person=copy.deepcopy(req.person), vehicle=copy.deepcopy(req.vehicle))
+                          person=clone(req.person), vehicle=clone(req.vehicle))
 
     def error(self, req: Message, code: int, reason: str, raw: str | None = None) -> Message:
         """``.NN. REASON`` answer; ``echo`` is the first 100 characters of the input."""
@@ -459,7 +459,7 @@ class Backend:
                                                     and r.ori == req.origin))), None)
         if row is None:
             return self.reply(req, mke=ACK_KEY, status="no_hit", text="NO RECORD",
-                              case=copy.deepcopy(req.case))
+                              case=clone(req.case))
         what = {"M": "MODIFIED", "C": "CLEARED", "X": "CANCELLED", "L": "LOCATED"}[action]
         if action in ("C", "X"):
             table.remove(row)  # type: ignore[arg-type]
@@ -498,7 +498,7 @@ class DmvBackend(Backend):
         msg = super().error(req, code, reason, raw)
         msg.mke = self._rkey(req)
         msg.text = f".{code:02d}. {reason}"[:40]
-        msg.person, msg.vehicle = copy.deepcopy(req.person), copy.deepcopy(req.vehicle)
+        msg.person, msg.vehicle = clone(req.person), clone(req.vehicle)
         return msg
 
     def _rkey(self, req: Message) -> str:
@@ -753,7 +753,7 @@ class NletsBackend(Backend):
         fields = {k: v for k, v in req.fields.items() if k in ("RTY", "RNO", "PRI")}
         if row is None:
             return self.reply(req, origin=dest, status="no_hit", fields=fields,
-                              case=copy.deepcopy(req.case),
+                              case=clone(req.case),
                               text="NOT CONFIRMED - NO RECORD ON FILE")
         if isinstance(row, WarrantRow):
             record = wanted_record(self.ds, row)
@@ -813,5 +813,5 @@ class Responder:
                          "error")
         messages = self.backend.answer(req, raw)
         if u_dup < f.duplicate_rate:
-            return Reply(messages + [copy.deepcopy(m) for m in messages], delay, "duplicate")
+            return Reply(messages + [clone(m) for m in messages], delay, "duplicate")
         return Reply(messages, delay)

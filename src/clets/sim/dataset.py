@@ -237,6 +237,9 @@ class Dataset:
     criminal_history: list[CriminalHistoryRow] = field(default_factory=list)
     _person_by_id: dict[str, PersonRow] = field(default_factory=dict, repr=False)
     _vehicle_by_id: dict[str, VehicleRow] = field(default_factory=dict, repr=False)
+    #: people by normalized surname, and the (list, length) it was built from
+    _people_by_last: dict[str, list[PersonRow]] = field(default_factory=dict, repr=False)
+    _people_indexed: tuple[int, int] = field(default=(0, -1), repr=False)
     _counter: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
@@ -270,9 +273,10 @@ class Dataset:
         gives only an initial); middle names are ignored, as name searches do.
         """
         out = []
+        candidates = self.people if name is None else self._by_last(name.last)
         olns = {lic.person for lic in self.licenses if _norm(lic.number) == _norm(oln)} if oln \
             else None
-        for p in self.people:
+        for p in candidates:
             if name is not None and not _name_matches(name, p):
                 continue
             if dob and p.dob != dob:
@@ -289,6 +293,18 @@ class Dataset:
                 continue
             out.append(p)
         return out
+
+    def _by_last(self, last: str | None) -> list[PersonRow]:
+        """People with this surname (normalized).  Name searches are the simulators' hot path
+        (every QW of the benchmark): a dict instead of a scan of every row.  Rebuilt when the
+        list grows (entries append people); surnames of existing rows are never edited."""
+        key = (id(self.people), len(self.people))
+        if key != self._people_indexed:
+            index: dict[str, list[PersonRow]] = {}
+            for p in self.people:
+                index.setdefault(_norm(p.last), []).append(p)
+            self._people_by_last, self._people_indexed = index, key
+        return self._people_by_last.get(_norm(last), [])
 
     def find_vehicles(self, *, plate: str | None = None, plate_state: str | None = None,
                       vin: str | None = None) -> list[VehicleRow]:

@@ -126,11 +126,16 @@ def _clean(value: Any) -> Any:
     return value
 
 
+#: the canonical JSON of a record: sorted keys, no spaces, ASCII (one encoder, made once:
+#: ``json.dumps`` with options builds a new encoder per call)
+_HASH_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                              check_circular=False)
+
+
 def record_hash(rec: dict[str, Any]) -> str:
     """SHA-256 over the canonical JSON of every field except ``hash``."""
     body = {k: rec.get(k) for k in AUDIT_FIELDS}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+    return hashlib.sha256(_HASH_JSON.encode(body).encode("ascii")).hexdigest()
 
 
 _EVENT_FIELDS = ("event", "msn", "link", "peer", "operator", "origin", "destination", "mke",
@@ -151,15 +156,30 @@ def write_head(conn: sqlite3.Connection, head: tuple[int, str]) -> None:
     conn.execute(_SET_HEAD, head)
 
 
+def make_record(ev: AuditEvent, now: float, head: tuple[int, str]) -> dict[str, Any]:
+    """The record that follows ``head`` (its ``seq``, ``ts``, ``prev`` and ``hash`` set)."""
+    rec: dict[str, Any] = {k: _clean(getattr(ev, k)) for k in _EVENT_FIELDS}
+    rec["seq"], rec["ts"], rec["prev"] = head[0] + 1, format_ts(now), head[1]
+    rec["hash"] = record_hash(rec)
+    return rec
+
+
+def row_of(rec: dict[str, Any]) -> list[Any]:
+    """The values of a record in ``audit`` column order (for ``insert_rows``)."""
+    return [rec[c] for c in _COLS]
+
+
+def insert_rows(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
+    """Write made records in one statement (a switch transaction holds tens of them)."""
+    conn.executemany(_INSERT, rows)
+
+
 def insert(conn: sqlite3.Connection, ev: AuditEvent, now: float,
            head: tuple[int, str]) -> dict[str, Any]:
     """Insert one record after ``head`` WITHOUT moving ``audit_head``: the caller holds the
     write transaction and writes the head once before it commits (``write_head``)."""
-    seq, prev = head[0] + 1, head[1]
-    rec: dict[str, Any] = {k: _clean(getattr(ev, k)) for k in _EVENT_FIELDS}
-    rec["seq"], rec["ts"], rec["prev"] = seq, format_ts(now), prev
-    rec["hash"] = record_hash(rec)
-    conn.execute(_INSERT, [rec[c] for c in _COLS])
+    rec = make_record(ev, now, head)
+    conn.execute(_INSERT, row_of(rec))
     return rec
 
 

@@ -177,6 +177,8 @@ class Journal:
         #: the audit head while inside ``tx()`` (``None`` outside)
         self._head: tuple[int, str] | None = None
         self._head0: tuple[int, str] | None = None
+        #: audit rows made inside ``tx()``, written in one statement before its commit
+        self._audit_rows: list[list[Any]] = []
 
     def close(self) -> None:
         self.conn.close()
@@ -193,14 +195,18 @@ class Journal:
         try:
             self._head = self._head0 = audit.read_head(self.conn)
             yield self.conn
+            if self._audit_rows:
+                audit.insert_rows(self.conn, self._audit_rows)
             if self._head != self._head0:
                 audit.write_head(self.conn, self._head)
         except BaseException:
             self._head = self._head0 = None
+            self._audit_rows = []
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
         self._head = self._head0 = None
+        self._audit_rows = []
         try:
             self.conn.execute("COMMIT")
         except BaseException:
@@ -212,7 +218,7 @@ class Journal:
     def savepoint(self) -> Iterator[None]:
         """A nested step inside ``tx()`` that can fail alone: on an exception its writes (and
         audit records) are undone and the exception propagates; the transaction goes on."""
-        head = self._head
+        head, made = self._head, len(self._audit_rows)
         self.conn.execute("SAVEPOINT step")
         try:
             yield
@@ -220,6 +226,7 @@ class Journal:
             self.conn.execute("ROLLBACK TO step")
             self.conn.execute("RELEASE step")
             self._head = head
+            del self._audit_rows[made:]
             raise
         self.conn.execute("RELEASE step")
 
@@ -227,7 +234,8 @@ class Journal:
         """Append an audit record inside the caller's transaction."""
         if self._head is None:  # not inside tx(): the caller holds a transaction of its own
             return audit.append(self.conn, ev, now)
-        rec = audit.insert(self.conn, ev, now, self._head)
+        rec = audit.make_record(ev, now, self._head)
+        self._audit_rows.append(audit.row_of(rec))  # written just before the commit
         self._head = (rec["seq"], rec["hash"])
         return rec
 

@@ -1,0 +1,72 @@
+"""``clets.model.clone``: a deep copy generated from the model's schema.
+
+The simulators copy a request's person or vehicle into every miss, so the copy must be both
+exact (equal to the original) and independent (no list, map or model object shared)."""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+
+from clets.model import Message, Name, Person, clone, loads
+from tests.strategies import inquiries
+
+#: one message per file (``stream.json`` holds several)
+FIXTURES = sorted(p for p in (Path(__file__).parent.parent / "fixtures" / "messages").rglob(
+    "*.json") if p.stem != "stream")
+
+
+def assert_independent(a: Any, b: Any, path: str = "$") -> None:
+    """Every container and model object of ``b`` is a different object from ``a``'s."""
+    if isinstance(a, (list, dict)) or is_dataclass(a):
+        assert a is not b, f"{path} is shared"
+    if isinstance(a, list):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_independent(x, y, f"{path}[{i}]")
+    elif isinstance(a, dict):
+        for k in a:
+            assert_independent(a[k], b[k], f"{path}.{k}")
+    elif is_dataclass(a):
+        for f in fields(a):
+            assert_independent(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}")
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_clone_of_every_fixture_is_equal_and_independent(path: Path) -> None:
+    msg = loads(path.read_bytes())
+    copy = clone(msg)
+    assert copy == msg
+    assert_independent(msg, copy)
+
+
+def test_fixtures_found() -> None:
+    assert len(FIXTURES) > 50
+
+
+@given(inquiries())
+def test_clone_of_random_inquiries(msg: Message) -> None:
+    copy = clone(msg)
+    assert copy == msg
+    assert_independent(msg, copy)
+    copy.warnings.append("CHANGED")  # changing the copy leaves the original alone
+    assert "CHANGED" not in msg.warnings
+    if copy.person is not None and copy.person.name is not None:
+        copy.person.name.last = "CHANGED"
+        assert msg.person is not None and msg.person.name is not None
+        assert msg.person.name.last != "CHANGED"
+
+
+def test_clone_of_a_part_and_of_none() -> None:
+    p = Person(name=Name("DOE", "JOHN"), dob="1980-01-01")
+    q = clone(p)
+    assert q == p and q is not p and q.name is not p.name
+    assert clone(None) is None
+
+
+def test_clone_refuses_what_is_not_a_model_object() -> None:
+    with pytest.raises(TypeError, match="not a model object"):
+        clone({"a": 1})
