@@ -23,7 +23,7 @@ import logging
 import os
 import random
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from clets.adapters.base import Link
@@ -736,11 +736,13 @@ class Switch:
 
     async def _worker(self, target: str) -> None:
         """Send the due rows of one target.  A row is read only once committed (so nothing is
-        forwarded before the commit that journaled it); its claim (``in_flight``, one more
-        attempt) and its ``sent`` record go into the group commit.  A claim need not be
-        durable before the send: a crash before it commits leaves the row ``queued``, sent
-        again on restart with the same control -- exactly what recovery does with
-        ``in_flight`` rows."""
+        forwarded before the commit that journaled it).  A forward's claim (``in_flight``,
+        one more attempt) and its ``sent`` record go into the group commit; a delivery is
+        marked ``done`` (with its attempt) in one step after the send.  Neither needs to be
+        durable before the send: a crash before the commit leaves the row ``queued``, sent
+        again on restart (a forward with the same control) -- exactly what recovery does with
+        ``in_flight`` rows.  The worker reads its next batch only after that commit, so a row
+        is never sent twice by one run."""
         ev = self._wake[target]
         j = self.journal
         while not self._stopping:
@@ -758,9 +760,10 @@ class Switch:
                     async with asyncio.timeout(wait if wait > 0 else 0.001):
                         await ev.wait()
                 continue
-            self._gc.submit(functools.partial(j.mark_claimed, [r.id for r in rows], now))
-            claimed = [dataclasses.replace(r, state="in_flight", attempts=r.attempts + 1,
-                                           updated_at=now) for r in rows]
+            forwards = [r.id for r in rows if r.kind == "forward"]
+            if forwards:  # deliveries count their attempt when marked done (or failed)
+                self._gc.submit(functools.partial(j.mark_claimed, forwards, now))
+            claimed = [r.claimed(now) for r in rows]
             self._busy[target] = self._busy.get(target, 0) + 1
             try:
                 await self._send_rows(claimed)
@@ -793,7 +796,7 @@ class Switch:
         def step() -> None:
             for row, req, frame, link_name in sent:
                 if row.kind == "deliver":
-                    j.set_state(row.id, "done", now)
+                    j.mark_delivered(row.id, row.attempts, now)
                 j.audit(AuditEvent.for_payload(
                     "forwarded" if row.kind == "forward" else "delivered", frame, msn=row.msn,
                     link=link_name, peer=row.peer, operator=req.operator, origin=req.origin,
@@ -872,7 +875,7 @@ class Switch:
 
         def step() -> None:
             j.set_state(row.id, "queued", now, error=error[:200],
-                        next_attempt_at=now + delay)
+                        next_attempt_at=now + delay, attempts=row.attempts)
             j.audit(AuditEvent(
                 "forward_failed" if row.kind == "forward" else "delivery_failed",
                 msn=row.msn, link=self._link_name(row), origin=req.origin,
@@ -895,7 +898,7 @@ class Switch:
         self._gc.submit(lambda: self._dead_in_tx(row, req, reason, now))
 
     def _dead_in_tx(self, row: OutRow, req: StoredMessage, reason: str, now: float) -> None:
-        self.journal.mark_dead(row.id, reason[:200], now)
+        self.journal.mark_dead(row.id, reason[:200], now, attempts=row.attempts)
         self.journal.audit(AuditEvent(
             "dead_letter", msn=row.msn, link=self._link_name(row), origin=req.origin,
             operator=req.operator, destination=row.target, mke=row.mke, outcome="dead",
@@ -991,32 +994,37 @@ def encode_for_origin(codec: Codec, msg: Message, request_mke: str | None, kind:
     response), ``switch`` (ER/SM) or ``ack`` (never rewritten into a response key, where it
     would read as an answer).
     """
-    candidates = [msg]
+    try:
+        return codec.encode(msg)  # the message as it is: what nearly every answer takes
+    except EncodeError as exc:
+        error = exc
+    for candidate in _reshaped(msg, request_mke, kind):
+        try:
+            return codec.encode(candidate)
+        except EncodeError:
+            pass
+    raise error
+
+
+def _reshaped(msg: Message, request_mke: str | None, kind: str) -> Iterator[Message]:
+    """The other shapes ``encode_for_origin`` tries, in order (made only when needed)."""
     if msg.error is not None and msg.text is not None:
         # ncic and niem carry a status as its error line alone (``.02. ... WILL FORWARD``)
-        candidates.append(_with(msg, text=None))
+        yield _with(msg, text=None)
     if kind in ("switch", "ack"):
         text = msg.text
         if text is None and msg.error is not None:
             text = f".{msg.error.code or 0:02d}. {msg.error.reason or ''}"
             if msg.error.echo:
                 text += "\n" + msg.error.echo
-        candidates.append(_with(msg, status=None, error=None, text=text))
+        yield _with(msg, status=None, error=None, text=text)
     resp_key = f"{request_mke}R"
     if request_mke and kind != "ack" and msg.mke != resp_key:
         if kind == "switch":
-            candidates.append(_with(msg, mke=resp_key, origin=None, text=None,
-                                    status=msg.status if msg.error else "error"))
+            yield _with(msg, mke=resp_key, origin=None, text=None,
+                        status=msg.status if msg.error else "error")
         else:
-            candidates.append(_with(msg, mke=resp_key))
-    error: EncodeError | None = None
-    for candidate in candidates:
-        try:
-            return codec.encode(candidate)
-        except EncodeError as exc:
-            error = error or exc
-    assert error is not None
-    raise error
+            yield _with(msg, mke=resp_key)
 
 
 def _leading_header(frame: bytes) -> tuple[str | None, str | None]:

@@ -57,7 +57,9 @@ CREATE TABLE IF NOT EXISTS outbound (
     kind TEXT NOT NULL,
     target TEXT NOT NULL,
     peer TEXT,
-    control TEXT,
+    -- a forward's switch control is its id in 10 digits (control_of): computed, not stored
+    control TEXT GENERATED ALWAYS AS (
+        CASE WHEN kind = 'forward' THEN printf('%010d', id % 10000000000) END) VIRTUAL,
     mke TEXT,
     address TEXT,
     state TEXT NOT NULL,
@@ -73,7 +75,6 @@ CREATE TABLE IF NOT EXISTS outbound (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbound_due ON outbound (target, state, next_attempt_at);
-CREATE INDEX IF NOT EXISTS outbound_control ON outbound (control);
 CREATE INDEX IF NOT EXISTS outbound_open ON outbound (state, deadline_at);
 CREATE TABLE IF NOT EXISTS dead_letter (
     outbound_id INTEGER PRIMARY KEY REFERENCES outbound(id),
@@ -124,9 +125,20 @@ class OutRow:
 
     @classmethod
     def of(cls, row: sqlite3.Row) -> OutRow:
-        d = dict(row)
-        d["address"] = tuple(json.loads(d["address"])) if d["address"] else ()
-        return cls(**d)
+        """From a ``SELECT *`` row (its columns are in field order: read by position, the
+        workers' hot path)."""
+        v = tuple(row)
+        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6],
+                   tuple(json.loads(v[7])) if v[7] else (), v[8], v[9], v[10], v[11], v[12],
+                   v[13], v[14], v[15], v[16], v[17], v[18])
+
+    def claimed(self, now: float) -> OutRow:
+        """This row as a worker's claim makes it: ``in_flight``, one more attempt."""
+        return OutRow(self.id, self.msn, self.kind, self.target, self.peer, self.control,
+                      self.mke, self.address, "in_flight", self.attempts + 1,
+                      self.next_attempt_at, self.deadline_at, self.expires_at,
+                      self.created_at, now, self.status_sent, self.responses, self.frame,
+                      self.last_error)
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__slots__}
@@ -174,6 +186,13 @@ class Journal:
         self.conn.execute("PRAGMA busy_timeout=10000")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.executescript(SCHEMA + audit.SCHEMA)
+        # journals made before the control became a computed column store it: keep filling it
+        self._stored_control = any(
+            r[1] == "control" and r[6] == 0
+            for r in self.conn.execute("PRAGMA table_xinfo(outbound)"))
+        #: the highest queue row id handed out (to place a wrapped 10-digit control)
+        self._max_oid = int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM outbound")
+                            .fetchone()[0])
         #: the audit head while inside ``tx()`` (``None`` outside)
         self._head: tuple[int, str] | None = None
         self._head0: tuple[int, str] | None = None
@@ -285,8 +304,7 @@ class Journal:
             "VALUES (?, 'forward', ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
             (msn, destination, mke, json.dumps(list(address)) if address else None, now,
              deadline_at, expires_at, now, now))
-        oid = int(cur.lastrowid or 0)
-        self.conn.execute("UPDATE outbound SET control = ? WHERE id = ?", (control_of(oid), oid))
+        oid = self._forward_added(int(cur.lastrowid or 0))
         return self.row(oid)
 
     def add_forward(self, msn: int, destination: str, mke: str | None,
@@ -299,8 +317,13 @@ class Journal:
             "VALUES (?, 'forward', ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
             (msn, destination, mke, json.dumps(list(address)) if address else None, now,
              deadline_at, expires_at, now, now))
-        oid = int(cur.lastrowid or 0)
-        self.conn.execute("UPDATE outbound SET control = ? WHERE id = ?", (control_of(oid), oid))
+        return self._forward_added(int(cur.lastrowid or 0))
+
+    def _forward_added(self, oid: int) -> int:
+        if self._stored_control:
+            self.conn.execute("UPDATE outbound SET control = ? WHERE id = ?",
+                              (control_of(oid), oid))
+        self._max_oid = max(self._max_oid, oid)
         return oid
 
     def add_delivery(self, msn: int, link: str, peer: str | None, mke: str | None,
@@ -360,15 +383,22 @@ class Journal:
         return None if r is None or r[0] is None else float(r[0])
 
     def set_state(self, oid: int, state: str, now: float, *, error: str | None = None,
-                  next_attempt_at: float | None = None) -> None:
+                  next_attempt_at: float | None = None, attempts: int | None = None) -> None:
         self.conn.execute(
             "UPDATE outbound SET state = ?, updated_at = ?, last_error = COALESCE(?, last_error),"
-            " next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
-            (state, now, error, next_attempt_at, oid))
+            " next_attempt_at = COALESCE(?, next_attempt_at), attempts = COALESCE(?, attempts)"
+            " WHERE id = ?", (state, now, error, next_attempt_at, attempts, oid))
 
-    def mark_dead(self, oid: int, reason: str, now: float) -> None:
+    def mark_delivered(self, oid: int, attempts: int, now: float) -> None:
+        """A delivery handed to its link: ``done``.  Deliveries are not claimed first (the
+        worker reads its next batch only after this commits), so this also counts the
+        attempt."""
+        self.conn.execute("UPDATE outbound SET state = 'done', attempts = ?, updated_at = ? "
+                          "WHERE id = ?", (attempts, now, oid))
+
+    def mark_dead(self, oid: int, reason: str, now: float, attempts: int | None = None) -> None:
         row = self.row(oid)
-        self.set_state(oid, "dead", now, error=reason)
+        self.set_state(oid, "dead", now, error=reason, attempts=attempts)
         self.conn.execute("INSERT OR REPLACE INTO dead_letter (outbound_id, msn, target, reason,"
                           " dead_at) VALUES (?, ?, ?, ?, ?)",
                           (oid, row.msn, row.target, reason, now))
@@ -377,9 +407,20 @@ class Journal:
         self.conn.execute("UPDATE outbound SET status_sent = ? WHERE id = ?", (status, oid))
 
     def find_forward(self, control: str) -> OutRow | None:
-        r = self.conn.execute("SELECT * FROM outbound WHERE control = ? AND kind = 'forward'",
-                              (control,)).fetchone()
-        return None if r is None else OutRow.of(r)
+        """The forward whose switch control a destination echoed.  The control is the row id
+        modulo 10**10 (``control_of``), so it is looked up by primary key; past the wrap the
+        newest row with that control wins."""
+        if len(control) != 10 or not control.isdigit():
+            return None
+        low = int(control)
+        oid = low + max(0, self._max_oid - low) // CONTROL_WRAP * CONTROL_WRAP
+        while oid >= low:
+            r = self.conn.execute("SELECT * FROM outbound WHERE id = ? AND kind = 'forward'",
+                                  (oid,)).fetchone()
+            if r is not None:
+                return OutRow.of(r)
+            oid -= CONTROL_WRAP
+        return None
 
     def oldest_unanswered(self, targets: list[str], response_mke: str) -> OutRow | None:
         """FIFO correlation for answers without a control (``ncic`` inquiries carry none)."""
@@ -510,9 +551,14 @@ class Journal:
                           "UPDATE SET value = excluded.value", (key, value))
 
 
+#: switch controls have 10 digits: row ids wrap around this
+CONTROL_WRAP = 10**10
+
+
 def control_of(oid: int) -> str:
-    """The switch control of outbound row ``oid``: 10 digits (<= 10 chars in every format)."""
-    return f"{oid % 10**10:010d}"
+    """The switch control of outbound row ``oid``: 10 digits (<= 10 chars in every format).
+    The journal computes the same value in its ``control`` column."""
+    return f"{oid % CONTROL_WRAP:010d}"
 
 
 def open_readonly(path: str | Path) -> sqlite3.Connection:

@@ -1,0 +1,84 @@
+"""Switch controls in the journal: computed from the row id, found by primary key, also in
+journals made before the control became a computed column."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from clets.switch.journal import CONTROL_WRAP, Journal, control_of
+
+
+def _message(j: Journal) -> int:
+    return j.insert_message(now=1.0, kind="request", link="l", peer="P", origin="CA0194200",
+                            control="C1", sequence=None, mke="QW", operator=None,
+                            codec="json", sha256="0" * 64, payload=b"x", canonical="{}")
+
+
+def test_forward_control_is_computed_and_found(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.db")
+    with j.tx():
+        msn = _message(j)
+        f1 = j.add_forward(msn, "NCIC", "QW", (), 1.0, 2.0, 3.0)
+        d1 = j.add_delivery(msn, "lapd", "LAPD", "QWR", b"answer", 1.0, 3.0)
+        f2 = j.add_forward(msn, "WPS", "QW", ("CA",), 1.0, 2.0, 3.0)
+    assert j.row(f1).control == control_of(f1) == f"{f1:010d}"
+    assert j.row(d1).control is None
+    found = j.find_forward(control_of(f2))
+    assert found is not None and found.id == f2 and found.address == ("CA",)
+    assert j.find_forward(control_of(d1)) is None  # a delivery is not a forward
+    for bad in ("", "12", "00000000001", "00000000x1", control_of(f2 + 100)):
+        assert j.find_forward(bad) is None
+    # the computed column is what outside readers (the crash checker, sqlite3) see
+    conn = sqlite3.connect(tmp_path / "j.db")
+    assert conn.execute("SELECT control FROM outbound WHERE id = ?", (f2,)).fetchone()[0] \
+        == control_of(f2)
+    conn.close()
+    j.close()
+
+
+def test_past_the_wrap_the_newest_forward_with_the_control_wins(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.db")
+    with j.tx():
+        msn = _message(j)
+        old = j.add_forward(msn, "NCIC", "QW", (), 1.0, 2.0, 3.0)
+        j.conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbound'",
+                       (CONTROL_WRAP + old - 1,))
+        new = j.add_forward(msn, "NCIC", "QW", (), 1.0, 2.0, 3.0)
+    assert new == CONTROL_WRAP + old and control_of(new) == control_of(old)
+    found = j.find_forward(control_of(old))
+    assert found is not None and found.id == new
+    j.close()
+    reopened = Journal(tmp_path / "j.db")  # the highest id is read back on open
+    found = reopened.find_forward(control_of(old))
+    assert found is not None and found.id == new
+    reopened.close()
+
+
+OLD_OUTBOUND = """
+CREATE TABLE outbound (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    msn INTEGER NOT NULL REFERENCES messages(msn),
+    kind TEXT NOT NULL, target TEXT NOT NULL, peer TEXT, control TEXT, mke TEXT, address TEXT,
+    state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL,
+    deadline_at REAL, expires_at REAL NOT NULL, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL, status_sent TEXT NOT NULL DEFAULT '',
+    responses INTEGER NOT NULL DEFAULT 0, frame BLOB, last_error TEXT
+);
+CREATE INDEX outbound_control ON outbound (control);
+"""
+
+
+def test_a_journal_from_before_keeps_its_stored_controls(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(OLD_OUTBOUND)
+    conn.close()
+    j = Journal(path)
+    with j.tx():
+        msn = _message(j)
+        oid = j.add_forward(msn, "NCIC", "QW", (), 1.0, 2.0, 3.0)
+    assert j.row(oid).control == control_of(oid)  # stored, as that schema expects
+    found = j.find_forward(control_of(oid))
+    assert found is not None and found.id == oid
+    j.close()
