@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clets.cli import cli
 from clets.switch import audit
-from clets.switch.audit import AuditEvent
+from clets.switch.audit import AuditEvent, format_ts, make_record, record_hash
 from clets.switch.journal import Journal
 
 pytestmark = pytest.mark.timeout(30)
@@ -179,3 +181,26 @@ def test_control_characters_stay_on_one_line(tmp_path: Path) -> None:
     rec = json.loads(lines[0])
     assert len(rec["reason"]) == audit.MAX_FIELD and "\\n" in rec["reason"]
     assert _verify(path).ok
+
+
+_texts = st.none() | st.text(max_size=250)
+
+
+@given(event=st.text(min_size=1, max_size=20), msn=st.none() | st.integers(0, 2**40),
+       texts=st.lists(_texts, min_size=8, max_size=8), code=st.none() | st.integers(0, 99),
+       size=st.none() | st.integers(0, 10**6), now=st.floats(0, 4e9))
+def test_the_switch_record_maker_hashes_as_verify_does(event: str, msn: int | None,
+                                                        texts: list[str | None],
+                                                        code: int | None, size: int | None,
+                                                        now: float) -> None:
+    """``make_record`` builds the hashed text its own (faster) way: it must be the same text
+    ``record_hash`` (what ``verify`` recomputes) makes, for any field values."""
+    link, peer, operator, origin, destination, mke, outcome, reason = texts
+    ev = AuditEvent(event, msn=msn, link=link, peer=peer, operator=operator, origin=origin,
+                    destination=destination, mke=mke, outcome=outcome, error_code=code,
+                    reason=reason, bytes=size, sha256=None)
+    rec = make_record(ev, now, (41, "f" * 64))
+    assert rec["seq"] == 42 and rec["prev"] == "f" * 64 and rec["ts"] == format_ts(now)
+    assert rec["hash"] == record_hash(rec)
+    assert all(v is None or isinstance(v, int) or (len(v) <= 200 and v.isprintable())
+               for v in rec.values())
