@@ -895,16 +895,20 @@ class Switch:
 
     def _dead(self, row: OutRow, req: StoredMessage, reason: str) -> None:
         now = self.clock.time()
-        self._gc.submit(lambda: self._dead_in_tx(row, req, reason, now))
+        def after(ok: bool, _value: Any) -> None:
+            self.metrics_data.count("dead_letter" if ok else "internal_error")
+
+        self._gc.submit(lambda: self._dead_in_tx(row, req, reason, now), after)
 
     def _dead_in_tx(self, row: OutRow, req: StoredMessage, reason: str, now: float) -> None:
+        """Dead-letter a row (caller holds the tx; journal writes only: a group-commit step
+        may run twice, see batch.py -- the caller counts the metric once it committed)."""
         self.journal.mark_dead(row.id, reason[:200], now, attempts=row.attempts)
         self.journal.audit(AuditEvent(
             "dead_letter", msn=row.msn, link=self._link_name(row), origin=req.origin,
             operator=req.operator, destination=row.target, mke=row.mke, outcome="dead",
             error_code=NOT_AVAILABLE if row.kind == "forward" else None,
             reason=reason[:200]), now)
-        self.metrics_data.count("dead_letter")
         if row.kind == "forward" and row.status_sent != "04":
             self._status_in_tx(row, req, NOT_AVAILABLE, now)
 
@@ -941,6 +945,7 @@ class Switch:
     def _run_timers(self) -> None:
         now = self.clock.time()
         j = self.journal
+        expired = 0
         with j.tx():
             for row in j.due_timeouts(now):
                 req = j.message(row.msn)
@@ -958,8 +963,11 @@ class Switch:
                 if req is None:
                     continue
                 self._dead_in_tx(row, req, "time-to-live expired", now)
+                expired += 1
             j.forget_before(now - self.config.switch.dedup_window)
             self._retention_in_tx(now)
+        if expired:
+            self.metrics_data.count("dead_letter", expired)
 
     #: seconds between two journal retention passes
     RETENTION_EVERY = 600.0
