@@ -82,3 +82,32 @@ def test_a_journal_from_before_keeps_its_stored_controls(tmp_path: Path) -> None
     found = j.find_forward(control_of(oid))
     assert found is not None and found.id == oid
     j.close()
+
+
+def test_background_checkpointer_copies_the_wal_and_stops_with_the_journal(
+        tmp_path: Path) -> None:
+    """The switch's journal checkpoints from a thread (not inside its commits): committed
+    pages reach the database file while the writer goes on, and close() stops the thread."""
+    import time
+
+    j = Journal(tmp_path / "j.db", checkpoint_every=0.02)
+    assert j.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 10000
+    cp = j._checkpointer
+    assert cp is not None
+    db = tmp_path / "j.db"
+    size0 = db.stat().st_size
+    for _ in range(50):
+        with j.tx():
+            msn = _message(j)
+            j.add_forward(msn, "NCIC", "QW", (), 1.0, 2.0, 3.0)
+    deadline = time.monotonic() + 10
+    while (cp.runs < 2 or db.stat().st_size <= size0) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # the rows reached the database file itself: only a checkpoint writes there, and the
+    # writer's own would start at 10,000 pages
+    assert cp.runs >= 2 and db.stat().st_size > size0
+    j.close()
+    assert not cp._thread.is_alive()
+    reopened = Journal(tmp_path / "j.db")  # and nothing was lost on the way
+    assert reopened.conn.execute("SELECT COUNT(*) FROM outbound").fetchone()[0] == 50
+    reopened.close()

@@ -81,6 +81,8 @@ _SEND_BATCH = 64
 #: bounds of the in-memory caches (requests by msn, forward frames by row id)
 _REQUEST_CACHE = 8192
 _FRAME_CACHE = 16384
+#: seconds between two WAL checkpoints of the journal's background checkpointer
+CHECKPOINT_EVERY = 0.2
 #: environment switch that must accompany ``[switch] unsafe_test_mode`` (negative controls)
 UNSAFE_ENV = "CLETS_ALLOW_UNSAFE_TEST_MODE"
 #: the window between the early ACK and the commit in ``ack-before-commit`` mode, seconds
@@ -165,7 +167,8 @@ class Switch:
                               source=cfg.source)
         for lk in cfg.links.values():
             self._codec(lk.codec, lk.encoding)  # fail fast on a missing codec
-        self._journal = Journal(cfg.switch.journal, synchronous=self._synchronous)
+        self._journal = Journal(cfg.switch.journal, synchronous=self._synchronous,
+                                checkpoint_every=CHECKPOINT_EVERY)
         self._gc = GroupCommit(self._journal)
         self._requests.clear()
         self._frames.clear()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -169,11 +170,59 @@ class StoredMessage:
         return cls(**dict(row))
 
 
-class Journal:
-    """One writer connection to the journal database (not thread-safe: one event loop)."""
+#: WAL pages after which the writer checkpoints by itself when a background checkpointer runs
+#: (a safety net: normally the checkpointer has copied them long before)
+_FALLBACK_CHECKPOINT_PAGES = 10000
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+
+class Checkpointer:
+    """Copies the WAL back into the database from a thread with its own connection.
+
+    Why: SQLite's automatic checkpoint runs inside the COMMIT that crosses 1,000 WAL pages, on
+    the writer -- the switch's event loop -- and stalls it for milliseconds (fsync of the
+    database file), which is most of the switch's p99.  A PASSIVE checkpoint on another
+    connection runs beside the writer (WAL allows that) and releases the GIL while it does
+    its I/O.  Durability is the commits' business (``synchronous=FULL`` on the writer); a
+    checkpoint only moves committed pages, so stopping or killing it loses nothing.
+    """
+
+    def __init__(self, path: Path, synchronous: str, every: float) -> None:
+        self._conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0,
+                                     check_same_thread=False)
+        self._conn.execute(f"PRAGMA synchronous={synchronous}")
+        self._every = every
+        self._stop = threading.Event()
+        #: checkpoints run and those that failed (busy, I/O error): figures for tests/docs
+        self.runs = 0
+        self.errors = 0
+        self._thread = threading.Thread(target=self._run, name="journal-checkpoint",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.runs += 1
+            except sqlite3.Error:  # busy or failing disk: the writer's fallback still works
+                self.errors += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._conn.close()
+
+
+class Journal:
+    """One writer connection to the journal database (not thread-safe: one event loop).
+
+    ``checkpoint_every`` (seconds): checkpoint the WAL from a background thread instead of in
+    the writer's commits (see :class:`Checkpointer`); the switch uses it."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL",
+                 checkpoint_every: float | None = None) -> None:
         self.path = Path(path)
+        self._checkpointer: Checkpointer | None = None
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -193,6 +242,13 @@ class Journal:
         #: the highest queue row id handed out (to place a wrapped 10-digit control)
         self._max_oid = int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM outbound")
                             .fetchone()[0])
+        if checkpoint_every and str(path) != ":memory:":
+            try:
+                self._checkpointer = Checkpointer(self.path, synchronous, checkpoint_every)
+            except sqlite3.Error:  # no second connection: SQLite checkpoints in the commits
+                self._checkpointer = None
+            else:
+                self.conn.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_CHECKPOINT_PAGES}")
         #: the audit head while inside ``tx()`` (``None`` outside)
         self._head: tuple[int, str] | None = None
         self._head0: tuple[int, str] | None = None
@@ -200,6 +256,9 @@ class Journal:
         self._audit_rows: list[list[Any]] = []
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         self.conn.close()
 
     # ------------------------------------------------------------------ transactions
