@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from clets.adapters.base import FramesUntilClosed, LinkState, PeerIdentity
+from clets.adapters.base import FramesUntilClosed, LinkState, PeerIdentity, defer_write
 from clets.adapters.tls import PeerMap, cert_names, session_info, subject_text
 from clets.adapters.url import LinkURL
 from clets.errors import ConfigError, LinkError
@@ -263,7 +263,7 @@ class StreamLink(FramesUntilClosed):
                 await self._drain()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            defer_write(id(self), self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False

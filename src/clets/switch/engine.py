@@ -26,7 +26,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
-from clets.adapters.base import Link
+from clets.adapters.base import Link, flush_deferred_writes
 from clets.codecs.base import Codec, get_codec
 from clets.errors import (
     DUPLICATE_MESSAGE,
@@ -789,10 +789,10 @@ class Switch:
                 sent.append(item)
         if not sent:
             return
-        # links batch writes until the end of the loop turn: yield once so the frames reach
-        # the socket before their rows are marked done (a crash would otherwise lose answers
-        # marked delivered)
-        await asyncio.sleep(0)
+        # links batch the writes of a loop turn: write this batch now, so the frames are on
+        # their sockets before their rows are marked done (a crash would otherwise lose
+        # answers marked delivered) and leave without waiting for the end of the turn
+        flush_deferred_writes()
         now = self.clock.time()
         j = self.journal
 
