@@ -877,8 +877,8 @@ class Switch:
         j = self.journal
 
         def step() -> None:
-            j.set_state(row.id, "queued", now, error=error[:200],
-                        next_attempt_at=now + delay, attempts=row.attempts)
+            j.mark_failed(row.id, now, error=error[:200], next_attempt_at=now + delay,
+                          attempts=row.attempts)
             j.audit(AuditEvent(
                 "forward_failed" if row.kind == "forward" else "delivery_failed",
                 msn=row.msn, link=self._link_name(row), origin=req.origin,

@@ -449,11 +449,26 @@ class Journal:
             " WHERE id = ?", (state, now, error, next_attempt_at, attempts, oid))
 
     def mark_delivered(self, oid: int, attempts: int, now: float) -> None:
-        """A delivery handed to its link: ``done``.  Deliveries are not claimed first (the
-        worker reads its next batch only after this commits), so this also counts the
-        attempt."""
+        """A delivery handed to its link: ``done``.  Deliveries are not claimed first, so
+        this also counts the attempt.  A row a timer dead-lettered meanwhile (its time to live
+        ran out while it was being sent) WAS delivered: it becomes ``done`` and leaves the
+        dead letters (the audit trail keeps both records, in the order they happened)."""
+        if self.conn.execute("UPDATE outbound SET state = 'done', attempts = ?, updated_at = ? "
+                             "WHERE id = ? AND state != 'dead'",
+                             (attempts, now, oid)).rowcount:
+            return
         self.conn.execute("UPDATE outbound SET state = 'done', attempts = ?, updated_at = ? "
                           "WHERE id = ?", (attempts, now, oid))
+        self.conn.execute("DELETE FROM dead_letter WHERE outbound_id = ?", (oid,))
+
+    def mark_failed(self, oid: int, now: float, *, error: str, next_attempt_at: float,
+                    attempts: int) -> None:
+        """A send that failed: ``queued`` again for its next attempt (a row dead-lettered
+        meanwhile stays dead)."""
+        self.conn.execute(
+            "UPDATE outbound SET state = 'queued', updated_at = ?, last_error = ?, "
+            "next_attempt_at = ?, attempts = ? WHERE id = ? AND state != 'dead'",
+            (now, error, next_attempt_at, attempts, oid))
 
     def mark_dead(self, oid: int, reason: str, now: float, attempts: int | None = None) -> None:
         row = self.row(oid)
