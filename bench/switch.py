@@ -14,6 +14,8 @@ journal, no codecs, no routing.  The difference is what the switch costs.
 Phases: throughput (closed loop, ``--window`` inquiries outstanding) for the relay and the
 switch, then an open-loop run at ``--rate`` (default: half the switch throughput measured, at
 most 1,000/s) for both, giving p50/p99 of send -> third answer.  "Added" = switch - relay.
+The closed-loop phases also report the CPU each process spent per inquiry (/proc), which
+says which process limits the rig.
 """
 
 from __future__ import annotations
