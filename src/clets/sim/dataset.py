@@ -249,7 +249,8 @@ class Dataset:
         self._person_by_id = {p.id: p for p in self.people}
         self._vehicle_by_id = {v.id: v for v in self.vehicles}
 
-    # ---- lookups (linear scans: a few hundred rows, and entries change them at run time)
+    # ---- lookups (linear scans over a few hundred rows that entries change at run time;
+    # name searches, the hot path, go through a surname index: _by_last)
     def person(self, pid: str) -> PersonRow:
         return self._person_by_id[pid]
 
