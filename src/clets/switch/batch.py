@@ -13,8 +13,8 @@ step that fails (an answer that cannot be encoded, a storage error) is undone al
 reported to its own continuation; if the commit itself fails every continuation of the batch
 sees the error and nothing is released.
 
-Steps run optimistically first, without savepoints (two statements per step, a tenth of the
-journal's work); if one raises, that transaction is rolled back and the batch is run again
+Steps run optimistically first, without savepoints (they cost two statements per step);
+if one raises, that transaction is rolled back and the batch is run again
 with one savepoint per step.  So a step may run twice: steps only write to the journal (and
 compute), and leave metrics and wake-ups to their continuation.
 """
