@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import sqlite3
@@ -189,18 +190,21 @@ _texts = st.none() | st.text(max_size=250)
 @given(event=st.text(min_size=1, max_size=20), msn=st.none() | st.integers(0, 2**40),
        texts=st.lists(_texts, min_size=8, max_size=8), code=st.none() | st.integers(0, 99),
        size=st.none() | st.integers(0, 10**6), now=st.floats(0, 4e9))
-def test_the_switch_record_maker_hashes_as_verify_does(event: str, msn: int | None,
+def test_record_hash_is_the_sha256_of_the_sorted_canonical_json(event: str, msn: int | None,
                                                         texts: list[str | None],
                                                         code: int | None, size: int | None,
                                                         now: float) -> None:
-    """``make_record`` builds the hashed text its own (faster) way: it must be the same text
-    ``record_hash`` (what ``verify`` recomputes) makes, for any field values."""
+    """The record hash is SHA-256 of the record's canonical JSON -- sorted keys, no spaces,
+    ASCII -- which ``record_hash`` writes without a sorting encoder: the same text as
+    ``json.dumps(..., sort_keys=True)`` for any field values (else old trails stop verifying)."""
     link, peer, operator, origin, destination, mke, outcome, reason = texts
     ev = AuditEvent(event, msn=msn, link=link, peer=peer, operator=operator, origin=origin,
                     destination=destination, mke=mke, outcome=outcome, error_code=code,
                     reason=reason, bytes=size, sha256=None)
     rec = make_record(ev, now, (41, "f" * 64))
     assert rec["seq"] == 42 and rec["prev"] == "f" * 64 and rec["ts"] == format_ts(now)
-    assert rec["hash"] == record_hash(rec)
+    canonical = json.dumps({k: rec[k] for k in audit.AUDIT_FIELDS}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=True)
+    assert rec["hash"] == record_hash(rec) == hashlib.sha256(canonical.encode()).hexdigest()
     assert all(v is None or isinstance(v, int) or (len(v) <= 200 and v.isprintable())
                for v in rec.values())

@@ -27,7 +27,8 @@ def test_forward_control_is_computed_and_found(tmp_path: Path) -> None:
     found = j.find_forward(control_of(f2))
     assert found is not None and found.id == f2 and found.address == ("CA",)
     assert j.find_forward(control_of(d1)) is None  # a delivery is not a forward
-    for bad in ("", "12", "00000000001", "00000000x1", control_of(f2 + 100)):
+    for bad in ("", "12", "00000000001", "00000000x1", control_of(f2 + 100),
+                "\u0660" * 9 + "\u0661"):  # Arabic-Indic digits: int() reads them, we do not
         assert j.find_forward(bad) is None
     # the computed column is what outside readers (the crash checker, sqlite3) see
     conn = sqlite3.connect(tmp_path / "j.db")

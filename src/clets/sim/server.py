@@ -138,8 +138,10 @@ class _Codecs:
 
     def _likely_first(self, payload: bytes) -> list[str]:
         """The wire's codecs, the one whose shape the payload has first (``{`` JSON, ``<``
-        XML): the same answer as trying them in order, without first failing the text
-        decoders on every JSON request (the simulators' main cost under load)."""
+        XML): no text message starts with either, so the decoded request is the one trying
+        them in order gives, without first failing the text decoders on every JSON request
+        (the simulators' main cost under load).  Only the error of an undecodable JSON-shaped
+        request is now the JSON decoder's."""
         names = list(self.wire.codecs)
         lead = payload.lstrip()[:1]
         shaped = "json" if lead == b"{" else "niem" if lead == b"<" else None

@@ -104,15 +104,16 @@ class AuditEvent:
 _TS_CACHE: dict[int, str] = {}
 
 
-_LAST_TS: list[Any] = [None, ""]
+#: the last time formatted and its text (the records of one step share their time)
+_last_ts: tuple[float | None, str] = (None, "")
 
 
 def format_ts(t: float) -> str:
     """UTC with hundredths of a second (CJIS AU-8): ``2025-06-01T12:34:56.78Z``."""
-    if t == _LAST_TS[0]:  # the records of one step share their time
-        return str(_LAST_TS[1])
-    _LAST_TS[0], _LAST_TS[1] = t, _format_ts(t)
-    return str(_LAST_TS[1])
+    global _last_ts
+    if t != _last_ts[0]:
+        _last_ts = (t, _format_ts(t))
+    return _last_ts[1]
 
 
 def _format_ts(t: float) -> str:
@@ -140,15 +141,17 @@ def _clean(value: Any) -> Any:
     return value
 
 
-#: the canonical JSON of a record: sorted keys, no spaces, ASCII (one encoder, made once:
-#: ``json.dumps`` with options builds a new encoder per call)
-_HASH_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                              check_circular=False)
+#: the hashed fields in sorted order, and an encoder made once (``json.dumps`` with options
+#: builds one per call): a dict built in that order encodes to exactly the text of
+#: ``json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)``, the
+#: record's canonical JSON, without sorting it again for each of the switch's records
+_SORTED_FIELDS = tuple(sorted(AUDIT_FIELDS))
+_HASH_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False)
 
 
 def record_hash(rec: dict[str, Any]) -> str:
     """SHA-256 over the canonical JSON of every field except ``hash``."""
-    body = {k: rec.get(k) for k in AUDIT_FIELDS}
+    body = {k: rec.get(k) for k in _SORTED_FIELDS}
     return hashlib.sha256(_HASH_JSON.encode(body).encode("ascii")).hexdigest()
 
 
@@ -170,25 +173,13 @@ def write_head(conn: sqlite3.Connection, head: tuple[int, str]) -> None:
     conn.execute(_SET_HEAD, head)
 
 
-#: the hashed fields in the order ``record_hash`` writes them (sorted), and an encoder that
-#: writes a dict built in that order exactly as the sorting one does
-_SORTED_FIELDS = tuple(sorted(AUDIT_FIELDS))
-_HASH_JSON_SORTED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True,
-                                     check_circular=False)
-
-
 def make_record(ev: AuditEvent, now: float, head: tuple[int, str]) -> dict[str, Any]:
-    """The record that follows ``head`` (its ``seq``, ``ts``, ``prev`` and ``hash`` set).
-
-    The switch writes about a dozen records per inquiry, so this is ``record_hash`` inlined:
-    the record is built in sorted key order and encoded without re-sorting (same text, same
-    hash; ``test_audit_chain`` checks the two agree)."""
+    """The record that follows ``head`` (its ``seq``, ``ts``, ``prev`` and ``hash`` set)."""
     rec: dict[str, Any] = {"seq": head[0] + 1, "ts": format_ts(now), "prev": head[1]}
     for k in _EVENT_FIELDS:
         v = getattr(ev, k)
         rec[k] = v if v is None or type(v) is int else _clean(v)
-    body = {k: rec[k] for k in _SORTED_FIELDS}
-    rec["hash"] = hashlib.sha256(_HASH_JSON_SORTED.encode(body).encode("ascii")).hexdigest()
+    rec["hash"] = record_hash(rec)
     return rec
 
 

@@ -484,7 +484,7 @@ class Journal:
         """The forward whose switch control a destination echoed.  The control is the row id
         modulo 10**10 (``control_of``), so it is looked up by primary key; past the wrap the
         newest row with that control wins."""
-        if len(control) != 10 or not control.isdigit():
+        if len(control) != 10 or not (control.isascii() and control.isdigit()):
             return None
         low = int(control)
         oid = low + max(0, self._max_oid - low) // CONTROL_WRAP * CONTROL_WRAP
