@@ -357,14 +357,8 @@ class Journal:
     def enqueue_forward(self, *, msn: int, destination: str, mke: str, address: tuple[str, ...],
                         now: float, deadline_at: float, expires_at: float) -> OutRow:
         """A forward row; its switch control is its id, 10 digits (fits every format)."""
-        cur = self.conn.execute(
-            "INSERT INTO outbound (msn, kind, target, mke, address, state, next_attempt_at, "
-            "deadline_at, expires_at, created_at, updated_at) "
-            "VALUES (?, 'forward', ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-            (msn, destination, mke, json.dumps(list(address)) if address else None, now,
-             deadline_at, expires_at, now, now))
-        oid = self._forward_added(int(cur.lastrowid or 0))
-        return self.row(oid)
+        return self.row(self.add_forward(msn, destination, mke, address, now, deadline_at,
+                                         expires_at))
 
     def add_forward(self, msn: int, destination: str, mke: str | None,
                     address: tuple[str, ...], now: float, deadline_at: float,
@@ -412,12 +406,7 @@ class Journal:
 
     def enqueue_delivery(self, *, msn: int, link: str, peer: str | None, mke: str, frame: bytes,
                          now: float, expires_at: float) -> OutRow:
-        cur = self.conn.execute(
-            "INSERT INTO outbound (msn, kind, target, peer, mke, state, next_attempt_at, "
-            "expires_at, created_at, updated_at, frame) "
-            "VALUES (?, 'deliver', ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-            (msn, link, peer, mke, now, expires_at, now, now, frame))
-        return self.row(int(cur.lastrowid or 0))
+        return self.row(self.add_delivery(msn, link, peer, mke, frame, now, expires_at))
 
     def row(self, oid: int) -> OutRow:
         r = self.conn.execute("SELECT * FROM outbound WHERE id = ?", (oid,)).fetchone()
