@@ -1,18 +1,22 @@
-"""``clets.model.clone``: a deep copy generated from the model's schema.
+"""``clets.model.clone`` and ``clets.model.replace``: copies generated from the model's schema.
 
 The simulators copy a request's person or vehicle into every miss, so the copy must be both
-exact (equal to the original) and independent (no list, map or model object shared)."""
+exact (equal to the original) and independent (no list, map or model object shared).  The
+switch makes a shallow copy with a few fields changed per forward and per answer: it must be
+what ``dataclasses.replace`` gives."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
-from clets.model import Message, Name, Person, clone, loads
+from clets.model import Message, Name, Person, Vehicle, clone, loads, replace
 from tests.strategies import inquiries
 
 #: one message per file (``stream.json`` holds several)
@@ -70,3 +74,38 @@ def test_clone_of_a_part_and_of_none() -> None:
 def test_clone_refuses_what_is_not_a_model_object() -> None:
     with pytest.raises(TypeError, match="not a model object"):
         clone({"a": 1})
+
+
+_CHANGES = st.dictionaries(
+    st.sampled_from(["format", "mke", "origin", "control", "operator", "warnings",
+                     "destinations", "person", "sequence"]),
+    st.none() | st.text(max_size=12), max_size=4)
+
+
+@given(inquiries(), _CHANGES)
+def test_replace_is_dataclasses_replace(msg: Message, changes: dict[str, Any]) -> None:
+    out = replace(msg, **changes)
+    assert out == dataclasses.replace(msg, **changes)
+    assert out is not msg
+    for f in fields(msg):  # shallow: what is not replaced is the very same object
+        if f.name not in changes:
+            assert getattr(out, f.name) is getattr(msg, f.name)
+    assert msg == replace(msg)  # the original is untouched
+
+
+@pytest.mark.parametrize("path", FIXTURES[:20], ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_replace_of_fixtures(path: Path) -> None:
+    msg = loads(path.read_bytes())
+    out = replace(msg, control="0000000001", warnings=["late"])
+    assert out == dataclasses.replace(msg, control="0000000001", warnings=["late"])
+    assert out.control == "0000000001" and msg.warnings is not out.warnings
+
+
+def test_replace_of_a_part_and_its_refusals() -> None:
+    v = Vehicle(plate="7ABC123", plate_state="CA")
+    assert replace(v, plate_state="NV") == Vehicle(plate="7ABC123", plate_state="NV")
+    assert v.plate_state == "CA"
+    with pytest.raises(TypeError, match="no field 'nope'"):
+        replace(v, nope=1)
+    with pytest.raises(TypeError, match="not a model object"):
+        replace({"a": 1}, a=2)

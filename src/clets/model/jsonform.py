@@ -187,6 +187,15 @@ def _gen_clone(cls: type) -> str:
     return f"def clone_{cls.__name__}(o):\n    return _cls_{cls.__name__}({', '.join(args)})"
 
 
+def _gen_copy(cls: type) -> str:
+    """A shallow copy: every field shared (the base of ``replace``).  Positional arguments
+    (a third faster than keywords) where every field is an ``__init__`` parameter in order."""
+    positional = all(f.init and not f.kw_only for f in fields(cls))
+    args = ", ".join(f"o.{attr}" if positional else f"{attr}=o.{attr}"
+                     for attr, _key, _tp in _SCHEMA[cls])
+    return f"def copy_{cls.__name__}(o):\n    return _cls_{cls.__name__}({args})"
+
+
 def _bad(reason: str, path: str) -> None:
     raise DecodeError(reason, format="json", field=path)
 
@@ -206,6 +215,7 @@ def _compile() -> dict[str, Any]:
         source.append(_gen_dump(cls))
         source.append(_gen_load(cls))
         source.append(_gen_clone(cls))
+        source.append(_gen_copy(cls))
     exec(compile("\n\n".join(source), "<clets jsonform>", "exec"), namespace)
     return namespace
 
@@ -216,6 +226,7 @@ _load_message = _GENERATED["load_Message"]
 
 
 _CLONE: dict[type, Any] = {cls: _GENERATED[f"clone_{cls.__name__}"] for cls in _MODEL_TYPES}
+_COPY: dict[type, Any] = {cls: _GENERATED[f"copy_{cls.__name__}"] for cls in _MODEL_TYPES}
 
 M = typing.TypeVar("M")
 
@@ -232,6 +243,26 @@ def clone(obj: M) -> M:
     except KeyError:
         raise TypeError(f"not a model object: {type(obj).__name__}") from None
     result: M = copier(obj)
+    return result
+
+
+def replace(obj: M, /, **changes: Any) -> M:
+    """A SHALLOW copy of a model object with some fields replaced: what
+    ``dataclasses.replace`` gives, without its reflection over every field (a third of the
+    time; the switch makes one per forward and per answer).
+
+    Nested values are shared with the original: replace them, do not mutate them in place.
+    An unknown field name is a ``TypeError``, as with ``dataclasses.replace``."""
+    try:
+        copier = _COPY[type(obj)]
+    except KeyError:
+        raise TypeError(f"not a model object: {type(obj).__name__}") from None
+    result: M = copier(obj)
+    for name, value in changes.items():
+        try:
+            setattr(result, name, value)
+        except AttributeError:  # slots: a name that is not a field
+            raise TypeError(f"{type(obj).__name__} has no field {name!r}") from None
     return result
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as _dt
 import functools
 import hashlib
@@ -42,6 +41,7 @@ from clets.errors import (
     ValidationError,
 )
 from clets.model import Message, dumps, loads
+from clets.model import replace as model_replace
 
 from .audit import AuditEvent
 from .authz import Rejected, authorize, origin_field
@@ -1060,5 +1060,6 @@ def _nothing() -> None:
 def _with(msg: Message, **changes: Any) -> Message:
     """A SHALLOW copy of ``msg`` with some top-level fields replaced: nested values are
     shared, so callers replace fields (``out.warnings = [...]``), never mutate them in place.
-    (It was a deep copy through canonical JSON: the biggest cost of a fan-out.)"""
-    return dataclasses.replace(msg, **changes)
+    (It was a deep copy through canonical JSON: the biggest cost of a fan-out; then
+    ``dataclasses.replace``, whose reflection still cost 3% of the switch.)"""
+    return model_replace(msg, **changes)
