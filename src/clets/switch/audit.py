@@ -25,6 +25,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _quote  # C, as json.dumps
 from typing import Any
 
 __all__ = [
@@ -141,18 +142,31 @@ def _clean(value: Any) -> Any:
     return value
 
 
-#: the hashed fields in sorted order, and an encoder made once (``json.dumps`` with options
-#: builds one per call): a dict built in that order encodes to exactly the text of
-#: ``json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)``, the
-#: record's canonical JSON, without sorting it again for each of the switch's records
+#: the record's canonical JSON -- ``json.dumps(body, sort_keys=True, separators=(",", ":"),
+#: ensure_ascii=True)`` -- written as one format string over the fields in sorted order, each
+#: value encoded by the same C function ``json`` uses (``_json_value``): a third of the time
+#: of building a sorted dict and encoding it, for the switch's 11 records per inquiry
 _SORTED_FIELDS = tuple(sorted(AUDIT_FIELDS))
+_HASH_FORMAT = "{" + ",".join(f'"{k}":%s' for k in _SORTED_FIELDS) + "}"
 _HASH_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False)
+
+
+def _json_value(v: Any) -> str:
+    """``v`` as ``json.dumps(v, ensure_ascii=True)`` writes it."""
+    t = type(v)
+    if t is str:
+        return _quote(v)
+    if v is None:
+        return "null"
+    if t is int:
+        return int.__repr__(v)
+    return _HASH_JSON.encode(v)  # bool, float, str subclasses: json's own answer
 
 
 def record_hash(rec: dict[str, Any]) -> str:
     """SHA-256 over the canonical JSON of every field except ``hash``."""
-    body = {k: rec.get(k) for k in _SORTED_FIELDS}
-    return hashlib.sha256(_HASH_JSON.encode(body).encode("ascii")).hexdigest()
+    text = _HASH_FORMAT % tuple(map(_json_value, map(rec.get, _SORTED_FIELDS)))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 _EVENT_FIELDS = ("event", "msn", "link", "peer", "operator", "origin", "destination", "mke",
@@ -161,6 +175,28 @@ _COLS = (*AUDIT_FIELDS, "hash")
 _INSERT = f"INSERT INTO audit ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})"
 _SET_HEAD = ("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
              "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
+
+
+def _gen_make_row() -> Any:
+    """``make_row`` unrolled over the fields: each event field cleaned once, then the row in
+    column order and its hash from the same values (no dict, no loop)."""
+    assert set(_EVENT_FIELDS) | {"seq", "ts", "prev"} == set(AUDIT_FIELDS)
+    lines = ["def make_row(ev, seq, ts, prev):"]
+    for k in _EVENT_FIELDS:  # as make_record always did: None and int kept, the rest cleaned
+        lines.append(f"    {k} = ev.{k}")
+        lines.append(f"    if {k} is not None and type({k}) is not int: {k} = _clean({k})")
+    values = ", ".join(f"_j({k})" for k in _SORTED_FIELDS)
+    lines.append(f"    h = _sha((_FORMAT % ({values})).encode('ascii')).hexdigest()")
+    lines.append(f"    return [{', '.join(AUDIT_FIELDS)}, h]")
+    namespace: dict[str, Any] = {"_clean": _clean, "_j": _json_value,
+                                 "_sha": hashlib.sha256, "_FORMAT": _HASH_FORMAT}
+    exec(compile("\n".join(lines), "<clets audit>", "exec"), namespace)
+    return namespace["make_row"]
+
+
+#: ``make_row(ev, seq, ts, prev) -> list``: the record that follows ``(seq - 1, prev)``, as
+#: an ``audit`` row (``_COLS`` order, ``hash`` last) -- the switch's hot path
+make_row: Any = _gen_make_row()
 
 
 def read_head(conn: sqlite3.Connection) -> tuple[int, str]:
@@ -175,12 +211,7 @@ def write_head(conn: sqlite3.Connection, head: tuple[int, str]) -> None:
 
 def make_record(ev: AuditEvent, now: float, head: tuple[int, str]) -> dict[str, Any]:
     """The record that follows ``head`` (its ``seq``, ``ts``, ``prev`` and ``hash`` set)."""
-    rec: dict[str, Any] = {"seq": head[0] + 1, "ts": format_ts(now), "prev": head[1]}
-    for k in _EVENT_FIELDS:
-        v = getattr(ev, k)
-        rec[k] = v if v is None or type(v) is int else _clean(v)
-    rec["hash"] = record_hash(rec)
-    return rec
+    return dict(zip(_COLS, make_row(ev, head[0] + 1, format_ts(now), head[1]), strict=True))
 
 
 def row_of(rec: dict[str, Any]) -> list[Any]:

@@ -308,14 +308,15 @@ class Journal:
             raise
         self.conn.execute("RELEASE step")
 
-    def audit(self, ev: audit.AuditEvent, now: float) -> dict[str, Any]:
+    def audit(self, ev: audit.AuditEvent, now: float) -> None:
         """Append an audit record inside the caller's transaction."""
-        if self._head is None:  # not inside tx(): the caller holds a transaction of its own
-            return audit.append(self.conn, ev, now)
-        rec = audit.make_record(ev, now, self._head)
-        self._audit_rows.append(audit.row_of(rec))  # written just before the commit
-        self._head = (rec["seq"], rec["hash"])
-        return rec
+        head = self._head
+        if head is None:  # not inside tx(): the caller holds a transaction of its own
+            audit.append(self.conn, ev, now)
+            return
+        row = audit.make_row(ev, head[0] + 1, audit.format_ts(now), head[1])
+        self._audit_rows.append(row)  # written just before the commit
+        self._head = (row[0], row[-1])
 
     # ------------------------------------------------------------------ messages, dedup
 
