@@ -204,3 +204,27 @@ def test_the_cached_day_follows_midnight_and_clock_steps(monkeypatch: pytest.Mon
                      (midnight + 86399, "2031-05-17"), (midnight - 86400 * 3, "2031-05-14")):
         monkeypatch.setattr(edits.time, "time", lambda now=now: now)
         assert edits._today_iso() == day and edits._today() == dt.date.fromisoformat(day)
+
+
+def test_prepare_builds_everything_check_needs_up_front() -> None:
+    """A daemon calls ``prepare`` at start: afterwards, checking a message with records and
+    an owner builds nothing more (no dictionary load, no code generation on the first one)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from clets.model import edits, Message, Record, Person, Name\n"
+        "def misses():\n"
+        "    return (edits._walker.cache_info().misses,\n"
+        "            edits.default_dictionary.cache_info().misses)\n"
+        "edits.prepare()\n"
+        "built = misses()\n"
+        "msg = Message(format='json', mke='QWR', origin='CA0194200', records=[Record("
+        "file='WANTED', owner=Person(name=Name('DOE', 'JOHN')))])\n"
+        "edits.check(msg)\n"
+        "after = misses()\n"
+        "print(built, after)\n"
+        "assert built == after == (3, 1), (built, after)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -24,7 +24,7 @@ from .dictionary import FieldDef, FieldDictionary, default_dictionary
 from .types import Message, Person, Record
 
 __all__ = ["CodeTable", "Finding", "apply_edits", "check", "code_table", "decode_guard",
-           "header_ok", "vin_check_digit_ok"]
+           "header_ok", "prepare", "vin_check_digit_ok"]
 
 ORI_RE = re.compile(r"[A-Z]{2}[A-Z0-9]{7}")
 MKE_RE = re.compile(r"[A-Z0-9$\-.]{1,4}")
@@ -356,6 +356,16 @@ def check(msg: Message, *, today: _dt.date | None = None,
             if rec.owner is not None:
                 walk_owner(rec.owner, f"records[{i}].owner.", today, out)
     return out
+
+
+def prepare(dictionary: FieldDictionary | None = None) -> None:
+    """Load the dictionary and generate the checkers ``check`` uses, now: a daemon calls it
+    at start, so its first message does not wait ~40 ms for the dictionary's TOML and the
+    generated code."""
+    dictionary = dictionary or default_dictionary()
+    _walker(dictionary, Message, "")
+    _walker(dictionary, Record, "")
+    _walker(dictionary, Person, "person.")
 
 
 def apply_edits(msg: Message, *, today: _dt.date | None = None,

@@ -42,6 +42,7 @@ from clets.errors import (
 )
 from clets.model import Message, dumps, loads
 from clets.model import replace as model_replace
+from clets.model.edits import prepare as prepare_edits
 
 from .audit import AuditEvent
 from .authz import Rejected, authorize, origin_field
@@ -167,6 +168,7 @@ class Switch:
                               source=cfg.source)
         for lk in cfg.links.values():
             self._codec(lk.codec, lk.encoding)  # fail fast on a missing codec
+        prepare_edits()  # the field edits' tables and code, before the first message
         self._journal = Journal(cfg.switch.journal, synchronous=self._synchronous,
                                 checkpoint_every=CHECKPOINT_EVERY)
         self._gc = GroupCommit(self._journal)
