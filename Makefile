@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/codecs.py
 	$(BIN)/python bench/bench_links.py
 	$(BIN)/python bench/switch.py
+	$(BIN)/python bench/journal_floor.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
