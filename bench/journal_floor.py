@@ -41,10 +41,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from clets.codecs import get_codec
-from clets.model import Message, Name, Person, dumps
+from clets.model import Message, Name, Person, dumps, replace
 from clets.sim.server import answer_offline
 from clets.switch.audit import AuditEvent
-from clets.switch.engine import _with, encode_for_origin
+from clets.switch.engine import encode_for_origin
 from clets.switch.journal import Journal, control_of
 
 DESTINATIONS = ("WPS", "NCIC", "CARPOS")
@@ -64,7 +64,7 @@ def answers(req: bytes) -> list[bytes]:
     out = []
     for name in DESTINATIONS:
         (ans, *_rest) = answer_offline(name, msg)
-        out.append(codec.encode(_with(ans, control="0000000001")))
+        out.append(codec.encode(replace(ans, control="0000000001")))
     return out
 
 
@@ -80,12 +80,12 @@ def codec_work(frames: list[bytes], replies: list[bytes]) -> Callable[[], None]:
         msg = codec.decode(payload)
         dumps(msg)
         for n in range(len(DESTINATIONS)):
-            fwd = codec.encode(_with(msg, control=control_of(n + 1)))
+            fwd = codec.encode(replace(msg, control=control_of(n + 1)))
             hashlib.sha256(fwd).hexdigest()
         for reply in replies:
             ans = codec.decode(reply)
             hashlib.sha256(reply).hexdigest()
-            out = encode_for_origin(codec, _with(ans, control=msg.control), msg.mke, "answer")
+            out = encode_for_origin(codec, replace(ans, control=msg.control), msg.mke, "answer")
             hashlib.sha256(out).hexdigest()
 
     return one
