@@ -39,22 +39,22 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from clets.codecs import get_codec
-from clets.model import Message, Name, Person, dumps, replace
+from clets.model import dumps, replace
 from clets.sim.server import answer_offline
 from clets.switch.audit import AuditEvent
 from clets.switch.engine import encode_for_origin
 from clets.switch.journal import Journal, control_of
+from switch import inquiry
 
 DESTINATIONS = ("WPS", "NCIC", "CARPOS")
 
 
 def request(i: int) -> bytes:
-    msg = Message(format="json", mke="QW", origin="CA0194200", control=f"F{i:09d}",
-                  person=Person(name=Name("ZZYZX", "BENCH"), dob="1980-01-01", sex="M",
-                                race="W"))
-    return dumps(msg).encode()
+    """The inquiry ``bench/switch.py`` sends (a QW by name and DOB), with its own control."""
+    return inquiry(f"F{i:09d}")
 
 
 def answers(req: bytes) -> list[bytes]:
