@@ -198,8 +198,8 @@ async def closed_loop(port: int, prefix: str, seconds: float, window: int,
     cpu = meter.end(done) if meter is not None else {}
     await client.close()
     lat.sort()
-    out = {"inquiries_per_s": round(done / seconds, 1), "completed": done,
-           "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99)}
+    out: dict[str, Any] = {"inquiries_per_s": round(done / seconds, 1), "completed": done,
+                           "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99)}
     if cpu:
         out["cpu_ms_per_inquiry"] = cpu
     return out
