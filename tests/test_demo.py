@@ -101,3 +101,13 @@ def test_demo_fails_naming_the_step_when_an_answer_is_wrong(
     assert "STEP 6 FAILED" in out  # the batch's QW also went to WPS
     assert out.rstrip().endswith("demo: FAILED")
     assert not list(own_tmp.glob("clets-demo-*"))  # work directory removed
+
+
+def test_codec_tour_runs_every_step_and_exits_0() -> None:
+    """README points new users at ``clets demo --codecs``: every step must succeed."""
+    result = CliRunner().invoke(cli, ["demo", "--codecs"])
+    assert "FAILED" not in result.output, result.output
+    assert result.exit_code == 0, result.output
+    # the Nlets copy carries the destination ncic text has no field for
+    assert "QV.CA0349999.NV.TXT" in result.output
+    assert "rejected:" in result.output and "DOB" in result.output

@@ -15,7 +15,7 @@ import click
 
 from clets.codecs import available, get_codec
 from clets.errors import CletsError
-from clets.model import Message, Name, Person, Record, Registration, Vehicle, dumps
+from clets.model import Message, Name, Person, Record, Registration, Vehicle, dumps, replace
 
 __all__ = ["codec_tour", "register"]
 
@@ -63,8 +63,11 @@ def codec_tour() -> int:
              lambda: dumps(ncic.decode(_PERSON_QUERY)))
         step("ncic plate inquiry -> canonical JSON", lambda: dumps(ncic.decode(_PLATE_QUERY)))
         if "nlets" in names:
-            step("the plate inquiry as Nlets text",
-                 lambda: get_codec("nlets").encode(ncic.decode(_PLATE_QUERY)).decode())
+            # ncic text has no destination field and Nlets input needs one: the tour
+            # addresses its copy to Nevada's control terminal, as an operator would.
+            step("the plate inquiry as Nlets text, addressed to NV",
+                 lambda: get_codec("nlets").encode(
+                     replace(ncic.decode(_PLATE_QUERY), destinations=["NV"])).decode())
         if "niem" in names:
             step("the plate inquiry as Nlets NIEM XML",
                  lambda: get_codec("niem").encode(ncic.decode(_PLATE_QUERY)).decode())
