@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from clets.cli import cli
 from clets.codecs.base import get_codec
-from clets.model import License, Message, Name, Person, Vehicle
+from clets.model import License, Message, Name, Person, Vehicle, replace
 from clets.sim.backends import Faults
 from clets.sim.dataset import WELL_KNOWN
 from clets.sim.server import SimNetwork
@@ -450,3 +450,79 @@ def test_json_request_on_a_text_wire_is_answered_in_json() -> None:
     decoded, reply, frames = answer_bytes(responder, codecs, b'{"format": "json", "mke": ')
     assert decoded is None and len(frames) == 1
     assert reply.messages[0].status == "error"
+
+
+@pytest.mark.parametrize("backend", ["NCIC", "WPS"])
+def test_unknown_message_key_in_ncic_text_is_answered_er_over_tcp(backend: str) -> None:
+    """``XXR`` is no response key in ncic text: the sim answers ``ER .01.``, never silence."""
+    need_codec("ncic")
+
+    async def go() -> bytes:
+        async with SimNetwork(backends=[backend]) as net:
+            (raw,) = await exchange(net, backend,
+                                    [b"XX.CA0349999.NAM/SMITH, JOHN.DOB/19751012"], 1)
+            return raw
+
+    ans = get_codec("ncic").decode(run(go))
+    assert ans.mke == "ER" and ans.destinations == [ORI]
+    assert ans.error is not None and (ans.error.code, ans.error.reason) == (
+        1, "UNKNOWN MESSAGE KEY")
+    assert (ans.error.echo or "").startswith("XX.CA0349999.NAM/SMITH")
+
+
+_DUP_ENTRY = ("EW.CA0349999{ctl}.NAM/SMITH, JOHN J.SEX/M.RAC/W.DOB/19751012"
+              ".OCA/24-001234.MIS/DUP")
+
+
+@pytest.mark.parametrize("fmt", ["ncic", "nlets", "json"])
+def test_duplicate_entry_is_answered_reject_on_file_in_every_format(fmt: str) -> None:
+    """A text layout cannot carry the record a ``.30.`` found; the reject still comes back
+    (the error alone), and json keeps the record."""
+    from clets.sim.backends import Responder, make_backend
+    from clets.sim.dataset import generate
+    from clets.sim.server import WIRES, _Codecs, answer_bytes
+
+    need_codec("ncic")
+    need_codec("nlets")
+    codecs = _Codecs(WIRES["WPS"])
+    responder = Responder(make_backend("WPS", generate()))
+    req = get_codec("ncic").decode(_DUP_ENTRY.format(ctl="").encode())
+    payload = (get_codec("nlets").encode(replace(req, format="nlets", control="E1",
+                                                 destinations=["CA"]))
+               if fmt == "nlets" else get_codec(fmt).encode(replace(req, format=fmt)))
+    _decoded, reply, frames = answer_bytes(responder, codecs, payload)
+    assert len(frames) == 1
+    ans = get_codec(fmt).decode(frames[0])
+    assert ans.mke == "ACK" and ans.error is not None and ans.error.code == 30
+    assert ans.error.reason == "REJECT ON FILE"
+    assert len(ans.records) == (1 if fmt == "json" else 0)
+    assert reply.messages[0].records  # the model answer still names the entry on file
+
+
+@pytest.mark.parametrize("fmt", ["ncic", "nlets"])
+def test_entry_and_clear_are_acknowledged_in_text_with_the_numbers_in_case(fmt: str) -> None:
+    """An ``ACK`` fits ncic text too: its NIC and OCA travel as fields, not in the text."""
+    from clets.sim.backends import Responder, make_backend
+    from clets.sim.dataset import generate
+    from clets.sim.server import WIRES, _Codecs, answer_bytes
+
+    need_codec("ncic")
+    need_codec("nlets")
+    codecs = _Codecs(WIRES["WPS"])
+    responder = Responder(make_backend("WPS", generate()))
+    codec = get_codec(fmt)
+
+    def ask(text: str) -> Message:
+        req = get_codec("ncic").decode(text.encode())
+        if fmt == "nlets":
+            req = replace(req, format="nlets", control="E1", destinations=["CA"])
+        (frame,) = answer_bytes(responder, codecs, codec.encode(req))[2]
+        return codec.decode(frame)
+
+    ack = ask("EW.CA0349999.NAM/DOE, JANE.SEX/F.RAC/W.DOB/19800101.OCA/26-000001")
+    assert ack.mke == "ACK" and ack.error is None, ack
+    assert ack.case is not None and ack.case.oca == "26-000001"
+    assert (ack.case.nic or "").startswith("W")
+    assert ack.text == "WPS ACKNOWLEDGED EW WANTED PERSON"
+    cleared = ask(f"CW.CA0349999.NIC/{ack.case.nic}")
+    assert cleared.mke == "ACK" and cleared.text == "WPS ACKNOWLEDGED CW CLEARED"

@@ -171,7 +171,7 @@ def query(backend: str, fmt: str, out_fmt: str | None, seed: int | None,
     from clets.codecs.base import get_codec
     from clets.sim.backends import make_backend
     from clets.sim.dataset import DEFAULT_SEED
-    from clets.sim.server import WIRES, _Codecs
+    from clets.sim.server import WIRES, _Codecs, encode_answer
 
     seed = DEFAULT_SEED if seed is None else seed
     binary = fmt.startswith("dmv")
@@ -182,7 +182,8 @@ def query(backend: str, fmt: str, out_fmt: str | None, seed: int | None,
         data = sys.stdin.buffer.read()
     backend_obj = make_backend(backend, _dataset(dataset_path, seed))
     req = get_codec(fmt).decode(data)
-    answers = backend_obj.answer(req, data[:100].decode("cp037" if binary else "latin-1"))
+    raw = data[:100].decode("cp037" if binary else "latin-1")
+    answers = backend_obj.answer(req, raw)
     # DMV records hold packed decimals: show their canonical JSON unless asked otherwise
     out_name = out_fmt or ("json" if binary else fmt)
     for i, msg in enumerate(answers):
@@ -192,7 +193,10 @@ def query(backend: str, fmt: str, out_fmt: str | None, seed: int | None,
             codec_name = _Codecs(WIRES["DMV"]).response_codec(msg, fmt)
             click.echo(get_codec(codec_name).encode(msg).hex())
             continue
-        out = get_codec(out_name).encode(msg)
+        # as the server does: what the wire cannot carry becomes the closest answer it can
+        out = encode_answer(get_codec(out_name), msg, req, fmt, backend_obj, raw)
+        if out is None:
+            raise click.ClickException(f"{out_name} cannot carry this answer")
         click.echo(out.decode("utf-8", "replace").rstrip("\n"))
 
 

@@ -362,10 +362,10 @@ class Backend:
         return [self._change(req, action, family, files)]
 
     def _ack(self, req: Message, what: str, case: Case) -> Message:
-        ids = " ".join(f"{t}/{v}" for t, v in (("NIC", case.nic), ("OCA", case.oca),
-                                                ("FCN", case.fcn)) if v)
+        # the numbers travel in ``case`` (the OCA/NIC/FCN fields of the text layouts), not in
+        # the text: an ncic status line cannot hold ``TAG/value`` words
         return self.reply(req, mke=ACK_KEY, case=case,
-                          text=f"{self.name} ACKNOWLEDGED {req.mke} {what} {ids}".strip())
+                          text=f"{self.name} ACKNOWLEDGED {req.mke} {what}")
 
     def _entry_person(self, req: Message) -> PersonRow:
         p = req.person

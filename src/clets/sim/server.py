@@ -208,16 +208,39 @@ def answer_bytes(responder: Responder, codecs: _Codecs, payload: bytes
         req_codec = req.format
     for msg in reply.messages:
         codec = codecs.get(codecs.response_codec(msg, req_codec))
-        try:
-            frames.append(codec.encode(msg))
-        except CletsError as exc:
-            # a value our data set holds but the wire cannot carry: say so, do not go silent
-            fallback = backend.error(req or Message(format=req_codec, mke=msg.mke), 22,
-                                     f"SIM CANNOT ENCODE ANSWER: {exc}"[:60], raw)
-            fallback.mke = msg.mke
-            with contextlib.suppress(CletsError):
-                frames.append(codec.encode(fallback))
+        frame = encode_answer(codec, msg, req, req_codec, backend, raw)
+        if frame is not None:
+            frames.append(frame)
     return req, reply, frames
+
+
+def encode_answer(codec: Codec, msg: Message, req: Message | None, req_codec: str,
+                   backend: Backend, raw: str) -> bytes | None:
+    """The answer's frame, or the closest answer the wire can carry: never silence.
+
+    Text layouts cannot carry everything the model can: an error response there is the error
+    alone (no records, e.g. the entry a ``REJECT ON FILE`` found), and a key with no response
+    key in ``responses.toml`` (an unknown inquiry key) can only be answered ``ER``, as the
+    switch answers its own rejects.
+    """
+    try:
+        return codec.encode(msg)
+    except CletsError as exc:
+        first = exc
+    if msg.error is not None:
+        bare = replace(msg, records=[], text=None, person=None, vehicle=None, case=None,
+                       fields={}, status=None)
+        for candidate in (bare, replace(bare, mke="ER")):
+            with contextlib.suppress(CletsError):
+                return codec.encode(candidate)
+    # a value our data set holds but the wire cannot carry: say so, do not go silent
+    fallback = backend.error(req or Message(format=req_codec, mke=msg.mke), 22,
+                             f"SIM CANNOT ENCODE ANSWER: {first}"[:60], raw)
+    fallback.mke = msg.mke
+    for candidate in (fallback, replace(fallback, mke="ER")):
+        with contextlib.suppress(CletsError):
+            return codec.encode(candidate)
+    return None
 
 
 class BackendServer:
