@@ -126,6 +126,18 @@ def test_bad_ori_rejected_by_edits(codec: NcicCodec) -> None:
     assert NcicCodec(edits=False).decode(b"QW.C10349999.NAM/SMITH, JOHN").origin == "C10349999"
 
 
+@pytest.mark.parametrize("edits", [True, False])
+@pytest.mark.parametrize("data", [b"QV.ca0349999.LIC/7ABC123", b"QV.CA03-4999.LIC/7ABC123",
+                                  b"QVR.ca0349999.\nNO RECORD"])
+def test_ori_with_other_characters_is_code_21_even_without_edits(data: bytes,
+                                                                 edits: bool) -> None:
+    """formats.md section 1: an ORI that breaks the pattern is a reject, code 21."""
+    with pytest.raises(DecodeError) as err:
+        NcicCodec(edits=edits).decode(data)
+    at = data.index(b".") + 1
+    assert (err.value.code, err.value.field, err.value.offset) == (21, "ORI", at)
+
+
 def test_bad_message_key(codec: NcicCodec) -> None:
     with pytest.raises(DecodeError) as err:
         codec.decode(b"QWXYZ.CA0349999.NAM/SMITH, JOHN")

@@ -238,3 +238,15 @@ def test_response_record_needs_type_or_status_line(codec: NletsCodec) -> None:
     msg.text = "RECORDS FOLLOW"
     msg.records[0].fields["MKE"] = "GANG MEMBER"
     assert to_dict(codec.decode(codec.encode(msg))) == to_dict(msg)
+
+
+@pytest.mark.parametrize("edits", [True, False])
+def test_sender_ori_with_other_characters_is_code_21(edits: bool) -> None:
+    """formats.md section 1: an ORI that breaks the pattern is a reject, code 21; a missing
+    one is a malformed message (22)."""
+    with pytest.raises(DecodeError) as err:
+        NletsCodec(edits=edits).decode(b"QV.ca0349999.CA.TXTLIC/7ABC123")
+    assert (err.value.code, err.value.field, err.value.offset) == (21, "ORI", 3)
+    with pytest.raises(DecodeError) as err:
+        NletsCodec(edits=edits).decode(b"QV.LIC/7ABC123")
+    assert (err.value.code, err.value.field) == (22, "ORI")

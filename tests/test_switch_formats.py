@@ -149,6 +149,18 @@ async def test_ncic_malformed_origin_ori_is_answered_invalid_origin(tmp_path: Pa
 
 
 @run_async
+async def test_ncic_origin_ori_with_other_characters_is_answered_invalid_origin(
+        tmp_path: Path) -> None:
+    """A lower-case ORI is no token of the grammar (DecodeError, code 21 too): still ``.10.``,
+    audited, and the answer is not lost although it cannot be addressed to that ORI."""
+    async with Harness(tmp_path, text=CONFIG) as h:
+        bad = b"QW.ca0194200.NAM/SMITH, JOHN.DOB/19751012.SEX/M"
+        await h.far["lapd"].send(bad)
+        raw = await h.recv_raw("lapd")
+        assert b".10. INVALID ORIGIN ORI\nQW.ca0194200.NAM/" in raw, raw
+
+
+@run_async
 async def test_out_of_state_registration_goes_to_nlets_and_back(tmp_path: Path) -> None:
     async with Harness(tmp_path, text=CONFIG) as h:
         await h.far["lapd"].send(b"RQ.CA0194200.LIC/ABC123.LIS/NV")

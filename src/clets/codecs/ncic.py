@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from clets.errors import DecodeError, EncodeError, ValidationError
+from clets.errors import INVALID_FIELD, DecodeError, EncodeError, ValidationError
 from clets.model import Message, apply_edits
 from clets.model.edits import header_ok
 
@@ -112,8 +112,9 @@ class NcicCodec(TextCodec):
             raise DecodeError("missing ORI (expected MKE.ORI.TAG/value)", format=self.name,
                               field="ORI", offset=p)
         if TOKEN_RE.fullmatch(ori) is None:
-            raise DecodeError("ORI must be letters and digits", format=self.name, field="ORI",
-                              offset=p)
+            # an ORI that breaks the pattern is a reject, code 21 (formats.md section 1)
+            raise DecodeError("ORI must be capital letters and digits", format=self.name,
+                              field="ORI", offset=p, code=INVALID_FIELD, data=ori)
         msg = Message(format=self.name, mke=s[:end], origin=ori)
         seen: dict[str, int] = {}
         if dot >= 0 and s.startswith("*", dot + 1):
@@ -143,8 +144,8 @@ class NcicCodec(TextCodec):
             raise DecodeError("missing destination ORI (expected RMKE.ORI.)", format=self.name,
                               field="ORI", offset=p)
         if TOKEN_RE.fullmatch(ori) is None:
-            raise DecodeError("ORI must be letters and digits", format=self.name, field="ORI",
-                              offset=p)
+            raise DecodeError("ORI must be capital letters and digits", format=self.name,
+                              field="ORI", offset=p, code=INVALID_FIELD, data=ori)
         control = None
         if tail:
             if not (tail.startswith("*") and tail.endswith(".") and len(tail) > 2

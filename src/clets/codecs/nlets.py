@@ -28,7 +28,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from clets.errors import INVALID_DESTINATION, DecodeError, EncodeError, ValidationError
+from clets.errors import (
+    INVALID_DESTINATION,
+    INVALID_FIELD,
+    DecodeError,
+    EncodeError,
+    ValidationError,
+)
 from clets.model import Message, apply_edits
 from clets.model.edits import header_ok
 
@@ -111,9 +117,12 @@ class NletsCodec(TextCodec):
         m = _ORI_TOKEN.match(s, p)
         assert m is not None
         ori = m.group()
-        if not ori or "/" in ori or TOKEN_RE.fullmatch(ori) is None:
-            raise DecodeError("missing or bad sender ORI", format=self.name, field="ORI",
-                              offset=p)
+        if not ori or "/" in ori:
+            raise DecodeError("missing sender ORI", format=self.name, field="ORI", offset=p)
+        if TOKEN_RE.fullmatch(ori) is None:
+            # an ORI that breaks the pattern is a reject, code 21 (formats.md section 1)
+            raise DecodeError("sender ORI must be capital letters and digits", format=self.name,
+                              field="ORI", offset=p, code=INVALID_FIELD, data=ori)
         msg = Message(format=self.name, mke=s[:end], origin=ori)
         offsets: dict[str, int] = {"MKE": 0, "ORI": p}
         q = m.end()
