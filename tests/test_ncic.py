@@ -10,7 +10,7 @@ import pytest
 from clets.codecs import get_codec
 from clets.codecs.ncic import NcicCodec
 from clets.errors import DecodeError, EncodeError, ValidationError
-from clets.model import ErrorInfo, Message, Name, Person, Record, from_dict, to_dict
+from clets.model import ErrorInfo, Message, Name, Person, Record, from_dict, replace, to_dict
 
 # The literal JSON of spec/model.md "Two examples".
 QW_JSON = json.loads("""
@@ -410,3 +410,14 @@ def test_record_type_line_may_carry_the_first_fields() -> None:
     assert first.person is not None and first.person.name is not None
     assert first.person.name.last == "SMITH" and first.fields == {}
     assert msg.records[1].file == "missing"
+
+
+@pytest.mark.parametrize("dob", ["1975-02-31", "19751012", "1975-1-12", "1975-13-01"])
+def test_a_date_the_decoder_would_refuse_is_not_written(dob: str) -> None:
+    """Canonical JSON is not checked on load; the encoder is the last gate before the wire."""
+    msg = Message(mke="QW", origin="CA0349999",
+                  person=Person(name=Name("SMITH", "JOHN"), dob=dob))
+    for name in ("ncic", "nlets"):
+        with pytest.raises(EncodeError) as err:
+            get_codec(name).encode(replace(msg, destinations=["NV"]) if name == "nlets" else msg)
+        assert err.value.field == "DOB"

@@ -139,7 +139,14 @@ def _parse_date_short(text: str, tag: str) -> str:
 
 
 def _format_date(value: str) -> str:
-    return value.replace("-", "")
+    # a value the wire's own decoder would refuse is not written (EncodeError via emit)
+    if len(value) != 10 or value[4] != "-" or value[7] != "-":
+        raise ValueError(f"{value!r} is not an ISO date (CCYY-MM-DD)")
+    try:
+        _dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a calendar date") from None
+    return value[:4] + value[5:7] + value[8:]
 
 
 def _parse_height(text: str, tag: str) -> int:
