@@ -20,7 +20,8 @@ from clets.model import Message, check, dumps, from_dict
 
 __all__ = ["register"]
 
-_ENCODING_HELP = "text encoding of the wire form: ascii, cp037 or cp500 (text and record codecs)"
+_ENCODING_HELP = ("encoding of the wire form: ascii, cp037 or cp500 for the text codecs; cp037, "
+                  "cp500, cp1140, cp273 (cp1047 with the ebcdic package) for the record codecs")
 
 
 def _read_input(path: str) -> bytes:

@@ -62,7 +62,7 @@ def check_encoding(encoding: str) -> str:
             info = codecs.lookup(encoding)
         except (ImportError, LookupError):
             raise LayoutError(
-                f"unknown code page {encoding!r} (cp037, cp500, cp1140 are built in; "
+                f"unknown code page {encoding!r} (cp037, cp500, cp1140, cp273 are built in; "
                 "cp1047 needs `pip install ebcdic`)") from None
     every = bytes(range(256))
     try:
