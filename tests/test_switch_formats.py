@@ -132,6 +132,17 @@ async def test_ncic_reject_is_an_er_in_the_response_layout(tmp_path: Path) -> No
 
 
 @run_async
+async def test_reject_of_undecodable_input_keeps_the_senders_control(tmp_path: Path) -> None:
+    """The control is read from the raw header, so the sender can correlate the ``ER``."""
+    async with Harness(tmp_path, text=CONFIG) as h:
+        await h.far["lapd"].send(b"QW.CA0194200.*C2.NAM/SMITH, JOHN.DOB/19750231.SEX/M")
+        raw = await h.recv_raw("lapd")
+        assert raw.startswith(b"ER.CA0194200.*C2.\n.21. INVALID FIELD DOB\n"), raw
+        er = NCIC.decode(raw)
+        assert er.control == "C2"
+
+
+@run_async
 async def test_ncic_malformed_origin_ori_is_answered_invalid_origin(tmp_path: Path) -> None:
     """The codec rejects the ORI as an invalid field (21, formats.md §1); the switch answers
     the sender with its own code for an origin it cannot accept (10, switch.md)."""

@@ -21,6 +21,7 @@ import inspect
 import logging
 import os
 import random
+import re
 import sqlite3
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
@@ -593,14 +594,15 @@ class Switch:
         self.metrics_data.count("rejected")
         self.metrics_data.rejects[rej.code] += 1
         codec = self._codec(lk.codec, lk.encoding)
-        lead_key, lead_ori = (None, None) if msg else _leading_header(rx.frame)
+        lead_key, lead_ori, lead_control = ((None, None, None) if msg
+                                            else _leading_header(rx.frame))
         origin = msg.origin if msg else lead_ori
         peer = cfg.peers.get(mnemonic) if mnemonic else None
         if origin is None and peer is not None and peer.oris:
             origin = min(peer.oris)  # unreadable header: an ORI of the link's own peer
         er = error_message(fmt=codec.name, switch_ori=cfg.switch.ori, code=rej.code,
                            reason=rej.reason, echo=echo_of(rx.frame, lk.encoding),
-                           origin=origin, control=msg.control if msg else None)
+                           origin=origin, control=msg.control if msg else lead_control)
         request_mke = msg.mke if msg else lead_key
         with contextlib.suppress(EncodeError, LinkError, TimeoutError):
             frame = encode_for_origin(codec, er, request_mke, "switch")
@@ -1001,9 +1003,10 @@ def encode_for_origin(codec: Codec, msg: Message, request_mke: str | None, kind:
     """Encode an answer, status, reject or ACK in the origin's codec, adapting its shape.
 
     Formats differ in what a switch message may look like: ``json`` and ``niem`` carry any
-    canonical message; ``nlets`` carries ``SM``/``ACK`` as free text only; ``ncic`` text has no
-    ``ER``/``SM`` keys and writes errors and statuses in the response layout of the request's
-    key (``QWR`` + ``.21. INVALID FIELD DOB``).  ``kind`` is ``answer`` (a destination's
+    canonical message; ``nlets`` carries ``SM``/``ACK`` as free text only; ``ncic`` text writes
+    ``ER``/``SM``/``ACK`` under their own keys while its response profile lists them as
+    ``switch_keys``, and otherwise in the response layout of the request's key (``QWR`` +
+    ``.21. INVALID FIELD DOB``).  ``kind`` is ``answer`` (a destination's
     response), ``switch`` (ER/SM) or ``ack`` (never rewritten into a response key, where it
     would read as an answer).
     """
@@ -1040,19 +1043,30 @@ def _reshaped(msg: Message, request_mke: str | None, kind: str) -> Iterator[Mess
             yield _with(msg, mke=resp_key)
 
 
-def _leading_header(frame: bytes) -> tuple[str | None, str | None]:
-    """Message key and ORI at the start of an undecodable text frame (``QW.CA0194200.``), so
-    even a reject of unreadable input can be addressed in a text format's response layout."""
+def _leading_header(frame: bytes) -> tuple[str | None, str | None, str | None]:
+    """Message key, ORI and control at the start of an undecodable text frame
+    (``QW.CA0194200.*C1.``, Nlets ``QW.CA0194200.NV.*C1.``), so even a reject of unreadable
+    input can be addressed, and correlated, in a text format's response layout."""
     try:
-        parts = frame[:24].decode("ascii").split(".", 2)
+        head = frame[:80].decode("ascii")
     except UnicodeDecodeError:
-        return None, None
+        try:
+            head = frame[:24].decode("ascii")
+        except UnicodeDecodeError:
+            return None, None, None
+    parts = head.split(".", 2)
     key = parts[0] if 1 <= len(parts[0]) <= 4 and parts[0].isalnum() and \
         parts[0].isupper() else None
     # the sender's own ORI as written, even malformed (.10. is about it): letters and digits
     ori = parts[1] if key and len(parts) > 1 and 1 <= len(parts[1]) <= 9 and \
         parts[1].isalnum() and parts[1].isascii() and parts[1].upper() == parts[1] else None
-    return key, ori
+    m = _LEADING_CONTROL.match(head) if key else None
+    return key, ori, (m.group(1) if m else None)
+
+
+#: the control after the ORI (ncic) or after the destinations (Nlets input form)
+_LEADING_CONTROL = re.compile(
+    r"[A-Z0-9$\-]{1,4}\.[^.\n/]{1,9}\.(?:[A-Z0-9,]{2,}\.)?\*([A-Z0-9]{1,10})\.")
 
 
 def _nothing() -> None:
