@@ -9,6 +9,7 @@ import pytest
 from clets.codecs.base import get_codec
 from clets.errors import ValidationError
 from clets.model import Message, Record, Vehicle, dumps, loads
+from clets.switch.audit import records
 from tests._switch_kit import Harness, run_async
 
 pytestmark = pytest.mark.timeout(30)
@@ -184,3 +185,51 @@ async def test_out_of_state_registration_goes_to_nlets_and_back(tmp_path: Path) 
         ans = NCIC.decode(await h.recv_raw("lapd"))
         assert ans.mke == "RQR" and ans.status == "no_hit"
         assert h.far["dmv"].receive_nowait() is None
+
+
+NLETS_ORIGIN = CONFIG.replace('''[[link]]
+name = "ncic"''', '''[[peer]]
+mnemonic = "RMS"
+oris = ["CA0194201"]
+access = "full"
+
+[[link]]
+name = "rms"
+url = "memory://rms"
+codec = "nlets"
+role = "origin"
+peer = "RMS"
+
+[[link]]
+name = "ncic"''')
+
+
+@run_async
+async def test_ncic_answer_without_a_sender_reaches_an_nlets_origin(tmp_path: Path) -> None:
+    """ncic response text names no sender; Nlets output must: the relaying switch is it."""
+    async with Harness(tmp_path, text=NLETS_ORIGIN) as h:
+        await h.far["rms"].send(b"QW.CA0194201.CA.*R31.TXTNAM/SMITH, JOHN.DOB/19751012")
+        fwd = NCIC.decode(await h.recv_raw("ncic"))
+        assert fwd.mke == "QW" and fwd.control
+        await h.far["ncic"].send(f"QWR.CA0194201.*{fwd.control}.\nNO NCIC WANT".encode())
+        ans = NLETS.decode(await h.recv_raw("rms"))
+        assert (ans.mke, ans.control, ans.destinations) == ("QWR", "R31", ["CA0194201"])
+        assert ans.origin == "CA0000000" and ans.text == "NO NCIC WANT"
+
+
+@run_async
+async def test_answer_the_origin_cannot_carry_is_a_dead_letter_and_a_22(tmp_path: Path) -> None:
+    """An answer the origin's codec refuses is not dropped quietly: the origin gets ``.22.``
+    at once (no ``.02.`` later) and the audit trail has the dead letter."""
+    async with Harness(tmp_path, text=CONFIG) as h:
+        await h.far["lapd"].send(b"QV.CA0194200.*C7.LIC/7ABC123.LIS/CA")
+        fwd = loads(await h.recv_raw("svs"))
+        # a status text ncic cannot put on a response's status line
+        bad = Message(format="json", mke="QVR", origin="CA0000SVS", destinations=["CA0194200"],
+                      control=fwd.control, status="no_hit", text="NOT\nONE LINE")
+        await h.far["svs"].send(dumps(bad).encode())
+        raw = await h.recv_raw("lapd")
+        assert raw.startswith(b"ER.CA0194200.*C7.\n.22. INVALID MESSAGE FORMAT\n"), raw
+        dead = [r for r in records(h.switch.journal.conn) if r["event"] == "dead_letter"]
+        assert len(dead) == 1 and dead[0]["error_code"] == 22, dead
+        assert "not convertible to ncic" in (dead[0]["reason"] or "")

@@ -664,24 +664,32 @@ class Switch:
         if late and "late" not in resp.warnings:
             resp.warnings = [*resp.warnings, "late"]
         j = self.journal
+        lost: EncodeError | None = None
+        frame: bytes | None
         try:
             frame = encode_for_origin(codec, resp, req.mke, "answer")
         except EncodeError as exc:
-            with j.tx():
-                j.audit(AuditEvent.for_payload(
-                    "responded", rx.frame, msn=row.msn, link=lk.name, destination=row.target,
-                    origin=req.origin, mke=msg.mke, outcome="undeliverable",
-                    error_code=INVALID_FORMAT, reason=str(exc)[:100]), now)
-            return
+            frame, lost = self._untranslatable_answer(codec, resp, req, rx.frame,
+                                                      dest.encoding or lk.encoding, exc)
         origin_link, ttl = req.link, cfg.switch.ttl
 
         def step() -> int:
             responses = j.mark_response(row.id, now)
+            if lost is not None:
+                # the answer itself cannot reach the origin: it is a dead letter, and the
+                # origin gets a .22. instead of waiting for a .02. that would mislead it
+                j.audit(AuditEvent.for_payload(
+                    "dead_letter", rx.frame, msn=row.msn, link=lk.name, peer=dest.name,
+                    origin=req.origin, destination=row.target, mke=msg.mke,
+                    outcome="undeliverable", error_code=INVALID_FORMAT,
+                    reason=f"answer not convertible to {codec.name}: {lost}"[:100]), now)
             j.audit(AuditEvent.for_payload(
                 "responded", rx.frame, msn=row.msn, link=lk.name, peer=dest.name,
                 operator=req.operator, origin=req.origin, destination=row.target, mke=msg.mke,
                 outcome=(msg.status or "answer") + (" late" if late else "")), now)
-            j.add_delivery(row.msn, origin_link, req.peer, resp.mke, frame, now, now + ttl)
+            if frame is not None:
+                j.add_delivery(row.msn, origin_link, req.peer, resp.mke if lost is None
+                               else "ER", frame, now, now + ttl)
             return responses
 
         def after(ok: bool, value: Any) -> None:
@@ -689,6 +697,8 @@ class Switch:
                 self._internal_error(lk, rx.frame, value)
                 return
             self.metrics_data.count("responded")
+            if lost is not None:
+                self.metrics_data.count("dead_letter")
             if late:
                 self.metrics_data.count("late")
             if value == 1:  # the first answer to this forward
@@ -696,6 +706,27 @@ class Switch:
             self._wake_target(origin_link)
 
         self._gc.submit(step, after)
+
+    def _untranslatable_answer(self, codec: Codec, resp: Message, req: StoredMessage,
+                               raw: bytes, encoding: str | None, exc: EncodeError
+                               ) -> tuple[bytes | None, EncodeError | None]:
+        """An answer the origin's codec refused: (frame to deliver, why it was not the answer).
+
+        A wire without a sender field (ncic response text) gives an answer with no origin,
+        which Nlets output must name: the switch, which relays it, is then the sender.  If the
+        answer still cannot be written, the origin gets ``.22.`` with the answer's first 100
+        characters, so the inquiry is not left to time out."""
+        if resp.origin is None:
+            with contextlib.suppress(EncodeError):
+                return encode_for_origin(codec, _with(resp, origin=self.config.switch.ori),
+                                         req.mke, "answer"), None
+        er = error_message(fmt=codec.name, switch_ori=self.config.switch.ori,
+                           code=INVALID_FORMAT, reason=REASONS[INVALID_FORMAT],
+                           echo=echo_of(raw, encoding), origin=req.origin, control=req.control)
+        try:
+            return encode_for_origin(codec, er, req.mke, "switch"), exc
+        except EncodeError:
+            return None, exc
 
     def _unsolicited(self, lk: LinkConfig, rx: Received, msg: Message, now: float) -> None:
         """``$.`` notifications, AM and anything uncorrelated: to the peer owning the ORI."""
