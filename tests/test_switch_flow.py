@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from clets.model import Message
 from clets.switch.audit import records
 from tests._switch_kit import Harness, eventually, qv, qw, run_async
 
@@ -68,3 +69,19 @@ async def test_answer_without_ack_link_has_no_ack(tmp_path: Path) -> None:
         for d in ("svs", "ncic", "dmv"):
             await h.recv(d)
         assert h.pending("sheriff") is None
+
+
+@run_async
+async def test_dedup_key_prefers_the_senders_control_over_the_drop_id(tmp_path: Path) -> None:
+    """switch.md: origin + control, else sequence, else the drop message id, else the hash; a
+    control repeated in another drop file is a duplicate even though its file id differs."""
+    async with Harness(tmp_path) as h:
+        key = h.switch._dedup_key
+        with_control = Message(mke="QW", origin="CA0194200", control="R31")
+        assert key(with_control, "sha", "f1/1") == key(with_control, "sha", "f2/7")
+        assert key(with_control, "sha", "f1/1") == "CA0194200|c|R31"
+        with_seq = Message(mke="QW", origin="CA0194200", sequence=12)
+        assert key(with_seq, "sha", "f1/1") == "CA0194200|s|12"
+        bare = Message(mke="QW", origin="CA0194200")
+        assert key(bare, "sha", "f1/1") == "CA0194200|id|f1/1"
+        assert key(bare, "sha", None) == "CA0194200|h|sha"

@@ -547,12 +547,15 @@ class Switch:
             self.metrics_data.count("acked")
 
     def _dedup_key(self, msg: Message, sha: str, message_id: str | None) -> str:
-        if message_id:
-            return f"{msg.origin}|id|{message_id}"
+        # switch.md's order: what the sender says identifies the message (its control or
+        # sequence) comes first, so a control repeated in another drop file is caught too;
+        # the drop's own id (file hash + line) covers lines that carry neither
         if msg.control:
             return f"{msg.origin}|c|{msg.control}"
         if msg.sequence is not None:
             return f"{msg.origin}|s|{msg.sequence}"
+        if message_id:
+            return f"{msg.origin}|id|{message_id}"
         return f"{msg.origin}|h|{sha}"
 
     def _peer_deliveries(self, msg: Message, targets: list[Target]) -> list[tuple[str, str,
