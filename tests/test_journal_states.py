@@ -31,3 +31,40 @@ def test_a_row_dead_lettered_while_being_sent_ends_as_what_happened(tmp_path: Pa
     # so a retention purge of delivered rows never meets a dead letter pointing at one
     assert j.purge_delivered(100.0) == (2, 0)
     j.close()
+
+
+def test_a_forward_whose_ttl_ran_out_during_a_hung_send_is_dead_lettered_once(
+        tmp_path: Path) -> None:
+    """The timer dead-letters the row (and queues the ``.04.``) while its send hangs; when the
+    send then times out, nothing more happens: one dead letter, one ``.04.``."""
+    import asyncio
+
+    from clets.switch.audit import records
+    from tests._switch_kit import Harness, qw, run_async
+
+    @run_async
+    async def scenario() -> None:
+        async with Harness(tmp_path, dests=("NCIC",)) as h:
+            h.switch._send_timeout = 0.5
+            released = asyncio.Event()
+
+            async def hangs(frame: bytes) -> None:
+                await released.wait()
+
+            h.switch._links["ncic"].send = hangs  # type: ignore[method-assign]
+            await h.send("lapd", qw(control="H1"))
+            assert (await h.recv("lapd")).mke == "ACK"
+            await asyncio.sleep(0.1)  # the worker has claimed the forward and is sending
+            await h.advance(601)  # past the deadline (.02.) and the ttl (dead letter, .04.)
+            codes = [(await h.recv_until("lapd", "SM")).error for _ in range(2)]
+            assert [e.code if e else None for e in codes] == [2, 4]
+            await asyncio.sleep(0.8)  # the hung send times out
+            await h.advance(1)
+            await asyncio.sleep(0.2)
+            assert h.pending("lapd") is None, "a second .04. for the same forward"
+            recs = records(h.switch.journal.conn)
+            assert sum(r["event"] == "dead_letter" for r in recs) == 1
+            assert h.switch.metrics_data.messages["dead_letter"] == 1
+            released.set()
+
+    scenario()

@@ -936,22 +936,29 @@ class Switch:
 
     def _dead(self, row: OutRow, req: StoredMessage, reason: str) -> None:
         now = self.clock.time()
-        def after(ok: bool, _value: Any) -> None:
-            self.metrics_data.count("dead_letter" if ok else "internal_error")
+        def after(ok: bool, value: Any) -> None:
+            if not ok:
+                self.metrics_data.count("internal_error")
+            elif value:
+                self.metrics_data.count("dead_letter")
 
         self._gc.submit(lambda: self._dead_in_tx(row, req, reason, now), after)
 
-    def _dead_in_tx(self, row: OutRow, req: StoredMessage, reason: str, now: float) -> None:
+    def _dead_in_tx(self, row: OutRow, req: StoredMessage, reason: str, now: float) -> bool:
         """Dead-letter a row (caller holds the tx; journal writes only: a group-commit step
-        may run twice, see batch.py -- the caller counts the metric once it committed)."""
-        self.journal.mark_dead(row.id, reason[:200], now, attempts=row.attempts)
+        may run twice, see batch.py -- the caller counts the metric once it committed).
+        False when the row was dead already: no second record, no second ``.04.``."""
+        fresh = self.journal.mark_dead(row.id, reason[:200], now, attempts=row.attempts)
+        if fresh is None:
+            return False
         self.journal.audit(AuditEvent(
             "dead_letter", msn=row.msn, link=self._link_name(row), origin=req.origin,
             operator=req.operator, destination=row.target, mke=row.mke, outcome="dead",
             error_code=NOT_AVAILABLE if row.kind == "forward" else None,
             reason=reason[:200]), now)
-        if row.kind == "forward" and row.status_sent != "04":
+        if row.kind == "forward" and fresh.status_sent != "04":
             self._status_in_tx(row, req, NOT_AVAILABLE, now)
+        return True
 
     def _status_in_tx(self, row: OutRow, req: StoredMessage, code: int, now: float) -> None:
         """Queue a ``.02.``/``.04.`` to the origin of ``req`` (caller holds the tx)."""
@@ -1003,8 +1010,7 @@ class Switch:
                 req = j.message(row.msn)
                 if req is None:
                     continue
-                self._dead_in_tx(row, req, "time-to-live expired", now)
-                expired += 1
+                expired += self._dead_in_tx(row, req, "time-to-live expired", now)
             j.forget_before(now - self.config.switch.dedup_window)
             self._retention_in_tx(now)
         if expired:

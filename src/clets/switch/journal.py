@@ -460,12 +460,18 @@ class Journal:
             "next_attempt_at = ?, attempts = ? WHERE id = ? AND state != 'dead'",
             (now, error, next_attempt_at, attempts, oid))
 
-    def mark_dead(self, oid: int, reason: str, now: float, attempts: int | None = None) -> None:
+    def mark_dead(self, oid: int, reason: str, now: float, attempts: int | None = None
+                  ) -> OutRow | None:
+        """Dead-letter a row: the row as it was, or None when it was dead already (its time to
+        live ran out while a send hung, and then the send failed too: one dead letter)."""
         row = self.row(oid)
+        if row.state == "dead":
+            return None
         self.set_state(oid, "dead", now, error=reason, attempts=attempts)
         self.conn.execute("INSERT OR REPLACE INTO dead_letter (outbound_id, msn, target, reason,"
                           " dead_at) VALUES (?, ?, ?, ?, ?)",
                           (oid, row.msn, row.target, reason, now))
+        return row
 
     def mark_status(self, oid: int, status: str) -> None:
         self.conn.execute("UPDATE outbound SET status_sent = ? WHERE id = ?", (status, oid))
