@@ -68,3 +68,25 @@ def test_a_forward_whose_ttl_ran_out_during_a_hung_send_is_dead_lettered_once(
             released.set()
 
     scenario()
+
+
+def test_retry_restarts_a_forwards_answer_deadline(tmp_path: Path) -> None:
+    """``clets queue retry`` on a dead forward: its deadline counts from the retry, so the
+    origin is not sent a ``.02.`` the moment the row is queued again."""
+    j = Journal(tmp_path / "j.db")
+    with j.tx():
+        msn = j.insert_message(now=1.0, kind="request", link="l", peer="P", origin="CA0194200",
+                               control="C", sequence=None, mke="QW", operator=None,
+                               codec="json", sha256="0" * 64, payload=b"x", canonical="{}")
+        fwd = j.add_forward(msn, "NCIC", "QW", (), 1.0, 31.0, 601.0)
+        delivery = j.add_delivery(msn, "lapd", "LAPD", "QWR", b"a", 1.0, 5.0)
+        j.mark_dead(fwd, "time-to-live expired", 700.0)
+        j.mark_dead(delivery, "time-to-live expired", 700.0)
+    with j.tx():
+        again = j.retry(fwd, 1000.0, 600.0)
+        back = j.retry(delivery, 1000.0, 600.0)
+    assert again.state == "queued" and again.deadline_at == 1030.0
+    assert again.expires_at == 1600.0 and again.status_sent == ""
+    assert back.deadline_at is None
+    assert j.due_timeouts(1029.0) == []
+    j.close()

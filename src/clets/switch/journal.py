@@ -561,15 +561,20 @@ class Journal:
         return None if r is None else str(r[0])
 
     def retry(self, oid: int, now: float, ttl: float) -> OutRow:
-        """Put a dead (or queued) row back in its queue now, attempts reset (caller holds tx)."""
+        """Put a dead (or queued) row back in its queue now, attempts reset (caller holds tx).
+
+        A forward's answer deadline starts again too, as long as it was first: a retried
+        inquiry is not reported ``.02.`` the moment it is queued."""
         row = self.row(oid)
         if row.state not in ("dead", "queued"):
             raise ConfigError(f"queue entry {oid} is {row.state}; only dead or queued entries "
                               "can be retried", source=str(self.path))
         self.conn.execute(
             "UPDATE outbound SET state = 'queued', attempts = 0, next_attempt_at = ?, "
-            "updated_at = ?, expires_at = MAX(expires_at, ?), status_sent = '' WHERE id = ?",
-            (now, now, now + ttl, oid))
+            "updated_at = ?, expires_at = MAX(expires_at, ?), status_sent = '', "
+            "deadline_at = CASE WHEN deadline_at IS NULL THEN NULL "
+            "ELSE ? + MAX(deadline_at - created_at, 0) END WHERE id = ?",
+            (now, now, now + ttl, now, oid))
         self.conn.execute("DELETE FROM dead_letter WHERE outbound_id = ?", (oid,))
         return self.row(oid)
 
