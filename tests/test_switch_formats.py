@@ -233,3 +233,23 @@ async def test_answer_the_origin_cannot_carry_is_a_dead_letter_and_a_22(tmp_path
         dead = [r for r in records(h.switch.journal.conn) if r["event"] == "dead_letter"]
         assert len(dead) == 1 and dead[0]["error_code"] == 22, dead
         assert "not convertible to ncic" in (dead[0]["reason"] or "")
+
+
+@run_async
+async def test_a_destination_format_that_cannot_carry_the_inquiry_is_named_in_the_audit(
+        tmp_path: Path) -> None:
+    """ncic text has no destination field; Nlets input needs one.  The sender gets ``.22.``;
+    the audit record says why, so the operator can fix the config."""
+    routed = CONFIG + '''
+[[route]]
+mke = ["QW"]
+[[route.to]]
+destination = "NLETS"
+'''
+    async with Harness(tmp_path, text=routed) as h:
+        await h.far["lapd"].send(b"QW.CA0194200.*C5.NAM/SMITH, JOHN.DOB/19751012")
+        raw = await h.recv_raw("lapd")
+        assert raw.startswith(b"ER.CA0194200.*C5.\n.22. INVALID MESSAGE FORMAT\n"), raw
+        (rec,) = [r for r in records(h.switch.journal.conn) if r["event"] == "rejected"]
+        assert "cannot encode for a destination" in rec["reason"]
+        assert "needs a destination" in rec["reason"]

@@ -29,10 +29,13 @@ __all__ = ["Rejected", "authorize"]
 class Rejected(CletsError):
     """A message the switch refuses; ``event`` is the audit event (``rejected``/``auth_failed``)."""
 
-    def __init__(self, code: int, reason: str, event: str = "rejected") -> None:
+    def __init__(self, code: int, reason: str, event: str = "rejected",
+                 detail: str | None = None) -> None:
         super().__init__(reason)
         self.code = code
         self.event = event
+        #: what the operator needs beyond the sender's reason (audit and log, not the wire)
+        self.detail = detail
 
 
 def origin_field(field: str | None) -> bool:

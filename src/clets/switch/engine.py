@@ -506,8 +506,14 @@ class Switch:
         def after(ok: bool, value: Any) -> None:
             if not ok:
                 if isinstance(value, EncodeError):
+                    # the message is fine but a destination's format cannot carry it: the
+                    # sender gets .22., the operator the why (a config matter, usually)
+                    detail = f"cannot encode for a destination: {value}"
+                    log.warning("rejected: %s", detail, extra={"link": lk.name,
+                                                               "origin": msg.origin})
                     self._spawn(self._reject(lk, rx, mnemonic, msg, Rejected(
-                        INVALID_FORMAT, reason_for(INVALID_FORMAT, value)), sha))
+                        INVALID_FORMAT, reason_for(INVALID_FORMAT, value),
+                        detail=detail), sha))
                 else:
                     self._internal_error(lk, payload, value)
                 return
@@ -593,7 +599,8 @@ class Switch:
                 rej.event, link=lk.name, peer=mnemonic or rx.peer.detail,
                 operator=msg.operator if msg else None, origin=msg.origin if msg else None,
                 mke=msg.mke if msg else None, outcome="rejected", error_code=rej.code,
-                reason=rej.reason, bytes=len(rx.frame), sha256=sha), now)
+                reason=(f"{rej.reason}: {rej.detail}" if rej.detail else rej.reason)[:200],
+                bytes=len(rx.frame), sha256=sha), now)
         self.metrics_data.count("rejected")
         self.metrics_data.rejects[rej.code] += 1
         codec = self._codec(lk.codec, lk.encoding)
