@@ -112,3 +112,42 @@ def test_background_checkpointer_copies_the_wal_and_stops_with_the_journal(
     reopened = Journal(tmp_path / "j.db")  # and nothing was lost on the way
     assert reopened.conn.execute("SELECT COUNT(*) FROM outbound").fetchone()[0] == 50
     reopened.close()
+
+
+def _forward(j: Journal, now: float) -> int:
+    with j.tx():
+        msn = j.insert_message(now=now, kind="request", link="l", peer="P", origin="CA0194200",
+                               control=None, sequence=None, mke="QW", operator=None,
+                               codec="json", sha256="0" * 64, payload=b"x", canonical="{}")
+        return j.add_forward(msn, "NCIC", "QW", (), now, now + 30, now + 600)
+
+
+def test_a_new_or_restored_journal_does_not_reissue_recent_controls(tmp_path: Path) -> None:
+    """A destination drops a control it saw within its dedup window: a journal that replaces
+    a lost one, or a restored backup, must not hand out the controls just used."""
+    import shutil
+
+    old = Journal(tmp_path / "old.db")
+    with old.tx():
+        old.start_controls_after(1_000.0)
+    first = _forward(old, 1_000.0)
+    assert first > 100_000
+    old.close()
+    shutil.copy(tmp_path / "old.db", tmp_path / "backup.db")
+    old = Journal(tmp_path / "old.db")
+    issued = [_forward(old, 1_000.0 + i) for i in range(50)]  # after the backup
+    old.close()
+    for name in ("new.db", "backup.db"):  # a fresh journal; the backup restored
+        j = Journal(tmp_path / name)
+        with j.tx():
+            j.start_controls_after(1_060.0)
+        again = _forward(j, 1_060.0)
+        assert control_of(again) not in {control_of(i) for i in [first, *issued]}
+        assert j.find_forward(control_of(again)) is not None  # found past the big ids
+        j.close()
+    # and ids never go back: a clock behind the journal changes nothing
+    j = Journal(tmp_path / "old.db")
+    with j.tx():
+        j.start_controls_after(10.0)
+    assert _forward(j, 10.0) == max(issued) + 1
+    j.close()

@@ -88,3 +88,29 @@ async def test_stop_with_drain_sends_what_is_due(tmp_path: Path) -> None:
     await h.switch.stop(drain=True)
     for d in ("svs", "ncic", "dmv"):
         assert h.far[d].receive_nowait() is not None
+
+
+def test_a_start_that_fails_to_open_a_link_is_audited_stopped_failed(tmp_path: Path) -> None:
+    """No ``started`` left dangling: the trail says the start failed, and why."""
+    import asyncio
+
+    from clets.errors import CletsError
+    from clets.switch.config import parse_config
+    from clets.switch.engine import Switch
+    from tests._switch_kit import config_text
+
+    text = config_text(tmp_path / "j.db", dests=("NCIC",)).replace(
+        'url = "memory://ncic"', f'url = "serial://{tmp_path}/ttyNONE?baud=9600"')
+    cfg = parse_config(text, "t.toml", tmp_path)
+    switch = Switch(cfg, {})
+
+    with pytest.raises((CletsError, OSError)):
+        asyncio.run(switch.start())
+    import sqlite3
+    conn = sqlite3.connect(tmp_path / "j.db")
+    conn.row_factory = sqlite3.Row
+    recs = records(conn)
+    assert [r["event"] for r in recs][-2:] == ["started", "stopped"]
+    assert recs[-1]["outcome"] == "failed" and "start failed" in recs[-1]["reason"]
+    assert verify(conn).ok
+    conn.close()

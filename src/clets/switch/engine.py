@@ -178,6 +178,7 @@ class Switch:
         now = self.clock.time()
         with self.journal.tx():
             recovered = self.journal.recover(now)
+            self.journal.start_controls_after(now)
             previous = self.journal.meta_get("config_sha256")
             self.journal.audit(AuditEvent("started", outcome="ok", sha256=cfg.sha256 or None,
                                           reason=f"{cfg.switch.name}"), now)
@@ -190,17 +191,32 @@ class Switch:
                 self.journal.audit(AuditEvent("recovered", outcome="requeued",
                                               reason=f"{recovered} in_flight rows requeued"),
                                    now)
-        for name, lk in cfg.links.items():
-            link = self._given.get(name)
-            if link is None:
-                link = open_link(lk, cfg.peers, self._link_event)
-                self._owned.add(name)
-            self._links[name] = link
-            starter = getattr(link, "start", None)
-            if callable(starter) and name in self._owned:
-                result = starter()
-                if inspect.isawaitable(result):
-                    await result
+        try:
+            for name, lk in cfg.links.items():
+                link = self._given.get(name)
+                if link is None:
+                    link = open_link(lk, cfg.peers, self._link_event)
+                    self._owned.add(name)
+                self._links[name] = link
+                starter = getattr(link, "start", None)
+                if callable(starter) and name in self._owned:
+                    result = starter()
+                    if inspect.isawaitable(result):
+                        await result
+        except BaseException as exc:
+            # a start that did not happen is not left as "started" in the trail
+            for name in self._owned:
+                with contextlib.suppress(CletsError, OSError):
+                    await self._links[name].close()
+            self._owned.clear()
+            self._links.clear()
+            with contextlib.suppress(CletsError, sqlite3.Error), self.journal.tx():
+                self.journal.audit(AuditEvent(
+                    "stopped", outcome="failed",
+                    reason=f"start failed: {exc}"[:200]), self.clock.time())
+            self.journal.close()
+            self._journal = None
+            raise
         # captured links (``capture =``) are wrapped once started: the engine sees no difference
         self._captures = wrap_captured_links(cfg, self._links, self._capture_failed)
         self._running, self._stopping = True, False

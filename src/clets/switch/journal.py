@@ -528,6 +528,28 @@ class Journal:
             "ORDER BY id", (now,)).fetchall()
         return [OutRow.of(r) for r in rows]
 
+    def start_controls_after(self, now: float) -> None:
+        """Let queue row ids, hence switch controls, start no lower than ``now`` in hundredths
+        of a second (caller holds the tx).
+
+        A destination drops a control it saw inside its dedup window as a duplicate.  A new
+        journal (the old one lost) or a restored backup would hand out controls from 1 (or
+        from the backup's last one) again; starting past the clock keeps them new as long as
+        the journal issued fewer than 100 forwards a second on average.  Ids only grow: the
+        control is the id modulo 10**10, and ``find_forward`` knows the wrap."""
+        floor = int(now * 100)
+        row = self.conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'outbound'").fetchone()
+        if row is None:
+            self.conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbound', ?)",
+                              (floor,))
+        elif int(row[0]) < floor:
+            self.conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbound'",
+                              (floor,))
+        else:
+            return
+        self._max_oid = max(self._max_oid, floor)
+
     def recover(self, now: float) -> int:
         """``in_flight`` -> ``queued`` (restart); the caller holds the transaction."""
         return self.conn.execute(
