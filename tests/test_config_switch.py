@@ -179,7 +179,12 @@ def test_check_config_finds_what_would_stop_a_link_without_opening_it(tmp_path: 
     cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
     other.private_key_pem.write_to_path(str(tmp_path / "other.key"))
 
-    def config(tls_key: str, framing: str, ssh_key: str) -> Path:
+    import os
+
+    master, slave = os.openpty()  # a real serial device node for the good config
+    tty = os.ttyname(slave)
+
+    def config(tls_key: str, framing: str, ssh_key: str, port: str = tty) -> Path:
         tls = f"cert={tmp_path / 'cert.pem'}&key={tls_key}&ca={tmp_path / 'ca.pem'}"
         text = f"""[switch]
 name = "X"
@@ -194,7 +199,7 @@ role = "origin"
 
 [[link]]
 name = "tty"
-url = "serial:///dev/ttyS0?baud=9600&framing={framing}"
+url = "serial://{port}?baud=9600&framing={framing}"
 codec = "ncic"
 role = "origin"
 peer = "TTY"
@@ -230,3 +235,42 @@ link = "dmv"
     assert lines[1].startswith(f"{bad}:14: link tty: unknown framing 'stx-etx+crc'")
     assert lines[2] == f"{bad}:26: link dmv: key={tmp_path / 'missing_key'}: no such readable file"
     assert not (tmp_path / "j.db").exists()
+    # a serial device that is not there is what `clets run` would stop on: found here too
+    gone = config(str(tmp_path / "key.pem"), "stx-etx+lrc", str(tmp_path / "key.pem"),
+                  port=str(tmp_path / "ttyNONE"))
+    out = CliRunner().invoke(cli, ["check-config", str(gone)])
+    assert out.exit_code == 2, out.output
+    assert out.output.strip() == (f"{gone}:14: link tty: serial port {tmp_path / 'ttyNONE'}: "
+                                  "no such device")
+    os.close(master)
+    os.close(slave)
+
+
+def test_a_relative_spool_ledger_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    text = config_text(Path("j.db"), dests=("NCIC",)) + """
+[[peer]]
+mnemonic = "RMS"
+oris = ["CA0349901"]
+access = "full"
+
+[[link]]
+name = "rms"
+url = "spool:///var/spool/rms?split=line&ledger=state/rms-ledger.sqlite3"
+codec = "nlets"
+role = "origin"
+peer = "RMS"
+"""
+    cfg = parse_config(text, "t.toml", tmp_path)
+    url = cfg.links["rms"].url
+    assert f"ledger={tmp_path}/state/rms-ledger.sqlite3" in url
+    assert url.startswith("spool:///var/spool/rms?")  # the URL's own path: as written
+
+
+def test_a_link_key_the_switch_does_not_use_is_an_error() -> None:
+    """``options`` was accepted and ignored: a key that does nothing must say so."""
+    text = GOOD.replace('role = "origin"\npeer = "LAPD"',
+                        'role = "origin"\npeer = "LAPD"\noptions = { bogus = 1 }', 1)
+    assert "options = { bogus = 1 }" in text
+    with pytest.raises(ConfigProblems) as err:
+        parse_config(text, "t.toml", Path("."))
+    assert any("options" in p.reason for p in err.value.problems), err.value.problems

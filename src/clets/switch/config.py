@@ -125,7 +125,6 @@ class LinkConfig:
     #: path (absolute, resolved against the config file's directory)
     capture: bool | Path = False
     ack: bool = False
-    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scheme(self) -> str:
@@ -302,7 +301,7 @@ _SWITCH_KEYS = {"name", "home_state", "journal", "ori", "deadline", "ttl", "max_
 UNSAFE_TEST_MODES = ("ack-before-commit",)
 _RETRY_KEYS = {"retries", "backoff_initial", "backoff_max", "jitter"}
 _PEER_KEYS = {"mnemonic", "oris", "access", *IDENTITY_KEYS}
-_LINK_KEYS = {"name", "url", "codec", "encoding", "role", "peer", "capture", "ack", "options"}
+_LINK_KEYS = {"name", "url", "codec", "encoding", "role", "peer", "capture", "ack"}
 _DEST_KEYS = {"name", "link", "codec", "encoding", "deadline", "ttl", "mke_out", "mke_in",
               "encode", "decode", *_RETRY_KEYS}
 _TOP_KEYS = {"switch", "peer", "link", "destination", "routes", "route", "access"}
@@ -416,7 +415,6 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
                 cpath = Path(capture)
                 capture = cpath if cpath.is_absolute() else base_dir / cpath
         ack = c.get(raw, "ack", bool, "link", i, default=False)
-        options = c.get(raw, "options", dict, "link", i, default={})
         if lname is not None and not NAME_RE.fullmatch(lname):
             c.add(f"[[link]] #{i + 1}: name must be 1-32 letters, digits, _ or -", "link", i,
                   "name")
@@ -445,7 +443,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         if lname in links:
             c.add(f"[[link]] #{i + 1}: duplicate link name {lname}", "link", i, "name")
         links[lname] = LinkConfig(lname, _resolve_url_paths(url, base_dir), codec, role,
-                                  encoding, peer, capture, ack, options)
+                                  encoding, peer, capture, ack)
 
     # [[destination]]
     dests: dict[str, DestinationConfig] = {}
@@ -531,7 +529,7 @@ def parse_host_port(text: str) -> tuple[str, int] | None:
 
 
 #: link URL parameters that name files: relative ones are relative to the config file
-_PATH_PARAMS = frozenset({"ca", "cert", "key", "known_hosts"})
+_PATH_PARAMS = frozenset({"ca", "cert", "key", "known_hosts", "ledger"})
 
 
 def _resolve_url_paths(url: str, base_dir: Path) -> str:

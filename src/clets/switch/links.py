@@ -211,7 +211,12 @@ def check_link(cfg: LinkConfig) -> str | None:
         elif scheme == "serial":
             serial = _module("clets.adapters.serial")
             if serial is not None:
-                serial.SerialConfig.from_url(url)
+                port = serial.SerialConfig.from_url(url).port
+                if not os.path.exists(port):
+                    return f"link {cfg.name}: serial port {port}: no such device"
+                if not os.access(port, os.R_OK | os.W_OK):
+                    return (f"link {cfg.name}: serial port {port}: no read and write access "
+                            "(is the user in group dialout?)")
         elif scheme in ("sftp", "spool"):
             from clets.adapters.drop import DropConfig
 
