@@ -199,6 +199,18 @@ def test_free_text_tags_known_values_and_ssn_shapes() -> None:
     assert len(out["remarks"]) == len(msg["remarks"])
 
 
+def test_a_nine_digit_ssn_standing_alone_in_free_text_is_scrubbed() -> None:
+    """NCIC writes an SSN as nine digits; one typed into a remark must not survive."""
+    sc = Scrubber(KEY, today=TODAY)
+    text, n = sc.scrub_text("MIS/SUBJ SSN 524781234 ALSO 524-78-1236 CASE W123456789")
+    assert "524781234" not in text and "524-78-1236" not in text
+    assert "W123456789" in text  # a number inside a word (a NIC) is not an SSN
+    plain = re.search(r"SSN (\d{9}) ", text)
+    assert plain is not None and plain.group(1) == sc.fake("ssn", "524781234")
+    assert len(text) == len("MIS/SUBJ SSN 524781234 ALSO 524-78-1236 CASE W123456789")
+    assert n >= 2
+
+
 def test_invalid_date_stays_invalid() -> None:
     sc = Scrubber(KEY, today=TODAY)
     text, n = sc.scrub_text("QW.CA0349999.NAM/DOE, JANE.DOB/19751302.SEX/F")

@@ -21,7 +21,8 @@ What is scrubbed where:
 * free text (``text``, ``remarks``, ``attention``, ``error.echo``, ``fields`` values, record
   ``remarks``/``offense``/``fields``, decode errors): sensitive ``TAG/value`` pairs are scrubbed
   like the structured field of that tag, then every real value seen anywhere in the capture is
-  replaced by its fake (whole words only), then SSN-shaped numbers;
+  replaced by its fake (whole words only), then SSN-shaped numbers (dashed, or nine digits
+  standing alone);
 * raw text frames are scrubbed in place (same substitutions) when that decodes to exactly the
   scrubbed message, so the byte layout stays as captured; otherwise (binary records, or a
   layout the substitution cannot keep) they are re-encoded from the scrubbed message with the
@@ -287,7 +288,11 @@ _TAGGED = re.compile(r"(?:(?<![A-Z0-9])|(?<=TXT))(" + "|".join(_TAG_CATEGORY) + 
                      r"(?=[.\s]+[A-Z0-9]{3}/|[\r\n]|$)", re.DOTALL)
 #: ``fields`` tags whose value is a person's name (no model slot): scrubbed word by word.
 _NAME_TAGS = frozenset({"NAM", "AKA", "PPN", "PNM"})
-_SSN_SHAPED = re.compile(r"(?<![0-9])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9])")
+#: ``123-45-6789``, or nine digits standing alone (NCIC's own SOC layout): a 9-digit number in
+#: free text is taken for an SSN, since scrubbing a ZIP+4 too costs nothing and missing an
+#: SSN leaks one
+_SSN_SHAPED = re.compile(r"(?<![0-9])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9])"
+                         r"|(?<![A-Za-z0-9])[0-9]{9}(?![A-Za-z0-9])")
 
 _FREE_TEXT_KEYS = ("text", "remarks", "attention")
 _RECORD_TEXT_KEYS = ("remarks", "offense")
