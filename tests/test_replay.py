@@ -284,3 +284,30 @@ def test_json_answer_sample_is_canonical() -> None:
     msgs = answers_for(_requests()[0], "same", itertools.count())
     for m in msgs:
         assert json.loads(CODEC.encode(m)) == to_dict(m)
+
+
+def test_cli_replay_of_a_capture_without_requests_fails(tmp_path: Path) -> None:
+    """An empty capture must not pass a CI job with "all answers match"."""
+    empty = tmp_path / "empty.jsonl"
+    CaptureWriter(str(empty), links={"agency": {"codec": "ncic"}}, notes="nothing").close()
+    out = CliRunner().invoke(cli, ["replay", str(empty), "--to", "tcp://127.0.0.1:1"])
+    assert out.exit_code == 2, out.output
+    assert "no requests to replay" in out.stderr
+
+
+def test_cli_diff_shows_an_extra_answer_in_full(tmp_path: Path) -> None:
+    """testing.md: extra answers are shown in full (they were cut at 200 characters)."""
+    src = Path(__file__).resolve().parent.parent / "fixtures" / "captures" / "clean.jsonl"
+    lines = src.read_text("utf-8").splitlines()
+    last_out = max(i for i, line in enumerate(lines)
+                   if json.loads(line).get("direction") == "out"
+                   and json.loads(line).get("kind") == "frame"
+                   and json.loads(line).get("message"))
+    message = json.loads(lines[last_out])["message"]
+    shown = json.dumps(message, ensure_ascii=False)
+    assert len(shown) > 200
+    short = tmp_path / "short.jsonl"
+    short.write_text("\n".join(lines[:last_out] + lines[last_out + 1:]) + "\n", "utf-8")
+    out = CliRunner().invoke(cli, ["diff", str(short), str(src)])
+    assert out.exit_code == 1, out.output
+    assert "extra (received, not in the capture): " + shown in out.stdout

@@ -171,6 +171,11 @@ def register(group: click.Group) -> None:
                                      f"{', '.join(cap.links()) or 'none'}",
                                      param_hint="--link") from None
         total = len(cap.frames(name, "in"))
+        if not total:
+            # a CI job fed an empty or wrong capture must not pass with "all answers match"
+            click.echo(f"clets: error: {capture_file}: no requests to replay on link {name!r} "
+                       "(no 'in' frames)", err=True)
+            sys.exit(2)
         show_bar = progress if progress is not None else sys.stderr.isatty()
         writer = (CaptureWriter(record, links=cap.header.links,
                                 notes=f"replay of {capture_file} against {to}")

@@ -200,8 +200,9 @@ class ExchangeResult:
             else:
                 ev = a.replayed
                 assert ev is not None
-                shown = (json.dumps(ev.message, ensure_ascii=False)[:200] if ev.message
-                         else repr((ev.raw or b"")[:80]))
+                # in full: an unexpected answer is exactly what the tester must read
+                shown = (json.dumps(ev.message, ensure_ascii=False) if ev.message
+                         else repr(ev.raw or b""))
                 lines.append(head + f" (received, not in the capture): {shown}")
         return "\n".join(lines)
 
