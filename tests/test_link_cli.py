@@ -193,6 +193,14 @@ def test_bad_link_urls_are_config_errors(bad: str) -> None:
         parse_link_url(bad)
 
 
+@pytest.mark.parametrize("url", ["tcp://user:s3cretPW@127.0.0.1:7002?plain=1",
+                                 "sftp://root:s3cretPW@h:x/in", "tcp://u:s3cretPW@h:1#frag"])
+def test_a_password_in_a_url_is_never_repeated_in_the_error(url: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_link_url(url)
+    assert "s3cretPW" not in str(err.value) and ":***@" in str(err.value)
+
+
 @pytest.mark.parametrize("bad", [
     "tcp://h:1?framing=len2",                      # plain without plain=1
     "tcp://h:1?plain=1&ca=/x",                     # TLS material on a plain link

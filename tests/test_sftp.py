@@ -141,12 +141,27 @@ def test_missing_root_is_link_error(sshd: Sshd, tmp_path: Path) -> None:  # noqa
     with pytest.raises(LinkError, match="does not exist"):
         run(drop.poll_once(Recorder()))
     drop.fs.close()
+    # and `clets link test` (probe) says so too, instead of "inbox missing ... ok"
+    with pytest.raises(LinkError, match="drop root .* does not exist"):
+        run(sftp.probe(sshd.url(tmp_path / "nope", ledger=str(tmp_path / "l"))))
 
 
 def test_wrong_client_key_is_link_error(sshd: Sshd, tmp_path: Path) -> None:  # noqa: F811
     keygen(tmp_path / "stranger")
     with pytest.raises(LinkError, match="authentication"):
         run(sftp.probe(sshd.url(tmp_path, key=str(tmp_path / "stranger"))))
+
+
+@pytest.mark.parametrize("fmt", [[], ["-m", "PEM", "-t", "rsa", "-b", "2048"]])
+def test_encrypted_client_key_is_a_config_error(sshd: Sshd, tmp_path: Path,  # noqa: F811
+                                                 fmt: list[str]) -> None:
+    """links.md: encrypted client keys are refused with a ConfigError (paramiko lets a
+    TypeError through for them: it was a traceback)."""
+    key = tmp_path / "locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", *fmt, "-N", "s3cret", "-C", "x",
+                    "-f", str(key)], check=True)
+    with pytest.raises(ConfigError, match="is encrypted"):
+        run(sftp.probe(sshd.url(tmp_path, key=str(key))))
 
 
 def test_config_requires_pins_key_ledger(sshd: Sshd, tmp_path: Path) -> None:  # noqa: F811

@@ -198,6 +198,12 @@ def connect(target: SftpTarget) -> tuple[paramiko.SSHClient, paramiko.SFTPClient
     except paramiko.PasswordRequiredException:
         raise ConfigError(f"key {target.key_path} is encrypted; use an unencrypted service key"
                           " readable only by the clets user") from None
+    except TypeError as exc:
+        # paramiko 3.2+ PKey.from_path lets cryptography's "password was not given" through
+        if "passw" not in str(exc).lower():
+            raise
+        raise ConfigError(f"key {target.key_path} is encrypted; use an unencrypted service key"
+                          " readable only by the clets user") from None
     except (OSError, paramiko.SSHException, ValueError) as exc:
         raise ConfigError(f"key {target.key_path} cannot be loaded: {exc}") from None
     client = paramiko.SSHClient()
@@ -427,6 +433,10 @@ async def probe(url: LinkURLLike) -> str:
     def check() -> str:
         fs = SftpFS(target)
         try:
+            if fs.stat(".") is None:  # what polling would stop on: say it now
+                raise LinkError(f"drop root of {target.url} does not exist (create it on the "
+                                "server; clets creates only the directories inside it)",
+                                link="sftp")
             parts = []
             for label in ("inbox", "processing", "error", "outbox"):
                 rel = getattr(config, label)

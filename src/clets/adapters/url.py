@@ -8,6 +8,7 @@ at start-up, not a surprise at 3 a.m.  Passwords are refused outright (keys and 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -75,25 +76,35 @@ class LinkURL:
         return self.text
 
 
+#: ``user:secret@`` in a URL's authority: the secret is never repeated in an error
+_USERINFO_SECRET = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^/?#@:]*):[^/?#@]*@")
+
+
+def _shown(text: str) -> str:
+    """The URL as errors may show it: a password in it replaced by ``***``."""
+    return _USERINFO_SECRET.sub(r"\1:***@", text)
+
+
 def parse_link_url(text: str) -> LinkURL:
     """Parse and check the shape of a link URL (per-scheme parameters are checked by the link)."""
     if not isinstance(text, str) or not text.strip():
         raise ConfigError("empty link URL")
     text = text.strip()
+    shown = _shown(text)
     if "://" not in text:
-        raise ConfigError(f"{text!r}: not a link URL (expected scheme://...)")
+        raise ConfigError(f"{shown!r}: not a link URL (expected scheme://...)")
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"{text!r}: {exc}") from None
+        raise ConfigError(f"{shown!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
-        raise ConfigError(f"{text!r}: unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
+        raise ConfigError(f"{shown!r}: unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
     if parts.password is not None:
-        raise ConfigError(f"{text!r}: passwords in URLs are refused; use key=/cert= files")
+        raise ConfigError(f"{shown!r}: passwords in URLs are refused; use key=/cert= files")
     if parts.fragment:
-        raise ConfigError(f"{text!r}: URL fragments (#...) are not used by links")
+        raise ConfigError(f"{shown!r}: URL fragments (#...) are not used by links")
     params: dict[str, str] = {}
     # Not parse_qsl: it reads "+" as a space (HTML form encoding), which would turn
     # framing=stx-etx+lrc into "stx-etx lrc" and break base64 keys.  In a URI "+" is "+".
@@ -101,24 +112,24 @@ def parse_link_url(text: str) -> LinkURL:
     for item in parts.query.split("&") if parts.query else ():
         key, sep, value = item.partition("=")
         if not key or not sep:
-            raise ConfigError(f"{text!r}: bad query string: {item!r} is not name=value")
+            raise ConfigError(f"{shown!r}: bad query string: {item!r} is not name=value")
         pairs.append((unquote(key), unquote(value)))
     for key, value in pairs:
         if key in params:
-            raise ConfigError(f"{text!r}: parameter {key!r} given twice")
+            raise ConfigError(f"{shown!r}: parameter {key!r} given twice")
         params[key] = value
     host = parts.hostname
     path = unquote(parts.path)
     if scheme in ("tcp", "tcp+tls", "sftp"):
         if not host:
-            raise ConfigError(f"{text!r}: {scheme}:// needs a host")
+            raise ConfigError(f"{shown!r}: {scheme}:// needs a host")
         if port is None and scheme != "sftp":
-            raise ConfigError(f"{text!r}: {scheme}:// needs a port")
+            raise ConfigError(f"{shown!r}: {scheme}:// needs a port")
     if scheme in ("serial", "spool"):
         if host:
-            raise ConfigError(f"{text!r}: {scheme}:// takes a path ({scheme}:///...), not a host")
+            raise ConfigError(f"{shown!r}: {scheme}:// takes a path ({scheme}:///...), not a host")
         if not path:
-            raise ConfigError(f"{text!r}: {scheme}:// needs a path")
+            raise ConfigError(f"{shown!r}: {scheme}:// needs a path")
     if scheme == "sftp" and port is None:
         port = 22
     return LinkURL(
