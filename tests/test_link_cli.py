@@ -214,3 +214,30 @@ def test_a_password_in_a_url_is_never_repeated_in_the_error(url: str) -> None:
 def test_bad_tcp_link_options_are_config_errors(bad: str) -> None:
     with pytest.raises(ConfigError):
         client_from_url(parse_link_url(bad))
+
+
+@pytest.mark.parametrize("url", [
+    "tcp://h:1?plain=1&heartbeat_interval=-1", "tcp://h:1?plain=1&idle_timeout=nan",
+    "tcp://h:1?plain=1&frame_timeout=-1", "tcp://h:1?plain=1&write_timeout=0",
+    "tcp://h:1?plain=1&connect_timeout=-3", "tcp://h:1?plain=1&idle_timeout=inf",
+    "tcp://h:1?plain=1&max_frame=0",
+])
+def test_tcp_option_values_out_of_range_are_config_errors(url: str) -> None:
+    """links.md: malformed values are ConfigErrors (a negative heartbeat interval sent
+    heartbeats in a tight loop; 0 was silently replaced by the default)."""
+    from clets.adapters.tcp import client_from_url
+
+    with pytest.raises(ConfigError, match="must be"):
+        client_from_url(parse_link_url(url))
+
+
+@pytest.mark.parametrize("query", ["parity=Mumble", "stopbits=0", "ack_timeout=0",
+                                   "idle_timeout=-5", "heartbeat_interval=-1", "retries=-1",
+                                   "baud=0"])
+def test_serial_option_values_out_of_range_are_config_errors(query: str) -> None:
+    from clets.adapters.serial import SerialConfig
+
+    with pytest.raises(ConfigError):
+        SerialConfig.from_url(parse_link_url(f"serial:///dev/ttyS0?{query}"))
+    ok = SerialConfig.from_url(parse_link_url("serial:///dev/ttyS0?parity=even&retries=0"))
+    assert (ok.parity, ok.retries) == ("E", 0)

@@ -142,7 +142,7 @@ def test_missing_root_is_link_error(sshd: Sshd, tmp_path: Path) -> None:  # noqa
         run(drop.poll_once(Recorder()))
     drop.fs.close()
     # and `clets link test` (probe) says so too, instead of "inbox missing ... ok"
-    with pytest.raises(LinkError, match="drop root .* does not exist"):
+    with pytest.raises(LinkError, match=r"drop root .* does not exist"):
         run(sftp.probe(sshd.url(tmp_path / "nope", ledger=str(tmp_path / "l"))))
 
 

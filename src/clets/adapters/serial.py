@@ -60,6 +60,19 @@ def _no_event(name: str, details: dict[str, Any]) -> None:
     pass
 
 
+_PARITY_NAMES = {"N": "N", "NONE": "N", "E": "E", "EVEN": "E", "O": "O", "ODD": "O",
+                 "M": "M", "MARK": "M", "S": "S", "SPACE": "S"}
+
+
+def _parity(text: str, port: str) -> str:
+    """``N E O M S`` or their names; anything else is refused (``Mumble`` is not Mark)."""
+    got = _PARITY_NAMES.get(text.upper())
+    if got is None:
+        raise ConfigError(f"serial {port}: parity must be one of N E O M S (or none, even, "
+                          f"odd, mark, space), not {text!r}")
+    return got
+
+
 @dataclass(frozen=True, slots=True)
 class SerialConfig:
     port: str
@@ -103,14 +116,14 @@ class SerialConfig:
             port=url.path,
             baudrate=url.integer("baud", 9600),
             bytesize=url.integer("bytesize", 8),
-            parity=(url.get("parity") or "N").upper()[:1],
+            parity=_parity(url.get("parity") or "N", url.path),
             stopbits=float(url.number("stopbits", 1) or 1),
             rtscts=url.flag("rtscts"),
             xonxoff=url.flag("xonxoff"),
             framing=url.get("framing") or "stx-etx+lrc",
             max_frame=url.integer("max_frame", DEFAULT_MAX_FRAME),
             ack_timeout=url.number("ack_timeout", 2.0) or 2.0,
-            retries=url.integer("retries", 3),
+            retries=url.integer("retries", 3, minimum=0),
             inter_byte_timeout=url.number("inter_byte_timeout", 2.0) or 2.0,
             idle_timeout=url.number("idle_timeout", None),
             heartbeat_interval=url.number("heartbeat_interval", None),

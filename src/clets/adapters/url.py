@@ -8,6 +8,7 @@ at start-up, not a surprise at 3 a.m.  Passwords are refused outright (keys and 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -45,23 +46,32 @@ class LinkURL:
             return False
         raise ConfigError(f"{self.text}: parameter {name}={raw!r} is not a boolean")
 
-    def integer(self, name: str, default: int) -> int:
+    def integer(self, name: str, default: int, *, minimum: int = 1) -> int:
+        """An integer parameter, at least ``minimum`` (sizes, speeds: 1; counts: 0)."""
         raw = self.params.get(name)
         if raw is None:
             return default
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise ConfigError(f"{self.text}: parameter {name}={raw!r} is not an integer") from None
+        if value < minimum:
+            raise ConfigError(f"{self.text}: parameter {name}={raw!r} must be at least {minimum}")
+        return value
 
     def number(self, name: str, default: float | None) -> float | None:
+        """A positive, finite number (every number a link takes is a time or a count of
+        stop bits): ``-1``, ``0``, ``nan`` and ``inf`` are refused, never replaced."""
         raw = self.params.get(name)
         if raw is None:
             return default
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
             raise ConfigError(f"{self.text}: parameter {name}={raw!r} is not a number") from None
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{self.text}: parameter {name}={raw!r} must be a positive number")
+        return value
 
     def check_params(self, allowed: set[str]) -> None:
         """Refuse parameters this link does not know (typos must not be silently ignored)."""
