@@ -80,6 +80,14 @@ def test_link_test_over_mutual_tls_shows_details_and_reply(pki: Pki, pem: dict[s
                     f"&cert={pem['bad_cert']}&key={pem['bad_key']}")
             code, out, err = await clets("link", "test", url2, "--send", "x", "--timeout", "5")
             assert code == 1
+            assert "sent" not in out  # found refused before anything was sent
+            # and without --send: "connected" alone is not "the link works" (it exited 0)
+            code, out, err = await clets("link", "test", url2, "--timeout", "5")
+            assert code == 1, out
+            assert "refused our certificate" in err
+            url3 = f"tcp+tls://127.0.0.1:{srv.port}?ca={pem['ca']}"  # no client certificate
+            code, out, err = await clets("link", "test", url3, "--timeout", "5")
+            assert code == 1, out
             task.cancel()
     arun(main(), timeout=60)
 

@@ -56,6 +56,14 @@ async def _test_stream(url: LinkURL, payload: bytes | None, timeout: float, expe
                        f" names={','.join(info['peer_names']) or '-'}")
         else:
             click.echo("tls: none (plain TCP, explicitly configured)")
+        if info and not await _still_up(client, min(timeout, 1.0)):
+            # TLS 1.3: our handshake completes before the server checks our certificate; a
+            # refusal arrives as an alert right after it, so watch the line for a moment
+            click.echo("the server closed the connection after the handshake: it refused "
+                       "our certificate (none given, not from its CA, or not mapped to a "
+                       "peer)", err=True)
+            await client.close()
+            return 1
     try:
         if payload is None:
             return 0
@@ -77,6 +85,22 @@ async def _test_stream(url: LinkURL, payload: bytes | None, timeout: float, expe
         return 0
     finally:
         await link.close()
+
+
+async def _still_up(client: Any, seconds: float) -> bool:
+    """Whether the connection stays up for ``seconds`` (or until a frame arrives)."""
+    from clets.adapters.base import LinkState
+
+    inner = client.link
+    if inner is None:
+        return False
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        if inner.state is not LinkState.UP:
+            return False
+        await asyncio.sleep(0.02)
+    return inner.state is LinkState.UP
 
 
 async def _probe_module(url: LinkURL, module: str) -> int:
@@ -111,7 +135,8 @@ def register(group: click.Group) -> None:
     @click.option("--send", "send_text", metavar="TEXT", help="Send TEXT as one frame.")
     @click.option("--send-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                   help="Send the file's bytes as one frame.")
-    @click.option("--timeout", default=10.0, show_default=True,
+    @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+                  show_default=True,
                   help="Seconds for connecting and for the reply.")
     @click.option("--reply/--no-reply", "expect", default=True, show_default=True,
                   help="Wait for a reply frame after sending.")
