@@ -660,7 +660,10 @@ class TcpServer:
         try:
             await writer.start_tls(self.tls, ssl_handshake_timeout=self.handshake_timeout)
         except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
-            self._event("auth_failed", address=where, reason=f"TLS handshake failed: {exc}")
+            # some failures carry no text (the client hung up mid-handshake): name the type
+            why = str(exc) or (f"{type(exc).__name__} (the client closed the connection "
+                               "during the handshake: it may not trust our certificate)")
+            self._event("auth_failed", address=where, reason=f"TLS handshake failed: {why}")
             writer.transport.abort()
             return None
         cert = writer.get_extra_info("peercert")

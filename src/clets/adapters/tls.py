@@ -98,7 +98,7 @@ def cert_names(peercert: Mapping[str, Any] | None) -> list[str]:
     sans = peercert.get("subjectAltName", ())
     names = [str(v) for kind, v in sans if kind in ("DNS", "IP Address")]
     names += [v for k, v in _rdn_items(peercert.get("subject")) if k == "commonName"]
-    return names
+    return list(dict.fromkeys(names))  # a CN repeated as a SAN (the usual case) once
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,7 +135,7 @@ class AsciiLengthFramer(_LengthFramer):
         for i, b in enumerate(header):
             d = self._digits.get(b)
             if d is None:
-                return f"length prefix byte {i} is 0x{b:02X}, not an {self.encoding} digit"
+                return f"length prefix byte {i} is 0x{b:02X}, not a digit in {self.encoding}"
             n = n * 10 + d
         return n
 
