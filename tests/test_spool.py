@@ -69,14 +69,14 @@ def test_rdw_and_fixed(tmp_path: Path) -> None:
 def test_temp_names_ignored(tmp_path: Path) -> None:
     root = tmp_path / "d"
     drop = make(root)
-    for name in (".a.dat", "b.dat.tmp", "c.part", "d.filepart"):
+    for name in (".a.dat", "b.dat.tmp", "c.part", "d.filepart", "E.DAT.TMP"):
         drop_file(root, name, b"X\n")
     rec, ev = Recorder(), Events()
     drop._hook = ev
     for _ in range(3):
         run(drop.poll_once(rec))
-    assert rec.got == [] and listing(root, "inbox") == [".a.dat", "b.dat.tmp", "c.part",
-                                                         "d.filepart"]
+    assert rec.got == [] and listing(root, "inbox") == [".a.dat", "E.DAT.TMP", "b.dat.tmp",
+                                                         "c.part", "d.filepart"]
     assert ev.named("refused-name") == []  # temp files are a convention, not an attack
     os.rename(root / "inbox" / "b.dat.tmp", root / "inbox" / "b.dat")  # writer finishes
     run(drop.poll_once(rec))

@@ -265,7 +265,10 @@ class DropConfig:
         )
 
     def is_temp(self, name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, pat) for pat in self.temp_patterns)
+        # case-insensitive: a Windows RMS writes "BATCH.TMP" as readily as "batch.tmp", and
+        # taking a half-written file for a complete one is the worse mistake
+        low = name.lower()
+        return any(fnmatch.fnmatchcase(low, pat.lower()) for pat in self.temp_patterns)
 
     def is_done_file(self, name: str) -> bool:
         return self.done_mode != "off" and name.endswith(self.done_suffix)
