@@ -301,6 +301,21 @@ def test_orphan_in_processing_returned_to_inbox(tmp_path: Path) -> None:
     assert rec.payloads() == [b"L"]
 
 
+def test_a_refused_name_in_processing_is_reported_not_moved(tmp_path: Path) -> None:
+    """Reconcile left a hostile name in processing/ silently; now it is a finding and an
+    event, and it stays where it is."""
+    root = tmp_path / "d"
+    drop = make(root)
+    ev = Events()
+    drop._hook = ev
+    run(drop.prepare())
+    (root / "processing" / "00000043.a..b").write_bytes(b"L\n")
+    report = run(drop.reconcile())
+    assert len(report) == 1 and "refused name" in str(report[0]), report
+    assert [e["directory"] for e in ev.named("refused-name")] == ["processing"]
+    assert listing(root, "processing") == ["00000043.a..b"] and listing(root, "inbox") == []
+
+
 def test_config_errors(tmp_path: Path) -> None:
     for params in ({"stabel_polls": "1"}, {"inbox": "../x"}, {"archive": "inbox"},
                    {"done": "yes"}, {"split": "words"}, {"poll": "-1"}, {"stable_polls": "x"}):

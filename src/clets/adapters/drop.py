@@ -441,7 +441,16 @@ class FileDrop:
         findings = []
         active = {r.claimed_name for r in self.ledger.active(self.drop_id)}
         for entry in await self._io(self.fs.listdir, c.processing):
-            if entry.name in active or entry.kind != "file" or name_problem(entry.name):
+            if entry.name in active or entry.kind != "file":
+                continue
+            problem = name_problem(entry.name)
+            if problem:
+                # never moved (that is what the check is for), but never silent either
+                self._emit("refused-name", name=repr(entry.name), reason=problem,
+                           directory=c.processing)
+                findings.append(Finding(None, repr(entry.name),
+                                        f"file with a refused name in {c.processing}: {problem}",
+                                        "left in place for an operator; not processed"))
                 continue
             known = self.ledger.by_claimed_name(self.drop_id, entry.name)
             m = _CLAIMED.fullmatch(entry.name)
