@@ -448,7 +448,7 @@ class FileDrop:
                 # never moved (that is what the check is for), but never silent either
                 self._emit("refused-name", name=repr(entry.name), reason=problem,
                            directory=c.processing)
-                findings.append(Finding(None, repr(entry.name),
+                findings.append(Finding(None, entry.name,  # shown with repr: escaped
                                         f"file with a refused name in {c.processing}: {problem}",
                                         "left in place for an operator; not processed"))
                 continue
