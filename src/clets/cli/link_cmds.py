@@ -88,19 +88,16 @@ async def _test_stream(url: LinkURL, payload: bytes | None, timeout: float, expe
 
 
 async def _still_up(client: Any, seconds: float) -> bool:
-    """Whether the connection stays up for ``seconds`` (or until a frame arrives)."""
-    from clets.adapters.base import LinkState
-
+    """Whether the connection is not closed within ``seconds`` (the link's own close event)."""
     inner = client.link
     if inner is None:
         return False
-    loop = asyncio.get_running_loop()
-    end = loop.time() + seconds
-    while loop.time() < end:
-        if inner.state is not LinkState.UP:
-            return False
-        await asyncio.sleep(0.02)
-    return inner.state is LinkState.UP
+    try:
+        async with asyncio.timeout(seconds):
+            await inner.wait_closed()
+    except TimeoutError:
+        return True
+    return False
 
 
 async def _probe_module(url: LinkURL, module: str) -> int:
