@@ -23,7 +23,7 @@ from functools import cache
 
 from lxml import etree
 
-from clets.errors import DecodeError, XMLSecurityError
+from clets.errors import CharacterError, DecodeError, XMLSecurityError
 
 __all__ = ["DEFAULT_LIMITS", "Limits", "parse", "syntax_error"]
 
@@ -109,6 +109,26 @@ def _parse_counting(data: bytes, limits: Limits) -> etree._Element:
     return root
 
 
+#: bytes that are no XML 1.0 character in any position (C0 controls but TAB, LF, CR)
+_XML_BAD_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _check_characters(data: bytes) -> None:
+    """The parser reads UTF-8 only: a byte that is not UTF-8, or no XML character, is a
+    :class:`CharacterError` at its byte offset (libxml2 would say "Document is empty" for a
+    run of NULs, or report a line and column past a non-XML first line)."""
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CharacterError(f"byte 0x{data[exc.start]:02x} is not UTF-8", format="niem",
+                                 offset=exc.start) from None
+    bad = _XML_BAD_BYTES.search(data)
+    if bad is not None:
+        raise CharacterError(f"byte 0x{bad.group()[0]:02x} is not an XML character",
+                             format="niem", offset=bad.start())
+
+
 def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     """The root element of ``data``, or XMLSecurityError / DecodeError.  Never resolves anything."""
     if len(data) > limits.max_bytes:
@@ -119,6 +139,7 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     if m is not None:
         raise XMLSecurityError("DTD/DOCTYPE declarations are refused (no entities, no external"
                                " references)", offset=m.start())
+    _check_characters(data)
     if data.count(b"<") > limits.max_elements:
         root = _parse_counting(data, limits)
     else:
