@@ -7,6 +7,7 @@ framing of ``examples/adapter-box.toml``'s agency port)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import struct
 import threading
@@ -322,3 +323,28 @@ def test_any_frame_gets_exactly_one_answer_or_a_named_framing_cut(
         sock.sendall(struct.pack(">H", len(probe)) + probe)
         second = _read_frame(sock)
         assert second is not None and token in second, (first, second)
+
+
+@run_async
+async def test_an_answer_the_origin_cannot_carry_is_a_22_even_with_non_ascii(
+        tmp_path: Path) -> None:
+    """A JSON destination answers an ncic origin with text ncic cannot write (a line break
+    in the status, and a name in UTF-8): the origin gets ``.22.`` with the answer escaped,
+    not nothing (the echo of the answer was as unwritable as the answer)."""
+    from clets.model import dumps, loads
+    from tests._switch_kit import Harness
+    from tests.test_switch_formats import CONFIG as FORMATS
+
+    async with Harness(tmp_path, text=FORMATS) as h:
+        await h.far["lapd"].send(b"QV.CA0194200.*C8.LIC/7ABC123.LIS/CA")
+        fwd = loads(await h.recv_raw("svs"))
+        bad = Message(format="json", mke="QVR", origin="CA0000SVS", destinations=["CA0194200"],
+                      control=fwd.control, status="no_hit", text="MÜLLER\nNOT ONE LINE")
+        # the text first (JSON's key order is free), so it is inside the echo's 100
+        body = json.loads(dumps(bad))
+        text = {"text": body.pop("text")}
+        await h.far["svs"].send(json.dumps({**text, **body}, ensure_ascii=False).encode())
+        raw = await h.recv_raw("lapd")
+        assert raw.startswith(b"ER.CA0194200.*C8.\n.22. INVALID MESSAGE FORMAT\n"), raw
+        er = get_codec("ncic").decode(raw)
+        assert er.error is not None and "M\\xc3\\x9cLLER" in (er.error.echo or ""), raw
