@@ -348,3 +348,29 @@ async def test_an_answer_the_origin_cannot_carry_is_a_22_even_with_non_ascii(
         assert raw.startswith(b"ER.CA0194200.*C8.\n.22. INVALID MESSAGE FORMAT\n"), raw
         er = get_codec("ncic").decode(raw)
         assert er.error is not None and "M\\xc3\\x9cLLER" in (er.error.echo or ""), raw
+
+
+@run_async
+async def test_a_reject_the_framing_cannot_carry_is_logged_not_dropped_quietly(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An ``ncic`` ER has three lines; ``line`` framing carries one.  That is a configuration
+    fault: the operator must see it (an error log and ``internal_error``), not a silence."""
+    text = _config(tmp_path / "j.db").replace("framing=len2&plain=1&max_frame",
+                                              "framing=line&plain=1&max_frame")
+    cfg = parse_config(text, "refused.toml", tmp_path)
+    sw = Switch(cfg, {"ncicd": memory_pair(f"{tmp_path.name}-d")[0]}, clock=ManualClock(),
+                poll=0.02)
+    await sw.start()
+    client = TcpClient("127.0.0.1", _port(sw, "ncic"), plain=True,
+                       options=StreamOptions(framing="line"), reconnect=False)
+    try:
+        await client.connect()
+        with caplog.at_level("ERROR", logger="clets.switch"):
+            await client.send(b"QW.CA0349999.NAM/SMITH\x00")
+            async with asyncio.timeout(5):
+                while not sw.metrics()["messages"].get("internal_error"):
+                    await asyncio.sleep(0.01)
+        assert any("not sendable on link ncic" in r.getMessage() for r in caplog.records)
+    finally:
+        await client.close()
+        await sw.stop(drain=False)

@@ -633,9 +633,16 @@ class Switch:
             log.error("reject .%02d. not writable in %s", rej.code, codec.name,
                       extra={"link": lk.name})
             return
-        with contextlib.suppress(LinkError, TimeoutError):
+        try:
             async with asyncio.timeout(self._send_timeout):
                 await rx.reply(frame)
+        except (LinkError, TimeoutError):
+            pass  # the sender hung up or stopped reading: nobody is left to answer
+        except EncodeError as exc:  # the link's framing cannot carry it (a multi-line ER
+            # on ``line`` framing): a configuration matter the operator must see
+            self.metrics_data.count("internal_error")
+            log.error("reject .%02d. not sendable on link %s: %s", rej.code, lk.name, exc,
+                      extra={"link": lk.name})
 
     def _peer_ori(self, mnemonic: str | None, rx: Received) -> str | None:
         """The ORI an answer goes to when the frame names none that can be read: one of the
