@@ -282,8 +282,42 @@ def _read_exactly(sock: socket.socket, n: int) -> bytes | None:
 #: frames near the formats: a header a codec can read, then anything
 _HEADS = st.sampled_from([b"", b"QW.CA0349999.", b"QW.CA0349999.*C1.", b"QV.CA0349999.CA.TXT",
                           b"<?xml version='1.0'?>", b'{"format": "json", "mke": "QW", '])
+def _valid_frames() -> list[bytes]:
+    """One valid inquiry per codec (each refused ``.12.``: the property's switch has no
+    destination), for the mutations below to start from."""
+    from clets.model import Name, Person
+
+    qw = Message(format="json", mke="QW", origin=FRAME_ORI, control="C1",
+                 person=Person(name=Name("SMITH", "JOHN", "J"), dob="1975-10-12", sex="M"))
+    out = [b"QW.CA0349999.*C1.NAM/SMITH, JOHN J.DOB/19751012.SEX/M.RAC/W",
+           b"QW.CA0349999.CA.*C1.TXTNAM/SMITH, JOHN.DOB/19751012"]
+    for codec in ("niem", "json"):
+        out.append(get_codec(codec).encode(qw))
+    return out
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> bytes:
+    """A valid frame with a few bytes replaced, inserted or removed: past the decoder's first
+    checks into the header, the fields and the edits."""
+    frame = bytearray(draw(st.sampled_from(_valid_frames())))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(frame)))
+        op = draw(st.sampled_from(["set", "insert", "delete"]))
+        byte = draw(st.integers(0, 255))
+        if op == "insert" or at == len(frame):
+            frame.insert(at, byte)
+        elif op == "set":
+            frame[at] = byte
+        else:
+            del frame[at]
+    return bytes(frame)
+
+
 _FRAMES = st.one_of(
     st.binary(max_size=300),
+    _mutated(),
+    st.sampled_from(_valid_frames()),
     st.builds(lambda h, t: h + t, _HEADS, st.binary(max_size=120)),
     st.builds(lambda h, t: h + t.encode(), _HEADS, st.text(max_size=80)),
     st.binary(min_size=MAX_MESSAGE + 1, max_size=MAX_MESSAGE + 40),   # .23.
