@@ -408,3 +408,35 @@ async def test_a_reject_the_framing_cannot_carry_is_logged_not_dropped_quietly(
     finally:
         await client.close()
         await sw.stop(drain=False)
+
+
+def _document(codec: str, bad: bytes) -> bytes:
+    """A valid QW in ``codec`` from CA0349999 with control J7, its name holding ``bad``."""
+    from clets.model import Name, Person
+
+    qw = Message(format="json", mke="QW", origin=FRAME_ORI, control="J7",
+                 person=Person(name=Name("SMITH", "JOHN"), dob="1975-10-12"))
+    frame = get_codec(codec).encode(qw)
+    assert frame.count(b"SMITH") == 1
+    return frame.replace(b"SMITH", b"SM" + bad + b"TH")
+
+
+@pytest.mark.parametrize(("codec", "bad"), [("json", b"\x00"), ("json", b"\xff"),
+                                            ("niem", b"\x00"), ("niem", b"\xff")])
+@run_async
+async def test_a_json_or_niem_document_is_answered_to_its_own_ori_and_control(
+        tmp_path: Path, codec: str, bad: bytes) -> None:
+    """One bad byte deep in a document leaves its header readable in the raw bytes: the ER
+    goes to the ORI and control the document names, not to the peer's first ORI."""
+    cfg = parse_config(_config(tmp_path / "j.db"), "refused.toml", tmp_path)
+    sw = Switch(cfg, {"ncicd": memory_pair(f"{tmp_path.name}-d")[0]}, clock=ManualClock(),
+                poll=0.02)
+    await sw.start()
+    try:
+        frame = _document(codec, bad)
+        er = get_codec(codec).decode(await _ask(_port(sw, codec), frame))
+        assert er.error is not None
+        assert er.error.reason == _reason(frame.index(b"SM" + bad) + 2)
+        assert (er.destinations, er.control) == ([FRAME_ORI], "J7")
+    finally:
+        await sw.stop(drain=False)

@@ -45,6 +45,7 @@ from clets.model import Message, dumps, loads
 from clets.model import replace as model_replace
 from clets.model.edits import prepare as prepare_edits
 
+from . import sniff
 from .audit import AuditEvent
 from .authz import Rejected, authorize, origin_field
 from .batch import GroupCommit
@@ -621,7 +622,7 @@ class Switch:
         codec = self._codec(lk.codec, lk.encoding)
         encoding = _codec_encoding(codec, lk)
         lead_key, lead_ori, lead_control = ((None, None, None) if msg
-                                            else _leading_header(rx.frame, encoding))
+                                            else _raw_header(rx.frame, codec, encoding))
         peer_ori = self._peer_ori(mnemonic, rx)
         origin = (msg.origin if msg else lead_ori) or peer_ori
         control = msg.control if msg else lead_control
@@ -1155,6 +1156,21 @@ def _codec_encoding(codec: Codec, lk: LinkConfig) -> str | None:
     hold one), else the link's ``encoding``, else None (UTF-8: json, niem)."""
     enc = getattr(codec, "encoding", None)
     return enc if isinstance(enc, str) else lk.encoding
+
+
+def _raw_header(frame: bytes, codec: Codec, encoding: str | None
+                ) -> tuple[str | None, str | None, str | None]:
+    """Key, ORI and control of a frame that did not decode: a JSON object's or NIEM
+    document's own header fields when the link speaks one of those, else (or for what those
+    lack) a text header at the start of the frame."""
+    sniffed = {"json": sniff.json_header, "niem": sniff.niem_header}.get(codec.name)
+    head = _leading_header(frame, encoding)
+    if sniffed is None:
+        return head
+    own = sniffed(frame)
+    if own[1] is None:  # no ORI of its own form: the text header, if there is one
+        return head
+    return own
 
 
 #: the printable start of a frame, where a header can be read
