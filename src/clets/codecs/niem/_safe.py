@@ -105,6 +105,7 @@ def _parse_counting(data: bytes, limits: Limits) -> etree._Element:
                     depth -= 1
         root: etree._Element = parser.close()
     except etree.XMLSyntaxError as exc:
+        _check_characters(data)
         raise syntax_error(exc, data) from None
     return root
 
@@ -116,7 +117,8 @@ _XML_BAD_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 def _check_characters(data: bytes) -> None:
     """The parser reads UTF-8 only: a byte that is not UTF-8, or no XML character, is a
     :class:`CharacterError` at its byte offset (libxml2 would say "Document is empty" for a
-    run of NULs, or report a line and column past a non-XML first line)."""
+    run of NULs, or report a line and column past a non-XML first line).  Run when the parser
+    failed (it refuses every such byte itself), so a good document costs nothing more."""
     if not data.isascii():
         try:
             data.decode("utf-8")
@@ -139,15 +141,16 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     if m is not None:
         raise XMLSecurityError("DTD/DOCTYPE declarations are refused (no entities, no external"
                                " references)", offset=m.start())
-    _check_characters(data)
     if data.count(b"<") > limits.max_elements:
         root = _parse_counting(data, limits)
     else:
         try:
             root = etree.fromstring(data, PARSER)
         except etree.XMLSyntaxError as exc:
+            _check_characters(data)
             raise syntax_error(exc, data) from None
         except ValueError as exc:  # e.g. an empty document
+            _check_characters(data)
             raise DecodeError(f"malformed XML: {exc}", format="niem") from None
         if _too_deep(limits.max_depth)(root):
             raise XMLSecurityError(f"nesting deeper than {limits.max_depth}")
