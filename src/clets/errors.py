@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CharacterError",
     "CletsError",
     "ConfigError",
     "DecodeError",
@@ -90,6 +91,15 @@ class DecodeError(CletsError):
             parts.append(f"offset {self.offset}")
         where = ": ".join([", ".join(parts)]) if parts else ""
         return f"{where}: {self.reason}" if where else self.reason
+
+
+class CharacterError(DecodeError):
+    """A byte or character outside the format's character set (a NUL, a control character,
+    UTF-8 on an ASCII link, bytes that are not UTF-8 in JSON or XML).
+
+    Its own type because the switch names ``offset`` in the ``.22.`` it answers: the sender's
+    terminal shows what it wrote, not what it sent, so "where" is the whole diagnosis.
+    """
 
 
 class EncodeError(DecodeError):

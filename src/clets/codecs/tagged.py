@@ -28,7 +28,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, NamedTuple
 
-from clets.errors import DecodeError, EncodeError, LayoutError, ValidationError
+from clets.errors import CharacterError, DecodeError, EncodeError, LayoutError, ValidationError
 from clets.model import ErrorInfo, Message, Record, default_dictionary
 from clets.model.dictionary import FieldDef, FieldDictionary
 from clets.model.edits import decode_guard
@@ -130,14 +130,15 @@ def decode_bytes(data: bytes, encoding: str, fmt: str) -> str:
     try:
         text = bytes(data).decode(encoding)
     except UnicodeDecodeError as exc:
-        raise DecodeError(f"byte 0x{data[exc.start]:02x} is not {encoding} text", format=fmt,
-                          offset=exc.start) from None
+        raise CharacterError(f"byte 0x{data[exc.start]:02x} is not {encoding} text",
+                             format=fmt, offset=exc.start) from None
     if text.isascii() and text.isprintable():  # the common case, in two C passes
         return text
     bad = BAD_IN.search(text)
     if bad is not None:
-        raise DecodeError(f"character {bad.group()!r} not allowed", format=fmt,
-                          offset=bad.start())
+        # every supported encoding is one byte a character: the index is the byte offset
+        raise CharacterError(f"character {bad.group()!r} not allowed", format=fmt,
+                             offset=bad.start())
     return text
 
 

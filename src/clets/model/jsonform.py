@@ -10,12 +10,13 @@ absent, so hand-written JSON may be short.
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 from dataclasses import fields
 from typing import Any, get_args, get_origin
 
-from clets.errors import DecodeError
+from clets.errors import CharacterError, DecodeError
 
 from .types import (
     Address,
@@ -294,10 +295,40 @@ def from_dict(data: Any) -> Message:
     return msg
 
 
+#: characters JSON has no place for anywhere in its text (in strings they must be escaped)
+_JSON_BAD_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_BOM = "\ufeff"
+
+
 def loads(text: str | bytes) -> Message:
+    """A Message from its JSON text; bytes must be UTF-8 (RFC 8259 between systems).
+
+    A byte that is not UTF-8, or a control character JSON cannot hold, is a
+    :class:`CharacterError` at its byte offset (bytes) or character offset (text), so the
+    switch can tell the sender where; other syntax errors are a DecodeError at JSON's offset.
+    """
+    skip = 0
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        raw = bytes(text)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CharacterError(f"byte 0x{raw[exc.start]:02x} is not UTF-8", format="json",
+                                 offset=exc.start) from None
+        if text.startswith(_BOM):  # tolerated, as json.loads does for bytes
+            text, skip = text[1:], 3
+    else:
+        raw = None
     try:
         data = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, deep nesting
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, deep nesting
+        bad = _JSON_BAD_CHAR.search(text)  # only on the error path: no cost otherwise
+        if bad is not None:
+            at = bad.start()
+            raise CharacterError(f"character {bad.group()!r} not allowed in JSON",
+                                 format="json", offset=skip + (len(text[:at].encode())
+                                                               if raw is not None else at)
+                                 ) from None
         offset = getattr(exc, "pos", None)
         raise DecodeError(f"not JSON: {getattr(exc, 'msg', exc)}", format="json",
                           offset=offset) from None

@@ -45,6 +45,7 @@ from clets.model import Message, dumps, loads
 from clets.model import replace as model_replace
 from clets.model.edits import prepare as prepare_edits
 
+from . import sniff
 from .audit import AuditEvent
 from .authz import Rejected, authorize, origin_field
 from .batch import GroupCommit
@@ -608,7 +609,6 @@ class Switch:
 
     async def _reject(self, lk: LinkConfig, rx: Received, mnemonic: str | None,
                       msg: Message | None, rej: Rejected, sha: str) -> None:
-        cfg = self.config
         now = self.clock.time()
         with self.journal.tx():
             self.journal.audit(AuditEvent(
@@ -620,20 +620,64 @@ class Switch:
         self.metrics_data.count("rejected")
         self.metrics_data.rejects[rej.code] += 1
         codec = self._codec(lk.codec, lk.encoding)
+        encoding = _codec_encoding(codec, lk)
         lead_key, lead_ori, lead_control = ((None, None, None) if msg
-                                            else _leading_header(rx.frame))
-        origin = msg.origin if msg else lead_ori
-        peer = cfg.peers.get(mnemonic) if mnemonic else None
-        if origin is None and peer is not None and peer.oris:
-            origin = min(peer.oris)  # unreadable header: an ORI of the link's own peer
-        er = error_message(fmt=codec.name, switch_ori=cfg.switch.ori, code=rej.code,
-                           reason=rej.reason, echo=echo_of(rx.frame, lk.encoding),
-                           origin=origin, control=msg.control if msg else lead_control)
+                                            else _raw_header(rx.frame, codec, encoding))
+        peer_ori = self._peer_ori(mnemonic, rx)
+        origin = (msg.origin if msg else lead_ori) or peer_ori
+        control = msg.control if msg else lead_control
         request_mke = msg.mke if msg else lead_key
-        with contextlib.suppress(EncodeError, LinkError, TimeoutError):
-            frame = encode_for_origin(codec, er, request_mke, "switch")
+        frame = self._reject_frame(codec, rej, rx.frame, encoding, origin, control,
+                                   request_mke, peer_ori)
+        if frame is None:  # no shape of an ER fits the codec: a bug to see, not a silence
+            self.metrics_data.count("internal_error")
+            log.error("reject .%02d. not writable in %s", rej.code, codec.name,
+                      extra={"link": lk.name})
+            return
+        try:
             async with asyncio.timeout(self._send_timeout):
                 await rx.reply(frame)
+        except (LinkError, TimeoutError):
+            pass  # the sender hung up or stopped reading: nobody is left to answer
+        except EncodeError as exc:  # the link's framing cannot carry it (a multi-line ER
+            # on ``line`` framing): a configuration matter the operator must see
+            self.metrics_data.count("internal_error")
+            log.error("reject .%02d. not sendable on link %s: %s", rej.code, lk.name, exc,
+                      extra={"link": lk.name})
+
+    def _peer_ori(self, mnemonic: str | None, rx: Received) -> str | None:
+        """The ORI an answer goes to when the frame names none that can be read: one of the
+        link's configured peer (config), else of the transport's identity (certificate)."""
+        peer = self.config.peers.get(mnemonic) if mnemonic else None
+        oris = (peer.oris if peer is not None else frozenset()) or rx.peer.allowed_oris
+        return min(oris) if oris else None
+
+    def _reject_frame(self, codec: Codec, rej: Rejected, raw: bytes, encoding: str | None,
+                      origin: str | None, control: str | None, request_mke: str | None,
+                      peer_ori: str | None) -> bytes | None:
+        """The ``ER`` for a refused frame, in the first shape the sender's codec can write.
+
+        The echo is the input as read, then (text formats and XML cannot carry a NUL, a
+        control character or non-ASCII text) the printable echo, escaped byte for byte; then
+        addressed to the peer's own ORI without the control (a header read from the raw bytes
+        may be one the codec cannot write back); then without the echo; last, addressed to
+        the switch itself (a link with no ORI of its peer, in a format that needs one).
+        Every refused frame gets its answer: the sender is never left waiting for it.
+        """
+        cfg = self.config
+        as_read = echo_of(raw, encoding)
+        printable = echo_of(raw, encoding, printable=True)
+        shapes: list[tuple[str | None, str | None, str | None]] = [(as_read, origin, control)]
+        if printable != as_read:
+            shapes.append((printable, origin, control))
+        shapes += [(printable, peer_ori, None), (None, peer_ori, None),
+                   (None, peer_ori or cfg.switch.ori, None)]
+        for echo, to, ctl in shapes:
+            er = error_message(fmt=codec.name, switch_ori=cfg.switch.ori, code=rej.code,
+                               reason=rej.reason, echo=echo, origin=to, control=ctl)
+            with contextlib.suppress(EncodeError):
+                return encode_for_origin(codec, er, request_mke, "switch")
+        return None
 
     # ------------------------------------------------------------------ answers
 
@@ -746,13 +790,14 @@ class Switch:
             with contextlib.suppress(EncodeError):
                 return encode_for_origin(codec, _with(resp, origin=self.config.switch.ori),
                                          req.mke, "answer"), None
-        er = error_message(fmt=codec.name, switch_ori=self.config.switch.ori,
-                           code=INVALID_FORMAT, reason=REASONS[INVALID_FORMAT],
-                           echo=echo_of(raw, encoding), origin=req.origin, control=req.control)
-        try:
-            return encode_for_origin(codec, er, req.mke, "switch"), exc
-        except EncodeError:
-            return None, exc
+        for printable in (False, True):  # as read, then escaped to what any format carries
+            er = error_message(fmt=codec.name, switch_ori=self.config.switch.ori,
+                               code=INVALID_FORMAT, reason=REASONS[INVALID_FORMAT],
+                               echo=echo_of(raw, encoding, printable=printable),
+                               origin=req.origin, control=req.control)
+            with contextlib.suppress(EncodeError):
+                return encode_for_origin(codec, er, req.mke, "switch"), exc
+        return None, exc
 
     def _unsolicited(self, lk: LinkConfig, rx: Received, msg: Message, now: float) -> None:
         """``$.`` notifications, AM and anything uncorrelated: to the peer owning the ORI."""
@@ -1106,25 +1151,53 @@ def _reshaped(msg: Message, request_mke: str | None, kind: str) -> Iterator[Mess
             yield _with(msg, mke=resp_key)
 
 
-def _leading_header(frame: bytes) -> tuple[str | None, str | None, str | None]:
+def _codec_encoding(codec: Codec, lk: LinkConfig) -> str | None:
+    """The encoding a link's frames are read in: the codec's own (text and copybook codecs
+    hold one), else the link's ``encoding``, else None (UTF-8: json, niem)."""
+    enc = getattr(codec, "encoding", None)
+    return enc if isinstance(enc, str) else lk.encoding
+
+
+def _raw_header(frame: bytes, codec: Codec, encoding: str | None
+                ) -> tuple[str | None, str | None, str | None]:
+    """Key, ORI and control of a frame that did not decode: a JSON object's or NIEM
+    document's own header fields when the link speaks one of those, else (or for what those
+    lack) a text header at the start of the frame."""
+    sniffed = {"json": sniff.json_header, "niem": sniff.niem_header}.get(codec.name)
+    head = _leading_header(frame, encoding)
+    if sniffed is None:
+        return head
+    own = sniffed(frame)
+    if own[1] is None:  # no ORI of its own form: the text header, if there is one
+        return head
+    return own
+
+
+#: the printable start of a frame, where a header can be read
+_PRINTABLE_HEAD = re.compile(r"[\x20-\x7e\r\n]*")
+
+
+def _leading_header(frame: bytes, encoding: str | None = None
+                    ) -> tuple[str | None, str | None, str | None]:
     """Message key, ORI and control at the start of an undecodable text frame
     (``QW.CA0194200.*C1.``, Nlets ``QW.CA0194200.NV.*C1.``), so even a reject of unreadable
-    input can be addressed, and correlated, in a text format's response layout."""
+    input can be addressed, and correlated, in a text format's response layout.  Read in the
+    link's encoding (EBCDIC links too) up to the first character that is not printable: a
+    NUL or a UTF-8 name later in the frame does not hide the header before it."""
     try:
-        head = frame[:80].decode("ascii")
-    except UnicodeDecodeError:
-        try:
-            head = frame[:24].decode("ascii")
-        except UnicodeDecodeError:
-            return None, None, None
+        text = frame[:80].decode(encoding or "ascii", "surrogateescape")
+    except LookupError:
+        text = frame[:80].decode("latin-1")
+    m = _PRINTABLE_HEAD.match(text)
+    head = m.group() if m else ""
     parts = head.split(".", 2)
     key = parts[0] if 1 <= len(parts[0]) <= 4 and parts[0].isalnum() and \
         parts[0].isupper() else None
     # the sender's own ORI as written, even malformed (.10. is about it): letters and digits
     ori = parts[1] if key and len(parts) > 1 and 1 <= len(parts[1]) <= 9 and \
         parts[1].isalnum() and parts[1].isascii() and parts[1].upper() == parts[1] else None
-    m = _LEADING_CONTROL.match(head) if key else None
-    return key, ori, (m.group(1) if m else None)
+    ctl = _LEADING_CONTROL.match(head) if key else None
+    return key, ori, (ctl.group(1) if ctl else None)
 
 
 #: the control after the ORI (ncic) or after the destinations (Nlets input form)

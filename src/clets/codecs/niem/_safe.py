@@ -23,7 +23,7 @@ from functools import cache
 
 from lxml import etree
 
-from clets.errors import DecodeError, XMLSecurityError
+from clets.errors import CharacterError, DecodeError, XMLSecurityError
 
 __all__ = ["DEFAULT_LIMITS", "Limits", "parse", "syntax_error"]
 
@@ -105,8 +105,30 @@ def _parse_counting(data: bytes, limits: Limits) -> etree._Element:
                     depth -= 1
         root: etree._Element = parser.close()
     except etree.XMLSyntaxError as exc:
+        _check_characters(data)
         raise syntax_error(exc, data) from None
     return root
+
+
+#: bytes that are no XML 1.0 character in any position (C0 controls but TAB, LF, CR)
+_XML_BAD_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _check_characters(data: bytes) -> None:
+    """The parser reads UTF-8 only: a byte that is not UTF-8, or no XML character, is a
+    :class:`CharacterError` at its byte offset (libxml2 would say "Document is empty" for a
+    run of NULs, or report a line and column past a non-XML first line).  Run when the parser
+    failed (it refuses every such byte itself), so a good document costs nothing more."""
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CharacterError(f"byte 0x{data[exc.start]:02x} is not UTF-8", format="niem",
+                                 offset=exc.start) from None
+    bad = _XML_BAD_BYTES.search(data)
+    if bad is not None:
+        raise CharacterError(f"byte 0x{bad.group()[0]:02x} is not an XML character",
+                             format="niem", offset=bad.start())
 
 
 def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
@@ -125,8 +147,10 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
         try:
             root = etree.fromstring(data, PARSER)
         except etree.XMLSyntaxError as exc:
+            _check_characters(data)
             raise syntax_error(exc, data) from None
         except ValueError as exc:  # e.g. an empty document
+            _check_characters(data)
             raise DecodeError(f"malformed XML: {exc}", format="niem") from None
         if _too_deep(limits.max_depth)(root):
             raise XMLSecurityError(f"nesting deeper than {limits.max_depth}")
