@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench deps clean
+.PHONY: demo test lint typecheck bench deps clean soak
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_links.py
 	$(BIN)/python bench/switch.py
 	$(BIN)/python bench/journal_floor.py
+
+# An hour of load with hostile traffic mixed in and a SIGKILL every minute (issue 12, item 7).
+# SOAK_MINUTES=5 for a shorter one; the figures are printed at the end.
+soak: $(STAMP)
+	CLETS_SOAK_MINUTES=$${SOAK_MINUTES:-60} $(BIN)/pytest -q -s tests/test_soak.py -k long
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
