@@ -1,0 +1,150 @@
+"""A full disk under the switch's journal (a real, small tmpfs): new messages are refused at
+once with ``.05.`` in the sender's codec, accepted ones are kept and delivered, ``/healthz``
+says why, and the switch goes on by itself when space comes back."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from clets.errors import STORE_UNAVAILABLE, StorageError, storage_error
+from clets.model import Message
+from clets.switch.audit import records, verify
+from tests._smallfs import small_fs
+from tests._switch_kit import Harness, eventually, qw, run_async
+
+pytestmark = [pytest.mark.realpeer, pytest.mark.timeout(120)]
+
+DESTS = ("WPS", "NCIC")
+
+
+def _dob(i: int) -> str:
+    return f"19{50 + i // 300:02d}-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}"
+
+
+async def _send_until_refused(h: Harness, first: int, limit: int,
+                              others: list[Message] | None = None
+                              ) -> tuple[list[str], Message | None, int]:
+    """Inquiries C<first>.. until one is refused: (acknowledged controls, the refusal, next).
+    Each gets its ACK or ER at once; answers that come in between go to ``others``."""
+    acked: list[str] = []
+    for i in range(first, first + limit):
+        await h.send("lapd", qw(control=f"C{i}", dob=_dob(i)))
+        while True:
+            answer = await h.recv("lapd", timeout=5)
+            if answer.mke in ("ACK", "ER") and answer.control == f"C{i}":
+                break
+            assert others is not None, answer
+            others.append(answer)
+        if answer.mke == "ER":
+            return acked, answer, i + 1
+        acked.append(f"C{i}")
+    return acked, None, first + limit
+
+
+def test_storage_error_classifies_real_errors(tmp_path: Path) -> None:
+    """Real errors of the kernel and of SQLite, told apart from the rest."""
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/x")
+    err = storage_error(full, store="spool")
+    assert isinstance(err, StorageError) and err.kind == "full" and err.path == "/x"
+    assert err.code == STORE_UNAVAILABLE and "spool /x" in str(err)
+    assert storage_error(OSError(errno.EIO, "Input/output error"), store="s").kind == "io"
+    assert storage_error(OSError(errno.EROFS, "Read-only file system"), store="s").kind == "io"
+    assert storage_error(OSError(errno.ENOENT, "No such file"), store="s") is None
+    assert storage_error(ValueError("x"), store="s") is None
+    # SQLite's own: a locked database is not a disk fault
+    db = tmp_path / "x.db"
+    a = sqlite3.connect(db, isolation_level=None, timeout=0)
+    b = sqlite3.connect(db, isolation_level=None, timeout=0)
+    a.execute("CREATE TABLE t (x)")
+    a.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError) as locked:
+        b.execute("BEGIN IMMEDIATE")
+    assert storage_error(locked.value, store="journal") is None
+    a.execute("ROLLBACK")
+
+
+@run_async
+async def test_journal_full_refuses_keeps_accepted_and_recovers(tmp_path: Path) -> None:
+    with small_fs(1 << 20) as fs:
+        async with Harness(tmp_path, dests=DESTS, journal=fs.root / "journal.db") as h:
+            sw = h.switch
+            acked, refused, nxt = await _send_until_refused(h, 0, 5)
+            assert refused is None and len(acked) == 5
+            # forwards of the first inquiries reach WPS; one is answered during the outage
+            first = await h.recv("wps")
+            fs.fill()
+            more, refused, nxt = await _send_until_refused(h, nxt, 400)
+            acked += more
+            assert refused is not None, "the full journal never refused a message"
+            # the refusal: an ER in the sender's codec, code 05, a reason that says why,
+            # the sender's control, at once
+            assert refused.error is not None and refused.error.code == STORE_UNAVAILABLE
+            assert refused.error.reason == "SWITCH STORE FULL, NOT ACCEPTED, SEND AGAIN LATER"
+            assert refused.control == f"C{nxt - 1}"
+            health = sw.health()
+            assert not health["ok"]
+            assert "journal" in health["failing"] and health["failing"]["journal"]["kind"] == \
+                "full"
+            assert "journal full since" in health["reason"]
+            assert sw.metrics_data.rejects[STORE_UNAVAILABLE] >= 1
+            assert sw.metrics_data.messages["refused_storage"] >= 1
+            assert sw.storage.errors[("journal", "full")] >= 1
+            # more inquiries while full: each refused, none silent
+            for i in range(nxt, nxt + 3):
+                await h.send("lapd", qw(control=f"C{i}", dob=_dob(i)))
+                er = await h.recv("lapd", timeout=5)
+                assert er.mke == "ER" and er.error is not None and \
+                    er.error.code == STORE_UNAVAILABLE
+            resend_from = nxt
+            # an answer that arrives while the journal is full is kept, not lost
+            await h.answer("WPS", first, status="hit", text="HELD ANSWER")
+            await eventually(lambda: sw.metrics_data.messages["storage_held"] >= 1)
+
+            fs.free()
+            await h.advance(0.1)
+            await eventually(lambda: sw.health()["ok"], timeout=10)
+            assert sw.storage.recoveries["journal"] == 1
+            # the refused inquiries are accepted when sent again
+            early: list[Message] = []
+            again, refused, _ = await _send_until_refused(h, resend_from, 3, early)
+            assert refused is None
+            acked += again
+            # every accepted inquiry reaches WPS (at least once) and its answer its origin
+            answered = {m.control: m for m in early if m.mke == "QWR" and m.control}
+            seen: set[str] = set()
+
+            async def pump() -> bool:
+                while (fwd := h.pending("wps")) is not None:
+                    key = fwd.person.dob if fwd.person else ""
+                    if key not in seen:
+                        seen.add(key)
+                        await h.answer("WPS", fwd, status="no_hit")
+                while (msg := h.pending("lapd")) is not None:
+                    if msg.mke == "QWR" and msg.control:
+                        answered.setdefault(msg.control, msg)
+                return set(acked) <= set(answered)
+
+            for _ in range(400):
+                if await pump():
+                    break
+                await h.advance(0.05)
+            missing = sorted(set(acked) - set(answered), key=lambda c: int(c[1:]))
+            assert not missing, f"accepted but never answered: {missing}"
+            assert [m.text for m in answered.values()].count("HELD ANSWER") == 1
+        conn = sqlite3.connect(fs.root / "journal.db")
+        try:
+            assert verify(conn).ok
+            events = list(records(conn))
+        finally:
+            conn.close()
+    storage = [r for r in events if r["event"] == "storage"]
+    assert [r["outcome"] for r in storage] == ["recovered"]
+    assert "disk full" in storage[0]["reason"]
+    refusals = [r for r in events if r["event"] == "rejected"
+                and r["error_code"] == STORE_UNAVAILABLE]
+    assert len(refusals) >= 4  # the records held during the outage were written after it
