@@ -4,9 +4,12 @@ says why, and the switch goes on by itself when space comes back."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import json
 import os
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 from clets.errors import STORE_UNAVAILABLE, StorageError, storage_error
 from clets.model import Message
 from clets.switch.audit import records, verify
+from tests._crash_kit import CLETS
 from tests._smallfs import small_fs
 from tests._switch_kit import Harness, eventually, qw, run_async
 
@@ -148,3 +152,99 @@ async def test_journal_full_refuses_keeps_accepted_and_recovers(tmp_path: Path) 
     refusals = [r for r in events if r["event"] == "rejected"
                 and r["error_code"] == STORE_UNAVAILABLE]
     assert len(refusals) >= 4  # the records held during the outage were written after it
+
+
+def test_daemon_full_journal_healthz_metrics_and_recovery(tmp_path: Path) -> None:
+    """``clets run`` with its journal on a small tmpfs, the simulators behind it and a len2
+    client: refusals over TCP, /healthz 503 with the reason, metrics, recovery, answers."""
+    from clets.sim import SimNetwork
+    from tests._crash_kit import SwitchProcess, switch_config
+    from tests.test_daemon import Client, http_get
+    from tests.test_daemon import qw as qw_bytes
+
+    dests = ("WPS", "NCIC", "CARPOS")
+
+    async def main() -> None:
+        with small_fs(1 << 20) as fs:
+            async with SimNetwork(backends=list(dests), base_port=0) as net:
+                cfg = tmp_path / "switch.toml"
+                cfg.write_text(switch_config(fs.root / "journal.db", 0,
+                                             {d: net.url(d) for d in dests},
+                                             metrics="127.0.0.1:0"), "utf-8")
+                proc = SwitchProcess(cfg, tmp_path / "switch.log")
+                await proc.start()
+                try:
+                    base = f"http://{proc.ready['metrics']}"
+                    client = await Client.open(proc.ready["listen"]["lapd"])
+                    answers: dict[str, int] = {}
+                    acked: list[str] = []
+
+                    async def ask(control: str) -> dict[str, object]:
+                        await client.send(qw_bytes(control))
+                        while True:
+                            msg = await client.recv(timeout=10)
+                            if msg["mke"] in ("ACK", "ER") and msg["control"] == control:
+                                if msg["mke"] == "ACK":
+                                    acked.append(control)
+                                return msg
+                            answers[str(msg["control"])] = answers.get(
+                                str(msg["control"]), 0) + 1
+
+                    for i in range(3):
+                        assert (await ask(f"D{i}"))["mke"] == "ACK"
+                    fs.fill()
+                    refused = None
+                    for i in range(3, 400):
+                        msg = await ask(f"D{i}")
+                        if msg["mke"] == "ER":
+                            refused = msg
+                            break
+                    assert refused is not None, "the full journal never refused a message"
+                    assert refused["error"]["code"] == STORE_UNAVAILABLE  # type: ignore[index]
+                    status, body = await asyncio.to_thread(http_get, base + "/healthz")
+                    health = json.loads(body)
+                    assert status == 503 and not health["ok"], body
+                    assert health["reason"].startswith("journal full since"), body
+                    assert health["storage"]["failing"]["journal"]["kind"] == "full"
+                    _s, text = await asyncio.to_thread(http_get, base + "/metrics")
+                    lines = text.splitlines()
+                    assert 'clets_storage_ok{store="journal"} 0' in lines
+                    assert any(line.startswith('clets_rejects_total{code="05"}')
+                               for line in lines)
+                    assert any(line.startswith(
+                        'clets_storage_errors_total{kind="full",store="journal"}')
+                        for line in lines)
+
+                    fs.free()
+                    for _ in range(400):
+                        status, body = await asyncio.to_thread(http_get, base + "/healthz")
+                        if status == 200:
+                            break
+                        await asyncio.sleep(0.05)
+                    assert status == 200 and json.loads(body)["reason"] is None, body
+                    _s, text = await asyncio.to_thread(http_get, base + "/metrics")
+                    lines = text.splitlines()
+                    assert 'clets_storage_ok{store="journal"} 1' in lines
+                    assert 'clets_storage_recoveries_total{store="journal"} 1' in lines
+                    assert (await ask("R1"))["mke"] == "ACK"
+                    # every accepted inquiry is answered by the three destinations
+                    async with asyncio.timeout(30):
+                        while not all(answers.get(c, 0) >= len(dests) for c in acked):
+                            msg = await client.recv(timeout=30)
+                            answers[str(msg["control"])] = answers.get(
+                                str(msg["control"]), 0) + 1
+                    await client.close()
+                    code = await proc.terminate(timeout=30)
+                finally:
+                    proc.cleanup()
+            assert code == 0
+            verify = subprocess.run([*CLETS, "audit", "verify", "--journal",
+                                     str(fs.root / "journal.db")], capture_output=True,
+                                    text=True)
+            assert verify.returncode == 0, verify.stdout + verify.stderr
+        logs = [json.loads(line) for line in
+                (tmp_path / "switch.log").read_text().splitlines()]
+        msgs = [r["msg"] for r in logs]
+        assert "storage failed" in msgs and "storage recovered" in msgs
+
+    asyncio.run(main())
