@@ -58,6 +58,11 @@ class SmallFS:
         assert self.free_bytes() == 0
         return written
 
+    def leave(self, nbytes: int) -> None:
+        """Free about ``nbytes`` of the filler (whole pages): room for part of a write."""
+        size = self.filler.stat().st_size
+        os.truncate(self.filler, max(0, size - nbytes))
+
     def free(self) -> None:
         """Give the filler's space back."""
         with contextlib.suppress(FileNotFoundError):

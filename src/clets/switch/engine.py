@@ -237,7 +237,8 @@ class Switch:
             self._journal = None
             raise
         # captured links (``capture =``) are wrapped once started: the engine sees no difference
-        self._captures = wrap_captured_links(cfg, self._links, self._capture_failed)
+        self._captures = wrap_captured_links(cfg, self._links, self._capture_failed,
+                                             on_storage=self._capture_storage)
         self._running, self._stopping = True, False
         loop = asyncio.get_running_loop()
         targets = list(cfg.destinations) + [n for n, lk in cfg.links.items()
@@ -372,9 +373,11 @@ class Switch:
             problem = self.storage.recovered(store, now)
             if problem is None:
                 return
+            lost = (f"{problem.errors} events not recorded" if store.startswith("capture ")
+                    else f"{problem.errors} failed attempts")
             ev = AuditEvent("storage", link=link, outcome="recovered",
-                            reason=f"{store} writes again after {now - problem.since:.1f}s and "
-                                   f"{problem.errors} errors ({problem.kind})"[:200])
+                            reason=f"{store} writes again after {now - problem.since:.1f}s; "
+                                   f"{lost} ({problem.kind})"[:200])
         self._audit_now(ev, now)
 
     # ------------------------------------------------------------------ storage faults
