@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["SmallFS", "small_fs"]
+__all__ = ["LoopExt4", "SmallFS", "loop_ext4", "small_fs"]
 
 
 def _unavailable(reason: str) -> None:
@@ -86,6 +87,61 @@ def small_fs(size: int = 1 << 20) -> Iterator[SmallFS]:
     if os.geteuid() != 0:
         _unavailable("mounting a small file system needs root (make test runs as root in CI)")
     fs = SmallFS(size)
+    try:
+        yield fs
+    finally:
+        fs.close()
+
+
+class LoopExt4:
+    """An ext4 file system on a loop device, mounted ``errors=remount-ro``.
+
+    ``fail()`` makes the kernel record a file-system error (``trigger_fs_error``): ext4 then
+    turns read-only at once, and every write fails as on a disk that returned EIO (SQLite
+    reports SQLITE_IOERR_WRITE).  Unlike a full disk this needs an operator: ``repair()``
+    unmounts, runs ``fsck`` and mounts again (the files must be closed first)."""
+
+    def __init__(self, size: int) -> None:
+        for tool in ("mkfs.ext4", "losetup", "e2fsck"):
+            if not shutil.which(tool):
+                _unavailable(f"{tool} not installed")
+        self.dir = Path(tempfile.mkdtemp(prefix="clets-ext4-"))
+        self.image = self.dir / "fs.img"
+        self.root = self.dir / "mnt"
+        self.root.mkdir()
+        with open(self.image, "wb") as f:
+            f.truncate(size)
+        subprocess.run(["mkfs.ext4", "-q", "-F", str(self.image)], check=True,
+                       capture_output=True)
+        self._mount()
+
+    def _mount(self) -> None:
+        result = subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(self.image),
+                                 str(self.root)], capture_output=True, text=True)
+        if result.returncode != 0:
+            _unavailable(f"cannot mount a loop device: {result.stderr.strip()}")
+
+    def fail(self) -> None:
+        source = subprocess.run(["findmnt", "-n", "-o", "SOURCE", str(self.root)],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        Path(f"/sys/fs/ext4/{Path(source).name}/trigger_fs_error").write_text("1")
+
+    def repair(self) -> None:
+        subprocess.run(["umount", str(self.root)], check=True)
+        subprocess.run(["e2fsck", "-f", "-y", str(self.image)], capture_output=True)
+        self._mount()
+
+    def close(self) -> None:
+        subprocess.run(["umount", "-l", str(self.root)], check=False, capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def loop_ext4(size: int = 8 << 20) -> Iterator[LoopExt4]:
+    """A mounted ext4 loop file system for the length of a ``with`` block."""
+    if os.geteuid() != 0:
+        _unavailable("mounting a loop device needs root (make test runs as root in CI)")
+    fs = LoopExt4(size)
     try:
         yield fs
     finally:

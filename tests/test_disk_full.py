@@ -18,7 +18,7 @@ from clets.errors import STORE_UNAVAILABLE, StorageError, storage_error
 from clets.model import Message
 from clets.switch.audit import records, verify
 from tests._crash_kit import CLETS
-from tests._smallfs import small_fs
+from tests._smallfs import loop_ext4, small_fs
 from tests._switch_kit import Harness, eventually, qw, run_async
 
 pytestmark = [pytest.mark.realpeer, pytest.mark.timeout(120)]
@@ -248,3 +248,41 @@ def test_daemon_full_journal_healthz_metrics_and_recovery(tmp_path: Path) -> Non
         assert "storage failed" in msgs and "storage recovered" in msgs
 
     asyncio.run(main())
+
+
+@run_async
+async def test_journal_io_error_refuses_and_a_restart_after_repair_delivers(
+        tmp_path: Path) -> None:
+    """A disk that fails (ext4 turned read-only after an error: SQLITE_IOERR_WRITE): refused
+    with the I/O reason, health says so, the switch still stops; after the operator's repair
+    a restart forwards every inquiry it had acknowledged."""
+    with loop_ext4() as fs:
+        journal = fs.root / "journal.db"
+        h = Harness(tmp_path, dests=DESTS, journal=journal)
+        async with h:
+            acked, refused, nxt = await _send_until_refused(h, 0, 5)
+            assert refused is None
+            fs.fail()
+            more, refused, nxt = await _send_until_refused(h, nxt, 50, [])
+            acked += more
+            assert refused is not None and refused.error is not None
+            assert refused.error.code == STORE_UNAVAILABLE
+            assert refused.error.reason == "SWITCH STORE ERROR, NOT ACCEPTED, SEND AGAIN LATER"
+            health = h.switch.health()
+            assert health["failing"]["journal"]["kind"] == "io"
+            assert "journal I/O error since" in health["reason"]
+            assert "SQLITE_IOERR" in health["reason"]
+        # stopped (the stop did not hang or raise on the failed disk)
+        assert not h.switch.running
+        fs.repair()
+        again = tmp_path / "again"
+        again.mkdir()
+        h2 = Harness(again, dests=DESTS, journal=journal)
+        async with h2:
+            dobs: set[str] = set()
+            want = {_dob(int(c[1:])) for c in acked}
+            async with asyncio.timeout(20):
+                while not want <= dobs:
+                    fwd = await h2.recv("wps", timeout=20)
+                    dobs.add(fwd.person.dob if fwd.person and fwd.person.dob else "")
+            assert verify(h2.switch.journal.conn).ok

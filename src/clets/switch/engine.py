@@ -262,7 +262,8 @@ class Switch:
         if drain:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
-                    while self._has_due_work():
+                    # (nothing drains into a journal that cannot write)
+                    while self._journal_ok.is_set() and self._has_due_work():
                         self.poke()
                         await asyncio.sleep(0.01)
         self._stopping = True
@@ -284,8 +285,18 @@ class Switch:
                 await self._links[name].close()
         close_captures(self._captures)
         self._captures = []
-        with self.journal.tx():
-            self.journal.audit(AuditEvent("stopped", outcome="ok"), self.clock.time())
+        if self._held:
+            log.error("stopping with %d steps the journal could not take (answers, records): "
+                      "lost; their inquiries are sent again after the restart", len(self._held))
+        try:
+            with self.journal.tx():
+                self.journal.audit(AuditEvent("stopped", outcome="ok"), self.clock.time())
+        except sqlite3.Error as exc:
+            # a failing disk must not keep the switch from closing (and exiting): the
+            # trail then ends without its "stopped" record, as after a crash
+            if self._storage_fault(exc) is None:
+                raise
+            log.error("stopped without the audit record: %s", exc)
         self.journal.close()
         self._journal = None
         self._running = False
