@@ -175,3 +175,60 @@ def test_full_spool_disk_under_the_switch_is_on_healthz_and_audited(tmp_path: Pa
             assert json.loads(json.dumps(health))  # /healthz can serialise it
 
     asyncio.run(main())
+
+
+SPOOL_DEST = """
+[[link]]
+name = "wps"
+url = "spool://{root}?poll=0.05&stable_polls=0"
+codec = "json"
+role = "destination"
+
+[[destination]]
+name = "WPS"
+link = "wps"
+"""
+
+
+def test_full_spool_destination_keeps_the_forward_past_its_retries(tmp_path: Path) -> None:
+    """A forward to a drop whose disk is full is not dead-lettered when its retries run
+    out (the disk, not the destination, is the problem): it waits for its time to live and
+    is written when space is back."""
+    async def main() -> None:
+        with small_fs(1 << 20) as fs:
+            root = fs.root / "wps"
+            h = Harness(tmp_path, dests=(), extra=SPOOL_DEST.format(root=root),
+                        journal=tmp_path / "journal.db")
+            h.switch = Switch(h.config, {n: lk for n, lk in h.near.items() if n != "wps"},
+                              clock=h.clock, rng=random.Random(7), poll=0.02,
+                              send_timeout=2.0)
+            async with h:
+                await eventually(lambda: (root / "outbox").is_dir())
+                fs.fill()
+                await h.send("lapd", qw(control="W1"))
+                assert (await h.recv("lapd")).mke == "ACK"
+                # retries = 3: far more attempts than that while the disk is full
+                for _ in range(12):
+                    await h.advance(10)
+                    await asyncio.sleep(0.02)
+                rows = h.switch.journal.list_rows(target="WPS")
+                assert len(rows) == 1 and rows[0].state == "queued", rows
+                assert rows[0].attempts > 4
+                told = []
+                while (msg := h.pending("lapd")) is not None:
+                    told.append(msg.error.code if msg.error else None)
+                assert 4 not in told, told  # no .04. WILL NOT FORWARD (.02. is right)
+                health = h.switch.health()
+                assert list(health["failing"]) == ["link wps"], health
+                fs.free()
+                for _ in range(50):
+                    await h.advance(10)
+                    if listing(root, "outbox"):
+                        break
+                    await asyncio.sleep(0.02)
+                (name,) = listing(root, "outbox")
+                sent = (root / "outbox" / name).read_bytes()
+                assert b'"W1"' not in sent and b'"QW"' in sent  # the switch's control
+                await eventually(lambda: h.switch.health()["ok"])
+
+    asyncio.run(main())

@@ -335,8 +335,10 @@ class FileDrop:
         self._prepared = False
         self.last_report: list[Finding] | None = None
         self._io_lock = asyncio.Lock()
-        #: the storage failure (ledger or files) not yet followed by a successful step
+        #: the storage failure (ledger or files) not yet followed by a successful step, and
+        #: whether polling (``in``) or writing (``out``) met it
         self.storage_problem: StorageError | None = None
+        self._problem_side = ""
 
     # ---- plumbing ------------------------------------------------------------------------
 
@@ -353,16 +355,18 @@ class FileDrop:
             return
         self._hook(event, details)
 
-    def _storage_failed(self, exc: StorageError) -> None:
+    def _storage_failed(self, exc: StorageError, side: str) -> None:
         """A full or failing disk under the ledger or the drop's files: one event per
         outage (``storage-failed``); the step is retried, nothing already taken is lost."""
         if self.storage_problem is None:
             self._emit("storage-failed", error=str(exc), kind=exc.kind, store=exc.store)
         self.storage_problem = exc
+        self._problem_side = side
 
-    def _storage_ok(self) -> None:
-        """A poll or a write went through: the outage (if any) is over."""
-        if self.storage_problem is not None:
+    def _storage_ok(self, side: str) -> None:
+        """A poll or a write went through: the outage (if any) is over.  A poll of an empty
+        inbox writes nothing, so it ends only an outage that polling met."""
+        if self.storage_problem is not None and (side == "out" or self._problem_side == side):
             was, self.storage_problem = self.storage_problem, None
             self._emit("storage-recovered", error=str(was), kind=was.kind, store=was.store)
 
@@ -552,9 +556,9 @@ class FileDrop:
             try:
                 await self.poll_once(consumer)
                 backoff = self.config.poll_interval
-                self._storage_ok()
+                self._storage_ok("in")
             except StorageError as exc:  # disk full or failing: retried, nothing is lost
-                self._storage_failed(exc)
+                self._storage_failed(exc, "in")
                 backoff = min(max(backoff * 2, 0.5), max_backoff / 4)
             except SecurityError as exc:  # e.g. the host key changed: audited, retried slowly
                 self._emit("security-refused", error=str(exc))
@@ -740,9 +744,9 @@ class FileDrop:
             self._emit("out-renamed", name=row.name, seq=row.id)
             self.ledger.finish_out(row.id, "renamed")
         except StorageError as exc:  # the sender keeps the frame and sends it again later
-            self._storage_failed(exc)
+            self._storage_failed(exc, "out")
             raise
-        self._storage_ok()
+        self._storage_ok("out")
         self._emit("out-done", name=row.name, seq=row.id, size=len(data))
         return row.name
 
