@@ -286,3 +286,87 @@ async def test_journal_io_error_refuses_and_a_restart_after_repair_delivers(
                     fwd = await h2.recv("wps", timeout=20)
                     dobs.add(fwd.person.dob if fwd.person and fwd.person.dob else "")
             assert verify(h2.switch.journal.conn).ok
+
+
+@pytest.mark.parametrize("fmt", ["ncic", "nlets", "niem", "json"])
+def test_store_refusal_reads_back_in_every_origin_codec(fmt: str) -> None:
+    """The .05. refusal is an ER every origin format carries: code, reason and control."""
+    from clets.codecs import get_codec
+    from clets.switch.engine import STORE_REASONS, encode_for_origin
+    from clets.switch.messages import error_message
+
+    codec = get_codec(fmt)
+    for kind, reason in STORE_REASONS.items():
+        er = error_message(fmt=fmt, switch_ori="CA0000000", code=STORE_UNAVAILABLE,
+                           reason=reason, echo="QW.CA0194200.NAM/SMITH, JOHN",
+                           origin="CA0194200", control="C1")
+        back = codec.decode(encode_for_origin(codec, er, "QW", "switch"))
+        assert back.mke == "ER" and back.control == "C1", kind
+        assert back.error is not None
+        assert (back.error.code, back.error.reason) == (STORE_UNAVAILABLE, reason)
+
+
+@run_async
+async def test_start_on_a_full_disk_runs_refuses_and_recovers(tmp_path: Path) -> None:
+    """A restart (or a reboot) while the disk is still full: the switch starts, refuses new
+    messages .05., and once space is back requeues what was in flight and goes on."""
+    with small_fs(1 << 20) as fs:
+        journal = fs.root / "journal.db"
+        async with Harness(tmp_path, dests=DESTS, journal=journal) as h:
+            acked, refused, _ = await _send_until_refused(h, 0, 2)
+            assert acked == ["C0", "C1"]
+            assert refused is None
+            await h.recv("wps")  # in flight, unanswered, when the switch stops
+            await h.recv("wps")
+            # the journal's -wal and -shm files stay (as after a crash, or while a reader
+            # such as `clets queue list` has it open): a WAL database opens only with them
+            keeper = sqlite3.connect(journal)
+            keeper.execute("SELECT COUNT(*) FROM messages").fetchone()
+        fs.fill()
+        again = tmp_path / "again"
+        again.mkdir()
+        h2 = Harness(again, dests=DESTS, journal=journal)
+        async with h2:
+            keeper.close()
+            health = h2.switch.health()
+            assert not health["ok"] and "journal full since" in health["reason"]
+            await h2.send("lapd", qw(control="N1", dob=_dob(50)))
+            er = await h2.recv("lapd")
+            assert er.mke == "ER" and er.error is not None
+            assert er.error.code == STORE_UNAVAILABLE and er.control == "N1"
+            assert h2.pending("wps") is None  # nothing sent before the start is written
+            fs.free()
+            await eventually(lambda: h2.switch.health()["ok"], timeout=10)
+            dobs = set()
+            async with asyncio.timeout(10):
+                while len(dobs) < 2:
+                    fwd = await h2.recv("wps")
+                    dobs.add(fwd.person.dob if fwd.person else None)
+            assert dobs == {_dob(0), _dob(1)}  # requeued by the start, once it was written
+            again_acked, refused, _ = await _send_until_refused(h2, 50, 1)
+            assert refused is None and again_acked == ["C50"]
+            events = [r["event"] for r in records(h2.switch.journal.conn)]
+    starts = [i for i, e in enumerate(events) if e == "started"]
+    assert len(starts) == 2 and "recovered" in events[starts[1]:]
+
+
+def test_clets_run_that_cannot_open_its_journal_exits_1_in_one_line(tmp_path: Path) -> None:
+    """A clean close removes the -shm index, which a full disk will not let SQLite make
+    again: the start fails, in one line, with exit 1 (systemd starts it again; 2 means the
+    config and stops the restarts)."""
+    from tests._crash_kit import switch_config
+
+    with small_fs(1 << 20) as fs:
+        journal = fs.root / "journal.db"
+        cfg = tmp_path / "switch.toml"
+        cfg.write_text(switch_config(journal, 0, {}), "utf-8")
+        from clets.switch.journal import Journal
+        Journal(journal).close()
+        fs.fill()
+        with pytest.raises(StorageError) as opened:
+            Journal(journal)
+        assert opened.value.store == "journal" and "cannot open the journal" in str(opened.value)
+        run = subprocess.run([*CLETS, "run", str(cfg)], capture_output=True, text=True,
+                             timeout=60)
+    assert run.returncode == 1, run.stderr
+    assert "clets run: journal " in run.stderr and "Traceback" not in run.stderr

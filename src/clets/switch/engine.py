@@ -157,6 +157,8 @@ class Switch:
         self._journal_ok.set()
         #: work kept in memory while the journal cannot write (see ``_hold``)
         self._held: list[Any] = []
+        #: the start's own journal step when the journal could not take it (``start``)
+        self._pending_start: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -195,21 +197,42 @@ class Switch:
         self._requests.clear()
         self._frames.clear()
         now = self.clock.time()
-        with self.journal.tx():
-            recovered = self.journal.recover(now)
-            self.journal.start_controls_after(now)
-            previous = self.journal.meta_get("config_sha256")
-            self.journal.audit(AuditEvent("started", outcome="ok", sha256=cfg.sha256 or None,
-                                          reason=f"{cfg.switch.name}"), now)
-            if previous is not None and previous != cfg.sha256:
-                self.journal.audit(AuditEvent("config_changed", outcome="ok",
+
+        def opening() -> None:
+            with self.journal.tx():
+                recovered = self.journal.recover(now)
+                self.journal.start_controls_after(now)
+                previous = self.journal.meta_get("config_sha256")
+                self.journal.audit(AuditEvent("started", outcome="ok",
                                               sha256=cfg.sha256 or None,
-                                              reason=f"previous {previous[:16]}"), now)
-            self.journal.meta_set("config_sha256", cfg.sha256)
-            if recovered:
-                self.journal.audit(AuditEvent("recovered", outcome="requeued",
-                                              reason=f"{recovered} in_flight rows requeued"),
-                                   now)
+                                              reason=f"{cfg.switch.name}"), now)
+                if previous is not None and previous != cfg.sha256:
+                    self.journal.audit(AuditEvent("config_changed", outcome="ok",
+                                                  sha256=cfg.sha256 or None,
+                                                  reason=f"previous {previous[:16]}"), now)
+                self.journal.meta_set("config_sha256", cfg.sha256)
+                if recovered:
+                    self.journal.audit(AuditEvent(
+                        "recovered", outcome="requeued",
+                        reason=f"{recovered} in_flight rows requeued"), now)
+
+        self._journal_ok.set()
+        self._held.clear()
+        self._pending_start = None
+        try:
+            opening()
+        except sqlite3.Error as exc:
+            # a start on a full disk (a reboot, a restart by systemd) does not fail: the
+            # switch runs, refuses new messages .05. and writes this step first, as soon as
+            # the journal can (the workers wait for it: in_flight rows are requeued then)
+            fault = self._storage_fault(exc)
+            if fault is None:
+                self.journal.close()
+                self._journal = None
+                raise
+            self._pending_start = opening
+            log.error("started with a journal that cannot be written: new messages are "
+                      "refused until it can", extra={"error": str(fault)})
         try:
             for name, lk in cfg.links.items():
                 link = self._given.get(name)
@@ -416,6 +439,16 @@ class Switch:
         work held meanwhile is done now, in the order it came, and the workers go on."""
         if self._journal_ok.is_set():
             return
+        if self._pending_start is not None:
+            # the start's step (requeue in_flight rows, move controls past the clock,
+            # "started") comes before anything else the journal takes
+            try:
+                self._pending_start()
+            except sqlite3.Error as exc:
+                if self._storage_fault(exc) is None:
+                    raise
+                return
+            self._pending_start = None
         now = self.clock.time()
         self._journal_ok.set()
         problem = self.storage.recovered(JOURNAL, now)
@@ -594,6 +627,13 @@ class Switch:
             await self._reject(lk, rx, mnemonic, msg, rej, sha)
             return
         assert msg is not None
+        if self._pending_start is not None and rx.message_id is None:
+            problem = self.storage.problems.get(JOURNAL)
+            self.metrics_data.count("refused_storage")
+            await self._reject(lk, rx, mnemonic, msg, Rejected(
+                STORE_UNAVAILABLE, STORE_REASONS[problem.kind if problem else "io"],
+                detail="the journal has not been written since the start"), sha)
+            return
         if self._unsafe and lk.ack:
             # TEST ONLY (ack-before-commit): acknowledge, then commit after a window in which
             # a crash loses an acknowledged message -- the crash checker must catch this
@@ -628,6 +668,8 @@ class Switch:
         and tries again, so the message stays in its file instead of being refused into an
         outbox that sits on the same full disk."""
         while True:
+            while self._pending_start is not None:
+                await self._journal_ok.wait()
             try:
                 value, ok = await self._gc.call(step), True
             except Exception as exc:  # handed to after() like a batch failure
