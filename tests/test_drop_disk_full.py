@@ -18,6 +18,7 @@ from clets.switch import Switch
 from clets.switch.audit import records
 from tests._drops import Events, Recorder
 from tests._smallfs import small_fs
+from tests._sshd import Sshd, sshd  # noqa: F401 - fixture
 from tests._switch_kit import Harness, eventually, qw
 from tests.test_spool import drop_file, listing, make
 
@@ -230,5 +231,43 @@ def test_full_spool_destination_keeps_the_forward_past_its_retries(tmp_path: Pat
                 sent = (root / "outbox" / name).read_bytes()
                 assert b'"W1"' not in sent and b'"QW"' in sent  # the switch's control
                 await eventually(lambda: h.switch.health()["ok"])
+
+    asyncio.run(main())
+
+
+def test_sftp_ledger_on_a_full_disk_fails_typed_and_recovers(sshd: Sshd,  # noqa: F811
+                                                             tmp_path: Path) -> None:
+    """The SFTP drop's ledger is local: on a full disk a claim is a StorageError (the file
+    stays on the server), reported once, and goes through when space is back."""
+    from tests.test_sftp import make as make_sftp
+    from tests.test_sftp import names, put
+
+    async def main() -> None:
+        with small_fs(1 << 20) as fs:
+            root = tmp_path / "drop"
+            ev = Events()
+            drop = make_sftp(sshd, root, ev, ledger=str(fs.root / "ledger.sqlite3"),
+                             poll="0.05")
+            rec = Recorder()
+            await drop.poll_once(rec)
+            put(root, "q1.txt", b"QW.ONE\nQW.TWO\n")
+            fs.fill()
+            with pytest.raises(StorageError) as failed:
+                await drop.poll_once(rec)
+            assert failed.value.store == "ledger" and failed.value.kind == "full"
+            assert names(root, "inbox") == ["q1.txt"] and rec.got == []
+            stop = asyncio.Event()
+            task = asyncio.get_running_loop().create_task(drop.run(rec, stop))
+            await eventually(lambda: ev.named("storage-failed"))
+            fs.free()
+            await eventually(lambda: len(rec.got) == 2 and ev.named("storage-recovered"),
+                             timeout=20)
+            stop.set()
+            await task
+            assert rec.payloads() == [b"QW.ONE", b"QW.TWO"]
+            assert len(ev.named("storage-failed")) == 1
+            assert [r.state for r in drop.ledger.files(drop.drop_id)] == [L.ARCHIVED]
+            drop.fs.close()
+            drop.ledger.close()
 
     asyncio.run(main())
