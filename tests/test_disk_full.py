@@ -395,3 +395,27 @@ def test_clets_run_that_cannot_open_its_journal_exits_1_in_one_line(tmp_path: Pa
                              timeout=60)
     assert run.returncode == 1, run.stderr
     assert "clets run: journal " in run.stderr and "Traceback" not in run.stderr
+
+
+@run_async
+async def test_unsolicited_message_during_a_full_journal_is_delivered_after(
+        tmp_path: Path) -> None:
+    """An administrative message a destination sends while the journal is full is kept and
+    delivered once the journal writes again (it was lost with an internal error)."""
+    from clets.model import dumps
+
+    with small_fs(1 << 20) as fs:
+        async with Harness(tmp_path, dests=DESTS, journal=fs.root / "journal.db") as h:
+            _no_checkpoints(h.switch)
+            fs.fill()
+            _acked, refused, _ = await _send_until_refused(h, 0, 400, [])
+            assert refused is not None
+            am = Message(format="json", mke="AM", origin="CA0000001",
+                         destinations=["CA0194200"], text="ALL UNITS: TEST")
+            await h.far["wps"].send(dumps(am).encode())
+            await eventually(lambda: h.switch.metrics_data.messages["storage_held"] >= 1)
+            assert h.pending("lapd") is None
+            fs.free()
+            got = await h.recv_until("lapd", "AM", timeout=10)
+            assert got.text == "ALL UNITS: TEST"
+            assert h.switch.metrics_data.messages["internal_error"] == 0
