@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages that the tests talk to for real: sshd (SFTP), socat (serial pty pairs),
-# xmllint (independent XSD validation), mkfs.ext4/e2fsck (a failing disk on a loop device). Installed when we are root and they are missing.
+# xmllint (independent XSD validation), mkfs.ext4/e2fsck (a failing disk on a loop device).
+# Installed when we are root and they are missing.
 deps:
 	@missing=""; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
