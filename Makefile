@@ -13,12 +13,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages that the tests talk to for real: sshd (SFTP), socat (serial pty pairs),
-# xmllint (independent XSD validation). Installed when we are root and they are missing.
+# xmllint (independent XSD validation), mkfs.ext4/e2fsck (a failing disk on a loop device).
+# Installed when we are root and they are missing.
 deps:
 	@missing=""; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
 	test -x /usr/sbin/sshd || missing="$$missing openssh-server openssh-sftp-server"; \
 	command -v xmllint >/dev/null || missing="$$missing libxml2-utils"; \
+	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \

@@ -58,6 +58,13 @@ class Daemon:
         self._link_up = r.gauge("clets_link_up", "1 when the link is up, 0 otherwise")
         self._journal_open = r.gauge("clets_journal_open", "1 while the journal is open")
         self._uptime = r.gauge("clets_uptime_seconds", "Seconds since the daemon started")
+        self._storage_ok = r.gauge(
+            "clets_storage_ok", "1 while the store (journal, link <drop>, capture <link>) "
+            "can be written, 0 while it is full or failing")
+        self._storage_errors = r.counter(
+            "clets_storage_errors_total", "Failed writes by store and kind (full, io)")
+        self._storage_recoveries = r.counter(
+            "clets_storage_recoveries_total", "Times a failing store wrote again")
         self._answer = r.histogram("clets_answer_latency_seconds",
                                    "Request received -> first answer from a destination",
                                    ANSWER_BUCKETS)
@@ -114,11 +121,21 @@ class Daemon:
         return f"{self._listen[0]}:{self.ops.port}"
 
     def health(self) -> dict[str, Any]:
+        """``ok`` and, when not, ``reason``: the daemon is not running, or a store the
+        traffic needs (the journal, a drop) cannot be written (``storage.failing``)."""
         running = self.switch.running
         links = {n: lk.state.value for n, lk in self.switch.links.items()} if running else {}
-        return {"ok": running and self.state == "running", "state": self.state,
+        storage = self.switch.health()
+        ok = running and self.state == "running" and bool(storage["ok"])
+        reason = None
+        if not (running and self.state == "running"):
+            reason = f"switch {self.state}"
+        elif not ok:
+            reason = storage["reason"]
+        return {"ok": ok, "state": self.state, "reason": reason,
                 "journal": "open" if running else "closed", "links": links,
-                "down": sorted(n for n, s in links.items() if s != "up")}
+                "down": sorted(n for n, s in links.items() if s != "up"),
+                "storage": storage}
 
     def _observe(self, kind: str, seconds: float) -> None:
         if kind == "answer":
@@ -145,6 +162,15 @@ class Daemon:
         for link, state in snap.get("links", {}).items():
             self._link_up.set(1 if state == "up" else 0, link=link)
         self._journal_open.set(1 if running else 0)
+        store = self.switch.storage
+        for (name, kind), value in store.errors.items():
+            self._storage_errors.inc(value - self._storage_errors.get(store=name, kind=kind),
+                                     store=name, kind=kind)
+        for name, value in store.recoveries.items():
+            self._storage_recoveries.inc(value - self._storage_recoveries.get(store=name),
+                                         store=name)
+        for name in {"journal", *(n for n, _k in store.errors)}:
+            self._storage_ok.set(1 if store.ok(name) else 0, store=name)
         self._uptime.set(round(time.time() - self.started_at, 3))
         return self.registry.render()
 

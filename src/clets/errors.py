@@ -8,6 +8,7 @@ captures: a message without a location is a support call.  The switch turns thes
 
 from __future__ import annotations
 
+import errno as _errno
 from typing import Any
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "LayoutError",
     "LinkError",
     "SecurityError",
+    "StorageError",
     "ValidationError",
     "XMLSecurityError",
 ]
@@ -35,6 +37,9 @@ INVALID_FIELD = 21
 INVALID_FORMAT = 22
 MESSAGE_TOO_LONG = 23
 DUPLICATE_MESSAGE = 30
+#: not in spec/switch.md's table: the switch cannot store the message (disk full, I/O error);
+#: nothing was accepted and the sender should send it again later (docs/switch.md)
+STORE_UNAVAILABLE = 5
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -184,3 +189,66 @@ class LinkError(CletsError):
 
 class ConfigError(LayoutError):
     """A configuration file problem, with its line where known."""
+
+
+class StorageError(CletsError):
+    """A store that cannot be written: its disk is full (``kind`` ``"full"``) or failing
+    (``"io"``: an I/O error, a file system gone read-only).
+
+    Why its own type: unlike a bad message it is nobody's input and it passes -- the switch
+    refuses new messages with code 05 while it lasts, keeps what it accepted, reports the store
+    on ``/healthz`` and goes on by itself once a write succeeds again.  ``store`` names what
+    failed (``journal``, ``ledger``, ``capture``, ``spool``), ``path`` its file.
+    """
+
+    code = STORE_UNAVAILABLE
+
+    def __init__(self, reason: str, *, store: str, path: str | None = None,
+                 kind: str = "io") -> None:
+        super().__init__(reason)
+        self.store = store
+        self.path = path
+        self.kind = kind
+
+    def __str__(self) -> str:
+        where = f"{self.store} {self.path}" if self.path else self.store
+        return f"{where}: {self.reason}"
+
+
+#: errno values that mean "no room" and "the device failed" (EROFS: ext4 remounts read-only
+#: after an I/O error, so a write that meets it is a failing disk, not a config matter)
+_FULL_ERRNOS = frozenset({_errno.ENOSPC, _errno.EDQUOT})
+_IO_ERRNOS = frozenset({_errno.EIO, _errno.EROFS})
+#: SQLite primary result codes (the low byte of an extended code): SQLITE_FULL, SQLITE_IOERR,
+#: SQLITE_READONLY (a database file or directory that turned read-only under the writer)
+_SQLITE_FULL, _SQLITE_IOERR, _SQLITE_READONLY = 13, 10, 8
+
+
+def storage_error(exc: BaseException, *, store: str, path: str | None = None
+                  ) -> StorageError | None:
+    """``exc`` as a :class:`StorageError` when it is a full or failing disk, else None.
+
+    Understands ``OSError`` (by errno) and ``sqlite3.Error`` (by its result code, read with
+    ``getattr`` so this module needs no sqlite3); an existing StorageError is returned as is.
+    Anything else (a locked database, a bug) is not a storage fault and stays what it is."""
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno is not None:
+        if exc.errno in _FULL_ERRNOS:
+            return StorageError(exc.strerror or "no space left on device", store=store,
+                                path=path or exc.filename, kind="full")
+        if exc.errno in _IO_ERRNOS:
+            return StorageError(exc.strerror or "input/output error", store=store,
+                                path=path or exc.filename, kind="io")
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return None
+    primary = code & 0xFF
+    if primary == _SQLITE_FULL:
+        return StorageError(str(exc), store=store, path=path, kind="full")
+    if primary in (_SQLITE_IOERR, _SQLITE_READONLY):
+        name = getattr(exc, "sqlite_errorname", None) or ""
+        return StorageError(f"{exc} ({name})" if name else str(exc), store=store, path=path,
+                            kind="io")
+    return None

@@ -46,7 +46,7 @@ from clets.adapters.ledger import (
     Ledger,
 )
 from clets.adapters.splitter import Splitter, parse_split
-from clets.errors import ConfigError, DecodeError, LinkError, SecurityError
+from clets.errors import ConfigError, DecodeError, LinkError, SecurityError, StorageError
 
 __all__ = [
     "Consumer",
@@ -60,6 +60,7 @@ __all__ = [
     "LinkURLLike",
     "message_id",
     "name_problem",
+    "named_events",
 ]
 
 log = logging.getLogger("clets.drop")
@@ -85,6 +86,18 @@ class LinkURLLike(Protocol):
     path: str
     user: str | None
     params: dict[str, str]
+
+
+def named_events(hook: EventHook | None, name: str) -> EventHook | None:
+    """``hook`` with the link's name in every event (``link``): the switch reports a drop's
+    storage state per link."""
+    if hook is None:
+        return None
+
+    def named(event: str, details: dict[str, Any]) -> None:
+        hook(event, {**details, "link": name})
+
+    return named
 
 
 def message_id(file_id: str, index: int) -> str:
@@ -322,6 +335,10 @@ class FileDrop:
         self._prepared = False
         self.last_report: list[Finding] | None = None
         self._io_lock = asyncio.Lock()
+        #: the storage failure (ledger or files) not yet followed by a successful step, and
+        #: whether polling (``in``) or writing (``out``) met it
+        self.storage_problem: StorageError | None = None
+        self._problem_side = ""
 
     # ---- plumbing ------------------------------------------------------------------------
 
@@ -337,6 +354,21 @@ class FileDrop:
             log.info("%s %s", event, details)
             return
         self._hook(event, details)
+
+    def _storage_failed(self, exc: StorageError, side: str) -> None:
+        """A full or failing disk under the ledger or the drop's files: one event per
+        outage (``storage-failed``); the step is retried, nothing already taken is lost."""
+        if self.storage_problem is None:
+            self._emit("storage-failed", error=str(exc), kind=exc.kind, store=exc.store)
+        self.storage_problem = exc
+        self._problem_side = side
+
+    def _storage_ok(self, side: str) -> None:
+        """A poll or a write went through: the outage (if any) is over.  A poll of an empty
+        inbox writes nothing, so it ends only an outage that polling met."""
+        if self.storage_problem is not None and (side == "out" or self._problem_side == side):
+            was, self.storage_problem = self.storage_problem, None
+            self._emit("storage-recovered", error=str(was), kind=was.kind, store=was.store)
 
     def _p(self, directory: str, name: str) -> str:
         return f"{getattr(self.config, directory)}/{name}"
@@ -524,6 +556,10 @@ class FileDrop:
             try:
                 await self.poll_once(consumer)
                 backoff = self.config.poll_interval
+                self._storage_ok("in")
+            except StorageError as exc:  # disk full or failing: retried, nothing is lost
+                self._storage_failed(exc, "in")
+                backoff = min(max(backoff * 2, 0.5), max_backoff / 4)
             except SecurityError as exc:  # e.g. the host key changed: audited, retried slowly
                 self._emit("security-refused", error=str(exc))
                 backoff = max_backoff
@@ -689,22 +725,28 @@ class FileDrop:
             )
             return final, f".{final}.{seq}.part"
 
-        row = self.ledger.begin_out(
-            self.drop_id, names, len(data), hashlib.sha256(data).hexdigest()
-        )
-        self._emit("out-intent", name=row.name, seq=row.id)
-        tmp = self._p("outbox", row.tmp_name)
         try:
-            await self._io(self.fs.write, tmp, data)
-            self._emit("out-written", name=row.name, seq=row.id)
-            await self._io(self.fs.rename, tmp, self._p("outbox", row.name))
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await self._io(self.fs.remove, tmp)
-                self.ledger.finish_out(row.id, "abandoned")
+            row = self.ledger.begin_out(
+                self.drop_id, names, len(data), hashlib.sha256(data).hexdigest()
+            )
+            self._emit("out-intent", name=row.name, seq=row.id)
+            tmp = self._p("outbox", row.tmp_name)
+            try:
+                await self._io(self.fs.write, tmp, data)
+                self._emit("out-written", name=row.name, seq=row.id)
+                await self._io(self.fs.rename, tmp, self._p("outbox", row.name))
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self._io(self.fs.remove, tmp)
+                with contextlib.suppress(Exception):
+                    self.ledger.finish_out(row.id, "abandoned")
+                raise
+            self._emit("out-renamed", name=row.name, seq=row.id)
+            self.ledger.finish_out(row.id, "renamed")
+        except StorageError as exc:  # the sender keeps the frame and sends it again later
+            self._storage_failed(exc, "out")
             raise
-        self._emit("out-renamed", name=row.name, seq=row.id)
-        self.ledger.finish_out(row.id, "renamed")
+        self._storage_ok("out")
         self._emit("out-done", name=row.name, seq=row.id, size=len(data))
         return row.name
 

@@ -35,6 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from clets.errors import storage_error
+
 __all__ = [
     "ACTIVE",
     "TERMINAL",
@@ -172,14 +174,23 @@ class Ledger:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One step, committed or not at all.  A full or failing disk is a StorageError
+        (``store`` ``ledger``): the step did not happen, the drop retries it later, and a
+        COMMIT that failed is rolled back so the next step can begin."""
         try:
-            yield self._db
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            err = storage_error(exc, store="ledger", path=str(self.path))
+            if err is None:
+                raise
+            raise err from exc
 
     # ---- inbound -------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from clets.adapters.drop import (
     EventHook,
     FileDrop,
     LinkURLLike,
+    named_events,
 )
 from clets.adapters.ledger import Ledger
 from clets.adapters.spool import peer_from_params
@@ -418,7 +419,7 @@ def open_sftp(url: LinkURLLike, on_event: EventHook | None = None) -> FileDrop:
 
 def from_url(url: LinkURLLike, name: str = "sftp", on_event: EventHook | None = None) -> DropLink:
     """The SFTP drop as a Link (``receive()`` yields messages, ``send()`` writes a file)."""
-    drop = open_sftp(url, on_event)
+    drop = open_sftp(url, named_events(on_event, name))
     assert isinstance(drop.fs, SftpFS)
     t = drop.fs.target
     pins = ",".join([fingerprint(p) for p in t.pinned] + list(t.pinned_fps))

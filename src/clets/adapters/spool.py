@@ -20,9 +20,10 @@ from clets.adapters.drop import (
     EventHook,
     FileDrop,
     LinkURLLike,
+    named_events,
 )
 from clets.adapters.ledger import Ledger
-from clets.errors import ConfigError, LinkError, SecurityError
+from clets.errors import ConfigError, LinkError, SecurityError, StorageError, storage_error
 
 __all__ = ["LocalFS", "from_url", "open_spool", "probe"]
 
@@ -66,10 +67,15 @@ class LocalFS:
             raise SecurityError(f"path {rel!r} resolves outside the drop root {self.root}")
         return os.path.join(parent, os.path.basename(full))
 
-    @staticmethod
-    def _wrap(exc: OSError, what: str) -> Exception:
+    def _wrap(self, exc: OSError, what: str) -> Exception:
+        """A failed operation as the drop expects it: a full or failing disk is a
+        StorageError (the drop reports it and retries), anything else a LinkError."""
         if isinstance(exc, FileNotFoundError):
             return exc
+        err = storage_error(exc, store="spool", path=self.root)
+        if err is not None:
+            return StorageError(f"{what}: {exc.strerror or exc}", store="spool",
+                                path=self.root, kind=err.kind)
         return LinkError(f"{what}: {exc.strerror or exc}", link="spool")
 
     def listdir(self, rel: str) -> list[Entry]:
@@ -172,7 +178,7 @@ def open_spool(
 
 def from_url(url: LinkURLLike, name: str = "spool", on_event: EventHook | None = None) -> DropLink:
     """The spool drop as a Link (``receive()`` yields messages, ``send()`` writes a file)."""
-    drop = open_spool(url, on_event)
+    drop = open_spool(url, named_events(on_event, name))
     return DropLink(name, drop, peer_from_params(url.params, "spool-dir", drop.fs.description))
 
 

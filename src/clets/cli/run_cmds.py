@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from clets.errors import CletsError, ConfigError
+from clets.errors import CletsError, ConfigError, StorageError
 
 __all__ = ["register"]
 
@@ -56,5 +56,6 @@ def run(config: str, metrics: str | None, log_level: str, drain_timeout: float) 
             "start failed", extra={"error": text,
                                    "config_error": isinstance(exc, ConfigError)})
         click.echo(f"clets run: {text}", err=True)
-        sys.exit(2)
+        # a full or failing disk passes: exit 1, so systemd starts it again (2 = the config)
+        sys.exit(1 if isinstance(exc, StorageError) else 2)
     sys.exit(status)

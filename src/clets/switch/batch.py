@@ -35,6 +35,10 @@ log = logging.getLogger("clets.switch")
 Op = Callable[[], Any]
 #: ``after(ok, value)``: ``value`` is the step's result, or its exception when ``ok`` is False
 After = Callable[[bool, Any], None]
+#: ``on_outcome(failures, wrote)`` after each flush, before the continuations: the exceptions
+#: of the steps that failed (all of them when the commit failed) and whether a transaction
+#: that changed rows committed -- the switch's storage health reads the disk from these
+Outcome = Callable[[list[BaseException], bool], None]
 
 
 class _StepFailed(Exception):
@@ -44,8 +48,9 @@ class _StepFailed(Exception):
 class GroupCommit:
     """Collects steps during a loop turn and commits them together (one event loop)."""
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, on_outcome: Outcome | None = None) -> None:
         self.journal = journal
+        self.on_outcome = on_outcome
         self._steps: list[tuple[Op, After | None, asyncio.Future[Any] | None]] = []
         self._scheduled = False
         #: figures for the benchmark / docs: transactions and steps committed, and batches
@@ -80,6 +85,8 @@ class GroupCommit:
         steps, self._steps = self._steps, []
         if not steps:
             return
+        changes = self.journal.conn.total_changes
+        wrote = False
         try:
             try:
                 results = self._run(steps, isolated=False)
@@ -92,6 +99,12 @@ class GroupCommit:
         else:
             self.commits += 1
             self.steps += len(steps)
+            wrote = self.journal.conn.total_changes > changes
+        if self.on_outcome is not None:
+            try:
+                self.on_outcome([v for ok, v in results if not ok], wrote)
+            except Exception:
+                log.exception("commit outcome hook failed")
         self._release(steps, results)
 
     def _run(self, steps: list[tuple[Op, After | None, asyncio.Future[Any] | None]], *,

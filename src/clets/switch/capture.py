@@ -18,7 +18,10 @@ toward the captured peer, ``out`` what came back.
   that destination or its simulator, like a capture taken by ``clets capture`` in front of it.
 
 A capture must never break the switch: a failed write is logged and audited once and capture
-for that link stops; the traffic itself is not touched.
+for that link stops; the traffic itself is not touched.  A full or failing disk
+(:class:`~clets.errors.StorageError`) only pauses it: the events meanwhile are not recorded,
+the file keeps only whole lines, and recording resumes with the first write that succeeds
+(``on_storage`` reports both, for ``/healthz`` and the audit).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from clets.adapters.base import Link, LinkState, PeerIdentity
 from clets.codecs.base import Codec, get_codec
-from clets.errors import CletsError
+from clets.errors import CletsError, StorageError
 from clets.model import to_dict
 from clets.testing.capture import CaptureWriter
 
@@ -48,6 +51,9 @@ log = logging.getLogger("clets.switch.capture")
 
 #: called once per link when its capture fails: (link name, reason)
 OnError = Callable[[str, str], None]
+#: called on each write a full or failing disk refused (link, error) and once when the link's
+#: capture writes again (link, None)
+OnStorage = Callable[[str, StorageError | None], None]
 #: (codec spec as recorded, codec) in the order they are tried
 Codecs = tuple[tuple[str, Codec], ...]
 
@@ -116,11 +122,15 @@ class CaptureSink:
     """One capture file, shared by the links that write to it; stops a link on a failure."""
 
     def __init__(self, writer: CaptureWriter, on_error: OnError | None = None,
-                 path: Path | None = None) -> None:
+                 path: Path | None = None, on_storage: OnStorage | None = None) -> None:
         self.writer = writer
         self.path = path
         self._on_error = on_error
+        self._on_storage = on_storage
         self.failed: set[str] = set()
+        #: links whose last write the disk refused, and the events not recorded per link
+        self.paused: set[str] = set()
+        self.dropped: dict[str, int] = {}
 
     def record(self, *, link: str, direction: str, raw: bytes,
                codecs: Codecs, framing: str | None,
@@ -132,6 +142,13 @@ class CaptureSink:
             self.writer.write_event(link=link, direction=direction, raw=raw, message=message,
                                     decode_error=error, framing=framing, codec=spec,
                                     peer=peer, conn=conn)
+        except StorageError as exc:  # disk full or failing: paused, resumed by itself
+            self.dropped[link] = self.dropped.get(link, 0) + 1
+            if link not in self.paused:
+                self.paused.add(link)
+                log.error("capture paused", extra={"link": link, "error": str(exc)})
+            self._storage(link, exc)
+            return
         except Exception as exc:  # a capture must never break the switch
             self.failed.add(link)
             reason = f"capture stopped: {type(exc).__name__}: {exc}"
@@ -141,6 +158,19 @@ class CaptureSink:
                     self._on_error(link, reason)
                 except Exception:
                     log.exception("capture failure could not be audited")
+            return
+        if link in self.paused:
+            self.paused.discard(link)
+            log.warning("capture resumed", extra={"link": link,
+                                                  "not_recorded": self.dropped.get(link, 0)})
+            self._storage(link, None)
+
+    def _storage(self, link: str, exc: StorageError | None) -> None:
+        if self._on_storage is not None:
+            try:
+                self._on_storage(link, exc)
+            except Exception:
+                log.exception("capture storage state could not be reported")
 
     def close(self) -> None:
         try:
@@ -291,7 +321,8 @@ def _link_codecs(cfg: SwitchConfig, lk: LinkConfig
 
 def wrap_captured_links(cfg: SwitchConfig, links: dict[str, Any],
                         on_error: OnError | None = None,
-                        now: _dt.datetime | None = None) -> list[CaptureSink]:
+                        now: _dt.datetime | None = None,
+                        on_storage: OnStorage | None = None) -> list[CaptureSink]:
     """Replace each captured link in ``links`` (name -> Link) by a :class:`CapturingLink` and
     return the open sinks (close them with :func:`close_captures` after the links).
 
@@ -327,7 +358,7 @@ def wrap_captured_links(cfg: SwitchConfig, links: dict[str, Any],
                 if on_error is not None:
                     on_error(lk.name, reason)
             continue
-        sink = CaptureSink(writer, on_error, path)
+        sink = CaptureSink(writer, on_error, path, on_storage)
         sinks.append(sink)
         log.info("capturing", extra={"links": [lk.name for lk in lks], "file": str(path)})
         for lk in lks:

@@ -34,12 +34,15 @@ from clets.errors import (
     INVALID_FORMAT,
     INVALID_ORIGIN_ORI,
     MESSAGE_TOO_LONG,
+    STORE_UNAVAILABLE,
     CletsError,
     ConfigError,
     DecodeError,
     EncodeError,
     LinkError,
+    StorageError,
     ValidationError,
+    storage_error,
 )
 from clets.model import Message, dumps, loads
 from clets.model import replace as model_replace
@@ -66,6 +69,7 @@ from .messages import (
 )
 from .metrics import Metrics
 from .routing import Target
+from .storage import StoreHealth
 
 log = logging.getLogger("clets.switch")
 
@@ -90,6 +94,14 @@ CHECKPOINT_EVERY = 0.2
 UNSAFE_ENV = "CLETS_ALLOW_UNSAFE_TEST_MODE"
 #: the window between the early ACK and the commit in ``ack-before-commit`` mode, seconds
 UNSAFE_ACK_DELAY = 0.05
+#: the journal's name in the storage health (``StoreHealth``)
+JOURNAL = "journal"
+#: work that could not be journaled for a full or failing disk and is kept in memory to be
+#: done when the journal writes again (answers of destinations, unsolicited messages): bound
+_HELD_MAX = 10000
+#: what a sender reads when its message is refused because the journal cannot store it
+STORE_REASONS = {"full": "SWITCH STORE FULL, NOT ACCEPTED, SEND AGAIN LATER",
+                 "io": "SWITCH STORE ERROR, NOT ACCEPTED, SEND AGAIN LATER"}
 #: transport events (clets.adapters.tcp on_event names) that become audit records
 _AUDITED_LINK_EVENTS = frozenset({
     "auth_failed", "connection_refused", "connected", "disconnected", "connection_lost",
@@ -139,6 +151,15 @@ class Switch:
         self._next_retention = 0.0
         self._ori_owner = {ori: mn for ori, mn in config.ori_owner().items()
                            if config.links_of_peer(mn)}
+        #: stores that cannot be written now (journal, drops, captures): /healthz reads it
+        self.storage = StoreHealth()
+        #: set while the journal writes; cleared by a storage failure (workers wait on it)
+        self._journal_ok = asyncio.Event()
+        self._journal_ok.set()
+        #: work kept in memory while the journal cannot write (see ``_hold``)
+        self._held: list[Any] = []
+        #: the start's own journal step when the journal could not take it (``start``)
+        self._pending_start: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -173,25 +194,46 @@ class Switch:
         prepare_edits()  # the field edits' tables and code, before the first message
         self._journal = Journal(cfg.switch.journal, synchronous=self._synchronous,
                                 checkpoint_every=CHECKPOINT_EVERY)
-        self._gc = GroupCommit(self._journal)
+        self._gc = GroupCommit(self._journal, self._commit_outcome)
         self._requests.clear()
         self._frames.clear()
         now = self.clock.time()
-        with self.journal.tx():
-            recovered = self.journal.recover(now)
-            self.journal.start_controls_after(now)
-            previous = self.journal.meta_get("config_sha256")
-            self.journal.audit(AuditEvent("started", outcome="ok", sha256=cfg.sha256 or None,
-                                          reason=f"{cfg.switch.name}"), now)
-            if previous is not None and previous != cfg.sha256:
-                self.journal.audit(AuditEvent("config_changed", outcome="ok",
+
+        def opening() -> None:
+            with self.journal.tx():
+                recovered = self.journal.recover(now)
+                self.journal.start_controls_after(now)
+                previous = self.journal.meta_get("config_sha256")
+                self.journal.audit(AuditEvent("started", outcome="ok",
                                               sha256=cfg.sha256 or None,
-                                              reason=f"previous {previous[:16]}"), now)
-            self.journal.meta_set("config_sha256", cfg.sha256)
-            if recovered:
-                self.journal.audit(AuditEvent("recovered", outcome="requeued",
-                                              reason=f"{recovered} in_flight rows requeued"),
-                                   now)
+                                              reason=f"{cfg.switch.name}"), now)
+                if previous is not None and previous != cfg.sha256:
+                    self.journal.audit(AuditEvent("config_changed", outcome="ok",
+                                                  sha256=cfg.sha256 or None,
+                                                  reason=f"previous {previous[:16]}"), now)
+                self.journal.meta_set("config_sha256", cfg.sha256)
+                if recovered:
+                    self.journal.audit(AuditEvent(
+                        "recovered", outcome="requeued",
+                        reason=f"{recovered} in_flight rows requeued"), now)
+
+        self._journal_ok.set()
+        self._held.clear()
+        self._pending_start = None
+        try:
+            opening()
+        except sqlite3.Error as exc:
+            # a start on a full disk (a reboot, a restart by systemd) does not fail: the
+            # switch runs, refuses new messages .05. and writes this step first, as soon as
+            # the journal can (the workers wait for it: in_flight rows are requeued then)
+            fault = self._storage_fault(exc)
+            if fault is None:
+                self.journal.close()
+                self._journal = None
+                raise
+            self._pending_start = opening
+            log.error("started with a journal that cannot be written: new messages are "
+                      "refused until it can", extra={"error": str(fault)})
         try:
             for name, lk in cfg.links.items():
                 link = self._given.get(name)
@@ -219,7 +261,8 @@ class Switch:
             self._journal = None
             raise
         # captured links (``capture =``) are wrapped once started: the engine sees no difference
-        self._captures = wrap_captured_links(cfg, self._links, self._capture_failed)
+        self._captures = wrap_captured_links(cfg, self._links, self._capture_failed,
+                                             on_storage=self._capture_storage)
         self._running, self._stopping = True, False
         loop = asyncio.get_running_loop()
         targets = list(cfg.destinations) + [n for n, lk in cfg.links.items()
@@ -243,7 +286,8 @@ class Switch:
         if drain:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
-                    while self._has_due_work():
+                    # (nothing drains into a journal that cannot write)
+                    while self._journal_ok.is_set() and self._has_due_work():
                         self.poke()
                         await asyncio.sleep(0.01)
         self._stopping = True
@@ -265,8 +309,18 @@ class Switch:
                 await self._links[name].close()
         close_captures(self._captures)
         self._captures = []
-        with self.journal.tx():
-            self.journal.audit(AuditEvent("stopped", outcome="ok"), self.clock.time())
+        if self._held:
+            log.error("stopping with %d steps the journal could not take (answers, records): "
+                      "lost; their inquiries are sent again after the restart", len(self._held))
+        try:
+            with self.journal.tx():
+                self.journal.audit(AuditEvent("stopped", outcome="ok"), self.clock.time())
+        except sqlite3.Error as exc:
+            # a failing disk must not keep the switch from closing (and exiting): the
+            # trail then ends without its "stopped" record, as after a crash
+            if self._storage_fault(exc) is None:
+                raise
+            log.error("stopped without the audit record: %s", exc)
         self.journal.close()
         self._journal = None
         self._running = False
@@ -306,23 +360,161 @@ class Switch:
         return link is not None and link.state.value == "up"
 
     def _link_event(self, name: str, details: dict[str, Any]) -> None:
-        """Transport events worth an audit record (authentication failures, cut-offs)."""
-        if self._journal is None or name not in _AUDITED_LINK_EVENTS:
+        """Transport events worth an audit record (authentication failures, cut-offs), and
+        the storage state of drop links (``storage-failed`` / ``storage-recovered``)."""
+        if self._journal is None:
             return
-        with self.journal.tx():
-            self.journal.audit(AuditEvent(
-                "auth_failed" if name == "auth_failed" else "link_event",
-                link=str(details.get("link")), peer=str(details.get("peer") or "") or None,
-                outcome=name, reason=str(details.get("reason") or "")[:100] or None),
-                self.clock.time())
+        if name in ("storage-failed", "storage-recovered"):
+            link = str(details.get("link") or details.get("drop"))
+            self._store_event(f"link {link}", link, name == "storage-failed",
+                              str(details.get("error") or ""), str(details.get("kind") or "io"))
+            return
+        if name not in _AUDITED_LINK_EVENTS:
+            return
+        self._audit_now(AuditEvent(
+            "auth_failed" if name == "auth_failed" else "link_event",
+            link=str(details.get("link")), peer=str(details.get("peer") or "") or None,
+            outcome=name, reason=str(details.get("reason") or "")[:100] or None),
+            self.clock.time())
 
     def _capture_failed(self, link: str, reason: str) -> None:
         """A capture that cannot be written is audited once; the traffic goes on."""
         if self._journal is None:
             return
-        with contextlib.suppress(CletsError, OSError), self.journal.tx():
-            self.journal.audit(AuditEvent("error", link=link, outcome="capture_failed",
-                                          reason=reason[:200]), self.clock.time())
+        with contextlib.suppress(CletsError, OSError, sqlite3.Error):
+            self._audit_now(AuditEvent("error", link=link, outcome="capture_failed",
+                                       reason=reason[:200]), self.clock.time())
+
+    def _capture_storage(self, link: str, err: StorageError | None) -> None:
+        """A capture file that cannot be written (``err``) or writes again (None)."""
+        if self._journal is None:
+            return
+        self._store_event(f"capture {link}", link, err is not None,
+                          str(err) if err else "", err.kind if err else "io")
+
+    def _store_event(self, store: str, link: str, failed: bool, reason: str,
+                     kind: str) -> None:
+        """A store other than the journal failed or writes again: health and one audit
+        record per change (held while the journal itself cannot write)."""
+        now = self.clock.time()
+        if failed:
+            err = StorageError(reason or "cannot write", store=store, kind=kind)
+            if not self.storage.failed(store, err, now):
+                return
+            ev = AuditEvent("storage", link=link, outcome="failed",
+                            reason=f"{store}: {'disk full' if kind == 'full' else 'I/O error'}"
+                                   f": {reason}"[:200])
+        else:
+            problem = self.storage.recovered(store, now)
+            if problem is None:
+                return
+            lost = (f"{problem.errors} events not recorded" if store.startswith("capture ")
+                    else f"{problem.errors} failed attempts")
+            ev = AuditEvent("storage", link=link, outcome="recovered",
+                            reason=f"{store} writes again after {now - problem.since:.1f}s; "
+                                   f"{lost} ({problem.kind})"[:200])
+        self._audit_now(ev, now)
+
+    # ------------------------------------------------------------------ storage faults
+
+    def _storage_fault(self, exc: BaseException) -> StorageError | None:
+        """``exc`` as a journal StorageError when it is a full or failing disk -- recorded in
+        the health and the workers paused until a write succeeds -- else None."""
+        err = storage_error(exc, store=JOURNAL, path=str(self.config.switch.journal))
+        if err is None:
+            return None
+        self.storage.failed(JOURNAL, err, self.clock.time())
+        self._journal_ok.clear()
+        return err
+
+    def _commit_outcome(self, failures: list[BaseException], wrote: bool) -> None:
+        """Each group commit tells whether the journal could write (GroupCommit hook)."""
+        for exc in failures:
+            if self._storage_fault(exc) is not None:
+                return
+        if wrote:
+            self._journal_wrote()
+
+    def _journal_wrote(self) -> None:
+        """A journal write committed: if the journal was failing it is healthy again; the
+        work held meanwhile is done now, in the order it came, and the workers go on."""
+        if self._journal_ok.is_set():
+            return
+        if self._pending_start is not None:
+            # the start's step (requeue in_flight rows, move controls past the clock,
+            # "started") comes before anything else the journal takes
+            try:
+                self._pending_start()
+            except sqlite3.Error as exc:
+                if self._storage_fault(exc) is None:
+                    raise
+                return
+            self._pending_start = None
+        now = self.clock.time()
+        self._journal_ok.set()
+        problem = self.storage.recovered(JOURNAL, now)
+        if problem is not None:
+            what = "disk full" if problem.kind == "full" else "I/O error"
+            self._audit_soon(AuditEvent(
+                "storage", outcome="recovered",
+                reason=f"journal writes again: {what}"
+                       f" for {now - problem.since:.1f}s, {problem.errors} failed writes; "
+                       f"{len(self._held)} held steps written now"[:200]), now)
+        held, self._held = self._held, []
+        for redo in held:
+            redo()
+        self.poke()
+
+    def _hold(self, redo: Any) -> None:
+        """Keep ``redo`` (a callable) to run once the journal writes again: an answer of a
+        destination or a record that must not be lost for a full disk.  Bounded: past
+        ``_HELD_MAX`` the item is dropped, logged and counted (``storage_dropped``)."""
+        if len(self._held) >= _HELD_MAX:
+            self.metrics_data.count("storage_dropped")
+            log.error("journal unavailable and %d steps held already: one dropped",
+                      len(self._held))
+            return
+        self._held.append(redo)
+        self.metrics_data.count("storage_held")
+
+    def _audit_soon(self, ev: AuditEvent, now: float) -> None:
+        """Write an audit record in the next group commit; held while the journal fails."""
+        def after(ok: bool, value: Any) -> None:
+            if not ok and storage_error(value, store=JOURNAL) is not None:
+                self._hold(functools.partial(self._audit_soon, ev, now))
+
+        self._gc.submit(functools.partial(self.journal.audit, ev, now), after)
+
+    def _audit_now(self, ev: AuditEvent, now: float) -> None:
+        """Write an audit record in a transaction of its own now; held when the journal
+        cannot write (the record keeps its time)."""
+        try:
+            with self.journal.tx():
+                self.journal.audit(ev, now)
+        except sqlite3.Error as exc:
+            if self._storage_fault(exc) is None:
+                raise
+            self._hold(functools.partial(self._audit_soon, ev, now))
+        else:
+            self._journal_wrote()
+
+    def _probe_journal(self) -> None:
+        """While the journal fails, the timer tries one small write per tick: the switch
+        notices by itself when space is back (no restart, no operator command)."""
+        now = self.clock.time()
+        try:
+            with self.journal.tx():
+                self.journal.meta_set("storage_probe", f"{now:.3f}")
+        except sqlite3.Error as exc:
+            if self._storage_fault(exc) is None:
+                raise
+            return
+        self._journal_wrote()
+
+    def health(self) -> dict[str, Any]:
+        """The stores' state for ``/healthz``: ``ok`` False while a store the traffic needs
+        (the journal, a drop) cannot be written, with the reason."""
+        return self.storage.status()
 
     # ------------------------------------------------------------------ helpers
 
@@ -436,6 +628,13 @@ class Switch:
             await self._reject(lk, rx, mnemonic, msg, rej, sha)
             return
         assert msg is not None
+        if self._pending_start is not None and rx.message_id is None:
+            problem = self.storage.problems.get(JOURNAL)
+            self.metrics_data.count("refused_storage")
+            await self._reject(lk, rx, mnemonic, msg, Rejected(
+                STORE_UNAVAILABLE, STORE_REASONS[problem.kind if problem else "io"],
+                detail="the journal has not been written since the start"), sha)
+            return
         if self._unsafe and lk.ack:
             # TEST ONLY (ack-before-commit): acknowledge, then commit after a window in which
             # a crash loses an acknowledged message -- the crash checker must catch this
@@ -447,6 +646,9 @@ class Switch:
                                  deliveries, canonical, now)
         after = self._accepted_after(lk, rx, mnemonic, msg, codec, targets, deliveries,
                                      payload, sha, canonical, now)
+        if rx.message_id is not None:
+            await self._accept_from_drop(step, after)
+            return
         if self._unsafe:
             # the negative control commits this message alone, after its early ACK
             try:
@@ -458,6 +660,25 @@ class Switch:
         # group commit: the ACK and the forwards are released by ``after`` once the
         # transaction holding this message has committed; the reader goes on meanwhile
         self._gc.submit(step, after)
+
+    async def _accept_from_drop(self, step: Any, after: Any) -> None:
+        """A message from a file drop is committed before the next one is read.
+
+        Why: the drop counts a message as taken when the next one is read (pull-based), and
+        its file is the sender's only copy.  While the journal cannot write the reader waits
+        and tries again, so the message stays in its file instead of being refused into an
+        outbox that sits on the same full disk."""
+        while True:
+            while self._pending_start is not None:
+                await self._journal_ok.wait()
+            try:
+                value, ok = await self._gc.call(step), True
+            except Exception as exc:  # handed to after() like a batch failure
+                value, ok = exc, False
+            if ok or storage_error(value, store=JOURNAL) is None:
+                break
+            await self._journal_ok.wait()
+        after(ok, value)
 
     def _accept_step(self, lk: LinkConfig, mnemonic: str | None, msg: Message, codec: Codec,
                      payload: bytes, sha: str, key: str, targets: list[Target],
@@ -522,7 +743,15 @@ class Switch:
 
         def after(ok: bool, value: Any) -> None:
             if not ok:
-                if isinstance(value, EncodeError):
+                fault = storage_error(value, store=JOURNAL,
+                                      path=str(self.config.switch.journal))
+                if fault is not None:
+                    # nothing was stored: the sender is told so at once and sends it again
+                    self.metrics_data.count("refused_storage")
+                    self._spawn(self._reject(lk, rx, mnemonic, msg, Rejected(
+                        STORE_UNAVAILABLE, STORE_REASONS[fault.kind], detail=str(fault)),
+                        sha))
+                elif isinstance(value, EncodeError):
                     # the message is fine but a destination's format cannot carry it: the
                     # sender gets .22., the operator the why (a config matter, usually)
                     detail = f"cannot encode for a destination: {value}"
@@ -610,13 +839,14 @@ class Switch:
     async def _reject(self, lk: LinkConfig, rx: Received, mnemonic: str | None,
                       msg: Message | None, rej: Rejected, sha: str) -> None:
         now = self.clock.time()
-        with self.journal.tx():
-            self.journal.audit(AuditEvent(
-                rej.event, link=lk.name, peer=mnemonic or rx.peer.detail,
-                operator=msg.operator if msg else None, origin=msg.origin if msg else None,
-                mke=msg.mke if msg else None, outcome="rejected", error_code=rej.code,
-                reason=(f"{rej.reason}: {rej.detail}" if rej.detail else rej.reason)[:200],
-                bytes=len(rx.frame), sha256=sha), now)
+        # a full journal cannot take this record now: it is held and written when it can
+        # (the refusal itself must not wait for the disk)
+        self._audit_now(AuditEvent(
+            rej.event, link=lk.name, peer=mnemonic or rx.peer.detail,
+            operator=msg.operator if msg else None, origin=msg.origin if msg else None,
+            mke=msg.mke if msg else None, outcome="rejected", error_code=rej.code,
+            reason=(f"{rej.reason}: {rej.detail}" if rej.detail else rej.reason)[:200],
+            bytes=len(rx.frame), sha256=sha), now)
         self.metrics_data.count("rejected")
         self.metrics_data.rejects[rej.code] += 1
         codec = self._codec(lk.codec, lk.encoding)
@@ -701,10 +931,9 @@ class Switch:
                 error = exc
         if msg is None:
             self.metrics_data.count("bad_response")
-            with self.journal.tx():
-                self.journal.audit(AuditEvent.for_payload(
-                    "rejected", rx.frame, link=lk.name, outcome="bad_response",
-                    error_code=INVALID_FORMAT, reason=str(error)[:100] if error else None), now)
+            self._audit_now(AuditEvent.for_payload(
+                "rejected", rx.frame, link=lk.name, outcome="bad_response",
+                error_code=INVALID_FORMAT, reason=str(error)[:100] if error else None), now)
             return
         if msg.control:
             row = self.journal.find_forward(msg.control)
@@ -718,7 +947,7 @@ class Switch:
             row = self.journal.oldest_unanswered([d.name for d in dests], msg.mke)
         if row is None or cfg.destinations.get(row.target) is None or \
                 cfg.destinations[row.target].link != lk.name:
-            self._unsolicited(lk, rx, msg, now)
+            self._until_stored(functools.partial(self._unsolicited, lk, rx, msg, now))
             return
         dest = cfg.destinations[row.target]
         req = self._request(row.msn)
@@ -764,6 +993,10 @@ class Switch:
 
         def after(ok: bool, value: Any) -> None:
             if not ok:
+                if storage_error(value, store=JOURNAL) is not None:
+                    # the answer to an accepted inquiry is kept until the journal has it
+                    self._hold(functools.partial(self._gc.submit, step, after))
+                    return
                 self._internal_error(lk, rx.frame, value)
                 return
             self.metrics_data.count("responded")
@@ -776,6 +1009,16 @@ class Switch:
             self._wake_target(origin_link)
 
         self._gc.submit(step, after)
+
+    def _until_stored(self, fn: Any) -> None:
+        """Run ``fn`` (journal writes in a transaction of its own); when the journal cannot
+        write, hold it and run it again once it can."""
+        try:
+            fn()
+        except sqlite3.Error as exc:
+            if self._storage_fault(exc) is None:
+                raise
+            self._hold(functools.partial(self._until_stored, fn))
 
     def _untranslatable_answer(self, codec: Codec, resp: Message, req: StoredMessage,
                                raw: bytes, encoding: str | None, exc: EncodeError
@@ -855,6 +1098,12 @@ class Switch:
         ev = self._wake[target]
         j = self.journal
         while not self._stopping:
+            if not self._journal_ok.is_set():
+                # nothing sent now could be recorded as sent: wait for the journal
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll):
+                        await self._journal_ok.wait()
+                continue
             ev.clear()
             now = self.clock.time()
             try:
@@ -879,8 +1128,10 @@ class Switch:
                 # the claims and outcomes of this batch commit before the next read, so a
                 # row is never read as queued again while its claim is pending
                 await self._gc.call(_nothing)
-            except (CletsError, sqlite3.Error):
-                self.metrics_data.count("internal_error")
+            except (CletsError, sqlite3.Error) as exc:
+                # a full journal: the loop waits for it (rows not marked are sent again)
+                if storage_error(exc, store=JOURNAL) is None:
+                    self.metrics_data.count("internal_error")
             finally:
                 self._busy[target] -= 1
 
@@ -915,7 +1166,8 @@ class Switch:
 
         def after(ok: bool, value: Any) -> None:
             if not ok:
-                self.metrics_data.count("internal_error")
+                if storage_error(value, store=JOURNAL) is None:
+                    self.metrics_data.count("internal_error")
                 return
             for row, req, _frame, _link in sent:
                 if row.kind == "forward":
@@ -961,11 +1213,12 @@ class Switch:
         try:
             async with asyncio.timeout(self._send_timeout):
                 await send(frame)
-        except (LinkError, OSError, TimeoutError) as exc:
+        except (LinkError, StorageError, OSError, TimeoutError) as exc:
             if send is not link.send and row.kind == "deliver":
                 # the connection the request came on is gone: forget it, retry on the link
                 self._replies.pop((link_name, row.peer or ""), None)
-            self._failed(row, req, str(exc) or type(exc).__name__)
+            self._failed(row, req, str(exc) or type(exc).__name__,
+                         storage=isinstance(exc, StorageError))
             return None
         return row, req, frame, link_name
 
@@ -973,10 +1226,14 @@ class Switch:
         dest = self.config.destinations.get(row.target) if row.kind == "forward" else None
         return dest.retry if dest else self.config.switch.retry
 
-    def _failed(self, row: OutRow, req: StoredMessage, error: str) -> None:
+    def _failed(self, row: OutRow, req: StoredMessage, error: str, *,
+                storage: bool = False) -> None:
+        """A send that failed: retried after a backoff, or dead-lettered.  A ``storage``
+        failure (the drop's disk is full) does not use up the retries -- it passes when the
+        disk has room -- only the row's time to live."""
         now = self.clock.time()
         policy = self._policy(row)
-        if row.attempts >= policy.retries + 1 or now >= row.expires_at:
+        if (row.attempts >= policy.retries + 1 and not storage) or now >= row.expires_at:
             self._dead(row, req, f"{error} after {row.attempts} attempts")
             return
         delay = policy.delay(row.attempts, self.rng.random())
@@ -1051,9 +1308,16 @@ class Switch:
         while not self._stopping:
             self._timer_wake.clear()
             try:
-                self._run_timers()
+                if not self._journal_ok.is_set():
+                    self._probe_journal()
+                if self._journal_ok.is_set():
+                    self._run_timers()
             except CletsError:
                 self.metrics_data.count("internal_error")
+            except sqlite3.Error as exc:  # a full journal: probed at the next tick
+                if self._storage_fault(exc) is None:
+                    log.exception("timer failed")
+                    self.metrics_data.count("internal_error")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll):
                     await self._timer_wake.wait()

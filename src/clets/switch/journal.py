@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clets.errors import ConfigError
+from clets.errors import ConfigError, StorageError, storage_error
 
 from . import audit
 
@@ -230,11 +230,20 @@ class Journal:
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open journal: {exc}", source=str(path)) from exc
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(f"PRAGMA synchronous={synchronous}")
-        self.conn.execute("PRAGMA busy_timeout=10000")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.executescript(SCHEMA + audit.SCHEMA)
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute(f"PRAGMA synchronous={synchronous}")
+            self.conn.execute("PRAGMA busy_timeout=10000")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.executescript(SCHEMA + audit.SCHEMA)
+        except sqlite3.Error as exc:
+            # opening a WAL database creates its -shm index: a full disk refuses even that
+            err = storage_error(exc, store="journal", path=str(path))
+            self.conn.close()
+            if err is None:
+                raise
+            raise StorageError(f"cannot open the journal: {err.reason}", store="journal",
+                               path=str(path), kind=err.kind) from exc
         # journals made before the control became a computed column store it: keep filling it
         self._stored_control = any(
             r[1] == "control" and r[6] == 0

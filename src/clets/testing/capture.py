@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as _dt
 import json
 import threading
@@ -41,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from clets.errors import CletsError, DecodeError
+from clets.errors import CletsError, DecodeError, storage_error
 from clets.model import Message, from_dict, to_dict
 
 __all__ = [
@@ -361,16 +362,21 @@ class CaptureWriter:
         self._start = clock()
         self._lock = threading.Lock()
         self._owns = not hasattr(path, "write")
+        #: an owned file is written unbuffered, line by line, and cut back to ``_good`` (the
+        #: end of the last whole line) when a write fails: a full disk never leaves half a
+        #: line that would make the whole capture unreadable
+        self._raw: IO[bytes] | None = None
+        self._good = 0
+        self.path = str(path) if self._owns else None
         if self._owns:
             assert isinstance(path, (str, Path))
-            self._fh: IO[str] = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+            self._raw = open(path, "wb", buffering=0)  # noqa: SIM115
         else:
-            self._fh = path  # type: ignore[assignment]
+            self._fh: IO[str] = path  # type: ignore[assignment]
         self.header = CaptureHeader(created=created or _now_iso(),
                                     links={k: dict(v) for k, v in (links or {}).items()},
                                     notes=notes, extra=dict(extra or {}))
-        self._fh.write(encode_header(self.header) + "\n")
-        self._fh.flush()
+        self._put(encode_header(self.header) + "\n")
         self._codecs: dict[str, Any] = {}
         self.count = 0
         self.closed = False
@@ -417,18 +423,39 @@ class CaptureWriter:
         with self._lock:
             if self.closed:
                 raise ValueError("capture writer is closed")
-            self._fh.write(line)
-            self._fh.flush()
+            self._put(line)
             self.count += 1
         return ev
+
+    def _put(self, line: str) -> None:
+        """Write one whole line or nothing: a failed write (disk full, I/O error) is cut
+        back off the file and raised as a StorageError; the next line may succeed."""
+        if self._raw is None:
+            self._fh.write(line)
+            self._fh.flush()
+            return
+        data = memoryview(line.encode("utf-8"))
+        try:
+            while data:
+                n = self._raw.write(data)
+                data = data[n or 0:]
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self._raw.truncate(self._good)
+                self._raw.seek(self._good)
+            err = storage_error(exc, store="capture", path=self.path)
+            if err is None:
+                raise
+            raise err from exc
+        self._good = self._raw.tell()
 
     def close(self) -> None:
         with self._lock:
             if self.closed:
                 return
             self.closed = True
-            if self._owns:
-                self._fh.close()
+            if self._raw is not None:
+                self._raw.close()
             else:
                 self._fh.flush()
 
