@@ -113,8 +113,10 @@ class Switch:
         self._links: dict[str, Link] = {}
         self._owned: set[str] = set()
         self._unsafe = config.switch.unsafe_test_mode
-        # the negative control of the crash test: durability deliberately weakened
-        self._synchronous = "OFF" if self._unsafe else synchronous
+        # the negative controls of the crash tests: durability deliberately weakened
+        self._synchronous = {"ack-before-commit": "OFF", "synchronous-off": "OFF",
+                             "synchronous-normal": "NORMAL"}.get(self._unsafe or "", synchronous)
+        self._ack_early = self._unsafe == "ack-before-commit"
         self._poll = poll
         self._send_timeout = send_timeout
         self._journal: Journal | None = None
@@ -435,7 +437,7 @@ class Switch:
             await self._reject(lk, rx, mnemonic, msg, rej, sha)
             return
         assert msg is not None
-        if self._unsafe and lk.ack:
+        if self._ack_early and lk.ack:
             # TEST ONLY (ack-before-commit): acknowledge, then commit after a window in which
             # a crash loses an acknowledged message -- the crash checker must catch this
             await self._send_ack(rx, codec, msg, 0)
@@ -446,7 +448,7 @@ class Switch:
                                  deliveries, canonical, now)
         after = self._accepted_after(lk, rx, mnemonic, msg, codec, targets, deliveries,
                                      payload, sha, canonical, now)
-        if self._unsafe:
+        if self._ack_early:
             # the negative control commits this message alone, after its early ACK
             try:
                 value, ok = await self._gc.call(step), True
@@ -553,7 +555,7 @@ class Switch:
                     self._wake_target(t.name)
                 for link_name, _peer, _frame in deliveries:
                     self._wake_target(link_name)
-            if lk.ack and not self._unsafe:
+            if lk.ack and not self._ack_early:
                 self._spawn(self._send_ack(rx, codec, msg, msn))
 
         return after
