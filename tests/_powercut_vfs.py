@@ -93,6 +93,9 @@ class PowerCutVFS(apsw.VFS):
         #: directories holding modelled files (a clean exit makes their changes durable)
         self.dirs: set[str] = set()
         self.lock = threading.RLock()
+        #: after a clean exit's flush: no more caching (connections closed at interpreter
+        #: shutdown still write and delete)
+        self.passthrough = False
         #: figures for tests: syncs seen, blocks written back early, directory syncs
         self.stats = {"writes": 0, "syncs": 0, "writebacks": 0, "dirsyncs": 0}
         super().__init__(NAME, "")
@@ -106,14 +109,17 @@ class PowerCutVFS(apsw.VFS):
             return apsw.VFSFile("", name, flags)  # type: ignore[arg-type]
         created = bool(flags[0] & apsw.SQLITE_OPEN_CREATE) and not os.path.exists(path)
         self.dirs.add(os.path.dirname(path))
-        if created:  # the marker first: a cut between the two leaves a marker, never a file
+        if created and not self.passthrough:
+            # the marker first: a cut between the two leaves a marker, never a lone file
             Path(path + NEW).touch()
         return PowerCutFile(self, path, name, flags)
 
     def xDelete(self, filename: str, syncdir: bool) -> None:
         with self.lock:
             self.caches.pop(filename, None)
-            if os.path.exists(filename + NEW):  # never durable: gone for good
+            if self.passthrough:
+                super().xDelete(filename, syncdir)
+            elif os.path.exists(filename + NEW):  # never durable: gone for good
                 super().xDelete(filename, False)
                 os.unlink(filename + NEW)
             elif os.path.exists(filename) and not os.path.exists(filename + OLD):
@@ -152,6 +158,7 @@ class PowerCutVFS(apsw.VFS):
             with open(os.environ["CLETS_POWERCUT_STATS"], "a") as f:
                 f.write(f"{self.ops} {self.stats}\n")
         with self.lock:
+            self.passthrough = True
             for path, c in self.caches.items():
                 if not os.path.exists(path):
                     continue
@@ -222,6 +229,11 @@ class PowerCutFile(apsw.VFSFile):
         vfs, c = self.vfs, self.c
         if vfs.tick():
             _die()
+        if vfs.passthrough:
+            with c.lock:
+                super().xWrite(data, offset)
+                c.size = max(c.size, offset + len(data))
+            return
         mv = memoryview(bytes(data))
         with c.lock:
             vfs.stats["writes"] += 1
@@ -243,6 +255,11 @@ class PowerCutFile(apsw.VFSFile):
         vfs, c = self.vfs, self.c
         if vfs.tick():
             _die()
+        if vfs.passthrough:
+            with c.lock:
+                super().xTruncate(newsize)
+                c.size = newsize
+            return
         with c.lock:
             for b in [b for b in c.blocks if b * BLOCK >= newsize]:
                 del c.blocks[b]
