@@ -148,6 +148,8 @@ class PowerCutVFS(apsw.VFS):
     def dir_synced(self, directory: str) -> None:
         """Every creation and deletion in ``directory`` is durable now."""
         self.stats["dirsyncs"] += 1
+        if not os.path.isdir(directory or "."):
+            return  # removed meanwhile (a clean exit after the directory went)
         for marker in list(Path(directory or ".").iterdir()):
             if marker.name.endswith((NEW, OLD)):
                 marker.unlink(missing_ok=True)
