@@ -241,6 +241,9 @@ class LoadGen:
         self._running = True
         self._seq = 0
         self._owner: dict[str, int] = {}
+        #: the unacknowledged messages of each worker (a scan of ``sent`` per loop turn would
+        #: cost O(messages) and slow long runs down)
+        self._open: dict[int, dict[str, Sent]] = defaultdict(dict)
         self._tasks: list[asyncio.Task[None]] = []
         self._progress = asyncio.Event()
 
@@ -261,11 +264,13 @@ class LoadGen:
         s = Sent(control, msg.mke, dumps(msg).encode(), now, now)
         self.sent[control] = s
         self._owner[control] = worker
+        self._open[worker][control] = s
         return s
 
     def unacked(self, worker: int | None = None) -> list[Sent]:
-        return [s for c, s in self.sent.items() if s.acked_at is None and
-                (worker is None or self._owner[c] == worker)]
+        if worker is None:
+            return [s for w in list(self._open) for s in self._open[w].values()]
+        return list(self._open[worker].values())
 
     # -- run
     def start(self) -> None:
@@ -344,6 +349,7 @@ class LoadGen:
             s = self.sent.get(control)
             if s is not None and s.acked_at is None:
                 s.acked_at = time.monotonic()
+                self._open[self._owner[control]].pop(control, None)
             self.acks += 1
         elif mke == "ER":
             self.rejects[control].append(str((msg.get("error") or {}).get("code")))

@@ -39,10 +39,12 @@ def test_process_sees_every_write_disk_only_synced(tmp_path: Path, ops: list[tup
     path = tmp_path / "f.db"
     path.unlink(missing_ok=True)
     VFS.caches.clear()
-    VFS.writeback, VFS.rng.seed(seed)
+    VFS.writeback = writeback
+    VFS.rng.seed(seed)
     f = VFS.xOpen(str(path), [FLAGS, 0])
     seen = bytearray()  # what the process must read back
     synced = bytearray()  # what the disk must hold (no write-back)
+    history = [b""]  # the process's views since the last sync (write-back writes one of them)
     for op in ops:
         if op[0] == "write":
             _, off, n, byte = op
@@ -58,13 +60,23 @@ def test_process_sees_every_write_disk_only_synced(tmp_path: Path, ops: list[tup
         elif op[0] == "sync":
             f.xSync(apsw.SQLITE_SYNC_NORMAL)
             synced = bytearray(seen)
+            history = []
             assert path.read_bytes() == bytes(seen)
         else:
             _, off, n = op
             assert f.xRead(n, off) == bytes(seen[off:off + n])
+        history.append(bytes(seen))
         assert f.xFileSize() == len(seen)
+        disk = path.read_bytes()
         if writeback == 0.0:
-            assert path.read_bytes() == bytes(synced)
+            assert disk == bytes(synced)
+            continue
+        # each 512-byte sector on disk holds what the process saw at some point since the
+        # last sync (or zeros where nothing was ever written back)
+        for off in range(0, len(disk), 512):
+            got = disk[off:off + 512]
+            views = [bytes(synced), *history]
+            assert any(got == v[off:off + 512].ljust(len(got), b"\0") for v in views), off
     f.xClose()
     VFS.caches.clear()  # no flush at the end of the example (as a cut)
 
