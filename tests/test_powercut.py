@@ -32,7 +32,7 @@ def test_power_cuts_lose_nothing_acknowledged(tmp_path: Path) -> None:
           f"missing answers={report.missing_answers} audit={report.audit_output}"
     assert cuts.cuts == CUTS
     # the cuts fell where they were meant to: at I/O calls, by the timer, during starts
-    assert cuts.at_io > 0 and cuts.by_timer > 0, why
+    assert cuts.at_io > 0 and cuts.by_timer > 0 and cuts.before_ready > 0, why
     assert report.acknowledged > 0 and report.never_acknowledged == 0, why
     assert report.lost == 0, why
     assert report.duplicate_effects == 0, why  # raw redeliveries are the documented hop
