@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench deps clean soak
+.PHONY: demo test lint typecheck bench deps clean soak powercut
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,13 @@ test: $(STAMP) deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The power-cut test at length (make test runs 200 cuts): CUTS=5000 SEED=2 make powercut
+CUTS ?= 5000
+SEED ?= 1
+powercut: $(STAMP)
+	CLETS_POWERCUT_CUTS=$(CUTS) CLETS_POWERCUT_SEED=$(SEED) $(BIN)/pytest -q -s \
+	    tests/test_powercut.py -k lose_nothing
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

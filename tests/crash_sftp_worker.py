@@ -9,6 +9,10 @@ appends every delivery to an SQLite table (WAL, synchronous=FULL) *before* retur
 test can count what was delivered across crashes.  Sent outbound frames are recorded the same
 way after ``write()`` returns; unrecorded frames are sent again on the next run (that is the
 caller's side of at-least-once).  Prints one JSON line per reconcile report.
+
+With ``powercut`` (the VFS's settings) the ledger and the record run on the power-cut VFS, so
+the SIGKILL loses whatever they had not synced; ``ledger_synchronous`` (``OFF``) weakens the
+ledger for a negative control.
 """
 
 from __future__ import annotations
@@ -41,6 +45,19 @@ def main() -> None:
         maybe_crash(event)
 
     rec = sqlite3.connect(cfg["record_db"], isolation_level=None)
+    if cfg.get("powercut") is not None:
+        # the power-cut variant: the ledger and this record on the VFS that loses what was not
+        # synced (tests/_powercut_vfs.py); the SIGKILL below is then a power cut
+        import functools
+
+        from clets.adapters import ledger
+        from tests._apsw_conn import connect
+        from tests._powercut_vfs import NAME, register
+
+        rec.close()
+        register(**cfg["powercut"])
+        ledger.connect = functools.partial(connect, vfs=NAME)  # type: ignore[assignment]
+        rec = connect(cfg["record_db"], vfs=NAME)
     rec.execute("PRAGMA journal_mode=WAL")
     rec.execute("PRAGMA synchronous=FULL")
     rec.execute("CREATE TABLE IF NOT EXISTS delivered (file_id TEXT, idx INTEGER, payload BLOB)")
@@ -57,6 +74,8 @@ def main() -> None:
     else:
         from clets.adapters.spool import open_spool as opener  # no paramiko import: faster
     drop = opener(url, on_event)
+    if cfg.get("ledger_synchronous"):  # a negative control: the ledger's commits not synced
+        drop.ledger._db.execute(f"PRAGMA synchronous={cfg['ledger_synchronous']}")
 
     async def go() -> None:
         report = await drop.reconcile()

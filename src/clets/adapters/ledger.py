@@ -155,15 +155,22 @@ def claimed_name_for(row_id: int, name: str) -> str:
     return f"{row_id:08d}.{name}"
 
 
+def connect(path: str) -> sqlite3.Connection:
+    """A connection to the ledger database: the stdlib ``sqlite3`` module's.
+
+    The one seam through which the ledger reaches SQLite: the power-cut test of the SFTP drop
+    (tests/test_sftp_crash.py) replaces it in its worker with a connection through APSW and a
+    VFS that loses unsynced writes."""
+    return sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
+
+
 class Ledger:
     """SQLite ledger; one instance per process, used from one thread at a time."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            str(self.path), isolation_level=None, timeout=10.0, check_same_thread=False
-        )
+        self._db = connect(str(self.path))
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")

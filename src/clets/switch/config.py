@@ -94,7 +94,7 @@ class SwitchSettings:
     retry: RetryPolicy = RetryPolicy()
     #: ``HOST:PORT`` of the daemon's /metrics and /healthz endpoint (``clets run``)
     metrics_listen: str | None = None
-    #: test-only weakened durability (``"ack-before-commit"``); the engine refuses to start
+    #: test-only weakened durability (``UNSAFE_TEST_MODES``); the engine refuses to start
     #: with it unless ``CLETS_ALLOW_UNSAFE_TEST_MODE=1`` is in its environment
     unsafe_test_mode: str | None = None
     #: days a delivered queue row and its message stay in the journal (0: forever); the
@@ -298,7 +298,11 @@ class _Checker:
 
 _SWITCH_KEYS = {"name", "home_state", "journal", "ori", "deadline", "ttl", "max_message_bytes",
                 "dedup_window", "retry", "metrics_listen", "unsafe_test_mode", "retain_days"}
-UNSAFE_TEST_MODES = ("ack-before-commit",)
+#: negative controls of the crash tests: ``ack-before-commit`` (the ACK leaves before the
+#: commit, which is not synced either: a kill -9 loses it), ``synchronous-normal`` and
+#: ``synchronous-off`` (the ACK follows the commit, but the commit is not synced: only a power
+#: cut loses it, tests/test_powercut.py)
+UNSAFE_TEST_MODES = ("ack-before-commit", "synchronous-normal", "synchronous-off")
 _RETRY_KEYS = {"retries", "backoff_initial", "backoff_max", "jitter"}
 _PEER_KEYS = {"mnemonic", "oris", "access", *IDENTITY_KEYS}
 _LINK_KEYS = {"name", "url", "codec", "encoding", "role", "peer", "capture", "ack"}

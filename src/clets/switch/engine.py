@@ -126,8 +126,10 @@ class Switch:
         self._links: dict[str, Link] = {}
         self._owned: set[str] = set()
         self._unsafe = config.switch.unsafe_test_mode
-        # the negative control of the crash test: durability deliberately weakened
-        self._synchronous = "OFF" if self._unsafe else synchronous
+        # the negative controls of the crash tests: durability deliberately weakened
+        self._synchronous = {"ack-before-commit": "OFF", "synchronous-off": "OFF",
+                             "synchronous-normal": "NORMAL"}.get(self._unsafe or "", synchronous)
+        self._ack_early = self._unsafe == "ack-before-commit"
         self._poll = poll
         self._send_timeout = send_timeout
         self._journal: Journal | None = None
@@ -635,7 +637,7 @@ class Switch:
                 STORE_UNAVAILABLE, STORE_REASONS[problem.kind if problem else "io"],
                 detail="the journal has not been written since the start"), sha)
             return
-        if self._unsafe and lk.ack:
+        if self._ack_early and lk.ack:
             # TEST ONLY (ack-before-commit): acknowledge, then commit after a window in which
             # a crash loses an acknowledged message -- the crash checker must catch this
             await self._send_ack(rx, codec, msg, 0)
@@ -649,7 +651,7 @@ class Switch:
         if rx.message_id is not None:
             await self._accept_from_drop(step, after)
             return
-        if self._unsafe:
+        if self._ack_early:
             # the negative control commits this message alone, after its early ACK
             try:
                 value, ok = await self._gc.call(step), True
@@ -783,7 +785,7 @@ class Switch:
                     self._wake_target(t.name)
                 for link_name, _peer, _frame in deliveries:
                     self._wake_target(link_name)
-            if lk.ack and not self._unsafe:
+            if lk.ack and not self._ack_early:
                 self._spawn(self._send_ack(rx, codec, msg, msn))
 
         return after

@@ -170,6 +170,17 @@ class StoredMessage:
         return cls(**dict(row))
 
 
+def connect(path: str, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A connection to the journal database: the stdlib ``sqlite3`` module's.
+
+    Why a function: it is the one seam through which the journal reaches SQLite.  The power-cut
+    test (tests/test_powercut.py) replaces it in the switch process with a connection through
+    APSW and a VFS that loses unsynced writes; the stdlib module cannot load such a VFS (APSW
+    bundles its own SQLite library)."""
+    return sqlite3.connect(path, isolation_level=None, timeout=10.0,
+                           check_same_thread=check_same_thread)
+
+
 #: WAL pages after which the writer checkpoints by itself when a background checkpointer runs
 #: (a safety net: normally the checkpointer has copied them long before)
 _FALLBACK_CHECKPOINT_PAGES = 10000
@@ -187,8 +198,7 @@ class Checkpointer:
     """
 
     def __init__(self, path: Path, synchronous: str, every: float) -> None:
-        self._conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0,
-                                     check_same_thread=False)
+        self._conn = connect(str(path), check_same_thread=False)
         self._conn.execute(f"PRAGMA synchronous={synchronous}")
         self._every = every
         self._stop = threading.Event()
@@ -226,7 +236,7 @@ class Journal:
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
+            self.conn = connect(str(path))
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open journal: {exc}", source=str(path)) from exc
         self.conn.row_factory = sqlite3.Row
