@@ -62,7 +62,9 @@ class ServerLink:
             self._started = True
 
     async def send(self, frame: bytes) -> None:
-        links = [lk for lk in self.server.links if lk.state is LinkState.UP]
+        # never to a connection that has not authenticated (plain: no whole frame yet)
+        links = [lk for lk in self.server.links if lk.state is LinkState.UP
+                 and getattr(lk, "authenticated", True)]
         if self._peer_name is not None:
             # a plain connection names no peer: it is the configured one (as for the frames
             # it sends, engine: ``rx.peer.mnemonic or lk.peer``) -- without this, answers
@@ -151,7 +153,7 @@ def _tcp(cfg: LinkConfig, url: Any, mod: Any, peers: Mapping[str, PeerConfig],
     from clets.adapters import tls as tlsmod
 
     url.check_params({"framing", "plain", "ca", "cert", "key", "max_frame", "idle_timeout",
-                      "server_hostname"})
+                      "server_hostname"} | (mod.SERVER_PARAMS if cfg.role == "origin" else set()))
     options = mod.StreamOptions(
         framing=url.get("framing", "len2"),
         max_frame=url.integer("max_frame", 1 << 20),
@@ -170,7 +172,8 @@ def _tcp(cfg: LinkConfig, url: Any, mod: Any, peers: Mapping[str, PeerConfig],
                 for p in peers.values() if p.cert_subject
             })
         server = mod.TcpServer(url.host, url.port, tls=ctx, peers=peer_map, plain=plain,
-                               options=options, on_event=on_event, name=cfg.name)
+                               options=options, on_event=on_event, name=cfg.name,
+                               **mod.server_limits_from_url(url))
         return ServerLink(cfg.name, server, cfg.peer)
     ctx = None if plain else tlsmod.client_context(url.get("ca"), url.get("cert"),
                                                    url.get("key"))
@@ -199,6 +202,10 @@ def check_link(cfg: LinkConfig) -> str | None:
             from clets.framing import make_framer
 
             make_framer(url.get("framing") or "len2")
+            if cfg.role == "origin":  # connection limits and deadlines of the listener
+                from clets.adapters.tcp import server_limits_from_url
+
+                server_limits_from_url(url)
         if scheme in ("tcp+tls", "tls"):
             from clets.adapters import tls as tlsmod
 
