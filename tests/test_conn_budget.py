@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import resource
 import socket
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,7 @@ from clets.switch import ManualClock, Switch, parse_config
 from clets.switch.links import ServerLink, check_link
 from tests._switch_kit import eventually, run_async
 from tests._tlscerts import Events, Pki, arun
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -334,3 +338,50 @@ def test_loopback_aliases_work() -> None:
         s.bind((_addr(300), 0))
     finally:
         s.close()
+
+
+#: connections the many-connections test opens: 10000 (the issue's floor) unless
+#: CLETS_CONNS says otherwise
+MANY = int(os.environ.get("CLETS_CONNS", "10000"))
+
+
+def test_the_server_holds_10000_concurrent_connections() -> None:
+    """Really open MANY connections to a server in its own process, all at once, each
+    answered while all are held; then the server reports holding them all."""
+    soft, hard = raise_fd_limit(MANY + 1000)
+    if soft < MANY + 100:
+        pytest.skip(f"open-file limit {soft} (hard {hard}) is below {MANY} connections")
+    proc = subprocess.Popen([sys.executable, "-m", "tests.conn_server_worker", str(MANY + 10)],
+                            stdout=subprocess.PIPE, cwd=ROOT)
+
+    async def main() -> None:
+        assert proc.stdout is not None
+        port = int(await asyncio.to_thread(proc.stdout.readline))
+        conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+        async def one(i: int) -> None:
+            r, w = await asyncio.open_connection("127.0.0.1", port,
+                                                 local_addr=(_addr(i % 200), 0))
+            conns.append((r, w))
+            payload = f"C{i:05d}".encode()
+            w.write(struct.pack(">H", len(payload)) + payload)
+            assert await r.readexactly(2 + len(payload)) == struct.pack(
+                ">H", len(payload)) + payload
+
+        try:
+            for start in range(0, MANY, 1000):
+                await asyncio.gather(*(one(i) for i in range(start, min(MANY, start + 1000))))
+            r, w = conns[0]
+            w.write(struct.pack(">H", 5) + b"COUNT")
+            size = struct.unpack(">H", await r.readexactly(2))[0]
+            held, unauthenticated = (await r.readexactly(size)).split()
+            assert int(held) == MANY and int(unauthenticated) == 0
+        finally:
+            for _r, w in conns:
+                w.transport.abort()
+
+    try:
+        arun(main(), timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()

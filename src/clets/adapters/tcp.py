@@ -837,8 +837,18 @@ class TcpServer:
     ) -> PeerIdentity | None:
         if self.tls is None:
             return PeerIdentity(method="plain", detail=where)
+        raw = writer.transport
         try:
-            await writer.start_tls(self.tls, ssl_handshake_timeout=self.handshake_timeout)
+            try:
+                await writer.start_tls(self.tls, ssl_handshake_timeout=self.handshake_timeout)
+            except AttributeError:
+                # CPython 3.11: a connection aborted during the handshake (cut as the oldest
+                # unauthenticated one) makes start_tls fail on the transport it set to None;
+                # give the writer back its closed raw transport (its __del__ needs one)
+                if writer.transport is not None:
+                    raise
+                writer._transport = raw
+                raise ConnectionResetError("connection closed during the handshake") from None
         except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
             if entry.gone:  # cut as the oldest of the unauthenticated: already reported
                 writer.transport.abort()

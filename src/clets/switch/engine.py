@@ -93,7 +93,7 @@ UNSAFE_ACK_DELAY = 0.05
 _AUDITED_LINK_EVENTS = frozenset({
     "auth_failed", "connection_refused", "connected", "disconnected", "connection_lost",
     "bad_frame", "truncated_frame", "framing_error", "write_timeout", "idle_timeout",
-    "frame_timeout",
+    "frame_timeout", "first_frame_timeout", "unauthenticated_cut",
 })
 
 
