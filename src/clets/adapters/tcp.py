@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
+import socket
 import ssl
+import struct
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -29,7 +32,7 @@ from typing import Any, Generic, TypeVar
 from clets.adapters.base import FramesUntilClosed, LinkState, PeerIdentity, defer_write
 from clets.adapters.tls import PeerMap, cert_names, session_info, subject_text
 from clets.adapters.url import LinkURL
-from clets.errors import ConfigError, LinkError
+from clets.errors import ConfigError, LinkBusy, LinkError
 from clets.framing import DEFAULT_MAX_FRAME, BadFrame, Frame, Framer, make_framer
 
 __all__ = [
@@ -53,6 +56,12 @@ Wrap = Callable[["StreamLink", bytes], Any]
 
 _READ_CHUNK = 256 * 1024
 _WRITE_HIGH_WATER = 256 * 1024
+#: unsent bytes one server connection may hold (``StreamOptions.write_buffer``)
+DEFAULT_WRITE_BUFFER = 256 * 1024
+#: frames sent with ``on_lost`` between two checks of what the peer has acknowledged
+_PRUNE_EVERY = 256
+#: seconds between two looks at a full connection's buffer (only while it is full)
+_WATCH_POLL = 0.05
 
 
 def _no_event(name: str, details: dict[str, Any]) -> None:
@@ -77,6 +86,9 @@ class StreamOptions:
     write_timeout: float = 30.0
     #: received frames buffered before the reader stops reading (TCP back-pressure)
     inbox_size: int = 1024
+    #: bytes a server connection may hold unsent (its peer not reading); past it ``send``
+    #: raises LinkBusy at once, and the connection is cut after ``write_timeout``
+    write_buffer: int = DEFAULT_WRITE_BUFFER
 
     def framer(self) -> Framer:
         return make_framer(self.framing, self.max_frame)
@@ -204,6 +216,8 @@ class StreamLink(FramesUntilClosed):
         framer: Framer | None = None,
         first_frame_timeout: float | None = None,
         on_first_frame: Callable[[], None] | None = None,
+        bounded: bool = False,
+        raw_transport: asyncio.WriteTransport | None = None,
     ) -> None:
         self.name = name
         self.options = options or StreamOptions()
@@ -230,6 +244,16 @@ class StreamLink(FramesUntilClosed):
         self._first_frame_by = (time.monotonic() + first_frame_timeout
                                 if first_frame_timeout else None)
         self._on_first_frame = on_first_frame
+        #: server connections: ``send`` never waits; past ``write_buffer`` it refuses
+        self._bounded = bounded
+        #: the TCP transport under a TLS one (its buffer holds ciphertext we sent)
+        self._raw = raw_transport
+        self._watchdog: asyncio.Task[None] | None = None
+        #: bytes handed to ``send`` so far, and the frames sent with ``on_lost`` that the
+        #: peer's TCP may not have acknowledged yet: (end offset, callback)
+        self._queued = 0
+        self._tracked: deque[tuple[int, Callable[[], None]]] = deque()
+        self._since_prune = 0
 
     # --- Link protocol -----------------------------------------------------------------
     @property
@@ -260,19 +284,56 @@ class StreamLink(FramesUntilClosed):
             self._tasks.append(loop.create_task(self._heartbeat_loop(), name=f"{self.name}-hb"))
         return self
 
-    async def send(self, frame: bytes) -> None:
+    @property
+    def buffered(self) -> int:
+        """Bytes sent but still held in this process (not yet taken by the kernel); over
+        TLS also the ciphertext waiting in the TCP transport below it."""
+        held = self._wbytes + self._writer.transport.get_write_buffer_size()
+        raw = self._raw
+        if raw is not None and raw is not self._writer.transport:
+            held += raw.get_write_buffer_size()
+        return held
+
+    async def send(self, frame: bytes, *, on_lost: Callable[[], None] | None = None) -> None:
         """Queue one frame for the transport.
 
         Frames sent in the same event-loop turn are written together (one TLS record, one
         syscall) at the end of the turn -- batching without added latency.  Above the high-water
         mark ``send`` waits for the transport to drain (back-pressure, write deadline).
+
+        A server connection (``bounded``) never waits: it holds at most
+        ``options.write_buffer`` bytes (plus the frame that crossed it); past that ``send``
+        raises :class:`LinkBusy` without taking the frame, and the connection is cut if it has
+        not drained below a quarter of the bound within ``write_timeout``.  ``on_lost`` is
+        called if the connection ends abnormally before the peer's TCP acknowledged the whole
+        frame (the switch then queues the answer again: at least once).
         """
         if self._state is not LinkState.UP or self._writer.transport.is_closing():
             raise LinkError(self.error or "link is not up", link=self.name, peer=self._who())
+        if self._bounded and self._full():
+            self._watch_writes()
+            raise LinkBusy(f"write buffer full: {self.buffered} bytes not taken by the peer "
+                           f"(write_buffer={self.options.write_buffer})",
+                           link=self.name, peer=self._who())
         data = self._framer.encode(frame)  # FrameTooLong / EncodeError: the caller's mistake
         self._wbuf.append(data)
         self._wbytes += len(data)
+        self._queued += len(data)
         self.frames_out += 1
+        if on_lost is not None:
+            self._tracked.append((self._queued, on_lost))
+            self._since_prune += 1
+            if self._since_prune >= _PRUNE_EVERY:
+                self._prune_tracked()
+        if self._bounded:
+            if self.buffered > self.options.write_buffer:
+                self._flush()  # hand it to the kernel now: it may take it all
+                if self._full():
+                    self._watch_writes()
+            elif not self._flush_scheduled:
+                self._flush_scheduled = True
+                defer_write(id(self), self._flush)
+            return
         if self._wbytes > _WRITE_HIGH_WATER:
             self._flush()
             if self._writer.transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
@@ -280,6 +341,84 @@ class StreamLink(FramesUntilClosed):
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             defer_write(id(self), self._flush)
+
+    def _full(self) -> bool:
+        return self.buffered > self.options.write_buffer
+
+    def _watch_writes(self) -> None:
+        """Start the write deadline of a full connection (once): cut it unless it drains."""
+        if self._watchdog is None and self._state is LinkState.UP:
+            self._watchdog = asyncio.get_running_loop().create_task(
+                self._write_deadline(), name=f"{self.name}-write-deadline")
+            self._tasks.append(self._watchdog)
+
+    async def _write_deadline(self) -> None:
+        """Cut the connection unless what it holds drains to a quarter of the bound within
+        ``write_timeout``.  Polls (only while the connection is full): over TLS the bytes sit
+        in two transports, and no single drain() covers both."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.write_timeout
+        low = self.options.write_buffer // 4
+        self._flush()
+        while self.buffered > low:
+            if self._state is not LinkState.UP or self._writer.transport.is_closing():
+                self._watchdog = None
+                return  # the read loop reports how it ended
+            if loop.time() >= deadline:
+                self._watchdog = None
+                held = self.buffered
+                await self._break(
+                    f"peer is not reading: {held} bytes unsent after the write deadline "
+                    f"({self.options.write_timeout:g} s)", "write_timeout", buffered=held)
+                return
+            await asyncio.sleep(_WATCH_POLL)
+        self._watchdog = None
+
+    def _unacked_in_kernel(self) -> int:
+        """Bytes the kernel still holds for the peer (not acknowledged by its TCP): SIOCOUTQ
+        on Linux; elsewhere the send buffer's size, an upper bound."""
+        sock = self._writer.get_extra_info("socket")
+        if sock is None:
+            return 0
+        try:
+            import fcntl
+            import termios
+
+            raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+            return int(struct.unpack("i", raw)[0])
+        except (ImportError, OSError, ValueError, AttributeError):
+            with contextlib.suppress(OSError, ValueError):
+                return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+            return 0
+
+    def _acknowledged(self) -> int:
+        """Offset up to which the peer's TCP has acknowledged what we sent (for TLS the
+        kernel counts ciphertext, larger than the plaintext: an underestimate, so frames
+        are called lost rather than delivered when in doubt)."""
+        return self._queued - self.buffered - self._unacked_in_kernel()
+
+    def _prune_tracked(self) -> None:
+        self._since_prune = 0
+        if not self._tracked:
+            return
+        done = self._acknowledged()
+        while self._tracked and self._tracked[0][0] <= done:
+            self._tracked.popleft()
+
+    def _report_lost(self) -> None:
+        """The connection is ending abnormally: every tracked frame the peer's TCP has not
+        acknowledged is reported lost (call before the socket is closed)."""
+        if not self._tracked:
+            return
+        try:
+            done = self._acknowledged()
+        except Exception:
+            done = -1
+        tracked, self._tracked = self._tracked, deque()
+        for end, on_lost in tracked:
+            if end > done:
+                with contextlib.suppress(Exception):
+                    on_lost()
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -310,6 +449,7 @@ class StreamLink(FramesUntilClosed):
                 task.cancel()
         w = self._writer
         if abort:
+            self._report_lost()
             self._wbuf.clear()
             w.transport.abort()
         else:
@@ -464,6 +604,7 @@ class StreamLink(FramesUntilClosed):
             self._event("connection_lost", reason=self.error)
         if self._state is not LinkState.CLOSED:
             self._state = LinkState.DOWN
+            self._report_lost()
             self._writer.transport.abort()
         self._finish()
 
@@ -505,8 +646,8 @@ class Inbound:
     def peer(self) -> PeerIdentity:
         return self.link.peer
 
-    async def reply(self, frame: bytes) -> None:
-        await self.link.send(frame)
+    async def reply(self, frame: bytes, *, on_lost: Callable[[], None] | None = None) -> None:
+        await self.link.send(frame, on_lost=on_lost)
 
 
 #: server defaults sized for a state switch: 800+ agencies with several terminals each
@@ -592,6 +733,7 @@ class TcpServer:
         max_per_peer: int = DEFAULT_MAX_PER_PEER,
         max_unauthenticated: int | None = None,
         first_frame_timeout: float | None = DEFAULT_FIRST_FRAME_TIMEOUT,
+        write_buffer: int | None = None,
         aggregate: bool = True,
         on_event: EventHook | None = None,
         name: str = "tcp-server",
@@ -605,6 +747,10 @@ class TcpServer:
         self.host, self._port, self.name = host, port, name
         self.tls, self.peers = tls, peers
         self.options = options or StreamOptions()
+        if write_buffer is not None:  # unsent bytes one connection may hold (slow readers)
+            if write_buffer < 1:
+                raise ConfigError(f"{name}: write_buffer must be at least 1, not {write_buffer}")
+            self.options = dataclasses.replace(self.options, write_buffer=write_buffer)
         self.handshake_timeout = handshake_timeout
         if max_unauthenticated is None:
             max_unauthenticated = min(DEFAULT_MAX_UNAUTHENTICATED, max_connections)
@@ -775,6 +921,7 @@ class TcpServer:
         ip, where = str(addr[0]), f"{addr[0]}:{addr[1]}"
         entry: _Unauthenticated | None = None
         peer_key: str | None = None
+        raw = writer.transport  # under TLS after start_tls: its buffer counts too
         self._seq += 1
         key = self._seq
         try:
@@ -810,6 +957,8 @@ class TcpServer:
                 wrap=Inbound if self.aggregate else None,
                 first_frame_timeout=self.first_frame_timeout if plain else None,
                 on_first_frame=(lambda: self._authenticated(key, entry)) if plain else None,
+                bounded=True,
+                raw_transport=raw,
             )
             entry.link = link
             self._links.add(link)
@@ -1085,7 +1234,7 @@ TCP_PARAMS = {
 #: parameters a listening ``tcp://``/``tcp+tls://`` link (the switch's origin links) accepts too
 SERVER_PARAMS = {
     "max_connections", "max_unauthenticated", "max_per_ip", "max_per_peer",
-    "first_frame_timeout", "handshake_timeout",
+    "first_frame_timeout", "handshake_timeout", "write_buffer",
 }
 
 
@@ -1098,6 +1247,7 @@ def server_limits_from_url(url: LinkURL) -> dict[str, Any]:
         "max_per_peer": url.integer("max_per_peer", DEFAULT_MAX_PER_PEER),
         "first_frame_timeout": url.number("first_frame_timeout", DEFAULT_FIRST_FRAME_TIMEOUT),
         "handshake_timeout": url.number("handshake_timeout", 10.0),
+        "write_buffer": url.integer("write_buffer", DEFAULT_WRITE_BUFFER),
     }
     if "max_unauthenticated" in url.params:
         limits["max_unauthenticated"] = url.integer("max_unauthenticated", 1)

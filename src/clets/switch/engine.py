@@ -38,6 +38,7 @@ from clets.errors import (
     ConfigError,
     DecodeError,
     EncodeError,
+    LinkBusy,
     LinkError,
     ValidationError,
 )
@@ -89,6 +90,8 @@ CHECKPOINT_EVERY = 0.2
 UNSAFE_ENV = "CLETS_ALLOW_UNSAFE_TEST_MODE"
 #: the window between the early ACK and the commit in ``ack-before-commit`` mode, seconds
 UNSAFE_ACK_DELAY = 0.05
+#: seconds a delivery waits before its next try when its peer's connection is full or gone
+_DEFER_DELAY = 0.5
 #: transport events (clets.adapters.tcp on_event names) that become audit records
 _AUDITED_LINK_EVENTS = frozenset({
     "auth_failed", "connection_refused", "connected", "disconnected", "connection_lost",
@@ -844,8 +847,13 @@ class Switch:
         each, ``done`` for deliveries) in the next group commit, after the frames reached the
         transport."""
         sent: list[tuple[OutRow, StoredMessage, bytes, str]] = []
+        waiting: set[str | None] = set()  # peers whose connection took no more (LinkBusy)
         for row in rows:
-            item = await self._send_row(row)
+            if row.kind == "deliver" and row.peer in waiting:
+                # after an answer that waits, the later ones wait too (they stay in order)
+                self._defer(row, "an earlier answer to this peer is waiting")
+                continue
+            item = await self._send_row(row, waiting)
             if item is not None:
                 sent.append(item)
         if not sent:
@@ -883,7 +891,8 @@ class Switch:
 
         self._gc.submit(step, after)
 
-    async def _send_row(self, row: OutRow) -> tuple[OutRow, StoredMessage, bytes, str] | None:
+    async def _send_row(self, row: OutRow, waiting: set[str | None] | None = None
+                        ) -> tuple[OutRow, StoredMessage, bytes, str] | None:
         """Hand one claimed row to its link; failures are retried or dead-lettered here."""
         cfg = self.config
         req = self._request(row.msn)
@@ -907,22 +916,77 @@ class Switch:
                     self._dead(row, req, f"cannot encode: {exc}"[:100])
                     return None
             send = link.send
+            on_link = True
             link_name = dest.link
         else:
             frame = row.frame or b""
             link_name = row.target
             link = self._links[link_name]
             send = self._replies.get((link_name, row.peer or "")) or link.send
+        # ``==``: a bound method is a new object at each attribute access (``is`` never holds)
+        on_link = send == link.send
+        extra: dict[str, Any] = {}
+        if row.kind == "deliver" and _takes(send, "on_lost"):
+            # a connection cut before its peer took this answer queues it again
+            extra["on_lost"] = functools.partial(self._requeue_lost, row)
+        if row.kind == "deliver" and on_link and _takes(send, "peer"):
+            extra["peer"] = row.peer  # a link of many peers: only that peer's connections
         try:
             async with asyncio.timeout(self._send_timeout):
-                await send(frame)
+                await send(frame, **extra)
+        except LinkBusy as exc:
+            if row.kind != "deliver":
+                self._failed(row, req, str(exc))
+                return None
+            # the peer's connection is full (not reading) or it has none: the answer waits
+            # in the journal, its attempt not counted (its time to live still runs)
+            if waiting is not None:
+                waiting.add(row.peer)
+            self._defer(row, str(exc))
+            return None
         except (LinkError, OSError, TimeoutError) as exc:
-            if send is not link.send and row.kind == "deliver":
+            if row.kind == "deliver" and not on_link:
                 # the connection the request came on is gone: forget it, retry on the link
                 self._replies.pop((link_name, row.peer or ""), None)
+                if isinstance(exc, LinkError):  # not the peer's answer's fault: no attempt
+                    if waiting is not None:
+                        waiting.add(row.peer)
+                    self._defer(row, str(exc))
+                    return None
             self._failed(row, req, str(exc) or type(exc).__name__)
             return None
         return row, req, frame, link_name
+
+    def _defer(self, row: OutRow, why: str) -> None:
+        """A delivery that waits in the journal for its peer's connection (full, or none):
+        ``queued`` again shortly, the attempt not counted."""
+        now = self.clock.time()
+        j = self.journal
+        self._gc.submit(functools.partial(
+            j.mark_failed, row.id, now, error=why[:200], next_attempt_at=now + _DEFER_DELAY,
+            attempts=max(0, row.attempts - 1)))
+
+    def _requeue_lost(self, row: OutRow) -> None:
+        """The link cut a connection before its peer's TCP acknowledged this answer (a reader
+        that stopped reading, cut after its write deadline): the delivery is queued again.
+        At least once: the peer may have read part of it, or all of it."""
+        if self._journal is None or self._stopping:
+            return
+        now = self.clock.time()
+        j = self.journal
+
+        def step() -> None:
+            j.mark_failed(row.id, now, error="connection cut before the peer took the answer",
+                          next_attempt_at=now, attempts=row.attempts)
+            j.audit(AuditEvent("delivery_failed", msn=row.msn, link=row.target,
+                               destination=row.target, mke=row.mke, outcome="requeued",
+                               reason="connection cut before the peer took the answer"), now)
+
+        def after(ok: bool, _value: Any) -> None:
+            self.metrics_data.count("delivery_failed" if ok else "internal_error")
+            self._wake_target(row.target)
+
+        self._gc.submit(step, after)
 
     def _policy(self, row: OutRow) -> Any:
         dest = self.config.destinations.get(row.target) if row.kind == "forward" else None
@@ -1060,6 +1124,24 @@ class Switch:
                 "purged", outcome="ok",
                 reason=f"retention: {rows} delivered queue rows and {messages} messages older "
                        f"than {days:g} days"), now)
+
+
+def _takes(send: Any, name: str) -> bool:
+    """Does this link's send take keyword ``name`` (``on_lost``: it reports a frame lost
+    with its connection; ``peer``: a link of many peers, sent to one of them)?"""
+    key = (getattr(send, "__func__", send), name)
+    known = _TAKES.get(key)
+    if known is None:
+        try:
+            known = name in inspect.signature(send).parameters
+        except (TypeError, ValueError):
+            known = False
+        with contextlib.suppress(TypeError):
+            _TAKES[key] = known
+    return known
+
+
+_TAKES: dict[tuple[Any, str], bool] = {}
 
 
 def encode_for_origin(codec: Codec, msg: Message, request_mke: str | None, kind: str) -> bytes:
