@@ -20,8 +20,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from clets.adapters.tcp import StreamOptions, TcpClient, TcpServer, raise_fd_limit
+from clets.adapters.tcp import (
+    StreamOptions,
+    TcpClient,
+    TcpServer,
+    raise_fd_limit,
+    server_limits_from_url,
+)
 from clets.adapters.url import parse_link_url
 from clets.errors import ConfigError
 from clets.model import Message, Name, Person, dumps, loads
@@ -385,3 +393,28 @@ def test_the_server_holds_10000_concurrent_connections() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+_COUNTS = ("max_connections", "max_unauthenticated", "max_per_ip", "max_per_peer",
+           "write_buffer")
+_TIMES = ("first_frame_timeout", "handshake_timeout")
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(_COUNTS + _TIMES),
+       st.one_of(st.text(max_size=12), st.integers(-10**6, 10**6).map(str),
+                 st.floats(allow_nan=True, allow_infinity=True).map(repr)))
+def test_any_listener_parameter_value_is_taken_whole_or_refused(name: str, raw: str) -> None:
+    """Property: a value is a ConfigError, or exactly the positive number it spells (never a
+    silent default, never zero or negative)."""
+    from urllib.parse import quote
+    url = parse_link_url(f"tcp://127.0.0.1:1?plain=1&{name}={quote(raw, safe='')}")
+    try:
+        limits = server_limits_from_url(url)
+    except ConfigError:
+        return
+    value = limits[name]
+    if name in _COUNTS:
+        assert isinstance(value, int) and value >= 1 and value == int(raw)
+    else:
+        assert 0 < value < float("inf") and value == float(raw)

@@ -278,3 +278,59 @@ def test_a_full_connection_refuses_at_once_and_is_cut_after_the_deadline() -> No
             assert got // 4002 >= sent - len(lost)
             raw.close()
     arun(main())
+
+
+@run_async
+async def test_answers_wait_for_a_peer_away_longer_than_its_retries(tmp_path: Path) -> None:
+    """With no connection of the peer, its answer waits in the journal (attempts not
+    counted: ``retries = 0`` would otherwise dead-letter it at once) and is delivered on its
+    next connection; never to another peer connected meanwhile."""
+    pki = Pki()
+    cert, ca = tmp_path / "server.pem", tmp_path / "ca.pem"
+    pki.server_cert.private_key_and_cert_chain_pem.write_to_path(str(cert))
+    pki.ca.cert_pem.write_to_path(str(ca))
+    ncic = await TcpServer("127.0.0.1", 0, plain=True).start()
+    text = CONFIG.format(journal=tmp_path / "j.db", port=ncic.port, cert=cert, ca=ca,
+                         wb=WRITE_BUFFER, wt=WRITE_TIMEOUT)
+    text = text.replace("max_message_bytes = 65536\n",
+                        "max_message_bytes = 65536\n\n[switch.retry]\nretries = 0\n")
+    sw = Switch(parse_config(text, "box.toml", tmp_path), poll=0.05)
+    await sw.start()
+    server = sw._links["agencies"]
+    assert isinstance(server, ServerLink)
+    port = server.server.port
+    clients: list[TcpClient] = []
+
+    async def connect(name: str) -> TcpClient:
+        cli = TcpClient("127.0.0.1", port, tls=pki.client_ctx(name), reconnect=False)
+        await cli.connect()
+        clients.append(cli)
+        return cli
+
+    try:
+        first = await connect("client-router-01")
+        await first.send(_qw("CA0010000", "AWAY1"))
+        req = await ncic.receive()
+        await first.close()
+        await eventually(lambda: not any(lk.peer.mnemonic == "RTR1"
+                                         for lk in server.server.links))
+        other = await connect("client-router-02")
+        fwd = loads(req.payload)
+        await req.reply(dumps(Message(format="json", mke="QWR", destinations=["CA0010000"],
+                                      control=fwd.control, status="no_hit")).encode())
+        await asyncio.sleep(2.0)  # four tries at least, none counted
+        rows = [r for r in sw.journal.list_rows(target="agencies") if r.peer == "RTR1"]
+        assert [(r.state, r.attempts) for r in rows] == [("queued", 0)]
+        assert "no connected peer" in (rows[0].last_error or "")
+        back = await connect("client-router-01")
+        async with asyncio.timeout(5):
+            got = loads(await back.receive())
+        assert got.control == "AWAY1" and got.status == "no_hit"
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await other.receive()
+    finally:
+        for cli in clients:
+            await cli.close()
+        await sw.stop()
+        await ncic.close()
