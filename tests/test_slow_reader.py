@@ -334,3 +334,58 @@ async def test_answers_wait_for_a_peer_away_longer_than_its_retries(tmp_path: Pa
             await cli.close()
         await sw.stop()
         await ncic.close()
+
+
+@run_async
+async def test_answers_held_for_a_slow_reader_at_stop_are_delivered_after_restart(
+        tmp_path: Path) -> None:
+    """A stop while a peer is not reading: what its connection could not hand over is queued
+    again before the journal closes, and delivered when it connects to the restarted switch."""
+    pki = Pki()
+    cert, ca = tmp_path / "server.pem", tmp_path / "ca.pem"
+    pki.server_cert.private_key_and_cert_chain_pem.write_to_path(str(cert))
+    pki.ca.cert_pem.write_to_path(str(ca))
+    ncic = await TcpServer("127.0.0.1", 0, plain=True).start()
+    # a write deadline longer than the test: only the stop ends the slow connection
+    cfg = parse_config(CONFIG.format(journal=tmp_path / "j.db", port=ncic.port, cert=cert,
+                                     ca=ca, wb=WRITE_BUFFER, wt=300), "box.toml", tmp_path)
+    sw = Switch(cfg, poll=0.05)
+    await sw.start()
+    server = sw._links["agencies"]
+    assert isinstance(server, ServerLink)
+    slow = await asyncio.to_thread(BlockingPeer, pki.client_ctx("client-router-01"),
+                                   server.server.port, 4096)
+    controls = [f"T{i:04d}" for i in range(ANSWERS)]
+    try:
+        for c in controls:
+            await asyncio.to_thread(slow.send, _qw("CA0010000", c))
+        for _ in controls:
+            req = await ncic.receive()
+            fwd = loads(req.payload)
+            await req.reply(dumps(Message(format="json", mke="QWR", destinations=["CA0010000"],
+                                          control=fwd.control, status="hit",
+                                          text="R" * ANSWER_TEXT)).encode())
+        await eventually(lambda: next((lk for lk in server.server.links
+                                       if lk.buffered > WRITE_BUFFER // 2), None), timeout=30)
+        await sw.stop(timeout=1.0)
+        before, _ended = await asyncio.to_thread(slow.read_all, 2.0)
+        slow.close()
+        sw2 = Switch(cfg, poll=0.05)
+        await sw2.start()
+        try:
+            server2 = sw2._links["agencies"]
+            assert isinstance(server2, ServerLink)
+            again = await asyncio.to_thread(BlockingPeer, pki.client_ctx("client-router-01"),
+                                            server2.server.port)
+            seen = {loads(f).control for f in before}
+            deadline = time.monotonic() + 30
+            while not set(controls) <= seen and time.monotonic() < deadline:
+                frames, _ended = await asyncio.to_thread(again.read_all, 0.5)
+                seen |= {loads(f).control for f in frames}
+            again.close()
+            missing = sorted(set(controls) - seen)
+            assert not missing, f"{len(missing)} answers lost, e.g. {missing[:5]}"
+        finally:
+            await sw2.stop()
+    finally:
+        await ncic.close()

@@ -462,6 +462,7 @@ class StreamLink(FramesUntilClosed):
                 async with asyncio.timeout(timeout):
                     await w.wait_closed()
             except Exception:
+                self._report_lost()  # it could not hand everything over: what it still held
                 w.transport.abort()
         self._finish()
 

@@ -916,7 +916,6 @@ class Switch:
                     self._dead(row, req, f"cannot encode: {exc}"[:100])
                     return None
             send = link.send
-            on_link = True
             link_name = dest.link
         else:
             frame = row.frame or b""
@@ -970,7 +969,7 @@ class Switch:
         """The link cut a connection before its peer's TCP acknowledged this answer (a reader
         that stopped reading, cut after its write deadline): the delivery is queued again.
         At least once: the peer may have read part of it, or all of it."""
-        if self._journal is None or self._stopping:
+        if self._journal is None:
             return
         now = self.clock.time()
         j = self.journal
@@ -986,6 +985,10 @@ class Switch:
             self.metrics_data.count("delivery_failed" if ok else "internal_error")
             self._wake_target(row.target)
 
+        if self._stopping:  # links close after the last group commit: write it now
+            with contextlib.suppress(CletsError, sqlite3.Error), j.tx():
+                step()
+            return
         self._gc.submit(step, after)
 
     def _policy(self, row: OutRow) -> Any:
