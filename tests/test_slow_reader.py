@@ -35,7 +35,7 @@ pytestmark = pytest.mark.timeout(120)
 ANSWERS = 480
 ANSWER_TEXT = 8000
 WRITE_BUFFER = 65536
-WRITE_TIMEOUT = 3.0
+WRITE_TIMEOUT = 6.0
 
 CONFIG = """\
 [switch]
