@@ -311,12 +311,18 @@ class Switch:
         """Transport events worth an audit record (authentication failures, cut-offs)."""
         if self._journal is None or name not in _AUDITED_LINK_EVENTS:
             return
-        with self.journal.tx():
-            self.journal.audit(AuditEvent(
-                "auth_failed" if name == "auth_failed" else "link_event",
-                link=str(details.get("link")), peer=str(details.get("peer") or "") or None,
-                outcome=name, reason=str(details.get("reason") or "")[:100] or None),
-                self.clock.time())
+        j, now = self.journal, self.clock.time()
+        event = AuditEvent(
+            "auth_failed" if name == "auth_failed" else "link_event",
+            link=str(details.get("link")), peer=str(details.get("peer") or "") or None,
+            outcome=name, reason=str(details.get("reason") or "")[:100] or None)
+        if self._running and not self._stopping:
+            # in the group commit: a flood of connections is one commit per loop turn, not
+            # one fsync per connection (which held up every peer's traffic)
+            self._gc.submit(functools.partial(j.audit, event, now))
+            return
+        with j.tx():
+            j.audit(event, now)
 
     def _capture_failed(self, link: str, reason: str) -> None:
         """A capture that cannot be written is audited once; the traffic goes on."""
