@@ -215,6 +215,7 @@ def test_full_budget_cuts_the_oldest_unauthenticated_never_a_peer() -> None:
             for _r, w in (idle[2], (r4, w4)):
                 w.write(struct.pack(">H", 1) + b"X")
                 await srv.receive()
+            await eventually(lambda: srv.connections == 4)  # the cut ones have left
             _r7, w7 = await asyncio.open_connection("127.0.0.1", srv.port)
             w7.write(struct.pack(">H", 1) + b"Y")
             await srv.receive()
