@@ -327,8 +327,10 @@ def test_fd_limit_is_raised_at_start_and_a_low_one_is_logged(caplog: pytest.LogC
             async with TcpServer(plain=True, max_connections=400):
                 pass   # 400 + the reserve fit below the hard limit: raised, nothing logged
             assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 400
-            async with TcpServer(plain=True, max_connections=hard + 1000, name="big"):
-                pass
+            async with TcpServer(plain=True, max_connections=hard + 1000, name="big") as big:
+                # it holds what the limit allows: its budgets, not accept(), decide
+                assert big.limits.max_connections == hard - 256
+                assert big.limits.max_unauthenticated <= hard - 256
         with caplog.at_level(logging.WARNING, logger="clets.adapters.tcp"):
             arun(main())
         warned = [r for r in caplog.records if getattr(r, "event", None) == "fd_limit"]

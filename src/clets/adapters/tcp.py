@@ -802,16 +802,21 @@ class TcpServer:
         return self._total
 
     def _check_fd_limit(self) -> None:
-        """Raise the open-file limit for ``max_connections``; log when it stays too low."""
+        """Raise the open-file limit for ``max_connections``; when it stays too low, hold
+        only as many connections as it allows (so the budgets, not a failing accept(), decide
+        who is cut) and log it."""
         wanted = self.limits.max_connections + _FD_RESERVE
         soft, hard = raise_fd_limit(wanted)
         if 0 <= soft < wanted:
+            possible = max(1, soft - _FD_RESERVE)
             log.warning(
-                "open-file limit below what max_connections needs: connections beyond it "
-                "are refused by the kernel (raise LimitNOFILE= / ulimit -n)",
+                "open-file limit below what max_connections needs: this listener holds "
+                "fewer connections (raise LimitNOFILE= / ulimit -n)",
                 extra={"event": "fd_limit", "link": self.name, "soft": soft, "hard": hard,
                        "wanted": wanted, "max_connections": self.limits.max_connections,
-                       "connections_possible": max(0, soft - _FD_RESERVE)})
+                       "connections_possible": possible})
+            self.limits.max_connections = min(self.limits.max_connections, possible)
+            self.limits.max_unauthenticated = min(self.limits.max_unauthenticated, possible)
 
     async def start(self) -> TcpServer:
         self._check_fd_limit()
