@@ -144,6 +144,11 @@ def test_dump_is_byte_identical_on_generated_messages(msg: Any) -> None:
     assert outcome(new.dump, m) == outcome(old.dump, msg)
     assert outcome(new.dumps, m) == outcome(old.dumps, msg)
     assert new.to_dict(m) == old.to_dict(msg)
+    parts = [msg, msg.person, msg.vehicle, msg.case, msg.error, *msg.records]
+    for part in parts:
+        assert new.is_empty(to_new(part)) == old.is_empty(part)
+        if part is not None:
+            assert new.clone(to_new(part)) == to_new(old.clone(part))
 
 
 def test_lone_surrogates_fail_or_pass_as_before() -> None:
