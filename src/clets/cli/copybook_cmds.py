@@ -274,6 +274,7 @@ def register(group: click.Group) -> None:
                    conditions)
         fmt = record_format.upper()
         splitter = RecordSplitter(fmt, _lrecl(cb, lrecl))
+        padded = fmt in ("F", "FB")
         enc = msgspec.json.Encoder(decimal_format="number")
         out = sys.stdout.buffer
         total = None
@@ -295,7 +296,7 @@ def register(group: click.Group) -> None:
                 done += len(chunk)
                 for number, offset, raw in splitter.feed(chunk):
                     try:
-                        value = cb.decode(raw)
+                        value = cb.decode(raw, padded=padded)
                     except (DecodeError, LayoutError) as exc:
                         where = f"record {number} at byte {offset}"
                         if reject is None:

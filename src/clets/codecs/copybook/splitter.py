@@ -2,7 +2,8 @@
 RDW), fed chunk by chunk so that a file of any size streams with flat memory.
 
 Sans-I/O: ``feed(chunk)`` returns the whole records the chunk completes as
-``(record_number, byte_offset, record_bytes)``; ``close()`` checks that nothing is left over.
+``(record_number, byte_offset, record_bytes)`` (the offset of the record in the stream: of its
+RDW for V/VB); ``close()`` checks that nothing is left over.
 A bad RDW or BDW is a :class:`~clets.errors.FramingError` naming the byte offset, since after
 one the stream is out of step.  (h-cpytypes's records.py is the project's splitter for the
 field level; this one is what the CLI uses until the two are merged.)
@@ -74,7 +75,7 @@ class RecordSplitter:
             if n - pos < rlen:
                 break
             self._number += 1
-            out.append((self._number, here + 4, bytes(buf[pos + 4:pos + rlen])))
+            out.append((self._number, here, bytes(buf[pos + 4:pos + rlen])))
             pos += rlen
         del buf[:pos]
         self._base += pos

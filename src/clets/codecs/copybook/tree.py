@@ -978,8 +978,14 @@ class Copybook:
                               field=node.name, offset=node.offset, data=data)
         return rec
 
-    def decode(self, data: bytes) -> dict[str, Any]:
-        return self.record_for(data).decode(data)
+    def decode(self, data: bytes, *, padded: bool = False) -> dict[str, Any]:
+        """The values of one record; ``padded``: the record sits in a fixed-length slot (F/FB
+        files of several record types, or of variable records) and bytes past its end are
+        padding."""
+        rec = self.record_for(data)
+        if padded and not rec.variable and len(data) > rec.length:
+            data = data[:rec.length]
+        return rec.decode(data)
 
     def encode(self, values: dict[str, Any]) -> bytes:
         """Bytes of one record; the record is the one named by the object's single top key,
