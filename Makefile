@@ -13,12 +13,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages that the tests talk to for real: sshd (SFTP), socat (serial pty pairs),
-# xmllint (independent XSD validation). Installed when we are root and they are missing.
+# xmllint (independent XSD validation), cobc (GnuCOBOL: the copybook field types' oracle). Installed when we are root and they are missing.
 deps:
 	@missing=""; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
 	test -x /usr/sbin/sshd || missing="$$missing openssh-server openssh-sftp-server"; \
 	command -v xmllint >/dev/null || missing="$$missing libxml2-utils"; \
+	command -v cobc >/dev/null || missing="$$missing gnucobol3"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \

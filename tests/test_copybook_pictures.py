@@ -70,7 +70,7 @@ def test_picture_meaning(text: str, category: str, size: int, digits: int, scale
 @pytest.mark.parametrize("text", [
     "", "9V9V9", "S9S", "9S", "PP", "9P9", "9VP9", "P9P", "ZZ*9", "++--9", "X9Z", "+9.9E+99",
     "9(39)", "99CR-", "9CRDB", "X(0)", "ZZ9.9.9", "99V.99", "Q", "9(", "$9$9", "+ZZ9+",
-    "ZZ9CR+", "$$$ZZ9", "N9", "GX", "X(5)Z", "9(8)." + "9" * 50,
+    "ZZ9CR+", "$$$ZZ9", "ZZZ.Z9", "$$$.$9", "N9", "GX", "X(5)Z", "9(8)." + "9" * 50,
 ])
 def test_bad_pictures_are_picture_errors(text: str) -> None:
     with pytest.raises(PictureError):

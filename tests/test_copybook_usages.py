@@ -212,6 +212,26 @@ def test_numeric_edited_moves(pic: str, value: Any, text: str) -> None:
     assert t.decode(e(text), "F", 0) == value
 
 
+@pytest.mark.parametrize(("pic", "usage", "value", "data"), [
+    ("ZZ0ZZ9", "display", 0, e("     0")),
+    ("ZZ0ZZ9", "display", 100, e("   100")),
+    ("ZZ0ZZ9", "display", 1234, e(" 10234")),
+    ("Z(5)/99", "display", 9, e("      09")),
+    ("Z(5)/99", "display", 12345, e("  123/45")),
+    ("+$$$,$$9.99", "display", Decimal("-0.01"), e("-     $0.01")),
+    ("+$$$,$$9.99", "display", Decimal("1189.62"), e("+ $1,189.62")),
+    ("-$$$9.99", "display", Decimal("52.67"), e("  $52.67")),
+    ("-$$$9.99", "display", Decimal("-52.67"), e("- $52.67")),
+    ("S999PP", "packed", 100, bytes.fromhex("001C")),
+    ("S999PP", "packed", -99900, bytes.fromhex("999D")),
+])
+def test_where_gnucobol_departs_from_ibm(pic: str, usage: str, value: Any, data: bytes) -> None:
+    """Worked by hand from the IBM Language Reference (see test_copybook_gnucobol.py)."""
+    t = ft(pic, usage)
+    assert t.encode(value, "F", 0) == data
+    assert t.decode(data, "F", 0) == value
+
+
 def test_edited_decode_refuses_what_a_move_cannot_write() -> None:
     t = ft("ZZZ9.99")
     with pytest.raises(DecodeError, match="not how PIC edits"):

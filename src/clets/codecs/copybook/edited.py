@@ -100,10 +100,13 @@ class _Editor:
             else:  # F: the floating symbol's leftmost position
                 out.append("")
         if self.region is not None:
-            start, end = self.region
+            start = self.region[0]
             last = -1
             fill = self.fill if self.floating is None else " "
-            for i in range(start, end + 1):
+            # suppression runs to the first significant digit, a 9, the point or a sign; an
+            # insertion character just after the Z string goes too ("ZZZ,999" edits 5 as
+            # "    005", as GnuCOBOL and IBM do)
+            for i in range(start, len(self.kinds)):
                 k = self.kinds[i]
                 if k == "F" or k == "i" or (k in "zf" and out[i] == "0"):
                     out[i] = fill

@@ -216,6 +216,13 @@ def _edited(raw: str, runs: list[tuple[str, int]], symbols: set[str], size: int)
                                    f"{seq[i]}")
         if any(s in ("Z", "*") for s in seq):
             raise PictureError(f"PIC {raw}: floating insertion together with Z or *")
+    point = next((i for i, s in enumerate(seq) if s in (".", "V")), None)
+    if point is not None:
+        after = seq[point + 1:]
+        first = next((i for i, s in enumerate(after) if s in ("Z", "*") or s == floating), None)
+        if first is not None and "9" in after[first:]:
+            raise PictureError(f"PIC {raw}: 9 after a suppression or floating symbol right of "
+                               "the decimal point")
     if floating != "$" and seq.count("$") == 1:
         i = seq.index("$")
         if i not in (0, 1) or (i == 1 and seq[0] not in ("+", "-")):
