@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages that the tests talk to for real: sshd (SFTP), socat (serial pty pairs),
-# xmllint (independent XSD validation), cobc (GnuCOBOL: the copybook corpus's layout oracle).
-# Installed when we are root and they are missing.
+# xmllint (independent XSD validation), cobc (GnuCOBOL: the oracle of the copybook field types
+# and of the copybook corpus's layouts). Installed when we are root and they are missing.
 deps:
 	@missing=""; \
 	command -v socat >/dev/null || missing="$$missing socat"; \

@@ -1,0 +1,269 @@
+"""Edited pictures: numeric-edited (``Z * + - CR DB $ , . B 0 /``) and alphanumeric-edited.
+
+Encoding is a COBOL MOVE into the edited item: the digits of the value placed in the digit
+positions, zero suppression (``Z`` -> spaces, ``*`` -> asterisks), simple insertion (``, B 0 /``),
+the special insertion ``.``, fixed insertion (a ``$``, a leading or trailing ``+``/``-``,
+``CR``/``DB``), floating insertion (``$$$``, ``+++``, ``---``: the symbol lands just left of the
+first significant digit), and BLANK WHEN ZERO.  The rules are the IBM Language Reference's
+("Editing rules"); tests/test_copybook_gnucobol.py compares with GnuCOBOL's MOVE.
+
+Decoding reads the digits and the sign back and then *edits the number again*: the field is
+accepted only if that gives the very same characters.  Edited fields are printed output, so a
+value a MOVE cannot have produced is corrupt data, and decode -> encode is byte for byte.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clets.errors import DecodeError, EncodeError
+
+from .pictures import Picture, PictureError
+from .usages import FieldOptions, FieldSpec, ZonedType, _check_length, _number, _page, _value
+
+__all__ = ["AlnumEditedType", "EditedType", "NationalNumeric"]
+
+_INSERT = {",": ",", "B": " ", "0": "0", "/": "/"}
+
+
+class _Editor:
+    """The editing rules of one numeric-edited picture, on characters."""
+
+    def __init__(self, pic: Picture, blank_when_zero: bool) -> None:
+        syms = [s for s in pic.symbols if s not in ("V", "P")]
+        self.digits, self.scale, self.signed = pic.digits, pic.scale, pic.signed
+        self.bwz = blank_when_zero
+        floating = next((c for c in ("$", "+", "-") if syms.count(c) > 1), None)
+        self.floating = floating
+        self.fill = "*" if "*" in syms else " "
+        kinds: list[str] = []  # per symbol: d z f F i . s c $
+        lead = syms.index(floating) if floating is not None else -1
+        for i, s in enumerate(syms):
+            if s == "9":
+                kinds.append("d")
+            elif s in ("Z", "*"):
+                kinds.append("z")
+            elif s == floating:
+                kinds.append("F" if i == lead else "f")
+            elif s in _INSERT:
+                kinds.append("i")
+            elif s == ".":
+                kinds.append(".")
+            elif s in ("+", "-"):
+                kinds.append("s")
+            elif s in ("CR", "DB"):
+                kinds.append("c")
+            elif s == "$":
+                kinds.append("$")
+            else:  # pragma: no cover - pictures.py lets nothing else through
+                raise PictureError(f"PIC {pic.text}: unexpected symbol {s}")
+        self.syms, self.kinds = syms, kinds
+        suppress = [i for i, k in enumerate(kinds) if k in "zfF"]
+        self.region = (suppress[0], suppress[-1]) if suppress else None
+        self.all_suppressed = "d" not in kinds
+        # the character offset of each symbol (CR/DB take two)
+        self.starts: list[int] = []
+        pos = 0
+        for s in syms:
+            self.starts.append(pos)
+            pos += len(s)
+        self.size = pos
+        if blank_when_zero and self.fill == "*":
+            raise PictureError(f"PIC {pic.text}: BLANK WHEN ZERO with *")
+
+    def edit(self, n: int) -> str:
+        """The characters a MOVE of ``n`` units (10**-scale) writes."""
+        if n == 0 and self.bwz:
+            return " " * self.size
+        neg = n < 0
+        if n == 0 and self.region is not None and self.all_suppressed:
+            if self.fill == "*":
+                return "".join("." if s == "." else "*" * len(s) for s in self.syms)
+            return " " * self.size
+        digits = f"{abs(n):0{self.digits}d}"
+        out: list[str] = []
+        di = 0
+        for s, k in zip(self.syms, self.kinds, strict=True):
+            if k in "dzf":
+                out.append(digits[di])
+                di += 1
+            elif k == "i":
+                out.append(_INSERT[s])
+            elif k == ".":
+                out.append(".")
+            elif k == "s":
+                out.append("-" if neg else ("+" if s == "+" else " "))
+            elif k == "c":
+                out.append(s if neg else "  ")
+            elif k == "$":
+                out.append("$")
+            else:  # F: the floating symbol's leftmost position
+                out.append("")
+        if self.region is not None:
+            start = self.region[0]
+            last = -1
+            fill = self.fill if self.floating is None else " "
+            # suppression runs to the first significant digit, a 9, the point or a sign; an
+            # insertion character just after the Z string goes too ("ZZZ,999" edits 5 as
+            # "    005", as GnuCOBOL and IBM do)
+            for i in range(start, len(self.kinds)):
+                k = self.kinds[i]
+                if k == "F" or k == "i" or (k in "zf" and out[i] == "0"):
+                    out[i] = fill
+                    last = i
+                else:
+                    break
+            if self.floating is not None:
+                f = self.floating
+                out[last] = "$" if f == "$" else ("-" if neg else ("+" if f == "+" else " "))
+        return "".join(out)
+
+    def parse(self, text: str) -> int | None:
+        """The units ``text`` holds, None for a blank field; ValueError if a MOVE cannot
+        have written it."""
+        if not text.strip(" ") or not text.strip("\0") or not text.strip("\xff"):
+            return 0 if self.edit(0) == text else None
+        digits: list[str] = []
+        neg = False
+        for s, k, at in zip(self.syms, self.kinds, self.starts, strict=True):
+            c = text[at:at + len(s)]
+            if k in "dzf":
+                digits.append(c if "0" <= c <= "9" else "0")
+            elif (k == "s" and c == "-") or (k == "c" and c == s) or (k == "F" and c == "-"):
+                neg = True
+        if self.floating in ("+", "-") and self.region is not None and "-" in text[
+                self.starts[self.region[0]]:self.starts[self.region[1]] + 1]:
+            neg = True
+        n = int("".join(digits))
+        if neg:
+            n = -n
+        expected = self.edit(n)
+        if expected != text:
+            raise ValueError(f"{text!r} is not how PIC edits a value (the nearest reading, "
+                             f"{_value(n, self.scale)}, is edited {expected!r})")
+        return n
+
+
+class EditedType:
+    """A numeric-edited DISPLAY item (and an unsigned numeric one with BLANK WHEN ZERO)."""
+
+    alignment = 1
+
+    def __init__(self, pic: Picture, options: FieldOptions, blank_when_zero: bool = False
+                 ) -> None:
+        self.editor = _Editor(pic, blank_when_zero)
+        self.pic = pic
+        self.codec = _page(options.encoding).codec
+        self.length = self.editor.size
+
+    def decode(self, raw: bytes, name: str, offset: int) -> Any:
+        _check_length(raw, self.length, name, offset)
+        text = raw.decode(self.codec)
+        try:
+            n = self.editor.parse(text)
+        except ValueError as exc:
+            raise DecodeError(f"PIC {self.pic.text}: {exc}", field=name, offset=offset,
+                              data=bytes(raw)) from None
+        return None if n is None else _value(n, self.editor.scale)
+
+    def encode(self, value: Any, name: str, offset: int) -> bytes:
+        e = self.editor
+        n = _number(value, e.digits, e.signed, e.scale, name, offset)
+        try:
+            return e.edit(n).encode(self.codec)
+        except UnicodeEncodeError as exc:  # a code page without $ or *
+            raise EncodeError(f"{exc.object[exc.start]!r} has no byte in {self.codec}",
+                              field=name, offset=offset + exc.start) from None
+
+
+class AlnumEditedType:
+    """PIC X/A/9 or N with B, 0, / insertion: text with inserted characters.
+
+    Decoding returns the whole edited text (not trimmed, so it encodes back exactly);
+    encoding takes either that full-width edited text or just the data characters, which are
+    edited in as a MOVE does (left to right, spaces after).
+    """
+
+    alignment = 1
+
+    def __init__(self, pic: Picture, options: FieldOptions, national: bool = False) -> None:
+        self.pic = pic
+        self.codec = "utf-16-be" if national else _page(options.encoding).codec
+        self.unit = 2 if national else 1
+        self.size = len(pic.symbols)
+        self.length = self.size * self.unit
+        self.inserts = {i: _INSERT[s] for i, s in enumerate(pic.symbols) if s in "B0/"}
+        self.data_positions = self.size - len(self.inserts)
+
+    def decode(self, raw: bytes, name: str, offset: int) -> Any:
+        _check_length(raw, self.length, name, offset)
+        try:
+            text: str = raw.decode(self.codec)
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"not UTF-16: {exc.reason}", field=name,
+                              offset=offset + exc.start, data=bytes(raw)) from None
+        return text
+
+    def encode(self, value: Any, name: str, offset: int) -> bytes:
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise EncodeError(f"{value!r}: expected text", field=name, offset=offset)
+        if len(value) == self.size:
+            bad = [i for i, c in self.inserts.items() if value[i] != c]
+            if bad:
+                raise EncodeError(f"{value!r}: position {bad[0] + 1} must be "
+                                  f"{self.inserts[bad[0]]!r} (PIC {self.pic.text})",
+                                  field=name, offset=offset)
+            text = value
+        elif len(value) <= self.data_positions:
+            chars = iter(value.ljust(self.data_positions))
+            text = "".join(self.inserts.get(i) or next(chars) for i in range(self.size))
+        else:
+            raise EncodeError(f"{value!r} is longer than the {self.data_positions} data "
+                              f"positions of PIC {self.pic.text}", field=name, offset=offset)
+        try:
+            data = text.encode(self.codec)
+        except UnicodeEncodeError as exc:
+            raise EncodeError(f"character {text[exc.start]!r} has no byte in {self.codec}",
+                              field=name, offset=offset + exc.start * self.unit) from None
+        if len(data) != self.length:  # a character outside the BMP takes two UTF-16 units
+            raise EncodeError(f"{value!r} does not fit PIC {self.pic.text} in UTF-16",
+                              field=name, offset=offset)
+        return data
+
+
+class NationalNumeric:
+    """USAGE NATIONAL numbers: national decimal (``PIC S9(5) NATIONAL``) and national
+    numeric-edited, i.e. the DISPLAY rules over UTF-16BE characters (overpunch as in ASCII)."""
+
+    alignment = 1
+
+    def __init__(self, pic: Picture, spec: FieldSpec, options: FieldOptions) -> None:
+        ascii_options = FieldOptions(encoding="ascii", ascii_sign=options.ascii_sign)
+        self.inner: ZonedType | EditedType
+        if pic.category == "numeric" and not spec.blank_when_zero:
+            self.inner = ZonedType(pic, spec, ascii_options)
+        else:
+            self.inner = EditedType(pic, ascii_options, spec.blank_when_zero)
+        self.length = self.inner.length * 2
+
+    def decode(self, raw: bytes, name: str, offset: int) -> Any:
+        _check_length(raw, self.length, name, offset)
+        try:
+            narrow = raw.decode("utf-16-be").encode("latin-1")
+        except UnicodeError as exc:
+            where = getattr(exc, "start", 0)
+            raise DecodeError("not a national (UTF-16) digit or sign", field=name,
+                              offset=offset + where * (1 if isinstance(exc, UnicodeDecodeError)
+                                                       else 2), data=bytes(raw)) from None
+        try:
+            return self.inner.decode(narrow, name, offset)
+        except DecodeError as exc:
+            if exc.offset is not None:
+                exc.offset = offset + (exc.offset - offset) * 2
+            exc.data = bytes(raw)
+            raise
+
+    def encode(self, value: Any, name: str, offset: int) -> bytes:
+        return self.inner.encode(value, name, offset).decode("latin-1").encode("utf-16-be")

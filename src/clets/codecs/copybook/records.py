@@ -1,0 +1,317 @@
+"""Mainframe record formats, incrementally: bytes in any chunks -> records, and back.
+
+A dataset transferred in binary keeps its record format: ``F``/``FB`` (fixed length, blocks
+are just records back to back), ``V`` (each record behind a 4-byte Record Descriptor Word) and
+``VB`` (blocks behind a 4-byte Block Descriptor Word, each holding RDW records).  Files are
+big (gigabytes of records), so :class:`RecordSplitter` is sans-I/O and incremental: ``feed()``
+it chunks of any size and it returns the complete records found so far, each as
+``(record_number, byte_offset, record_bytes)`` (1-based number; the offset of the record's first
+data byte in the whole stream, so a field's file offset is ``byte_offset + field offset``);
+``close()`` at the end says whether the stream stopped inside a record.  Memory stays at one
+chunk plus one record whatever the file size.
+
+Descriptor words, as IBM z/OS DFSMS defines them:
+
+* RDW: 2-byte big-endian length *including* the 4 RDW bytes, then 2 zero bytes (a non-zero third
+  byte is a spanned-record segment, VS/VBS, which we refuse by name);
+* BDW: 2-byte length including the BDW, 2 zero bytes; or, when the top bit is set, the extended
+  (large block) form: a 31-bit length in all 4 bytes.
+
+Files that did not come straight from z/OS vary, so like Cobrix we take options: a
+little-endian length (``rdw_byteorder="little"``), a length that excludes the header
+(``rdw_includes_header=False``), a constant ``rdw_adjustment``, and ``strict=False`` to ignore
+non-zero reserved bytes.  Every problem is a :class:`RecordError` (a DecodeError) naming the
+record number and the byte offset of the bad descriptor or truncated record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from clets.errors import DecodeError, EncodeError
+
+__all__ = [
+    "FORMATS",
+    "RecordError",
+    "RecordFormat",
+    "RecordJoiner",
+    "RecordSplitter",
+    "iter_records",
+    "join_records",
+    "split_records",
+]
+
+FORMATS = ("F", "FB", "V", "VB")
+#: the largest record an RDW describes on z/OS (LRECL 32756 + 4)
+MAX_RDW = 32760
+
+
+class RecordError(DecodeError):
+    """A record stream out of step: bad descriptor word, truncated record or block.
+
+    ``record`` is the 1-based number of the record being read; ``offset`` the byte offset in
+    the stream of the descriptor or record at fault.
+    """
+
+    def __init__(self, reason: str, *, record: int, offset: int, format: str,
+                 data: bytes | None = None) -> None:
+        super().__init__(f"record {record}: {reason}", format=format, offset=offset, data=data)
+        self.record = record
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFormat:
+    """How records are delimited; ``length`` is the record length for F/FB."""
+
+    format: str = "F"
+    length: int | None = None
+    rdw_byteorder: str = "big"
+    rdw_includes_header: bool = True
+    rdw_adjustment: int = 0
+    strict: bool = True
+    max_record: int = 1 << 20
+    block_size: int = 32760  # for writing VB
+
+    def __post_init__(self) -> None:
+        fmt = self.format.upper()
+        if fmt not in FORMATS:
+            raise ValueError(f"record format {self.format!r}: expected one of "
+                             f"{', '.join(FORMATS)}")
+        object.__setattr__(self, "format", fmt)
+        if fmt in ("F", "FB") and (self.length is None or self.length < 1):
+            raise ValueError(f"record format {fmt} needs a record length of at least 1")
+        if self.rdw_byteorder not in ("big", "little"):
+            raise ValueError(f"rdw_byteorder {self.rdw_byteorder!r}: expected big or little")
+        if self.max_record < 1:
+            raise ValueError("max_record must be at least 1")
+        if fmt == "VB" and not 8 <= self.block_size <= 0x7FFFFFFF:
+            raise ValueError(f"block_size {self.block_size}: expected 8 to 2**31-1")
+
+    @property
+    def variable(self) -> bool:
+        return self.format in ("V", "VB")
+
+
+Record = tuple[int, int, bytes]
+
+
+class RecordSplitter:
+    """Incremental splitter: ``feed(chunk)`` -> complete records; ``close()`` -> the rest."""
+
+    def __init__(self, fmt: RecordFormat) -> None:
+        self.fmt = fmt
+        self._buf = bytearray()
+        self._base = 0  # stream offset of _buf[0]
+        self._number = 0  # records returned so far
+        self._block_left = 0  # VB: bytes of the current block not read yet
+        self._block_at = 0
+        self._closed = False
+        self._order: Literal["big", "little"] = (
+            "big" if fmt.rdw_byteorder == "big" else "little")
+
+    @property
+    def records(self) -> int:
+        """Records returned so far."""
+        return self._number
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the stream consumed (fully split) so far."""
+        return self._base
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Record]:
+        if self._closed:
+            raise ValueError("feed() after close()")
+        self._buf += chunk
+        out: list[Record] = []
+        pos = self._split(out)
+        if pos:
+            del self._buf[:pos]
+            self._base += pos
+        return out
+
+    def close(self) -> list[Record]:
+        """The end of the stream: RecordError if it stops inside a record or block."""
+        self._closed = True
+        fmt = self.fmt.format
+        if self._buf:
+            n = self._number + 1
+            if fmt in ("F", "FB"):
+                raise RecordError(f"the stream ends {len(self._buf)} bytes into a record of "
+                                  f"{self.fmt.length}", record=n, offset=self._base,
+                                  format=fmt, data=bytes(self._buf[:64]))
+            raise RecordError(f"the stream ends inside a record ({len(self._buf)} bytes left)",
+                              record=n, offset=self._base, format=fmt,
+                              data=bytes(self._buf[:64]))
+        if self._block_left:
+            raise RecordError(f"the stream ends {self._block_left} bytes before the end of the "
+                              f"block at offset {self._block_at}", record=self._number + 1,
+                              offset=self._block_at, format=fmt)
+        return []
+
+    # ------------------------------------------------------------------ parsing
+
+    def _split(self, out: list[Record]) -> int:
+        buf, fmt = self._buf, self.fmt
+        end = len(buf)
+        if fmt.format in ("F", "FB"):
+            size = fmt.length
+            assert size is not None
+            count = end // size
+            base, n = self._base, self._number
+            out.extend((n + i + 1, base + i * size, bytes(buf[i * size:(i + 1) * size]))
+                       for i in range(count))
+            self._number += count
+            return count * size
+        pos = 0
+        blocked = fmt.format == "VB"
+        while True:
+            if blocked and not self._block_left:
+                if end - pos < 4:
+                    return pos
+                self._block_left = self._bdw(buf, pos) - 4
+                self._block_at = self._base + pos
+                pos += 4
+                continue
+            if end - pos < 4:
+                return pos
+            length = self._rdw(buf, pos)
+            if blocked and length + 4 > self._block_left:
+                raise RecordError(f"a record of {length} bytes (RDW at offset "
+                                  f"{self._base + pos}) runs past the end of its block "
+                                  f"({self._block_left} bytes left of the block at offset "
+                                  f"{self._block_at})", record=self._number + 1,
+                                  offset=self._base + pos, format="VB",
+                                  data=bytes(buf[pos:pos + 4]))
+            if end - pos < 4 + length:
+                return pos
+            self._number += 1
+            out.append((self._number, self._base + pos + 4, bytes(buf[pos + 4:pos + 4 + length])))
+            pos += 4 + length
+            if blocked:
+                self._block_left -= 4 + length
+
+    def _rdw(self, buf: bytearray, pos: int) -> int:
+        """Data length of the record whose RDW starts at ``pos``."""
+        fmt = self.fmt
+        raw = bytes(buf[pos:pos + 4])
+        length, reserved = int.from_bytes(raw[:2], self._order), raw[2:]
+        where = self._base + pos
+        if fmt.strict and reserved != b"\0\0":
+            what = ("a spanned-record segment (VS/VBS), not supported"
+                    if reserved[0] in (1, 2, 3) else "must be zero")
+            raise RecordError(f"RDW bytes 3-4 are {reserved.hex().upper()}: {what}",
+                              record=self._number + 1, offset=where + 2, format="rdw",
+                              data=raw)
+        data = length + fmt.rdw_adjustment - (4 if fmt.rdw_includes_header else 0)
+        if data < 0:
+            raise RecordError(f"RDW length {length} is less than its own 4 bytes", record=
+                              self._number + 1, offset=where, format="rdw", data=raw)
+        if data > fmt.max_record:
+            raise RecordError(f"RDW length {length}: a record of {data} bytes is over the "
+                              f"limit of {fmt.max_record}", record=self._number + 1,
+                              offset=where, format="rdw", data=raw)
+        return data
+
+    def _bdw(self, buf: bytearray, pos: int) -> int:
+        """Total length (BDW included) of the block whose BDW starts at ``pos``."""
+        raw = bytes(buf[pos:pos + 4])
+        where = self._base + pos
+        big = self.fmt.rdw_byteorder == "big"
+        if big and raw[0] & 0x80:  # extended BDW: 31-bit length
+            length = int.from_bytes(raw, "big") & 0x7FFFFFFF
+        else:
+            length = int.from_bytes(raw[:2], self._order)
+            if self.fmt.strict and raw[2:] != b"\0\0":
+                raise RecordError(f"BDW bytes 3-4 are {raw[2:].hex().upper()}: must be zero",
+                                  record=self._number + 1, offset=where + 2, format="bdw",
+                                  data=raw)
+        if length < 4:
+            raise RecordError(f"BDW length {length} is less than its own 4 bytes", record=
+                              self._number + 1, offset=where, format="bdw", data=raw)
+        return length  # blocks are read record by record, so their size costs no memory
+
+
+def iter_records(chunks: Iterable[bytes], fmt: RecordFormat) -> Iterator[Record]:
+    """Records of a stream given as chunks (a file read in pieces), flat memory."""
+    splitter = RecordSplitter(fmt)
+    for chunk in chunks:
+        yield from splitter.feed(chunk)
+    yield from splitter.close()
+
+
+def split_records(data: bytes, fmt: RecordFormat) -> list[bytes]:
+    """The records of a whole stream in memory (tests, small files)."""
+    return [r for _, _, r in iter_records([data], fmt)]
+
+
+# ====================================================================== writing
+
+
+class RecordJoiner:
+    """Incremental writer: ``add(record)`` -> bytes to write now; ``close()`` -> the rest.
+
+    VB blocks are filled up to ``block_size`` bytes (BDW included) and written when the next
+    record would not fit, so the output has the same shape a z/OS QSAM writer gives.
+    """
+
+    def __init__(self, fmt: RecordFormat) -> None:
+        self.fmt = fmt
+        self._block: list[bytes] = []
+        self._block_len = 4
+        self._number = 0
+
+    def _rdw(self, record: bytes) -> bytes:
+        fmt = self.fmt
+        length = len(record) + (4 if fmt.rdw_includes_header else 0) - fmt.rdw_adjustment
+        if len(record) > fmt.max_record or not 0 <= length <= 0xFFFF:
+            raise EncodeError(f"record {self._number}: {len(record)} bytes do not fit an RDW "
+                              f"(at most {min(fmt.max_record, 0xFFFF - 4)})", format="rdw")
+        order: Literal["big", "little"] = "big" if fmt.rdw_byteorder == "big" else "little"
+        return length.to_bytes(2, order) + b"\0\0"
+
+    def add(self, record: bytes) -> bytes:
+        self._number += 1
+        fmt = self.fmt
+        if fmt.format in ("F", "FB"):
+            if len(record) != fmt.length:
+                raise EncodeError(f"record {self._number} is {len(record)} bytes; format "
+                                  f"{fmt.format} has records of {fmt.length}",
+                                  format=fmt.format)
+            return bytes(record)
+        framed = self._rdw(record) + bytes(record)
+        if fmt.format == "V":
+            return framed
+        if 4 + len(framed) > fmt.block_size:
+            raise EncodeError(f"record {self._number} ({len(record)} bytes) does not fit a "
+                              f"block of {fmt.block_size}", format="VB")
+        out = b""
+        if self._block_len + len(framed) > fmt.block_size:
+            out = self._flush()
+        self._block.append(framed)
+        self._block_len += len(framed)
+        return out
+
+    def _flush(self) -> bytes:
+        if not self._block:
+            return b""
+        order: Literal["big", "little"] = (
+            "big" if self.fmt.rdw_byteorder == "big" else "little")
+        if self._block_len > 0x7FFF and order == "big":
+            bdw = (self._block_len | 0x80000000).to_bytes(4, "big")  # extended BDW
+        else:
+            bdw = self._block_len.to_bytes(2, order) + b"\0\0"
+        data = bdw + b"".join(self._block)
+        self._block, self._block_len = [], 4
+        return data
+
+    def close(self) -> bytes:
+        return self._flush()
+
+
+def join_records(records: Iterable[bytes], fmt: RecordFormat) -> bytes:
+    """A whole stream of the given records."""
+    joiner = RecordJoiner(fmt)
+    return b"".join([joiner.add(r) for r in records] + [joiner.close()])
