@@ -22,7 +22,7 @@ from typing import IO, Any, BinaryIO
 import click
 
 from clets.codecs.copybook.parser import DEFAULT_LIMIT, Figurative
-from clets.codecs.copybook.splitter import RecordSplitter, join_records
+from clets.codecs.copybook.records import RecordFormat, RecordJoiner, RecordSplitter
 from clets.codecs.copybook.tree import (
     Copybook,
     FieldOptions,
@@ -273,8 +273,12 @@ def register(group: click.Group) -> None:
         cb = _load(cpy, encoding, copy_path, source_format, limit, record_types, redefines,
                    conditions)
         fmt = record_format.upper()
-        splitter = RecordSplitter(fmt, _lrecl(cb, lrecl))
+        length = _lrecl(cb, lrecl)
+        splitter = RecordSplitter(RecordFormat(fmt, length if fmt in ("F", "FB") else None,
+                                               max_record=limit))
         padded = fmt in ("F", "FB")
+        reject_format = RecordFormat("V" if fmt in ("V", "VB") else "F", length,
+                                     max_record=limit)
         enc = msgspec.json.Encoder(decimal_format="number")
         out = sys.stdout.buffer
         total = None
@@ -304,8 +308,7 @@ def register(group: click.Group) -> None:
                             raise DecodeError(f"{where}: {exc}") from None
                         if rejects is None:
                             rejects = open(reject, "wb")  # noqa: SIM115 - closed below
-                        rejects.write(join_records([raw], "V" if fmt in ("V", "VB") else fmt,
-                                                   len(raw)))
+                        rejects.write(RecordJoiner(reject_format).add(raw))
                         click.echo(f"clets: skipped {where}: {exc}", err=True)
                         skipped += 1
                         continue
@@ -350,11 +353,12 @@ def register(group: click.Group) -> None:
         cb = _load(cpy, encoding, copy_path, source_format, limit, record_types, redefines)
         fmt = record_format.upper()
         length = _lrecl(cb, lrecl)
+        joiner = RecordJoiner(RecordFormat(fmt, length if fmt in ("F", "FB") else None,
+                                           max_record=limit))
         dec = msgspec.json.Decoder(float_hook=decimal.Decimal)
         pad = " ".encode("latin-1" if encoding == "ascii" else encoding)
         src: IO[bytes] = sys.stdin.buffer if json_lines == "-" else open(json_lines, "rb")  # noqa: SIM115
         dst: IO[bytes] = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: SIM115
-        block: list[bytes] = []
         try:
             for number, line in enumerate(src, 1):
                 if not line.strip():
@@ -364,18 +368,16 @@ def register(group: click.Group) -> None:
                     raw = cb.encode(value)
                 except (msgspec.DecodeError, CletsError) as exc:
                     raise EncodeError(f"line {number}: {exc}") from None
-                if fmt == "VB":
-                    block.append(raw)
-                    if len(block) >= 100:
-                        dst.write(join_records(block, fmt))
-                        block = []
-                else:
-                    try:
-                        dst.write(join_records([raw], fmt, length, pad))
-                    except ValueError as exc:
-                        raise EncodeError(f"line {number}: {exc}") from None
-            if block:
-                dst.write(join_records(block, fmt))
+                if fmt in ("F", "FB"):
+                    if len(raw) > length:
+                        raise EncodeError(f"line {number}: record of {len(raw)} bytes is longer "
+                                          f"than LRECL {length}")
+                    raw += pad * (length - len(raw))
+                try:
+                    dst.write(joiner.add(raw))
+                except EncodeError as exc:
+                    raise EncodeError(f"line {number}: {exc}") from None
+            dst.write(joiner.close())
         finally:
             if src is not sys.stdin.buffer:
                 src.close()

@@ -30,25 +30,9 @@ from typing import Any
 from clets.errors import DecodeError, EncodeError, LayoutError
 
 from .parser import DEFAULT_LIMIT, Condition, Figurative, Item, parse_items
+from .pictures import PictureError, parse_picture
 from .source import Resolver
-
-try:  # the field level (h-cpytypes); the shim has the same interface until it is merged
-    from .pictures import PictureError, parse_picture  # type: ignore[import-not-found,unused-ignore]
-    from .usages import (  # type: ignore[import-not-found,unused-ignore]
-        FieldOptions,
-        FieldSpec,
-        FieldType,
-        field_type,
-    )
-except ImportError:  # pragma: no cover - depends on the merge
-    from ._fieldshim import (  # type: ignore[assignment,unused-ignore]
-        FieldOptions,
-        FieldSpec,
-        FieldType,
-        PictureError,
-        field_type,
-        parse_picture,
-    )
+from .usages import FieldOptions, FieldSpec, FieldType, field_type
 
 __all__ = ["Copybook", "FieldOptions", "Node", "RecordLayout", "RecordRule", "RedefineRule",
            "load_copybook"]
