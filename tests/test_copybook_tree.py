@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clets.codecs.copybook.source import copy_resolver
-from clets.codecs.copybook.tree import Copybook, RecordRule, RedefineRule
+from clets.codecs.copybook.tree import Copybook, FieldOptions, RecordRule, RedefineRule
 from clets.errors import DecodeError, EncodeError, LayoutError
 
 E = "cp037"
@@ -225,3 +225,48 @@ def test_generic_decode_raises_only_decode_error(data: bytes) -> None:
         cb.decode(data)
     except DecodeError:
         pass
+
+
+MIXED = """\
+       01  M.
+           05  T1      PIC X(3).
+           05  T2      PIC A(2).
+           05  Z1      PIC 9(3).
+           05  Z2      PIC S9(3)V9.
+           05  Z3      PIC S9(2) SIGN LEADING SEPARATE.
+           05  Z4      PIC 99PP.
+           05  P1      PIC S9(3)V99 COMP-3.
+           05  P2      PIC 9(4) COMP-3.
+           05  P3      PIC S9(2) COMP-3.
+           05  B1      PIC S9(4) COMP.
+           05  B2      PIC 9(3) BINARY.
+           05  B3      PIC S9(4) COMP-5.
+           05  B4      PIC 9(5)V9 COMP.
+"""
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([0x40, 0x00, 0xFF, 0xF0, 0xF9, 0xC1, 0xD3, 0x4E, 0x60, 0x12,
+                                 0x9C, 0x0D, 0x7F, 0x5C]) | st.integers(0, 255),
+                min_size=35, max_size=35))
+def test_inline_fast_paths_agree_with_the_field_types(data: list[int]) -> None:
+    """The generated decoder's inline paths give what the field types give, or the same
+    error, on any bytes."""
+    from clets.codecs.copybook.tree import generate
+
+    for options in (None, FieldOptions(low_values="keep", high_values="keep", trim="none")):
+        cb = Copybook(MIXED, options=options)
+        rec = cb.records[0]
+        assert rec.length == 35
+        fast, _ = generate(rec)
+        slow, _ = generate(rec, fast=False)
+        raw = bytes(data)
+        try:
+            want: object = slow(raw)
+        except DecodeError as exc:
+            want = ("error", exc.field, exc.offset)
+        try:
+            got: object = fast(raw)
+        except DecodeError as exc:
+            got = ("error", exc.field, exc.offset)
+        assert repr(got) == repr(want)

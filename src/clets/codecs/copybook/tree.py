@@ -32,7 +32,16 @@ from clets.errors import DecodeError, EncodeError, LayoutError
 from .parser import DEFAULT_LIMIT, Condition, Figurative, Item, parse_items
 from .pictures import PictureError, parse_picture
 from .source import Resolver
-from .usages import FieldOptions, FieldSpec, FieldType, field_type
+from .usages import (
+    BinaryType,
+    FieldOptions,
+    FieldSpec,
+    FieldType,
+    PackedType,
+    TextType,
+    ZonedType,
+    field_type,
+)
 
 __all__ = ["Copybook", "FieldOptions", "Node", "RecordLayout", "RecordRule", "RedefineRule",
            "load_copybook"]
@@ -113,6 +122,13 @@ class Node:
         for c in self.children:
             out.extend(c.walk())
         return out
+
+
+def _codec(options: FieldOptions) -> str:
+    """The Python codec of the data's code page (one byte a character, all 256 mapped)."""
+    from .usages import _page
+
+    return _page(options.encoding).codec
 
 
 def _options_encoding(options: FieldOptions) -> str:
@@ -457,8 +473,9 @@ def _is_numeric(node: Node) -> bool:
 class _Gen:
     """Source lines, constants the code refers to, and fresh local names."""
 
-    def __init__(self, lay: RecordLayout) -> None:
+    def __init__(self, lay: RecordLayout, fast: bool = True) -> None:
         self.lay = lay
+        self.fast = fast
         self.ns: dict[str, Any] = {"DecodeError": DecodeError, "EncodeError": EncodeError}
         self.n = 0
         self.locals: dict[int, str] = {}  # counters / discriminators: node id -> local name
@@ -553,7 +570,9 @@ def _gen_one(g: _Gen, node: Node, dvar: str, expr: str, const: int, out: list[st
         if not item.has_occurs:
             a = _pos(expr, const)
             b = _pos(expr, const + L)
-            out.append(f"{ind}v = {fn}(buf[{a}:{b}], {key!r}, {a})")
+            slow = f"{fn}(buf[{a}:{b}], {key!r}, {a})"
+            fast = _fast(g, node.ftype, a, b, slow)
+            out.extend(f"{ind}{x}" for x in fast) if fast else out.append(f"{ind}v = {slow}")
             if id(node) in g.need:
                 out.append(f"{ind}{g.locals.setdefault(id(node), g.var('k'))} = v")
             out.append(f"{ind}{dvar}[{key!r}] = v")
@@ -603,6 +622,56 @@ def _gen_one(g: _Gen, node: Node, dvar: str, expr: str, const: int, out: list[st
     out.append(f"{ind}    {p} = {_pos(pe, pc)}")
     out.append(f"{ind}    {lst}.append({e})")
     return p, 0
+
+
+def _scaled(var: str, scale: int) -> str:
+    """The field value of ``var`` units, as usages.py makes it (int, or an exact Decimal)."""
+    if scale > 0:
+        return f"_Dec(f'{{{var}}}E-{scale}')"
+    if scale < 0:
+        return f"{var} * {10 ** -scale}"
+    return var
+
+
+def _fast(g: _Gen, ft: Any, a: str, b: str, slow: str) -> list[str] | None:
+    """Inline decoding for the common cases of the usual field types, giving exactly what
+    their ``decode`` gives; anything unusual (blank, low-values, a sign or digit out of the
+    plain form) falls back to the field type itself, which decides or raises."""
+    codec = g.ns.get("_CODEC")
+    if not g.fast:
+        return None
+    if type(ft) is TextType and not ft.national and ft.codec == codec:
+        lines = [f"s = t[{a}:{b}]"]
+        checks = []
+        if ft.low_policy != "keep":
+            checks.append("'\\x00' not in s")
+        if ft.high_policy != "keep":
+            high = bytes([0xFF]).decode(codec)
+            checks.append(f"{high!r} not in s")
+        trim = f".{ft.trim}(' ')" if ft.trim else ""
+        cond = " and ".join(checks)
+        lines.append(f"v = s{trim} if {cond} else {slow}" if cond else f"v = s{trim}")
+        return lines
+    if type(ft) is ZonedType and ft.page.codec == codec:
+        return [f"s = t[{a}:{b}]",
+                f"v = {_scaled('int(s)', ft.scale)} if s.isdecimal() else {slow}"]
+    if type(ft) is PackedType and not ft.comp6:
+        signs = g.const({"c": 1, "a": 1, "e": 1, "f": 1, **({"d": -1, "b": -1} if ft.signed
+                                                          else {})}, "ps")
+        cond = "sg is not None and s.isdecimal()"
+        if ft.digits % 2 == 0:
+            cond += " and s[0] == '0'"
+        return [f"h = buf[{a}:{b}].hex()", "s = h[:-1]", f"sg = {signs}.get(h[-1])",
+                f"if {cond}:", "    u = int(s) * sg", f"    v = {_scaled('u', ft.scale)}",
+                f"else: v = {slow}"]
+    if type(ft) is BinaryType:
+        conv = f"int.from_bytes(buf[{a}:{b}], 'big', signed={ft.signed})"
+        if ft.full:
+            return [f"u = {conv}", f"v = {_scaled('u', ft.scale)}"]
+        lim = 10 ** ft.digits
+        return [f"u = {conv}", f"v = {_scaled('u', ft.scale)} if -{lim} < u < {lim} else "
+                f"{slow}"]
+    return None
 
 
 def _gen_count(g: _Gen, node: Node, expr: str, const: int, out: list[str], ind: str
@@ -819,11 +888,14 @@ def _as_dict(value: Any, key: str) -> dict[str, Any]:
     return value
 
 
-def generate(lay: RecordLayout) -> tuple[Callable[[bytes], dict[str, Any]],
-                                         Callable[[dict[str, Any]], bytes]]:
-    """The decoder and encoder of a record, generated from its tree."""
-    g = _Gen(lay)
-    g.ns.update({"_key": _key, "_list": _as_list, "_dict": _as_dict})
+def generate(lay: RecordLayout, *, fast: bool = True
+             ) -> tuple[Callable[[bytes], dict[str, Any]], Callable[[dict[str, Any]], bytes]]:
+    """The decoder and encoder of a record, generated from its tree (``fast=False``: every
+    field through its field type, no inline fast paths: the reference the tests compare
+    with)."""
+    g = _Gen(lay, fast)
+    g.ns.update({"_key": _key, "_list": _as_list, "_dict": _as_dict, "_Dec": Decimal,
+                 "_CODEC": _codec(lay.options)})
     root = lay.root
     fragment = root.item.level == 0
     dec = ["def decode(buf):", "    n = len(buf)"]
@@ -835,6 +907,7 @@ def generate(lay: RecordLayout) -> tuple[Callable[[bytes], dict[str, Any]],
         dec.append(f"    if n != {lay.length}: raise DecodeError(f'record {name} is "
                    f"{lay.length} bytes, got {{n}}', offset=min(n, {lay.length}), data=buf)")
     dec.append("    r = {}")
+    dec.append("    t = buf.decode(_CODEC)")
     body: list[str] = []
     if fragment:
         e, c = _gen_decode(g, root.children, "r", "0", 0, body, "    ")
