@@ -90,3 +90,11 @@ def test_stdin_and_a_bad_copybook() -> None:
                                       "F-QTY": 12, "F-PRICE": 19.99, "F-DESC": "WIDGET"}
     res = clets("copybook", "layout", str(CORPUS / "README.md"))
     assert res.returncode == 2 and b"Traceback" not in res.stderr
+
+
+def test_one_record_of_several(tmp_path: Path) -> None:
+    data = tmp_path / "t.dat"
+    data.write_bytes("T".encode("cp037") + bytes.fromhex("0000000012345D"))
+    res = clets("copybook", "decode", MULTI, str(data), "--record", "m-trailer", "--lrecl", "8")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == {"M-TRAILER": {"M-T-TYPE": "T", "M-T-TOTAL": -123.45}}

@@ -159,3 +159,13 @@ def test_huge_picture_is_refused_at_once() -> None:
     with pytest.raises(LayoutError):
         parse_items("       01  R.\n           05  A PIC X OCCURS 999999999999.\n")
     assert time.process_time() - t < 5  # was 39 s; anything near it means the count expanded
+
+
+def test_what_describes_no_bytes_is_skipped() -> None:
+    text = ("* written from column 1 by hand\n"
+            "       DATA DIVISION.\n       FILE SECTION.\n"
+            "       FD  IN-FILE RECORDING MODE IS F\n           LABEL RECORDS ARE STANDARD.\n"
+            "           EXEC SQL DECLARE T TABLE\n           ( A CHAR(3) NOT NULL ) END-EXEC.\n"
+            "       01  R.\n           05  A PIC X(3).\n"
+            "           EXEC SQL INCLUDE SQLCA END-EXEC.\n")
+    assert _words(text) == [["01", "R"], ["05", "A", "PIC", "X(3)"]]

@@ -55,10 +55,12 @@ def _parse_rules(specs: tuple[str, ...], what: str) -> list[tuple[str, str, str]
 
 def _load(cpy: str, encoding: str, copy_path: tuple[str, ...], source_format: str,
           limit: int, record_types: tuple[str, ...], redefines: tuple[str, ...],
-          conditions: bool = False) -> Copybook:
+          conditions: bool = False, record: str | None = None) -> Copybook:
     options = FieldOptions(encoding=encoding)
     cb = load_copybook(cpy, copy_path=list(copy_path), fmt=source_format, limit=limit,
                        options=options, conditions=conditions)
+    if record:
+        cb.select(record)
     rt = _parse_rules(record_types, "RECORD")
     if rt:
         fields = {f for f, _, _ in rt}
@@ -104,6 +106,8 @@ def _common(fn: Any) -> Any:
                      metavar="FIELD=VALUE:RECORD",
                      help="which 01 record a data record is, by a field's value (repeatable; "
                           "VALUE * for any other)"),
+        click.option("--record", default=None, metavar="NAME",
+                     help="read and write only this 01 record of the copybook"),
         click.option("--redefine", "redefines", multiple=True, metavar="FIELD=VALUE:VIEW",
                      help="which REDEFINES view to read and write, by a field's value "
                           "(repeatable; default: every view)"),
@@ -244,9 +248,11 @@ def register(group: click.Group) -> None:
     @_common
     @click.argument("cpy", type=click.Path(dir_okay=False))
     def layout(cpy: str, encoding: str, copy_path: tuple[str, ...], source_format: str,
-               limit: int, record_types: tuple[str, ...], redefines: tuple[str, ...]) -> None:
+               limit: int, record_types: tuple[str, ...], record: str | None,
+               redefines: tuple[str, ...]) -> None:
         """The layout of every record in CPY: level, name, picture, usage, offset, length."""
-        cb = _load(cpy, encoding, copy_path, source_format, limit, record_types, redefines)
+        cb = _load(cpy, encoding, copy_path, source_format, limit, record_types, redefines,
+                   record=record)
         click.echo(layout_table(cb))
 
     @copybook.command()
@@ -265,13 +271,13 @@ def register(group: click.Group) -> None:
     @click.argument("data", default="-")
     def decode(cpy: str, data: str, encoding: str, copy_path: tuple[str, ...],
                source_format: str, limit: int, record_types: tuple[str, ...],
-               redefines: tuple[str, ...], record_format: str, lrecl: int | None,
-               conditions: bool, reject: str | None) -> None:
+               record: str | None, redefines: tuple[str, ...], record_format: str,
+               lrecl: int | None, conditions: bool, reject: str | None) -> None:
         """Records of DATA (a file, or - for stdin) as JSON lines, streamed."""
         import msgspec
 
         cb = _load(cpy, encoding, copy_path, source_format, limit, record_types, redefines,
-                   conditions)
+                   conditions, record)
         fmt = record_format.upper()
         length = _lrecl(cb, lrecl)
         splitter = RecordSplitter(RecordFormat(fmt, length if fmt in ("F", "FB") else None,
@@ -343,14 +349,15 @@ def register(group: click.Group) -> None:
     @click.argument("json_lines", default="-")
     def encode(cpy: str, json_lines: str, encoding: str, copy_path: tuple[str, ...],
                source_format: str, limit: int, record_types: tuple[str, ...],
-               redefines: tuple[str, ...], record_format: str, lrecl: int | None,
-               output: str) -> None:
+               record: str | None, redefines: tuple[str, ...], record_format: str,
+               lrecl: int | None, output: str) -> None:
         """JSON lines (one object a record, as decode writes them) -> records."""
         import decimal
 
         import msgspec
 
-        cb = _load(cpy, encoding, copy_path, source_format, limit, record_types, redefines)
+        cb = _load(cpy, encoding, copy_path, source_format, limit, record_types, redefines,
+                   record=record)
         fmt = record_format.upper()
         length = _lrecl(cb, lrecl)
         joiner = RecordJoiner(RecordFormat(fmt, length if fmt in ("F", "FB") else None,

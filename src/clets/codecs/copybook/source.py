@@ -159,6 +159,8 @@ def _logical(text: str, source: str, fmt: str) -> _Logical:
             if ind not in " -":
                 if not line[7:72].strip() and not line[:7].strip(" 0123456789"):
                     continue
+                if line.lstrip().startswith("*"):
+                    continue  # a comment written from column 1 (common by hand; never code)
                 raise LayoutError(f"column 7 holds {ind!r}: the indicator area takes only "
                                   "space, '*', '/', '-' or 'D' (is this file in free format? "
                                   "add '>>SOURCE FORMAT FREE' or ask for free format)",
@@ -372,6 +374,30 @@ def _expand(tokens: list[Token], resolve: Resolver | None, fmt: str, depth: int,
             if i < n and tokens[i].text == ".":
                 i += 1
             continue
+        if u == "EXEC":
+            # EXEC SQL / EXEC CICS blocks (DCLGEN's DECLARE TABLE, INCLUDE SQLCA) describe
+            # no record bytes: skipped to END-EXEC
+            j = i + 1
+            while j < n and tokens[j].upper != "END-EXEC":
+                j += 1
+            if j >= n:
+                raise LayoutError("EXEC without END-EXEC", source=t.source, line=t.line)
+            i = j + 1
+            if i < n and tokens[i].text == ".":
+                i += 1
+            continue
+        if u in ("FD", "SD", "RD", "CD") and (not out or out[-1].text == "."):
+            while i < n and tokens[i].text != ".":  # a file description entry: no bytes
+                i += 1
+            i += 1
+            continue
+        if u in ("SECTION", "DIVISION") and out and out[-1].text != ".":
+            while out and out[-1].text != ".":
+                out.pop()  # "WORKING-STORAGE SECTION." and the like
+            i += 1
+            if i < n and tokens[i].text == ".":
+                i += 1
+            continue
         if u in ("CBL", "PROCESS") and (not out or out[-1].text == "."):
             while i < n and tokens[i].line == t.line:
                 i += 1
@@ -385,9 +411,7 @@ def _expand(tokens: list[Token], resolve: Resolver | None, fmt: str, depth: int,
             if i < n and tokens[i].text == ".":
                 i += 1
             continue
-        if u == "COPY" or (u == "INCLUDE" and i > 0 and tokens[i - 1].upper == "EXEC"):
-            if u == "INCLUDE":
-                out.pop()  # EXEC
+        if u == "COPY":
             i += 1
             if i >= n:
                 raise LayoutError("COPY: member name expected", source=t.source, line=t.line)
@@ -402,8 +426,6 @@ def _expand(tokens: list[Token], resolve: Resolver | None, fmt: str, depth: int,
             pairs: list[tuple[list[Token], list[Token]]] = []
             if i < n and tokens[i].upper == "REPLACING":
                 pairs, i = _parse_replacing(tokens, i + 1, "COPY")
-            if u == "INCLUDE" and i < n and tokens[i].upper == "END-EXEC":
-                i += 1
             if i < n and tokens[i].text == ".":
                 i += 1
             if depth >= 16 or member.upper() in chain:

@@ -990,6 +990,16 @@ class Copybook:
         if record_rule is not None:
             self.set_record_rule(record_rule)
 
+    def select(self, name: str) -> None:
+        """Keep one record (the only one then read and written)."""
+        rec = self.by_name.get(name.upper())
+        if rec is None:
+            raise LayoutError(f"no record named {name} (records: {', '.join(self.by_name)})",
+                              source=self.source)
+        self.records = [rec]
+        self.by_name = {rec.name: rec}
+        self.record_rule = None
+
     def set_record_rule(self, rule: RecordRule) -> None:
         holder: tuple[RecordLayout, Node] | None = None
         for r in self.records:
