@@ -505,6 +505,15 @@ def _varsize(node: Node) -> bool:
     return any(c.variable for c in node.children)
 
 
+def _given(dvar: str, node: Node) -> str:
+    """Code: whether the values hold this view (a FILLER view: any of its named items)."""
+    if not node.item.filler:
+        return f"{dvar}.get({node.key!r}) is not None"
+    keys = [c.key for c in node.children if not c.item.filler]
+    return "(" + " or ".join(f"{dvar}.get({k!r}) is not None" for k in keys) + ")" if keys \
+        else "False"
+
+
 def _area_size(node: Node) -> int:
     """Bytes of a REDEFINES area: from the redefined item's start to the furthest view end."""
     start = node.offset - node.slack_before
@@ -546,7 +555,8 @@ def _gen_decode(g: _Gen, nodes: list[Node], dvar: str, expr: str, const: int,
                     out.append(f"{ind}    pass")
                     _gen_one(g, v, dvar, expr, const + (node.slack_before if v is not node else 0),
                              out, ind + "    ")
-                    out.append(f"{ind}except DecodeError: {dvar}[{v.key!r}] = None")
+                    out.append(f"{ind}except DecodeError: "
+                               + (f"{dvar}[{v.key!r}] = None" if not v.item.filler else "pass"))
             const += _area_size(node)
             i += len(area)
             continue
@@ -587,8 +597,7 @@ def _gen_one(g: _Gen, node: Node, dvar: str, expr: str, const: int, out: list[st
     # group
     if not item.has_occurs:
         if item.filler:
-            sub = g.var("f")
-            out.append(f"{ind}{sub} = {{}}")
+            sub = dvar  # a FILLER group's named items belong to the group around it
         else:
             sub = g.var("g")
             out.append(f"{ind}{sub} = {dvar}[{key!r}] = {{}}")
@@ -745,12 +754,12 @@ def _gen_encode(g: _Gen, nodes: list[Node], dvar: str, expr: str, const: int,
             else:
                 # views written last to first, so the first non-null view wins where they
                 # overlap and a longer view fills the rest; none given: the first, blank
-                keys = [v.key for v in area]
-                out.append(f"{ind}if all({dvar}.get(x) is None for x in {keys!r}):")
+                given = [_given(dvar, v) for v in area]
+                out.append(f"{ind}if not ({' or '.join(given)}):")
                 out.append(f"{ind}    pass")
                 _gen_enc_one(g, node, dvar, expr, const, out, ind + "    ")
-                for v in reversed(area):
-                    out.append(f"{ind}if {dvar}.get({v.key!r}) is not None:")
+                for v, cond in reversed(list(zip(area, given, strict=True))):
+                    out.append(f"{ind}if {cond}:")
                     out.append(f"{ind}    pass")
                     _gen_enc_one(g, v, dvar, expr, at(v), out, ind + "    ")
             const += _area_size(node)
@@ -798,7 +807,7 @@ def _gen_enc_one(g: _Gen, node: Node, dvar: str, expr: str, const: int, out: lis
     if not item.has_occurs:
         sub = g.var("g")
         if item.filler:
-            out.append(f"{ind}{sub} = {{}}")
+            sub = dvar
         else:
             out.append(f"{ind}{sub} = _dict({dvar}.get({key!r}), {key!r})")
         if node.variable:
