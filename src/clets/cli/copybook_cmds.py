@@ -278,6 +278,10 @@ def register(group: click.Group) -> None:
 
         cb = _load(cpy, encoding, copy_path, source_format, limit, record_types, redefines,
                    conditions, record)
+        if len(cb.records) > 1 and cb.record_rule is None:
+            raise LayoutError(f"{len(cb.records)} records in the copybook ("
+                              f"{', '.join(cb.by_name)}): say which with --record-type rules "
+                              "or --record NAME", source=cpy)
         fmt = record_format.upper()
         length = _lrecl(cb, lrecl)
         splitter = RecordSplitter(RecordFormat(fmt, length if fmt in ("F", "FB") else None,

@@ -696,8 +696,8 @@ def _gen_count(g: _Gen, node: Node, expr: str, const: int, out: list[str], ind: 
     out.append(f"{ind}{cnt} = {c}")
     out.append(f"{ind}if {cnt}.__class__ is not int or not {lo} <= {cnt} <= {hi}: raise "
                f"DecodeError(f'{node.counter.name} = {{{cnt}!r}} is outside OCCURS {lo} TO "
-               f"{hi} of {item.name}', field={node.counter.name!r}, "
-               f"offset={node.counter.offset})")
+               f"{hi} of {item.name} (record {g.lay.name})', field={node.counter.name!r}, "
+               f"offset={node.counter.offset}, data=buf)")
     if _varsize(node):
         return cnt, ("", 0)  # the caller tracks the running position
     p = g.var("p")
