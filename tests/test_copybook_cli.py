@@ -98,3 +98,38 @@ def test_one_record_of_several(tmp_path: Path) -> None:
     res = clets("copybook", "decode", MULTI, str(data), "--record", "m-trailer", "--lrecl", "8")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == {"M-TRAILER": {"M-T-TYPE": "T", "M-T-TOTAL": -123.45}}
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    """stderr on a real pty: the progress line appears; stdout (a pipe) has only JSON."""
+    import os
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(LINES[1]) + "\n" for _ in range(2000)))
+    data = tmp_path / "out.dat"
+    assert clets("copybook", "encode", MULTI, str(src), "-r", "VB", "-o", str(data),
+                 *RULES).returncode == 0
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "clets.cli", "copybook", "decode", MULTI,
+                               str(data), "-r", "VB", *RULES], stdout=subprocess.PIPE,
+                              stderr=slave, timeout=120, check=False)
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0
+    err = b"".join(chunks).decode()
+    assert "100.0%" in err and "2000 records" in err
+    assert len(proc.stdout.splitlines()) == 2000
