@@ -133,3 +133,12 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     err = b"".join(chunks).decode()
     assert "100.0%" in err and "2000 records" in err
     assert len(proc.stdout.splitlines()) == 2000
+
+
+def test_layout_json_matches_gnucobol() -> None:
+    res = clets("copybook", "layout", "--json", str(CORPUS / "C02USAGE.cpy"))
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    oracle = json.loads((CORPUS / "oracle.json").read_text())["C02USAGE.cpy"]
+    got = {".".join(i["path"]): [i["offset"], i["length"]] for i in doc["records"][0]["items"]}
+    assert {k: got[k] for k in oracle} == oracle

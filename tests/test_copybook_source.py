@@ -30,8 +30,12 @@ def test_indicator_area() -> None:
             "000400 01  R.\n000500     05  LONG-NA\n000600-        ME PIC X.\n")
     assert _words(text) == [["01", "R"], ["05", "LONG-NAME", "PIC", "X"]]
     with pytest.raises(LayoutError, match="column 7") as info:
-        _words("       01 R.\n      X    05 A PIC X.\n")
+        _words("       01 R.\n000100X    05 A PIC X.\n")
     assert info.value.line == 2
+    # code that starts one column early (blank sequence area, a digit or letter in column 7:
+    # never an indicator) is read from column 7
+    assert _words("      01 R.\n        05 A PIC X.\n") == [["01", "R"], ["05", "A", "PIC", "X"]]
+    assert _words("      D    05 DEBUG PIC X.\n") == []
 
 
 def test_literals_in_every_form() -> None:

@@ -34,7 +34,7 @@ from clets.codecs.copybook.tree import (
 )
 from clets.errors import CletsError, DecodeError, EncodeError, LayoutError
 
-__all__ = ["layout_table", "register"]
+__all__ = ["layout_json", "layout_table", "register"]
 
 _ENCODINGS = ("cp037", "cp1140", "cp273", "cp500", "cp1047", "ascii")
 _CHUNK = 1 << 20
@@ -142,6 +142,7 @@ def layout_table(cb: Copybook) -> str:
         size = (f"{rec.length} bytes" if not rec.variable
                 else f"{rec.min_length} to {rec.length} bytes (OCCURS DEPENDING ON)")
         rows.append(f"record {rec.name}: {size}")
+        rows.extend(f"  (offsets only, data cannot be read: {exc})" for exc in rec.unreadable)
         rows.append(head)
         for n in rec.nodes:
             rows.extend(_node_rows(rec, n, dup))
@@ -155,6 +156,38 @@ def layout_table(cb: Copybook) -> str:
                         f"{rn.renames[1]:7d}  RENAMES {what}")
         rows.append("")
     return "\n".join(rows)
+
+
+def layout_json(cb: Copybook) -> dict[str, Any]:
+    """The layout as data: every item with its full path, offset (from 0) and length."""
+    recs = []
+    for rec in cb.records:
+        items = []
+        for n in rec.nodes:
+            it = n.item
+            entry: dict[str, Any] = {
+                "level": it.level, "name": it.name, "path": list(n.path()),
+                "picture": it.picture, "usage": it.usage if n.ftype is not None else None,
+                "offset": n.offset, "length": n.length, "line": it.line}
+            if it.has_occurs:
+                entry["occurs"] = it.occurs
+                if it.depending:
+                    entry["occurs_min"] = it.occurs_min
+                    entry["depending_on"] = " OF ".join(it.depending)
+            if it.redefines:
+                entry["redefines"] = it.redefines
+            if it.sync:
+                entry["sync_slack"] = n.slack_before
+            if it.conditions:
+                entry["conditions"] = {c.name: [[_lit(lo), _lit(hi) if hi is not None else None]
+                                                for lo, hi in c.values] for c in it.conditions}
+            items.append(entry)
+        renames = [{"name": r.name, "offset": r.renames[0], "length": r.renames[1]}
+                   for r in rec.renames if r.renames is not None]
+        recs.append({"name": rec.name, "length": rec.length, "min_length": rec.min_length,
+                     "variable": rec.variable, "items": items, "renames": renames,
+                     "unreadable": [str(e) for e in rec.unreadable]})
+    return {"source": cb.source, "records": recs}
 
 
 def _node_rows(rec: RecordLayout, n: Node, dup: dict[str, int]) -> list[str]:
@@ -246,14 +279,20 @@ def register(group: click.Group) -> None:
 
     @copybook.command()
     @_common
+    @click.option("--json", "as_json", is_flag=True, help="the layout as JSON (full paths)")
     @click.argument("cpy", type=click.Path(dir_okay=False))
     def layout(cpy: str, encoding: str, copy_path: tuple[str, ...], source_format: str,
                limit: int, record_types: tuple[str, ...], record: str | None,
-               redefines: tuple[str, ...]) -> None:
+               redefines: tuple[str, ...], as_json: bool) -> None:
         """The layout of every record in CPY: level, name, picture, usage, offset, length."""
         cb = _load(cpy, encoding, copy_path, source_format, limit, record_types, redefines,
                    record=record)
-        click.echo(layout_table(cb))
+        if as_json:
+            import json
+
+            click.echo(json.dumps(layout_json(cb), indent=1))
+        else:
+            click.echo(layout_table(cb))
 
     @copybook.command()
     @_common
@@ -311,7 +350,7 @@ def register(group: click.Group) -> None:
                 for number, offset, raw in splitter.feed(chunk):
                     try:
                         value = cb.decode(raw, padded=padded)
-                    except (DecodeError, LayoutError) as exc:
+                    except DecodeError as exc:
                         where = f"record {number} at byte {offset}"
                         if reject is None:
                             progress.end()

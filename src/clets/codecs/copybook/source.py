@@ -156,6 +156,11 @@ def _logical(text: str, source: str, fmt: str) -> _Logical:
                 continue  # debugging line: compiled only WITH DEBUGGING MODE
             if ind == "$":
                 continue  # Micro Focus directive line
+            if ind not in " -Dd" and not line[:6].strip() and ind.isalnum():
+                # code one column to the left of area A (a digit or letter cannot be an
+                # indicator, so no reference-format text reads differently): from column 7
+                code = line[6:72]
+                ind = " "
             if ind not in " -":
                 if not line[7:72].strip() and not line[:7].strip(" 0123456789"):
                     continue

@@ -158,6 +158,7 @@ class RecordLayout:
                               f"{limit} (settable)", source=record.source, line=record.line)
         self.nodes = self.root.walk()
         self.renames = [self._renames(c) for c in record.children if c.level == 66]
+        self.unreadable: list[LayoutError] = []
         self._link_counters()
         self.min_length = self._min_length(self.root) if self.variable else self.length
         self._dec: Callable[[bytes], dict[str, Any]] | None = None
@@ -322,13 +323,19 @@ class RecordLayout:
             dep = n.item.depending
             if dep is None:
                 continue
-            c = self.find(dep, n.item)
-            if c.ftype is None or order[id(c)] >= order[id(n)]:
-                raise self._err(n.item, f"DEPENDING ON {c.name}: the counter must be an "
-                                "elementary item before the table")
-            if self._in_table(c) or self._in_view(c):
-                raise self._err(n.item, f"DEPENDING ON {c.name}: a counter inside an OCCURS "
-                                "table or a REDEFINES view is not supported")
+            try:
+                c = self.find(dep, n.item)
+                if c.ftype is None or order[id(c)] >= order[id(n)]:
+                    raise self._err(n.item, f"DEPENDING ON {c.name}: the counter must be an "
+                                    "elementary item before the table")
+                if self._in_table(c) or self._in_view(c):
+                    raise self._err(n.item, f"DEPENDING ON {c.name}: a counter inside an "
+                                    "OCCURS table or a REDEFINES view is not supported")
+            except LayoutError as exc:
+                # the layout (offsets at the maximum) still stands; reading data needs the
+                # counter, so decode and encode refuse with this reason
+                self.unreadable.append(exc)
+                continue
             n.counter = c
 
     def _in_table(self, n: Node) -> bool:
@@ -902,6 +909,8 @@ def generate(lay: RecordLayout, *, fast: bool = True
     """The decoder and encoder of a record, generated from its tree (``fast=False``: every
     field through its field type, no inline fast paths: the reference the tests compare
     with)."""
+    if lay.unreadable:
+        raise lay.unreadable[0]
     g = _Gen(lay, fast)
     g.ns.update({"_key": _key, "_list": _as_list, "_dict": _as_dict, "_Dec": Decimal,
                  "_CODEC": _codec(lay.options)})
