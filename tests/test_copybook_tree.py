@@ -270,3 +270,21 @@ def test_inline_fast_paths_agree_with_the_field_types(data: list[int]) -> None:
         except DecodeError as exc:
             got = ("error", exc.field, exc.offset)
         assert repr(got) == repr(want)
+
+
+def test_conditions_on_table_items_and_ranges() -> None:
+    cb = Copybook("""\
+       01  R.
+           05  T       PIC X OCCURS 3.
+               88  T-Y     VALUE 'Y'.
+           05  N       PIC 9 OCCURS 2.
+               88  N-BIG   VALUE 5 THRU 9.
+           05  C       PIC X(2).
+               88  C-AM    VALUE 'A' THRU 'M'.
+               88  C-BLANK VALUE SPACES.
+""", conditions=True)
+    assert cb.decode("YNY27N ".encode(E))["R"] == {
+        "T": ["Y", "N", "Y"], "T-Y": [True, False, True], "N": [2, 7], "N-BIG": [False, True],
+        "C": "N", "C-AM": False, "C-BLANK": False}
+    assert cb.decode("YNY27  ".encode(E))["R"]["C-BLANK"] is True
+    assert cb.decode("YNY27B ".encode(E))["R"]["C-AM"] is True  # 'B ' between 'A ' and 'M '

@@ -600,6 +600,13 @@ def _gen_one(g: _Gen, node: Node, dvar: str, expr: str, const: int, out: list[st
         a = _pos(expr, const)
         out.append(f"{ind}{dvar}[{key!r}] = [{fn}(buf[o:o + {L}], {key!r}, o) for o in "
                    f"range({a}, {a} + {count} * {L}, {L})]")
+        if g.lay.conditions and item.conditions:  # one boolean per occurrence
+            numeric = _is_numeric(node)
+            for cond in item.conditions:
+                test = g.const(g.lay.condition_test(node, cond), "q")
+                each = (f"[{test}(x) for x in {dvar}[{key!r}]]" if numeric else
+                        f"[{test}(buf[o:o + {L}]) for o in range({a}, {a} + {count} * {L}, {L})]")
+                out.append(f"{ind}{dvar}[{cond.name!r}] = {each}")
         return cend
     # group
     if not item.has_occurs:
