@@ -295,6 +295,35 @@ def test_alphanumeric_edited() -> None:
         12312026, "F", 0) == e("12/31/2026")
 
 
+@pytest.mark.parametrize(("pic", "value", "text"), [
+    ("+9.9(4)E+99", Decimal("123.45"), "+1.2345E+02"),
+    ("+9.9(4)E+99", Decimal("-0.000102"), "-1.0200E-04"),
+    ("+9.9(4)E+99", 0, "+0.0000E+00"),
+    ("-99V99E-99", Decimal("123.4"), " 1234E 01"),
+    ("-99V99E-99", -5, "-5000E-01"),
+    ("+.9(5)E+99", Decimal("12345"), "+.12345E+05"),
+])
+def test_external_floating_point(pic: str, value: Any, text: str) -> None:
+    t = ft(pic)
+    assert t.encode(value, "F", 0) == e(text)
+    assert t.decode(e(text), "F", 0) == value
+    with pytest.raises(EncodeError, match="significant digits"):
+        t.encode(Decimal("1.234567"), "F", 0)
+    with pytest.raises(EncodeError, match="beyond 99"):
+        t.encode(Decimal("1E+150"), "F", 0)
+    with pytest.raises(DecodeError, match="not an external floating-point"):
+        t.decode(e("X" * t.length), "F", 0)
+
+
+@given(st.sampled_from(["+9.9(4)E+99", "-99V99E-99", "+.9(5)E+99", "-9(16)E+99"]),
+       st.integers(-(10**16) + 1, 10**16 - 1), st.integers(-80, 80))
+def test_external_floating_round_trip(pic: str, mantissa: int, exponent: int) -> None:
+    t = ft(pic)
+    digits = parse_picture(pic).digits
+    value = Decimal(f"{mantissa % 10**digits * (1 if mantissa >= 0 else -1)}E{exponent}")
+    assert t.decode(t.encode(value, "F", 0), "F", 0) == value
+
+
 def test_pointer_and_index() -> None:
     assert ft(None, "pointer").length == 4
     p8 = ft(None, "pointer", FieldOptions(pointer_size=8))
@@ -510,6 +539,7 @@ ALL_TYPES: list[tuple[str | None, str, dict[str, Any], FieldOptions]] = [
     ("ZZ,ZZ9.99CR", "display", {}, CP037), ("$$$9.99", "display", {}, ASCII),
     ("XXBXX", "display", {}, CP037), ("NNBN", "national", {}, CP037),
     ("G(2)", "display", {}, CP037), ("9(3)", "display", {"blank_when_zero": True}, CP037),
+    ("+9.9(4)E+99", "display", {}, CP037), ("-99V99E-99", "display", {}, ASCII),
 ]
 
 

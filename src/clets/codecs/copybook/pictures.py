@@ -15,7 +15,9 @@ Rules follow the IBM Enterprise COBOL Language Reference, "PICTURE clause":
 * numeric-edited: ``9 Z * + - CR DB $ , . B 0 / V P``; two or more ``$``, ``+`` or ``-`` make a
   floating insertion string; one makes a fixed insertion symbol;
 * alphanumeric(-edited): ``X``, ``A``, ``9`` with ``B 0 /``; national(-edited): ``N`` with
-  ``B 0 /``; DBCS: ``G`` (and ``B``).
+  ``B 0 /``; DBCS: ``G`` (and ``B``);
+* external floating point: ``+9.9(8)E+99`` (sign, mantissa of up to 16 digits with ``.`` or
+  ``V``, ``E``, exponent sign, two exponent digits).
 
 A numeric picture may have at most 38 digits (what GnuCOBOL and the ARITH(EXTEND) limit of
 newer compilers allow); a run count is never expanded for text pictures, so ``X(99999999)`` costs
@@ -54,7 +56,7 @@ class Picture:
 
     text: str
     category: str  # alphabetic | alphanumeric | alphanumeric-edited | numeric |
-    #                numeric-edited | national | national-edited | dbcs
+    #                numeric-edited | national | national-edited | dbcs | external-floating
     size: int
     digits: int
     scale: int
@@ -109,8 +111,7 @@ def parse_picture(text: str) -> Picture:
     symbols = {s for s, _ in runs}
     size = sum(n * (2 if s in ("CR", "DB") else 1) for s, n in runs if s not in "SVP")
     if "E" in symbols:
-        raise PictureError(f"PIC {raw}: external floating-point pictures (E) are not "
-                           "supported")
+        return _external_float(raw, runs)
     if "N" in symbols:
         return _national(raw, text, runs, symbols, size)
     if "G" in symbols:
@@ -122,6 +123,23 @@ def parse_picture(text: str) -> Picture:
     if symbols <= {"9", "S", "V", "P"}:
         return _numeric(raw, runs)
     return _edited(raw, runs, symbols, size)
+
+
+_EXTERNAL_FLOAT = re.compile(r"([+-])(9*)([.V]?)(9*)E([+-])99")
+
+
+def _external_float(raw: str, runs: list[tuple[str, int]]) -> Picture:
+    """``+9.9(8)E+99``: a sign, a mantissa with . or V, E, a sign and two exponent digits."""
+    symbols = _expand(raw, runs)
+    m = _EXTERNAL_FLOAT.fullmatch("".join(symbols))
+    if m is None or not (m.group(2) or m.group(4)):
+        raise PictureError(f"PIC {raw}: an external floating-point picture is +/- mantissa "
+                           "(9s with . or V) E +/- 99")
+    digits = len(m.group(2)) + len(m.group(4))
+    if digits > 16:
+        raise PictureError(f"PIC {raw}: a floating-point mantissa has at most 16 digits")
+    size = len(symbols) - (1 if m.group(3) == "V" else 0)
+    return Picture(raw, "external-floating", size, digits, len(m.group(4)), True, symbols)
 
 
 def _national(raw: str, text: str, runs: list[tuple[str, int]], symbols: set[str],

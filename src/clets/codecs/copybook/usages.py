@@ -657,7 +657,7 @@ _USAGES = ("display", "binary", "comp-1", "comp-2", "packed", "comp-5", "comp-6"
 
 def field_type(spec: FieldSpec, options: FieldOptions) -> FieldType:
     """The codec of one elementary item; PictureError for a combination COBOL does not allow."""
-    from .edited import AlnumEditedType, EditedType, NationalNumeric
+    from .edited import AlnumEditedType, EditedType, ExternalFloatType, NationalNumeric
 
     usage = spec.usage
     pic = spec.picture
@@ -696,6 +696,10 @@ def field_type(spec: FieldSpec, options: FieldOptions) -> FieldType:
         return PackedType(pic, usage == "comp-6", options)
     if cat == "dbcs":
         return DbcsType(pic)
+    if cat == "external-floating":
+        if usage != "display":
+            raise PictureError(f"PIC {pic.text}: external floating point is USAGE DISPLAY")
+        return ExternalFloatType(pic, options)
     if cat == "national":
         return TextType(pic, spec, options, national=True)
     if cat == "national-edited":
