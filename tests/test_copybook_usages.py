@@ -289,8 +289,9 @@ def test_alphanumeric_edited() -> None:
     assert t.encode("ABCD", "F", 0) == e("AB CD")
     assert t.encode("AB CD", "F", 0) == e("AB CD")
     assert t.decode(e("AB CD"), "F", 0) == "AB CD"
+    assert t.encode("\0" * 5, "F", 0) == b"\0" * 5  # an uninitialised field, as it was
     with pytest.raises(EncodeError):
-        t.encode("ABCDE", "F", 0)
+        t.encode("ABCDEF", "F", 0)
     assert ft("99/99/9999").encode(  # numeric-edited, a date
         12312026, "F", 0) == e("12/31/2026")
 
@@ -543,14 +544,25 @@ ALL_TYPES: list[tuple[str | None, str, dict[str, Any], FieldOptions]] = [
 ]
 
 
-@given(st.sampled_from(ALL_TYPES), st.binary(max_size=24))
-def test_decode_raises_only_decode_error(case: Any, raw: bytes) -> None:
+@given(st.sampled_from(ALL_TYPES), st.data())
+def test_decode_raises_only_decode_error(case: Any, data: st.DataObject) -> None:
+    """Bytes of the field's length (mostly; sometimes not), from all 256 values and from the
+    characters that matter, so that decoding gets past the first check."""
     pic, usage, spec, options = case
     t = ft(pic, usage, options, **spec)
+    size = data.draw(st.sampled_from([t.length] * 6 + [0, t.length - 1, t.length + 1]))
+    page = "latin-1" if options.encoding == "ascii" else options.encoding
+    useful = list(range(256)) + list(" 0123456789+-.,*$CRDBE{}ABJKpy".encode(page)) * 4
+    raw = bytes(data.draw(st.lists(st.sampled_from(useful), min_size=max(size, 0),
+                                   max_size=max(size, 0))))
     try:
-        t.decode(raw, "F", 0)
-    except DecodeError:
-        pass
+        value = t.decode(raw, "F", 0)
+    except DecodeError as exc:
+        assert exc.field == "F"
+        return
+    if value is not None and usage not in ("comp-1", "comp-2"):
+        again = t.decode(t.encode(value, "F", 0), "F", 0)  # what decodes, encodes
+        assert again == value
 
 
 @given(st.sampled_from(ALL_TYPES),

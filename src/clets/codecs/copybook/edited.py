@@ -180,8 +180,9 @@ class EditedType:
 class AlnumEditedType:
     """PIC X/A/9 or N with B, 0, / insertion: text with inserted characters.
 
-    Decoding returns the whole edited text (not trimmed, so it encodes back exactly);
-    encoding takes either that full-width edited text or just the data characters, which are
+    Decoding returns the whole edited text (not trimmed, so it encodes back exactly, even an
+    uninitialised field whose insertion positions hold spaces or low-values); encoding takes
+    either that full-width text, written as it is, or just the data characters, which are
     edited in as a MOVE does (left to right, spaces after).
     """
 
@@ -210,12 +211,7 @@ class AlnumEditedType:
             value = ""
         if not isinstance(value, str):
             raise EncodeError(f"{value!r}: expected text", field=name, offset=offset)
-        if len(value) == self.size:
-            bad = [i for i, c in self.inserts.items() if value[i] != c]
-            if bad:
-                raise EncodeError(f"{value!r}: position {bad[0] + 1} must be "
-                                  f"{self.inserts[bad[0]]!r} (PIC {self.pic.text})",
-                                  field=name, offset=offset)
+        if len(value) == self.size:  # the edited text itself (what decode gives): as it is
             text = value
         elif len(value) <= self.data_positions:
             chars = iter(value.ljust(self.data_positions))
