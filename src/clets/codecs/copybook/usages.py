@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -184,6 +185,10 @@ def _number(value: Any, digits: int, signed: bool, scale: int, name: str, offset
     """The units of ``value`` for a field, or EncodeError; ``None`` is zero."""
     if value is None:
         return 0
+    if value.__class__ is int and not scale and limit is None and (
+            0 <= value < 10**digits or (signed and -(10**digits) < value < 0)):
+        n: int = value
+        return n
     try:
         n = _units(value, scale, digits if limit is None else len(str(limit)))
     except (ValueError, InvalidOperation, OverflowError) as exc:
@@ -568,7 +573,18 @@ class TextType:
         if options.trim not in _TRIMS:
             raise PictureError(f"trim {options.trim!r}: expected none, right, left or both")
         self.low_policy, self.high_policy = options.low_values, options.high_values
-        self.trim = _TRIMS[options.trim]
+        trim = _TRIMS[options.trim]
+        self.strip: Callable[[str, str], str] | None = (
+            getattr(str, trim) if trim is not None else None)
+        self.check = self.low_policy != "keep" or self.high_policy != "keep"
+        self.to_space: bytes | None = None
+        if not national:
+            table = bytearray(range(256))
+            if self.low_policy == "space":
+                table[0x00] = self.pad[0]
+            if self.high_policy == "space":
+                table[0xFF] = self.pad[0]
+            self.to_space = bytes(table)
         self.justified = spec.justified
         self.alphabetic = pic.category == "alphabetic"
 
@@ -578,6 +594,8 @@ class TextType:
             if policy == "keep" or marker not in raw:
                 continue
             units = [raw[i:i + self.unit] for i in range(0, len(raw), self.unit)]
+            if marker not in units:  # UTF-16: the bytes straddle two characters
+                continue
             if policy == "error":
                 at = units.index(marker) * self.unit
                 raise DecodeError(f"{what} in a text field", field=name, offset=offset + at,
@@ -586,15 +604,23 @@ class TextType:
         return raw
 
     def decode(self, raw: bytes, name: str, offset: int) -> Any:
-        _check_length(raw, self.length, name, offset)
-        raw = self._policy(raw, name, offset)
-        try:
+        if len(raw) != self.length:
+            _check_length(raw, self.length, name, offset)
+        if self.to_space is not None:  # single-byte: one C-level pass, no Python loop
+            if self.check and (b"\x00" in raw or b"\xff" in raw):
+                self._policy(raw, name, offset)  # raises for an "error" policy
+            raw = raw.translate(self.to_space)
             text: str = raw.decode(self.codec)
-        except UnicodeDecodeError as exc:
-            raise DecodeError(f"not UTF-16: {exc.reason}", field=name,
-                              offset=offset + exc.start, data=bytes(raw)) from None
-        if self.trim is not None:
-            text = getattr(text, self.trim)(" ")
+        else:
+            if self.check:
+                raw = self._policy(raw, name, offset)
+            try:
+                text = raw.decode(self.codec)
+            except UnicodeDecodeError as exc:
+                raise DecodeError(f"not UTF-16: {exc.reason}", field=name,
+                                  offset=offset + exc.start, data=bytes(raw)) from None
+        if self.strip is not None:
+            text = self.strip(text, " ")
         return text
 
     def encode(self, value: Any, name: str, offset: int) -> bytes:
