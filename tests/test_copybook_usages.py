@@ -232,6 +232,19 @@ def test_where_gnucobol_departs_from_ibm(pic: str, usage: str, value: Any, data:
     assert t.decode(data, "F", 0) == value
 
 
+def test_decimal_point_is_comma() -> None:
+    pic = parse_picture("ZZZ.ZZ9,99", decimal_comma=True)
+    assert (pic.digits, pic.scale, pic.decimal_comma) == (8, 2, True)
+    t = field_type(FieldSpec(pic, "display"), FieldOptions(encoding="cp273"))
+    data = " 12.345,60".encode("cp273")
+    assert t.encode(Decimal("12345.6"), "F", 0) == data
+    assert t.decode(data, "F", 0) == Decimal("12345.60")
+    f = field_type(FieldSpec(parse_picture("-9,9(3)E+99", decimal_comma=True), "display"),
+                   CP037)
+    assert f.encode(Decimal("-1.5"), "F", 0) == e("-1,500E+00")
+    assert f.decode(e("-1,500E+00"), "F", 0) == Decimal("-1.5")
+
+
 def test_edited_decode_refuses_what_a_move_cannot_write() -> None:
     t = ft("ZZZ9.99")
     with pytest.raises(DecodeError, match="not how PIC edits"):
@@ -330,6 +343,21 @@ def test_pointer_and_index() -> None:
     p8 = ft(None, "pointer", FieldOptions(pointer_size=8))
     assert p8.length == 8 and p8.decode(b"\xff" * 8, "F", 0) == 2**64 - 1
     assert ft(None, "index").decode(b"\xff\xff\xff\xfe", "F", 0) == -2
+    proc = ft(None, "procedure-pointer")
+    assert (proc.length, proc.alignment) == (8, 4)
+    assert ft(None, "function-pointer").length == 4
+    with pytest.raises(EncodeError):
+        ft(None, "pointer").encode(-1, "F", 0)
+
+
+def test_usage_keywords_cover_every_spelling() -> None:
+    from clets.codecs.copybook.usages import USAGE_KEYWORDS
+
+    for word, usage in USAGE_KEYWORDS.items():
+        pic = None if usage in ("comp-1", "comp-2", "pointer", "index", "function-pointer",
+                                "procedure-pointer") else (
+            "N(2)" if usage in ("national", "display-1") else "9(4)")
+        assert ft(pic, usage).length > 0, word
 
 
 def test_bad_combinations_are_picture_errors() -> None:

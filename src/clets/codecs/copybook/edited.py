@@ -25,6 +25,7 @@ from .usages import FieldOptions, FieldSpec, ZonedType, _check_length, _number, 
 __all__ = ["AlnumEditedType", "EditedType", "ExternalFloatType", "NationalNumeric"]
 
 _INSERT = {",": ",", "B": " ", "0": "0", "/": "/"}
+_SWAP = str.maketrans(".,", ",.")  # DECIMAL-POINT IS COMMA
 
 
 class _Editor:
@@ -156,10 +157,13 @@ class EditedType:
         self.pic = pic
         self.codec = _page(options.encoding).codec
         self.length = self.editor.size
+        self.swap = pic.decimal_comma
 
     def decode(self, raw: bytes, name: str, offset: int) -> Any:
         _check_length(raw, self.length, name, offset)
         text = raw.decode(self.codec)
+        if self.swap:
+            text = text.translate(_SWAP)
         try:
             n = self.editor.parse(text)
         except ValueError as exc:
@@ -170,8 +174,9 @@ class EditedType:
     def encode(self, value: Any, name: str, offset: int) -> bytes:
         e = self.editor
         n = _number(value, e.digits, e.signed, e.scale, name, offset)
+        text = e.edit(n)
         try:
-            return e.edit(n).encode(self.codec)
+            return (text.translate(_SWAP) if self.swap else text).encode(self.codec)
         except UnicodeEncodeError as exc:  # a code page without $ or *
             raise EncodeError(f"{exc.object[exc.start]!r} has no byte in {self.codec}",
                               field=name, offset=offset + exc.start) from None
@@ -291,6 +296,7 @@ class ExternalFloatType:
         self.codec = _page(options.encoding).codec
         self.length = pic.size
         self.pic = pic
+        self.swap = pic.decimal_comma
 
     @staticmethod
     def _sign(symbol: str, negative: bool) -> str:
@@ -299,6 +305,8 @@ class ExternalFloatType:
     def decode(self, raw: bytes, name: str, offset: int) -> Any:
         _check_length(raw, self.length, name, offset)
         text = raw.decode(self.codec)
+        if self.swap:
+            text = text.translate(_SWAP)
         if not text.strip(" ") or not text.strip("\0"):
             return None
         w, f = self.whole, self.frac
@@ -346,4 +354,4 @@ class ExternalFloatType:
         text = (self._sign(self.mantissa_sign, bool(sign) and bool(sig))
                 + mantissa[:self.whole] + point + mantissa[self.whole:] + "E"
                 + self._sign(self.exponent_sign, exponent < 0) + f"{abs(exponent):02d}")
-        return text.encode(self.codec)
+        return (text.translate(_SWAP) if self.swap else text).encode(self.codec)

@@ -27,7 +27,7 @@ nothing here (the layout decides whether such a record is too big).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["MAX_DIGITS", "MAX_EDITED", "Picture", "PictureError", "parse_picture"]
 
@@ -62,6 +62,7 @@ class Picture:
     scale: int
     signed: bool
     symbols: tuple[str, ...] = ()
+    decimal_comma: bool = False  # DECIMAL-POINT IS COMMA: "," prints the point, "." groups
 
     @property
     def numeric(self) -> bool:
@@ -96,12 +97,28 @@ def _runs(text: str) -> list[tuple[str, int]]:
     return runs
 
 
-def parse_picture(text: str) -> Picture:
-    """The meaning of a PICTURE character-string, or PictureError naming what is wrong."""
+def parse_picture(text: str, *, decimal_comma: bool = False) -> Picture:
+    """The meaning of a PICTURE character-string, or PictureError naming what is wrong.
+
+    ``decimal_comma`` is the program's ``DECIMAL-POINT IS COMMA``: ``,`` is then the decimal
+    point and ``.`` the grouping insertion (``ZZZ.ZZ9,99``); the Picture's symbols are stored
+    with their usual meaning and ``decimal_comma`` set, so the field types swap them back when
+    they edit.
+    """
     raw = text
     text = text.strip().upper()
-    if text.endswith("."):  # a separator period glued to the picture by a caller
+    if text.endswith(".") and not decimal_comma:  # a separator period glued on by a caller
         text = text[:-1]
+    if decimal_comma:
+        text = text.translate(_SWAP)
+    pic = _parse(raw, text)
+    return replace(pic, decimal_comma=True) if decimal_comma else pic
+
+
+_SWAP = str.maketrans(".,", ",.")
+
+
+def _parse(raw: str, text: str) -> Picture:
     if not text:
         raise PictureError("empty PICTURE string")
     if len(text) > 50:

@@ -38,6 +38,7 @@ from clets.errors import DecodeError, EncodeError, LayoutError
 from .pictures import MAX_DIGITS, Picture, PictureError
 
 __all__ = [
+    "USAGE_KEYWORDS",
     "FieldOptions",
     "FieldSpec",
     "FieldType",
@@ -78,7 +79,7 @@ class FieldSpec:
 
     picture: Picture | None  # None for COMP-1/COMP-2/POINTER/INDEX
     usage: str  # display | binary | comp-1 | comp-2 | packed | comp-5 | comp-6 | national |
-    #             pointer | index
+    #             pointer | index | display-1 | function-pointer | procedure-pointer
     sign_position: str | None = None  # None | leading | trailing
     sign_separate: bool = False
     blank_when_zero: bool = False
@@ -427,10 +428,12 @@ class BinaryType:
 
 
 class PointerType:
-    """POINTER (4 or 8 bytes, unsigned) and INDEX (4 bytes, signed): an address or offset."""
+    """POINTER / FUNCTION-POINTER (4 or 8 bytes, unsigned), PROCEDURE-POINTER (two of them)
+    and INDEX (4 bytes, signed): an address or an offset, as an integer."""
 
-    def __init__(self, length: int, signed: bool) -> None:
-        self.length = self.alignment = length
+    def __init__(self, length: int, signed: bool, alignment: int | None = None) -> None:
+        self.length = length
+        self.alignment = alignment or length
         self.signed = signed
         bits = length * 8
         self.low = -(1 << (bits - 1)) if signed else 0
@@ -678,7 +681,19 @@ class DbcsType:
 
 
 _USAGES = ("display", "binary", "comp-1", "comp-2", "packed", "comp-5", "comp-6", "national",
-           "pointer", "index", "display-1")
+           "pointer", "index", "display-1", "function-pointer", "procedure-pointer")
+
+#: every spelling of a USAGE clause's word -> the ``FieldSpec.usage`` name (for the parser)
+USAGE_KEYWORDS: dict[str, str] = {
+    "DISPLAY": "display", "DISPLAY-1": "display-1", "NATIONAL": "national",
+    "COMP": "binary", "COMPUTATIONAL": "binary", "COMP-4": "binary", "COMPUTATIONAL-4": "binary",
+    "BINARY": "binary", "COMP-5": "comp-5", "COMPUTATIONAL-5": "comp-5",
+    "COMP-1": "comp-1", "COMPUTATIONAL-1": "comp-1", "COMP-2": "comp-2",
+    "COMPUTATIONAL-2": "comp-2", "COMP-3": "packed", "COMPUTATIONAL-3": "packed",
+    "PACKED-DECIMAL": "packed", "COMP-6": "comp-6", "COMPUTATIONAL-6": "comp-6",
+    "POINTER": "pointer", "POINTER-32": "pointer", "INDEX": "index",
+    "FUNCTION-POINTER": "function-pointer", "PROCEDURE-POINTER": "procedure-pointer",
+}
 
 
 def field_type(spec: FieldSpec, options: FieldOptions) -> FieldType:
@@ -693,13 +708,15 @@ def field_type(spec: FieldSpec, options: FieldOptions) -> FieldType:
         if pic is not None:
             raise PictureError(f"{usage.upper()} takes no PICTURE")
         return FloatType(4 if usage == "comp-1" else 8, options)
-    if usage in ("pointer", "index"):
+    if usage in ("pointer", "index", "function-pointer", "procedure-pointer"):
         if pic is not None:
             raise PictureError(f"{usage.upper()} takes no PICTURE")
         if usage == "index":
             return PointerType(4, True)
         if options.pointer_size not in (4, 8):
             raise PictureError(f"pointer_size {options.pointer_size}: expected 4 or 8")
+        if usage == "procedure-pointer":  # an entry address and a second word: two pointers
+            return PointerType(2 * options.pointer_size, False, options.pointer_size)
         return PointerType(options.pointer_size, False)
     if pic is None:
         raise PictureError(f"USAGE {usage.upper()} needs a PICTURE")
