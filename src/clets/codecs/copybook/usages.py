@@ -576,9 +576,9 @@ class TextType:
         if options.trim not in _TRIMS:
             raise PictureError(f"trim {options.trim!r}: expected none, right, left or both")
         self.low_policy, self.high_policy = options.low_values, options.high_values
-        trim = _TRIMS[options.trim]
+        self.trim = _TRIMS[options.trim]  # the str method's name (tree.py inlines it), or None
         self.strip: Callable[[str, str], str] | None = (
-            getattr(str, trim) if trim is not None else None)
+            getattr(str, self.trim) if self.trim is not None else None)
         self.check = self.low_policy != "keep" or self.high_policy != "keep"
         self.to_space: bytes | None = None
         if not national:
