@@ -160,6 +160,19 @@ def test_hfp_known_values() -> None:
         hfp_encode(1e76, 8)
 
 
+@pytest.mark.parametrize(("pic", "usage"), [
+    (None, "pointer"), (None, "comp-2"), ("+9.9E+99", "display"), ("S9(3)", "packed")])
+def test_huge_integers_are_encode_errors(pic: str | None, usage: str) -> None:
+    """A 5 000-digit int has no default repr (ValueError): the message must not need one."""
+    with pytest.raises(EncodeError, match=r"bits|fit|digits|beyond"):
+        ft(pic, usage).encode(10**5000, "F", 0)
+
+
+def test_trailing_zeros_are_not_decimal_places() -> None:
+    assert ft("9(3)").encode(Decimal("5.000000"), "F", 0) == e("005")
+    assert ft("999PPP").encode(Decimal("5E+3"), "F", 0) == e("005")
+
+
 def test_comp1_comp2_types() -> None:
     c1, c2 = ft(None, "comp-1"), ft(None, "comp-2")
     assert (c1.length, c1.alignment, c2.length, c2.alignment) == (4, 4, 8, 8)
@@ -613,6 +626,11 @@ def test_encode_raises_only_encode_error(case: Any, value: Any) -> None:
     ("X(2)", "display", 12), ("9(3)", "display", "12"), ("9(3)", "display", True),
     ("9(3)", "display", Decimal("NaN")), ("9(3)", "display", Decimal("1E+999999999")),
     ("9(3)", "display", math.inf),
+    pytest.param("9(3)", "display", 10**5000, id="huge-int"),
+    pytest.param("S9(4)", "comp-5", -(10**5000), id="huge-negative-int"),
+    pytest.param("ZZ9", "display", 10**5000, id="huge-int-edited"),
+    pytest.param("9(3)", "display", Decimal("1" + "0" * 100_000), id="huge-decimal"),
+    pytest.param("9(3)V9", "display", Decimal("0." + "0" * 100_000 + "1"), id="tiny-decimal"),
 ])
 def test_out_of_domain_is_encode_error(pic: str, usage: str, value: Any) -> None:
     with pytest.raises(EncodeError) as exc:

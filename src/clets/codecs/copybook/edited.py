@@ -20,7 +20,16 @@ from typing import Any
 from clets.errors import DecodeError, EncodeError
 
 from .pictures import Picture, PictureError
-from .usages import FieldOptions, FieldSpec, ZonedType, _check_length, _number, _page, _value
+from .usages import (
+    FieldOptions,
+    FieldSpec,
+    ZonedType,
+    _check_length,
+    _number,
+    _page,
+    _show,
+    _value,
+)
 
 __all__ = ["AlnumEditedType", "EditedType", "ExternalFloatType", "NationalNumeric"]
 
@@ -215,14 +224,14 @@ class AlnumEditedType:
         if value is None:
             value = ""
         if not isinstance(value, str):
-            raise EncodeError(f"{value!r}: expected text", field=name, offset=offset)
+            raise EncodeError(f"{_show(value)}: expected text", field=name, offset=offset)
         if len(value) == self.size:  # the edited text itself (what decode gives): as it is
             text = value
         elif len(value) <= self.data_positions:
             chars = iter(value.ljust(self.data_positions))
             text = "".join(self.inserts.get(i) or next(chars) for i in range(self.size))
         else:
-            raise EncodeError(f"{value!r} is longer than the {self.data_positions} data "
+            raise EncodeError(f"{_show(value)} is longer than the {self.data_positions} data "
                               f"positions of PIC {self.pic.text}", field=name, offset=offset)
         try:
             data = text.encode(self.codec)
@@ -230,7 +239,7 @@ class AlnumEditedType:
             raise EncodeError(f"character {text[exc.start]!r} has no byte in {self.codec}",
                               field=name, offset=offset + exc.start * self.unit) from None
         if len(data) != self.length:  # a character outside the BMP takes two UTF-16 units
-            raise EncodeError(f"{value!r} does not fit PIC {self.pic.text} in UTF-16",
+            raise EncodeError(f"{_show(value)} does not fit PIC {self.pic.text} in UTF-16",
                               field=name, offset=offset)
         return data
 
@@ -329,27 +338,27 @@ class ExternalFloatType:
         if value is None:
             value = 0
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-            raise EncodeError(f"{value!r}: expected a number", field=name, offset=offset)
+            raise EncodeError(f"{_show(value)}: expected a number", field=name, offset=offset)
         try:
             d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
         except (ValueError, ArithmeticError) as exc:
-            raise EncodeError(f"{value!r}: {exc}", field=name, offset=offset) from None
+            raise EncodeError(f"{_show(value)}: {exc}", field=name, offset=offset) from None
         if not d.is_finite():
-            raise EncodeError(f"{value!r}: not a finite number", field=name, offset=offset)
+            raise EncodeError(f"{_show(value)}: not a finite number", field=name, offset=offset)
         sign, tup, _ = d.as_tuple()
         sig = "".join(map(str, tup)).lstrip("0").rstrip("0")
         if not sig:
             mantissa, exponent = "0" * self.digits, 0
         else:
             if len(sig) > self.digits:
-                raise EncodeError(f"{value!r} has more significant digits than the "
+                raise EncodeError(f"{_show(value)} has more significant digits than the "
                                   f"{self.digits} of PIC {self.pic.text}", field=name,
                                   offset=offset)
             mantissa = sig.ljust(self.digits, "0")
             exponent = d.adjusted() - (self.whole - 1)
             if not -99 <= exponent <= 99:
-                raise EncodeError(f"{value!r} needs exponent {exponent}, beyond 99", field=name,
-                                  offset=offset)
+                raise EncodeError(f"{_show(value)} needs exponent {exponent}, beyond 99",
+                                  field=name, offset=offset)
         point = "." if self.explicit else ""
         text = (self._sign(self.mantissa_sign, bool(sign) and bool(sig))
                 + mantissa[:self.whole] + point + mantissa[self.whole:] + "E"

@@ -142,6 +142,16 @@ def _value(n: int, scale: int) -> int | Decimal:
     return Decimal(f"{n}E-{scale}")  # exact: Decimal arithmetic would round to 28 digits
 
 
+def _show(value: Any, limit: int = 60) -> str:
+    """A value for an error message: short, and never failing (a 5 000-digit int cannot be
+    converted to text by default; its repr would raise ValueError)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"<an integer of {value.bit_length()} bits>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _units(value: Any, scale: int, digits: int) -> int:
     """A value as an integer count of 10**-scale units, exactly; ValueError otherwise."""
     if isinstance(value, bool):
@@ -162,10 +172,18 @@ def _units(value: Any, scale: int, digits: int) -> int:
             raise ValueError("not a finite number")
         sign, tup, exp = value.as_tuple()
         assert isinstance(exp, int)
+        nonzero = [i for i, d in enumerate(tup) if d]
+        if nonzero:  # drop leading zeros, and trailing ones into the exponent
+            exp += len(tup) - 1 - nonzero[-1]
+            tup = tup[nonzero[0]:nonzero[-1] + 1]
+        else:
+            tup = ()
+        if len(tup) + exp + scale > digits + 1:
+            raise ValueError(f"does not fit the {digits} digits of its picture")
+        if len(tup) > MAX_DIGITS + 80:
+            raise ValueError(f"more decimal places than the picture's {max(scale, 0)}")
         n = int("".join(map(str, tup)) or "0")
         shift = exp + scale
-        if n and len(str(n)) + shift > digits + 1:  # too big: refuse before 10**shift blows up
-            raise ValueError(f"does not fit the {digits} digits of its picture")
         if shift < 0:
             if shift < -(len(tup) + 1):
                 if n:
@@ -193,16 +211,16 @@ def _number(value: Any, digits: int, signed: bool, scale: int, name: str, offset
     try:
         n = _units(value, scale, digits if limit is None else len(str(limit)))
     except (ValueError, InvalidOperation, OverflowError) as exc:
-        raise EncodeError(f"{value!r}: {exc}", field=name, offset=offset) from None
+        raise EncodeError(f"{_show(value)}: {exc}", field=name, offset=offset) from None
     if n < 0 and not signed:
-        raise EncodeError(f"negative value {value!r} in an unsigned field", field=name,
+        raise EncodeError(f"negative value {_show(value)} in an unsigned field", field=name,
                           offset=offset)
     if limit is None:
         if abs(n) >= 10**digits:
-            raise EncodeError(f"{value!r} does not fit the {digits} digits of its picture",
+            raise EncodeError(f"{_show(value)} does not fit the {digits} digits of its picture",
                               field=name, offset=offset)
     elif not (low if low is not None else -limit) <= n <= limit:
-        raise EncodeError(f"{value!r} is outside the field's binary range", field=name,
+        raise EncodeError(f"{_show(value)} is outside the field's binary range", field=name,
                           offset=offset)
     return n
 
@@ -447,9 +465,9 @@ class PointerType:
         if value is None:
             value = 0
         if isinstance(value, bool) or not isinstance(value, int):
-            raise EncodeError(f"{value!r}: expected an integer", field=name, offset=offset)
+            raise EncodeError(f"{_show(value)}: expected an integer", field=name, offset=offset)
         if not self.low <= value <= self.high:
-            raise EncodeError(f"{value!r} does not fit {self.length} bytes", field=name,
+            raise EncodeError(f"{_show(value)} does not fit {self.length} bytes", field=name,
                               offset=offset)
         return value.to_bytes(self.length, "big", signed=self.signed)
 
@@ -502,7 +520,7 @@ def hfp_encode(value: float, size: int) -> bytes:
             q >>= 4
             exp += 1
         if exp > 63:
-            raise ValueError(f"{value!r} is beyond IBM hexadecimal floating point's 16**63")
+            raise ValueError(f"{_show(value)} is beyond IBM hexadecimal floating point's 16**63")
         word = ((exp + 64) << bits | q) if q else 0
     if negative:
         word |= 1 << (size * 8 - 1)
@@ -533,7 +551,7 @@ class FloatType:
         if value is None:
             value = 0.0
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-            raise EncodeError(f"{value!r}: expected a number", field=name, offset=offset)
+            raise EncodeError(f"{_show(value)}: expected a number", field=name, offset=offset)
         try:
             x = float(value)
             if not math.isfinite(x):
@@ -542,7 +560,7 @@ class FloatType:
                 return struct.pack(self.fmt, x)
             return hfp_encode(x, self.length)
         except (ValueError, OverflowError, struct.error) as exc:
-            raise EncodeError(f"{value!r}: {exc}", field=name, offset=offset) from None
+            raise EncodeError(f"{_show(value)}: {exc}", field=name, offset=offset) from None
 
 
 # ====================================================================== text
@@ -630,10 +648,10 @@ class TextType:
         if value is None:
             value = ""
         if not isinstance(value, str):
-            raise EncodeError(f"{value!r}: expected text, got {type(value).__name__}",
+            raise EncodeError(f"{_show(value)}: expected text, got {type(value).__name__}",
                               field=name, offset=offset)
         if self.alphabetic and not _ALPHABETIC.fullmatch(value):
-            raise EncodeError(f"{value!r}: PIC A holds only letters and spaces", field=name,
+            raise EncodeError(f"{_show(value)}: PIC A holds only letters and spaces", field=name,
                               offset=offset)
         try:
             data = value.encode(self.codec)
@@ -641,7 +659,7 @@ class TextType:
             raise EncodeError(f"character {value[exc.start]!r} has no byte in {self.codec}",
                               field=name, offset=offset + exc.start * self.unit) from None
         if len(data) > self.length:
-            raise EncodeError(f"{value!r} is longer than the {self.size} characters of its "
+            raise EncodeError(f"{_show(value)} is longer than the {self.size} characters of its "
                               "picture", field=name, offset=offset)
         fill = self.pad * ((self.length - len(data)) // self.unit)
         return fill + data if self.justified else data + fill
@@ -669,10 +687,10 @@ class DbcsType:
         try:
             data = bytes.fromhex(value)
         except (TypeError, ValueError):
-            raise EncodeError(f"{value!r}: a DBCS field takes its bytes as hex", field=name,
+            raise EncodeError(f"{_show(value)}: a DBCS field takes its bytes as hex", field=name,
                               offset=offset) from None
         if len(data) != self.length:
-            raise EncodeError(f"{value!r}: expected {self.length} bytes of hex", field=name,
+            raise EncodeError(f"{_show(value)}: expected {self.length} bytes of hex", field=name,
                               offset=offset)
         return data
 
