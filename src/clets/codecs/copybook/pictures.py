@@ -34,7 +34,7 @@ __all__ = ["MAX_DIGITS", "MAX_EDITED", "Picture", "PictureError", "parse_picture
 #: most digits a numeric picture may hold
 MAX_DIGITS = 38
 #: most character positions of an edited (or numeric) picture once repetitions are expanded
-MAX_EDITED = 4096
+MAX_EDITED = 65536
 
 
 class PictureError(ValueError):

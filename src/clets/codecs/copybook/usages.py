@@ -598,8 +598,9 @@ class TextType:
         self.strip: Callable[[str, str], str] | None = (
             getattr(str, self.trim) if self.trim is not None else None)
         self.check = self.low_policy != "keep" or self.high_policy != "keep"
+        self.errors = "error" in (self.low_policy, self.high_policy)
         self.to_space: bytes | None = None
-        if not national:
+        if not national and "space" in (self.low_policy, self.high_policy):
             table = bytearray(range(256))
             if self.low_policy == "space":
                 table[0x00] = self.pad[0]
@@ -627,10 +628,11 @@ class TextType:
     def decode(self, raw: bytes, name: str, offset: int) -> Any:
         if len(raw) != self.length:
             _check_length(raw, self.length, name, offset)
-        if self.to_space is not None:  # single-byte: one C-level pass, no Python loop
-            if self.check and (b"\x00" in raw or b"\xff" in raw):
+        if not self.national:  # single-byte: C-level passes only
+            if self.errors and (b"\x00" in raw or b"\xff" in raw):
                 self._policy(raw, name, offset)  # raises for an "error" policy
-            raw = raw.translate(self.to_space)
+            if self.to_space is not None:
+                raw = raw.translate(self.to_space)
             text: str = raw.decode(self.codec)
         else:
             if self.check:
