@@ -252,6 +252,9 @@ def test_decimal_point_is_comma() -> None:
     data = " 12.345,60".encode("cp273")
     assert t.encode(Decimal("12345.6"), "F", 0) == data
     assert t.decode(data, "F", 0) == Decimal("12345.60")
+    guessed = parse_picture("Z.ZZZ.ZZ9,99")  # invalid as written: only the comma reading
+    assert (guessed.decimal_comma, guessed.scale, guessed.digits) == (True, 2, 9)
+    assert not parse_picture("ZZ,ZZ9.99").decimal_comma
     f = field_type(FieldSpec(parse_picture("-9,9(3)E+99", decimal_comma=True), "display"),
                    CP037)
     assert f.encode(Decimal("-1.5"), "F", 0) == e("-1,500E+00")

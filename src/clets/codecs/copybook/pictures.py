@@ -103,16 +103,27 @@ def parse_picture(text: str, *, decimal_comma: bool = False) -> Picture:
     ``decimal_comma`` is the program's ``DECIMAL-POINT IS COMMA``: ``,`` is then the decimal
     point and ``.`` the grouping insertion (``ZZZ.ZZ9,99``); the Picture's symbols are stored
     with their usual meaning and ``decimal_comma`` set, so the field types swap them back when
-    they edit.
+    they edit.  Without it, a picture with both ``.`` and ``,`` that is invalid as written but
+    valid with them swapped (``Z.ZZZ.ZZ9,99``) is read with them swapped (and
+    ``decimal_comma`` set), since no other reading exists.
     """
     raw = text
     text = text.strip().upper()
     if text.endswith(".") and not decimal_comma:  # a separator period glued on by a caller
         text = text[:-1]
     if decimal_comma:
-        text = text.translate(_SWAP)
-    pic = _parse(raw, text)
-    return replace(pic, decimal_comma=True) if decimal_comma else pic
+        return replace(_parse(raw, text.translate(_SWAP)), decimal_comma=True)
+    try:
+        return _parse(raw, text)
+    except PictureError:
+        # "Z.ZZZ.ZZ9,99" is no picture unless the program says DECIMAL-POINT IS COMMA: a
+        # copybook written for such a program is read that way rather than refused
+        if "." in text and "," in text:
+            try:
+                return replace(_parse(raw, text.translate(_SWAP)), decimal_comma=True)
+            except PictureError:
+                pass
+        raise
 
 
 _SWAP = str.maketrans(".,", ",.")
