@@ -290,6 +290,13 @@ def test_text_policies() -> None:
         assert ft("X(5)", options=FieldOptions(trim=trim)).decode(e("  A  "), "F", 0) == out
 
 
+def test_cp1047_brackets() -> None:
+    """cp1047 (z/OS UNIX) and cp037 differ on [ ] ^: the code page is an option, not a guess."""
+    assert ft("X(3)", options=FieldOptions(encoding="cp1047")).encode("[^]", "F", 0) == (
+        bytes.fromhex("AD5FBD"))
+    assert ft("X(3)").encode("[^]", "F", 0) == bytes.fromhex("BAB0BB")
+
+
 def test_text_encode() -> None:
     assert ft("X(5)").encode("AB", "F", 0) == e("AB   ")
     assert ft("X(5)", justified=True).encode("AB", "F", 0) == e("   AB")
@@ -420,7 +427,7 @@ def display_specs(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     return pic, spec
 
 
-OPTIONS = st.sampled_from([CP037, FieldOptions(encoding="cp500"),
+OPTIONS = st.sampled_from([CP037, FieldOptions(encoding="cp500"), FieldOptions(encoding="cp1047"),
                            FieldOptions(encoding="cp1140"), FieldOptions(encoding="cp273"),
                            ASCII, FieldOptions(encoding="ascii", ascii_sign="mf")])
 
