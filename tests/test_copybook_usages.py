@@ -562,6 +562,20 @@ def test_comp2_hfp_exact_for_every_double_in_range(x: float, negative: bool) -> 
     assert t.decode(t.encode(x, "F", 0), "F", 0) == x
 
 
+@given(st.floats(min_value=-7.2e75, max_value=7.2e75, allow_nan=False))
+def test_comp1_hfp_rounds_to_nearest(x: float) -> None:
+    """COMP-1 keeps 24 fraction bits: the value written is within half a unit in the last
+    place of x (checked in exact fractions), and is x itself when x fits."""
+    from fractions import Fraction
+
+    raw = hfp_encode(x, 4)
+    y = hfp_decode(raw)
+    exponent = (raw[0] & 0x7F) - 64
+    half_ulp = Fraction(16) ** exponent / 2**25
+    assert abs(Fraction(x) - Fraction(y)) <= half_ulp
+    assert hfp_encode(y, 4) == raw  # what was written reads back and writes the same
+
+
 @given(st.binary(min_size=4, max_size=4))
 def test_comp1_hfp_normalised_round_trip(raw: bytes) -> None:
     t = ft(None, "comp-1")
