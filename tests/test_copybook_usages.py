@@ -73,6 +73,21 @@ def test_display_sign_zones_as_ibm_accepts_them() -> None:
     assert exc.value.field == "QTY" and exc.value.offset == 11
 
 
+def test_lenient_display_numbers_as_cobrix_reads_them() -> None:
+    lenient = FieldOptions(lenient=True)
+    t = ft("S9(5)", options=lenient)
+    for text, value in (("  123", 123), ("123  ", 123), ("1 2 3", 123), ("  -12", -12),
+                        ("12-  ", -12), ("+0012", 12), ("     ", None)):
+        assert t.decode(e(text), "F", 0) == value, text
+    assert t.decode(e("  12") + b"\xd3", "F", 0) == -123  # overpunch at the end
+    with pytest.raises(DecodeError):
+        t.decode(e("12A45"), "F", 0)
+    with pytest.raises(DecodeError):
+        ft("S9(5)").decode(e("  123"), "F", 0)  # strict by default
+    with pytest.raises(DecodeError):
+        ft("9(3)", options=lenient).decode(e(" -1"), "F", 0)  # no sign in an unsigned field
+
+
 def test_display_blank_is_none_and_none_is_zero() -> None:
     t = ft("S9(3)")
     for blank in (e("   "), b"\0\0\0", b"\xff\xff\xff"):
@@ -606,6 +621,8 @@ ALL_TYPES: list[tuple[str | None, str, dict[str, Any], FieldOptions]] = [
     ("XXBXX", "display", {}, CP037), ("NNBN", "national", {}, CP037),
     ("G(2)", "display", {}, CP037), ("9(3)", "display", {"blank_when_zero": True}, CP037),
     ("+9.9(4)E+99", "display", {}, CP037), ("-99V99E-99", "display", {}, ASCII),
+    ("S9(5)V99", "display", {}, FieldOptions(lenient=True)),
+    ("9(5)", "display", {}, FieldOptions(lenient=True, encoding="ascii")),
 ]
 
 

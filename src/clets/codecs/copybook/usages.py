@@ -61,6 +61,9 @@ class FieldOptions:
     ``ascii_sign`` is the overpunch written for signed DISPLAY numbers in ASCII: ``ibm``
     (``{ A-I`` positive, ``} J-R`` negative, what an EBCDIC->ASCII transfer gives) or ``mf``
     (Micro Focus / GnuCOBOL: plain digit positive, ``p-y`` negative); both are read.
+    ``lenient`` reads DISPLAY numbers as Cobrix does when they are not in COBOL's form:
+    spaces and low-values anywhere are skipped and a ``+``/``-`` or an overpunch is taken at
+    either end (``"  123"``, ``"12 3"``, ``"-123 "``), instead of a DecodeError.
     """
 
     encoding: str = "cp037"
@@ -71,6 +74,7 @@ class FieldOptions:
     pointer_size: int = 4
     high_values: str = "space"
     ascii_sign: str = "ibm"
+    lenient: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +253,7 @@ class ZonedType:
         self.digits, self.scale, self.signed = pic.digits, pic.scale, pic.signed
         self.separate = spec.sign_separate
         self.leading = spec.sign_position == "leading"
+        self.lenient = options.lenient
         if (self.separate or spec.sign_position) and not self.signed:
             raise PictureError(f"PIC {pic.text}: a SIGN clause needs S in the picture")
         self.length = self.digits + (1 if self.separate else 0)
@@ -277,6 +282,44 @@ class ZonedType:
         self.punch_out = (bytes(pos), bytes(neg))
 
     def decode(self, raw: bytes, name: str, offset: int) -> Any:
+        try:
+            return self._decode(raw, name, offset)
+        except DecodeError:
+            if not self.lenient or len(raw) != self.length:
+                raise
+            value = self._lenient(raw)
+            if value is False:
+                raise
+            return value
+
+    def _lenient(self, raw: bytes) -> Any:
+        """Cobrix's reading: spaces and low-values anywhere skipped, a + or - at either end,
+        an overpunch at either end; False when even that does not make a number."""
+        page = self.page
+        r = bytes(b for b in raw if b not in (page.space, 0))
+        if not r:
+            return None
+        neg = False
+        if r[0] in (page.plus, page.minus) or r[-1] in (page.plus, page.minus):
+            if not self.signed:
+                return False
+            at = 0 if r[0] in (page.plus, page.minus) else len(r) - 1
+            neg = r[at] == page.minus
+            r = r[1:] if at == 0 else r[:-1]
+        if not r or len(r) > self.digits:
+            return False
+        digits = bytearray(r.translate(page.to_ascii_digits))
+        for at in (0, len(r) - 1):
+            if digits[at] == 0x78 and r[at] in self.punch_in:  # b"x": not a plain digit
+                d, punched_neg = self.punch_in[r[at]]
+                digits[at] = 0x30 + d
+                neg = neg or punched_neg
+        if not digits.isdigit() or (neg and not self.signed):
+            return False
+        n = int(digits)
+        return _value(-n if neg else n, self.scale)
+
+    def _decode(self, raw: bytes, name: str, offset: int) -> Any:
         _check_length(raw, self.length, name, offset)
         page = self.page
         if _blank(raw, page.space):
