@@ -469,6 +469,20 @@ def test_display_round_trip(data: st.DataObject, ps: tuple[str, dict[str, Any]],
     assert_same(t.decode(raw, "F", 0), v)
 
 
+@given(st.data(), display_specs(), st.booleans())
+def test_national_numbers_round_trip(data: st.DataObject, ps: tuple[str, dict[str, Any]],
+                                     edited: bool) -> None:
+    """USAGE NATIONAL numbers: national decimal and national numeric-edited, UTF-16BE."""
+    pic, spec = ps
+    if edited:
+        pic, spec = data.draw(st.sampled_from(EDITED)), {}
+    t = ft(pic, "national", **spec)
+    v = value_of(data.draw, t, pic)
+    raw = t.encode(v, "F", 0)
+    assert len(raw) == t.length and raw.decode("utf-16-be").isascii()
+    assert_same(t.decode(raw, "F", 0), v)
+
+
 @given(st.data(), numeric_pictures(), st.sampled_from(["packed", "comp-6", "binary",
                                                        "comp-5"]))
 def test_packed_binary_round_trip(data: st.DataObject, pic: str, usage: str) -> None:
