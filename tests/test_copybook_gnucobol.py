@@ -3,7 +3,8 @@
 A generated program (one 01 group a picture) MOVEs each value into its field and WRITEs the
 group's bytes to a fixed-length file; the test compares them with ``encode`` of the same value
 and checks that ``decode`` reads them back.  ``-std=ibm`` gives IBM's binary sizes (2/4/8) and
-big-endian order; DISPLAY signs are GnuCOBOL's ASCII overpunch, our ``ascii_sign="mf"``.
+big-endian order; DISPLAY signs are GnuCOBOL's ASCII overpunch, our ``ascii_sign="mf"``, and
+once more with ``-fsign=EBCDIC``, our ``ascii_sign="ibm"``.
 
 Covered: numeric-edited pictures (every insertion and suppression kind, BLANK WHEN ZERO),
 DISPLAY numbers (overpunch and SEPARATE, leading and trailing, P scaling), COMP-3, COMP-6,
@@ -117,14 +118,13 @@ def _program(cases: list[tuple[str, str, dict[str, Any], str]],
         *proc, "    CLOSE OUT-FILE.", "    STOP RUN.", ""])
 
 
-@pytest.fixture(scope="module")
-def cobol_bytes(tmp_path_factory: pytest.TempPathFactory) -> list[list[tuple[Any, bytes]]]:
+def _run(tmp: Path, cases: list[tuple[str, str, dict[str, Any], str]], flags: list[str]
+         ) -> list[list[tuple[Any, bytes]]]:
     """Per case, (value, the bytes GnuCOBOL's MOVE wrote) for every value."""
-    tmp: Path = tmp_path_factory.mktemp("gnucobol")
-    values = [_values(pic) for pic, *_ in CASES]
-    (tmp / "oracle.cob").write_text(_program(CASES, values))
-    subprocess.run(["cobc", "-x", "-free", "-std=ibm", "-o", "oracle", "oracle.cob"], cwd=tmp,
-                   check=True, capture_output=True, timeout=300)
+    values = [_values(pic) for pic, *_ in cases]
+    (tmp / "oracle.cob").write_text(_program(cases, values))
+    subprocess.run(["cobc", "-x", "-free", "-std=ibm", *flags, "-o", "oracle", "oracle.cob"],
+                   cwd=tmp, check=True, capture_output=True, timeout=300)
     subprocess.run(["./oracle"], cwd=tmp, check=True, capture_output=True, timeout=60)
     data = (tmp / "out.bin").read_bytes()
     out: list[list[tuple[Any, bytes]]] = []
@@ -136,6 +136,37 @@ def cobol_bytes(tmp_path_factory: pytest.TempPathFactory) -> list[list[tuple[Any
             pos += RECORD
     assert pos == len(data)
     return out
+
+
+@pytest.fixture(scope="module")
+def cobol_bytes(tmp_path_factory: pytest.TempPathFactory) -> list[list[tuple[Any, bytes]]]:
+    return _run(tmp_path_factory.mktemp("gnucobol"), CASES, [])
+
+
+SIGNED_DISPLAY = [c for c in CASES if c[3] == "display" and c[0].startswith("S")]
+
+
+@pytest.fixture(scope="module")
+def cobol_ebcdic_signs(tmp_path_factory: pytest.TempPathFactory
+                       ) -> list[list[tuple[Any, bytes]]]:
+    """The same signed DISPLAY fields compiled with -fsign=EBCDIC: the overpunch an EBCDIC
+    file has once transcoded to ASCII ({A-I positive, }J-R negative), our ascii_sign="ibm"."""
+    return _run(tmp_path_factory.mktemp("gnucobol-ebcdic-sign"), SIGNED_DISPLAY,
+                ["-fsign=EBCDIC"])
+
+
+@pytest.mark.parametrize("index", range(len(SIGNED_DISPLAY)),
+                         ids=[f"{c[0]} {c[1]}".strip() for c in SIGNED_DISPLAY])
+def test_ebcdic_style_overpunch_in_ascii(index: int,
+                                         cobol_ebcdic_signs: list[list[tuple[Any, bytes]]]
+                                         ) -> None:
+    pic, _clauses, spec, usage = SIGNED_DISPLAY[index]
+    t = field_type(FieldSpec(parse_picture(pic), usage, **spec),
+                   FieldOptions(encoding="ascii", ascii_sign="ibm"))
+    for value, record in cobol_ebcdic_signs[index]:
+        expected = record[:t.length]
+        assert t.encode(value, "F", 0) == expected, (pic, value, expected)
+        assert t.decode(expected, "F", 0) == value
 
 
 @pytest.mark.parametrize("index", range(len(CASES)),

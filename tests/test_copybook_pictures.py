@@ -58,6 +58,10 @@ from clets.codecs.copybook.pictures import Picture, PictureError, parse_picture
     ("N(4)", "national", 4, 0, 0, False),
     ("NNBNN", "national-edited", 5, 0, 0, False),
     ("G(6)", "dbcs", 6, 0, 0, False),
+    # external floating point: sign, mantissa, E, sign, 2 exponent digits
+    ("+9.9(4)E+99", "external-floating", 11, 5, 4, True),
+    ("-99V99E-99", "external-floating", 9, 4, 2, True),
+    ("+.9(5)E+99", "external-floating", 11, 5, 5, True),
 ])
 def test_picture_meaning(text: str, category: str, size: int, digits: int, scale: int,
                          signed: bool) -> None:
@@ -68,8 +72,9 @@ def test_picture_meaning(text: str, category: str, size: int, digits: int, scale
 
 
 @pytest.mark.parametrize("text", [
-    "", "9V9V9", "S9S", "9S", "PP", "9P9", "9VP9", "P9P", "ZZ*9", "++--9", "X9Z", "+9.9E+99",
-    "9(39)", "99CR-", "9CRDB", "X(0)", "ZZ9.9.9", "99V.99", "Q", "9(", "$9$9", "+ZZ9+",
+    "", "9V9V9", "S9S", "9S", "PP", "9P9", "9VP9", "P9P", "ZZ*9", "++--9", "X9Z", "+9.9E+999",
+    "9(39)", "99CR-", "9.9E+99", "+9.9E+9", "+9(17)E+99", "+E+99", "9CRDB", "X(0)",
+    "ZZ9.9.9", "99V.99", "Q", "9(", "$9$9", "+ZZ9+",
     "ZZ9CR+", "$$$ZZ9", "ZZZ.Z9", "$$$.$9", "N9", "GX", "X(5)Z", "9(8)." + "9" * 50,
 ])
 def test_bad_pictures_are_picture_errors(text: str) -> None:

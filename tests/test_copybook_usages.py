@@ -73,6 +73,21 @@ def test_display_sign_zones_as_ibm_accepts_them() -> None:
     assert exc.value.field == "QTY" and exc.value.offset == 11
 
 
+def test_lenient_display_numbers_as_cobrix_reads_them() -> None:
+    lenient = FieldOptions(lenient=True)
+    t = ft("S9(5)", options=lenient)
+    for text, value in (("  123", 123), ("123  ", 123), ("1 2 3", 123), ("  -12", -12),
+                        ("12-  ", -12), ("+0012", 12), ("     ", None)):
+        assert t.decode(e(text), "F", 0) == value, text
+    assert t.decode(e("  12") + b"\xd3", "F", 0) == -123  # overpunch at the end
+    with pytest.raises(DecodeError):
+        t.decode(e("12A45"), "F", 0)
+    with pytest.raises(DecodeError):
+        ft("S9(5)").decode(e("  123"), "F", 0)  # strict by default
+    with pytest.raises(DecodeError):
+        ft("9(3)", options=lenient).decode(e(" -1"), "F", 0)  # no sign in an unsigned field
+
+
 def test_display_blank_is_none_and_none_is_zero() -> None:
     t = ft("S9(3)")
     for blank in (e("   "), b"\0\0\0", b"\xff\xff\xff"):
@@ -160,6 +175,19 @@ def test_hfp_known_values() -> None:
         hfp_encode(1e76, 8)
 
 
+@pytest.mark.parametrize(("pic", "usage"), [
+    (None, "pointer"), (None, "comp-2"), ("+9.9E+99", "display"), ("S9(3)", "packed")])
+def test_huge_integers_are_encode_errors(pic: str | None, usage: str) -> None:
+    """A 5 000-digit int has no default repr (ValueError): the message must not need one."""
+    with pytest.raises(EncodeError, match=r"bits|fit|digits|beyond"):
+        ft(pic, usage).encode(10**5000, "F", 0)
+
+
+def test_trailing_zeros_are_not_decimal_places() -> None:
+    assert ft("9(3)").encode(Decimal("5.000000"), "F", 0) == e("005")
+    assert ft("999PPP").encode(Decimal("5E+3"), "F", 0) == e("005")
+
+
 def test_comp1_comp2_types() -> None:
     c1, c2 = ft(None, "comp-1"), ft(None, "comp-2")
     assert (c1.length, c1.alignment, c2.length, c2.alignment) == (4, 4, 8, 8)
@@ -232,6 +260,22 @@ def test_where_gnucobol_departs_from_ibm(pic: str, usage: str, value: Any, data:
     assert t.decode(data, "F", 0) == value
 
 
+def test_decimal_point_is_comma() -> None:
+    pic = parse_picture("ZZZ.ZZ9,99", decimal_comma=True)
+    assert (pic.digits, pic.scale, pic.decimal_comma) == (8, 2, True)
+    t = field_type(FieldSpec(pic, "display"), FieldOptions(encoding="cp273"))
+    data = " 12.345,60".encode("cp273")
+    assert t.encode(Decimal("12345.6"), "F", 0) == data
+    assert t.decode(data, "F", 0) == Decimal("12345.60")
+    guessed = parse_picture("Z.ZZZ.ZZ9,99")  # invalid as written: only the comma reading
+    assert (guessed.decimal_comma, guessed.scale, guessed.digits) == (True, 2, 9)
+    assert not parse_picture("ZZ,ZZ9.99").decimal_comma
+    f = field_type(FieldSpec(parse_picture("-9,9(3)E+99", decimal_comma=True), "display"),
+                   CP037)
+    assert f.encode(Decimal("-1.5"), "F", 0) == e("-1,500E+00")
+    assert f.decode(e("-1,500E+00"), "F", 0) == Decimal("-1.5")
+
+
 def test_edited_decode_refuses_what_a_move_cannot_write() -> None:
     t = ft("ZZZ9.99")
     with pytest.raises(DecodeError, match="not how PIC edits"):
@@ -259,6 +303,13 @@ def test_text_policies() -> None:
     assert exc.value.offset == 12
     for trim, out in (("none", "  A  "), ("right", "  A"), ("left", "A  "), ("both", "A")):
         assert ft("X(5)", options=FieldOptions(trim=trim)).decode(e("  A  "), "F", 0) == out
+
+
+def test_cp1047_brackets() -> None:
+    """cp1047 (z/OS UNIX) and cp037 differ on [ ] ^: the code page is an option, not a guess."""
+    assert ft("X(3)", options=FieldOptions(encoding="cp1047")).encode("[^]", "F", 0) == (
+        bytes.fromhex("AD5FBD"))
+    assert ft("X(3)").encode("[^]", "F", 0) == bytes.fromhex("BAB0BB")
 
 
 def test_text_encode() -> None:
@@ -289,10 +340,40 @@ def test_alphanumeric_edited() -> None:
     assert t.encode("ABCD", "F", 0) == e("AB CD")
     assert t.encode("AB CD", "F", 0) == e("AB CD")
     assert t.decode(e("AB CD"), "F", 0) == "AB CD"
+    assert t.encode("\0" * 5, "F", 0) == b"\0" * 5  # an uninitialised field, as it was
     with pytest.raises(EncodeError):
-        t.encode("ABCDE", "F", 0)
+        t.encode("ABCDEF", "F", 0)
     assert ft("99/99/9999").encode(  # numeric-edited, a date
         12312026, "F", 0) == e("12/31/2026")
+
+
+@pytest.mark.parametrize(("pic", "value", "text"), [
+    ("+9.9(4)E+99", Decimal("123.45"), "+1.2345E+02"),
+    ("+9.9(4)E+99", Decimal("-0.000102"), "-1.0200E-04"),
+    ("+9.9(4)E+99", 0, "+0.0000E+00"),
+    ("-99V99E-99", Decimal("123.4"), " 1234E 01"),
+    ("-99V99E-99", -5, "-5000E-01"),
+    ("+.9(5)E+99", Decimal("12345"), "+.12345E+05"),
+])
+def test_external_floating_point(pic: str, value: Any, text: str) -> None:
+    t = ft(pic)
+    assert t.encode(value, "F", 0) == e(text)
+    assert t.decode(e(text), "F", 0) == value
+    with pytest.raises(EncodeError, match="significant digits"):
+        t.encode(Decimal("1.234567"), "F", 0)
+    with pytest.raises(EncodeError, match="beyond 99"):
+        t.encode(Decimal("1E+150"), "F", 0)
+    with pytest.raises(DecodeError, match="not an external floating-point"):
+        t.decode(e("X" * t.length), "F", 0)
+
+
+@given(st.sampled_from(["+9.9(4)E+99", "-99V99E-99", "+.9(5)E+99", "-9(16)E+99"]),
+       st.integers(-(10**16) + 1, 10**16 - 1), st.integers(-80, 80))
+def test_external_floating_round_trip(pic: str, mantissa: int, exponent: int) -> None:
+    t = ft(pic)
+    digits = parse_picture(pic).digits
+    value = Decimal(f"{mantissa % 10**digits * (1 if mantissa >= 0 else -1)}E{exponent}")
+    assert t.decode(t.encode(value, "F", 0), "F", 0) == value
 
 
 def test_pointer_and_index() -> None:
@@ -300,6 +381,21 @@ def test_pointer_and_index() -> None:
     p8 = ft(None, "pointer", FieldOptions(pointer_size=8))
     assert p8.length == 8 and p8.decode(b"\xff" * 8, "F", 0) == 2**64 - 1
     assert ft(None, "index").decode(b"\xff\xff\xff\xfe", "F", 0) == -2
+    proc = ft(None, "procedure-pointer")
+    assert (proc.length, proc.alignment) == (8, 4)
+    assert ft(None, "function-pointer").length == 4
+    with pytest.raises(EncodeError):
+        ft(None, "pointer").encode(-1, "F", 0)
+
+
+def test_usage_keywords_cover_every_spelling() -> None:
+    from clets.codecs.copybook.usages import USAGE_KEYWORDS
+
+    for word, usage in USAGE_KEYWORDS.items():
+        pic = None if usage in ("comp-1", "comp-2", "pointer", "index", "function-pointer",
+                                "procedure-pointer") else (
+            "N(2)" if usage in ("national", "display-1") else "9(4)")
+        assert ft(pic, usage).length > 0, word
 
 
 def test_bad_combinations_are_picture_errors() -> None:
@@ -346,7 +442,7 @@ def display_specs(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     return pic, spec
 
 
-OPTIONS = st.sampled_from([CP037, FieldOptions(encoding="cp500"),
+OPTIONS = st.sampled_from([CP037, FieldOptions(encoding="cp500"), FieldOptions(encoding="cp1047"),
                            FieldOptions(encoding="cp1140"), FieldOptions(encoding="cp273"),
                            ASCII, FieldOptions(encoding="ascii", ascii_sign="mf")])
 
@@ -370,6 +466,20 @@ def test_display_round_trip(data: st.DataObject, ps: tuple[str, dict[str, Any]],
     v = value_of(data.draw, t, pic)
     raw = t.encode(v, "F", 0)
     assert len(raw) == t.length
+    assert_same(t.decode(raw, "F", 0), v)
+
+
+@given(st.data(), display_specs(), st.booleans())
+def test_national_numbers_round_trip(data: st.DataObject, ps: tuple[str, dict[str, Any]],
+                                     edited: bool) -> None:
+    """USAGE NATIONAL numbers: national decimal and national numeric-edited, UTF-16BE."""
+    pic, spec = ps
+    if edited:
+        pic, spec = data.draw(st.sampled_from(EDITED)), {}
+    t = ft(pic, "national", **spec)
+    v = value_of(data.draw, t, pic)
+    raw = t.encode(v, "F", 0)
+    assert len(raw) == t.length and raw.decode("utf-16-be").isascii()
     assert_same(t.decode(raw, "F", 0), v)
 
 
@@ -481,6 +591,20 @@ def test_comp2_hfp_exact_for_every_double_in_range(x: float, negative: bool) -> 
     assert t.decode(t.encode(x, "F", 0), "F", 0) == x
 
 
+@given(st.floats(min_value=-7.2e75, max_value=7.2e75, allow_nan=False))
+def test_comp1_hfp_rounds_to_nearest(x: float) -> None:
+    """COMP-1 keeps 24 fraction bits: the value written is within half a unit in the last
+    place of x (checked in exact fractions), and is x itself when x fits."""
+    from fractions import Fraction
+
+    raw = hfp_encode(x, 4)
+    y = hfp_decode(raw)
+    exponent = (raw[0] & 0x7F) - 64
+    half_ulp = Fraction(16) ** exponent / 2**25
+    assert abs(Fraction(x) - Fraction(y)) <= half_ulp
+    assert hfp_encode(y, 4) == raw  # what was written reads back and writes the same
+
+
 @given(st.binary(min_size=4, max_size=4))
 def test_comp1_hfp_normalised_round_trip(raw: bytes) -> None:
     t = ft(None, "comp-1")
@@ -510,17 +634,31 @@ ALL_TYPES: list[tuple[str | None, str, dict[str, Any], FieldOptions]] = [
     ("ZZ,ZZ9.99CR", "display", {}, CP037), ("$$$9.99", "display", {}, ASCII),
     ("XXBXX", "display", {}, CP037), ("NNBN", "national", {}, CP037),
     ("G(2)", "display", {}, CP037), ("9(3)", "display", {"blank_when_zero": True}, CP037),
+    ("+9.9(4)E+99", "display", {}, CP037), ("-99V99E-99", "display", {}, ASCII),
+    ("S9(5)V99", "display", {}, FieldOptions(lenient=True)),
+    ("9(5)", "display", {}, FieldOptions(lenient=True, encoding="ascii")),
 ]
 
 
-@given(st.sampled_from(ALL_TYPES), st.binary(max_size=24))
-def test_decode_raises_only_decode_error(case: Any, raw: bytes) -> None:
+@given(st.sampled_from(ALL_TYPES), st.data())
+def test_decode_raises_only_decode_error(case: Any, data: st.DataObject) -> None:
+    """Bytes of the field's length (mostly; sometimes not), from all 256 values and from the
+    characters that matter, so that decoding gets past the first check."""
     pic, usage, spec, options = case
     t = ft(pic, usage, options, **spec)
+    size = data.draw(st.sampled_from([t.length] * 6 + [0, t.length - 1, t.length + 1]))
+    page = "latin-1" if options.encoding == "ascii" else options.encoding
+    useful = list(range(256)) + list(" 0123456789+-.,*$CRDBE{}ABJKpy".encode(page)) * 4
+    raw = bytes(data.draw(st.lists(st.sampled_from(useful), min_size=max(size, 0),
+                                   max_size=max(size, 0))))
     try:
-        t.decode(raw, "F", 0)
-    except DecodeError:
-        pass
+        value = t.decode(raw, "F", 0)
+    except DecodeError as exc:
+        assert exc.field == "F"
+        return
+    if value is not None and usage not in ("comp-1", "comp-2"):
+        again = t.decode(t.encode(value, "F", 0), "F", 0)  # what decodes, encodes
+        assert again == value
 
 
 @given(st.sampled_from(ALL_TYPES),
@@ -543,6 +681,11 @@ def test_encode_raises_only_encode_error(case: Any, value: Any) -> None:
     ("X(2)", "display", 12), ("9(3)", "display", "12"), ("9(3)", "display", True),
     ("9(3)", "display", Decimal("NaN")), ("9(3)", "display", Decimal("1E+999999999")),
     ("9(3)", "display", math.inf),
+    pytest.param("9(3)", "display", 10**5000, id="huge-int"),
+    pytest.param("S9(4)", "comp-5", -(10**5000), id="huge-negative-int"),
+    pytest.param("ZZ9", "display", 10**5000, id="huge-int-edited"),
+    pytest.param("9(3)", "display", Decimal("1" + "0" * 100_000), id="huge-decimal"),
+    pytest.param("9(3)V9", "display", Decimal("0." + "0" * 100_000 + "1"), id="tiny-decimal"),
 ])
 def test_out_of_domain_is_encode_error(pic: str, usage: str, value: Any) -> None:
     with pytest.raises(EncodeError) as exc:

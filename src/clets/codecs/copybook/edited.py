@@ -14,16 +14,27 @@ value a MOVE cannot have produced is corrupt data, and decode -> encode is byte 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from clets.errors import DecodeError, EncodeError
 
 from .pictures import Picture, PictureError
-from .usages import FieldOptions, FieldSpec, ZonedType, _check_length, _number, _page, _value
+from .usages import (
+    FieldOptions,
+    FieldSpec,
+    ZonedType,
+    _check_length,
+    _number,
+    _page,
+    _show,
+    _value,
+)
 
-__all__ = ["AlnumEditedType", "EditedType", "NationalNumeric"]
+__all__ = ["AlnumEditedType", "EditedType", "ExternalFloatType", "NationalNumeric"]
 
 _INSERT = {",": ",", "B": " ", "0": "0", "/": "/"}
+_SWAP = str.maketrans(".,", ",.")  # DECIMAL-POINT IS COMMA
 
 
 class _Editor:
@@ -155,10 +166,13 @@ class EditedType:
         self.pic = pic
         self.codec = _page(options.encoding).codec
         self.length = self.editor.size
+        self.swap = pic.decimal_comma
 
     def decode(self, raw: bytes, name: str, offset: int) -> Any:
         _check_length(raw, self.length, name, offset)
         text = raw.decode(self.codec)
+        if self.swap:
+            text = text.translate(_SWAP)
         try:
             n = self.editor.parse(text)
         except ValueError as exc:
@@ -169,8 +183,9 @@ class EditedType:
     def encode(self, value: Any, name: str, offset: int) -> bytes:
         e = self.editor
         n = _number(value, e.digits, e.signed, e.scale, name, offset)
+        text = e.edit(n)
         try:
-            return e.edit(n).encode(self.codec)
+            return (text.translate(_SWAP) if self.swap else text).encode(self.codec)
         except UnicodeEncodeError as exc:  # a code page without $ or *
             raise EncodeError(f"{exc.object[exc.start]!r} has no byte in {self.codec}",
                               field=name, offset=offset + exc.start) from None
@@ -179,8 +194,9 @@ class EditedType:
 class AlnumEditedType:
     """PIC X/A/9 or N with B, 0, / insertion: text with inserted characters.
 
-    Decoding returns the whole edited text (not trimmed, so it encodes back exactly);
-    encoding takes either that full-width edited text or just the data characters, which are
+    Decoding returns the whole edited text (not trimmed, so it encodes back exactly, even an
+    uninitialised field whose insertion positions hold spaces or low-values); encoding takes
+    either that full-width text, written as it is, or just the data characters, which are
     edited in as a MOVE does (left to right, spaces after).
     """
 
@@ -208,19 +224,14 @@ class AlnumEditedType:
         if value is None:
             value = ""
         if not isinstance(value, str):
-            raise EncodeError(f"{value!r}: expected text", field=name, offset=offset)
-        if len(value) == self.size:
-            bad = [i for i, c in self.inserts.items() if value[i] != c]
-            if bad:
-                raise EncodeError(f"{value!r}: position {bad[0] + 1} must be "
-                                  f"{self.inserts[bad[0]]!r} (PIC {self.pic.text})",
-                                  field=name, offset=offset)
+            raise EncodeError(f"{_show(value)}: expected text", field=name, offset=offset)
+        if len(value) == self.size:  # the edited text itself (what decode gives): as it is
             text = value
         elif len(value) <= self.data_positions:
             chars = iter(value.ljust(self.data_positions))
             text = "".join(self.inserts.get(i) or next(chars) for i in range(self.size))
         else:
-            raise EncodeError(f"{value!r} is longer than the {self.data_positions} data "
+            raise EncodeError(f"{_show(value)} is longer than the {self.data_positions} data "
                               f"positions of PIC {self.pic.text}", field=name, offset=offset)
         try:
             data = text.encode(self.codec)
@@ -228,7 +239,7 @@ class AlnumEditedType:
             raise EncodeError(f"character {text[exc.start]!r} has no byte in {self.codec}",
                               field=name, offset=offset + exc.start * self.unit) from None
         if len(data) != self.length:  # a character outside the BMP takes two UTF-16 units
-            raise EncodeError(f"{value!r} does not fit PIC {self.pic.text} in UTF-16",
+            raise EncodeError(f"{_show(value)} does not fit PIC {self.pic.text} in UTF-16",
                               field=name, offset=offset)
         return data
 
@@ -267,3 +278,89 @@ class NationalNumeric:
 
     def encode(self, value: Any, name: str, offset: int) -> bytes:
         return self.inner.encode(value, name, offset).decode("latin-1").encode("utf-16-be")
+
+
+class ExternalFloatType:
+    """External floating point, ``PIC +9.9(8)E+99``: the number as printed characters.
+
+    The value is an exact ``Decimal`` (mantissa times 10**exponent).  Writing normalises the
+    mantissa so that its first digit is not zero (IBM's rule for a MOVE into such an item) and
+    refuses a value with more significant digits than the mantissa or an exponent beyond 99.
+    A leading ``+`` symbol prints ``+``/``-``, a ``-`` symbol prints space/``-`` (mantissa and
+    exponent alike).
+    """
+
+    alignment = 1
+
+    def __init__(self, pic: Picture, options: FieldOptions) -> None:
+        syms = pic.symbols
+        e = syms.index("E")
+        mantissa = syms[1:e]
+        self.mantissa_sign, self.exponent_sign = syms[0], syms[e + 1]
+        point = next((i for i, s in enumerate(mantissa) if s in (".", "V")), len(mantissa))
+        self.whole = point  # mantissa digits left of the point
+        self.frac = len(mantissa) - point - (1 if point < len(mantissa) else 0)
+        self.explicit = "." in mantissa
+        self.digits = self.whole + self.frac
+        self.codec = _page(options.encoding).codec
+        self.length = pic.size
+        self.pic = pic
+        self.swap = pic.decimal_comma
+
+    @staticmethod
+    def _sign(symbol: str, negative: bool) -> str:
+        return "-" if negative else ("+" if symbol == "+" else " ")
+
+    def decode(self, raw: bytes, name: str, offset: int) -> Any:
+        _check_length(raw, self.length, name, offset)
+        text = raw.decode(self.codec)
+        if self.swap:
+            text = text.translate(_SWAP)
+        if not text.strip(" ") or not text.strip("\0"):
+            return None
+        w, f = self.whole, self.frac
+        sign, rest = text[0], text[1:]
+        int_part = rest[:w]
+        frac_part = rest[w + (1 if self.explicit else 0):w + (1 if self.explicit else 0) + f]
+        tail = rest[w + f + (1 if self.explicit else 0):]
+        ok = (sign in "+- " and (sign != " " or self.mantissa_sign == "-")
+              and (int_part + frac_part).isdigit() and (not self.explicit or rest[w] == ".")
+              and len(tail) == 4 and tail[0] == "E" and tail[1] in "+- "
+              and (tail[1] != " " or self.exponent_sign == "-") and tail[2:].isdigit()
+              and (int_part + frac_part).isascii() and tail[2:].isascii())
+        if not ok:
+            raise DecodeError(f"{text!r} is not an external floating-point number of PIC "
+                              f"{self.pic.text}", field=name, offset=offset, data=bytes(raw))
+        exponent = int(tail[2:]) * (-1 if tail[1] == "-" else 1) - f
+        return Decimal(f"{'-' if sign == '-' else ''}{int_part}{frac_part}E{exponent}")
+
+    def encode(self, value: Any, name: str, offset: int) -> bytes:
+        if value is None:
+            value = 0
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+            raise EncodeError(f"{_show(value)}: expected a number", field=name, offset=offset)
+        try:
+            d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        except (ValueError, ArithmeticError) as exc:
+            raise EncodeError(f"{_show(value)}: {exc}", field=name, offset=offset) from None
+        if not d.is_finite():
+            raise EncodeError(f"{_show(value)}: not a finite number", field=name, offset=offset)
+        sign, tup, _ = d.as_tuple()
+        sig = "".join(map(str, tup)).lstrip("0").rstrip("0")
+        if not sig:
+            mantissa, exponent = "0" * self.digits, 0
+        else:
+            if len(sig) > self.digits:
+                raise EncodeError(f"{_show(value)} has more significant digits than the "
+                                  f"{self.digits} of PIC {self.pic.text}", field=name,
+                                  offset=offset)
+            mantissa = sig.ljust(self.digits, "0")
+            exponent = d.adjusted() - (self.whole - 1)
+            if not -99 <= exponent <= 99:
+                raise EncodeError(f"{_show(value)} needs exponent {exponent}, beyond 99",
+                                  field=name, offset=offset)
+        point = "." if self.explicit else ""
+        text = (self._sign(self.mantissa_sign, bool(sign) and bool(sig))
+                + mantissa[:self.whole] + point + mantissa[self.whole:] + "E"
+                + self._sign(self.exponent_sign, exponent < 0) + f"{abs(exponent):02d}")
+        return (text.translate(_SWAP) if self.swap else text).encode(self.codec)

@@ -15,7 +15,9 @@ Rules follow the IBM Enterprise COBOL Language Reference, "PICTURE clause":
 * numeric-edited: ``9 Z * + - CR DB $ , . B 0 / V P``; two or more ``$``, ``+`` or ``-`` make a
   floating insertion string; one makes a fixed insertion symbol;
 * alphanumeric(-edited): ``X``, ``A``, ``9`` with ``B 0 /``; national(-edited): ``N`` with
-  ``B 0 /``; DBCS: ``G`` (and ``B``).
+  ``B 0 /``; DBCS: ``G`` (and ``B``);
+* external floating point: ``+9.9(8)E+99`` (sign, mantissa of up to 16 digits with ``.`` or
+  ``V``, ``E``, exponent sign, two exponent digits).
 
 A numeric picture may have at most 38 digits (what GnuCOBOL and the ARITH(EXTEND) limit of
 newer compilers allow); a run count is never expanded for text pictures, so ``X(99999999)`` costs
@@ -25,14 +27,14 @@ nothing here (the layout decides whether such a record is too big).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["MAX_DIGITS", "MAX_EDITED", "Picture", "PictureError", "parse_picture"]
 
 #: most digits a numeric picture may hold
 MAX_DIGITS = 38
 #: most character positions of an edited (or numeric) picture once repetitions are expanded
-MAX_EDITED = 4096
+MAX_EDITED = 65536
 
 
 class PictureError(ValueError):
@@ -54,12 +56,13 @@ class Picture:
 
     text: str
     category: str  # alphabetic | alphanumeric | alphanumeric-edited | numeric |
-    #                numeric-edited | national | national-edited | dbcs
+    #                numeric-edited | national | national-edited | dbcs | external-floating
     size: int
     digits: int
     scale: int
     signed: bool
     symbols: tuple[str, ...] = ()
+    decimal_comma: bool = False  # DECIMAL-POINT IS COMMA: "," prints the point, "." groups
 
     @property
     def numeric(self) -> bool:
@@ -94,12 +97,39 @@ def _runs(text: str) -> list[tuple[str, int]]:
     return runs
 
 
-def parse_picture(text: str) -> Picture:
-    """The meaning of a PICTURE character-string, or PictureError naming what is wrong."""
+def parse_picture(text: str, *, decimal_comma: bool = False) -> Picture:
+    """The meaning of a PICTURE character-string, or PictureError naming what is wrong.
+
+    ``decimal_comma`` is the program's ``DECIMAL-POINT IS COMMA``: ``,`` is then the decimal
+    point and ``.`` the grouping insertion (``ZZZ.ZZ9,99``); the Picture's symbols are stored
+    with their usual meaning and ``decimal_comma`` set, so the field types swap them back when
+    they edit.  Without it, a picture with both ``.`` and ``,`` that is invalid as written but
+    valid with them swapped (``Z.ZZZ.ZZ9,99``) is read with them swapped (and
+    ``decimal_comma`` set), since no other reading exists.
+    """
     raw = text
     text = text.strip().upper()
-    if text.endswith("."):  # a separator period glued to the picture by a caller
+    if text.endswith(".") and not decimal_comma:  # a separator period glued on by a caller
         text = text[:-1]
+    if decimal_comma:
+        return replace(_parse(raw, text.translate(_SWAP)), decimal_comma=True)
+    try:
+        return _parse(raw, text)
+    except PictureError:
+        # "Z.ZZZ.ZZ9,99" is no picture unless the program says DECIMAL-POINT IS COMMA: a
+        # copybook written for such a program is read that way rather than refused
+        if "." in text and "," in text:
+            try:
+                return replace(_parse(raw, text.translate(_SWAP)), decimal_comma=True)
+            except PictureError:
+                pass
+        raise
+
+
+_SWAP = str.maketrans(".,", ",.")
+
+
+def _parse(raw: str, text: str) -> Picture:
     if not text:
         raise PictureError("empty PICTURE string")
     if len(text) > 50:
@@ -109,8 +139,7 @@ def parse_picture(text: str) -> Picture:
     symbols = {s for s, _ in runs}
     size = sum(n * (2 if s in ("CR", "DB") else 1) for s, n in runs if s not in "SVP")
     if "E" in symbols:
-        raise PictureError(f"PIC {raw}: external floating-point pictures (E) are not "
-                           "supported")
+        return _external_float(raw, runs)
     if "N" in symbols:
         return _national(raw, text, runs, symbols, size)
     if "G" in symbols:
@@ -122,6 +151,23 @@ def parse_picture(text: str) -> Picture:
     if symbols <= {"9", "S", "V", "P"}:
         return _numeric(raw, runs)
     return _edited(raw, runs, symbols, size)
+
+
+_EXTERNAL_FLOAT = re.compile(r"([+-])(9*)([.V]?)(9*)E([+-])99")
+
+
+def _external_float(raw: str, runs: list[tuple[str, int]]) -> Picture:
+    """``+9.9(8)E+99``: a sign, a mantissa with . or V, E, a sign and two exponent digits."""
+    symbols = _expand(raw, runs)
+    m = _EXTERNAL_FLOAT.fullmatch("".join(symbols))
+    if m is None or not (m.group(2) or m.group(4)):
+        raise PictureError(f"PIC {raw}: an external floating-point picture is +/- mantissa "
+                           "(9s with . or V) E +/- 99")
+    digits = len(m.group(2)) + len(m.group(4))
+    if digits > 16:
+        raise PictureError(f"PIC {raw}: a floating-point mantissa has at most 16 digits")
+    size = len(symbols) - (1 if m.group(3) == "V" else 0)
+    return Picture(raw, "external-floating", size, digits, len(m.group(4)), True, symbols)
 
 
 def _national(raw: str, text: str, runs: list[tuple[str, int]], symbols: set[str],

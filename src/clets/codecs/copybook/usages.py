@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -37,6 +38,7 @@ from clets.errors import DecodeError, EncodeError, LayoutError
 from .pictures import MAX_DIGITS, Picture, PictureError
 
 __all__ = [
+    "USAGE_KEYWORDS",
     "FieldOptions",
     "FieldSpec",
     "FieldType",
@@ -59,6 +61,9 @@ class FieldOptions:
     ``ascii_sign`` is the overpunch written for signed DISPLAY numbers in ASCII: ``ibm``
     (``{ A-I`` positive, ``} J-R`` negative, what an EBCDIC->ASCII transfer gives) or ``mf``
     (Micro Focus / GnuCOBOL: plain digit positive, ``p-y`` negative); both are read.
+    ``lenient`` reads DISPLAY numbers as Cobrix does when they are not in COBOL's form:
+    spaces and low-values anywhere are skipped and a ``+``/``-`` or an overpunch is taken at
+    either end (``"  123"``, ``"12 3"``, ``"-123 "``), instead of a DecodeError.
     """
 
     encoding: str = "cp037"
@@ -69,6 +74,7 @@ class FieldOptions:
     pointer_size: int = 4
     high_values: str = "space"
     ascii_sign: str = "ibm"
+    lenient: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,7 @@ class FieldSpec:
 
     picture: Picture | None  # None for COMP-1/COMP-2/POINTER/INDEX
     usage: str  # display | binary | comp-1 | comp-2 | packed | comp-5 | comp-6 | national |
-    #             pointer | index
+    #             pointer | index | display-1 | function-pointer | procedure-pointer
     sign_position: str | None = None  # None | leading | trailing
     sign_separate: bool = False
     blank_when_zero: bool = False
@@ -140,6 +146,16 @@ def _value(n: int, scale: int) -> int | Decimal:
     return Decimal(f"{n}E-{scale}")  # exact: Decimal arithmetic would round to 28 digits
 
 
+def _show(value: Any, limit: int = 60) -> str:
+    """A value for an error message: short, and never failing (a 5 000-digit int cannot be
+    converted to text by default; its repr would raise ValueError)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"<an integer of {value.bit_length()} bits>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _units(value: Any, scale: int, digits: int) -> int:
     """A value as an integer count of 10**-scale units, exactly; ValueError otherwise."""
     if isinstance(value, bool):
@@ -160,10 +176,18 @@ def _units(value: Any, scale: int, digits: int) -> int:
             raise ValueError("not a finite number")
         sign, tup, exp = value.as_tuple()
         assert isinstance(exp, int)
+        nonzero = [i for i, d in enumerate(tup) if d]
+        if nonzero:  # drop leading zeros, and trailing ones into the exponent
+            exp += len(tup) - 1 - nonzero[-1]
+            tup = tup[nonzero[0]:nonzero[-1] + 1]
+        else:
+            tup = ()
+        if len(tup) + exp + scale > digits + 1:
+            raise ValueError(f"does not fit the {digits} digits of its picture")
+        if len(tup) > MAX_DIGITS + 80:
+            raise ValueError(f"more decimal places than the picture's {max(scale, 0)}")
         n = int("".join(map(str, tup)) or "0")
         shift = exp + scale
-        if n and len(str(n)) + shift > digits + 1:  # too big: refuse before 10**shift blows up
-            raise ValueError(f"does not fit the {digits} digits of its picture")
         if shift < 0:
             if shift < -(len(tup) + 1):
                 if n:
@@ -184,19 +208,23 @@ def _number(value: Any, digits: int, signed: bool, scale: int, name: str, offset
     """The units of ``value`` for a field, or EncodeError; ``None`` is zero."""
     if value is None:
         return 0
+    if value.__class__ is int and not scale and limit is None and (
+            0 <= value < 10**digits or (signed and -(10**digits) < value < 0)):
+        n: int = value
+        return n
     try:
         n = _units(value, scale, digits if limit is None else len(str(limit)))
     except (ValueError, InvalidOperation, OverflowError) as exc:
-        raise EncodeError(f"{value!r}: {exc}", field=name, offset=offset) from None
+        raise EncodeError(f"{_show(value)}: {exc}", field=name, offset=offset) from None
     if n < 0 and not signed:
-        raise EncodeError(f"negative value {value!r} in an unsigned field", field=name,
+        raise EncodeError(f"negative value {_show(value)} in an unsigned field", field=name,
                           offset=offset)
     if limit is None:
         if abs(n) >= 10**digits:
-            raise EncodeError(f"{value!r} does not fit the {digits} digits of its picture",
+            raise EncodeError(f"{_show(value)} does not fit the {digits} digits of its picture",
                               field=name, offset=offset)
     elif not (low if low is not None else -limit) <= n <= limit:
-        raise EncodeError(f"{value!r} is outside the field's binary range", field=name,
+        raise EncodeError(f"{_show(value)} is outside the field's binary range", field=name,
                           offset=offset)
     return n
 
@@ -225,6 +253,7 @@ class ZonedType:
         self.digits, self.scale, self.signed = pic.digits, pic.scale, pic.signed
         self.separate = spec.sign_separate
         self.leading = spec.sign_position == "leading"
+        self.lenient = options.lenient
         if (self.separate or spec.sign_position) and not self.signed:
             raise PictureError(f"PIC {pic.text}: a SIGN clause needs S in the picture")
         self.length = self.digits + (1 if self.separate else 0)
@@ -253,6 +282,44 @@ class ZonedType:
         self.punch_out = (bytes(pos), bytes(neg))
 
     def decode(self, raw: bytes, name: str, offset: int) -> Any:
+        try:
+            return self._decode(raw, name, offset)
+        except DecodeError:
+            if not self.lenient or len(raw) != self.length:
+                raise
+            value = self._lenient(raw)
+            if value is False:
+                raise
+            return value
+
+    def _lenient(self, raw: bytes) -> Any:
+        """Cobrix's reading: spaces and low-values anywhere skipped, a + or - at either end,
+        an overpunch at either end; False when even that does not make a number."""
+        page = self.page
+        r = bytes(b for b in raw if b not in (page.space, 0))
+        if not r:
+            return None
+        neg = False
+        if r[0] in (page.plus, page.minus) or r[-1] in (page.plus, page.minus):
+            if not self.signed:
+                return False
+            at = 0 if r[0] in (page.plus, page.minus) else len(r) - 1
+            neg = r[at] == page.minus
+            r = r[1:] if at == 0 else r[:-1]
+        if not r or len(r) > self.digits:
+            return False
+        digits = bytearray(r.translate(page.to_ascii_digits))
+        for at in (0, len(r) - 1):
+            if digits[at] == 0x78 and r[at] in self.punch_in:  # b"x": not a plain digit
+                d, punched_neg = self.punch_in[r[at]]
+                digits[at] = 0x30 + d
+                neg = neg or punched_neg
+        if not digits.isdigit() or (neg and not self.signed):
+            return False
+        n = int(digits)
+        return _value(-n if neg else n, self.scale)
+
+    def _decode(self, raw: bytes, name: str, offset: int) -> Any:
         _check_length(raw, self.length, name, offset)
         page = self.page
         if _blank(raw, page.space):
@@ -422,10 +489,12 @@ class BinaryType:
 
 
 class PointerType:
-    """POINTER (4 or 8 bytes, unsigned) and INDEX (4 bytes, signed): an address or offset."""
+    """POINTER / FUNCTION-POINTER (4 or 8 bytes, unsigned), PROCEDURE-POINTER (two of them)
+    and INDEX (4 bytes, signed): an address or an offset, as an integer."""
 
-    def __init__(self, length: int, signed: bool) -> None:
-        self.length = self.alignment = length
+    def __init__(self, length: int, signed: bool, alignment: int | None = None) -> None:
+        self.length = length
+        self.alignment = alignment or length
         self.signed = signed
         bits = length * 8
         self.low = -(1 << (bits - 1)) if signed else 0
@@ -439,9 +508,9 @@ class PointerType:
         if value is None:
             value = 0
         if isinstance(value, bool) or not isinstance(value, int):
-            raise EncodeError(f"{value!r}: expected an integer", field=name, offset=offset)
+            raise EncodeError(f"{_show(value)}: expected an integer", field=name, offset=offset)
         if not self.low <= value <= self.high:
-            raise EncodeError(f"{value!r} does not fit {self.length} bytes", field=name,
+            raise EncodeError(f"{_show(value)} does not fit {self.length} bytes", field=name,
                               offset=offset)
         return value.to_bytes(self.length, "big", signed=self.signed)
 
@@ -494,7 +563,7 @@ def hfp_encode(value: float, size: int) -> bytes:
             q >>= 4
             exp += 1
         if exp > 63:
-            raise ValueError(f"{value!r} is beyond IBM hexadecimal floating point's 16**63")
+            raise ValueError(f"{_show(value)} is beyond IBM hexadecimal floating point's 16**63")
         word = ((exp + 64) << bits | q) if q else 0
     if negative:
         word |= 1 << (size * 8 - 1)
@@ -525,7 +594,7 @@ class FloatType:
         if value is None:
             value = 0.0
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-            raise EncodeError(f"{value!r}: expected a number", field=name, offset=offset)
+            raise EncodeError(f"{_show(value)}: expected a number", field=name, offset=offset)
         try:
             x = float(value)
             if not math.isfinite(x):
@@ -534,7 +603,7 @@ class FloatType:
                 return struct.pack(self.fmt, x)
             return hfp_encode(x, self.length)
         except (ValueError, OverflowError, struct.error) as exc:
-            raise EncodeError(f"{value!r}: {exc}", field=name, offset=offset) from None
+            raise EncodeError(f"{_show(value)}: {exc}", field=name, offset=offset) from None
 
 
 # ====================================================================== text
@@ -568,7 +637,19 @@ class TextType:
         if options.trim not in _TRIMS:
             raise PictureError(f"trim {options.trim!r}: expected none, right, left or both")
         self.low_policy, self.high_policy = options.low_values, options.high_values
-        self.trim = _TRIMS[options.trim]
+        self.trim = _TRIMS[options.trim]  # the str method's name (tree.py inlines it), or None
+        self.strip: Callable[[str, str], str] | None = (
+            getattr(str, self.trim) if self.trim is not None else None)
+        self.check = self.low_policy != "keep" or self.high_policy != "keep"
+        self.errors = "error" in (self.low_policy, self.high_policy)
+        self.to_space: bytes | None = None
+        if not national and "space" in (self.low_policy, self.high_policy):
+            table = bytearray(range(256))
+            if self.low_policy == "space":
+                table[0x00] = self.pad[0]
+            if self.high_policy == "space":
+                table[0xFF] = self.pad[0]
+            self.to_space = bytes(table)
         self.justified = spec.justified
         self.alphabetic = pic.category == "alphabetic"
 
@@ -578,6 +659,8 @@ class TextType:
             if policy == "keep" or marker not in raw:
                 continue
             units = [raw[i:i + self.unit] for i in range(0, len(raw), self.unit)]
+            if marker not in units:  # UTF-16: the bytes straddle two characters
+                continue
             if policy == "error":
                 at = units.index(marker) * self.unit
                 raise DecodeError(f"{what} in a text field", field=name, offset=offset + at,
@@ -586,25 +669,34 @@ class TextType:
         return raw
 
     def decode(self, raw: bytes, name: str, offset: int) -> Any:
-        _check_length(raw, self.length, name, offset)
-        raw = self._policy(raw, name, offset)
-        try:
+        if len(raw) != self.length:
+            _check_length(raw, self.length, name, offset)
+        if not self.national:  # single-byte: C-level passes only
+            if self.errors and (b"\x00" in raw or b"\xff" in raw):
+                self._policy(raw, name, offset)  # raises for an "error" policy
+            if self.to_space is not None:
+                raw = raw.translate(self.to_space)
             text: str = raw.decode(self.codec)
-        except UnicodeDecodeError as exc:
-            raise DecodeError(f"not UTF-16: {exc.reason}", field=name,
-                              offset=offset + exc.start, data=bytes(raw)) from None
-        if self.trim is not None:
-            text = getattr(text, self.trim)(" ")
+        else:
+            if self.check:
+                raw = self._policy(raw, name, offset)
+            try:
+                text = raw.decode(self.codec)
+            except UnicodeDecodeError as exc:
+                raise DecodeError(f"not UTF-16: {exc.reason}", field=name,
+                                  offset=offset + exc.start, data=bytes(raw)) from None
+        if self.strip is not None:
+            text = self.strip(text, " ")
         return text
 
     def encode(self, value: Any, name: str, offset: int) -> bytes:
         if value is None:
             value = ""
         if not isinstance(value, str):
-            raise EncodeError(f"{value!r}: expected text, got {type(value).__name__}",
+            raise EncodeError(f"{_show(value)}: expected text, got {type(value).__name__}",
                               field=name, offset=offset)
         if self.alphabetic and not _ALPHABETIC.fullmatch(value):
-            raise EncodeError(f"{value!r}: PIC A holds only letters and spaces", field=name,
+            raise EncodeError(f"{_show(value)}: PIC A holds only letters and spaces", field=name,
                               offset=offset)
         try:
             data = value.encode(self.codec)
@@ -612,7 +704,7 @@ class TextType:
             raise EncodeError(f"character {value[exc.start]!r} has no byte in {self.codec}",
                               field=name, offset=offset + exc.start * self.unit) from None
         if len(data) > self.length:
-            raise EncodeError(f"{value!r} is longer than the {self.size} characters of its "
+            raise EncodeError(f"{_show(value)} is longer than the {self.size} characters of its "
                               "picture", field=name, offset=offset)
         fill = self.pad * ((self.length - len(data)) // self.unit)
         return fill + data if self.justified else data + fill
@@ -640,10 +732,10 @@ class DbcsType:
         try:
             data = bytes.fromhex(value)
         except (TypeError, ValueError):
-            raise EncodeError(f"{value!r}: a DBCS field takes its bytes as hex", field=name,
+            raise EncodeError(f"{_show(value)}: a DBCS field takes its bytes as hex", field=name,
                               offset=offset) from None
         if len(data) != self.length:
-            raise EncodeError(f"{value!r}: expected {self.length} bytes of hex", field=name,
+            raise EncodeError(f"{_show(value)}: expected {self.length} bytes of hex", field=name,
                               offset=offset)
         return data
 
@@ -652,12 +744,24 @@ class DbcsType:
 
 
 _USAGES = ("display", "binary", "comp-1", "comp-2", "packed", "comp-5", "comp-6", "national",
-           "pointer", "index", "display-1")
+           "pointer", "index", "display-1", "function-pointer", "procedure-pointer")
+
+#: every spelling of a USAGE clause's word -> the ``FieldSpec.usage`` name (for the parser)
+USAGE_KEYWORDS: dict[str, str] = {
+    "DISPLAY": "display", "DISPLAY-1": "display-1", "NATIONAL": "national",
+    "COMP": "binary", "COMPUTATIONAL": "binary", "COMP-4": "binary", "COMPUTATIONAL-4": "binary",
+    "BINARY": "binary", "COMP-5": "comp-5", "COMPUTATIONAL-5": "comp-5",
+    "COMP-1": "comp-1", "COMPUTATIONAL-1": "comp-1", "COMP-2": "comp-2",
+    "COMPUTATIONAL-2": "comp-2", "COMP-3": "packed", "COMPUTATIONAL-3": "packed",
+    "PACKED-DECIMAL": "packed", "COMP-6": "comp-6", "COMPUTATIONAL-6": "comp-6",
+    "POINTER": "pointer", "POINTER-32": "pointer", "INDEX": "index",
+    "FUNCTION-POINTER": "function-pointer", "PROCEDURE-POINTER": "procedure-pointer",
+}
 
 
 def field_type(spec: FieldSpec, options: FieldOptions) -> FieldType:
     """The codec of one elementary item; PictureError for a combination COBOL does not allow."""
-    from .edited import AlnumEditedType, EditedType, NationalNumeric
+    from .edited import AlnumEditedType, EditedType, ExternalFloatType, NationalNumeric
 
     usage = spec.usage
     pic = spec.picture
@@ -667,13 +771,15 @@ def field_type(spec: FieldSpec, options: FieldOptions) -> FieldType:
         if pic is not None:
             raise PictureError(f"{usage.upper()} takes no PICTURE")
         return FloatType(4 if usage == "comp-1" else 8, options)
-    if usage in ("pointer", "index"):
+    if usage in ("pointer", "index", "function-pointer", "procedure-pointer"):
         if pic is not None:
             raise PictureError(f"{usage.upper()} takes no PICTURE")
         if usage == "index":
             return PointerType(4, True)
         if options.pointer_size not in (4, 8):
             raise PictureError(f"pointer_size {options.pointer_size}: expected 4 or 8")
+        if usage == "procedure-pointer":  # an entry address and a second word: two pointers
+            return PointerType(2 * options.pointer_size, False, options.pointer_size)
         return PointerType(options.pointer_size, False)
     if pic is None:
         raise PictureError(f"USAGE {usage.upper()} needs a PICTURE")
@@ -696,6 +802,10 @@ def field_type(spec: FieldSpec, options: FieldOptions) -> FieldType:
         return PackedType(pic, usage == "comp-6", options)
     if cat == "dbcs":
         return DbcsType(pic)
+    if cat == "external-floating":
+        if usage != "display":
+            raise PictureError(f"PIC {pic.text}: external floating point is USAGE DISPLAY")
+        return ExternalFloatType(pic, options)
     if cat == "national":
         return TextType(pic, spec, options, national=True)
     if cat == "national-edited":
