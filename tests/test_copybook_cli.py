@@ -142,3 +142,18 @@ def test_layout_json_matches_gnucobol() -> None:
     oracle = json.loads((CORPUS / "oracle.json").read_text())["C02USAGE.cpy"]
     got = {".".join(i["path"]): [i["offset"], i["length"]] for i in doc["records"][0]["items"]}
     assert {k: got[k] for k in oracle} == oracle
+
+
+def test_field_options(tmp_path: Path) -> None:
+    cpy = tmp_path / "B.cpy"
+    cpy.write_text("       01  B.\n           05  N PIC S9(4) COMP.\n           05  T PIC X(4).\n")
+    data = tmp_path / "b.dat"
+    data.write_bytes(b"\x7f\xff" + b"\xc1\x00\x00\x40")
+    res = clets("copybook", "decode", str(cpy), str(data))
+    assert res.returncode == 2 and b"N" in res.stderr  # 32767 > 4 digits: TRUNC(STD)
+    res = clets("copybook", "decode", str(cpy), str(data), "--field", "trunc=bin",
+                "--field", "low_values=keep", "--field", "trim=none")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == {"B": {"N": 32767, "T": "A\x00\x00 "}}
+    res = clets("copybook", "decode", str(cpy), str(data), "--field", "nope=1")
+    assert res.returncode == 2 and b"--field" in res.stderr

@@ -53,18 +53,50 @@ def _parse_rules(specs: tuple[str, ...], what: str) -> list[tuple[str, str, str]
     return out
 
 
+def _field_options(encoding: str, fields: tuple[str, ...]) -> tuple[FieldOptions, bool]:
+    """FieldOptions from --encoding and --field KEY=VALUE (and whether decimal_comma)."""
+    import dataclasses
+
+    known = {f.name: f for f in dataclasses.fields(FieldOptions)}
+    values: dict[str, Any] = {"encoding": encoding}
+    comma = False
+    for spec in fields:
+        key, eq, value = spec.partition("=")
+        key = key.strip().replace("-", "_")
+        if key == "decimal_comma":
+            comma = value.strip().lower() in ("1", "true", "yes", "on", "")
+            continue
+        if not eq or key not in known or key == "encoding":
+            raise click.BadParameter(f"{spec!r}: expected KEY=VALUE with KEY one of "
+                                     f"{', '.join(k for k in known if k != 'encoding')}, "
+                                     "decimal_comma", param_hint="--field")
+        default = known[key].default
+        if isinstance(default, bool):
+            values[key] = value.strip().lower() in ("1", "true", "yes", "on")
+        elif isinstance(default, int):
+            try:
+                values[key] = int(value)
+            except ValueError:
+                raise click.BadParameter(f"{spec!r}: {key} is a number",
+                                         param_hint="--field") from None
+        else:
+            values[key] = value.strip()
+    return FieldOptions(**values), comma
+
+
 def _load(cpy: str, encoding: str, copy_path: tuple[str, ...], source_format: str,
           limit: int, record_types: tuple[str, ...], redefines: tuple[str, ...],
-          conditions: bool = False, record: str | None = None) -> Copybook:
-    options = FieldOptions(encoding=encoding)
+          conditions: bool = False, record: str | None = None,
+          fields: tuple[str, ...] = ()) -> Copybook:
+    options, comma = _field_options(encoding, fields)
     cb = load_copybook(cpy, copy_path=list(copy_path), fmt=source_format, limit=limit,
-                       options=options, conditions=conditions)
+                       options=options, conditions=conditions, decimal_comma=comma)
     if record:
         cb.select(record)
     rt = _parse_rules(record_types, "RECORD")
     if rt:
-        fields = {f for f, _, _ in rt}
-        if len(fields) > 1:
+        tested = {f for f, _, _ in rt}
+        if len(tested) > 1:
             raise click.BadParameter("all --record-type rules must test the same field",
                                      param_hint="--record-type")
         cb.set_record_rule(RecordRule(rt[0][0], {v: t for _, v, t in rt}))
@@ -102,6 +134,11 @@ def _common(fn: Any) -> Any:
                                              "the text also switches)"),
         click.option("--limit", type=click.IntRange(1), default=DEFAULT_LIMIT, show_default=True,
                      help="largest record accepted, in bytes"),
+        click.option("--field", "fields", multiple=True, metavar="KEY=VALUE",
+                     help="field options (repeatable): trunc=std|bin, floating=hfp|ieee, "
+                          "low_values/high_values=keep|space|error, trim=none|right|left|both, "
+                          "pointer_size=4|8, ascii_sign=ibm|mf, lenient=true, "
+                          "decimal_comma=true"),
         click.option("--record-type", "record_types", multiple=True,
                      metavar="FIELD=VALUE:RECORD",
                      help="which 01 record a data record is, by a field's value (repeatable; "
@@ -282,11 +319,11 @@ def register(group: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="the layout as JSON (full paths)")
     @click.argument("cpy", type=click.Path(dir_okay=False))
     def layout(cpy: str, encoding: str, copy_path: tuple[str, ...], source_format: str,
-               limit: int, record_types: tuple[str, ...], record: str | None,
-               redefines: tuple[str, ...], as_json: bool) -> None:
+               limit: int, fields: tuple[str, ...], record_types: tuple[str, ...],
+               record: str | None, redefines: tuple[str, ...], as_json: bool) -> None:
         """The layout of every record in CPY: level, name, picture, usage, offset, length."""
         cb = _load(cpy, encoding, copy_path, source_format, limit, record_types, redefines,
-                   record=record)
+                   record=record, fields=fields)
         if as_json:
             import json
 
@@ -309,14 +346,15 @@ def register(group: click.Group) -> None:
     @click.argument("cpy", type=click.Path(dir_okay=False))
     @click.argument("data", default="-")
     def decode(cpy: str, data: str, encoding: str, copy_path: tuple[str, ...],
-               source_format: str, limit: int, record_types: tuple[str, ...],
-               record: str | None, redefines: tuple[str, ...], record_format: str,
-               lrecl: int | None, conditions: bool, reject: str | None) -> None:
+               source_format: str, limit: int, fields: tuple[str, ...],
+               record_types: tuple[str, ...], record: str | None, redefines: tuple[str, ...],
+               record_format: str, lrecl: int | None, conditions: bool,
+               reject: str | None) -> None:
         """Records of DATA (a file, or - for stdin) as JSON lines, streamed."""
         import msgspec
 
         cb = _load(cpy, encoding, copy_path, source_format, limit, record_types, redefines,
-                   conditions, record)
+                   conditions, record, fields)
         if len(cb.records) > 1 and cb.record_rule is None:
             raise LayoutError(f"{len(cb.records)} records in the copybook ("
                               f"{', '.join(cb.by_name)}): say which with --record-type rules "
@@ -391,16 +429,16 @@ def register(group: click.Group) -> None:
     @click.argument("cpy", type=click.Path(dir_okay=False))
     @click.argument("json_lines", default="-")
     def encode(cpy: str, json_lines: str, encoding: str, copy_path: tuple[str, ...],
-               source_format: str, limit: int, record_types: tuple[str, ...],
-               record: str | None, redefines: tuple[str, ...], record_format: str,
-               lrecl: int | None, output: str) -> None:
+               source_format: str, limit: int, fields: tuple[str, ...],
+               record_types: tuple[str, ...], record: str | None, redefines: tuple[str, ...],
+               record_format: str, lrecl: int | None, output: str) -> None:
         """JSON lines (one object a record, as decode writes them) -> records."""
         import decimal
 
         import msgspec
 
         cb = _load(cpy, encoding, copy_path, source_format, limit, record_types, redefines,
-                   record=record)
+                   record=record, fields=fields)
         fmt = record_format.upper()
         length = _lrecl(cb, lrecl)
         joiner = RecordJoiner(RecordFormat(fmt, length if fmt in ("F", "FB") else None,

@@ -437,7 +437,9 @@ def parse_items(text: str | bytes, source: str = "<copybook>", *, fmt: str = "fi
         # USAGE and SIGN of a group apply to every item inside it
         if not item.usage_set and parent.usage != "display":
             item.usage = parent.usage
-        if item.sign_position is None and parent.sign_position is not None:
+        if (item.sign_position is None and parent.sign_position is not None
+                and item.usage == "display" and (item.picture or "").startswith("S")):
+            # a group's SIGN clause applies to the signed numeric DISPLAY items in it
             item.sign_position, item.sign_separate = parent.sign_position, parent.sign_separate
         item.parent = parent
         parent.children.append(item)

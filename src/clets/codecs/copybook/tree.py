@@ -46,8 +46,6 @@ from .usages import (
 __all__ = ["Copybook", "FieldOptions", "Node", "RecordLayout", "RecordRule", "RedefineRule",
            "load_copybook"]
 
-_USAGE_NAMES = {"procedure-pointer": "pointer", "function-pointer": "pointer",
-                "display-1": "display"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +139,10 @@ class RecordLayout:
     generated decoder and encoder."""
 
     def __init__(self, record: Item, options: FieldOptions, *, limit: int = DEFAULT_LIMIT,
-                 conditions: bool = False, renames: bool = False) -> None:
+                 conditions: bool = False, renames: bool = False,
+                 decimal_comma: bool = False) -> None:
         self.item = record
+        self.decimal_comma = decimal_comma
         self.name = record.name
         self.source = record.source
         self.options = options
@@ -200,11 +200,12 @@ class RecordLayout:
             return
         # elementary
         try:
-            pic = parse_picture(item.picture) if item.picture is not None else None
+            pic = (parse_picture(item.picture, decimal_comma=self.decimal_comma)
+                   if item.picture is not None else None)
             if pic is not None and pic.size > self.limit:
                 raise self._err(item, f"PIC {item.picture}: {pic.size} positions, over the "
                                 f"record limit of {self.limit} bytes (settable)")
-            spec = FieldSpec(picture=pic, usage=_USAGE_NAMES.get(item.usage, item.usage),
+            spec = FieldSpec(picture=pic, usage=item.usage,
                              sign_position=item.sign_position,
                              sign_separate=item.sign_separate,
                              blank_when_zero=item.blank_when_zero, justified=item.justified)
@@ -993,12 +994,16 @@ class Copybook:
                  resolve: Resolver | None = None, limit: int = DEFAULT_LIMIT,
                  options: FieldOptions | None = None, conditions: bool = False,
                  renames: bool = False, record_rule: RecordRule | None = None,
-                 redefine_rules: list[RedefineRule] | tuple[RedefineRule, ...] = ()) -> None:
+                 redefine_rules: list[RedefineRule] | tuple[RedefineRule, ...] = (),
+                 decimal_comma: bool = False) -> None:
+        """``decimal_comma``: the program says DECIMAL-POINT IS COMMA (pictures read with the
+        roles of ``,`` and ``.`` swapped)."""
         self.source = source
         self.options = options or FieldOptions()
         items = parse_items(text, source, fmt=fmt, resolve=resolve, limit=limit)
         self.records = [RecordLayout(it, self.options, limit=limit, conditions=conditions,
-                                     renames=renames) for it in items]
+                                     renames=renames, decimal_comma=decimal_comma)
+                        for it in items]
         self.by_name = {r.name: r for r in self.records}
         for rule in redefine_rules:
             applied = False
