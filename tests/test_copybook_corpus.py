@@ -106,6 +106,20 @@ EXPECTED: dict[str, dict[str, object]] = {
         "O-GRID": {"O-ROW": [{"O-CELL": [0, 0, 0]}, {"O-CELL": [0, 0, 7]}]},
         "O-LAST": "LAST"}},
 }
+EXPECTED["nested-2-3"] = {"NEST-REC": {
+    "NS-GROUPS": 2, "NS-LINES": 3,
+    "NS-GROUP": [
+        {"NS-G-ID": "G01", "NS-LINE": [{"NS-L-AMT": D("1.01"), "NS-L-FLAG": "A"},
+                                       {"NS-L-AMT": D("-2.02"), "NS-L-FLAG": "B"},
+                                       {"NS-L-AMT": D("3.00"), "NS-L-FLAG": "C"}],
+         "NS-G-END": "X"},
+        # (2, 1) was never MOVEd to, and GnuCOBOL's INITIALIZE (run while the counts were 0)
+        # left spaces there: a blank packed field reads as None
+        {"NS-G-ID": "G02", "NS-LINE": [{"NS-L-AMT": None, "NS-L-FLAG": ""},
+                                       {"NS-L-AMT": D("0"), "NS-L-FLAG": ""},
+                                       {"NS-L-AMT": D("99999.99"), "NS-L-FLAG": "Z"}],
+         "NS-G-END": "Y"}],
+    "NS-TRAILER": {"NS-T-COUNT": 6, "NS-T-NOTE": "DONE"}}}
 RULES = {"redef": [RedefineRule("R-AMOUNT-X", "R-TYPE", {"P": "R-AMOUNT"})]}
 
 
@@ -118,7 +132,9 @@ def test_values_of_records_gnucobol_wrote(case: str) -> None:
     cb.select(info["record"])
     raw = bytes.fromhex(info["hex"])
     assert cb.decode(raw) == EXPECTED[case]
-    if case != "redef":  # (the redef record's unread view bytes are not in the values)
+    # byte for byte back, except where the values do not hold the bytes: the redef record's
+    # unread view, and the nested record's blank packed field (None is written as zero)
+    if case not in ("redef", "nested-2-3"):
         assert cb.encode(cb.decode(raw)) == raw
 
 

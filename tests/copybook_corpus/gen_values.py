@@ -39,6 +39,15 @@ CASES: dict[str, tuple[str, str, list[str]]] = {
     "multi-detail": ("C13MULTI.cpy", "M-DETAIL", [
         "MOVE 'D' TO M-D-TYPE", "MOVE 2 TO M-D-COUNT", "MOVE 'SKU001' TO M-D-SKU (1)",
         "MOVE 5 TO M-D-QTY (1)", "MOVE 'SKU002' TO M-D-SKU (2)", "MOVE -12 TO M-D-QTY (2)"]),
+    "nested-2-3": ("C16NESTED.cpy", "NEST-REC", [
+        "MOVE 2 TO NS-GROUPS", "MOVE 3 TO NS-LINES",
+        "MOVE 'G01' TO NS-G-ID (1)", "MOVE 1.01 TO NS-L-AMT (1, 1)",
+        "MOVE 'A' TO NS-L-FLAG (1, 1)", "MOVE -2.02 TO NS-L-AMT (1, 2)",
+        "MOVE 'B' TO NS-L-FLAG (1, 2)", "MOVE 3 TO NS-L-AMT (1, 3)",
+        "MOVE 'C' TO NS-L-FLAG (1, 3)", "MOVE 'X' TO NS-G-END (1)",
+        "MOVE 'G02' TO NS-G-ID (2)", "MOVE 99999.99 TO NS-L-AMT (2, 3)",
+        "MOVE 'Z' TO NS-L-FLAG (2, 3)", "MOVE 'Y' TO NS-G-END (2)",
+        "MOVE 6 TO NS-T-COUNT", "MOVE 'DONE' TO NS-T-NOTE"]),
     "occurs": ("C05OCCURS.cpy", "OCC-REC", [
         "MOVE 3 TO O-COUNT", "MOVE 'AB1' TO O-CODES (1)", "MOVE 'AB4' TO O-CODES (4)",
         "MOVE 'K1' TO O-KEY (1)", "MOVE -1.5 TO O-AMT (1)", "MOVE 'X' TO O-SUB-A (1, 2)",
