@@ -156,6 +156,45 @@ def test_layout_time_is_linear_in_copybook_size() -> None:
     assert big < small * 8 * 3, (small, big)
 
 
+def _continued_literal(n: int) -> str:
+    lines = ["       01  R.", "           05  A PIC X(9) VALUE '" + "A" * 38]
+    lines += ["      -    '" + "B" * 60 for _ in range(n)]
+    return "\n".join(lines) + "\n      -    'Z'.\n"
+
+
+def _many_odo(n: int) -> str:
+    head = "       01  R.\n" + "           05  N PIC 9.\n" * 2
+    return head + "".join(f"           05  T{i} PIC X OCCURS 1 TO 2 DEPENDING ON N.\n"
+                          for i in range(n))
+
+
+def _many_pairs(n: int) -> str:
+    pairs = "".join(f"               ==W{i}== BY ==V{i}==\n" for i in range(n))
+    return ("           REPLACE\n" + pairs + "           .\n       01  R.\n"
+            + "".join(f"           05  W{i} PIC X.\n" for i in range(n)))
+
+
+@pytest.mark.parametrize("make", [_continued_literal, _many_odo, _many_pairs])
+def test_hostile_copybooks_take_linear_time(make: object) -> None:
+    """Shapes that were (or could be) quadratic: a literal continued over thousands of lines,
+    thousands of tables depending on an ambiguous counter, thousands of REPLACE pairs."""
+    assert callable(make)
+
+    def cost(n: int) -> float:
+        text = make(n)
+        t = time.process_time()
+        try:
+            Copybook(text, limit=1 << 30)
+        except LayoutError:
+            pass
+        return time.process_time() - t
+
+    cost(100)
+    small = min(cost(500) for _ in range(2))
+    big = min(cost(4000) for _ in range(2))
+    assert big < max(small, 0.01) * 8 * 3, (small, big)
+
+
 def test_huge_picture_is_refused_at_once() -> None:
     t = time.process_time()
     with pytest.raises(LayoutError):

@@ -100,9 +100,10 @@ class _Logical:
         self.length += len(piece)
 
 
-def _open_quote(code: str) -> str | None:
-    """The quote a line leaves open (doubled quotes toggle twice, so they cancel)."""
-    q: str | None = None
+def _open_quote(code: str, q: str | None = None) -> str | None:
+    """The quote a line leaves open, starting inside literal ``q`` (doubled quotes toggle
+    twice, so they cancel).  Continuation lines scan only their own text, so a literal
+    continued over many lines costs linear time."""
     i = 0
     n = len(code)
     while i < n:
@@ -137,7 +138,7 @@ def _strip_inline_comment(code: str) -> str:
 def _logical(text: str, source: str, fmt: str) -> _Logical:
     """Join the code areas of every line; comments, sequence and identification areas gone."""
     out = _Logical([], [], [])
-    pending = ""  # the logical line so far (for continuation)
+    pending: str | None = None  # the quote the logical line so far leaves open
     prev_len = 0  # length of the previous physical line's code area
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.expandtabs(8).rstrip("\r\n\x0c")
@@ -174,7 +175,7 @@ def _logical(text: str, source: str, fmt: str) -> _Logical:
                 body = code.lstrip()
                 if not body or not out.text:
                     continue
-                q = _open_quote(pending)
+                q = pending
                 if q is not None:
                     if body[0] != q:
                         raise LayoutError(f"continuation of a literal must start with {q}",
@@ -183,23 +184,21 @@ def _logical(text: str, source: str, fmt: str) -> _Logical:
                     pad = " " * max(0, 65 - prev_len)
                     out.text[-1] += pad
                     out.length += len(pad)
-                    pending += pad
                     body = _strip_inline_comment_after_literal(body[1:], q)
                 else:
                     body = _strip_inline_comment(body)
                     last = out.text[-1].rstrip()
                     out.length -= len(out.text[-1]) - len(last)
                     out.text[-1] = last
-                    pending = pending.rstrip()
-                pending += body
-                if _open_quote(pending) is None:
+                pending = _open_quote(body, q)
+                if pending is None:
                     body = body.rstrip()
                 prev_len = len(code)
                 out.add(body, number, sep="")
                 continue
             if not code.strip():
                 continue
-            pending = code
+            pending = _open_quote(code)
             prev_len = len(code)
             code = _strip_inline_comment(code)
             if _open_quote(code) is None:
@@ -212,7 +211,7 @@ def _logical(text: str, source: str, fmt: str) -> _Logical:
             code = _strip_inline_comment(line)
             if not code.strip():
                 continue
-            pending = code
+            pending = _open_quote(code)
             out.add(code.rstrip(), number)
     return out
 
@@ -313,29 +312,33 @@ def _apply_replacing(body: list[Token], pairs: list[tuple[list[Token], list[Toke
                      ) -> list[Token]:
     """Replace token sequences (case-insensitive words); a single word delimited by colons or
     parentheses (``:TAG:``) is also replaced inside longer words, as IBM does for partial
-    words."""
+    words.  Pairs are indexed by their first word, so the cost stays linear in the text."""
     if not pairs:
         return body
+    by_first: dict[str, list[tuple[list[Token], list[Token]]]] = {}
+    for old, new in pairs:
+        if old:
+            by_first.setdefault(old[0].upper, []).append((old, new))
+    partial = [(re.compile(re.escape(old[0].text), re.I), " ".join(t.text for t in new))
+               for old, new in pairs
+               if len(old) == 1 and not old[0].is_literal and len(old[0].text) > 2
+               and old[0].text[0] in ":(" and old[0].text[-1] in ":)"]
     out: list[Token] = []
     i = 0
     n = len(body)
     while i < n:
-        for old, new in pairs:
+        tok = body[i]
+        for old, new in by_first.get(tok.upper, ()):
             k = len(old)
-            if k and i + k <= n and all(body[i + j].upper == old[j].upper for j in range(k)):
-                out.extend(Token(t.text, body[i].line, body[i].source) for t in new)
+            if i + k <= n and all(body[i + j].upper == old[j].upper for j in range(1, k)):
+                out.extend(Token(t.text, tok.line, tok.source) for t in new)
                 i += k
                 break
         else:
-            tok = body[i]
             text = tok.text
-            for old, new in pairs:
-                if len(old) == 1 and not tok.is_literal:
-                    o = old[0].text
-                    if len(o) > 2 and o[0] in ":(" and o[-1] in ":)" and o.upper() in text.upper():
-                        rep = " ".join(t.text for t in new)
-                        text = re.compile(re.escape(o), re.I).sub(rep.replace("\\", "\\\\"),
-                                                                  text)
+            if partial and not tok.is_literal and (":" in text or "(" in text):
+                for pattern, rep in partial:
+                    text = pattern.sub(rep.replace("\\", "\\\\"), text)
             out.append(tok if text == tok.text else Token(text, tok.line, tok.source))
             i += 1
     return out

@@ -157,6 +157,7 @@ class RecordLayout:
             raise LayoutError(f"{self.name}: {self.length} bytes, over the record limit of "
                               f"{limit} (settable)", source=record.source, line=record.line)
         self.nodes = self.root.walk()
+        self._index: dict[str, list[Node]] | None = None
         self.renames = [self._renames(c) for c in record.children if c.level == 66]
         self.unreadable: list[LayoutError] = []
         self._link_counters()
@@ -249,11 +250,14 @@ class RecordLayout:
         if total > self.limit or node.length > self.limit:
             raise self._err(item, f"{total} bytes, over the record limit of {self.limit} "
                             "(settable)")
+        seen_variable: Node | None = None
         for c in node.children:
-            if c.variable and c is not node.children[-1] and any(
-                    s.item.sync for s in node.children[node.children.index(c) + 1:]):
-                raise self._err(c.item, "SYNCHRONIZED items after an OCCURS DEPENDING ON "
-                                "table are not supported")
+            if seen_variable is not None and any(
+                    x.item.sync for x in c.walk()):
+                raise self._err(seen_variable.item, "SYNCHRONIZED items after an OCCURS "
+                                "DEPENDING ON table are not supported")
+            if c.variable and seen_variable is None:
+                seen_variable = c
         return node.offset + total
 
     def _max_sync(self, node: Node) -> int:
@@ -290,10 +294,12 @@ class RecordLayout:
             qualified = tuple(p.strip().upper() for p in
                               qualified.replace(" IN ", " OF ").split(" OF "))
         name, quals = qualified[0], qualified[1:]
+        if self._index is None:
+            self._index = {}
+            for node in self.nodes:
+                self._index.setdefault(node.name, []).append(node)
         hits = []
-        for n in self.nodes:
-            if n.name != name:
-                continue
+        for n in self._index.get(name, ()):
             anc = n.path()[:-1]
             j = len(anc) - 1
             ok = True
@@ -334,9 +340,9 @@ class RecordLayout:
                                     "OCCURS table or a REDEFINES view is not supported")
             except LayoutError as exc:
                 # the layout (offsets at the maximum) still stands; reading data needs the
-                # counter, so decode and encode refuse with this reason
+                # counter, so decode and encode refuse with this reason (the first is enough)
                 self.unreadable.append(exc)
-                continue
+                return
             n.counter = c
 
     def _in_table(self, n: Node) -> bool:
