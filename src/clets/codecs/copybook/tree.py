@@ -384,8 +384,6 @@ class RecordLayout:
         if disc.ftype is None or self._in_table(disc) or disc.variable:
             raise LayoutError(f"redefine rule: {rule.field} must be an elementary item outside "
                               "any table")
-        if self._in_view(disc) and base.parent is not None and disc in base.parent.walk():
-            pass
         views = {v.name: v for v in [base, *base.views]}
         chosen: dict[str, Node] = {}
         for value, view in rule.choices.items():
