@@ -212,3 +212,22 @@ def test_what_describes_no_bytes_is_skipped() -> None:
             "       01  R.\n           05  A PIC X(3).\n"
             "           EXEC SQL INCLUDE SQLCA END-EXEC.\n")
     assert _words(text) == [["01", "R"], ["05", "A", "PIC", "X(3)"]]
+
+
+def test_replacing_leading_and_trailing_parts_of_words() -> None:
+    text = ("           REPLACE LEADING ==WS-== BY ==LS-==\n"
+            "                   TRAILING ==-IN== BY ==-OUT==.\n"
+            "       01  WS-REC.\n           05  WS-NAME-IN PIC X.\n           05  WS- PIC X.\n"
+            "           05  A-IN PIC X.\n")
+    rec = parse_items(text)[0]
+    assert rec.name == "LS-REC"
+    # one replacement a word (as IBM: a replaced word is not matched again); a whole word
+    # is not a leading part
+    assert [c.name for c in rec.children] == ["LS-NAME-IN", "WS-", "A-OUT"]
+
+
+def test_a_member_sent_in_binary_is_read_as_ebcdic_card_images() -> None:
+    cards = ["       01  R.", "           05  A PIC X(3).", "      * comment"]
+    data = b"".join(c.ljust(80).encode("cp037") for c in cards)
+    assert parse_items(data)[0].children[0].name == "A"
+    assert parse_items(b"       01  R.\n           05  A PIC X.\n\x1a\x1a")[0].name == "R"

@@ -58,6 +58,10 @@ def decode_source(data: bytes | str, source: str = "<copybook>") -> str:
     LayoutError naming the first one, never a UnicodeDecodeError."""
     if isinstance(data, str):
         text = data
+    elif _looks_ebcdic(data):
+        # a library member sent in binary: 80-byte EBCDIC card images, no line ends
+        text = "\n".join(data[i:i + 80].decode("cp037").rstrip()
+                         for i in range(0, len(data), 80)) + "\n"
     else:
         try:
             text = data.decode("utf-8-sig")
@@ -70,6 +74,7 @@ def decode_source(data: bytes | str, source: str = "<copybook>") -> str:
                     "copybook is not text in UTF-8, Latin-1 or cp1252 (byte "
                     f"0x{data[exc.start]:02X} at offset {exc.start})", source=source,
                     line=line) from None
+    text = text.rstrip("\x1a")  # a DOS end-of-file mark
     bad = _BAD_CHARS.search(text)
     if bad is not None:
         line = text.count("\n", 0, bad.start()) + 1
@@ -77,6 +82,15 @@ def decode_source(data: bytes | str, source: str = "<copybook>") -> str:
                           f"{bad.start()}): not copybook text (EBCDIC or binary?)",
                           source=source, line=line)
     return text
+
+
+def _looks_ebcdic(data: bytes) -> bool:
+    """Fixed 80-byte EBCDIC lines: no LF, a multiple of 80 bytes, EBCDIC spaces everywhere
+    (0x40 is '@' in ASCII, so ASCII text never looks like this), and it reads in cp037."""
+    if not data or len(data) % 80 or b"\n" in data or data.count(0x40) < len(data) // 4:
+        return False
+    text = data.decode("cp037")
+    return _BAD_CHARS.search(text) is None
 
 
 _DIRECTIVE = re.compile(r">>\s*SOURCE(?:\s+FORMAT)?(?:\s+IS)?\s+(FREE|FIXED)\b", re.I)
@@ -323,6 +337,11 @@ def _apply_replacing(body: list[Token], pairs: list[tuple[list[Token], list[Toke
                for old, new in pairs
                if len(old) == 1 and not old[0].is_literal and len(old[0].text) > 2
                and old[0].text[0] in ":(" and old[0].text[-1] in ":)"]
+    ends: list[tuple[str, str, str]] = []  # REPLACING LEADING/TRAILING ==x== BY ==y==
+    for old, new in pairs:
+        if len(old) == 1 and old[0].text.startswith("\0"):
+            _, mode, part = old[0].text.split("\0", 2)
+            ends.append((mode, part.upper(), "".join(t.text for t in new)))
     out: list[Token] = []
     i = 0
     n = len(body)
@@ -336,6 +355,15 @@ def _apply_replacing(body: list[Token], pairs: list[tuple[list[Token], list[Toke
                 break
         else:
             text = tok.text
+            if ends and not tok.is_literal:
+                up = text.upper()
+                for mode, part, rep in ends:
+                    if mode == "LEADING" and up.startswith(part) and len(up) > len(part):
+                        text = rep + text[len(part):]
+                        break
+                    if mode == "TRAILING" and up.endswith(part) and len(up) > len(part):
+                        text = text[: len(text) - len(part)] + rep
+                        break
             if partial and not tok.is_literal and (":" in text or "(" in text):
                 for pattern, rep in partial:
                     text = pattern.sub(rep.replace("\\", "\\\\"), text)
@@ -348,9 +376,13 @@ def _parse_replacing(tokens: list[Token], i: int, what: str
                      ) -> tuple[list[tuple[list[Token], list[Token]]], int]:
     pairs: list[tuple[list[Token], list[Token]]] = []
     while i < len(tokens) and tokens[i].text != ".":
+        mode = ""
         if tokens[i].upper in ("LEADING", "TRAILING"):
-            i += 1  # partial-word replacement: matched like a colon tag below
+            mode = tokens[i].upper  # partial-word replacement of the start or end of words
+            i += 1
         old, i = _operand(tokens, i)
+        if mode and len(old) == 1:
+            old = [Token(f"\0{mode}\0{old[0].text}", old[0].line, old[0].source)]
         if i >= len(tokens) or tokens[i].upper != "BY":
             where = tokens[min(i, len(tokens) - 1)]
             raise LayoutError(f"{what} REPLACING: BY expected", source=where.source,
