@@ -61,6 +61,58 @@ def test_display_numbers(pic: str, spec: dict[str, Any], value: Any, data: bytes
     assert t.length == len(data)
 
 
+# IBM Enterprise COBOL Programming Guide, "Examples: numeric data and internal representation"
+IBM_TABLE: list[tuple[str, str, dict[str, Any], int, str]] = [
+    ("S9999", "display", {}, 1234, "F1F2F3C4"),
+    ("S9999", "display", {}, -1234, "F1F2F3D4"),
+    ("9999", "display", {}, 1234, "F1F2F3F4"),
+    ("9999", "national", {}, 1234, "0031003200330034"),
+    ("S9999", "display", {"sign_position": "leading"}, 1234, "C1F2F3F4"),
+    ("S9999", "display", {"sign_position": "leading"}, -1234, "D1F2F3F4"),
+    ("S9999", "display", {"sign_position": "leading", "sign_separate": True}, 1234,
+     "4EF1F2F3F4"),
+    ("S9999", "display", {"sign_position": "leading", "sign_separate": True}, -1234,
+     "60F1F2F3F4"),
+    ("S9999", "display", {"sign_position": "trailing", "sign_separate": True}, 1234,
+     "F1F2F3F44E"),
+    ("S9999", "display", {"sign_position": "trailing", "sign_separate": True}, -1234,
+     "F1F2F3F460"),
+    ("S9999", "national", {"sign_position": "leading", "sign_separate": True}, 1234,
+     "002B0031003200330034"),
+    ("S9999", "national", {"sign_position": "leading", "sign_separate": True}, -1234,
+     "002D0031003200330034"),
+    ("S9999", "national", {"sign_position": "trailing", "sign_separate": True}, 1234,
+     "0031003200330034002B"),
+    ("S9999", "national", {"sign_position": "trailing", "sign_separate": True}, -1234,
+     "0031003200330034002D"),
+    ("S9999", "binary", {}, 1234, "04D2"),
+    ("S9999", "binary", {}, -1234, "FB2E"),
+    ("S9999", "comp-5", {}, 12345, "3039"),
+    ("S9999", "comp-5", {}, -12345, "CFC7"),
+    ("9999", "binary", {}, 1234, "04D2"),
+    ("9999", "comp-5", {}, 60000, "EA60"),
+    ("S9999", "packed", {}, 1234, "01234C"),
+    ("S9999", "packed", {}, -1234, "01234D"),
+    ("9999", "packed", {}, 1234, "01234F"),
+]
+
+
+@pytest.mark.parametrize(("pic", "usage", "spec", "value", "hexdata"), IBM_TABLE)
+def test_ibm_programming_guide_table(pic: str, usage: str, spec: dict[str, Any], value: int,
+                                     hexdata: str) -> None:
+    t = ft(pic, usage, **spec)
+    assert t.encode(value, "F", 0).hex().upper() == hexdata
+    assert t.decode(bytes.fromhex(hexdata), "F", 0) == value
+
+
+def test_ibm_programming_guide_floats() -> None:
+    for usage, hexdata in (("comp-1", "434D2000"), ("comp-2", "434D200000000000")):
+        t = ft(None, usage)
+        assert t.encode(1234, "F", 0).hex().upper() == hexdata
+        assert t.encode(-1234, "F", 0).hex().upper() == "C" + hexdata[1:]
+        assert t.decode(bytes.fromhex(hexdata), "F", 0) == 1234.0
+
+
 def test_display_sign_zones_as_ibm_accepts_them() -> None:
     t = ft("S9(2)")
     for zone, sign in ((0xA, 1), (0xC, 1), (0xE, 1), (0xF, 1), (0xB, -1), (0xD, -1)):
