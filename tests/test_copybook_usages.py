@@ -387,6 +387,14 @@ def test_national() -> None:
     assert n.length == 8
 
 
+def test_national_floating_point_and_dbcs_display_1() -> None:
+    t = ft("-9V9(3)E-99", "national")
+    assert t.encode(Decimal("-0.25"), "F", 0) == "-2500E-01".encode("utf-16-be")
+    assert t.decode("-2500E-01".encode("utf-16-be"), "F", 0) == Decimal("-0.25")
+    d = ft("N(3)", "display-1")
+    assert d.length == 6 and d.decode(b"\x42\xc1" * 3, "F", 0) == "42C1" * 3
+
+
 def test_alphanumeric_edited() -> None:
     t = ft("XXBXX")
     assert t.encode("ABCD", "F", 0) == e("AB CD")

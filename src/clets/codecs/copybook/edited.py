@@ -245,15 +245,18 @@ class AlnumEditedType:
 
 
 class NationalNumeric:
-    """USAGE NATIONAL numbers: national decimal (``PIC S9(5) NATIONAL``) and national
-    numeric-edited, i.e. the DISPLAY rules over UTF-16BE characters (overpunch as in ASCII)."""
+    """USAGE NATIONAL numbers: national decimal (``PIC S9(5) NATIONAL``), national
+    numeric-edited and national floating point, i.e. the DISPLAY rules over UTF-16BE
+    characters (an overpunch as in ASCII, though IBM requires SIGN SEPARATE for these)."""
 
     alignment = 1
 
     def __init__(self, pic: Picture, spec: FieldSpec, options: FieldOptions) -> None:
         ascii_options = FieldOptions(encoding="ascii", ascii_sign=options.ascii_sign)
-        self.inner: ZonedType | EditedType
-        if pic.category == "numeric" and not spec.blank_when_zero:
+        self.inner: ZonedType | EditedType | ExternalFloatType
+        if pic.category == "external-floating":
+            self.inner = ExternalFloatType(pic, ascii_options)
+        elif pic.category == "numeric" and not spec.blank_when_zero:
             self.inner = ZonedType(pic, spec, ascii_options)
         else:
             self.inner = EditedType(pic, ascii_options, spec.blank_when_zero)

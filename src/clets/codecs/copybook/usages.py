@@ -800,9 +800,11 @@ def field_type(spec: FieldSpec, options: FieldOptions) -> FieldType:
         if usage in ("binary", "comp-5"):
             return BinaryType(pic, usage == "comp-5", options)
         return PackedType(pic, usage == "comp-6", options)
-    if cat == "dbcs":
-        return DbcsType(pic)
+    if cat == "dbcs" or (usage == "display-1" and cat in ("national", "national-edited")):
+        return DbcsType(pic)  # PIC N under USAGE DISPLAY-1 is DBCS (NSYMBOL(DBCS))
     if cat == "external-floating":
+        if usage == "national":
+            return NationalNumeric(pic, spec, options)
         if usage != "display":
             raise PictureError(f"PIC {pic.text}: external floating point is USAGE DISPLAY")
         return ExternalFloatType(pic, options)
