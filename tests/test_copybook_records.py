@@ -102,6 +102,22 @@ def test_errors_name_record_and_offset(data: bytes, fmt: str, match: str, record
     assert isinstance(exc.value, DecodeError)
 
 
+@pytest.mark.parametrize("fmt", [RecordFormat("F", 3, start_offset=5, end_offset=2),
+                                 RecordFormat("V", start_offset=5, end_offset=2),
+                                 RecordFormat("VB", start_offset=5, end_offset=2)])
+def test_file_header_and_trailer_are_skipped(fmt: RecordFormat) -> None:
+    body = join_records([b"ABC", b"DEF"], fmt)
+    data = b"HEAD!" + body + b"TR"
+    for cuts in ([], [1], [3, 6, 7], list(range(len(data)))):
+        got = list(iter_records(chunked(data, cuts), fmt))
+        assert [r for _, _, r in got] == [b"ABC", b"DEF"]
+        assert all(data[o:o + len(r)] == r for _, o, r in got)
+    with pytest.raises(RecordError, match="shorter than its header"):
+        split_records(b"HEA", fmt)
+    with pytest.raises(RecordError, match="shorter than its header"):
+        split_records(b"HEAD!T", fmt)
+
+
 def test_record_over_the_limit_is_refused_before_it_is_buffered() -> None:
     splitter = RecordSplitter(RecordFormat("V", max_record=100))
     with pytest.raises(RecordError, match="over the limit"):
@@ -143,6 +159,7 @@ def test_memory_stays_flat() -> None:
 
 FORMATS = st.sampled_from([
     RecordFormat("F", 5), RecordFormat("FB", 1), RecordFormat("V"), RecordFormat("VB"),
+    RecordFormat("V", start_offset=3, end_offset=4), RecordFormat("F", 2, end_offset=1),
     RecordFormat("VB", block_size=40), RecordFormat("V", rdw_byteorder="little"),
     RecordFormat("V", rdw_includes_header=False), RecordFormat("VB", rdw_byteorder="little",
                                                                block_size=64),
@@ -164,7 +181,7 @@ def streams(draw: st.DrawFn) -> tuple[RecordFormat, list[bytes]]:
 def test_split_join_identity_in_any_chunks(case: tuple[RecordFormat, list[bytes]],
                                            cuts: list[int]) -> None:
     fmt, records = case
-    data = join_records(records, fmt)
+    data = b"H" * fmt.start_offset + join_records(records, fmt) + b"T" * fmt.end_offset
     got = list(iter_records(chunked(data, cuts), fmt))
     assert [r for _, _, r in got] == records
     assert [n for n, _, _ in got] == list(range(1, len(records) + 1))

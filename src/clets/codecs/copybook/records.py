@@ -20,8 +20,10 @@ Descriptor words, as IBM z/OS DFSMS defines them:
 Files that did not come straight from z/OS vary, so like Cobrix we take options: a
 little-endian length (``rdw_byteorder="little"``), a length that excludes the header
 (``rdw_includes_header=False``), a constant ``rdw_adjustment``, and ``strict=False`` to ignore
-non-zero reserved bytes.  Every problem is a :class:`RecordError` (a DecodeError) naming the
-record number and the byte offset of the bad descriptor or truncated record.
+non-zero reserved bytes; ``start_offset`` / ``end_offset`` skip a file header and trailer
+(Cobrix's ``file_start_offset`` / ``file_end_offset``).  Every problem is a
+:class:`RecordError` (a DecodeError) naming the record number and the byte offset of the bad
+descriptor or truncated record.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class RecordFormat:
     strict: bool = True
     max_record: int = 1 << 20
     block_size: int = 32760  # for writing VB
+    start_offset: int = 0  # bytes of a file header before the first record (skipped)
+    end_offset: int = 0  # bytes of a file trailer after the last record (skipped)
 
     def __post_init__(self) -> None:
         fmt = self.format.upper()
@@ -84,6 +88,8 @@ class RecordFormat:
             raise ValueError(f"record format {fmt} needs a record length of at least 1")
         if self.rdw_byteorder not in ("big", "little"):
             raise ValueError(f"rdw_byteorder {self.rdw_byteorder!r}: expected big or little")
+        if self.start_offset < 0 or self.end_offset < 0:
+            raise ValueError("start_offset and end_offset must not be negative")
         if self.max_record < 1:
             raise ValueError("max_record must be at least 1")
         if fmt == "VB" and not 8 <= self.block_size <= 0x7FFFFFFF:
@@ -108,6 +114,7 @@ class RecordSplitter:
         self._block_left = 0  # VB: bytes of the current block not read yet
         self._block_at = 0
         self._closed = False
+        self._skip = fmt.start_offset
         self._order: Literal["big", "little"] = (
             "big" if fmt.rdw_byteorder == "big" else "little")
 
@@ -124,6 +131,11 @@ class RecordSplitter:
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[Record]:
         if self._closed:
             raise ValueError("feed() after close()")
+        if self._skip:  # the file's header (start_offset): dropped, but counted in offsets
+            drop = min(self._skip, len(chunk))
+            chunk = memoryview(chunk)[drop:]
+            self._skip -= drop
+            self._base += drop
         self._buf += chunk
         out: list[Record] = []
         pos = self._split(out)
@@ -136,6 +148,13 @@ class RecordSplitter:
         """The end of the stream: RecordError if it stops inside a record or block."""
         self._closed = True
         fmt = self.fmt.format
+        tail = self.fmt.end_offset
+        if self._skip or len(self._buf) < tail:
+            raise RecordError(f"the stream is shorter than its header and trailer "
+                              f"({self.fmt.start_offset} + {tail} bytes)",
+                              record=self._number + 1, offset=self._base, format=fmt)
+        if tail:
+            del self._buf[len(self._buf) - tail:]  # the file's trailer (end_offset)
         if self._buf:
             n = self._number + 1
             if fmt in ("F", "FB"):
@@ -155,7 +174,7 @@ class RecordSplitter:
 
     def _split(self, out: list[Record]) -> int:
         buf, fmt = self._buf, self.fmt
-        end = len(buf)
+        end = max(0, len(buf) - fmt.end_offset)  # the last end_offset bytes: the trailer
         if fmt.format in ("F", "FB"):
             size = fmt.length
             assert size is not None
