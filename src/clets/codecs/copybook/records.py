@@ -2,7 +2,9 @@
 
 A dataset transferred in binary keeps its record format: ``F``/``FB`` (fixed length, blocks
 are just records back to back), ``V`` (each record behind a 4-byte Record Descriptor Word) and
-``VB`` (blocks behind a 4-byte Block Descriptor Word, each holding RDW records).  Files are
+``VB`` (blocks behind a 4-byte Block Descriptor Word, each holding RDW records), and the
+spanned ``VS``/``VBS``, where a record longer than a block is cut into segments whose RDW's
+third byte says which part each is (0 whole, 1 first, 3 middle, 2 last).  Files are
 big (gigabytes of records), so :class:`RecordSplitter` is sans-I/O and incremental: ``feed()``
 it chunks of any size and it returns the complete records found so far, each as
 ``(record_number, byte_offset, record_bytes)`` (1-based number; the offset of the record's first
@@ -12,8 +14,8 @@ chunk plus one record whatever the file size.
 
 Descriptor words, as IBM z/OS DFSMS defines them:
 
-* RDW: 2-byte big-endian length *including* the 4 RDW bytes, then 2 zero bytes (a non-zero third
-  byte is a spanned-record segment, VS/VBS, which we refuse by name);
+* RDW: 2-byte big-endian length *including* the 4 RDW bytes, then 2 zero bytes (in VS/VBS the
+  third byte is the segment descriptor; in V/VB a non-zero one is refused, naming VS/VBS);
 * BDW: 2-byte length including the BDW, 2 zero bytes; or, when the top bit is set, the extended
   (large block) form: a 31-bit length in all 4 bytes.
 
@@ -45,7 +47,7 @@ __all__ = [
     "split_records",
 ]
 
-FORMATS = ("F", "FB", "V", "VB")
+FORMATS = ("F", "FB", "V", "VB", "VS", "VBS")
 #: the largest record an RDW describes on z/OS (LRECL 32756 + 4)
 MAX_RDW = 32760
 
@@ -92,12 +94,24 @@ class RecordFormat:
             raise ValueError("start_offset and end_offset must not be negative")
         if self.max_record < 1:
             raise ValueError("max_record must be at least 1")
-        if fmt == "VB" and not 8 <= self.block_size <= 0x7FFFFFFF:
+        if fmt in ("VB", "VBS") and not 8 <= self.block_size <= 0x7FFFFFFF:
             raise ValueError(f"block_size {self.block_size}: expected 8 to 2**31-1")
+        least = {"VS": 5, "VBS": 9}.get(fmt, 0)  # room for a descriptor and one data byte
+        if self.block_size < least:
+            raise ValueError(f"block_size {self.block_size}: format {fmt} needs at least "
+                             f"{least}")
 
     @property
     def variable(self) -> bool:
-        return self.format in ("V", "VB")
+        return self.format not in ("F", "FB")
+
+    @property
+    def blocked(self) -> bool:
+        return self.format in ("VB", "VBS")
+
+    @property
+    def spanned(self) -> bool:
+        return self.format in ("VS", "VBS")
 
 
 Record = tuple[int, int, bytes]
@@ -113,6 +127,9 @@ class RecordSplitter:
         self._number = 0  # records returned so far
         self._block_left = 0  # VB: bytes of the current block not read yet
         self._block_at = 0
+        self._segment = 0  # VS/VBS: the last segment code: 0 whole, 1 first, 3 middle, 2 last
+        self._pending: bytearray | None = None  # VS/VBS: a record whose last segment is to come
+        self._pending_at = 0
         self._closed = False
         self._skip = fmt.start_offset
         self._order: Literal["big", "little"] = (
@@ -164,6 +181,9 @@ class RecordSplitter:
             raise RecordError(f"the stream ends inside a record ({len(self._buf)} bytes left)",
                               record=n, offset=self._base, format=fmt,
                               data=bytes(self._buf[:64]))
+        if self._pending is not None:
+            raise RecordError("the stream ends before the last segment of a spanned record",
+                              record=self._number + 1, offset=self._pending_at, format=fmt)
         if self._block_left:
             raise RecordError(f"the stream ends {self._block_left} bytes before the end of the "
                               f"block at offset {self._block_at}", record=self._number + 1,
@@ -185,7 +205,7 @@ class RecordSplitter:
             self._number += count
             return count * size
         pos = 0
-        blocked = fmt.format == "VB"
+        blocked = fmt.blocked
         while True:
             if blocked and not self._block_left:
                 if end - pos < 4:
@@ -202,15 +222,46 @@ class RecordSplitter:
                                   f"{self._base + pos}) runs past the end of its block "
                                   f"({self._block_left} bytes left of the block at offset "
                                   f"{self._block_at})", record=self._number + 1,
-                                  offset=self._base + pos, format="VB",
+                                  offset=self._base + pos, format=fmt.format,
                                   data=bytes(buf[pos:pos + 4]))
             if end - pos < 4 + length:
                 return pos
-            self._number += 1
-            out.append((self._number, self._base + pos + 4, bytes(buf[pos + 4:pos + 4 + length])))
+            data = bytes(buf[pos + 4:pos + 4 + length])
+            if fmt.spanned:
+                self._span(data, self._base + pos)
+            if not fmt.spanned or self._segment == 0:
+                self._number += 1
+                out.append((self._number, self._base + pos + 4, data))
+            elif self._segment == 2:
+                assert self._pending is not None
+                self._number += 1
+                out.append((self._number, self._pending_at + 4, bytes(self._pending)))
+                self._pending = None
             pos += 4 + length
             if blocked:
                 self._block_left -= 4 + length
+
+    def _span(self, data: bytes, where: int) -> None:
+        """VS/VBS: join a segment to the record it belongs to, or say why it cannot."""
+        code = self._segment
+        if code == 0 or code == 1:
+            if self._pending is not None:
+                raise RecordError(f"a {'whole record' if code == 0 else 'first segment'} while "
+                                  f"the spanned record at offset {self._pending_at} still "
+                                  "waits for its last segment", record=self._number + 1,
+                                  offset=where, format=self.fmt.format)
+            if code == 1:
+                self._pending, self._pending_at = bytearray(data), where
+            return
+        if self._pending is None:
+            raise RecordError(f"a {'middle' if code == 3 else 'last'} segment with no first "
+                              "segment before it", record=self._number + 1, offset=where,
+                              format=self.fmt.format)
+        if len(self._pending) + len(data) > self.fmt.max_record:
+            raise RecordError(f"a spanned record over the limit of {self.fmt.max_record} bytes",
+                              record=self._number + 1, offset=self._pending_at,
+                              format=self.fmt.format)
+        self._pending += data
 
     def _rdw(self, buf: bytearray, pos: int) -> int:
         """Data length of the record whose RDW starts at ``pos``."""
@@ -218,9 +269,12 @@ class RecordSplitter:
         raw = bytes(buf[pos:pos + 4])
         length, reserved = int.from_bytes(raw[:2], self._order), raw[2:]
         where = self._base + pos
-        if fmt.strict and reserved != b"\0\0":
-            what = ("a spanned-record segment (VS/VBS), not supported"
-                    if reserved[0] in (1, 2, 3) else "must be zero")
+        self._segment = 0
+        if fmt.spanned and reserved[0] in (0, 1, 2, 3) and (reserved[1] == 0 or not fmt.strict):
+            self._segment = reserved[0]  # the segment descriptor: whole, first, last, middle
+        elif fmt.strict and reserved != b"\0\0":
+            what = ("a spanned-record segment: read the file as VS or VBS"
+                    if reserved[0] in (1, 2, 3) and not fmt.spanned else "must be zero")
             raise RecordError(f"RDW bytes 3-4 are {reserved.hex().upper()}: {what}",
                               record=self._number + 1, offset=where + 2, format="rdw",
                               data=raw)
@@ -273,7 +327,9 @@ class RecordJoiner:
     """Incremental writer: ``add(record)`` -> bytes to write now; ``close()`` -> the rest.
 
     VB blocks are filled up to ``block_size`` bytes (BDW included) and written when the next
-    record would not fit, so the output has the same shape a z/OS QSAM writer gives.
+    record would not fit, so the output has the same shape a z/OS QSAM writer gives.  VBS
+    records are cut into segments that fill each block; VS segments are at most
+    ``block_size`` bytes (RDW included).
     """
 
     def __init__(self, fmt: RecordFormat) -> None:
@@ -282,14 +338,46 @@ class RecordJoiner:
         self._block_len = 4
         self._number = 0
 
-    def _rdw(self, record: bytes) -> bytes:
+    def _rdw(self, record: bytes | memoryview, segment: int = 0) -> bytes:
         fmt = self.fmt
         length = len(record) + (4 if fmt.rdw_includes_header else 0) - fmt.rdw_adjustment
-        if len(record) > fmt.max_record or not 0 <= length <= 0xFFFF:
+        if (len(record) > fmt.max_record and not segment) or not 0 <= length <= 0xFFFF:
             raise EncodeError(f"record {self._number}: {len(record)} bytes do not fit an RDW "
                               f"(at most {min(fmt.max_record, 0xFFFF - 4)})", format="rdw")
         order: Literal["big", "little"] = "big" if fmt.rdw_byteorder == "big" else "little"
-        return length.to_bytes(2, order) + b"\0\0"
+        return length.to_bytes(2, order) + bytes([segment, 0])
+
+    def _add_spanned(self, record: bytes) -> bytes:
+        """VS: segments of at most ``block_size`` bytes; VBS: segments that fill each block."""
+        fmt = self.fmt
+        if len(record) > fmt.max_record:
+            raise EncodeError(f"record {self._number} is {len(record)} bytes, over the limit of "
+                              f"{fmt.max_record}", format=fmt.format)
+        out: list[bytes] = []
+        rest = memoryview(bytes(record))
+        first = True
+        while True:
+            if fmt.blocked:
+                room = fmt.block_size - self._block_len - 4
+                if room < 0 or (room == 0 and len(rest)):
+                    out.append(self._flush())
+                    continue
+            else:
+                room = min(fmt.block_size, 0xFFFF) - 4
+            last = len(rest) <= room
+            piece = rest if last else rest[:room]
+            code = (0 if first else 2) if last else (1 if first else 3)
+            framed = self._rdw(piece, code) + bytes(piece)
+            if fmt.blocked:
+                self._block.append(framed)
+                self._block_len += len(framed)
+                if not last:
+                    out.append(self._flush())
+            else:
+                out.append(framed)
+            if last:
+                return b"".join(out)
+            rest, first = rest[room:], False
 
     def add(self, record: bytes) -> bytes:
         self._number += 1
@@ -300,6 +388,8 @@ class RecordJoiner:
                                   f"{fmt.format} has records of {fmt.length}",
                                   format=fmt.format)
             return bytes(record)
+        if fmt.spanned:
+            return self._add_spanned(record)
         framed = self._rdw(record) + bytes(record)
         if fmt.format == "V":
             return framed
