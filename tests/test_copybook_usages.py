@@ -436,6 +436,18 @@ def test_external_floating_round_trip(pic: str, mantissa: int, exponent: int) ->
     assert t.decode(t.encode(value, "F", 0), "F", 0) == value
 
 
+@pytest.mark.parametrize(("pic", "length", "value", "hexdata"), [
+    ("X(2)", 2, 65535, "FFFF"), ("X", 1, 7, "07"), ("9(2)", 1, 99, "63"), ("9(3)", 2, 999, "03E7"),
+    ("9(5)", 3, 99999, "01869F"), ("9(3)V9", 2, Decimal("99.9"), "03E7")])
+def test_micro_focus_comp_x(pic: str, length: int, value: Any, hexdata: str) -> None:
+    t = ft(pic, "comp-x")
+    assert t.length == length
+    assert t.encode(value, "F", 0).hex().upper() == hexdata
+    assert t.decode(bytes.fromhex(hexdata), "F", 0) == value
+    with pytest.raises(EncodeError):
+        t.encode(-1, "F", 0)
+
+
 def test_pointer_and_index() -> None:
     assert ft(None, "pointer").length == 4
     p8 = ft(None, "pointer", FieldOptions(pointer_size=8))
@@ -453,7 +465,7 @@ def test_usage_keywords_cover_every_spelling() -> None:
 
     for word, usage in USAGE_KEYWORDS.items():
         pic = None if usage in ("comp-1", "comp-2", "pointer", "index", "function-pointer",
-                                "procedure-pointer") else (
+                                "procedure-pointer") else "X(2)" if usage == "comp-x" else (
             "N(2)" if usage in ("national", "display-1") else "9(4)")
         assert ft(pic, usage).length > 0, word
 
