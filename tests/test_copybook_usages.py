@@ -448,6 +448,15 @@ def test_micro_focus_comp_x(pic: str, length: int, value: Any, hexdata: str) -> 
         t.encode(-1, "F", 0)
 
 
+def test_cobrix_comp_9_is_little_endian_binary() -> None:
+    t = ft("S9(4)", "comp-9")
+    assert (t.length, t.encode(-2, "F", 0)) == (2, b"\xfe\xff")
+    assert t.decode(b"\xd2\x04", "F", 0) == 1234
+    from clets.codecs.copybook.usages import USAGE_KEYWORDS
+
+    assert USAGE_KEYWORDS["COMP-3U"] == "comp-6"  # Cobrix's name for unsigned packed
+
+
 def test_pointer_and_index() -> None:
     assert ft(None, "pointer").length == 4
     p8 = ft(None, "pointer", FieldOptions(pointer_size=8))

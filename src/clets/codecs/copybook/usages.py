@@ -83,7 +83,8 @@ class FieldSpec:
 
     picture: Picture | None  # None for COMP-1/COMP-2/POINTER/INDEX
     usage: str  # display | binary | comp-1 | comp-2 | packed | comp-5 | comp-6 | national |
-    #             pointer | index | display-1 | function-pointer | procedure-pointer | comp-x
+    #             pointer | index | display-1 | function-pointer | procedure-pointer | comp-x |
+    #             comp-9
     sign_position: str | None = None  # None | leading | trailing
     sign_separate: bool = False
     blank_when_zero: bool = False
@@ -488,6 +489,17 @@ class BinaryType:
         return n.to_bytes(self.length, "big", signed=self.signed)
 
 
+class LittleBinaryType(BinaryType):
+    """Cobrix's COMP-9: COMP sized and limited as IBM's, stored little-endian (files from
+    x86 programs).  A subclass, so code that inlines big-endian ``BinaryType`` skips it."""
+
+    def decode(self, raw: bytes, name: str, offset: int) -> Any:
+        return super().decode(bytes(reversed(raw)), name, offset)
+
+    def encode(self, value: Any, name: str, offset: int) -> bytes:
+        return bytes(reversed(super().encode(value, name, offset)))
+
+
 class CompXType:
     """Micro Focus COMP-X: unsigned big-endian binary of ``n`` bytes for ``PIC X(n)``, or of
     the fewest bytes that hold the digits for ``PIC 9(n)``; the whole byte range is valid."""
@@ -769,7 +781,8 @@ class DbcsType:
 
 
 _USAGES = ("display", "binary", "comp-1", "comp-2", "packed", "comp-5", "comp-6", "national",
-           "pointer", "index", "display-1", "function-pointer", "procedure-pointer", "comp-x")
+           "pointer", "index", "display-1", "function-pointer", "procedure-pointer", "comp-x",
+           "comp-9")
 
 #: every spelling of a USAGE clause's word -> the ``FieldSpec.usage`` name (for the parser)
 USAGE_KEYWORDS: dict[str, str] = {
@@ -782,6 +795,7 @@ USAGE_KEYWORDS: dict[str, str] = {
     "POINTER": "pointer", "POINTER-32": "pointer", "INDEX": "index",
     "FUNCTION-POINTER": "function-pointer", "PROCEDURE-POINTER": "procedure-pointer",
     "COMP-X": "comp-x", "COMPUTATIONAL-X": "comp-x",  # Micro Focus
+    "COMP-3U": "comp-6", "COMP-9": "comp-9",  # Cobrix's names: unsigned packed, little-endian
 }
 
 
@@ -818,13 +832,15 @@ def field_type(spec: FieldSpec, options: FieldOptions) -> FieldType:
         raise PictureError(f"PIC {pic.text}: BLANK WHEN ZERO applies to numeric pictures only")
     if spec.justified and cat not in ("alphabetic", "alphanumeric", "national", "dbcs"):
         raise PictureError(f"PIC {pic.text}: JUSTIFIED applies to text pictures only")
-    if usage in ("binary", "comp-5", "packed", "comp-6"):
+    if usage in ("binary", "comp-5", "packed", "comp-6", "comp-9"):
         if cat != "numeric":
             raise PictureError(f"PIC {pic.text}: USAGE {usage.upper()} needs a numeric picture")
         if spec.sign_position or spec.sign_separate:
             raise PictureError(f"PIC {pic.text}: SIGN clause with USAGE {usage.upper()}")
         if spec.blank_when_zero:
             raise PictureError(f"PIC {pic.text}: BLANK WHEN ZERO with USAGE {usage.upper()}")
+        if usage == "comp-9":
+            return LittleBinaryType(pic, False, options)
         if usage in ("binary", "comp-5"):
             return BinaryType(pic, usage == "comp-5", options)
         return PackedType(pic, usage == "comp-6", options)
