@@ -4,7 +4,8 @@ A dataset transferred in binary keeps its record format: ``F``/``FB`` (fixed len
 are just records back to back), ``V`` (each record behind a 4-byte Record Descriptor Word) and
 ``VB`` (blocks behind a 4-byte Block Descriptor Word, each holding RDW records), and the
 spanned ``VS``/``VBS``, where a record longer than a block is cut into segments whose RDW's
-third byte says which part each is (0 whole, 1 first, 3 middle, 2 last).  Files are
+third byte says which part each is (0 whole, 1 first, 3 middle, 2 last); ``D`` is an ASCII
+file of lines (LF or CR LF), Cobrix's record_format D.  Files are
 big (gigabytes of records), so :class:`RecordSplitter` is sans-I/O and incremental: ``feed()``
 it chunks of any size and it returns the complete records found so far, each as
 ``(record_number, byte_offset, record_bytes)`` (1-based number; the offset of the record's first
@@ -47,7 +48,7 @@ __all__ = [
     "split_records",
 ]
 
-FORMATS = ("F", "FB", "V", "VB", "VS", "VBS")
+FORMATS = ("F", "FB", "V", "VB", "VS", "VBS", "D")
 #: the largest record an RDW describes on z/OS (LRECL 32756 + 4)
 MAX_RDW = 32760
 
@@ -103,7 +104,7 @@ class RecordFormat:
 
     @property
     def variable(self) -> bool:
-        return self.format not in ("F", "FB")
+        return self.format not in ("F", "FB", "D")
 
     @property
     def blocked(self) -> bool:
@@ -130,6 +131,7 @@ class RecordSplitter:
         self._segment = 0  # VS/VBS: the last segment code: 0 whole, 1 first, 3 middle, 2 last
         self._pending: bytearray | None = None  # VS/VBS: a record whose last segment is to come
         self._pending_at = 0
+        self._scanned = 0  # D: bytes of _buf known to hold no newline
         self._closed = False
         self._skip = fmt.start_offset
         self._order: Literal["big", "little"] = (
@@ -172,6 +174,11 @@ class RecordSplitter:
                               record=self._number + 1, offset=self._base, format=fmt)
         if tail:
             del self._buf[len(self._buf) - tail:]  # the file's trailer (end_offset)
+        if fmt == "D" and self._buf:  # a last line without its newline is a record too
+            line = bytes(self._buf).removesuffix(b"\r")
+            self._number += 1
+            self._buf.clear()
+            return [(self._number, self._base, line)]
         if self._buf:
             n = self._number + 1
             if fmt in ("F", "FB"):
@@ -195,6 +202,8 @@ class RecordSplitter:
     def _split(self, out: list[Record]) -> int:
         buf, fmt = self._buf, self.fmt
         end = max(0, len(buf) - fmt.end_offset)  # the last end_offset bytes: the trailer
+        if fmt.format == "D":
+            return self._lines(buf, end, out)
         if fmt.format in ("F", "FB"):
             size = fmt.length
             assert size is not None
@@ -240,6 +249,28 @@ class RecordSplitter:
             pos += 4 + length
             if blocked:
                 self._block_left -= 4 + length
+
+    def _lines(self, buf: bytearray, end: int, out: list[Record]) -> int:
+        """D: text lines ending in LF or CR LF (an ASCII file written line by line)."""
+        pos = 0
+        while True:
+            nl = buf.find(b"\n", max(pos, self._scanned), end)
+            if nl < 0:
+                self._scanned = max(0, end - pos)  # relative to the next call's buffer start
+                if end - pos > self.fmt.max_record + 1:
+                    raise RecordError(f"a line longer than the limit of {self.fmt.max_record} "
+                                      "bytes", record=self._number + 1,
+                                      offset=self._base + pos, format="D")
+                return pos
+            self._scanned = 0
+            line = bytes(buf[pos:nl]).removesuffix(b"\r")
+            if len(line) > self.fmt.max_record:
+                raise RecordError(f"a line of {len(line)} bytes, over the limit of "
+                                  f"{self.fmt.max_record}", record=self._number + 1,
+                                  offset=self._base + pos, format="D")
+            self._number += 1
+            out.append((self._number, self._base + pos, line))
+            pos = nl + 1
 
     def _span(self, data: bytes, where: int) -> None:
         """VS/VBS: join a segment to the record it belongs to, or say why it cannot."""
@@ -388,6 +419,11 @@ class RecordJoiner:
                                   f"{fmt.format} has records of {fmt.length}",
                                   format=fmt.format)
             return bytes(record)
+        if fmt.format == "D":
+            if b"\n" in record or len(record) > fmt.max_record:
+                raise EncodeError(f"record {self._number} holds a newline or is over "
+                                  f"{fmt.max_record} bytes: it cannot be a line", format="D")
+            return bytes(record) + b"\n"
         if fmt.spanned:
             return self._add_spanned(record)
         framed = self._rdw(record) + bytes(record)
