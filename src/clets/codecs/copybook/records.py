@@ -136,6 +136,8 @@ class RecordSplitter:
         self._skip = fmt.start_offset
         self._order: Literal["big", "little"] = (
             "big" if fmt.rdw_byteorder == "big" else "little")
+        self._big = self._order == "big"
+        self._adjust = fmt.rdw_adjustment - (4 if fmt.rdw_includes_header else 0)
 
     @property
     def records(self) -> int:
@@ -296,6 +298,12 @@ class RecordSplitter:
 
     def _rdw(self, buf: bytearray, pos: int) -> int:
         """Data length of the record whose RDW starts at ``pos``."""
+        if not (buf[pos + 2] or buf[pos + 3]):  # the usual RDW: no bytes object, no checks
+            high, low = (buf[pos], buf[pos + 1]) if self._big else (buf[pos + 1], buf[pos])
+            data = (high << 8 | low) + self._adjust
+            if 0 <= data <= self.fmt.max_record:
+                self._segment = 0
+                return data
         fmt = self.fmt
         raw = bytes(buf[pos:pos + 4])
         length, reserved = int.from_bytes(raw[:2], self._order), raw[2:]
