@@ -6,6 +6,8 @@ the generic copybook decoder calls for every field.  Both are timed in the same 
 same bytes, interleaved (so machine load moves both alike): the ratio is the useful number.
 Types without an old helper (edited, COMP-1/COMP-2, national, separate signs) are timed alone.
 
+Also: records.py's splitter, MB/s over a 20 MB stream of 200-byte records in 64 KiB chunks.
+
 Run:  .venv/bin/python bench/bench_copybook_fields.py [n]   (n: calls per measurement)
 """
 
@@ -92,5 +94,29 @@ def main(n: int = 20_000) -> None:
             print(f"{label:30s} {op:6s} {r_new:10,.0f}/s {r_old:10,.0f}/s {r_new / r_old:6.2f}x")
 
 
+def splitters(megabytes: int = 20) -> None:
+    """records.py: MB/s splitting a stream of 200-byte records fed in 64 KiB chunks."""
+    from clets.codecs.copybook.records import RecordFormat, RecordJoiner, RecordSplitter
+
+    print(f"\n{'format':8s} {'MB/s':>8s} {'records/s':>12s}")
+    record = bytes(range(200))
+    count = megabytes * 1_000_000 // 204
+    for fmt in (RecordFormat("FB", 200), RecordFormat("V"), RecordFormat("VB"),
+                RecordFormat("VBS", block_size=6144), RecordFormat("D")):
+        rec = record.replace(b"\n", b" ").replace(b"\r", b" ") if fmt.format == "D" else record
+        joiner = RecordJoiner(fmt)
+        stream = b"".join([joiner.add(rec) for _ in range(count)] + [joiner.close()])
+        splitter = RecordSplitter(fmt)
+        t0 = time.perf_counter()
+        n = 0
+        for i in range(0, len(stream), 65536):
+            n += len(splitter.feed(stream[i:i + 65536]))
+        n += len(splitter.close())
+        dt = time.perf_counter() - t0
+        assert n == count
+        print(f"{fmt.format:8s} {len(stream) / dt / 1e6:8.1f} {n / dt:12,.0f}")
+
+
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)
+    splitters()

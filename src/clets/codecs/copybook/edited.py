@@ -41,7 +41,13 @@ class _Editor:
     """The editing rules of one numeric-edited picture, on characters."""
 
     def __init__(self, pic: Picture, blank_when_zero: bool) -> None:
-        syms = [s for s in pic.symbols if s not in ("V", "P")]
+        syms: list[str] = []
+        self.after_v: set[int] = set()  # symbols right after an assumed point V
+        for s in pic.symbols:
+            if s == "V":
+                self.after_v.add(len(syms))
+            elif s != "P":
+                syms.append(s)
         self.digits, self.scale, self.signed = pic.digits, pic.scale, pic.signed
         self.bwz = blank_when_zero
         floating = next((c for c in ("$", "+", "-") if syms.count(c) > 1), None)
@@ -114,11 +120,13 @@ class _Editor:
             start = self.region[0]
             last = -1
             fill = self.fill if self.floating is None else " "
-            # suppression runs to the first significant digit, a 9, the point or a sign; an
-            # insertion character just after the Z string goes too ("ZZZ,999" edits 5 as
-            # "    005", as GnuCOBOL and IBM do)
+            # suppression runs to the first significant digit, a 9, the point (. or V) or a
+            # sign; an insertion character just after the Z string goes too ("ZZZ,999" edits
+            # 5 as "    005", as GnuCOBOL and IBM do)
             for i in range(start, len(self.kinds)):
                 k = self.kinds[i]
+                if i in self.after_v and i > start:
+                    break  # the assumed point V stops suppression as "." does (GnuCOBOL too)
                 if k == "F" or k == "i" or (k in "zf" and out[i] == "0"):
                     out[i] = fill
                     last = i
@@ -142,8 +150,9 @@ class _Editor:
                 digits.append(c if "0" <= c <= "9" else "0")
             elif (k == "s" and c == "-") or (k == "c" and c == s) or (k == "F" and c == "-"):
                 neg = True
-        if self.floating in ("+", "-") and self.region is not None and "-" in text[
-                self.starts[self.region[0]]:self.starts[self.region[1]] + 1]:
+        if self.floating in ("+", "-") and "-" in text:
+            # the floating sign lands anywhere up to the first digit shown, even on an
+            # insertion position just right of the string; the re-edit below checks where
             neg = True
         n = int("".join(digits))
         if neg:
@@ -245,15 +254,18 @@ class AlnumEditedType:
 
 
 class NationalNumeric:
-    """USAGE NATIONAL numbers: national decimal (``PIC S9(5) NATIONAL``) and national
-    numeric-edited, i.e. the DISPLAY rules over UTF-16BE characters (overpunch as in ASCII)."""
+    """USAGE NATIONAL numbers: national decimal (``PIC S9(5) NATIONAL``), national
+    numeric-edited and national floating point, i.e. the DISPLAY rules over UTF-16BE
+    characters (an overpunch as in ASCII, though IBM requires SIGN SEPARATE for these)."""
 
     alignment = 1
 
     def __init__(self, pic: Picture, spec: FieldSpec, options: FieldOptions) -> None:
         ascii_options = FieldOptions(encoding="ascii", ascii_sign=options.ascii_sign)
-        self.inner: ZonedType | EditedType
-        if pic.category == "numeric" and not spec.blank_when_zero:
+        self.inner: ZonedType | EditedType | ExternalFloatType
+        if pic.category == "external-floating":
+            self.inner = ExternalFloatType(pic, ascii_options)
+        elif pic.category == "numeric" and not spec.blank_when_zero:
             self.inner = ZonedType(pic, spec, ascii_options)
         else:
             self.inner = EditedType(pic, ascii_options, spec.blank_when_zero)

@@ -83,7 +83,8 @@ class FieldSpec:
 
     picture: Picture | None  # None for COMP-1/COMP-2/POINTER/INDEX
     usage: str  # display | binary | comp-1 | comp-2 | packed | comp-5 | comp-6 | national |
-    #             pointer | index | display-1 | function-pointer | procedure-pointer
+    #             pointer | index | display-1 | function-pointer | procedure-pointer | comp-x |
+    #             comp-9
     sign_position: str | None = None  # None | leading | trailing
     sign_separate: bool = False
     blank_when_zero: bool = False
@@ -488,6 +489,42 @@ class BinaryType:
         return n.to_bytes(self.length, "big", signed=self.signed)
 
 
+class LittleBinaryType(BinaryType):
+    """Cobrix's COMP-9: COMP sized and limited as IBM's, stored little-endian (files from
+    x86 programs).  A subclass, so code that inlines big-endian ``BinaryType`` skips it."""
+
+    def decode(self, raw: bytes, name: str, offset: int) -> Any:
+        return super().decode(bytes(reversed(raw)), name, offset)
+
+    def encode(self, value: Any, name: str, offset: int) -> bytes:
+        return bytes(reversed(super().encode(value, name, offset)))
+
+
+class CompXType:
+    """Micro Focus COMP-X: unsigned big-endian binary of ``n`` bytes for ``PIC X(n)``, or of
+    the fewest bytes that hold the digits for ``PIC 9(n)``; the whole byte range is valid."""
+
+    alignment = 1
+
+    def __init__(self, pic: Picture) -> None:
+        if pic.category in ("alphanumeric",):
+            self.length, self.scale = pic.size, 0
+        elif pic.category == "numeric" and not pic.signed:
+            self.length = max(1, ((10**pic.digits - 1).bit_length() + 7) // 8)
+            self.scale = pic.scale
+        else:
+            raise PictureError(f"PIC {pic.text}: COMP-X needs PIC X(n) or an unsigned 9(n)")
+        self.high = (1 << (8 * self.length)) - 1
+
+    def decode(self, raw: bytes, name: str, offset: int) -> Any:
+        _check_length(raw, self.length, name, offset)
+        return _value(int.from_bytes(raw, "big"), self.scale)
+
+    def encode(self, value: Any, name: str, offset: int) -> bytes:
+        n = _number(value, 0, False, self.scale, name, offset, limit=self.high, low=0)
+        return n.to_bytes(self.length, "big")
+
+
 class PointerType:
     """POINTER / FUNCTION-POINTER (4 or 8 bytes, unsigned), PROCEDURE-POINTER (two of them)
     and INDEX (4 bytes, signed): an address or an offset, as an integer."""
@@ -744,7 +781,8 @@ class DbcsType:
 
 
 _USAGES = ("display", "binary", "comp-1", "comp-2", "packed", "comp-5", "comp-6", "national",
-           "pointer", "index", "display-1", "function-pointer", "procedure-pointer")
+           "pointer", "index", "display-1", "function-pointer", "procedure-pointer", "comp-x",
+           "comp-9")
 
 #: every spelling of a USAGE clause's word -> the ``FieldSpec.usage`` name (for the parser)
 USAGE_KEYWORDS: dict[str, str] = {
@@ -756,6 +794,8 @@ USAGE_KEYWORDS: dict[str, str] = {
     "PACKED-DECIMAL": "packed", "COMP-6": "comp-6", "COMPUTATIONAL-6": "comp-6",
     "POINTER": "pointer", "POINTER-32": "pointer", "INDEX": "index",
     "FUNCTION-POINTER": "function-pointer", "PROCEDURE-POINTER": "procedure-pointer",
+    "COMP-X": "comp-x", "COMPUTATIONAL-X": "comp-x",  # Micro Focus
+    "COMP-3U": "comp-6", "COMP-9": "comp-9",  # Cobrix's names: unsigned packed, little-endian
 }
 
 
@@ -784,25 +824,31 @@ def field_type(spec: FieldSpec, options: FieldOptions) -> FieldType:
     if pic is None:
         raise PictureError(f"USAGE {usage.upper()} needs a PICTURE")
     cat = pic.category
+    if usage == "comp-x":
+        return CompXType(pic)
     if (spec.sign_position or spec.sign_separate) and cat != "numeric":
         raise PictureError(f"PIC {pic.text}: SIGN applies to numeric pictures only")
     if spec.blank_when_zero and cat not in ("numeric", "numeric-edited"):
         raise PictureError(f"PIC {pic.text}: BLANK WHEN ZERO applies to numeric pictures only")
     if spec.justified and cat not in ("alphabetic", "alphanumeric", "national", "dbcs"):
         raise PictureError(f"PIC {pic.text}: JUSTIFIED applies to text pictures only")
-    if usage in ("binary", "comp-5", "packed", "comp-6"):
+    if usage in ("binary", "comp-5", "packed", "comp-6", "comp-9"):
         if cat != "numeric":
             raise PictureError(f"PIC {pic.text}: USAGE {usage.upper()} needs a numeric picture")
         if spec.sign_position or spec.sign_separate:
             raise PictureError(f"PIC {pic.text}: SIGN clause with USAGE {usage.upper()}")
         if spec.blank_when_zero:
             raise PictureError(f"PIC {pic.text}: BLANK WHEN ZERO with USAGE {usage.upper()}")
+        if usage == "comp-9":
+            return LittleBinaryType(pic, False, options)
         if usage in ("binary", "comp-5"):
             return BinaryType(pic, usage == "comp-5", options)
         return PackedType(pic, usage == "comp-6", options)
-    if cat == "dbcs":
-        return DbcsType(pic)
+    if cat == "dbcs" or (usage == "display-1" and cat in ("national", "national-edited")):
+        return DbcsType(pic)  # PIC N under USAGE DISPLAY-1 is DBCS (NSYMBOL(DBCS))
     if cat == "external-floating":
+        if usage == "national":
+            return NationalNumeric(pic, spec, options)
         if usage != "display":
             raise PictureError(f"PIC {pic.text}: external floating point is USAGE DISPLAY")
         return ExternalFloatType(pic, options)
