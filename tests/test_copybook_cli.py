@@ -40,7 +40,7 @@ def test_layout_table() -> None:
     assert "STREET (STREET OF WORK OF DUP-REC)" in dup
 
 
-@pytest.mark.parametrize("fmt", ["F", "FB", "V", "VB"])
+@pytest.mark.parametrize("fmt", ["F", "FB", "V", "VB", "VS", "VBS"])
 def test_encode_then_decode_a_mixed_file(tmp_path: Path, fmt: str) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps(x) + "\n" for x in LINES))
@@ -157,3 +157,21 @@ def test_field_options(tmp_path: Path) -> None:
     assert json.loads(res.stdout) == {"B": {"N": 32767, "T": "A\x00\x00 "}}
     res = clets("copybook", "decode", str(cpy), str(data), "--field", "nope=1")
     assert res.returncode == 2 and b"--field" in res.stderr
+
+
+def test_text_lines_in_ascii(tmp_path: Path) -> None:
+    cpy = tmp_path / "T.cpy"
+    cpy.write_text("       01  T.\n           05  N PIC 9(2).\n"
+                   "           05  V PIC X(3) OCCURS 0 TO 3 DEPENDING ON N.\n")
+    data = tmp_path / "t.txt"
+    data.write_bytes(b"02AAABBB\n01CCC\n00\n")
+    res = clets("copybook", "decode", str(cpy), str(data), "-r", "D", "-e", "ascii")
+    assert res.returncode == 0, res.stderr
+    assert [json.loads(x)["T"]["V"] for x in res.stdout.splitlines()] == [
+        ["AAA", "BBB"], ["CCC"], []]
+    back = tmp_path / "back.txt"
+    src = tmp_path / "t.jsonl"
+    src.write_bytes(res.stdout)
+    assert clets("copybook", "encode", str(cpy), str(src), "-r", "D", "-e", "ascii", "-o",
+                 str(back)).returncode == 0
+    assert back.read_bytes() == data.read_bytes()

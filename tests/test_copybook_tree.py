@@ -288,3 +288,17 @@ def test_conditions_on_table_items_and_ranges() -> None:
         "C": "N", "C-AM": False, "C-BLANK": False}
     assert cb.decode("YNY27  ".encode(E))["R"]["C-BLANK"] is True
     assert cb.decode("YNY27B ".encode(E))["R"]["C-AM"] is True  # 'B ' between 'A ' and 'M '
+
+
+def test_usages_of_other_compilers_and_tools() -> None:
+    """Micro Focus COMP-X and Cobrix's COMP-9 / COMP-3U, as the field level reads them."""
+    rec = Copybook("""\
+       01  R.
+           05  A   PIC X(2) COMP-X.
+           05  B   PIC S9(4) COMP-9.
+           05  C   PIC 9(3) COMP-3U.
+""").records[0]
+    assert [(n.name, n.offset, n.length) for n in rec.nodes[1:]] == [
+        ("A", 0, 2), ("B", 2, 2), ("C", 4, 2)]
+    assert rec.decode(b"\x01\x02" + (-2).to_bytes(2, "little", signed=True) + b"\x01\x23") \
+        == {"R": {"A": 258, "B": -2, "C": 123}}

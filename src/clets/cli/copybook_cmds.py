@@ -22,7 +22,7 @@ from typing import IO, Any, BinaryIO
 import click
 
 from clets.codecs.copybook.parser import DEFAULT_LIMIT, Figurative
-from clets.codecs.copybook.records import RecordFormat, RecordJoiner, RecordSplitter
+from clets.codecs.copybook.records import FORMATS, RecordFormat, RecordJoiner, RecordSplitter
 from clets.codecs.copybook.tree import (
     Copybook,
     FieldOptions,
@@ -333,10 +333,11 @@ def register(group: click.Group) -> None:
 
     @copybook.command()
     @_common
-    @click.option("--record-format", "-r", type=click.Choice(["F", "FB", "V", "VB"],
+    @click.option("--record-format", "-r", type=click.Choice(list(FORMATS),
                                                               case_sensitive=False),
-                  default="F", show_default=True, help="F/FB fixed length, V with RDWs, VB "
-                                                       "blocked with BDWs")
+                  default="F", show_default=True,
+                  help="F/FB fixed length, V with RDWs, VB blocked with BDWs, VS/VBS spanned, "
+                       "D text lines")
     @click.option("--lrecl", type=click.IntRange(1), default=None,
                   help="record length for F/FB (default: the longest record of the copybook)")
     @click.option("--conditions", is_flag=True, help="add the level-88 conditions as booleans")
@@ -364,8 +365,9 @@ def register(group: click.Group) -> None:
         splitter = RecordSplitter(RecordFormat(fmt, length if fmt in ("F", "FB") else None,
                                                max_record=limit))
         padded = fmt in ("F", "FB")
-        reject_format = RecordFormat("V" if fmt in ("V", "VB") else "F", length,
-                                     max_record=limit)
+        reject_format = RecordFormat(
+            "V" if fmt in ("V", "VB", "VS", "VBS") else "D" if fmt == "D" else "F",
+            length if fmt in ("F", "FB") else None, max_record=limit)
         enc = msgspec.json.Encoder(decimal_format="number")
         out = sys.stdout.buffer
         total = None
@@ -419,7 +421,7 @@ def register(group: click.Group) -> None:
 
     @copybook.command()
     @_common
-    @click.option("--record-format", "-r", type=click.Choice(["F", "FB", "V", "VB"],
+    @click.option("--record-format", "-r", type=click.Choice(list(FORMATS),
                                                               case_sensitive=False),
                   default="F", show_default=True)
     @click.option("--lrecl", type=click.IntRange(1), default=None,

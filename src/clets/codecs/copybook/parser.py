@@ -22,6 +22,7 @@ from typing import Any
 from clets.errors import LayoutError
 
 from .source import Resolver, Token, decode_source, split_entries
+from .usages import USAGE_KEYWORDS
 
 __all__ = ["DEFAULT_LIMIT", "Condition", "Figurative", "Item", "parse_items", "parse_value"]
 
@@ -109,6 +110,7 @@ _USAGES = {
     "POINTER": "pointer", "POINTER-32": "pointer", "PROCEDURE-POINTER": "procedure-pointer",
     "FUNCTION-POINTER": "function-pointer", "INDEX": "index",
 }
+_USAGES.update(USAGE_KEYWORDS)  # the field level's spellings too (COMP-X, COMP-9, COMP-3U ...)
 _NO_PIC_USAGES = {"comp-1", "comp-2", "pointer", "procedure-pointer", "function-pointer",
                   "index"}
 _FIGURATIVE = {
