@@ -175,3 +175,16 @@ def test_text_lines_in_ascii(tmp_path: Path) -> None:
     assert clets("copybook", "encode", str(cpy), str(src), "-r", "D", "-e", "ascii", "-o",
                  str(back)).returncode == 0
     assert back.read_bytes() == data.read_bytes()
+
+
+def test_record_options_little_endian_rdw_and_a_file_header(tmp_path: Path) -> None:
+    cpy = tmp_path / "T.cpy"
+    cpy.write_text("       01  T.\n           05  A PIC X(3).\n")
+    data = tmp_path / "t.dat"
+    data.write_bytes(b"HDR!" + b"\x07\x00\x00\x00" + "ABC".encode("cp037"))
+    res = clets("copybook", "decode", str(cpy), str(data), "-r", "V", "--record-option",
+                "rdw_byteorder=little", "--record-option", "start_offset=4")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == {"T": {"A": "ABC"}}
+    res = clets("copybook", "decode", str(cpy), str(data), "--record-option", "bogus=1")
+    assert res.returncode == 2 and b"--record-option" in res.stderr

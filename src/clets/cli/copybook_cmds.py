@@ -84,6 +84,39 @@ def _field_options(encoding: str, fields: tuple[str, ...]) -> tuple[FieldOptions
     return FieldOptions(**values), comma
 
 
+def _record_format(fmt: str, length: int | None, limit: int, specs: tuple[str, ...]
+                   ) -> RecordFormat:
+    """RecordFormat from --record-format, the record length and --record-option KEY=VALUE."""
+    import dataclasses
+
+    known = {f.name: f for f in dataclasses.fields(RecordFormat)}
+    values: dict[str, Any] = {}
+    for spec in specs:
+        key, eq, value = spec.partition("=")
+        key = key.strip().replace("-", "_")
+        if not eq or key not in known or key in ("format", "length", "max_record"):
+            raise click.BadParameter(
+                f"{spec!r}: expected KEY=VALUE with KEY one of " + ", ".join(
+                    k for k in known if k not in ("format", "length", "max_record")),
+                param_hint="--record-option")
+        default = known[key].default
+        if isinstance(default, bool):
+            values[key] = value.strip().lower() in ("1", "true", "yes", "on")
+        elif isinstance(default, int):
+            try:
+                values[key] = int(value)
+            except ValueError:
+                raise click.BadParameter(f"{spec!r}: {key} is a number",
+                                         param_hint="--record-option") from None
+        else:
+            values[key] = value.strip()
+    try:
+        return RecordFormat(fmt, length if fmt in ("F", "FB") else None, max_record=limit,
+                            **values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--record-option") from None
+
+
 def _load(cpy: str, encoding: str, copy_path: tuple[str, ...], source_format: str,
           limit: int, record_types: tuple[str, ...], redefines: tuple[str, ...],
           conditions: bool = False, record: str | None = None,
@@ -338,6 +371,10 @@ def register(group: click.Group) -> None:
                   default="F", show_default=True,
                   help="F/FB fixed length, V with RDWs, VB blocked with BDWs, VS/VBS spanned, "
                        "D text lines")
+    @click.option("--record-option", "record_options", multiple=True, metavar="KEY=VALUE",
+                  help="record format options (repeatable): rdw_byteorder=big|little, "
+                       "rdw_includes_header=false, rdw_adjustment=N, strict=false, "
+                       "start_offset=N, end_offset=N, block_size=N")
     @click.option("--lrecl", type=click.IntRange(1), default=None,
                   help="record length for F/FB (default: the longest record of the copybook)")
     @click.option("--conditions", is_flag=True, help="add the level-88 conditions as booleans")
@@ -349,8 +386,8 @@ def register(group: click.Group) -> None:
     def decode(cpy: str, data: str, encoding: str, copy_path: tuple[str, ...],
                source_format: str, limit: int, fields: tuple[str, ...],
                record_types: tuple[str, ...], record: str | None, redefines: tuple[str, ...],
-               record_format: str, lrecl: int | None, conditions: bool,
-               reject: str | None) -> None:
+               record_format: str, record_options: tuple[str, ...], lrecl: int | None,
+               conditions: bool, reject: str | None) -> None:
         """Records of DATA (a file, or - for stdin) as JSON lines, streamed."""
         import msgspec
 
@@ -362,8 +399,7 @@ def register(group: click.Group) -> None:
                               "or --record NAME", source=cpy)
         fmt = record_format.upper()
         length = _lrecl(cb, lrecl)
-        splitter = RecordSplitter(RecordFormat(fmt, length if fmt in ("F", "FB") else None,
-                                               max_record=limit))
+        splitter = RecordSplitter(_record_format(fmt, length, limit, record_options))
         padded = fmt in ("F", "FB")
         reject_format = RecordFormat(
             "V" if fmt in ("V", "VB", "VS", "VBS") else "D" if fmt == "D" else "F",
@@ -424,6 +460,10 @@ def register(group: click.Group) -> None:
     @click.option("--record-format", "-r", type=click.Choice(list(FORMATS),
                                                               case_sensitive=False),
                   default="F", show_default=True)
+    @click.option("--record-option", "record_options", multiple=True, metavar="KEY=VALUE",
+                  help="record format options (repeatable): rdw_byteorder=big|little, "
+                       "rdw_includes_header=false, rdw_adjustment=N, strict=false, "
+                       "start_offset=N, end_offset=N, block_size=N")
     @click.option("--lrecl", type=click.IntRange(1), default=None,
                   help="record length for F/FB (shorter records are padded with spaces)")
     @click.option("--output", "-o", type=click.Path(dir_okay=False), default="-",
@@ -433,7 +473,8 @@ def register(group: click.Group) -> None:
     def encode(cpy: str, json_lines: str, encoding: str, copy_path: tuple[str, ...],
                source_format: str, limit: int, fields: tuple[str, ...],
                record_types: tuple[str, ...], record: str | None, redefines: tuple[str, ...],
-               record_format: str, lrecl: int | None, output: str) -> None:
+               record_format: str, record_options: tuple[str, ...], lrecl: int | None,
+               output: str) -> None:
         """JSON lines (one object a record, as decode writes them) -> records."""
         import decimal
 
@@ -443,8 +484,7 @@ def register(group: click.Group) -> None:
                    record=record, fields=fields)
         fmt = record_format.upper()
         length = _lrecl(cb, lrecl)
-        joiner = RecordJoiner(RecordFormat(fmt, length if fmt in ("F", "FB") else None,
-                                           max_record=limit))
+        joiner = RecordJoiner(_record_format(fmt, length, limit, record_options))
         dec = msgspec.json.Decoder(float_hook=decimal.Decimal)
         pad = " ".encode("latin-1" if encoding == "ascii" else encoding)
         src: IO[bytes] = sys.stdin.buffer if json_lines == "-" else open(json_lines, "rb")  # noqa: SIM115
