@@ -4,6 +4,7 @@ encodings, and the parser's promise: any text gives a layout or a LayoutError, i
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -49,7 +50,9 @@ def test_literals_in_every_form() -> None:
             "      -    'BBB'.\n"
             "           05  H PIC X(70) VALUE 'AAA\n"
             "      -    'BBB'.\n"
-            "           05  G PIC X(9) VALUE 'A.B, C;D'.\n")
+            "           05  G PIC X(9) VALUE 'A.B, C;D'.\n"
+            "           05  I PIC 9V9 VALUE 1,5.\n"
+            "           05  J PIC 9V9 VALUE .5.\n")
     rec = parse_items(text)[0]
     values = {c.name: c.value for c in rec.children}
     assert values["A"] == "DON'T"
@@ -61,6 +64,8 @@ def test_literals_in_every_form() -> None:
     assert values["F"] == "A" * 38 + "BBB"
     assert values["H"] == "AAA" + " " * 35 + "BBB"
     assert values["G"] == "A.B, C;D"
+    assert values["I"] == Decimal("1.5")  # DECIMAL-POINT IS COMMA: no other reading
+    assert values["J"] == Decimal("0.5")
 
 
 def test_directives_and_clauses_that_do_not_shape_bytes() -> None:

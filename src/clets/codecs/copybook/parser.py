@@ -126,6 +126,7 @@ _CLAUSE_WORDS = set(_USAGES) | {
     "ASCENDING", "DESCENDING", "LEADING", "TRAILING", "IS", "GROUP-USAGE", "DYNAMIC",
     "VOLATILE", "TYPEDEF", "DATE", "BASED", "ANY"}
 _NUMBER = re.compile(r"[+-]?(\d*\.\d+|\d+\.?)(E[+-]?\d+)?", re.I)
+_COMMA_NUMBER = re.compile(r"[+-]?\d*,\d+")
 
 
 def parse_value(tok: Token) -> Any:
@@ -146,6 +147,8 @@ def parse_value(tok: Token) -> Any:
                 raise LayoutError(f"hexadecimal literal {t} is not an even number of hex digits",
                                   source=tok.source, line=tok.line) from None
         return body  # N'..', G'..', Z'..' (null-terminated): their text
+    if _COMMA_NUMBER.fullmatch(t):  # DECIMAL-POINT IS COMMA: 1,5 (no other reading)
+        t = t.replace(",", ".")
     if _NUMBER.fullmatch(t):
         try:
             d = Decimal(t)
