@@ -302,3 +302,73 @@ def test_usages_of_other_compilers_and_tools() -> None:
         ("A", 0, 2), ("B", 2, 2), ("C", 4, 2)]
     assert rec.decode(b"\x01\x02" + (-2).to_bytes(2, "little", signed=True) + b"\x01\x23") \
         == {"R": {"A": 258, "B": -2, "C": 123}}
+
+
+def test_sync_examples_of_the_language_reference() -> None:
+    """The SYNCHRONIZED examples of IBM's Enterprise COBOL Language Reference: slack inside a
+    group, slack before a group whose first item is SYNC (joining the group before it when
+    there is one), inter-occurrence slack, and SYNC on a group applying to every item."""
+    cb = Copybook("""\
+       01  FIELD-A.
+           05 FIELD-B PIC X(5).
+           05 FIELD-C.
+              10 FIELD-D PIC XX.
+              10 FIELD-E PIC S9(6) COMP SYNC.
+       01  FIELD-L.
+           05 FIELD-M PIC X(5).
+           05 FIELD-N PIC XX.
+           05 FIELD-O.
+              10 FIELD-P PIC S9(6) COMP SYNC.
+       01  WORK-RECORD.
+           05 WORK-CODE PIC X.
+           05 COMP-TABLE OCCURS 10 TIMES.
+              10 COMP-TYPE PIC X.
+              10 COMP-PAY PIC S9(4)V99 COMP SYNC.
+              10 COMP-HOURS PIC S9(3) COMP SYNC.
+              10 COMP-NAME PIC X(5).
+       01  COMP-RECORD.
+           05 A-1 PIC X(5).
+           05 A-2 PIC X(3).
+           05 A-3 PIC X(3).
+           05 B-1 PIC S9999 USAGE COMP SYNCHRONIZED.
+           05 B-2 PIC S99999 USAGE COMP SYNCHRONIZED.
+           05 B-3 PIC S9999 USAGE COMP SYNCHRONIZED.
+       01  CLOSED.
+           05 G1.
+              10 G1-A PIC X.
+           05 G2.
+              10 G2-B PIC S9(9) COMP SYNC.
+       01  ALIGNED SYNC.
+           05 C1 PIC X.
+           05 H1 PIC S9(4) COMP.
+           05 C2 PIC X.
+           05 F1 COMP-1.
+           05 C3 PIC X.
+           05 F2 COMP-2.
+           05 C4 PIC X.
+           05 P1 POINTER.
+           05 C5 PIC X.
+           05 I1 INDEX.
+           05 C6 PIC X.
+           05 D1 PIC S9(18) COMP.
+           05 K1 PIC S9(5) COMP-3.
+           05 Z1 PIC 9(3).
+""")
+    placed = {}
+    for rec in cb.records:
+        for n in rec.nodes:
+            placed[n.name] = (n.offset, n.length)
+    want = {"FIELD-A": (0, 12), "FIELD-C": (5, 7), "FIELD-E": (8, 4),
+            "FIELD-L": (0, 12), "FIELD-N": (5, 2), "FIELD-O": (8, 4), "FIELD-P": (8, 4),
+            "WORK-RECORD": (0, 161), "COMP-TABLE": (1, 16), "COMP-PAY": (4, 4),
+            "COMP-HOURS": (8, 2), "COMP-NAME": (10, 5),
+            "COMP-RECORD": (0, 22), "B-1": (12, 2), "B-2": (16, 4), "B-3": (20, 2),
+            "CLOSED": (0, 8), "G1": (0, 4), "G2": (4, 4), "G2-B": (4, 4),
+            "ALIGNED": (0, 58)}
+    assert {k: placed[k] for k in want} == want
+    assert [placed[k][0] for k in ("H1", "F1", "F2", "P1", "I1", "D1", "K1", "Z1")] == [
+        2, 8, 16, 28, 36, 44, 52, 55]
+    # the bytes go where the offsets say, both ways
+    for rec in cb.records:
+        value = rec.decode(rec.encode({}))
+        assert rec.encode(value) == rec.encode({})

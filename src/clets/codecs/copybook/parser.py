@@ -439,7 +439,9 @@ def parse_items(text: str | bytes, source: str = "<copybook>", *, fmt: str = "fi
         if parent.picture is not None or (parent.usage in _NO_PIC_USAGES and parent.usage_set):
             raise LayoutError(f"{parent.name} has a PIC and cannot contain {item.name}",
                               source=source, line=item.line)
-        # USAGE and SIGN of a group apply to every item inside it
+        # USAGE, SYNC and SIGN of a group apply to the items inside it
+        if parent.sync:
+            item.sync = True
         if not item.usage_set and parent.usage != "display":
             item.usage = parent.usage
         if (item.sign_position is None and parent.sign_position is not None

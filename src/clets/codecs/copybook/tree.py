@@ -225,13 +225,28 @@ class RecordLayout:
             node.offset = offset
             node.length = node.ftype.length
         else:
+            lead = self._lead_alignment(node)
+            if lead > 1 and offset % lead:
+                # IBM: a SYNC item that starts its group(s) puts the slack bytes before the
+                # outermost such group, so the group itself starts on the boundary
+                node.slack_before = lead - offset % lead
+                offset += node.slack_before
             node.offset = offset
             pos = offset
             i = 0
             kids = node.children
+            prev: Node | None = None
             while i < len(kids):
                 c = kids[i]
                 end = self._place(c, pos)
+                if (c.slack_before and prev is not None and prev.ftype is None
+                        and not prev.item.has_occurs and not prev.views and not prev.variable
+                        and prev.base is None):
+                    # ... and those slack bytes join the group before it, when there is one
+                    # (Language Reference: FIELD-L / CLOSED examples)
+                    prev.length += c.slack_before
+                    c.slack_before = 0
+                prev = c
                 for v in c.views:  # the views start where the redefined item starts
                     if v.variable or c.variable:
                         raise self._err(v.item, "REDEFINES of or by an item with OCCURS "
@@ -259,6 +274,16 @@ class RecordLayout:
             if c.variable and seen_variable is None:
                 seen_variable = c
         return node.offset + total
+
+    def _lead_alignment(self, node: Node) -> int:
+        """The boundary the first elementary item of a group needs (1: none)."""
+        n = node
+        while n.ftype is None:
+            kids = [c for c in n.children if c.item.level != 66]
+            if not kids:
+                return 1
+            n = kids[0]
+        return n.ftype.alignment if n.item.sync else 1
 
     def _max_sync(self, node: Node) -> int:
         best = 1
