@@ -263,7 +263,10 @@ class NationalNumeric:
     alignment = 1
 
     def __init__(self, pic: Picture, spec: FieldSpec, options: FieldOptions) -> None:
-        ascii_options = FieldOptions(encoding="ascii", ascii_sign=options.ascii_sign)
+        ascii_options = FieldOptions(encoding="ascii", ascii_sign=options.ascii_sign,
+                                     lenient=options.lenient)
+        if spec.blank_when_zero and pic.category == "numeric" and pic.signed:
+            raise PictureError(f"PIC {pic.text}: BLANK WHEN ZERO with S")
         self.inner: ZonedType | EditedType | ExternalFloatType
         if pic.category == "external-floating":
             self.inner = ExternalFloatType(pic, ascii_options)
