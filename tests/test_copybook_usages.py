@@ -814,3 +814,37 @@ def test_out_of_domain_is_encode_error(pic: str, usage: str, value: Any) -> None
     with pytest.raises(EncodeError) as exc:
         ft(pic, usage).encode(value, "AMOUNT", 7)
     assert exc.value.field == "AMOUNT" and exc.value.offset == 7
+
+
+PICTURES = ["X(3)", "A(2)", "XXBX", "9(4)", "S9(4)V99", "S9(38)",
+            "999PPP", "VPP9", "ZZ9.99", "-Z9", "$$9.99CR", "N(3)", "NNBN", "G(2)",
+            "+9.9E+99", "9(19)", "S9(18)", "X(65536)"]
+
+
+@given(st.sampled_from([*PICTURES, None]), st.sampled_from([
+    "display", "binary", "comp-1", "comp-2", "packed", "comp-5", "comp-6", "national",
+    "pointer", "index", "display-1", "function-pointer", "procedure-pointer", "comp-x",
+    "comp-9", "bogus"]),
+    st.sampled_from([None, "leading", "trailing"]), st.booleans(), st.booleans(),
+    st.booleans(),
+    st.builds(FieldOptions, encoding=st.sampled_from(["cp037", "ascii", "cp1047", "nope"]),
+              trunc=st.sampled_from(["std", "bin", "opt"]),
+              floating=st.sampled_from(["hfp", "ieee", "vax"]),
+              low_values=st.sampled_from(["keep", "space", "error", "x"]),
+              trim=st.sampled_from(["none", "right", "left", "both", "x"]),
+              pointer_size=st.sampled_from([4, 8, 2]),
+              ascii_sign=st.sampled_from(["ibm", "mf", "x"])))
+def test_any_combination_is_a_field_type_or_a_picture_error(
+        pic: str | None, usage: str, sign: str | None, separate: bool, bwz: bool,
+        justified: bool, options: FieldOptions) -> None:
+    """The parser calls field_type for every item it reads: whatever the copybook says, the
+    answer is a type or a PictureError (which it reports with the line), never a traceback."""
+    from clets.codecs.copybook.pictures import PictureError
+
+    spec = FieldSpec(parse_picture(pic) if pic else None, usage, sign_position=sign,
+                     sign_separate=separate, blank_when_zero=bwz, justified=justified)
+    try:
+        t = field_type(spec, options)
+    except PictureError:
+        return
+    assert t.length > 0 and t.alignment in (1, 2, 4, 8)

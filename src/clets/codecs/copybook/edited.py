@@ -87,6 +87,21 @@ class _Editor:
         self.size = pos
         if blank_when_zero and self.fill == "*":
             raise PictureError(f"PIC {pic.text}: BLANK WHEN ZERO with *")
+        # precomputed for edit() and parse(): what each position holds
+        self.template = [_INSERT[sy] if k == "i" else ("." if k == "." else "$" if k == "$"
+                                                         else "")
+                         for sy, k in zip(syms, kinds, strict=True)]
+        self.digit_at = [i for i, k in enumerate(kinds) if k in "dzf"]
+        self.digit_chars = [self.starts[i] for i in self.digit_at]
+        self.signs = [(i, k, sy) for i, (sy, k) in enumerate(zip(syms, kinds, strict=True))
+                      if k in "scF"]
+        self.scan: list[int] = []  # the positions suppression may replace, in order
+        if self.region is not None:
+            start = self.region[0]
+            for i in range(start, len(kinds)):
+                if (i in self.after_v and i > start) or kinds[i] not in "Fizf":
+                    break
+                self.scan.append(i)
 
     def edit(self, n: int) -> str:
         """The characters a MOVE of ``n`` units (10**-scale) writes."""
@@ -98,40 +113,26 @@ class _Editor:
                 return "".join("." if s == "." else "*" * len(s) for s in self.syms)
             return " " * self.size
         digits = f"{abs(n):0{self.digits}d}"
-        out: list[str] = []
-        di = 0
-        for s, k in zip(self.syms, self.kinds, strict=True):
-            if k in "dzf":
-                out.append(digits[di])
-                di += 1
-            elif k == "i":
-                out.append(_INSERT[s])
-            elif k == ".":
-                out.append(".")
-            elif k == "s":
-                out.append("-" if neg else ("+" if s == "+" else " "))
+        out = self.template.copy()
+        for i, ch in zip(self.digit_at, digits, strict=True):
+            out[i] = ch
+        for i, k, sy in self.signs:
+            if k == "s":
+                out[i] = "-" if neg else ("+" if sy == "+" else " ")
             elif k == "c":
-                out.append(s if neg else "  ")
-            elif k == "$":
-                out.append("$")
-            else:  # F: the floating symbol's leftmost position
-                out.append("")
+                out[i] = sy if neg else "  "
         if self.region is not None:
-            start = self.region[0]
             last = -1
             fill = self.fill if self.floating is None else " "
+            kinds = self.kinds
             # suppression runs to the first significant digit, a 9, the point (. or V) or a
             # sign; an insertion character just after the Z string goes too ("ZZZ,999" edits
             # 5 as "    005", as GnuCOBOL and IBM do)
-            for i in range(start, len(self.kinds)):
-                k = self.kinds[i]
-                if i in self.after_v and i > start:
-                    break  # the assumed point V stops suppression as "." does (GnuCOBOL too)
-                if k == "F" or k == "i" or (k in "zf" and out[i] == "0"):
-                    out[i] = fill
-                    last = i
-                else:
+            for i in self.scan:
+                if kinds[i] in "zf" and out[i] != "0":
                     break
+                out[i] = fill
+                last = i
             if self.floating is not None:
                 f = self.floating
                 out[last] = "$" if f == "$" else ("-" if neg else ("+" if f == "+" else " "))
@@ -142,19 +143,20 @@ class _Editor:
         have written it."""
         if not text.strip(" ") or not text.strip("\0") or not text.strip("\xff"):
             return 0 if self.edit(0) == text else None
-        digits: list[str] = []
+        shown = "".join([text[at] for at in self.digit_chars])
+        if not (shown.isdecimal() and shown.isascii()):
+            shown = "".join([c if "0" <= c <= "9" else "0" for c in shown])
         neg = False
-        for s, k, at in zip(self.syms, self.kinds, self.starts, strict=True):
-            c = text[at:at + len(s)]
-            if k in "dzf":
-                digits.append(c if "0" <= c <= "9" else "0")
-            elif (k == "s" and c == "-") or (k == "c" and c == s) or (k == "F" and c == "-"):
+        for i, k, sy in self.signs:
+            at = self.starts[i]
+            c = text[at:at + len(sy)]
+            if (k == "s" and c == "-") or (k == "c" and c == sy) or (k == "F" and c == "-"):
                 neg = True
         if self.floating in ("+", "-") and "-" in text:
             # the floating sign lands anywhere up to the first digit shown, even on an
             # insertion position just right of the string; the re-edit below checks where
             neg = True
-        n = int("".join(digits))
+        n = int(shown)
         if neg:
             n = -n
         expected = self.edit(n)
@@ -261,7 +263,10 @@ class NationalNumeric:
     alignment = 1
 
     def __init__(self, pic: Picture, spec: FieldSpec, options: FieldOptions) -> None:
-        ascii_options = FieldOptions(encoding="ascii", ascii_sign=options.ascii_sign)
+        ascii_options = FieldOptions(encoding="ascii", ascii_sign=options.ascii_sign,
+                                     lenient=options.lenient)
+        if spec.blank_when_zero and pic.category == "numeric" and pic.signed:
+            raise PictureError(f"PIC {pic.text}: BLANK WHEN ZERO with S")
         self.inner: ZonedType | EditedType | ExternalFloatType
         if pic.category == "external-floating":
             self.inner = ExternalFloatType(pic, ascii_options)
