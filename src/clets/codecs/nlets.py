@@ -350,7 +350,7 @@ class NletsCodec(TextCodec):
             return text
         body = t.join_inquiry(pairs)
         last_tag, last_value = pairs[-1]
-        structured = last_tag not in t.free_text
+        structured = not t.free_in(last_tag, msg.mke)
         if structured and ". " in last_value:
             raise EncodeError("the last field's value holds '. ' (reads as free text)",
                               format=self.name, field=last_tag)

@@ -421,6 +421,13 @@ def _get(obj: Any, attrs: tuple[str, ...]) -> Any:
     return obj
 
 
+def _free(fd: FieldDef) -> bool:
+    """Free text: may hold ``. `` and wrap (MIS, remarks, names of things); a short coded or
+    numbered value (DEN, SER, REG: at most 20 characters) is not."""
+    return (fd.type == "text" and fd.chars is None and fd.table is None
+            and (fd.max is None or fd.max > 20))
+
+
 def _value_guard(fd: FieldDef) -> Callable[[str], bool]:
     """True when ``fd``'s edits find nothing in a wire value kept in ``fields``."""
     from clets.model.edits import code_table
@@ -468,8 +475,7 @@ class TaggedText:
             for cls, slots in ((Message, self._msg_slots), (Record, self._rec_slots))
             for checked in (False, True)}
         #: tags whose value is free text (may hold ". "): type text without a character class
-        self.free_text = frozenset(fd.tag for fd in dictionary.rows
-                                   if fd.type == "text" and fd.chars is None)
+        self.free_text = frozenset(fd.tag for fd in dictionary.rows if _free(fd))
         self._order: dict[tuple[type, str], _Plan] = {}
         self._keyed_stores: dict[tuple[str, type, bool], dict[str, Callable[..., None]]] = {}
         self._short_dates = short_dates
@@ -527,7 +533,7 @@ class TaggedText:
                               format=self.fmt, offset=start)
         parts = split_fields(text[start:])
         tail: str | None = None
-        if tail_text and parts[-1][:3] not in self.free_text:
+        if tail_text and not self.free_in(parts[-1][:3], target.mke):
             cut = parts[-1].find(". ", 4)
             if cut >= 0:
                 tail = parts[-1][cut + 2:].strip()
@@ -623,10 +629,15 @@ class TaggedText:
                 raise
         return tag
 
+    def free_in(self, tag: str, mke: str = "") -> bool:
+        """Whether ``tag`` holds free text in a message with key ``mke`` (a known row)."""
+        fd = self.dictionary.row_for(tag, mke)
+        return fd is not None and _free(fd)
+
     def wraps(self, tag: str, mke: str = "") -> bool:
         """Whether a line without a tag after ``tag``'s value continues it (free text)."""
         fd = self.dictionary.row_for(tag, mke)
-        return fd is None or (fd.type == "text" and fd.chars is None and fd.table is None)
+        return fd is None or _free(fd)
 
     def _continue(self, target: Message | Record, tag: str, line: str) -> None:
         """Append a wrapped line to ``tag``'s value (its slot, or ``fields``)."""
