@@ -57,10 +57,23 @@ def split_mke(text: str, fmt: str) -> int:
 
 
 class NcicCodec(TextCodec):
-    """NCIC field-tagged text; ``encoding`` is ``ascii`` or ``cp037``/``cp500`` (EBCDIC)."""
+    """NCIC field-tagged text; ``encoding`` is ``ascii`` or ``cp037``/``cp500`` (EBCDIC).
+
+    ``lenient``: also read a response printed without its header line, as a state prints an
+    NCIC answer for its operators (banner lines, then the records).  It gets the message key
+    ``responses.toml`` names (``[lenient] headless_key``) and no destination, and is written
+    back the same way.  Strict (the default) refuses it: a switch needs the header to route
+    and correlate, so only a link that receives such copies (a printer feed, a capture of
+    operator screens) should choose ``ncic-lenient``.
+    """
 
     name = "ncic"
     description = "NCIC field-tagged text (MKE.ORI.TAG/value...; responses with record blocks)"
+
+    def __init__(self, encoding: str = "ascii", edits: bool = True, *,
+                 lenient: bool = False, **options: Any) -> None:
+        super().__init__(encoding, edits, **options)
+        self.lenient = lenient
 
     # ------------------------------------------------------------------ decode
 
@@ -68,6 +81,8 @@ class NcicCodec(TextCodec):
         """Decode one message held in ``text``; error offsets are ``base`` + index."""
         if not text or text.isspace():
             raise DecodeError("empty message", format=self.name, offset=base)
+        if self.lenient and not _looks_like_header(normalize(text).lstrip("\n").split("\n")[0]):
+            return self._decode_headless(text, base)
         # the common case: one printable line, nothing to ignore (isprintable is one C pass)
         plain = text.isprintable() or _CONTROL_CHARS.search(text) is None
         probe = text if plain else normalize(text)
@@ -100,6 +115,28 @@ class NcicCodec(TextCodec):
                 relocate(exc, text, base, join_lines=not response)
             elif exc.offset is not None:
                 exc.offset += base
+            raise
+        return msg
+
+    def _decode_headless(self, text: str, base: int) -> Message:
+        """A response body without its header line (``lenient``): banners, then records."""
+        s = normalize(text)
+        lead = len(s) - len(s.lstrip("\n"))
+        msg = Message(format=self.name, mke=self.profile.headless_key)
+        bad: list[Any] | None = [] if self.edits else None
+        seen: dict[str, int] = {}
+        offsets: dict[str, int] = {}
+        try:
+            self.tagged.response_body(msg, s[lead:], lead, seen, offsets, bad)
+            for k, v in seen.items():
+                offsets.setdefault(k, v)
+            if bad is not None and (bad or not header_ok(msg)):
+                try:
+                    apply_edits(msg, dictionary=self.dictionary)
+                except ValidationError as exc:
+                    raise self.tagged.locate(exc, offsets) from None
+        except DecodeError as exc:
+            relocate(exc, text, base)
             raise
         return msg
 
@@ -195,6 +232,12 @@ class NcicCodec(TextCodec):
         if not isinstance(mke, str) or MKE_RE.fullmatch(mke) is None:
             raise EncodeError("message key must be 1-4 of A-Z 0-9 $ - (or $.X)",
                               format=self.name, field="MKE")
+        if mke == self.profile.headless_key and not msg.destinations and self.lenient:
+            body = self.tagged.encode_response(msg)
+            if not body or not body[0]:
+                raise EncodeError("a response without its header starts with a banner line or "
+                                  "a record", format=self.name, field="text")
+            return "\n".join(body)
         if self.profile.is_response_key(mke):
             if len(msg.destinations) != 1 or TOKEN_RE.fullmatch(msg.destinations[0]) is None:
                 raise EncodeError("a response goes to exactly one destination ORI",
@@ -229,3 +272,8 @@ def _looks_like_header(line: str) -> bool:
     return 1 <= len(ori) <= 9 and TOKEN_RE.fullmatch(ori) is not None
 
 
+
+
+def lenient_ncic(**options: Any) -> NcicCodec:
+    """``ncic-lenient``: ``ncic`` that also reads responses printed without a header."""
+    return NcicCodec(lenient=True, **options)

@@ -205,6 +205,11 @@ class ResponseProfile:
     switch_keys: frozenset[str] = frozenset()
     #: ``.NN.`` code -> status when it is not "error" (02 pending, 04 unavailable)
     error_status: tuple[tuple[int, str], ...] = ()
+    #: message key of a response read without its header (``ncic-lenient``)
+    headless_key: str = "RESP"
+    #: Nlets keys whose output header puts the destination on the TXT line (``DEST.TXT``)
+    #: and a ``.`` after the origin (Nlets' GVR), instead of after the second time stamp
+    dest_on_txt: frozenset[str] = frozenset()
 
     def status_of_code(self, code: int) -> str:
         return dict(self.error_status).get(code, "error")
@@ -229,6 +234,8 @@ class ResponseProfile:
                 switch_keys=frozenset(data.get("switch_keys", [])),
                 error_status=tuple((int(k), str(v))
                                    for k, v in data.get("error_status", {}).items()),
+                headless_key=str(data.get("lenient", {}).get("headless_key", "RESP")),
+                dest_on_txt=frozenset(data.get("nlets", {}).get("dest_on_txt_line", [])),
             )
         except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError,
                 ValueError) as exc:
@@ -236,7 +243,7 @@ class ResponseProfile:
 
     @functools.cached_property
     def response_set(self) -> frozenset[str]:
-        return frozenset(self.response_keys.values()) | self.switch_keys
+        return frozenset(self.response_keys.values()) | self.switch_keys | {self.headless_key}
 
     def is_response_key(self, mke: str) -> bool:
         """Response layout: a response key, an inquiry key + ``R``, or an unsolicited ``$.``."""
