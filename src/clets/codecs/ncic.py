@@ -233,11 +233,11 @@ class NcicCodec(TextCodec):
             raise EncodeError("message key must be 1-4 of A-Z 0-9 $ - (or $.X)",
                               format=self.name, field="MKE")
         if mke == self.profile.headless_key and not msg.destinations and self.lenient:
-            body = self.tagged.encode_response(msg)
-            if not body or not body[0]:
+            lines = self.tagged.encode_response(msg)
+            if not lines or not lines[0]:
                 raise EncodeError("a response without its header starts with a banner line or "
                                   "a record", format=self.name, field="text")
-            return "\n".join(body)
+            return "\n".join(lines)
         if self.profile.is_response_key(mke):
             if len(msg.destinations) != 1 or TOKEN_RE.fullmatch(msg.destinations[0]) is None:
                 raise EncodeError("a response goes to exactly one destination ORI",
