@@ -850,6 +850,13 @@ class TaggedText:
                     raise EncodeError("a value line of fields is empty", format=self.fmt,
                                       field=f"{where}fields.{tag}")
                 out.append((tag, piece))
+        if target.fields:
+            # the key's listed wire order holds for tags kept in ``fields`` too (YQ: RTY RNO
+            # PRI OCA NIC ...); unlisted tags keep their place after the listed ones
+            rank = self.dictionary.rank_for(mke)
+            if rank is not None:
+                last = len(rank)
+                out.sort(key=lambda pair: rank.get(pair[0], last))
         return out
 
     def join_inquiry(self, pairs: list[tuple[str, str]]) -> str:

@@ -377,6 +377,14 @@ class FieldDictionary:
         return result
 
 
+    def rank_for(self, mke: str) -> dict[str, int] | None:
+        """Tag -> position in ``mke``'s listed wire order (``[order]``), or None if unlisted."""
+        prefix = max((p for p in self._order if p != "*" and mke.startswith(p)), key=len,
+                     default="*")
+        listed = self._order.get(prefix)
+        return {t: i for i, t in enumerate(listed)} if listed else None
+
+
 @cache
 def default_dictionary() -> FieldDictionary:
     """The built-in dictionary shipped in the package."""
