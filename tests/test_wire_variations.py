@@ -69,7 +69,8 @@ def test_a_translated_code_is_checked_by_its_code() -> None:
 
 
 def test_a_value_in_fields_breaking_its_edit_is_refused_at_its_offset() -> None:
-    data = b"QWR.CA0349999.\nWARNING\n\nMKE/WANTED PERSON\nNAM/SMITH, JOHN SMT/TATTOO ON THE RIGHT ARM"
+    data = (b"QWR.CA0349999.\nWARNING\n\nMKE/WANTED PERSON\n"
+            b"NAM/SMITH, JOHN SMT/TATTOO ON THE RIGHT ARM")
     with pytest.raises(ValidationError) as err:
         NCIC.decode(data)
     assert err.value.field == "SMT" and err.value.offset == data.index(b"SMT/") + 4
