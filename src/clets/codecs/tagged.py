@@ -268,6 +268,9 @@ class ResponseProfile:
         it, before the caution's own words (``... - CAUTION - POTENTIALLY DANGEROUS ...``);
         the file is named by the text before it (``record_files`` / ``record_aliases``).
         """
+        known = self.text_file.get(type_text)
+        if known is not None and self.caution_suffix not in type_text:
+            return known, False  # the common case: a type line as the profile writes it
         first = type_text.split("\n", 1)[0].strip()
         marker = self.caution_suffix.strip()
         caution = False
@@ -486,8 +489,8 @@ class TaggedText:
         self._order: dict[tuple[type, str], _Plan] = {}
         self._keyed_stores: dict[tuple[str, type, bool], dict[str, Callable[..., None]]] = {}
         self._short_dates = short_dates
-        #: (mke, tag) -> whether a value kept in ``fields`` passes its row's edits
-        self._field_ok: dict[tuple[str, str], Callable[[str], bool] | None] = {}
+        #: mke -> tag -> whether a value kept in ``fields`` passes its row's edits
+        self._guards: dict[str, dict[str, Callable[[str], bool]]] = {}
 
     def stores(self, mke: str, cls: type, checked: bool) -> dict[str, Callable[..., None]]:
         """tag -> store for a message with key ``mke`` (keyed rows of fields.toml apply)."""
@@ -508,21 +511,21 @@ class TaggedText:
             self._keyed_stores[key] = found
         return found
 
-    def field_ok(self, mke: str, tag: str, value: str) -> bool:
-        """Whether a value carried in ``fields`` passes its row's edits (decode guards)."""
-        key = (mke, tag)
-        try:
-            ok = self._field_ok[key]
-        except KeyError:
-            fd = self.dictionary.row_for(tag, mke)
-            ok = None
-            if fd is not None and (fd.max is not None or fd.min is not None
-                                   or fd.chars is not None or fd.table is not None):
-                ok = _value_guard(fd)
-            if len(self._field_ok) > 4096:
-                self._field_ok.clear()
-            self._field_ok[key] = ok
-        return ok is None or ok(value)
+    def field_guards(self, mke: str) -> dict[str, Callable[[str], bool]]:
+        """tag -> whether a value kept in ``fields`` passes its row's edits, for ``mke``
+        (only tags whose row has an edit)."""
+        found = self._guards.get(mke)
+        if found is None:
+            found = {}
+            for tag in set(self.dictionary.by_tag) | set(self.dictionary.keyed.get(mke, {})):
+                fd = self.dictionary.row_for(tag, mke)
+                if fd is not None and (fd.max is not None or fd.min is not None
+                                       or fd.chars is not None or fd.table is not None):
+                    found[tag] = _value_guard(fd)
+            if len(self._guards) > 512:
+                self._guards.clear()
+            self._guards[mke] = found
+        return found
 
     # ---------------------------------------------------------------- decoding
 
@@ -551,6 +554,7 @@ class TaggedText:
         pos = start
         mke = target.mke
         stores = self.stores(mke, Message, bad is not None)
+        guards = self.field_guards(mke) if bad is not None else None
         fields = target.fields
         # This loop is the decode hot path: ``store`` is inlined for the Message target.
         for part in parts:
@@ -572,8 +576,10 @@ class TaggedText:
             store = stores.get(tag)
             if store is None:
                 fields[tag] = value
-                if bad is not None and not self.field_ok(mke, tag, value):
-                    bad.append(value)
+                if guards is not None:
+                    guard = guards.get(tag)
+                    if guard is not None and not guard(value):
+                        bad.append(value)  # type: ignore[union-attr]
             else:
                 try:
                     store(target, value, bad)
@@ -588,7 +594,8 @@ class TaggedText:
 
     def line_fields(self, line: str, base: int, target: Message | Record,
                     offsets: dict[str, int], bad: list[Any] | None = None,
-                    mke: str = "") -> str:
+                    mke: str = "", stores: dict[str, Callable[..., None]] | None = None
+                    ) -> str:
         """Parse a response line ``TAG/value TAG/value`` onto ``target``; return the last tag.
 
         ``offsets`` (tag -> offset of its first value) belongs to ``target``.  A tag that
@@ -603,7 +610,9 @@ class TaggedText:
         if TAG_AT.match(line) is None:
             raise DecodeError("expected TAG/ at the start of a record line", format=self.fmt,
                               offset=base)
-        stores = self.stores(mke, type(target), bad is not None)
+        if stores is None:
+            stores = self.stores(mke, type(target), bad is not None)
+        guards = self.field_guards(mke) if bad is not None else None
         fields = target.fields
         line = line.rstrip(" .")  # a final '.' separates too (wrapped lines)
         starts, ends = line_bounds(line)
@@ -625,8 +634,10 @@ class TaggedText:
             store = stores.get(tag)
             if store is None:
                 fields[tag] = value
-                if bad is not None and not self.field_ok(mke, tag, value):
-                    bad.append(value)
+                if guards is not None:
+                    guard = guards.get(tag)
+                    if guard is not None and not guard(value):
+                        bad.append(value)  # type: ignore[union-attr]
                 continue
             try:
                 store(target, value, bad)
@@ -711,6 +722,7 @@ class TaggedText:
         every: list[dict[str, int]] = []  # each record's tag offsets, merged at the end
         records = msg.records
         line_fields = self.line_fields
+        rec_stores = self.stores(mke, Record, bad is not None)
         for line in rest:
             at = pos
             pos += len(line) + 1
@@ -726,7 +738,7 @@ class TaggedText:
                 last = (rec, "MKE")
                 if len(starts) > 1:
                     tag = line_fields(line[starts[1]:], at + starts[1], rec, rec_offsets, bad,
-                                      mke)
+                                      mke, rec_stores)
                     last = (rec, tag)
                 continue
             if not line.strip():
@@ -736,7 +748,7 @@ class TaggedText:
                 last = None
                 echo_open = False
                 continue
-            if TAG_AT.match(line) is None:
+            if not (line[3:4] == "/" and TAG_AT.match(line)):
                 if last is not None and (last[1] == "MKE" or self.wraps(last[1], mke)):
                     self._continue(last[0], last[1], line)
                 elif rec is not None:
@@ -754,7 +766,7 @@ class TaggedText:
                 rec_offsets = {}
                 every.append(rec_offsets)
                 records.append(rec)
-            last = (rec, line_fields(line, at, rec, rec_offsets, bad, mke))
+            last = (rec, line_fields(line, at, rec, rec_offsets, bad, mke, rec_stores))
         if rec is not None:
             self._record_head(rec)
         for found in every:
@@ -874,8 +886,15 @@ class TaggedText:
         each further line must read back as a continuation (no tag at its start).
         """
         for i, (tag, value) in enumerate(pairs):
+            if "\n" not in value:  # the common case: one line
+                if (value != value.strip() or LINE_SEP.search(value) or not value
+                        or value.endswith(".")):
+                    raise EncodeError("value cannot be written on a response line (' TAG/' "
+                                      "inside, edge spaces, or a final '.')", format=self.fmt,
+                                      field=tag)
+                continue
             lines = value.split("\n")
-            if len(lines) > 1 and i != len(pairs) - 1:
+            if i != len(pairs) - 1:
                 raise EncodeError("a wrapped value ends its line", format=self.fmt, field=tag)
             for k, line in enumerate(lines):
                 if (line != line.strip() or LINE_SEP.search(line) or not line
@@ -956,10 +975,11 @@ class TaggedText:
         type_text = kept or profile.record_text.get(file)
         lines: list[str] = []
         if type_text is not None:
-            type_lines = type_text.split("\n")
-            if any(t != t.strip() or not t for t in type_lines) or any(
-                    TAG_AT.match(t) for t in type_lines[1:]):
-                raise EncodeError("bad record type text", format=self.fmt, field=f"{where}MKE")
+            type_lines = type_text.split("\n") if "\n" in type_text else [type_text]
+            for k, t in enumerate(type_lines):
+                if t != t.strip() or not t or (k and TAG_AT.match(t)):
+                    raise EncodeError("bad record type text", format=self.fmt,
+                                      field=f"{where}MKE")
             read_file, marked = profile.read_type(type_text)
             if read_file != file:
                 raise EncodeError(f"record type {type_text!r} reads as file "
@@ -980,7 +1000,7 @@ class TaggedText:
                               field=f"{where}caution")
         pairs = self.emit(rec, mke, where, skip=frozenset({"MKE"}))
         text = rec.fields.get(TEXT_KEY)
-        if not text and not any("\n" in v for _, v in pairs):
+        if not text and all("\n" not in v for _, v in pairs):
             line = self.join_line(pairs)
             if line:
                 lines.append(line)

@@ -305,6 +305,7 @@ class FieldDictionary:
                 self.keyed.setdefault(k, {})[r.tag] = r
         self._order = order
         self._order_cache: dict[str, list[FieldDef]] = {}
+        self._rank_cache: dict[str, dict[str, int] | None] = {}
 
     def row_for(self, tag: str, mke: str = "") -> FieldDef | None:
         """The row that reads ``tag`` in a message with key ``mke`` (keyed rows first)."""
@@ -379,10 +380,18 @@ class FieldDictionary:
 
     def rank_for(self, mke: str) -> dict[str, int] | None:
         """Tag -> position in ``mke``'s listed wire order (``[order]``), or None if unlisted."""
+        try:
+            return self._rank_cache[mke]
+        except KeyError:
+            pass
         prefix = max((p for p in self._order if p != "*" and mke.startswith(p)), key=len,
                      default="*")
         listed = self._order.get(prefix)
-        return {t: i for i, t in enumerate(listed)} if listed else None
+        rank = {t: i for i, t in enumerate(listed)} if listed else None
+        if len(self._rank_cache) > 512:
+            self._rank_cache.clear()
+        self._rank_cache[mke] = rank
+        return rank
 
 
 @cache

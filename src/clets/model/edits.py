@@ -259,6 +259,12 @@ def decode_guard(fd: FieldDef, key: str, namespace: dict[str, Any]) -> list[str]
     value **produced by the row's parser**: a date is then a valid ISO date already, so only
     "not in the future" is left to test.  ``key`` keeps names apart in ``namespace``.
     """
+    if fd.expands and fd.type in _STR_TYPES and fd.table is None and not fd.vin_check:
+        # ``05 - VIOLENT TENDENCIES``: the code before the translation is what is checked
+        fast = _fast_accept(fd, f"{key}_", namespace, var="w")
+        return ["    w = v.split(' - ', 1)[0].rstrip() if ' - ' in v else v",
+                f"    if type(v) is not str or not ({fast or 'True'}):",
+                "        bad.append(v)"]
     fast = _fast_accept(fd, f"{key}_", namespace)
     if fast is not None:
         return [f"    if not ({fast}):", "        bad.append(v)"]
