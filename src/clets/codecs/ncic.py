@@ -81,8 +81,14 @@ class NcicCodec(TextCodec):
         """Decode one message held in ``text``; error offsets are ``base`` + index."""
         if not text or text.isspace():
             raise DecodeError("empty message", format=self.name, offset=base)
-        if self.lenient and not _looks_like_header(normalize(text).lstrip("\n").split("\n")[0]):
-            return self._decode_headless(text, base)
+        if self.lenient or "\nMKE/" in text or text.startswith("MKE/"):
+            first = normalize(text).lstrip("\n").split("\n")[0]
+            if not _looks_like_header(first):
+                if self.lenient:
+                    return self._decode_headless(text, base)
+                raise DecodeError("no header line (MKE.ORI.): a response printed without its "
+                                  "header is read by the ncic-lenient codec", format=self.name,
+                                  field="MKE", offset=base)
         # the common case: one printable line, nothing to ignore (isprintable is one C pass)
         plain = text.isprintable() or _CONTROL_CHARS.search(text) is None
         probe = text if plain else normalize(text)
