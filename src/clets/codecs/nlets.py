@@ -59,6 +59,7 @@ __all__ = ["NletsCodec"]
 _STAMP = re.compile(r"([0-9]{2}):([0-9]{2}) ([0-9]{2})/([0-9]{2})/([0-9]{4}) ([0-9]{5})")
 _ISO_MINUTE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})")
 _ORI_TOKEN = re.compile(r"[^.\n]*")
+_SPACED = re.compile(r" [A-Z0-9]{3}/")
 _DEST_DOT = re.compile(r"([A-Z0-9]{2,9})\.(?=\*|TXT)")
 #: pseudo-tags in ``fields`` for line 3 of the output header (time and number)
 ODT, OSN = "ODT", "OSN"
@@ -225,6 +226,10 @@ class NletsCodec(TextCodec):
         if self.profile.status_of(head) is not None or "\nMKE/" in body:
             return "response"
         if TAG_AT.match(body):
+            # fields separated by spaces, not periods, on the first line: a response's
+            # record line (``LIC/ABC123 EID/1234567890 DAT/20120612``), read as such
+            if _SPACED.search(first) and not REQ_SEP.search(first):
+                return "response"
             return "tagged"
         return "text"
 

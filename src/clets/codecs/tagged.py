@@ -433,8 +433,11 @@ def _get(obj: Any, attrs: tuple[str, ...]) -> Any:
 
 def _free(fd: FieldDef) -> bool:
     """Free text: may hold ``. `` and wrap (MIS, remarks, names of things); a short coded or
-    numbered value (DEN, SER, REG: at most 20 characters) is not."""
-    return (fd.type == "text" and fd.chars is None and fd.table is None
+    numbered value (SER, REG: at most 20 characters) is not, nor a field without a slot that
+    the dictionary does not say is free (``free = true``): its form is not known."""
+    if fd.free is not None:
+        return fd.free
+    return (bool(fd.path) and fd.type == "text" and fd.chars is None and fd.table is None
             and (fd.max is None or fd.max > 20))
 
 

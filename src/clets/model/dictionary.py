@@ -251,6 +251,8 @@ class FieldDef:
     expands: bool = False
     #: the reason a failed ``chars`` edit gives (default: "characters not allowed ...")
     chars_reason: str = ""
+    #: free text (may hold ``. ``, may wrap onto the next line); None: decided by the type
+    free: bool | None = None
 
     @property
     def slotless(self) -> bool:
@@ -345,7 +347,7 @@ class FieldDictionary:
                     vin_check=row.get("vin_check", False), name=str(row.get("name", "")),
                     files=tuple(row.get("files", ())), source=cited,
                     keys=tuple(row.get("keys", ())), expands=row.get("expands", False),
-                    chars_reason=str(row.get("chars_reason", "")))
+                    chars_reason=str(row.get("chars_reason", "")), free=row.get("free"))
                 if not fd.path and fd.type != "text":
                     raise LayoutError(f"row {i}: {tag} has no path, so its type is text",
                                       source=source)
