@@ -138,3 +138,28 @@ def test_banner_lines_and_an_echo_over_two_lines() -> None:
     assert msg.person is not None and msg.person.sex == "M"
     assert msg.text == "NO NCIC WANT\nNO NCIC PROTECTION ORDER\nEND OF RESPONSE"
     assert to_dict(NCIC.decode(NCIC.encode(msg))) == to_dict(msg)
+
+
+def test_trailing_blanks_on_header_lines_are_not_fields() -> None:
+    """Copies of printed output keep the blanks that end a line."""
+    msg = NLETS.decode(b"DR.NVOLN0000  \n10:15 01/01/2012 01234  \n10:15 01/01/2012 05678 "
+                       b"AZNLETS20 \nTXT\nNOT ON FILE")
+    assert (msg.origin, msg.destinations, msg.sequence) == ("NVOLN0000", ["AZNLETS20"], 1234)
+    assert msg.status == "no_hit"
+    resp = NCIC.decode(b"QWR.CA0349999. \nNO NCIC WANT NAM/SMITH, JOHN  \n")
+    assert resp.destinations == ["CA0349999"] and resp.status == "no_hit"
+
+
+def test_an_nlets_body_of_space_separated_fields_is_a_response_line() -> None:
+    msg = NLETS.decode(b"LPR.NL0000000\n08:00 01/01/2012 01239\n08:00 01/01/2012 01233 "
+                       b"AZNLETS20\nTXT\nLIC/ABC123 EID/1234567890 DAT/20120612 LOC/AL")
+    assert msg.vehicle is not None and msg.vehicle.plate == "ABC123"
+    assert msg.fields["EID"] == "1234567890" and msg.fields["LOC"] == "AL"
+
+
+def test_a_prefix_keeps_the_edit_of_its_own_message_type_only() -> None:
+    """LPQ's LOC is a 2-character state code; the road and weather query's LOC is a place."""
+    assert NLETS.decode(b"HQ.AZNLETS20.NV.TXT\nLOC/I-80").fields == {"LOC": "I-80"}
+    with pytest.raises(ValidationError) as err:
+        NLETS.decode(b"LPQ.AZNLETS20.NL.TXT\nLIC/ABC123.LOC/I-80")
+    assert err.value.field == "LOC"

@@ -179,7 +179,7 @@ class NcicCodec(TextCodec):
     def _decode_response(self, s: str, end: int, bad: list[Any] | None = None
                          ) -> tuple[Message, dict[str, int]]:
         nl = s.find("\n")
-        header = s if nl < 0 else s[:nl]
+        header = (s if nl < 0 else s[:nl]).rstrip(" ")  # trailing blanks are not a field
         p = end + 1
         rest = header[p:]
         ori, _, tail = rest.partition(".")

@@ -119,6 +119,8 @@ class NletsCodec(TextCodec):
         m = _ORI_TOKEN.match(s, p)
         assert m is not None
         ori = m.group()
+        if ori.endswith(" ") and s.startswith("\n", m.end()):
+            ori = ori.rstrip(" ")  # the output header's first line, with trailing blanks
         if not ori or "/" in ori:
             raise DecodeError("missing sender ORI", format=self.name, field="ORI", offset=p)
         if TOKEN_RE.fullmatch(ori) is None:
@@ -177,15 +179,16 @@ class NletsCodec(TextCodec):
         at2 = q + 1
         at3 = at2 + len(lines[0]) + 1
         at4 = at3 + len(lines[1]) + 1
-        sent, seq, rest = _stamp(lines[0], at2, self.name)
+        # trailing blanks on a header line are not text (copies of printed output keep them)
+        sent, seq, rest = _stamp(lines[0].rstrip(" "), at2, self.name)
         if rest:
             raise DecodeError("unexpected text after the sequence number", format=self.name,
                               field="header", offset=at2 + len(lines[0]) - len(rest))
         msg.sent_at, msg.sequence = sent, int(seq)
-        odt, osn, rest = _stamp(lines[1], at3, self.name)
+        odt, osn, rest = _stamp(lines[1].rstrip(" "), at3, self.name)
         msg.fields[ODT], msg.fields[OSN] = odt, osn
         if rest:
-            dest = rest[1:]
+            dest = rest.strip(" ")
             if not rest.startswith(" ") or TOKEN_RE.fullmatch(dest) is None:
                 raise DecodeError("expected ' DESTORI' after the sequence number",
                                   format=self.name, field="destinations",
