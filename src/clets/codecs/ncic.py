@@ -282,4 +282,7 @@ def _looks_like_header(line: str) -> bool:
 
 def lenient_ncic(**options: Any) -> NcicCodec:
     """``ncic-lenient``: ``ncic`` that also reads responses printed without a header."""
-    return NcicCodec(lenient=True, **options)
+    codec = NcicCodec(lenient=True, **options)
+    codec.description = ("NCIC text as ncic, and responses printed without their header "
+                         "(operator copies: banner lines, then the records)")
+    return codec
