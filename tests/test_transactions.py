@@ -129,3 +129,29 @@ def test_a_table_without_keys_or_with_an_unknown_file_is_a_layout_error() -> Non
         Transactions.from_toml('[[rule]]\nfile = "nope"\nkind = "entry"\nrequire = ["NAM"]')
     with pytest.raises(LayoutError):
         Transactions.from_toml('[[rule]]\nrequire = ["NAM"]')
+
+
+def test_a_switch_configured_for_ncic_transactions_refuses_a_short_entry(tmp_path: object
+                                                                         ) -> None:
+    """``[switch] ncic_transactions = true``: step 2 answers .20. naming the missing tag."""
+    from pathlib import Path
+
+    from clets.model import Case, Message, Name, Person, dumps
+    from tests._switch_kit import Harness, config_text, run_async
+
+    tmp = Path(str(tmp_path))
+    text = config_text(tmp / "journal.db").replace("[switch]\n",
+                                                   "[switch]\nncic_transactions = true\n", 1)
+
+    @run_async
+    async def scenario() -> None:
+        async with Harness(tmp, text=text) as h:
+            entry = Message(format="json", mke="EW", origin="CA0194200", control="E1",
+                            person=Person(name=Name("DOE", "JANE"), dob="1980-02-02",
+                                          sex="F", race="W"), case=Case(oca="24-1"))
+            await h.send("lapd", dumps(entry).encode())
+            er = await h.recv("lapd")
+            assert er.mke == "ER" and er.error is not None
+            assert (er.error.code, er.error.reason) == (20, "MISSING MANDATORY FIELD HGT")
+
+    scenario()

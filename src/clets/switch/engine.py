@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as _dt
 import functools
 import hashlib
@@ -44,6 +45,7 @@ from clets.errors import (
 from clets.model import Message, dumps, loads
 from clets.model import replace as model_replace
 from clets.model.edits import prepare as prepare_edits
+from clets.model.transactions import default_transactions
 
 from .audit import AuditEvent
 from .authz import Rejected, authorize, origin_field
@@ -142,6 +144,9 @@ class Switch:
         #: hit confirmation clocks (switch/hitconfirm.py): started by hits, run by YQ,
         #: closed by YR, reminders from the timer
         self.hits = HitConfirmations()
+        #: NCIC's mandatory fields per transaction, enforced in step 2 when the config says so
+        self._transactions = dataclasses.replace(
+            default_transactions(), enforce=True) if config.switch.ncic_transactions else None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -427,7 +432,7 @@ class Switch:
                     code = INVALID_ORIGIN_ORI
                 raise Rejected(code, reason_for(code, exc)) from exc
             authorize(msg, peer=peer_cfg, transport_oris=rx.peer.allowed_oris,
-                      routes=cfg.routes, today=self._today())
+                      routes=cfg.routes, today=self._today(), transactions=self._transactions)
             try:
                 targets = cfg.routes.route(msg, home_state=cfg.switch.home_state,
                                            configured=cfg.destinations,
