@@ -163,3 +163,11 @@ def test_a_prefix_keeps_the_edit_of_its_own_message_type_only() -> None:
     with pytest.raises(ValidationError) as err:
         NLETS.decode(b"LPQ.AZNLETS20.NL.TXT\nLIC/ABC123.LOC/I-80")
     assert err.value.field == "LOC"
+
+
+def test_a_caution_in_its_own_words_is_a_caution() -> None:
+    data = (b"QVR.CA0349999.\nWARNING\n\nMKE/STOLEN VEHICLE - OCCUPANTS ARMED\n"
+            b"LIC/ABC123 LIS/CA NIC/V123456789")
+    (rec,) = NCIC.decode(data).records
+    assert (rec.file, rec.caution) == ("vehicle", True)
+    assert NCIC.encode(NCIC.decode(data)) == data

@@ -205,6 +205,8 @@ class ResponseProfile:
     switch_keys: frozenset[str] = frozenset()
     #: ``.NN.`` code -> status when it is not "error" (02 pending, 04 unavailable)
     error_status: tuple[tuple[int, str], ...] = ()
+    #: record type lines that are cautions without the marker (``... - OCCUPANTS ARMED``)
+    caution_types: frozenset[str] = frozenset()
     #: message key of a response read without its header (``ncic-lenient``)
     headless_key: str = "RESP"
     #: Nlets keys whose output header puts the destination on the TXT line (``DEST.TXT``)
@@ -235,6 +237,7 @@ class ResponseProfile:
                 error_status=tuple((int(k), str(v))
                                    for k, v in data.get("error_status", {}).items()),
                 headless_key=str(data.get("lenient", {}).get("headless_key", "RESP")),
+                caution_types=frozenset(data.get("caution_types", [])),
                 dest_on_txt=frozenset(data.get("nlets", {}).get("dest_on_txt_line", [])),
             )
         except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError,
@@ -270,7 +273,8 @@ class ResponseProfile:
         """
         known = self.text_file.get(type_text)
         if known is not None and self.caution_suffix not in type_text:
-            return known, False  # the common case: a type line as the profile writes it
+            # the common case: a type line as the profile writes it
+            return known, type_text in self.caution_types
         first = type_text.split("\n", 1)[0].strip()
         marker = self.caution_suffix.strip()
         caution = False
@@ -285,7 +289,7 @@ class ResponseProfile:
         file = self.text_file.get(base)
         if file is None:
             file = self.text_file.get(first, "other")
-        return file, caution
+        return file, caution or first in self.caution_types or base in self.caution_types
 
 
 # ResponseProfile holds dicts, so hash it by identity for the cache above.
