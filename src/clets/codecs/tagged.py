@@ -601,8 +601,8 @@ class TaggedText:
 
     def line_fields(self, line: str, base: int, target: Message | Record,
                     offsets: dict[str, int], bad: list[Any] | None = None,
-                    mke: str = "", stores: dict[str, Callable[..., None]] | None = None
-                    ) -> str:
+                    mke: str = "", stores: dict[str, Callable[..., None]] | None = None,
+                    guards: dict[str, Callable[[str], bool]] | None = None) -> str:
         """Parse a response line ``TAG/value TAG/value`` onto ``target``; return the last tag.
 
         ``offsets`` (tag -> offset of its first value) belongs to ``target``.  A tag that
@@ -614,12 +614,13 @@ class TaggedText:
         This loop and the one of :meth:`inquiry_fields` are the decode hot paths: each keeps the
         store of one field inline rather than calling a shared helper per field.
         """
-        if TAG_AT.match(line) is None:
-            raise DecodeError("expected TAG/ at the start of a record line", format=self.fmt,
-                              offset=base)
-        if stores is None:
+        if stores is None:  # a caller that passes its stores has matched the tag already
+            if TAG_AT.match(line) is None:
+                raise DecodeError("expected TAG/ at the start of a record line",
+                                  format=self.fmt, offset=base)
             stores = self.stores(mke, type(target), bad is not None)
-        guards = self.field_guards(mke) if bad is not None else None
+        if guards is None and bad is not None:
+            guards = self.field_guards(mke)
         fields = target.fields
         line = line.rstrip(" .")  # a final '.' separates too (wrapped lines)
         starts, ends = line_bounds(line)
@@ -730,6 +731,7 @@ class TaggedText:
         records = msg.records
         line_fields = self.line_fields
         rec_stores = self.stores(mke, Record, bad is not None)
+        guards = self.field_guards(mke) if bad is not None else None
         for line in rest:
             at = pos
             pos += len(line) + 1
@@ -745,7 +747,7 @@ class TaggedText:
                 last = (rec, "MKE")
                 if len(starts) > 1:
                     tag = line_fields(line[starts[1]:], at + starts[1], rec, rec_offsets, bad,
-                                      mke, rec_stores)
+                                      mke, rec_stores, guards)
                     last = (rec, tag)
                 continue
             if not line.strip():
@@ -773,7 +775,7 @@ class TaggedText:
                 rec_offsets = {}
                 every.append(rec_offsets)
                 records.append(rec)
-            last = (rec, line_fields(line, at, rec, rec_offsets, bad, mke, rec_stores))
+            last = (rec, line_fields(line, at, rec, rec_offsets, bad, mke, rec_stores, guards))
         if rec is not None:
             self._record_head(rec)
         for found in every:
