@@ -171,3 +171,28 @@ def test_a_caution_in_its_own_words_is_a_caution() -> None:
     (rec,) = NCIC.decode(data).records
     assert (rec.file, rec.caution) == ("vehicle", True)
     assert NCIC.encode(NCIC.decode(data)) == data
+
+
+@pytest.mark.parametrize("wire", [
+    b"LW.MD1012600.NAM/SMITH, JOHN J.NIC/W146203706.19990205.CASE 1234567890.EXTR",
+    b"CW.MD1012600.NAM/SMITH, JOHN J.NIC/W146203706.19990205",
+    b"1N01HEADER.LW.MD1012600.NAM/SMITH, JOHN J.NIC/W146203706.19990205",
+    b"1N01HEADER.QW.MD1012600.NAM/SMITH, JOHN J.DOB/19511012",
+])
+def test_ncic_header_and_untagged_fields_after_the_last_tag(wire: bytes) -> None:
+    """The NCIC manual writes a transaction header before the key, and the positional data
+    of a locate or a clear after the record's identifiers: both are kept and written back."""
+    msg = NCIC.decode(wire)
+    assert msg.case is None or msg.case.nic == "W146203706"
+    if wire.startswith(b"1N01"):
+        assert msg.fields["HDR"] == "1N01HEADER" and msg.mke in ("LW", "QW")
+    if b"19990205" in wire:
+        assert msg.fields["POS"].split("\n")[0] == "19990205"
+    assert NCIC.encode(msg) == wire
+
+
+def test_a_value_its_edit_accepts_is_never_cut_at_a_dot() -> None:
+    msg = NCIC.decode(b"QW.CA0349999.NAM/SMITH, JOHN.MIS/SEE ALSO.CASE 1")
+    assert msg.remarks == "SEE ALSO.CASE 1" and "POS" not in msg.fields
+    with pytest.raises(ValidationError):  # the text before the dot breaks the edit too
+        NCIC.decode(b"QW.CA0349999.NAM/SMITH, JOHN.NIC/W1.19990205")

@@ -29,6 +29,7 @@ from clets.model.edits import header_ok
 from .tagged import (
     CONTROL_RE,
     MKE_RE,
+    POS_KEY,
     TOKEN_RE,
     TextCodec,
     decode_bytes,
@@ -40,6 +41,11 @@ from .tagged import (
 __all__ = ["NcicCodec"]
 
 _CONTROL_CHARS = re.compile(r"[\r\n\x7f\x85]")
+#: NCIC's transaction header (1N01 NCIC 2000, 1L01 legacy, 2L01 III, 6L01 NICS, TN01/TL01
+#: test; domain.md 1.1) and up to 19 characters of the sender's own, before the message key
+_NCIC_HEADER = re.compile(r"([0-9T][A-Z][0-9]{2}[A-Z0-9]{0,19})\.(?=\$?\.?[A-Z0-9\-]{1,4}\.)")
+#: key of ``Message.fields`` holding that header
+HDR_KEY = "HDR"
 
 
 def split_mke(text: str, fmt: str) -> int:
@@ -81,6 +87,13 @@ class NcicCodec(TextCodec):
         """Decode one message held in ``text``; error offsets are ``base`` + index."""
         if not text or text.isspace():
             raise DecodeError("empty message", format=self.name, offset=base)
+        hdr = _NCIC_HEADER.match(text)
+        if hdr is not None:
+            # NCIC's transaction header before the key (``1N01HEADER.EW.MD1012600...``, as
+            # the NCIC 2000 manual writes its examples): kept in fields["HDR"], written back
+            msg = self.decode_text(text[hdr.end():], base + hdr.end())
+            msg.fields = {HDR_KEY: hdr.group(1), **msg.fields}
+            return msg
         if self.lenient or "\nMKE/" in text or text.startswith("MKE/"):
             first = normalize(text).lstrip("\n").split("\n")[0]
             if not _looks_like_header(first):
@@ -257,8 +270,31 @@ class NcicCodec(TextCodec):
         if msg.status is not None or msg.records or msg.error is not None or msg.text:
             raise EncodeError(f"{mke} is not a response key (responses.toml): it cannot carry "
                               "status, records, error or text", format=self.name, field="MKE")
-        body = self.tagged.join_inquiry(self.tagged.emit(msg, mke, ""))
-        out = f"{mke}.{msg.origin}"
+        prefix = msg.fields.get(HDR_KEY)
+        checked = _NCIC_HEADER.match(f"{prefix}.{mke}.") if prefix is not None else None
+        if prefix is not None and (checked is None or checked.group(1) != prefix):
+            raise EncodeError("HDR is NCIC's transaction header (1N01 and up to 19 letters "
+                              "or digits)", format=self.name, field=HDR_KEY)
+        pairs = self.tagged.emit(msg, mke, "", skip=frozenset({HDR_KEY}))
+        untagged = [v for t, v in pairs if t == POS_KEY]
+        if untagged:
+            # untagged fields go back after the last tagged one, where the decoder cuts them
+            # (tagged._positional); when it would not, they stay tagged POS/
+            rest = [(t, v) for t, v in pairs if t != POS_KEY]
+            fd = self.dictionary.row_for(rest[-1][0], mke) if rest else None
+            joined = ".".join(untagged)
+            if (fd is not None and fd.chars is not None
+                    and fd.chars.fullmatch(rest[-1][1]) is not None
+                    and fd.chars.fullmatch(f"{rest[-1][1]}.{joined}") is None
+                    and all(v and "." not in v and v == v.strip() for v in untagged)):
+                pairs = [*rest[:-1], (rest[-1][0], f"{rest[-1][1]}.{joined}")]
+                body = ".".join(f"{tag}/{value}" for tag, value in pairs)
+                self.tagged.join_inquiry(rest)  # the tagged values' own checks
+            else:
+                body = self.tagged.join_inquiry(pairs)
+        else:
+            body = self.tagged.join_inquiry(pairs)
+        out = f"{mke}.{msg.origin}" if prefix is None else f"{prefix}.{mke}.{msg.origin}"
         if msg.control:
             out += f".*{self.control_text(msg.control)}"
         out += f".{body}" if body else ""

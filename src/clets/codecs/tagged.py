@@ -466,6 +466,8 @@ def _value_guard(fd: FieldDef) -> Callable[[str], bool]:
 
 #: key of ``Record.fields`` for a record's lines without a tag, one a line
 TEXT_KEY = "TXT"
+#: key of ``Message.fields`` for untagged fields after the last tagged one, one a line
+POS_KEY = "POS"
 
 
 def _append(fields: dict[str, str], key: str, text: str) -> None:
@@ -558,6 +560,7 @@ class TaggedText:
                 if not tail:
                     raise DecodeError("message ends with '.'", format=self.fmt,
                                       offset=len(text) - 1)
+        positional = self._positional(parts, target.mke)
         pos = start
         mke = target.mke
         stores = self.stores(mke, Message, bad is not None)
@@ -597,7 +600,34 @@ class TaggedText:
             pos += len(part) + 1
         if tail is None and text.endswith("."):
             raise DecodeError("message ends with '.'", format=self.fmt, offset=len(text) - 1)
+        if positional:
+            if not all(p.strip() for p in positional):
+                raise DecodeError("empty untagged field", format=self.fmt, field=POS_KEY,
+                                  offset=pos - 1)
+            offsets.setdefault(POS_KEY, pos - 1 - len(".".join(positional)))
+            _append(fields, POS_KEY, "\n".join(positional))
         return tail
+
+    def _positional(self, parts: list[str], mke: str) -> list[str]:
+        """Untagged fields after the last tagged one (NCIC's positional data of a locate or
+        a clear: ``NIC/W146203706.19990205.CASE 1234.EXTR``), cut from that field's value.
+
+        Only where the last field has a character class that its whole value breaks and the
+        text before the first ``.`` keeps: a value the edit accepts is never cut, so this
+        reads messages that would otherwise be refused and changes nothing else.
+        """
+        last = parts[-1]
+        value = last[4:]
+        if "." not in value:
+            return []
+        fd = self.dictionary.row_for(last[:3], mke)
+        if fd is None or fd.chars is None or fd.chars.fullmatch(value.strip()) is not None:
+            return []
+        head, _, rest = value.partition(".")
+        if not head.strip() or fd.chars.fullmatch(head.strip()) is None:
+            return []
+        parts[-1] = last[:4] + head
+        return rest.split(".")
 
     def line_fields(self, line: str, base: int, target: Message | Record,
                     offsets: dict[str, int], bad: list[Any] | None = None,
