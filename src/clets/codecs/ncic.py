@@ -44,6 +44,7 @@ _CONTROL_CHARS = re.compile(r"[\r\n\x7f\x85]")
 #: NCIC's transaction header (1N01 NCIC 2000, 1L01 legacy, 2L01 III, 6L01 NICS, TN01/TL01
 #: test; domain.md 1.1) and up to 19 characters of the sender's own, before the message key
 _NCIC_HEADER = re.compile(r"([0-9T][A-Z][0-9]{2}[A-Z0-9]{0,19})\.(?=\$?\.?[A-Z0-9\-]{1,4}\.)")
+_HEADER_FIRST = frozenset("0123456789T")
 #: key of ``Message.fields`` holding that header
 HDR_KEY = "HDR"
 
@@ -87,27 +88,27 @@ class NcicCodec(TextCodec):
         """Decode one message held in ``text``; error offsets are ``base`` + index."""
         if not text or text.isspace():
             raise DecodeError("empty message", format=self.name, offset=base)
-        hdr = _NCIC_HEADER.match(text)
+        hdr = _NCIC_HEADER.match(text) if text[0] in _HEADER_FIRST else None
         if hdr is not None:
             # NCIC's transaction header before the key (``1N01HEADER.EW.MD1012600...``, as
             # the NCIC 2000 manual writes its examples): kept in fields["HDR"], written back
             msg = self.decode_text(text[hdr.end():], base + hdr.end())
             msg.fields = {HDR_KEY: hdr.group(1), **msg.fields}
             return msg
-        if self.lenient or "\nMKE/" in text or text.startswith("MKE/"):
-            first = normalize(text).lstrip("\n").split("\n")[0]
-            if not _looks_like_header(first):
-                if self.lenient:
-                    return self._decode_headless(text, base)
-                raise DecodeError("no header line (MKE.ORI.): a response printed without its "
-                                  "header is read by the ncic-lenient codec", format=self.name,
-                                  field="MKE", offset=base)
+        if self.lenient and not _looks_like_header(normalize(text).lstrip("\n")
+                                                   .split("\n")[0]):
+            return self._decode_headless(text, base)
         # the common case: one printable line, nothing to ignore (isprintable is one C pass)
         plain = text.isprintable() or _CONTROL_CHARS.search(text) is None
         probe = text if plain else normalize(text)
         try:
             end = split_mke(probe, self.name)
         except DecodeError as exc:
+            if ("\nMKE/" in text or text.startswith("MKE/")) and not _looks_like_header(
+                    normalize(text).lstrip("\n").split("\n")[0]):
+                raise DecodeError("no header line (MKE.ORI.): a response printed without its "
+                                  "header is read by the ncic-lenient codec", format=self.name,
+                                  field="MKE", offset=base) from None
             relocate(exc, text, base)
             raise
         response = self.profile.is_response_key(probe[:end])

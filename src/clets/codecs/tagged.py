@@ -560,11 +560,12 @@ class TaggedText:
                 if not tail:
                     raise DecodeError("message ends with '.'", format=self.fmt,
                                       offset=len(text) - 1)
-        positional = self._positional(parts, target.mke)
-        pos = start
         mke = target.mke
-        stores = self.stores(mke, Message, bad is not None)
-        guards = self.field_guards(mke) if bad is not None else None
+        positional = self._positional(parts, mke) if "." in parts[-1] else None
+        pos = start
+        stores = (self._stores[Message, bad is not None] if mke not in self.dictionary.keyed
+                  else self.stores(mke, Message, bad is not None))
+        guards: dict[str, Callable[[str], bool]] | None = None  # looked up when needed
         fields = target.fields
         # This loop is the decode hot path: ``store`` is inlined for the Message target.
         for part in parts:
@@ -586,10 +587,12 @@ class TaggedText:
             store = stores.get(tag)
             if store is None:
                 fields[tag] = value
-                if guards is not None:
+                if bad is not None:
+                    if guards is None:
+                        guards = self.field_guards(mke)
                     guard = guards.get(tag)
                     if guard is not None and not guard(value):
-                        bad.append(value)  # type: ignore[union-attr]
+                        bad.append(value)
             else:
                 try:
                     store(target, value, bad)
