@@ -47,9 +47,12 @@ KEY_LINES = [
     r"== step 6: RMS batch",
     r"<- CCH +\d+ ms  criminal history SMITH, JOHN J .*3 arrest cycles.*-> outbox/clets-",
     r"<- NLETS +\d+ ms  registration ABC1234 NV .*OLSEN.*-> outbox/clets-",
+    r"== step 7: hit confirmation",
+    r"<- NLETS +\d+ ms  HIT wanted SMITH, JOHN J .*NIC W123456789",
+    r"audit hit_confirmation for W123456789: clock_started, requested, confirmed",
     r"audit +ok: \d+ records, chain intact",
     r"queues +empty",
-    r"steps +6 of 6 passed",
+    r"steps +7 of 7 passed",
     r"^demo: OK$",
 ]
 
@@ -67,7 +70,7 @@ def test_demo_runs_every_step_and_keeps_its_work_dir_on_request(own_tmp: Path) -
     assert result.exit_code == 0, out
     for pattern in KEY_LINES:
         assert re.search(pattern, out, re.M), f"missing {pattern!r} in:\n{out}"
-    for n in range(1, 7):
+    for n in range(1, 8):
         assert f"step {n}: ok" in out
     assert "FAILED" not in out
     (work,) = own_tmp.glob("clets-demo-*")

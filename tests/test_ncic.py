@@ -152,10 +152,18 @@ def test_unknown_tags_kept_in_wire_order(codec: NcicCodec) -> None:
     assert codec.encode(msg) == b"QW.CA0349999.NAM/SMITH, JOHN.ZZZ/1.SMT/TAT R ARM.CMC/05"
 
 
-def test_repeated_tag_is_an_error(codec: NcicCodec) -> None:
+def test_repeated_tag_keeps_later_values_in_fields(codec: NcicCodec) -> None:
+    """NCIC supplemental data repeats tags (AKA, DOB, SMT up to nine times): the first value
+    fills the slot, the later ones go to ``fields`` one a line, each checked by its edits."""
+    msg = codec.decode(b"EN.CA0349999.NAM/SMITH, JOHN.NIC/W123456789.DOB/19751012"
+                       b".DOB/19751013.SMT/TAT R ARM.SMT/SC L CHK")
+    assert msg.person is not None and msg.person.dob == "1975-10-12"
+    assert msg.fields == {"DOB": "19751013", "SMT": "TAT R ARM\nSC L CHK"}
+    again = codec.decode(codec.encode(msg))
+    assert again == msg
     with pytest.raises(DecodeError) as err:
-        codec.decode(b"QW.CA0349999.SEX/M.SEX/F")
-    assert err.value.field == "SEX" and err.value.offset == 23  # the repeated value
+        codec.decode(b"QW.CA0349999.SEX/M.SEX/Q")
+    assert err.value.field == "SEX"
 
 
 def test_empty_field_is_an_error(codec: NcicCodec) -> None:

@@ -39,6 +39,7 @@ class Codec(Protocol):
 _BUILTIN: dict[str, str] = {
     "json": "clets.codecs.jsoncodec:JsonCodec",
     "ncic": "clets.codecs.ncic:NcicCodec",
+    "ncic-lenient": "clets.codecs.ncic:lenient_ncic",
     "nlets": "clets.codecs.nlets:NletsCodec",
     "niem": "clets.codecs.niem:NiemCodec",
     "dmv-reg-request": "clets.codecs.dmv:dmv_reg_request",

@@ -29,6 +29,7 @@ from clets.model.edits import header_ok
 from .tagged import (
     CONTROL_RE,
     MKE_RE,
+    POS_KEY,
     TOKEN_RE,
     TextCodec,
     decode_bytes,
@@ -40,6 +41,12 @@ from .tagged import (
 __all__ = ["NcicCodec"]
 
 _CONTROL_CHARS = re.compile(r"[\r\n\x7f\x85]")
+#: NCIC's transaction header (1N01 NCIC 2000, 1L01 legacy, 2L01 III, 6L01 NICS, TN01/TL01
+#: test; domain.md 1.1) and up to 19 characters of the sender's own, before the message key
+_NCIC_HEADER = re.compile(r"([0-9T][A-Z][0-9]{2}[A-Z0-9]{0,19})\.(?=\$?\.?[A-Z0-9\-]{1,4}\.)")
+_HEADER_FIRST = frozenset("0123456789T")
+#: key of ``Message.fields`` holding that header
+HDR_KEY = "HDR"
 
 
 def split_mke(text: str, fmt: str) -> int:
@@ -57,10 +64,23 @@ def split_mke(text: str, fmt: str) -> int:
 
 
 class NcicCodec(TextCodec):
-    """NCIC field-tagged text; ``encoding`` is ``ascii`` or ``cp037``/``cp500`` (EBCDIC)."""
+    """NCIC field-tagged text; ``encoding`` is ``ascii`` or ``cp037``/``cp500`` (EBCDIC).
+
+    ``lenient``: also read a response printed without its header line, as a state prints an
+    NCIC answer for its operators (banner lines, then the records).  It gets the message key
+    ``responses.toml`` names (``[lenient] headless_key``) and no destination, and is written
+    back the same way.  Strict (the default) refuses it: a switch needs the header to route
+    and correlate, so only a link that receives such copies (a printer feed, a capture of
+    operator screens) should choose ``ncic-lenient``.
+    """
 
     name = "ncic"
     description = "NCIC field-tagged text (MKE.ORI.TAG/value...; responses with record blocks)"
+
+    def __init__(self, encoding: str = "ascii", edits: bool = True, *,
+                 lenient: bool = False, **options: Any) -> None:
+        super().__init__(encoding, edits, **options)
+        self.lenient = lenient
 
     # ------------------------------------------------------------------ decode
 
@@ -68,12 +88,27 @@ class NcicCodec(TextCodec):
         """Decode one message held in ``text``; error offsets are ``base`` + index."""
         if not text or text.isspace():
             raise DecodeError("empty message", format=self.name, offset=base)
+        hdr = _NCIC_HEADER.match(text) if text[0] in _HEADER_FIRST else None
+        if hdr is not None:
+            # NCIC's transaction header before the key (``1N01HEADER.EW.MD1012600...``, as
+            # the NCIC 2000 manual writes its examples): kept in fields["HDR"], written back
+            msg = self.decode_text(text[hdr.end():], base + hdr.end())
+            msg.fields = {HDR_KEY: hdr.group(1), **msg.fields}
+            return msg
+        if self.lenient and not _looks_like_header(normalize(text).lstrip("\n")
+                                                   .split("\n")[0]):
+            return self._decode_headless(text, base)
         # the common case: one printable line, nothing to ignore (isprintable is one C pass)
         plain = text.isprintable() or _CONTROL_CHARS.search(text) is None
         probe = text if plain else normalize(text)
         try:
             end = split_mke(probe, self.name)
         except DecodeError as exc:
+            if ("\nMKE/" in text or text.startswith("MKE/")) and not _looks_like_header(
+                    normalize(text).lstrip("\n").split("\n")[0]):
+                raise DecodeError("no header line (MKE.ORI.): a response printed without its "
+                                  "header is read by the ncic-lenient codec", format=self.name,
+                                  field="MKE", offset=base) from None
             relocate(exc, text, base)
             raise
         response = self.profile.is_response_key(probe[:end])
@@ -100,6 +135,28 @@ class NcicCodec(TextCodec):
                 relocate(exc, text, base, join_lines=not response)
             elif exc.offset is not None:
                 exc.offset += base
+            raise
+        return msg
+
+    def _decode_headless(self, text: str, base: int) -> Message:
+        """A response body without its header line (``lenient``): banners, then records."""
+        s = normalize(text)
+        lead = len(s) - len(s.lstrip("\n"))
+        msg = Message(format=self.name, mke=self.profile.headless_key)
+        bad: list[Any] | None = [] if self.edits else None
+        seen: dict[str, int] = {}
+        offsets: dict[str, int] = {}
+        try:
+            self.tagged.response_body(msg, s[lead:], lead, seen, offsets, bad)
+            for k, v in seen.items():
+                offsets.setdefault(k, v)
+            if bad is not None and (bad or not header_ok(msg)):
+                try:
+                    apply_edits(msg, dictionary=self.dictionary)
+                except ValidationError as exc:
+                    raise self.tagged.locate(exc, offsets) from None
+        except DecodeError as exc:
+            relocate(exc, text, base)
             raise
         return msg
 
@@ -136,7 +193,7 @@ class NcicCodec(TextCodec):
     def _decode_response(self, s: str, end: int, bad: list[Any] | None = None
                          ) -> tuple[Message, dict[str, int]]:
         nl = s.find("\n")
-        header = s if nl < 0 else s[:nl]
+        header = (s if nl < 0 else s[:nl]).rstrip(" ")  # trailing blanks are not a field
         p = end + 1
         rest = header[p:]
         ori, _, tail = rest.partition(".")
@@ -195,6 +252,12 @@ class NcicCodec(TextCodec):
         if not isinstance(mke, str) or MKE_RE.fullmatch(mke) is None:
             raise EncodeError("message key must be 1-4 of A-Z 0-9 $ - (or $.X)",
                               format=self.name, field="MKE")
+        if mke == self.profile.headless_key and not msg.destinations and self.lenient:
+            lines = self.tagged.encode_response(msg)
+            if not lines or not lines[0]:
+                raise EncodeError("a response without its header starts with a banner line or "
+                                  "a record", format=self.name, field="text")
+            return "\n".join(lines)
         if self.profile.is_response_key(mke):
             if len(msg.destinations) != 1 or TOKEN_RE.fullmatch(msg.destinations[0]) is None:
                 raise EncodeError("a response goes to exactly one destination ORI",
@@ -208,8 +271,31 @@ class NcicCodec(TextCodec):
         if msg.status is not None or msg.records or msg.error is not None or msg.text:
             raise EncodeError(f"{mke} is not a response key (responses.toml): it cannot carry "
                               "status, records, error or text", format=self.name, field="MKE")
-        body = self.tagged.join_inquiry(self.tagged.emit(msg, mke, ""))
-        out = f"{mke}.{msg.origin}"
+        prefix = msg.fields.get(HDR_KEY)
+        checked = _NCIC_HEADER.match(f"{prefix}.{mke}.") if prefix is not None else None
+        if prefix is not None and (checked is None or checked.group(1) != prefix):
+            raise EncodeError("HDR is NCIC's transaction header (1N01 and up to 19 letters "
+                              "or digits)", format=self.name, field=HDR_KEY)
+        pairs = self.tagged.emit(msg, mke, "", skip=frozenset({HDR_KEY}))
+        untagged = [v for t, v in pairs if t == POS_KEY]
+        if untagged:
+            # untagged fields go back after the last tagged one, where the decoder cuts them
+            # (tagged._positional); when it would not, they stay tagged POS/
+            rest = [(t, v) for t, v in pairs if t != POS_KEY]
+            fd = self.dictionary.row_for(rest[-1][0], mke) if rest else None
+            joined = ".".join(untagged)
+            if (fd is not None and fd.chars is not None
+                    and fd.chars.fullmatch(rest[-1][1]) is not None
+                    and fd.chars.fullmatch(f"{rest[-1][1]}.{joined}") is None
+                    and all(v and "." not in v and v == v.strip() for v in untagged)):
+                pairs = [*rest[:-1], (rest[-1][0], f"{rest[-1][1]}.{joined}")]
+                body = ".".join(f"{tag}/{value}" for tag, value in pairs)
+                self.tagged.join_inquiry(rest)  # the tagged values' own checks
+            else:
+                body = self.tagged.join_inquiry(pairs)
+        else:
+            body = self.tagged.join_inquiry(pairs)
+        out = f"{mke}.{msg.origin}" if prefix is None else f"{prefix}.{mke}.{msg.origin}"
         if msg.control:
             out += f".*{self.control_text(msg.control)}"
         out += f".{body}" if body else ""
@@ -229,3 +315,11 @@ def _looks_like_header(line: str) -> bool:
     return 1 <= len(ori) <= 9 and TOKEN_RE.fullmatch(ori) is not None
 
 
+
+
+def lenient_ncic(**options: Any) -> NcicCodec:
+    """``ncic-lenient``: ``ncic`` that also reads responses printed without a header."""
+    codec = NcicCodec(lenient=True, **options)
+    codec.description = ("NCIC text as ncic, and responses printed without their header "
+                         "(operator copies: banner lines, then the records)")
+    return codec

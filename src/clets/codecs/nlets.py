@@ -59,6 +59,8 @@ __all__ = ["NletsCodec"]
 _STAMP = re.compile(r"([0-9]{2}):([0-9]{2}) ([0-9]{2})/([0-9]{2})/([0-9]{4}) ([0-9]{5})")
 _ISO_MINUTE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})")
 _ORI_TOKEN = re.compile(r"[^.\n]*")
+_SPACED = re.compile(r" [A-Z0-9]{3}/")
+_DEST_DOT = re.compile(r"([A-Z0-9]{2,9})\.(?=\*|TXT)")
 #: pseudo-tags in ``fields`` for line 3 of the output header (time and number)
 ODT, OSN = "ODT", "OSN"
 
@@ -117,6 +119,8 @@ class NletsCodec(TextCodec):
         m = _ORI_TOKEN.match(s, p)
         assert m is not None
         ori = m.group()
+        if ori.endswith(" ") and s.startswith("\n", m.end()):
+            ori = ori.rstrip(" ")  # the output header's first line, with trailing blanks
         if not ori or "/" in ori:
             raise DecodeError("missing sender ORI", format=self.name, field="ORI", offset=p)
         if TOKEN_RE.fullmatch(ori) is None:
@@ -126,9 +130,11 @@ class NletsCodec(TextCodec):
         msg = Message(format=self.name, mke=s[:end], origin=ori)
         offsets: dict[str, int] = {"MKE": 0, "ORI": p}
         q = m.end()
-        if q < len(s) and s[q] == ".":
+        if q < len(s) and s[q] == "." and not s.startswith("\n", q + 1):
             body_at = self._input_header(s, q + 1, msg, offsets)
         else:
+            if s.startswith(".\n", q):  # ``GVR.NL0000000.`` (destination on the TXT line)
+                q += 1
             body_at = self._output_header(s, q, msg, offsets)
         body = s[body_at:]
         lead = len(body) - len(body.lstrip("\n"))
@@ -173,15 +179,16 @@ class NletsCodec(TextCodec):
         at2 = q + 1
         at3 = at2 + len(lines[0]) + 1
         at4 = at3 + len(lines[1]) + 1
-        sent, seq, rest = _stamp(lines[0], at2, self.name)
+        # trailing blanks on a header line are not text (copies of printed output keep them)
+        sent, seq, rest = _stamp(lines[0].rstrip(" "), at2, self.name)
         if rest:
             raise DecodeError("unexpected text after the sequence number", format=self.name,
                               field="header", offset=at2 + len(lines[0]) - len(rest))
         msg.sent_at, msg.sequence = sent, int(seq)
-        odt, osn, rest = _stamp(lines[1], at3, self.name)
+        odt, osn, rest = _stamp(lines[1].rstrip(" "), at3, self.name)
         msg.fields[ODT], msg.fields[OSN] = odt, osn
         if rest:
-            dest = rest[1:]
+            dest = rest.strip(" ")
             if not rest.startswith(" ") or TOKEN_RE.fullmatch(dest) is None:
                 raise DecodeError("expected ' DESTORI' after the sequence number",
                                   format=self.name, field="destinations",
@@ -190,12 +197,20 @@ class NletsCodec(TextCodec):
             offsets["destinations[0]"] = at3 + len(lines[1]) - len(dest)
         line4 = lines[2]
         k = 0
-        if line4.startswith("*"):
-            cut = line4.find(".")
-            control = line4[1:cut] if cut >= 0 else ""
+        if not msg.destinations:
+            # the destination on the TXT line, ended by a period (``AZNLETS46.TXT``), as Nlets
+            # prints the output header of some services (GVR)
+            dm = _DEST_DOT.match(line4)
+            if dm is not None:
+                msg.destinations.append(dm.group(1))
+                offsets["destinations[0]"] = at4
+                k = dm.end()
+        if line4.startswith("*", k):
+            cut = line4.find(".", k)
+            control = line4[k + 1:cut] if cut >= 0 else ""
             if CONTROL_RE.fullmatch(control) is None:
                 raise DecodeError("control field is 1-10 characters and ends with '.'",
-                                  format=self.name, field="control", offset=at4)
+                                  format=self.name, field="control", offset=at4 + k)
             msg.control = control
             k = cut + 1
         if not line4.startswith("TXT", k):
@@ -214,6 +229,10 @@ class NletsCodec(TextCodec):
         if self.profile.status_of(head) is not None or "\nMKE/" in body:
             return "response"
         if TAG_AT.match(body):
+            # fields separated by spaces, not periods, on the first line: a response's
+            # record line (``LIC/ABC123 EID/1234567890 DAT/20120612``), read as such
+            if _SPACED.search(first) and not REQ_SEP.search(first):
+                return "response"
             return "tagged"
         return "text"
 
@@ -224,7 +243,7 @@ class NletsCodec(TextCodec):
         kind = self._kind(msg.mke, body)
         seen: dict[str, int] = {}
         if kind == "text":
-            msg.text = body
+            msg.text = body.rstrip("\n")  # blank lines that end a message are not text
         elif kind == "response":
             self.tagged.response_body(msg, body, at, seen, offsets, bad)
         else:
@@ -314,9 +333,14 @@ class NletsCodec(TextCodec):
             if not (len(osn) == 5 and osn.isdigit()):
                 raise EncodeError("OSN is a 5-digit number", format=self.name, field=OSN)
             line3 = _unstamp(msg.fields.get(ODT, msg.sent_at), osn, ODT, self.name)
-            if msg.destinations:
-                line3 += " " + msg.destinations[0]
-            head = f"{mke}.{msg.origin}\n{line2}\n{line3}\n{control}TXT"
+            if mke in self.profile.dest_on_txt and msg.destinations:
+                # as Nlets prints it for these services: ``GVR.NL0000000.`` ... ``DEST.TXT``
+                head = (f"{mke}.{msg.origin}.\n{line2}\n{line3}\n"
+                        f"{msg.destinations[0]}.{control}TXT")
+            else:
+                if msg.destinations:
+                    line3 += " " + msg.destinations[0]
+                head = f"{mke}.{msg.origin}\n{line2}\n{line3}\n{control}TXT"
         else:
             if not msg.destinations:
                 raise EncodeError("input form needs a destination", format=self.name,
@@ -350,7 +374,7 @@ class NletsCodec(TextCodec):
             return text
         body = t.join_inquiry(pairs)
         last_tag, last_value = pairs[-1]
-        structured = last_tag not in t.free_text
+        structured = not t.free_in(last_tag, msg.mke)
         if structured and ". " in last_value:
             raise EncodeError("the last field's value holds '. ' (reads as free text)",
                               format=self.name, field=last_tag)

@@ -206,6 +206,13 @@ class ResponseProfile:
     switch_keys: frozenset[str] = frozenset()
     #: ``.NN.`` code -> status when it is not "error" (02 pending, 04 unavailable)
     error_status: tuple[tuple[int, str], ...] = ()
+    #: record type lines that are cautions without the marker (``... - OCCUPANTS ARMED``)
+    caution_types: frozenset[str] = frozenset()
+    #: message key of a response read without its header (``ncic-lenient``)
+    headless_key: str = "RESP"
+    #: Nlets keys whose output header puts the destination on the TXT line (``DEST.TXT``)
+    #: and a ``.`` after the origin (Nlets' GVR), instead of after the second time stamp
+    dest_on_txt: frozenset[str] = frozenset()
 
     def status_of_code(self, code: int) -> str:
         return dict(self.error_status).get(code, "error")
@@ -230,6 +237,9 @@ class ResponseProfile:
                 switch_keys=frozenset(data.get("switch_keys", [])),
                 error_status=tuple((int(k), str(v))
                                    for k, v in data.get("error_status", {}).items()),
+                headless_key=str(data.get("lenient", {}).get("headless_key", "RESP")),
+                caution_types=frozenset(data.get("caution_types", [])),
+                dest_on_txt=frozenset(data.get("nlets", {}).get("dest_on_txt_line", [])),
             )
         except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError,
                 ValueError) as exc:
@@ -237,7 +247,7 @@ class ResponseProfile:
 
     @functools.cached_property
     def response_set(self) -> frozenset[str]:
-        return frozenset(self.response_keys.values()) | self.switch_keys
+        return frozenset(self.response_keys.values()) | self.switch_keys | {self.headless_key}
 
     def is_response_key(self, mke: str) -> bool:
         """Response layout: a response key, an inquiry key + ``R``, or an unsolicited ``$.``."""
@@ -254,6 +264,33 @@ class ResponseProfile:
 
     def file_of(self, type_text: str) -> str:
         return self.text_file.get(type_text, "other")
+
+    def read_type(self, type_text: str) -> tuple[str, bool]:
+        """(file, caution) of a record type text as NCIC prints it.
+
+        The caution marker may end the first line (``WANTED PERSON - CAUTION``) or sit inside
+        it, before the caution's own words (``... - CAUTION - POTENTIALLY DANGEROUS ...``);
+        the file is named by the text before it (``record_files`` / ``record_aliases``).
+        """
+        known = self.text_file.get(type_text)
+        if known is not None and self.caution_suffix not in type_text:
+            # the common case: a type line as the profile writes it
+            return known, type_text in self.caution_types
+        first = type_text.split("\n", 1)[0].strip()
+        marker = self.caution_suffix.strip()
+        caution = False
+        base = first
+        if marker:
+            at = first.find(self.caution_suffix)
+            if at < 0 and first.endswith(marker) and first != marker:
+                at = len(first) - len(marker)
+            if at >= 0:
+                caution = True
+                base = first[:at].strip(" -")
+        file = self.text_file.get(base)
+        if file is None:
+            file = self.text_file.get(first, "other")
+        return file, caution or first in self.caution_types or base in self.caution_types
 
 
 # ResponseProfile holds dicts, so hash it by identity for the cache above.
@@ -399,6 +436,46 @@ def _get(obj: Any, attrs: tuple[str, ...]) -> Any:
     return obj
 
 
+def _free(fd: FieldDef) -> bool:
+    """Free text: may hold ``. `` and wrap (MIS, remarks, names of things); a short coded or
+    numbered value (SER, REG: at most 20 characters) is not, nor a field without a slot that
+    the dictionary does not say is free (``free = true``): its form is not known."""
+    if fd.free is not None:
+        return fd.free
+    return (bool(fd.path) and fd.type == "text" and fd.chars is None and fd.table is None
+            and (fd.max is None or fd.max > 20))
+
+
+def _value_guard(fd: FieldDef) -> Callable[[str], bool]:
+    """True when ``fd``'s edits find nothing in a wire value kept in ``fields``."""
+    from clets.model.edits import code_table
+
+    mx, mn, chars = fd.max, fd.min, fd.chars
+    codes = code_table(fd.table).codes if fd.table is not None else None
+    expands = fd.expands
+
+    def ok(value: str) -> bool:
+        v = value.strip()
+        if expands and " - " in v:
+            v = v.split(" - ", 1)[0].rstrip()
+        n = len(v)
+        return ((mx is None or n <= mx) and (mn is None or n >= mn)
+                and (chars is None or chars.fullmatch(v) is not None)
+                and (codes is None or v in codes))
+    return ok
+
+
+#: key of ``Record.fields`` for a record's lines without a tag, one a line
+TEXT_KEY = "TXT"
+#: key of ``Message.fields`` for untagged fields after the last tagged one, one a line
+POS_KEY = "POS"
+
+
+def _append(fields: dict[str, str], key: str, text: str) -> None:
+    prev = fields.get(key)
+    fields[key] = text if prev is None else f"{prev}\n{text}"
+
+
 # --------------------------------------------------------------------------- the tokenizer
 
 class TaggedText:
@@ -418,9 +495,47 @@ class TaggedText:
             for cls, slots in ((Message, self._msg_slots), (Record, self._rec_slots))
             for checked in (False, True)}
         #: tags whose value is free text (may hold ". "): type text without a character class
-        self.free_text = frozenset(fd.tag for fd in dictionary.rows
-                                   if fd.type == "text" and fd.chars is None)
+        self.free_text = frozenset(fd.tag for fd in dictionary.rows if _free(fd))
         self._order: dict[tuple[type, str], _Plan] = {}
+        self._keyed_stores: dict[tuple[str, type, bool], dict[str, Callable[..., None]]] = {}
+        self._short_dates = short_dates
+        #: mke -> tag -> whether a value kept in ``fields`` passes its row's edits
+        self._guards: dict[str, dict[str, Callable[[str], bool]]] = {}
+
+    def stores(self, mke: str, cls: type, checked: bool) -> dict[str, Callable[..., None]]:
+        """tag -> store for a message with key ``mke`` (keyed rows of fields.toml apply)."""
+        keyed = self.dictionary.keyed.get(mke)
+        base = self._stores[cls, checked]
+        if keyed is None:
+            return base
+        key = (mke, cls, checked)
+        found = self._keyed_stores.get(key)
+        if found is None:
+            found = dict(base)
+            for tag, fd in keyed.items():
+                slot = _slot(cls, fd, self.dictionary, self._short_dates) if fd.path else None
+                if slot is None:
+                    found.pop(tag, None)  # read into ``fields`` under this key
+                else:
+                    found[tag] = slot.store_checked if checked else slot.store
+            self._keyed_stores[key] = found
+        return found
+
+    def field_guards(self, mke: str) -> dict[str, Callable[[str], bool]]:
+        """tag -> whether a value kept in ``fields`` passes its row's edits, for ``mke``
+        (only tags whose row has an edit)."""
+        found = self._guards.get(mke)
+        if found is None:
+            found = {}
+            for tag in set(self.dictionary.by_tag) | set(self.dictionary.keyed.get(mke, {})):
+                fd = self.dictionary.row_for(tag, mke)
+                if fd is not None and (fd.max is not None or fd.min is not None
+                                       or fd.chars is not None or fd.table is not None):
+                    found[tag] = _value_guard(fd)
+            if len(self._guards) > 512:
+                self._guards.clear()
+            self._guards[mke] = found
+        return found
 
     # ---------------------------------------------------------------- decoding
 
@@ -438,7 +553,7 @@ class TaggedText:
                               format=self.fmt, offset=start)
         parts = split_fields(text[start:])
         tail: str | None = None
-        if tail_text and parts[-1][:3] not in self.free_text:
+        if tail_text and not self.free_in(parts[-1][:3], target.mke):
             cut = parts[-1].find(". ", 4)
             if cut >= 0:
                 tail = parts[-1][cut + 2:].strip()
@@ -446,8 +561,12 @@ class TaggedText:
                 if not tail:
                     raise DecodeError("message ends with '.'", format=self.fmt,
                                       offset=len(text) - 1)
+        mke = target.mke
+        positional = self._positional(parts, mke) if "." in parts[-1] else None
         pos = start
-        stores = self._stores[Message, bad is not None]
+        stores = (self._stores[Message, bad is not None] if mke not in self.dictionary.keyed
+                  else self.stores(mke, Message, bad is not None))
+        guards: dict[str, Callable[[str], bool]] | None = None  # looked up when needed
         fields = target.fields
         # This loop is the decode hot path: ``store`` is inlined for the Message target.
         for part in parts:
@@ -457,11 +576,24 @@ class TaggedText:
                 raise DecodeError("empty field (leave it out, tag included)", format=self.fmt,
                                   field=tag, offset=pos)
             if tag in offsets:
-                raise DecodeError("field repeated", format=self.fmt, field=tag, offset=pos + 4)
+                # a repeated tag (NCIC supplemental data: AKA, SMT, DOB ... up to nine times):
+                # its later values go to ``fields`` one a line, after any there already
+                prev = fields.get(tag)
+                fields[tag] = value if prev is None else f"{prev}\n{value}"
+                if bad is not None:
+                    bad.append(value)  # apply_edits checks each line of fields[tag]
+                pos += len(part) + 1
+                continue
             offsets[tag] = pos + 4
             store = stores.get(tag)
             if store is None:
                 fields[tag] = value
+                if bad is not None:
+                    if guards is None:
+                        guards = self.field_guards(mke)
+                    guard = guards.get(tag)
+                    if guard is not None and not guard(value):
+                        bad.append(value)
             else:
                 try:
                     store(target, value, bad)
@@ -472,27 +604,61 @@ class TaggedText:
             pos += len(part) + 1
         if tail is None and text.endswith("."):
             raise DecodeError("message ends with '.'", format=self.fmt, offset=len(text) - 1)
+        if positional:
+            if not all(p.strip() for p in positional):
+                raise DecodeError("empty untagged field", format=self.fmt, field=POS_KEY,
+                                  offset=pos - 1)
+            offsets.setdefault(POS_KEY, pos - 1 - len(".".join(positional)))
+            _append(fields, POS_KEY, "\n".join(positional))
         return tail
 
-    def line_fields(self, line: str, base: int, target: Message | Record,
-                    offsets: dict[str, int], bad: list[Any] | None = None) -> None:
-        """Parse a response line ``TAG/value TAG/value`` onto ``target``.
+    def _positional(self, parts: list[str], mke: str) -> list[str]:
+        """Untagged fields after the last tagged one (NCIC's positional data of a locate or
+        a clear: ``NIC/W146203706.19990205.CASE 1234.EXTR``), cut from that field's value.
 
-        A tag may appear once per target (``offsets``: tag -> offset, belongs to ``target``),
-        because neither a slot nor ``fields`` can hold two values.  With ``bad``, each value's
-        field edits run as it is stored and append to ``bad`` when they would find anything
-        (the caller then runs ``apply_edits`` for the findings themselves).
+        Only where the last field has a character class that its whole value breaks and the
+        text before the first ``.`` keeps: a value the edit accepts is never cut, so this
+        reads messages that would otherwise be refused and changes nothing else.
+        """
+        last = parts[-1]
+        value = last[4:]
+        if "." not in value:
+            return []
+        fd = self.dictionary.row_for(last[:3], mke)
+        if fd is None or fd.chars is None or fd.chars.fullmatch(value.strip()) is not None:
+            return []
+        head, _, rest = value.partition(".")
+        if not head.strip() or fd.chars.fullmatch(head.strip()) is None:
+            return []
+        parts[-1] = last[:4] + head
+        return rest.split(".")
+
+    def line_fields(self, line: str, base: int, target: Message | Record,
+                    offsets: dict[str, int], bad: list[Any] | None = None,
+                    mke: str = "", stores: dict[str, Callable[..., None]] | None = None,
+                    guards: dict[str, Callable[[str], bool]] | None = None) -> str:
+        """Parse a response line ``TAG/value TAG/value`` onto ``target``; return the last tag.
+
+        ``offsets`` (tag -> offset of its first value) belongs to ``target``.  A tag that
+        repeats (supplemental data: a second DOB, AKA, SMT) keeps its later values in
+        ``fields`` one a line.  With ``bad``, each value's field edits run as it is stored
+        and append to ``bad`` when they would find anything (the caller then runs
+        ``apply_edits`` for the findings themselves).
 
         This loop and the one of :meth:`inquiry_fields` are the decode hot paths: each keeps the
         store of one field inline rather than calling a shared helper per field.
         """
-        if TAG_AT.match(line) is None:
-            raise DecodeError("expected TAG/ at the start of a record line", format=self.fmt,
-                              offset=base)
-        stores = self._stores[type(target), bad is not None]
+        if stores is None:  # a caller that passes its stores has matched the tag already
+            if TAG_AT.match(line) is None:
+                raise DecodeError("expected TAG/ at the start of a record line",
+                                  format=self.fmt, offset=base)
+            stores = self.stores(mke, type(target), bad is not None)
+        if guards is None and bad is not None:
+            guards = self.field_guards(mke)
         fields = target.fields
         line = line.rstrip(" .")  # a final '.' separates too (wrapped lines)
         starts, ends = line_bounds(line)
+        tag = ""
         # This loop is the decode hot path of responses: ``store`` is inlined.
         for start, end in zip(starts, ends, strict=True):
             tag = line[start:start + 3]
@@ -501,11 +667,19 @@ class TaggedText:
             if not value:
                 raise DecodeError("empty field", format=self.fmt, field=tag, offset=pos)
             if tag in offsets:
-                raise DecodeError("field repeated", format=self.fmt, field=tag, offset=pos + 4)
+                prev = fields.get(tag)
+                fields[tag] = value if prev is None else f"{prev}\n{value}"
+                if bad is not None:
+                    bad.append(value)
+                continue
             offsets[tag] = pos + 4
             store = stores.get(tag)
             if store is None:
                 fields[tag] = value
+                if guards is not None:
+                    guard = guards.get(tag)
+                    if guard is not None and not guard(value):
+                        bad.append(value)  # type: ignore[union-attr]
                 continue
             try:
                 store(target, value, bad)
@@ -513,11 +687,44 @@ class TaggedText:
                 exc.format = self.fmt
                 exc.offset = pos + 4
                 raise
+        return tag
+
+    def free_in(self, tag: str, mke: str = "") -> bool:
+        """Whether ``tag`` holds free text in a message with key ``mke`` (a known row)."""
+        fd = self.dictionary.row_for(tag, mke)
+        return fd is not None and _free(fd)
+
+    def wraps(self, tag: str, mke: str = "") -> bool:
+        """Whether a line without a tag after ``tag``'s value continues it (free text)."""
+        fd = self.dictionary.row_for(tag, mke)
+        return fd is None or _free(fd)
+
+    def _continue(self, target: Message | Record, tag: str, line: str) -> None:
+        """Append a wrapped line to ``tag``'s value (its slot, or ``fields``)."""
+        text = line.strip()
+        if tag in target.fields:
+            target.fields[tag] = f"{target.fields[tag]}\n{text}"
+            return
+        slots = self._msg_slots if isinstance(target, Message) else self._rec_slots
+        slot = slots.get(tag)
+        if slot is not None and slot.fd.type == "text":
+            parent: Any = target
+            for attr in slot.attrs[:-1]:
+                parent = getattr(parent, attr)
+            value = getattr(parent, slot.attrs[-1])
+            setattr(parent, slot.attrs[-1], f"{value}\n{text}")
+            return
+        _append(target.fields, TEXT_KEY, text)
 
     def response_body(self, msg: Message, body: str, base: int, seen: dict[str, int],
                       offsets: dict[str, int], bad: list[Any] | None = None) -> None:
-        """Status line, record blocks, or ``.NN. REASON`` + echo (formats.md §1 profile).
+        """Banner lines, record blocks, or ``.NN. REASON`` + echo (formats.md §1 profile).
 
+        Lines before the first record that carry no tag are banner lines (``msg.text``, one
+        a line; the first may end with the echoed search fields).  Inside a record, a line
+        without a tag continues the value before it when that value is free text (a wrapped
+        ``MIS``, a record type over two lines), else it is a text line of the record
+        (``fields["TXT"]``, one a line: ``ORI IS ...``, ``IMMED CONFIRM ...``).
         ``seen`` collects the message-level tags; ``offsets`` gets every record tag's first
         offset, so an edit failure can point at it.  ``bad``: see :meth:`line_fields`.
         """
@@ -536,14 +743,20 @@ class TaggedText:
             msg.error = ErrorInfo(code=code, reason=reason or None,
                                   echo=echo or None)
             return
+        mke = msg.mke
         pos = base  # where the current line starts
         rest = lines
+        banner: list[str] = []
+        last: tuple[Record, str] | None = None  # the value a wrapped line continues
+        echo_open = False  # the status line's echoed fields may go on over the next line
         if not first.startswith("MKE/"):
             fm = LINE_FIELDS.search(first) if "/" in first else None
             text = (first if fm is None else first[:fm.start()]).strip()
-            msg.text = text or None
+            if text:
+                banner.append(text)
             if fm is not None:
-                self.line_fields(first[fm.end():], pos + fm.end(), msg, seen, bad)
+                self.line_fields(first[fm.end():], pos + fm.end(), msg, seen, bad, mke)
+                echo_open = True
             pos += len(first) + 1
             rest = lines[1:]
         rec: Record | None = None
@@ -551,6 +764,8 @@ class TaggedText:
         every: list[dict[str, int]] = []  # each record's tag offsets, merged at the end
         records = msg.records
         line_fields = self.line_fields
+        rec_stores = self.stores(mke, Record, bad is not None)
+        guards = self.field_guards(mke) if bad is not None else None
         for line in rest:
             at = pos
             pos += len(line) + 1
@@ -558,38 +773,71 @@ class TaggedText:
                 # the record type, alone on its line (as written) or followed by its first
                 # fields (``MKE/WANTED PERSON NAM/SMITH, JOHN ...``, as some files send it)
                 starts, ends = line_bounds(line.rstrip(" ."))
-                rec = self._record_head(line[4:ends[0]].strip())
+                rec = Record()
+                rec.fields["MKE"] = line[4:ends[0]].strip()
                 rec_offsets = {}
                 every.append(rec_offsets)
                 records.append(rec)
+                last = (rec, "MKE")
                 if len(starts) > 1:
-                    line_fields(line[starts[1]:], at + starts[1], rec, rec_offsets, bad)
+                    tag = line_fields(line[starts[1]:], at + starts[1], rec, rec_offsets, bad,
+                                      mke, rec_stores, guards)
+                    last = (rec, tag)
                 continue
             if not line.strip():
+                if rec is not None:
+                    self._record_head(rec)
                 rec = None
+                last = None
+                echo_open = False
+                continue
+            if not (line[3:4] == "/" and TAG_AT.match(line)):
+                if last is not None and (last[1] == "MKE" or self.wraps(last[1], mke)):
+                    self._continue(last[0], last[1], line)
+                elif rec is not None:
+                    _append(rec.fields, TEXT_KEY, line.strip())
+                else:
+                    banner.append(line.strip())
+                    echo_open = False
                 continue
             if rec is None:
+                if echo_open and not records:
+                    # the echo of a status line, continued on the next line
+                    line_fields(line, at, msg, seen, bad, mke)
+                    continue
                 rec = Record(file="other")
                 rec_offsets = {}
                 every.append(rec_offsets)
                 records.append(rec)
-            line_fields(line, at, rec, rec_offsets, bad)
+            last = (rec, line_fields(line, at, rec, rec_offsets, bad, mke, rec_stores, guards))
+        if rec is not None:
+            self._record_head(rec)
         for found in every:
             for tag, off in found.items():
                 offsets.setdefault(tag, off)
+        msg.text = "\n".join(banner) if banner else None
         status = self.profile.status_of(msg.text)
         msg.status = status if status is not None else ("hit" if records else None)
 
-    def _record_head(self, type_text: str) -> Record:
-        rec = Record()
-        suffix = self.profile.caution_suffix
-        if suffix and type_text.endswith(suffix):
-            rec.caution = True
-            type_text = type_text[: -len(suffix)].rstrip()
-        rec.file = self.profile.file_of(type_text)
-        if self.profile.record_text.get(rec.file) != type_text:
+    def _record_head(self, rec: Record) -> None:
+        """File and caution from the record type text held in ``rec.fields["MKE"]``.
+
+        The text is dropped from ``fields`` when the profile writes it back as it was
+        (``WANTED PERSON``, ``WANTED PERSON - CAUTION``); any other text stays there,
+        exactly, with the file it names (``other`` when the profile does not know it).
+        """
+        type_text = rec.fields.get("MKE")
+        if type_text is None:
+            return
+        profile = self.profile
+        rec.file, rec.caution = profile.read_type(type_text)
+        suffix = profile.caution_suffix
+        if rec.caution and suffix and "\n" not in type_text and type_text.endswith(suffix):
+            type_text = type_text[: -len(suffix)].rstrip()  # written back from ``caution``
+        if profile.record_text.get(rec.file) == type_text:
+            del rec.fields["MKE"]
+        else:
             rec.fields["MKE"] = type_text
-        return rec
 
     # ---------------------------------------------------------------- encoding
 
@@ -639,25 +887,31 @@ class TaggedText:
                     found.append((position, tag, text))
         found.sort()
         out = [(tag, text) for _, tag, text in found]
-        slots = self._msg_slots if cls is Message else self._rec_slots
         for path in self._msg_untagged if cls is Message else self._rec_untagged:
             if _get(target, path) is not None:
                 raise EncodeError(f"{where}{'.'.join(path)} has no tag in the field "
                                   "dictionary (add a row to fields.toml)", format=self.fmt)
         for tag, value in target.fields.items():
-            if tag in skip:
+            if tag in skip or (tag == TEXT_KEY and cls is Record):
                 continue
             if not isinstance(tag, str) or TAG_FULL.fullmatch(tag) is None:
                 raise EncodeError("field tags are three letters or digits", format=self.fmt,
                                   field=f"{where}fields.{tag}")
-            owner = slots.get(tag)
-            if owner is not None and _get(target, owner.attrs) is not None:
-                raise EncodeError(f"tag {tag} both in fields and in {where}{owner.fd.path}",
-                                  format=self.fmt, field=tag)
             if not isinstance(value, str):
                 raise EncodeError("field values are strings", format=self.fmt, field=tag)
-            if value:
-                out.append((tag, value))
+            # one value a line: a tag's repeated occurrences (after its slot's value, if any)
+            for piece in value.split("\n") if "\n" in value else (value,):
+                if not piece.strip():
+                    raise EncodeError("a value line of fields is empty", format=self.fmt,
+                                      field=f"{where}fields.{tag}")
+                out.append((tag, piece))
+        if target.fields:
+            # the key's listed wire order holds for tags kept in ``fields`` too (YQ: RTY RNO
+            # PRI OCA NIC ...); unlisted tags keep their place after the listed ones
+            rank = self.dictionary.rank_for(mke)
+            if rank is not None:
+                last = len(rank)
+                out.sort(key=lambda pair: rank.get(pair[0], last))
         return out
 
     def join_inquiry(self, pairs: list[tuple[str, str]]) -> str:
@@ -669,13 +923,30 @@ class TaggedText:
         return ".".join(f"{tag}/{value}" for tag, value in pairs)
 
     def join_line(self, pairs: list[tuple[str, str]]) -> str:
-        """``TAG/value TAG/value`` (one line, single spaces), the canonical record line."""
-        for tag, value in pairs:
-            if ("\n" in value or value != value.strip() or LINE_SEP.search(value)
-                    or not value or value.endswith(".")):
-                raise EncodeError("value cannot be written on a response line (line break, "
-                                  "' TAG/' inside, edge spaces, or a final '.')",
-                                  format=self.fmt, field=tag)
+        """``TAG/value TAG/value`` (one line, single spaces), the canonical record line.
+
+        A value may hold line breaks only as the last pair (a wrapped free-text value):
+        each further line must read back as a continuation (no tag at its start).
+        """
+        for i, (tag, value) in enumerate(pairs):
+            if "\n" not in value:  # the common case: one line
+                if (value != value.strip() or LINE_SEP.search(value) or not value
+                        or value.endswith(".")):
+                    raise EncodeError("value cannot be written on a response line (' TAG/' "
+                                      "inside, edge spaces, or a final '.')", format=self.fmt,
+                                      field=tag)
+                continue
+            lines = value.split("\n")
+            if i != len(pairs) - 1:
+                raise EncodeError("a wrapped value ends its line", format=self.fmt, field=tag)
+            for k, line in enumerate(lines):
+                if (line != line.strip() or LINE_SEP.search(line) or not line
+                        or (k == len(lines) - 1 and line.endswith("."))
+                        or (k and (TAG_AT.match(line) or line.startswith("MKE/")))):
+                    raise EncodeError("value cannot be written on a response line (' TAG/' "
+                                      "inside, edge spaces, an empty line, a final '.', or a "
+                                      "wrapped line that starts with a tag)",
+                                      format=self.fmt, field=tag)
         return " ".join(f"{tag}/{value}" for tag, value in pairs)
 
     def encode_response(self, msg: Message) -> list[str]:
@@ -709,18 +980,27 @@ class TaggedText:
         if "MKE" in msg.fields:
             raise EncodeError("MKE is not a field of a message", format=self.fmt, field="MKE")
         echo = self.join_line(self.emit(msg, mke, ""))
-        if text is not None and (
-                "\n" in text or text != text.strip() or not text or text.startswith("MKE/")
-                or ERROR_LINE.match(text) or LINE_FIELDS.search(text)):
+        text_lines = text.split("\n") if text is not None else []
+        if text_lines and (
+                text_lines[0] != text_lines[0].strip() or not text_lines[0]
+                or text_lines[0].startswith("MKE/") or ERROR_LINE.match(text_lines[0])
+                or LINE_FIELDS.search(text_lines[0])):
             raise EncodeError("text cannot be a response status line", format=self.fmt,
-                                  field="text")
+                              field="text")
+        for line in text_lines[1:]:
+            if line != line.strip() or not line or TAG_AT.match(line):
+                raise EncodeError("a banner line of text must be trimmed, not empty and not "
+                                  "start with a tag", format=self.fmt, field="text")
+        if "\n" in echo:
+            raise EncodeError("echoed fields cannot wrap", format=self.fmt, field="fields")
         derived = self.profile.status_of(text) or ("hit" if msg.records else None)
         if derived != msg.status:
             raise EncodeError(f"status {msg.status!r} does not match the status line "
                               f"{text!r} (it reads as {derived!r})", format=self.fmt,
                               field="status")
-        status_line = " ".join(p for p in (text, echo) if p)
+        status_line = " ".join(p for p in (text_lines[0] if text_lines else None, echo) if p)
         lines: list[str] = [status_line] if status_line else []
+        lines += text_lines[1:]
         for i, rec in enumerate(msg.records):
             block = self._encode_record(rec, mke, f"records[{i}].")
             if not lines and not block[0].startswith("MKE/"):
@@ -732,24 +1012,60 @@ class TaggedText:
 
     def _encode_record(self, rec: Record, mke: str, where: str) -> list[str]:
         file = rec.file or "other"
-        type_text = rec.fields.get("MKE") or self.profile.record_text.get(file)
+        profile = self.profile
+        suffix = profile.caution_suffix
+        kept = rec.fields.get("MKE")
+        type_text = kept or profile.record_text.get(file)
         lines: list[str] = []
         if type_text is not None:
-            suffix = self.profile.caution_suffix
-            if ("\n" in type_text or type_text != type_text.strip()
-                    or (suffix and type_text.endswith(suffix))):
-                raise EncodeError("bad record type text", format=self.fmt, field=f"{where}MKE")
-            if self.profile.file_of(type_text) != file:
+            type_lines = type_text.split("\n") if "\n" in type_text else [type_text]
+            for k, t in enumerate(type_lines):
+                if t != t.strip() or not t or (k and TAG_AT.match(t)):
+                    raise EncodeError("bad record type text", format=self.fmt,
+                                      field=f"{where}MKE")
+            read_file, marked = profile.read_type(type_text)
+            if read_file != file:
                 raise EncodeError(f"record type {type_text!r} reads as file "
-                                  f"{self.profile.file_of(type_text)!r}, not {file!r}",
-                                  format=self.fmt, field=f"{where}file")
-            lines.append(f"MKE/{type_text}{suffix if rec.caution else ''}")
+                                  f"{read_file!r}, not {file!r}", format=self.fmt,
+                                  field=f"{where}file")
+            if marked and (not rec.caution or (kept is not None and "\n" not in kept
+                                               and kept.endswith(suffix))):
+                raise EncodeError("record type text holds the caution marker: set caution",
+                                  format=self.fmt, field=f"{where}MKE")
+            if rec.caution and not marked:
+                if len(type_lines) > 1:
+                    raise EncodeError("a wrapped record type of a caution record holds its "
+                                      "caution marker", format=self.fmt, field=f"{where}MKE")
+                type_text += suffix
+            lines.append(f"MKE/{type_text}")
         elif rec.caution:
             raise EncodeError("a caution record needs a record type", format=self.fmt,
                               field=f"{where}caution")
-        line = self.join_line(self.emit(rec, mke, where, skip=frozenset({"MKE"})))
-        if line:
-            lines.append(line)
+        pairs = self.emit(rec, mke, where, skip=frozenset({"MKE"}))
+        text = rec.fields.get(TEXT_KEY)
+        if not text and all("\n" not in v for _, v in pairs):
+            line = self.join_line(pairs)
+            if line:
+                lines.append(line)
+        else:
+            # wrapped values and text lines: structured fields first (a text line after them
+            # cannot read as a continuation), then the text lines, then each free-text field
+            # on a line of its own
+            fixed = [p for p in pairs if not self.wraps(p[0], mke)]
+            free = [p for p in pairs if self.wraps(p[0], mke)]
+            if fixed:
+                lines.append(self.join_line(fixed))
+            if text:
+                if not fixed:
+                    raise EncodeError("a record's text lines follow a field that is not free "
+                                      "text", format=self.fmt, field=f"{where}fields.TXT")
+                for t in text.split("\n"):
+                    if t != t.strip() or not t or TAG_AT.match(t) or t.startswith("MKE/"):
+                        raise EncodeError("a text line of a record must be trimmed, not empty "
+                                          "and not start with a tag", format=self.fmt,
+                                          field=f"{where}fields.TXT")
+                    lines.append(t)
+            lines += [self.join_line([p]) for p in free]
         if not lines:
             raise EncodeError("empty record", format=self.fmt, field=where.rstrip("."))
         return lines

@@ -1,4 +1,4 @@
-"""The scripted demo scenario: six steps, each with the answers it must get.
+"""The scripted demo scenario: seven steps, each with the answers it must get.
 
 Every step sends something the way a real peer would, collects what comes back (bounded
 waits only), prints a transcript line per answer -- source, latency, one-line summary -- and
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from clets.errors import CletsError
 from clets.framing import make_framer
-from clets.model import Message, Name, Person, Record, Vehicle, dumps
+from clets.model import Case, Message, Name, Person, Record, Vehicle, dumps
 
 from .network import DMV_DEADLINE, ORIS, Answer, DemoNetwork, decode_answer
 from .summary import one_line, wire_preview
@@ -422,6 +422,41 @@ class Scenario:
             problems.append("the batch file was not archived")
         return problems
 
+    async def step7(self) -> list[str]:
+        """The hit of step 2 started NCIC's confirmation clock in the switch; the CAD asks
+        the entering agency to confirm it (YQ, urgent), the YR stops the clock, and the
+        audit trail holds each step."""
+        client = self.net.client
+        assert client is not None
+        nic = "W123456789"
+        msg = Message(format="json", mke="YQ", origin=ORIS["CAD"], control="CAD0007",
+                      destinations=["CA0349999"], case=Case(oca="24-001234", nic=nic),
+                      fields={"RTY": "WP", "RNO": "1", "PRI": "U"})
+        head = self.net.audit_head()
+        raw, start = await self.cad_query(msg)
+        answers = await self.collect(client, "cad", "json", 2, start, 8.0)
+        self.show_forwarded(self.net.received_msn("cad", raw), self._dmv_mark())
+        problems = match(answers, [
+            Expect("SWITCH", "ACK after the journal commit", ack),
+            Expect("NLETS", f"YR confirming {nic}",
+                   lambda m: m.mke == "YR" and m.status == "hit"
+                   and (m.text or "").startswith("CONFIRMED")),
+        ])
+        steps: list[str] = []
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end and "confirmed" not in steps:
+            steps = [str(r.get("outcome")) for r in self.net.audit_records(after=0)
+                     if r.get("event") == "hit_confirmation" and nic in str(r.get("reason"))]
+            await asyncio.sleep(0.05)
+        new = [str(r.get("outcome")) for r in self.net.audit_records(after=head)
+               if r.get("event") == "hit_confirmation"]
+        self.tr.line(f"   -- audit hit_confirmation for {nic}: {', '.join(steps) or '(none)'}")
+        if "clock_started" not in steps:
+            problems.append(f"no confirmation clock was started by the hit on {nic} (step 2)")
+        if new[:2] != ["requested", "confirmed"]:
+            problems.append(f"expected the YQ and the YR audited, got {new}")
+        return problems
+
     STEPS = (
         ("plate check with a stolen hit (teletype, NCIC text over a serial line)", "step1"),
         ("warrant check fanned out to WPS + NCIC + CARPOS (CAD, JSON over mutual TLS)",
@@ -430,6 +465,7 @@ class Scenario:
         ("DMV outage: store-and-forward, .02., late delivery (CAD)", "step4"),
         ("malformed query rejected at once (teletype)", "step5"),
         ("RMS batch file in a spool directory", "step6"),
+        ("hit confirmation: YQ to the entering agency, YR, clock audited (CAD)", "step7"),
     )
 
     async def run(self) -> bool:

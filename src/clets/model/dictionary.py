@@ -239,6 +239,25 @@ class FieldDef:
     severity: str = "reject"
     past: bool = False
     vin_check: bool = False
+    #: what the field is (NCIC / Nlets name)
+    name: str = ""
+    #: the NCIC files / Nlets message types whose messages carry it (documentation, corpus)
+    files: tuple[str, ...] = ()
+    #: where its edits come from; "none" when no public source gives one (read unchecked)
+    source: str = ""
+    #: message keys this row is for (empty: every key); a keyed row overrides the general one
+    keys: tuple[str, ...] = ()
+    #: responses may print the code's translation after it: ``CMC/05 - VIOLENT TENDENCIES``
+    expands: bool = False
+    #: the reason a failed ``chars`` edit gives (default: "characters not allowed ...")
+    chars_reason: str = ""
+    #: free text (may hold ``. ``, may wrap onto the next line); None: decided by the type
+    free: bool | None = None
+
+    @property
+    def slotless(self) -> bool:
+        """No canonical path: the value stays wire text in the object's ``fields``."""
+        return not self.path
 
     def parse(self, text: str) -> Any:
         """Wire text to model value (normalized; raises ValidationError if it cannot parse)."""
@@ -275,12 +294,29 @@ class FieldDef:
 class FieldDictionary:
     """The loaded table, indexed by tag and by path, plus the per-MKE wire order."""
 
-    def __init__(self, rows: list[FieldDef], order: dict[str, list[str]]) -> None:
+    def __init__(self, rows: list[FieldDef], order: dict[str, list[str]],
+                 keyed: list[FieldDef] | None = None) -> None:
+        #: the general rows (one per tag), in table order
         self.rows = rows
         self.by_tag = {r.tag: r for r in rows}
-        self.by_path = {r.path: r for r in rows}
+        self.by_path = {r.path: r for r in rows if r.path}
+        #: rows for some message keys only: mke -> tag -> row (override the general row)
+        self.keyed: dict[str, dict[str, FieldDef]] = {}
+        for r in keyed or ():
+            for k in r.keys:
+                self.keyed.setdefault(k, {})[r.tag] = r
         self._order = order
         self._order_cache: dict[str, list[FieldDef]] = {}
+        self._rank_cache: dict[str, dict[str, int] | None] = {}
+
+    def row_for(self, tag: str, mke: str = "") -> FieldDef | None:
+        """The row that reads ``tag`` in a message with key ``mke`` (keyed rows first)."""
+        keyed = self.keyed.get(mke)
+        if keyed is not None:
+            row = keyed.get(tag)
+            if row is not None:
+                return row
+        return self.by_tag.get(tag)
 
     @classmethod
     def from_toml(cls, text: str, source: str = "fields.toml") -> FieldDictionary:
@@ -289,6 +325,8 @@ class FieldDictionary:
         except tomllib.TOMLDecodeError as exc:
             raise LayoutError(str(exc), source=source) from None
         rows: list[FieldDef] = []
+        keyed: list[FieldDef] = []
+        seen: set[str] = set()
         for i, row in enumerate(data.get("field", [])):
             try:
                 tag = row["tag"]
@@ -297,17 +335,36 @@ class FieldDictionary:
                 if row["type"] not in _PARSERS:
                     raise LayoutError(f"row {i}: unknown type {row['type']!r}", source=source)
                 chars = re.compile(f"(?:{row['chars']})") if "chars" in row else None
-                rows.append(FieldDef(
-                    tag=tag, path=row["path"], type=row["type"], max=row.get("max"),
+                cited = str(row.get("source", ""))
+                if cited == "none" and any(k in row for k in ("max", "min", "chars",
+                                                              "table")):
+                    raise LayoutError(f"row {i}: {tag} says no source gives its edit "
+                                      "(source = 'none') but has one", source=source)
+                fd = FieldDef(
+                    tag=tag, path=row.get("path", ""), type=row["type"], max=row.get("max"),
                     min=row.get("min"), chars=chars, table=row.get("table"),
                     severity=row.get("severity", "reject"), past=row.get("past", False),
-                    vin_check=row.get("vin_check", False)))
+                    vin_check=row.get("vin_check", False), name=str(row.get("name", "")),
+                    files=tuple(row.get("files", ())), source=cited,
+                    keys=tuple(row.get("keys", ())), expands=row.get("expands", False),
+                    chars_reason=str(row.get("chars_reason", "")), free=row.get("free"))
+                if not fd.path and fd.type != "text":
+                    raise LayoutError(f"row {i}: {tag} has no path, so its type is text",
+                                      source=source)
+                if fd.keys:
+                    keyed.append(fd)
+                    continue
+                if tag in seen:
+                    raise LayoutError(f"row {i}: tag {tag} twice (use keys = [...] for a "
+                                      "row of some message keys only)", source=source)
+                seen.add(tag)
+                rows.append(fd)
             except KeyError as exc:
                 raise LayoutError(f"row {i}: missing {exc.args[0]}", source=source) from None
             except re.error as exc:
                 raise LayoutError(f"row {i}: bad chars pattern: {exc}", source=source) from None
         order = {k: list(v) for k, v in data.get("order", {}).items()}
-        return cls(rows, order)
+        return cls(rows, order, keyed)
 
     def order_for(self, mke: str) -> list[FieldDef]:
         """Rows in the wire order used when encoding a message with this key."""
@@ -321,6 +378,22 @@ class FieldDictionary:
         result = first + [r for r in self.rows if r.tag not in seen]
         self._order_cache[mke] = result
         return result
+
+
+    def rank_for(self, mke: str) -> dict[str, int] | None:
+        """Tag -> position in ``mke``'s listed wire order (``[order]``), or None if unlisted."""
+        try:
+            return self._rank_cache[mke]
+        except KeyError:
+            pass
+        prefix = max((p for p in self._order if p != "*" and mke.startswith(p)), key=len,
+                     default="*")
+        listed = self._order.get(prefix)
+        rank = {t: i for i, t in enumerate(listed)} if listed else None
+        if len(self._rank_cache) > 512:
+            self._rank_cache.clear()
+        self._rank_cache[mke] = rank
+        return rank
 
 
 @cache

@@ -119,6 +119,8 @@ def _row_checker(fd: FieldDef) -> Checker:
 
     fmt = fd.formatter()
     as_is = fd.type in _STR_TYPES
+    expands = fd.expands
+    chars_reason = fd.chars_reason or "characters not allowed in this field"
     mx, mn, chars = fd.max, fd.min, fd.chars
     table = code_table(fd.table) if fd.table is not None else None
     codes = table.codes if table is not None else frozenset()
@@ -135,6 +137,8 @@ def _row_checker(fd: FieldDef) -> Checker:
             except (TypeError, ValueError, AttributeError):
                 add(out, prefix + rel, "value of the wrong type", value)
                 return
+        if expands and " - " in wire:  # ``05 - VIOLENT TENDENCIES``: the code is checked
+            wire = wire.split(" - ", 1)[0].rstrip()
         n = len(wire)
         if mx is not None and n > mx:
             add(out, prefix + rel, f"longer than {mx} characters", wire)
@@ -143,7 +147,7 @@ def _row_checker(fd: FieldDef) -> Checker:
             add(out, prefix + rel, f"shorter than {mn} characters", wire)
             return
         if chars is not None and chars.fullmatch(wire) is None:
-            add(out, prefix + rel, "characters not allowed in this field", wire)
+            add(out, prefix + rel, chars_reason, wire)
             return
         if table is not None:
             for part in wire.split("/") if split else (wire,):
@@ -164,7 +168,8 @@ Walker = Callable[[Any, str, _dt.date, list[Finding]], None]
 
 
 @cache
-def _walker(dictionary: FieldDictionary, cls: type, only: str) -> Walker:
+def _walker(dictionary: FieldDictionary, cls: type, only: str,
+            skip: frozenset[str] = frozenset()) -> Walker:
     """A generated function that checks every row below ``only`` that ``cls`` has a slot for.
 
     Generated once per (dictionary, class) as nested blocks, one per parent object
@@ -178,6 +183,8 @@ def _walker(dictionary: FieldDictionary, cls: type, only: str) -> Walker:
         if not fd.path.startswith(only):
             continue
         rel = fd.path[len(only):]
+        if rel in skip:
+            continue
         attrs = ["class_" if p == "class" else p for p in rel.split(".")]
         if not _has_path(cls, attrs):
             continue
@@ -252,6 +259,12 @@ def decode_guard(fd: FieldDef, key: str, namespace: dict[str, Any]) -> list[str]
     value **produced by the row's parser**: a date is then a valid ISO date already, so only
     "not in the future" is left to test.  ``key`` keeps names apart in ``namespace``.
     """
+    if fd.expands and fd.type in _STR_TYPES and fd.table is None and not fd.vin_check:
+        # ``05 - VIOLENT TENDENCIES``: the code before the translation is what is checked
+        fast = _fast_accept(fd, f"{key}_", namespace, var="w")
+        return ["    w = v.split(' - ', 1)[0].rstrip() if ' - ' in v else v",
+                f"    if type(v) is not str or not ({fast or 'True'}):",
+                "        bad.append(v)"]
     fast = _fast_accept(fd, f"{key}_", namespace)
     if fast is not None:
         return [f"    if not ({fast}):", "        bad.append(v)"]
@@ -348,14 +361,67 @@ def check(msg: Message, *, today: _dt.date | None = None,
             out.append(Finding(f"destinations[{i}]", None, "reject",
                                "destination must be a state code, ORI or mnemonic", dest))
     _walker(dictionary, Message, "")(msg, "", today, out)
+    mke = msg.mke or ""
+    if msg.fields:
+        _check_fields(dictionary, Message, mke, msg.fields, "", today, out)
     if msg.records:
         walk_record = _walker(dictionary, Record, "")
-        walk_owner = _walker(dictionary, Person, "person.")
+        walk_owner = _walker(dictionary, Person, "person.", _OWNER_SKIP)
         for i, rec in enumerate(msg.records):
             walk_record(rec, f"records[{i}].", today, out)
             if rec.owner is not None:
                 walk_owner(rec.owner, f"records[{i}].owner.", today, out)
+            if rec.fields:
+                _check_fields(dictionary, Record, mke, rec.fields, f"records[{i}].", today,
+                              out)
     return out
+
+
+#: an owner's name is checked by its own row (OWN): a registered owner may be a business
+#: (``ACME LEASING INC``), which the person-name edit (a comma after the surname) refuses
+_OWNER_SKIP = frozenset({"name"})
+
+
+@cache
+def _fields_checkers(dictionary: FieldDictionary, cls: type, mke: str
+                     ) -> dict[str, tuple[FieldDef, Checker, bool]]:
+    """tag -> (row, checker, slotted) for the tags of ``fields`` that have a row.
+
+    ``slotted``: the row has a slot on ``cls``, so ``fields`` holds only the values of the
+    tag's later occurrences (a repeated tag, one value a line) as wire text, parsed first.
+    """
+    out: dict[str, tuple[FieldDef, Checker, bool]] = {}
+    tags = set(dictionary.by_tag) | set(dictionary.keyed.get(mke, {}))
+    for tag in tags:
+        fd = dictionary.row_for(tag, mke)
+        if fd is None:
+            continue
+        slotted = bool(fd.path) and _has_path(
+            cls, ["class_" if p == "class" else p for p in fd.path.split(".")])
+        out[tag] = (fd, _row_checker(fd), slotted)
+    return out
+
+
+def _check_fields(dictionary: FieldDictionary, cls: type, mke: str, values: dict[str, str],
+                  prefix: str, today: _dt.date, out: list[Finding]) -> None:
+    """The edits of tags carried in ``fields`` (rows without a slot, repeated tags)."""
+    checkers = _fields_checkers(dictionary, cls, mke)
+    for tag, value in values.items():
+        found = checkers.get(tag)
+        if found is None or not isinstance(value, str):
+            continue
+        fd, checker, slotted = found
+        rel = f"fields.{tag}"
+        for piece in value.split("\n") if "\n" in value else (value,):
+            if slotted:
+                try:
+                    parsed = fd.parse(piece)
+                except ValidationError as exc:
+                    out.append(Finding(prefix + rel, tag, fd.severity, exc.reason, piece))
+                    continue
+                checker(parsed, prefix, rel, today, out)
+            else:
+                checker(piece.strip(), prefix, rel, today, out)
 
 
 def prepare(dictionary: FieldDictionary | None = None) -> None:
@@ -365,7 +431,7 @@ def prepare(dictionary: FieldDictionary | None = None) -> None:
     dictionary = dictionary or default_dictionary()
     _walker(dictionary, Message, "")
     _walker(dictionary, Record, "")
-    _walker(dictionary, Person, "person.")
+    _walker(dictionary, Person, "person.", _OWNER_SKIP)
 
 
 def apply_edits(msg: Message, *, today: _dt.date | None = None,

@@ -324,6 +324,35 @@ class Backend:
             setattr(msg, k, v)
         return msg
 
+    def _confirm(self, req: Message) -> Message:
+        """A hit confirmation (YQ) answered from the records on file (YR)."""
+        nic = req.case.nic if req.case else None
+        oca = req.case.oca if req.case else None
+        if not nic and not oca:
+            raise _missing("NIC")
+        rows: list[WarrantRow | StolenVehicleRow | ProtectionOrderRow] = [
+            *self.ds.warrants, *self.ds.stolen_vehicles, *self.ds.protection_orders]
+        row = next((r for r in rows if (nic and r.nic == nic) or (not nic and r.oca == oca)),
+                   None)
+        dest = req.destinations[0] if req.destinations and len(req.destinations[0]) == 9 \
+            else self.ori
+        fields = {k: v for k, v in req.fields.items() if k in ("RTY", "RNO", "PRI")}
+        if row is None:
+            return self.reply(req, origin=dest, status="no_hit", fields=fields,
+                              case=clone(req.case),
+                              text="NOT CONFIRMED - NO RECORD ON FILE")
+        if isinstance(row, WarrantRow):
+            record = wanted_record(self.ds, row)
+            text = "CONFIRMED - WARRANT ACTIVE, WILL EXTRADITE"
+        elif isinstance(row, StolenVehicleRow):
+            record = stolen_record(self.ds, row)
+            text = "CONFIRMED - VEHICLE STILL OUTSTANDING"
+        else:
+            record = order_record(self.ds, row)
+            text = "CONFIRMED - ORDER IN EFFECT AND SERVED"
+        return self.reply(req, origin=row.ori, status="hit", records=[record], text=text,
+                          fields=fields, case=Case(oca=row.oca, nic=row.nic))
+
     def hit_or_miss(self, req: Message, records: list[Record], *,
                     no_hit_text: str | None = None) -> Message:
         if records:
@@ -576,7 +605,7 @@ class NcicBackend(Backend):
     ori = "DCFBIWA00"
     description = "NCIC hot files and III (ncic text over len2)"
     keys = ("QW", "ZW", "QV", "ZV", "QPO", "QH", "QR", "EW", "MW", "CW", "XW", "LW", "EV",
-            "CV", "XV", "LV", "EPO", "CPO", "XPO")
+            "CV", "XV", "LV", "EPO", "CPO", "XPO", "YQ")
     entry_files = {"W": ["NCIC"], "V": ["NCIC"], "PO": ["NCIC"]}
 
     def dispatch(self, req: Message) -> list[Message]:
@@ -601,6 +630,8 @@ class NcicBackend(Backend):
             records = [order_record(self.ds, o) for p in _find_people(self.ds, q)
                        for o in self.ds.orders_of(p.id, "NCIC")]
             return [self.hit_or_miss(req, records)]
+        if mke == "YQ":  # hit confirmation, answered for the entering agency of the record
+            return [self._confirm(req)]
         if mke in ("QH", "QR", "ZR", "ZI"):
             q = person_query(req)
             people = [p for p in _find_people(self.ds, q) if p.fbi]  # III is FBI-number keyed
@@ -739,34 +770,6 @@ class NletsBackend(Backend):
                                text=f"ACK {req.control or ''} MESSAGE RECEIVED".replace("  ", " "))
                     for d in req.destinations]
         return super().dispatch(req)
-
-    def _confirm(self, req: Message) -> Message:
-        nic = req.case.nic if req.case else None
-        oca = req.case.oca if req.case else None
-        if not nic and not oca:
-            raise _missing("NIC")
-        rows: list[WarrantRow | StolenVehicleRow | ProtectionOrderRow] = [
-            *self.ds.warrants, *self.ds.stolen_vehicles, *self.ds.protection_orders]
-        row = next((r for r in rows if (nic and r.nic == nic) or (not nic and r.oca == oca)),
-                   None)
-        dest = req.destinations[0] if req.destinations and len(req.destinations[0]) == 9 \
-            else self.ori
-        fields = {k: v for k, v in req.fields.items() if k in ("RTY", "RNO", "PRI")}
-        if row is None:
-            return self.reply(req, origin=dest, status="no_hit", fields=fields,
-                              case=clone(req.case),
-                              text="NOT CONFIRMED - NO RECORD ON FILE")
-        if isinstance(row, WarrantRow):
-            record = wanted_record(self.ds, row)
-            text = "CONFIRMED - WARRANT ACTIVE, WILL EXTRADITE"
-        elif isinstance(row, StolenVehicleRow):
-            record = stolen_record(self.ds, row)
-            text = "CONFIRMED - VEHICLE STILL OUTSTANDING"
-        else:
-            record = order_record(self.ds, row)
-            text = "CONFIRMED - ORDER IN EFFECT AND SERVED"
-        return self.reply(req, origin=row.ori, status="hit", records=[record], text=text,
-                          fields=fields, case=Case(oca=row.oca, nic=row.nic))
 
 
 BACKENDS: dict[str, type[Backend]] = {

@@ -18,6 +18,7 @@ from clets.errors import (
     ValidationError,
 )
 from clets.model import Message, apply_edits
+from clets.model.transactions import Transactions, check_transaction, default_transactions
 
 from .config import ORI_RE, PeerConfig
 from .messages import REASONS, reason_for
@@ -46,7 +47,8 @@ def origin_field(field: str | None) -> bool:
 
 
 def authorize(msg: Message, *, peer: PeerConfig | None, transport_oris: frozenset[str],
-              routes: RouteTable, today: _dt.date) -> None:
+              routes: RouteTable, today: _dt.date,
+              transactions: Transactions | None = None) -> None:
     """Raise :class:`Rejected` for the first failed check, in the order of the spec."""
     if not routes.knows(msg.mke):
         raise Rejected(UNKNOWN_MESSAGE_KEY, REASONS[UNKNOWN_MESSAGE_KEY])
@@ -61,6 +63,10 @@ def authorize(msg: Message, *, peer: PeerConfig | None, transport_oris: frozense
     try:
         apply_edits(msg, today=today)
         routes.check_required(msg)
+        # NCIC's mandatory fields per transaction (model/transactions.toml), when enforced
+        table = transactions if transactions is not None else default_transactions()
+        if table.enforce:
+            check_transaction(msg, table=table)
     except ValidationError as exc:
         code = exc.code if exc.code in REASONS else INVALID_FIELD
         raise Rejected(code, reason_for(code, exc)) from exc

@@ -100,6 +100,9 @@ class SwitchSettings:
     #: days a delivered queue row and its message stay in the journal (0: forever); the
     #: audit trail is never purged by this
     retain_days: float = 30.0
+    #: refuse in step 2 what NCIC refuses for its transactions (model/transactions.toml:
+    #: mandatory fields and identifying sets), with ``.20. MISSING MANDATORY FIELD <TAG>``
+    ncic_transactions: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +300,8 @@ class _Checker:
 
 
 _SWITCH_KEYS = {"name", "home_state", "journal", "ori", "deadline", "ttl", "max_message_bytes",
-                "dedup_window", "retry", "metrics_listen", "unsafe_test_mode", "retain_days"}
+                "dedup_window", "retry", "metrics_listen", "unsafe_test_mode", "retain_days",
+                "ncic_transactions"}
 #: negative controls of the crash tests: ``ack-before-commit`` (the ACK leaves before the
 #: commit, which is not synced either: a kill -9 loses it), ``synchronous-normal`` and
 #: ``synchronous-off`` (the ACK follows the commit, but the commit is not synced: only a power
@@ -366,10 +370,11 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     if unsafe is not None and unsafe not in UNSAFE_TEST_MODES:
         c.add(f"[switch]: unsafe_test_mode must be one of {', '.join(UNSAFE_TEST_MODES)}",
               "switch", None, "unsafe_test_mode")
+    ncic_tx = c.get(sw_raw, "ncic_transactions", bool, "switch", None, default=False)
     jpath = Path(journal)
     settings = SwitchSettings(name, home, jpath if jpath.is_absolute() else base_dir / jpath,
                               ori, deadline, ttl, max_bytes, window, default_retry,
-                              metrics_listen, unsafe, retain)
+                              metrics_listen, unsafe, retain, bool(ncic_tx))
 
     # [[peer]]
     peers: dict[str, PeerConfig] = {}

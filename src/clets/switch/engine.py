@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as _dt
 import functools
 import hashlib
@@ -48,6 +49,7 @@ from clets.errors import (
 from clets.model import Message, dumps, loads
 from clets.model import replace as model_replace
 from clets.model.edits import prepare as prepare_edits
+from clets.model.transactions import default_transactions
 
 from . import sniff
 from .audit import AuditEvent
@@ -56,6 +58,7 @@ from .batch import GroupCommit
 from .capture import CaptureSink, close_captures, unwrap, wrap_captured_links
 from .clock import Clock, SystemClock
 from .config import DestinationConfig, LinkConfig, SwitchConfig
+from .hitconfirm import HitConfirmations, reminder_message
 from .journal import PURGE_BATCH, Journal, OutRow, StoredMessage, control_of
 from .links import Received, open_link, received_frames
 from .messages import (
@@ -165,6 +168,12 @@ class Switch:
         self._held: list[Any] = []
         #: the start's own journal step when the journal could not take it (``start``)
         self._pending_start: Any = None
+        #: hit confirmation clocks (switch/hitconfirm.py): started by hits, run by YQ,
+        #: closed by YR, reminders from the timer
+        self.hits = HitConfirmations()
+        #: NCIC's mandatory fields per transaction, enforced in step 2 when the config says so
+        self._transactions = dataclasses.replace(
+            default_transactions(), enforce=True) if config.switch.ncic_transactions else None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -626,7 +635,7 @@ class Switch:
                     code = INVALID_ORIGIN_ORI
                 raise Rejected(code, reason_for(code, exc)) from exc
             authorize(msg, peer=peer_cfg, transport_oris=rx.peer.allowed_oris,
-                      routes=cfg.routes, today=self._today())
+                      routes=cfg.routes, today=self._today(), transactions=self._transactions)
             try:
                 targets = cfg.routes.route(msg, home_state=cfg.switch.home_state,
                                            configured=cfg.destinations,
@@ -739,6 +748,8 @@ class Switch:
                 names.append(peer_name)
             j.audit(AuditEvent("journaled", msn=msn, outcome="accepted",
                                destination=",".join(names), **audit_kw), now)
+            for ev in self.hits.on_request(msg, now):  # a YQ runs its hit's clock
+                j.audit(ev, now)
             frames = [(oid, self._encode_forward(dest, msg, control_of(oid), address))
                       for oid, dest, address in forwards]
             return status, msn, frames
@@ -999,6 +1010,10 @@ class Switch:
             if frame is not None:
                 j.add_delivery(row.msn, origin_link, req.peer, resp.mke if lost is None
                                else "ER", frame, now, now + ttl)
+            for ev in self.hits.on_answer(msn=row.msn, link=origin_link, peer=req.peer,
+                                          requester=req.origin, control=req.control,
+                                          request_mke=req.mke, answer=msg, now=now):
+                j.audit(ev, now)  # a hit starts a confirmation clock, a YR closes it
             return responses
 
         def after(ok: bool, value: Any) -> None:
@@ -1419,8 +1434,30 @@ class Switch:
                 expired += self._dead_in_tx(row, req, "time-to-live expired", now)
             j.forget_before(now - self.config.switch.dedup_window)
             self._retention_in_tx(now)
+            reminded = self._hit_reminders_in_tx(now)
         if expired:
             self.metrics_data.count("dead_letter", expired)
+        for link_name in reminded:
+            self._wake_target(link_name)
+
+    def _hit_reminders_in_tx(self, now: float) -> set[str]:
+        """Deliver the reminders of hit confirmation clocks that ran out (hitconfirm.py)."""
+        links: set[str] = set()
+        for reminder, ev in self.hits.due(now):
+            clock = reminder.clock
+            if clock.link in self.config.links:
+                codec, _lk = self._link_codec(clock.link)
+                note = reminder_message(self.config.switch.ori, reminder, codec.name)
+                try:
+                    frame = encode_for_origin(codec, note, None, "switch")
+                except EncodeError:
+                    frame = None
+                if frame is not None:
+                    self.journal.add_delivery(clock.msn, clock.link, clock.peer, note.mke,
+                                              frame, now, now + self.config.switch.ttl)
+                    links.add(clock.link)
+            self.journal.audit(ev, now)
+        return links
 
     #: seconds between two journal retention passes
     RETENTION_EVERY = 600.0
