@@ -9,14 +9,13 @@ same through ncic (or nlets), NIEM and JSON; every tag it carries is in the dict
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 
 from clets.codecs import get_codec
 from clets.codecs.tagged import TAG_AT
-from clets.model import Message, default_dictionary, to_dict
+from clets.model import Message, default_dictionary, replace, to_dict
 from clets.model.transactions import check_transaction, default_transactions
 from tests.conftest import FIXTURES
 
@@ -73,7 +72,7 @@ def test_corpus_message(path: Path) -> None:
     if _codec(path) == "ncic" and not msg.records and msg.error is None and msg.text is None:
         # an NCIC request carried over Nlets to a state
         nl = get_codec("nlets")
-        moved = dataclasses.replace(msg, destinations=["NV"])
+        moved = replace(msg, destinations=["NV"])
         assert _model(nl.decode(nl.encode(moved))) == _model(moved)
 
 
