@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench deps clean
+.PHONY: demo test lint typecheck bench deps clean fuzz
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,12 +30,12 @@ demo: $(STAMP)
 	$(BIN)/clets demo
 
 test: $(STAMP) deps
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
 	$(BIN)/mypy
 
 bench: $(STAMP)
@@ -43,6 +43,16 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_links.py
 	$(BIN)/python bench/switch.py
 	$(BIN)/python bench/journal_floor.py
+
+# Coverage-guided fuzzing (atheris, the `fuzz` extra): each target of fuzz/targets.py for
+# FUZZ_SECONDS (3 minutes; FUZZ_SECONDS=3600 for an hour each), niced; FUZZ_TARGETS picks some.
+# Corpora grow in .fuzz/ (not in git); each failing input is saved to tests/fuzz_regressions/.
+FUZZ_SECONDS ?= 180
+FUZZ_TARGETS ?=
+fuzz: $(STAMP)
+	@$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/pip install -q -e '.[dev,fuzz]'
+	nice -n 10 $(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	nice -n 10 $(BIN)/python fuzz/scaling.py $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
