@@ -115,25 +115,55 @@ def _statements(text: str) -> list[list[tuple[str, int]]]:
     return statements
 
 
-_PIC_REPEAT = re.compile(r"([X9AVSP])\((\d+)\)")
+_PIC_SYMBOL = re.compile(r"([^(])(?:\((\d+)\))?")
+#: a PIC's repeat count, at most; 9 digits (larger counts could not be a record on any link)
+_MAX_REPEAT = 999_999_999
 
 
 def _picture(pic: str, source: str, line: int) -> tuple[str, int, int, bool]:
-    """(class text|numeric, size or digits, scale, signed) of a PIC string."""
-    text = _PIC_REPEAT.sub(lambda m: m.group(1) * int(m.group(2)), pic.upper())
-    if re.fullmatch(r"[XA9]+", text) and re.search("[XA]", text):
-        return "text", len(text), 0, False
-    m = re.fullmatch(r"(S?)(9*)(?:V(9*))?", text)
-    if m is None or not (m.group(2) or m.group(3)):
-        if "P" in text:
+    """(class text|numeric, size or digits, scale, signed) of a PIC string.
+
+    ``X(n)`` is counted, not expanded: a copybook line ``PIC X(999999999)`` must cost its
+    length to read, not a gigabyte of memory."""
+    runs: list[tuple[str, int]] = []  # (symbol, count), neighbours with the same symbol merged
+    upper = pic.upper()
+    pos = 0
+    while pos < len(upper):
+        m = _PIC_SYMBOL.match(upper, pos)
+        if m is None:  # a "(" with no symbol before it
+            runs.append(("(", 1))
+            break
+        count = 1
+        if m.group(2) is not None:
+            if len(m.group(2)) > 9 or int(m.group(2)) > _MAX_REPEAT:
+                raise LayoutError(f"PIC {pic}: repeat count larger than {_MAX_REPEAT}",
+                                  source=source, line=line)
+            count = int(m.group(2))
+        if count:
+            if runs and runs[-1][0] == m.group(1):
+                runs[-1] = (m.group(1), runs[-1][1] + count)
+            else:
+                runs.append((m.group(1), count))
+        pos = m.end()
+    shape = "".join(sym for sym, _ in runs)
+    size = {sym: 0 for sym in shape}
+    for sym, count in runs:
+        size[sym] += count
+    if re.fullmatch(r"[XA9]+", shape) and re.search("[XA]", shape):
+        return "text", sum(size.values()), 0, False
+    m = re.fullmatch(r"(S?)(9?)(?:V(9?))?", shape)
+    if (m is None or not (m.group(2) or m.group(3)) or size.get("S", 0) > 1
+            or size.get("V", 0) > 1):
+        if "P" in shape:
             raise LayoutError(f"PIC {pic}: scaling position P is not supported", source=source,
                               line=line)
         raise LayoutError(f"PIC {pic}: edited or unknown picture is not supported "
                           "(use X, 9, S and V)", source=source, line=line)
-    digits = len(m.group(2)) + len(m.group(3) or "")
+    digits = sum(count for sym, count in runs if sym == "9")
     if digits > 31:
         raise LayoutError(f"PIC {pic}: more than 31 digits", source=source, line=line)
-    return "numeric", digits, len(m.group(3) or ""), bool(m.group(1))
+    scale = runs[-1][1] if m.group(3) else 0
+    return "numeric", digits, scale, bool(m.group(1))
 
 
 def _binary_size(digits: int, source: str, line: int) -> int:
