@@ -11,6 +11,7 @@ import tracemalloc
 
 import pytest
 
+from clets.codecs.copybook import layout as layout_mod
 from clets.codecs.copybook import parse_copybook
 from clets.codecs.copybook.parser import parse_items
 from clets.errors import LayoutError
@@ -36,3 +37,39 @@ def test_pic_repeat_is_counted_not_expanded() -> None:
     assert peak < 1 << 20
     assert [(c.kind, c.length, c.scale) for c in record.children] == [
         ("text", 900_000_000, 0), ("zoned", 9, 2)]
+
+
+# ------------------------------------------------------------------ copybook: nested OCCURS
+
+
+def test_nested_occurs_are_refused_before_they_are_laid_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # 66 bytes of copybook, 80 * 80 * 80 = 512,000 fields: seconds of work before the cap
+    walks = []
+    real = layout_mod.Layout._walk
+
+    def counting(self: layout_mod.Layout, *args: object) -> int:
+        walks.append(1)
+        return real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(layout_mod.Layout, "_walk", counting)
+    text = "01 A.\n 05 B OCCURS 80.\n  10 C OCCURS 80.\n   15 D OCCURS 80 PIC X.\n"
+    with pytest.raises(LayoutError, match="512000 elementary fields"):
+        parse_copybook(text)
+    assert walks == []
+
+
+def test_a_record_longer_than_a_frame_is_refused_before_it_is_laid_out() -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(LayoutError, match="longer than"):
+            parse_copybook("01 R.\n 05 F PIC X(900000000).\n 05 FILLER PIC X(900000000).\n")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_occurs_up_to_the_cap_still_lay_out() -> None:
+    text = "01 A.\n 05 B OCCURS 100.\n  10 C OCCURS 100 PIC X.\n"
+    assert len(parse_copybook(text).fields) == layout_mod.MAX_FIELDS

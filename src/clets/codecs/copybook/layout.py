@@ -64,6 +64,21 @@ def _size(item: Item) -> int:
     return one * item.occurs
 
 
+def _count(item: Item) -> int:
+    """Elementary field occurrences under ``item`` (what ``Layout.fields`` would hold)."""
+    one = 1 if not item.is_group else sum(_count(c) for c in item.children)
+    return one * item.occurs
+
+
+#: Largest record a layout is built for: a record is one frame, and no link's default frame
+#: (``DEFAULT_MAX_FRAME``) is larger.
+MAX_RECORD_BYTES = 1 << 20
+#: Most elementary field occurrences (OCCURS expanded) in one record.  Checked before the
+#: fields are laid out, because nested OCCURS multiply: three lines with ``OCCURS 80`` would
+#: otherwise lay out 512,000 fields -- seconds of work for 66 bytes of copybook.
+MAX_FIELDS = 10_000
+
+
 class Layout:
     """The layout of one 01-level record in one code page."""
 
@@ -74,6 +89,13 @@ class Layout:
         self.record = record
         self.fields: list[Field] = []
         top = record.children if record.is_group else [record]
+        size, count = sum(_size(c) for c in top), sum(_count(c) for c in top)
+        if size > MAX_RECORD_BYTES:
+            raise LayoutError(f"{record.name}: record of {size} bytes is longer than "
+                              f"{MAX_RECORD_BYTES}", source=source, line=record.line)
+        if count > MAX_FIELDS:
+            raise LayoutError(f"{record.name}: {count} elementary fields with OCCURS expanded, "
+                              f"more than {MAX_FIELDS}", source=source, line=record.line)
         self._walk(top, 0, (), (), (), source)
         self.length = sum(_size(c) for c in top) * (record.occurs if record.is_group else 1)
         if record.occurs != 1:
