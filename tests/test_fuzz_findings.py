@@ -73,3 +73,19 @@ def test_a_record_longer_than_a_frame_is_refused_before_it_is_laid_out() -> None
 def test_occurs_up_to_the_cap_still_lay_out() -> None:
     text = "01 A.\n 05 B OCCURS 100.\n  10 C OCCURS 100 PIC X.\n"
     assert len(parse_copybook(text).fields) == layout_mod.MAX_FIELDS
+
+
+# ------------------------------------------------------------------ copybook: FILLER contents
+
+
+def test_construct_engines_skip_filler_contents_like_the_fast_one() -> None:
+    # a zoned FILLER holding anything: the generated decoder ignored it, construct refused it
+    layout = parse_copybook("01 R.\n 05 FILLER PIC 9(4).\n 05 N PIC 9(2).\n")
+    record = "AB  12".encode("cp037")
+    expected = {"N": 12}
+    assert layout.decode_fields(record) == expected
+    assert layout.parse_construct(record) == expected
+    assert layout.parse_construct(record, layout.construct.compile()) == expected
+    built = {layout.encode_fields(expected), layout.build_construct(expected),
+             layout.build_construct(expected, layout.construct.compile())}
+    assert built == {"000012".encode("cp037")}

@@ -153,6 +153,8 @@ class Layout:
             sub = F.PackedField(item.digits, item.signed, item.scale, item.name)
         else:
             sub = F.BinaryField(item.length, item.digits, item.signed, item.scale, item.name)
+        if item.filler and not item.is_group:
+            sub = F.FillerField(sub)
         if item.occurs > 1:
             sub = Array(item.occurs, sub)
         return sub if item.filler else item.name / sub
