@@ -7,14 +7,18 @@ asserted on counts and sizes (allocations, fields laid out, calls), never on wal
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
+from clets.codecs import get_codec
 from clets.codecs.copybook import layout as layout_mod
 from clets.codecs.copybook import parse_copybook
 from clets.codecs.copybook.parser import parse_items
-from clets.errors import LayoutError
+from clets.errors import DecodeError, LayoutError
 
 # ------------------------------------------------------------------ copybook: PIC repeat counts
 
@@ -89,3 +93,28 @@ def test_construct_engines_skip_filler_contents_like_the_fast_one() -> None:
     built = {layout.encode_fields(expected), layout.build_construct(expected),
              layout.build_construct(expected, layout.construct.compile())}
     assert built == {"000012".encode("cp037")}
+
+
+# ------------------------------------------------------------------ json: deep nesting
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000, b'{"a":' * 100_000, b"\n\n" + b"[" * 100_000])
+def test_json_stream_nested_too_deeply_is_a_decode_error(data: bytes) -> None:
+    # json's scanner recurses per level: a RecursionError escaped decode_stream (load caught it)
+    codec = get_codec("json")
+    with pytest.raises(DecodeError, match="nested too deeply") as info:
+        list(codec.decode_stream(data))
+    assert info.value.offset == (2 if data.startswith(b"\n") else 0)
+    with pytest.raises(DecodeError):
+        codec.decode(data)
+
+
+def test_cli_encode_of_deeply_nested_json_is_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_bytes(b"[" * 100_000)
+    result = subprocess.run([sys.executable, "-c", "from clets.cli import main; main()",
+                             "encode", "-f", "ncic", str(path)], capture_output=True, timeout=60,
+                            check=False)
+    assert result.returncode == 2, result.stderr
+    assert b"nested too deeply" in result.stderr
+    assert b"Traceback" not in result.stderr
