@@ -19,6 +19,7 @@ from clets.codecs.copybook import layout as layout_mod
 from clets.codecs.copybook import parse_copybook
 from clets.codecs.copybook.parser import parse_items
 from clets.errors import DecodeError, LayoutError
+from clets.switch.config import ConfigProblems, parse_config
 
 # ------------------------------------------------------------------ copybook: PIC repeat counts
 
@@ -118,3 +119,34 @@ def test_cli_encode_of_deeply_nested_json_is_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert b"nested too deeply" in result.stderr
     assert b"Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------ config: link URL host
+
+
+@pytest.mark.parametrize("url", ["tcp://[mv-host:6001?plain=1", "tcp://mv-host]:6001?plain=1",
+                                 "tcp+tls://[::1:5001"])
+def test_config_with_an_unbalanced_bracket_in_a_link_url_is_a_config_problem(url: str) -> None:
+    # urlsplit's ValueError("Invalid IPv6 URL") escaped parse_config (check-config: traceback)
+    text = f"""
+[switch]
+name = "s"
+home_state = "CA"
+journal = "j.sqlite3"
+ori = "CA0000000"
+
+[[peer]]
+mnemonic = "AGENCY"
+oris = ["CA0349999"]
+
+[[link]]
+name = "agency"
+url = "{url}"
+codec = "ncic"
+role = "origin"
+peer = "AGENCY"
+"""
+    with pytest.raises(ConfigProblems) as info:
+        parse_config(text, "box.toml", Path("/nonexistent"))
+    (problem,) = [p for p in info.value.problems if "Invalid IPv6 URL" in p.reason]
+    assert problem.line == text.splitlines().index(f'url = "{url}"') + 1
