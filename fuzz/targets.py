@@ -138,6 +138,10 @@ FRAMER_SPECS = ("len2", "len4", "ascii-len:4", "ascii-len:6:cp037", "rdw", "stx-
                 "stx-etx+lrc", "mllp", "line", "ascii-len:1", "ascii-len:9")
 
 
+#: framing bytes around a payload, at most (a 9-digit ascii-len prefix)
+_FRAMING_OVERHEAD = 9
+
+
 def _events(framer: Any, chunks: list[bytes]) -> list[Any]:
     from clets.errors import FramingError
     from clets.framing import BadFrame
@@ -151,6 +155,10 @@ def _events(framer: Any, chunks: list[bytes]) -> list[Any]:
             if framer.broken is None:
                 raise
             break
+        if framer.pending > framer.max_frame + _FRAMING_OVERHEAD:
+            # "a longer frame is refused before it is buffered" (formats.md section 5)
+            raise OracleFailure(f"{framer.name}: {framer.pending} bytes buffered, "
+                                f"max_frame {framer.max_frame}")
         if any(isinstance(e, BadFrame) and e.fatal for e in out):
             break
     return out
