@@ -74,6 +74,9 @@ def child(name: str, args: argparse.Namespace, libfuzzer_args: list[str]) -> Non
         import clets.framing
         import clets.switch.config  # noqa: F401
 
+    # The copybook and JSON codecs generate their decoders at run time (exec), out of reach of
+    # the import hook; instrument_all() reaches every function alive, those included.
+    atheris.instrument_all()
     target = targets.TARGETS[name]
     allowed = targets.ALLOWED
     known: set[tuple[str, str]] = set()
