@@ -7,6 +7,7 @@ asserted on counts and sizes (allocations, fields laid out, calls), never on wal
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tracemalloc
@@ -19,6 +20,7 @@ from clets.codecs.copybook import layout as layout_mod
 from clets.codecs.copybook import parse_copybook
 from clets.codecs.copybook.parser import parse_items
 from clets.errors import DecodeError, LayoutError
+from clets.model import dumps, loads
 from clets.switch.config import ConfigProblems, parse_config
 
 # ------------------------------------------------------------------ copybook: PIC repeat counts
@@ -150,3 +152,19 @@ peer = "AGENCY"
         parse_config(text, "box.toml", Path("/nonexistent"))
     (problem,) = [p for p in info.value.problems if "Invalid IPv6 URL" in p.reason]
     assert problem.line == text.splitlines().index(f'url = "{url}"') + 1
+
+
+# ------------------------------------------------------------------ json: an empty record
+
+
+def test_an_empty_record_is_written_as_an_object_and_reads_back() -> None:
+    # it was written as null (model.md: "an object whose fields are all absent is null"),
+    # and a null in "records" is refused on load: the json codec could not read its own output
+    msg = loads(b'{"format": "ncic", "mke": "QWR", "records": [{"fields": {}}, {"cmc": "05"}]}')
+    wire = dumps(msg)
+    assert json.loads(wire)["records"][0] == {
+        "file": None, "person": None, "vehicle": None, "case": None, "owner": None,
+        "registration": None, "caution": False, "cmc": None, "ori": None, "offense": None,
+        "remarks": None, "fields": {}}
+    assert loads(wire) == msg
+    assert json.loads(wire)["person"] is None  # an empty object-valued key is still null
