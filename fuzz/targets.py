@@ -280,6 +280,15 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
 }
 
 
+def warm() -> None:
+    """Build every codec once (the fuzz runner instruments the code they generate)."""
+    for name in ("ncic", "nlets"):
+        for encoding in ("ascii", "cp037"):
+            _codec(name, encoding)
+    for name in ("niem", "json", *DMV):
+        _codec(name)
+
+
 def run_one(name: str, data: bytes) -> None:
     """Run target ``name`` on ``data``: typed errors are swallowed, anything else escapes."""
     try:
