@@ -168,3 +168,20 @@ def test_an_empty_record_is_written_as_an_object_and_reads_back() -> None:
         "remarks": None, "fields": {}}
     assert loads(wire) == msg
     assert json.loads(wire)["person"] is None  # an empty object-valued key is still null
+
+
+# ------------------------------------------------------------------ copybook: sibling groups
+
+
+def test_two_groups_of_one_name_under_one_parent_are_a_layout_error() -> None:
+    # the construct layout kept only the second: parse_construct was a KeyError on every record
+    with pytest.raises(LayoutError, match="duplicate name G in R") as info:
+        parse_copybook("01 R.\n 05 G.\n  10 A PIC X.\n 05 G.\n  10 B PIC X.\n")
+    assert info.value.line == 4
+
+
+def test_groups_of_one_name_under_different_parents_still_lay_out() -> None:
+    layout = parse_copybook("01 R.\n 05 H.\n  10 G.\n   15 A PIC X.\n"
+                            " 05 W.\n  10 G.\n   15 B PIC X.\n")
+    record = "AB".encode("cp037")
+    assert layout.parse_construct(record) == layout.decode_fields(record) == {"A": "A", "B": "B"}

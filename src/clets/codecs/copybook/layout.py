@@ -111,6 +111,7 @@ class Layout:
                                   source=source, line=f.line)
             keys[f.key] = f
         self.by_key = keys
+        self._check_siblings(top, record.name, source)
         self.construct: Construct = Struct(*[self._construct(c) for c in top])
         self._decode: Callable[[bytes], dict[str, Any]] | None = None
         self._encode: Callable[[dict[str, Any]], bytes] | None = None
@@ -140,6 +141,22 @@ class Layout:
                     picture=item.picture or ""))
                 offset += item.length
         return offset
+
+    @staticmethod
+    def _check_siblings(items: list[Item], parent: str, source: str) -> None:
+        """Two groups of one name under one parent: the construct layout keys its containers
+        by name, so the second would hide the first (a KeyError on every parse)."""
+        seen: dict[str, Item] = {}
+        for item in items:
+            if item.is_group:
+                Layout._check_siblings(item.children, item.name, source)
+            if item.filler:
+                continue
+            if item.name in seen:
+                raise LayoutError(f"duplicate name {item.name} in {parent} (first at line "
+                                  f"{seen[item.name].line}); qualified names are not supported",
+                                  source=source, line=item.line)
+            seen[item.name] = item
 
     def _construct(self, item: Item) -> Construct:
         sub: Construct
