@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from clets.adapters import url as url_mod
 from clets.codecs import get_codec
 from clets.codecs.copybook import layout as layout_mod
 from clets.codecs.copybook import parse_copybook
 from clets.codecs.copybook.parser import parse_items
-from clets.errors import DecodeError, LayoutError
+from clets.errors import ConfigError, DecodeError, LayoutError
 from clets.model import dumps, loads
 from clets.switch.config import ConfigProblems, parse_config
 
@@ -185,3 +186,27 @@ def test_groups_of_one_name_under_different_parents_still_lay_out() -> None:
                             " 05 W.\n  10 G.\n   15 B PIC X.\n")
     record = "AB".encode("cp037")
     assert layout.parse_construct(record) == layout.decode_fields(record) == {"A": "A", "B": "B"}
+
+
+# ------------------------------------------------------------------ link URLs: length
+
+
+def test_a_link_url_longer_than_the_cap_is_refused_before_it_is_parsed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # 50,000 parameters: checking them took 3x as long at each doubling (sorts, sets)
+    calls = []
+    monkeypatch.setattr(url_mod, "urlsplit", lambda *a: calls.append(a))
+    text = "tcp://h:1?" + "&".join(f"p{i}=1" for i in range(50_000))
+    with pytest.raises(ConfigError, match=f"more than {url_mod.MAX_URL_CHARS}"):
+        url_mod.parse_link_url(text)
+    assert calls == []
+    secret = "tcp://u:" + "hunter2" * 20 + "@h:1?" + "a" * url_mod.MAX_URL_CHARS
+    with pytest.raises(ConfigError) as info:
+        url_mod.parse_link_url(secret)
+    assert "hunter2" not in str(info.value)
+
+
+def test_a_link_url_up_to_the_cap_is_read() -> None:
+    head = "tcp://h:1?plain=1&framing=len2&x="
+    text = head + "a" * (url_mod.MAX_URL_CHARS - len(head))
+    assert url_mod.parse_link_url(text).params["x"] == "a" * (url_mod.MAX_URL_CHARS - len(head))
