@@ -46,7 +46,8 @@ bench: $(STAMP)
 
 # Coverage-guided fuzzing (atheris, the `fuzz` extra): each target of fuzz/targets.py for
 # FUZZ_SECONDS (3 minutes; FUZZ_SECONDS=3600 for an hour each), niced; FUZZ_TARGETS picks some.
-# Corpora grow in .fuzz/ (not in git); each failing input is saved to tests/fuzz_regressions/.
+# Corpora grow in .fuzz/ (not in git); each failing input is saved to tests/fuzz_regressions/
+# and fails the target (docs/testing.md, Fuzzing).
 FUZZ_SECONDS ?= 180
 FUZZ_TARGETS ?=
 fuzz: $(STAMP)

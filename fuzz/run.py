@@ -204,7 +204,8 @@ def parent(name: str, args: argparse.Namespace) -> str:
             f"({seeded} seeds), new findings: {', '.join(found) or 'none'}")
 
 
-def main() -> None:
+def main() -> int:
+    """0, or 1 when a target found something (saved under tests/fuzz_regressions/)."""
     argv = sys.argv[1:]
     extra: list[str] = []
     if "--" in argv:
@@ -223,7 +224,7 @@ def main() -> None:
     args = ap.parse_args(argv)
     if args.child:
         child(args.child, args, extra)
-        return
+        return 0
     sys.path.insert(0, str(HERE))
     import targets
 
@@ -233,7 +234,8 @@ def main() -> None:
         ap.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(targets.TARGETS)}")
     summary = [parent(n, args) for n in names]
     print("\n".join(summary))
+    return 1 if any(not line.endswith("new findings: none") for line in summary) else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
