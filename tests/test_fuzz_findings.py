@@ -210,3 +210,21 @@ def test_a_link_url_up_to_the_cap_is_read() -> None:
     head = "tcp://h:1?plain=1&framing=len2&x="
     text = head + "a" * (url_mod.MAX_URL_CHARS - len(head))
     assert url_mod.parse_link_url(text).params["x"] == "a" * (url_mod.MAX_URL_CHARS - len(head))
+
+
+# ------------------------------------------------------------------ copybook: FILLER groups
+
+
+def test_named_items_in_filler_groups_decode_in_every_engine() -> None:
+    # a group without a name (FILLER) was laid out anonymously in construct, so the named
+    # items in it were lost: parse_construct raised KeyError('FILLER')
+    layout = parse_copybook("01 R.\n 05 A PIC X.\n 05 FILLER.\n  10 B PIC X.\n"
+                            " 05 .\n  10 C PIC 9.\n")
+    record = "ab1".encode("cp037")
+    expected = {"A": "a", "B": "b", "C": 1}
+    assert layout.decode_fields(record) == expected
+    assert layout.parse_construct(record) == expected
+    assert layout.parse_construct(record, layout.construct.compile()) == expected
+    values = {"A": "X", "B": "Y", "C": 7}
+    assert (layout.encode_fields(values) == layout.build_construct(values)
+            == layout.build_construct(values, layout.construct.compile()) == b"\xe7\xe8\xf7")

@@ -64,6 +64,13 @@ def _size(item: Item) -> int:
     return one * item.occurs
 
 
+def _cname(item: Item, position: int) -> str:
+    """The item's key in the construct containers.  A FILLER group needs one too, since the
+    items in it may have names; ``FILLER <position>`` (a space: no COBOL name has one) keeps two
+    of them under one parent apart."""
+    return f"FILLER {position}" if item.filler and item.is_group else item.name
+
+
 def _count(item: Item) -> int:
     """Elementary field occurrences under ``item`` (what ``Layout.fields`` would hold)."""
     one = 1 if not item.is_group else sum(_count(c) for c in item.children)
@@ -112,7 +119,7 @@ class Layout:
             keys[f.key] = f
         self.by_key = keys
         self._check_siblings(top, record.name, source)
-        self.construct: Construct = Struct(*[self._construct(c) for c in top])
+        self.construct: Construct = Struct(*[self._construct(c, i) for i, c in enumerate(top)])
         self._decode: Callable[[bytes], dict[str, Any]] | None = None
         self._encode: Callable[[dict[str, Any]], bytes] | None = None
 
@@ -120,11 +127,11 @@ class Layout:
 
     def _walk(self, items: list[Item], offset: int, subs: tuple[int, ...],
               groups: tuple[str, ...], cpath: tuple[str | int, ...], source: str) -> int:
-        for item in items:
+        for position, item in enumerate(items):
             indexes: list[tuple[int, ...]] = (
                 [(*subs, k) for k in range(1, item.occurs + 1)] if item.occurs > 1 else [subs])
             for n, idx in enumerate(indexes):
-                here: tuple[str | int, ...] = (*cpath, item.name)
+                here: tuple[str | int, ...] = (*cpath, _cname(item, position))
                 if item.occurs > 1:
                     here += (n,)
                 if item.is_group:
@@ -158,10 +165,10 @@ class Layout:
                                   source=source, line=item.line)
             seen[item.name] = item
 
-    def _construct(self, item: Item) -> Construct:
+    def _construct(self, item: Item, position: int) -> Construct:
         sub: Construct
         if item.is_group:
-            sub = Struct(*[self._construct(c) for c in item.children])
+            sub = Struct(*[self._construct(c, i) for i, c in enumerate(item.children)])
         elif item.kind == "text":
             sub = F.TextField(item.length, self.encoding, item.name)
         elif item.kind == "zoned":
@@ -174,7 +181,7 @@ class Layout:
             sub = F.FillerField(sub)
         if item.occurs > 1:
             sub = Array(item.occurs, sub)
-        return sub if item.filler else item.name / sub
+        return sub if item.filler and not item.is_group else _cname(item, position) / sub
 
     # ------------------------------------------------------------------ construct path
 
