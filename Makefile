@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench deps clean soak powercut
+.PHONY: demo test lint typecheck bench deps clean soak powercut fuzz
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,7 +34,7 @@ demo: $(STAMP)
 	$(BIN)/clets demo
 
 test: $(STAMP) deps
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
@@ -46,7 +46,7 @@ powercut: $(STAMP)
 	    tests/test_powercut.py -k lose_nothing
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
 	$(BIN)/mypy
 
 bench: $(STAMP)
@@ -59,6 +59,17 @@ bench: $(STAMP)
 # SOAK_MINUTES=5 for a shorter one; the figures are printed at the end.
 soak: $(STAMP)
 	CLETS_SOAK_MINUTES=$${SOAK_MINUTES:-60} $(BIN)/pytest -q -s tests/test_soak.py -k long
+
+# Coverage-guided fuzzing (atheris, the `fuzz` extra): each target of fuzz/targets.py for
+# FUZZ_SECONDS (3 minutes; FUZZ_SECONDS=3600 for an hour each), niced; FUZZ_TARGETS picks some.
+# Corpora grow in .fuzz/ (not in git); each failing input is saved to tests/fuzz_regressions/
+# and fails the target (docs/testing.md, Fuzzing).
+FUZZ_SECONDS ?= 180
+FUZZ_TARGETS ?=
+fuzz: $(STAMP)
+	@$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/pip install -q -e '.[dev,fuzz]'
+	nice -n 10 $(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	nice -n 10 $(BIN)/python fuzz/scaling.py $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -86,6 +86,11 @@ class LinkURL:
         return self.text
 
 
+#: Longest link URL read.  A real one (host, port, a few file paths) is a few hundred
+#: characters; a longer one is a mistake, and refusing it keeps the work bounded: with tens of
+#: thousands of parameters, checking them grew faster than the URL (sorting, sets).
+MAX_URL_CHARS = 8192
+
 #: ``user:secret@`` in a URL's authority: the secret is never repeated in an error
 _USERINFO_SECRET = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^/?#@:]*):[^/?#@]*@")
 
@@ -100,6 +105,9 @@ def parse_link_url(text: str) -> LinkURL:
     if not isinstance(text, str) or not text.strip():
         raise ConfigError("empty link URL")
     text = text.strip()
+    if len(text) > MAX_URL_CHARS:
+        raise ConfigError(f"{_shown(text)[:60]!r}...: link URL of {len(text)} characters, "
+                          f"more than {MAX_URL_CHARS}")
     shown = _shown(text)
     if "://" not in text:
         raise ConfigError(f"{shown!r}: not a link URL (expected scheme://...)")

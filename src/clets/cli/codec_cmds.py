@@ -60,7 +60,7 @@ def _messages_from_json(data: bytes) -> Iterator[Message]:
     """JSON input for encode/convert: one object, a JSON list, or JSON Lines."""
     try:
         parsed = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         # Not one JSON document: JSON Lines (each line is checked, with its line number).
         yield from get_codec("json").decode_stream(data)
         return

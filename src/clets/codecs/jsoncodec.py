@@ -42,6 +42,9 @@ class JsonCodec:
             except json.JSONDecodeError as exc:
                 raise DecodeError(f"not JSON: {exc.msg}", format=self.name,
                                   offset=start + len(text[i:exc.pos].encode())) from None
+            except RecursionError:  # the scanner recurses once per level of nesting
+                raise DecodeError("not JSON: nested too deeply", format=self.name,
+                                  offset=start) from None
             chunk = text[i:end].encode()
             try:
                 yield load(chunk)

@@ -427,7 +427,11 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         if lname is not None and not NAME_RE.fullmatch(lname):
             c.add(f"[[link]] #{i + 1}: name must be 1-32 letters, digits, _ or -", "link", i,
                   "name")
-        scheme = urlsplit(url).scheme if url else ""
+        try:
+            scheme = urlsplit(url).scheme if url else ""
+        except ValueError as exc:  # "Invalid IPv6 URL": an unbalanced [ or ] in the host
+            c.add(f"[[link]] #{i + 1}: url {url!r}: {exc}", "link", i, "url")
+            scheme = url = ""
         if url and scheme not in SCHEMES:
             c.add(f"[[link]] #{i + 1}: url scheme {scheme!r} unknown ({', '.join(SCHEMES)})",
                   "link", i, "url")

@@ -282,6 +282,10 @@ def cparse_binary(io: Any, length: int, digits: int, signed: bool, scale: int,
     return decode_binary(raw, digits, signed, scale, name, offset)
 
 
+def cskip(io: Any, length: int, name: str) -> None:
+    _read(io, length, name)
+
+
 def cbuild(obj: Any, io: Any, data: bytes) -> Any:
     io.write(data)
     return obj
@@ -317,7 +321,7 @@ class _Field(Construct):  # type: ignore[misc]
     @staticmethod
     def _import(code: Any) -> None:
         code.append("from clets.codecs.copybook.fields import cparse_text, cparse_zoned, "
-                    "cparse_packed, cparse_binary, cbuild, encode_text, encode_zoned, "
+                    "cparse_packed, cparse_binary, cskip, cbuild, encode_text, encode_zoned, "
                     "encode_packed, encode_binary")
 
 
@@ -414,3 +418,26 @@ class BinaryField(_Field):
     def _encode_source(self) -> str:
         return (f"encode_binary(obj, {self.length}, {self.digits}, {self.signed}, {self.scale}, "
                 f"{self.cobol_name!r}, io.tell())")
+
+
+class FillerField(_Field):
+    """A FILLER: its bytes are skipped on parse, whatever they hold, and built as the blank
+    value of its picture -- what the generated decoder and encoder do, so that the construct
+    engines accept the same records as the fast one (a zoned FILLER holding spaces is common)."""
+
+    def __init__(self, inner: _Field) -> None:
+        super().__init__("FILLER")
+        self.inner, self.length = inner, inner.length
+
+    def _parse(self, stream: Any, context: Any, path: Any) -> None:
+        cskip(stream, self.length, self.cobol_name)
+
+    def _encode(self, obj: Any, offset: int) -> bytes:
+        return self.inner._encode(None, offset)
+
+    def _emitparse(self, code: Any) -> str:
+        self._import(code)
+        return f"cskip(io, {self.length}, {self.cobol_name!r})"
+
+    def _encode_source(self) -> str:
+        return self.inner._encode_source().replace("(obj,", "(None,", 1)

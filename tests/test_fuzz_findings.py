@@ -1,0 +1,230 @@
+"""Specific tests for what the fuzzers of ``fuzz/`` found (docs/testing.md, Fuzzing).
+
+Each failing input itself is replayed by ``test_fuzz_regressions.py``; the tests here pin the
+behaviour behind it, written small and by hand.  Work that grew faster than its input is
+asserted on counts and sizes (allocations, fields laid out, calls), never on wall-clock time.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from clets.adapters import url as url_mod
+from clets.codecs import get_codec
+from clets.codecs.copybook import layout as layout_mod
+from clets.codecs.copybook import parse_copybook
+from clets.codecs.copybook.parser import parse_items
+from clets.errors import ConfigError, DecodeError, LayoutError
+from clets.model import dumps, loads
+from clets.switch.config import ConfigProblems, parse_config
+
+# ------------------------------------------------------------------ copybook: PIC repeat counts
+
+
+@pytest.mark.parametrize("count", ["9" * 10, "3" * 22, "1" * 5000])
+def test_pic_repeat_count_too_large_is_a_layout_error(count: str) -> None:
+    # OverflowError (22 digits), ValueError (5000 digits: int() refuses), or a 10 GB string
+    with pytest.raises(LayoutError, match="repeat count"):
+        parse_copybook(f"01 R.\n 05 F PIC X({count}).\n")
+
+
+def test_pic_repeat_is_counted_not_expanded() -> None:
+    # PIC X(900000000) used to build a 900 MB string to measure itself
+    tracemalloc.start()
+    try:
+        (record,) = parse_items("01 R.\n 05 F PIC X(900000000).\n 05 N PIC S9(7)V9(2).\n")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    assert [(c.kind, c.length, c.scale) for c in record.children] == [
+        ("text", 900_000_000, 0), ("zoned", 9, 2)]
+
+
+# ------------------------------------------------------------------ copybook: nested OCCURS
+
+
+def test_nested_occurs_are_refused_before_they_are_laid_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # 66 bytes of copybook, 80 * 80 * 80 = 512,000 fields: seconds of work before the cap
+    walks = []
+    real = layout_mod.Layout._walk
+
+    def counting(self: layout_mod.Layout, *args: object) -> int:
+        walks.append(1)
+        return real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(layout_mod.Layout, "_walk", counting)
+    text = "01 A.\n 05 B OCCURS 80.\n  10 C OCCURS 80.\n   15 D OCCURS 80 PIC X.\n"
+    with pytest.raises(LayoutError, match="512000 elementary fields"):
+        parse_copybook(text)
+    assert walks == []
+
+
+def test_a_record_longer_than_a_frame_is_refused_before_it_is_laid_out() -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(LayoutError, match="longer than"):
+            parse_copybook("01 R.\n 05 F PIC X(900000000).\n 05 FILLER PIC X(900000000).\n")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_occurs_up_to_the_cap_still_lay_out() -> None:
+    text = "01 A.\n 05 B OCCURS 100.\n  10 C OCCURS 100 PIC X.\n"
+    assert len(parse_copybook(text).fields) == layout_mod.MAX_FIELDS
+
+
+# ------------------------------------------------------------------ copybook: FILLER contents
+
+
+def test_construct_engines_skip_filler_contents_like_the_fast_one() -> None:
+    # a zoned FILLER holding anything: the generated decoder ignored it, construct refused it
+    layout = parse_copybook("01 R.\n 05 FILLER PIC 9(4).\n 05 N PIC 9(2).\n")
+    record = "AB  12".encode("cp037")
+    expected = {"N": 12}
+    assert layout.decode_fields(record) == expected
+    assert layout.parse_construct(record) == expected
+    assert layout.parse_construct(record, layout.construct.compile()) == expected
+    built = {layout.encode_fields(expected), layout.build_construct(expected),
+             layout.build_construct(expected, layout.construct.compile())}
+    assert built == {"000012".encode("cp037")}
+
+
+# ------------------------------------------------------------------ json: deep nesting
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000, b'{"a":' * 100_000, b"\n\n" + b"[" * 100_000])
+def test_json_stream_nested_too_deeply_is_a_decode_error(data: bytes) -> None:
+    # json's scanner recurses per level: a RecursionError escaped decode_stream (load caught it)
+    codec = get_codec("json")
+    with pytest.raises(DecodeError, match="nested too deeply") as info:
+        list(codec.decode_stream(data))
+    assert info.value.offset == (2 if data.startswith(b"\n") else 0)
+    with pytest.raises(DecodeError):
+        codec.decode(data)
+
+
+def test_cli_encode_of_deeply_nested_json_is_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_bytes(b"[" * 100_000)
+    result = subprocess.run([sys.executable, "-c", "from clets.cli import main; main()",
+                             "encode", "-f", "ncic", str(path)], capture_output=True, timeout=60,
+                            check=False)
+    assert result.returncode == 2, result.stderr
+    assert b"nested too deeply" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------ config: link URL host
+
+
+@pytest.mark.parametrize("url", ["tcp://[mv-host:6001?plain=1", "tcp://mv-host]:6001?plain=1",
+                                 "tcp+tls://[::1:5001"])
+def test_config_with_an_unbalanced_bracket_in_a_link_url_is_a_config_problem(url: str) -> None:
+    # urlsplit's ValueError("Invalid IPv6 URL") escaped parse_config (check-config: traceback)
+    text = f"""
+[switch]
+name = "s"
+home_state = "CA"
+journal = "j.sqlite3"
+ori = "CA0000000"
+
+[[peer]]
+mnemonic = "AGENCY"
+oris = ["CA0349999"]
+
+[[link]]
+name = "agency"
+url = "{url}"
+codec = "ncic"
+role = "origin"
+peer = "AGENCY"
+"""
+    with pytest.raises(ConfigProblems) as info:
+        parse_config(text, "box.toml", Path("/nonexistent"))
+    (problem,) = [p for p in info.value.problems if "Invalid IPv6 URL" in p.reason]
+    assert problem.line == text.splitlines().index(f'url = "{url}"') + 1
+
+
+# ------------------------------------------------------------------ json: an empty record
+
+
+def test_an_empty_record_is_written_as_an_object_and_reads_back() -> None:
+    # it was written as null (model.md: "an object whose fields are all absent is null"),
+    # and a null in "records" is refused on load: the json codec could not read its own output
+    msg = loads(b'{"format": "ncic", "mke": "QWR", "records": [{"fields": {}}, {"cmc": "05"}]}')
+    wire = dumps(msg)
+    assert json.loads(wire)["records"][0] == {
+        "file": None, "person": None, "vehicle": None, "case": None, "owner": None,
+        "registration": None, "caution": False, "cmc": None, "ori": None, "offense": None,
+        "remarks": None, "fields": {}}
+    assert loads(wire) == msg
+    assert json.loads(wire)["person"] is None  # an empty object-valued key is still null
+
+
+# ------------------------------------------------------------------ copybook: sibling groups
+
+
+def test_two_groups_of_one_name_under_one_parent_are_a_layout_error() -> None:
+    # the construct layout kept only the second: parse_construct was a KeyError on every record
+    with pytest.raises(LayoutError, match="duplicate name G in R") as info:
+        parse_copybook("01 R.\n 05 G.\n  10 A PIC X.\n 05 G.\n  10 B PIC X.\n")
+    assert info.value.line == 4
+
+
+def test_groups_of_one_name_under_different_parents_still_lay_out() -> None:
+    layout = parse_copybook("01 R.\n 05 H.\n  10 G.\n   15 A PIC X.\n"
+                            " 05 W.\n  10 G.\n   15 B PIC X.\n")
+    record = "AB".encode("cp037")
+    assert layout.parse_construct(record) == layout.decode_fields(record) == {"A": "A", "B": "B"}
+
+
+# ------------------------------------------------------------------ link URLs: length
+
+
+def test_a_link_url_longer_than_the_cap_is_refused_before_it_is_parsed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # 50,000 parameters: checking them took 3x as long at each doubling (sorts, sets)
+    calls = []
+    monkeypatch.setattr(url_mod, "urlsplit", lambda *a: calls.append(a))
+    text = "tcp://h:1?" + "&".join(f"p{i}=1" for i in range(50_000))
+    with pytest.raises(ConfigError, match=f"more than {url_mod.MAX_URL_CHARS}"):
+        url_mod.parse_link_url(text)
+    assert calls == []
+    secret = "tcp://u:" + "hunter2" * 20 + "@h:1?" + "a" * url_mod.MAX_URL_CHARS
+    with pytest.raises(ConfigError) as info:
+        url_mod.parse_link_url(secret)
+    assert "hunter2" not in str(info.value)
+
+
+def test_a_link_url_up_to_the_cap_is_read() -> None:
+    head = "tcp://h:1?plain=1&framing=len2&x="
+    text = head + "a" * (url_mod.MAX_URL_CHARS - len(head))
+    assert url_mod.parse_link_url(text).params["x"] == "a" * (url_mod.MAX_URL_CHARS - len(head))
+
+
+# ------------------------------------------------------------------ copybook: FILLER groups
+
+
+def test_named_items_in_filler_groups_decode_in_every_engine() -> None:
+    # a group without a name (FILLER) was laid out anonymously in construct, so the named
+    # items in it were lost: parse_construct raised KeyError('FILLER')
+    layout = parse_copybook("01 R.\n 05 A PIC X.\n 05 FILLER.\n  10 B PIC X.\n"
+                            " 05 .\n  10 C PIC 9.\n")
+    record = "ab1".encode("cp037")
+    expected = {"A": "a", "B": "b", "C": 1}
+    assert layout.decode_fields(record) == expected
+    assert layout.parse_construct(record) == expected
+    assert layout.parse_construct(record, layout.construct.compile()) == expected
+    values = {"A": "X", "B": "Y", "C": 7}
+    assert (layout.encode_fields(values) == layout.build_construct(values)
+            == layout.build_construct(values, layout.construct.compile()) == b"\xe7\xe8\xf7")
