@@ -474,3 +474,21 @@ def fit(gammas: Matrix, fields: Iterable[str] = tuple(FIELDS), *, random_gammas:
         if done:
             break
     return Model(fields, m, u, lam)
+
+
+def learn(feats: Sequence[Features], fields: Iterable[str] = tuple(FIELDS), *, seed: int = 1,
+          random_pairs: int = 200_000, pairs: npt.NDArray[np.int64] | None = None,
+          gammas: Matrix | None = None) -> Model:
+    """A model learned from a file's own records, without labels: blocking, comparison,
+    u from random pairs, m by EM per session, then u and λ on the candidates."""
+    if pairs is None:
+        pairs = candidate_pairs(feats)
+    if gammas is None:
+        gammas = comparison_matrix(feats, pairs)
+    rng = np.random.default_rng(seed)
+    n = len(feats)
+    rand = rng.integers(0, n, (min(random_pairs, n * 20), 2)) if n > 1 else \
+        np.empty((0, 2), dtype=np.int64)
+    rand = rand[rand[:, 0] != rand[:, 1]]
+    return fit_sessions(gammas, pair_key_kinds(feats, pairs),
+                        comparison_matrix(feats, rand), fields)
