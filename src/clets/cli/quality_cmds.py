@@ -199,9 +199,9 @@ def register(group: click.Group) -> None:
         learn the linkage model from them; the sealed list is kept."""
         from clets.quality.index import QualityIndex
         from clets.quality.linkage import features, learn
-        from clets.quality.scan import read_records
+        from clets.quality.scan import ScanRecord, read_records
 
-        records = []
+        records: list[ScanRecord] = []
         for f in files:
             records.extend(read_records(_read(f).decode("utf-8")))
         index = QualityIndex(index_path)
