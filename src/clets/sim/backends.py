@@ -324,13 +324,42 @@ class Backend:
         return msg
 
     def hit_or_miss(self, req: Message, records: list[Record], *,
-                    no_hit_text: str | None = None) -> Message:
+                    no_hit_text: str | None = None,
+                    possible: list[str] | None = None) -> Message:
         if records:
             return self.reply(req, status="hit", records=records,
                               text=hit_banner() if self.banner else None)
-        # a miss echoes the search keys, as the files do ("NO RECORD LIC/7ABC123 LIS/CA")
-        return self.reply(req, status="no_hit", text=no_hit_text or self.no_hit_text,
+        # a miss echoes the search keys, as the files do ("NO RECORD LIC/7ABC123 LIS/CA");
+        # scored possible matches follow it: never a confirmed hit (docs/quality.md)
+        text = no_hit_text or self.no_hit_text
+        if possible:
+            text = "\n".join([text, *possible])
+        return self.reply(req, status="no_hit", text=text,
                           person=clone(req.person), vehicle=clone(req.vehicle))
+
+    def possible_matches(self, q: _PersonQuery, people: list[PersonRow]) -> list[str]:
+        """``POSSIBLE MATCH`` lines for a name + DOB inquiry that found nothing exactly:
+        people of this file the linkage model scores at or above the review threshold, with
+        the score and the fields that differ."""
+        if q.name is None or not q.dob or not people:
+            return []
+        from clets.quality.search import NameSearch
+
+        index = NameSearch((p.id, person_model(p)) for p in people)
+        query = Person(name=q.name, dob=q.dob, sex=q.sex, ssn=q.ssn, fbi=q.fbi)
+        by_id = {p.id: p for p in people}
+        lines = []
+        for m in index.search(query):
+            p = by_id[m.key]
+            lines.append(f"POSSIBLE MATCH SCORE/{m.probability:.2f} NAM/{p.last}, {p.first}"
+                         f"{' ' + p.middle if p.middle else ''} DOB/{_yyyymmdd(p.dob)} "
+                         f"SEX/{p.sex} DIFFERS/{','.join(m.differs) or 'NONE'}")
+        return lines
+
+    def _wanted(self, file: str) -> list[PersonRow]:
+        """People with an active warrant in ``file``."""
+        ids = {w.person for w in self.ds.warrants if file in w.files and not w.located}
+        return [p for p in self.ds.people if p.id in ids]
 
     def error(self, req: Message, code: int, reason: str, raw: str | None = None) -> Message:
         """``.NN. REASON`` answer; ``echo`` is the first 100 characters of the input."""
@@ -563,7 +592,8 @@ class WpsBackend(Backend):
             q = person_query(req)
             records = [wanted_record(self.ds, w) for p in _find_people(self.ds, q)
                        for w in self.ds.warrants_of(p.id, "WPS") if not w.located]
-            return [self.hit_or_miss(req, records)]
+            possible = [] if records else self.possible_matches(q, self._wanted("WPS"))
+            return [self.hit_or_miss(req, records, possible=possible)]
         return self.entry(req) or super().dispatch(req)
 
 
@@ -587,7 +617,9 @@ class NcicBackend(Backend):
                        for w in self.ds.warrants_of(p.id, "NCIC") if not w.located]
             records += [order_record(self.ds, o) for p in people
                         for o in self.ds.orders_of(p.id, "NCIC")]
-            return [self.hit_or_miss(req, records, no_hit_text="NO NCIC WANT")]
+            possible = [] if records else self.possible_matches(q, self._wanted("NCIC"))
+            return [self.hit_or_miss(req, records, no_hit_text="NO NCIC WANT",
+                                     possible=possible)]
         if mke in ("QV", "ZV"):
             keys = _vehicle_keys(req)
             records = [stolen_record(self.ds, s)
