@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from clets.errors import ConfigError
-from clets.model.types import Person, Record, Vehicle
+from clets.model.types import Record, Vehicle
 
-from .linkage import Features, Model, block_keys, features
+from .linkage import Features, Model, block_keys, features, nick_group
 
 __all__ = ["IndexedPerson", "QualityIndex", "read_sealed_list"]
 
@@ -30,21 +30,31 @@ CREATE TABLE IF NOT EXISTS person (
     rid TEXT PRIMARY KEY,
     source TEXT NOT NULL,
     last TEXT, first TEXT, middle TEXT, dob TEXT, sex TEXT,
-    ssn TEXT, oln TEXT, fbi TEXT, cii TEXT
+    ssn TEXT, oln TEXT, fbi TEXT, cii TEXT,
+    sx_last TEXT, sx_first TEXT, ny_last TEXT, ny_first TEXT, mp_last TEXT, mp_first TEXT
 );
 CREATE TABLE IF NOT EXISTS block (key TEXT NOT NULL, rid TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS block_key ON block (key);
+CREATE INDEX IF NOT EXISTS block_rid ON block (rid);
 CREATE TABLE IF NOT EXISTS ident (kind TEXT NOT NULL, value TEXT NOT NULL, rid TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ident_value ON ident (kind, value);
+CREATE INDEX IF NOT EXISTS ident_rid ON ident (rid);
 CREATE TABLE IF NOT EXISTS vehicle (
     rid TEXT NOT NULL, vin TEXT, plate TEXT, plate_state TEXT
 );
 CREATE INDEX IF NOT EXISTS vehicle_vin ON vehicle (vin);
+CREATE INDEX IF NOT EXISTS vehicle_rid ON vehicle (rid);
 CREATE TABLE IF NOT EXISTS sealed (
     number TEXT PRIMARY KEY, kind TEXT, source TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+_COLS = ("rid, source, last, first, middle, dob, sex, ssn, oln, fbi, sx_last, sx_first, "
+         "ny_last, ny_first, mp_last, mp_first")
+#: blocking-key rows read per lookup at most (a very common name in one block)
+CANDIDATES_MAX = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +90,6 @@ def read_sealed_list(lines: Iterable[str], source: str = "sealed list") -> list[
     return out
 
 
-def _label(p: Person) -> str:
-    n = p.name
-    name = f"{n.last or ''}, {n.first or ''}".strip(", ") if n else "?"
-    return f"{name} {p.dob or ''}".strip()
-
-
 class QualityIndex:
     """The SQLite index.  One connection; the switch uses it from its loop thread."""
 
@@ -119,9 +123,10 @@ class QualityIndex:
                 p = rec.person
                 if p is not None:
                     f = features(p)
-                    cur.execute("INSERT INTO person VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    cur.execute("INSERT INTO person VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                 (rid, source, f.last, f.first, f.middle, f.dob, f.sex,
-                                 f.ssn, f.oln, f.fbi, p.cii or ""))
+                                 f.ssn, f.oln, f.fbi, p.cii or "", f.sx_last, f.sx_first,
+                                 f.ny_last, f.ny_first, f.mp_last, f.mp_first))
                     cur.executemany("INSERT INTO block VALUES (?,?)",
                                     [(k, rid) for k in block_keys(f)])
                     ids = [("ssn", f.ssn), ("oln", f.oln), ("fbi", f.fbi)]
@@ -188,20 +193,18 @@ class QualityIndex:
         hit = self._features.get(rid)
         if hit is not None:
             return hit
-        row = self.db.execute("SELECT rid, source, last, first, middle, dob, sex, ssn, oln, "
-                              "fbi FROM person WHERE rid = ?", (rid,)).fetchone()
+        row = self.db.execute(f"SELECT {_COLS} FROM person WHERE rid = ?", (rid,)).fetchone()
         if row is None:
             return None
         return self._remember(row)
 
     def _remember(self, row: tuple[Any, ...]) -> IndexedPerson:
-        rid, source, last, first, middle, dob, sex, ssn, oln, fbi = row
-        from clets.model.types import License, Name
-        d = f"{dob[:4]}-{dob[4:6]}-{dob[6:]}" if dob else None
-        p = Person(name=Name(last or None, first or None, middle or None), dob=d,
-                   sex=sex or None, ssn=ssn or None, fbi=fbi or None,
-                   license=License(number=oln) if oln else None)
-        ip = IndexedPerson(rid, source, features(p), _label(p))
+        (rid, source, last, first, middle, dob, sex, ssn, oln, fbi, sx_l, sx_f, ny_l, ny_f,
+         mp_l, mp_f) = row
+        f = Features(last, first, middle, dob, sex, ssn, oln, fbi, sx_l, sx_f, ny_l, ny_f,
+                     mp_l, mp_f, nick_group(first))
+        d = f"{dob[:4]}-{dob[4:6]}-{dob[6:]}" if dob else ""
+        ip = IndexedPerson(rid, source, f, f"{last}, {first} {d}".strip())
         if len(self._features) > 200_000:
             self._features.clear()
         self._features[rid] = ip
@@ -213,14 +216,22 @@ class QualityIndex:
         if not keys:
             return []
         marks = ",".join("?" * len(keys))
-        rids = [r[0] for r in self.db.execute(
-            f"SELECT DISTINCT rid FROM block WHERE key IN ({marks}) LIMIT 500",
-            keys)]
+        rids = {r[0] for r in self.db.execute(
+            f"SELECT rid FROM block WHERE key IN ({marks}) LIMIT {CANDIDATES_MAX}", keys)}
         out = []
+        missing = []
         for rid in rids:
-            ip = self.person(rid)
-            if ip is not None:
+            ip = self._features.get(rid)
+            if ip is None:
+                missing.append(rid)
+            else:
                 out.append(ip)
+        for start in range(0, len(missing), 200):
+            chunk = missing[start:start + 200]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(f"SELECT {_COLS} FROM person WHERE rid IN ({marks})",
+                                       chunk):
+                out.append(self._remember(row))
         return out
 
     def with_identifier(self, kind: str, value: str) -> list[IndexedPerson]:

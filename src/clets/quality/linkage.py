@@ -31,8 +31,20 @@ from clets.model.types import Person
 
 from .catalogue import table
 
-__all__ = ["FIELDS", "NAME_DOB", "Features", "Model", "block_keys", "candidate_pairs",
-           "compare", "comparison_matrix", "features", "fit", "ncic_rule_pairs"]
+__all__ = [
+    "FIELDS",
+    "NAME_DOB",
+    "Features",
+    "Model",
+    "block_keys",
+    "candidate_pairs",
+    "compare",
+    "comparison_matrix",
+    "features",
+    "fit",
+    "ncic_rule_pairs",
+    "nick_group",
+]
 
 Matrix = npt.NDArray[np.int8]
 
@@ -85,6 +97,11 @@ def _nick_groups() -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in groups.items()}
 
 
+def nick_group(first: str) -> frozenset[str]:
+    """The given names a name is interchangeable with (nickname table), itself included."""
+    return _nick_groups().get(first, frozenset((first,)))
+
+
 def _clean(s: str | None) -> str:
     if not s:
         return ""
@@ -120,8 +137,9 @@ def _sorted_digits(dob: str) -> str:
 def block_keys(f: Features) -> list[str]:
     """The blocking keys of a record: a union, each robust to other errors.
 
-    - Soundex(surname) + birth year and month, and + year and day: a DOB with the day or
-      the month wrong;
+    - Soundex(surname) + birth year and month, + year and day, + month and day: a DOB with
+      the day, the month or the year wrong;
+    - Soundex(given) + birth year and month: a surname changed beyond its sound, and the day;
     - exact DOB + Soundex(given): a surname mistyped in its first letter, or replaced;
     - NYSIIS(surname) + NYSIIS(given): any DOB error, when both names sound alike;
     - Metaphone(surname) + sorted DOB digits: day/month swapped plus a given-name change;
@@ -136,6 +154,9 @@ def block_keys(f: Features) -> list[str]:
     if f.sx_last and y:
         keys.append(f"a{f.sx_last}{f.dob[:6]}")
         keys.append(f"g{f.sx_last}{y}{f.dob[6:]}")
+        keys.append(f"i{f.sx_last}{f.dob[4:]}")
+    if f.sx_first and y:
+        keys.append(f"j{f.sx_first}{f.dob[:6]}")
     if f.dob and f.sx_first:
         keys.append(f"b{f.dob}{f.sx_first}")
     if f.ny_last and f.ny_first:
@@ -318,7 +339,7 @@ class Model:
     u: dict[str, list[float]]
     prior: float
     match_p: float = 0.9
-    review_p: float = 0.05
+    review_p: float = 0.01
     weights: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -356,6 +377,13 @@ class Model:
     def review_weight(self) -> float:
         return _logit2(self.review_p) - _logit2(self.prior)
 
+    def restricted(self, fields: Iterable[str]) -> Model:
+        """The same weights over fewer fields (a name + DOB search): m and u of a field do
+        not depend on which other fields are compared (the model's independence)."""
+        keep = tuple(f for f in self.fields if f in set(fields))
+        return Model(keep, {f: self.m[f] for f in keep}, {f: self.u[f] for f in keep},
+                     self.prior, self.match_p, self.review_p)
+
     def to_dict(self) -> dict[str, Any]:
         return {"fields": list(self.fields), "m": self.m, "u": self.u, "prior": self.prior,
                 "match_p": self.match_p, "review_p": self.review_p}
@@ -368,8 +396,8 @@ class Model:
 #: training sessions (Splink's way): pairs blocked on some fields, EM over the others with u
 #: fixed; a field's m comes from a session whose blocking did not force it to agree
 SESSIONS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("bf", ("given", "dob"), ("surname", "middle", "sex", "ssn", "oln", "fbi")),
-    ("ag", ("surname", "dob"), ("given", "middle", "sex", "ssn", "oln", "fbi")),
+    ("bfj", ("given", "dob"), ("surname", "middle", "sex", "ssn", "oln", "fbi")),
+    ("agi", ("surname", "dob"), ("given", "middle", "sex", "ssn", "oln", "fbi")),
     ("ch", ("surname", "given"), ("dob",)),
 )
 
@@ -388,11 +416,18 @@ def pair_key_kinds(feats: Sequence[Features], pairs: npt.NDArray[np.int64]) -> l
 
 
 def fit_sessions(gammas: Matrix, kinds: Sequence[str], random_gammas: Matrix,
-                 fields: Iterable[str] = tuple(FIELDS), iterations: int = 40) -> Model:
-    """m by EM per session (u fixed from random pairs), then λ on all candidates."""
+                 fields: Iterable[str] = tuple(FIELDS), iterations: int = 40,
+                 n_records: int | None = None, learn_u: bool = False) -> Model:
+    """m by EM per session with u fixed from random pairs (Splink's way); then the prior.
+
+    The prior is the probability that two records *drawn at random* are a match, as u is
+    the agreement among random pairs: the expected number of matches M among the candidate
+    pairs (all matches are assumed blocked together) over all n(n-1)/2 pairs, found as the
+    fixed point M = sum of the candidates' posteriors at prior M / (n(n-1)/2).  With
+    ``learn_u`` (not the default, measured worse) u is then re-learned on the candidates.
+    """
     fields = tuple(fields)
-    base = fit(random_gammas[:0] if len(random_gammas) == 0 else gammas[:0], fields,
-               random_gammas=random_gammas, iterations=0)
+    base = fit(gammas[:0], fields, random_gammas=random_gammas, iterations=0)
     m = dict(base.m)
     learned: dict[str, list[list[float]]] = {}
     for letters, excluded, targets in SESSIONS:
@@ -408,11 +443,23 @@ def fit_sessions(gammas: Matrix, kinds: Sequence[str], random_gammas: Matrix,
                 learned.setdefault(f, []).append(session.m[f])
     for f, ms in learned.items():
         m[f] = list(np.mean(np.asarray(ms), axis=0))
-    # u and λ on the candidates themselves, m held: blocked non-matches agree far more often
-    # than random pairs (same surname code and birth month ...), and m anchors which class
-    # is the match class, so EM cannot swap them
-    return fit(gammas, fields, random_gammas=random_gammas, iterations=iterations,
-               learn_u=True, start_m=m, learn_m=False)
+    if learn_u:
+        return fit(gammas, fields, random_gammas=random_gammas, iterations=iterations,
+                   learn_u=True, start_m=m, learn_m=False)
+    model = Model(fields, m, base.u, 0.5)
+    n = n_records or int(gammas.shape[0] ** 0.5) + 2
+    total = n * (n - 1) / 2
+    w = model.weights_of(gammas)
+    matches = max(1.0, len(w) * 0.1)
+    for _ in range(200):
+        lam = min(max(matches / total, 1e-12), 0.5)
+        post = 1.0 / (1.0 + np.power(2.0, -np.clip(w + _logit2(lam), -60, 60)))
+        new = float(post.sum())
+        if abs(new - matches) < 1e-3 * max(1.0, matches):
+            matches = new
+            break
+        matches = new
+    return Model(fields, m, base.u, min(max(matches / total, 1e-12), 0.5))
 
 
 def _logit2(p: float) -> float:
@@ -491,4 +538,4 @@ def learn(feats: Sequence[Features], fields: Iterable[str] = tuple(FIELDS), *, s
         np.empty((0, 2), dtype=np.int64)
     rand = rand[rand[:, 0] != rand[:, 1]]
     return fit_sessions(gammas, pair_key_kinds(feats, pairs),
-                        comparison_matrix(feats, rand), fields)
+                        comparison_matrix(feats, rand), fields, n_records=n)

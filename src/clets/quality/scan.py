@@ -68,6 +68,10 @@ class ScanResult:
     weights: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     review_pairs: int = 0
     candidate_pairs: int = 0
+    #: the candidate pairs (positions in ``person_positions``) and their comparison vectors
+    pairs: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty((0, 2), np.int64))
+    gammas: npt.NDArray[np.int8] = field(default_factory=lambda: np.empty((0, 8), np.int8))
+    person_positions: list[int] = field(default_factory=list)
 
     def flag_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -237,6 +241,7 @@ def scan(records: Sequence[ScanRecord], today: _dt.date, *,
         model = learn(feats, pairs=pairs, gammas=gammas)
     weights = model.weights_of(gammas)
     result.model, result.weights, result.candidate_pairs = model, weights, len(pairs)
+    result.pairs, result.gammas, result.person_positions = pairs, gammas, positions
     result.review_pairs = int((weights >= model.review_weight).sum())
     # duplicate clusters: links at the match threshold, joined transitively
     uf = _UnionFind()
