@@ -145,7 +145,10 @@ def block_keys(f: Features) -> list[str]:
     - Metaphone(surname) + sorted DOB digits: day/month swapped plus a given-name change;
     - the two Soundex codes in sorted order + birth year: first and last swapped;
     - nickname-canonical given name + exact DOB: a nickname with a misspelled surname;
-    - the two Metaphone codes in sorted order: names swapped and the DOB wrong.
+    - the two Metaphone codes in sorted order: names swapped and the DOB wrong;
+    - exact DOB + the first two letters of the surname, or of the given name: a name
+      misspelled beyond its sound (its first letters kept);
+    - given name + birth month and day: the year mistyped and the surname misspelled.
     """
     if not f.last and not f.first:
         return []
@@ -171,6 +174,12 @@ def block_keys(f: Features) -> list[str]:
     if f.mp_last and f.mp_first:
         a, b = sorted((f.mp_last, f.mp_first))
         keys.append(f"h{a}|{b}")
+    if f.dob:
+        if f.last:
+            keys.append(f"k{f.dob}{f.last[:2]}")
+        if f.first:
+            keys.append(f"l{f.dob}{f.first[:2]}")
+            keys.append(f"m{f.first}{f.dob[4:]}")
     return keys
 
 
@@ -396,8 +405,8 @@ class Model:
 #: training sessions (Splink's way): pairs blocked on some fields, EM over the others with u
 #: fixed; a field's m comes from a session whose blocking did not force it to agree
 SESSIONS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("bfj", ("given", "dob"), ("surname", "middle", "sex", "ssn", "oln", "fbi")),
-    ("agi", ("surname", "dob"), ("given", "middle", "sex", "ssn", "oln", "fbi")),
+    ("bfjlm", ("given", "dob"), ("surname", "middle", "sex", "ssn", "oln", "fbi")),
+    ("agik", ("surname", "dob"), ("given", "middle", "sex", "ssn", "oln", "fbi")),
     ("ch", ("surname", "given"), ("dob",)),
 )
 
