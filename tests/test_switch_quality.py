@@ -34,6 +34,7 @@ async def test_warn_flags_go_to_warnings_audit_and_ack(tmp_path: Path) -> None:
         ack = await h.recv("lapd")
         assert ack.mke == "ACK"
         assert any(w.startswith("QUALITY dob_too_old") for w in ack.warnings)
+        assert "QUALITY dob_too_old" in (ack.text or "")  # for formats without warnings
         fwd = await h.recv("ncic")
         assert fwd.remarks == "CHECK HIM  twice" and fwd.person == sent.person
         await eventually(lambda: events(h, "quality"))
@@ -74,6 +75,7 @@ async def test_sealed_records_are_cut_from_answers(tmp_path: Path) -> None:
         assert [r.person.cii for r in got.records if r.person] == ["A11111111"]
         assert any("sealed_record" in w for w in got.warnings)
         assert "A22222222" not in dumps(got)
+        assert "record withheld" in (got.text or "")  # text formats carry no warnings
         await eventually(lambda: any(e["outcome"] == "sealed_cut"
                                      for e in events(h, "quality")))
 

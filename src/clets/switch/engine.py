@@ -579,7 +579,9 @@ class Switch:
                         msn: int) -> None:
         ack = ack_message(fmt=codec.name, switch_ori=self.config.switch.ori, origin=msg.origin,
                           control=msg.control, sequence=msg.sequence, msn=msn)
-        ack.warnings = [w for w in msg.warnings if w.startswith("QUALITY ")]
+        flagged = [w for w in msg.warnings if w.startswith("QUALITY ")]
+        if flagged:  # text formats carry no warnings field: the flags follow the ACK's text
+            ack.warnings, ack.text = flagged, "\n".join([ack.text or "", *flagged])
         with contextlib.suppress(EncodeError, LinkError, TimeoutError):
             frame = encode_for_origin(codec, ack, None, "ack")
             async with asyncio.timeout(self._send_timeout):
@@ -769,6 +771,7 @@ class Switch:
             kept, cut = self._quality.screen_answer(resp, row.msn)
             if cut:  # sealed records never reach the requester; the notice says so
                 resp.records, resp.warnings = kept, [*resp.warnings, *cut]
+                resp.text = "\n".join([t for t in (resp.text,) if t] + cut)
         j = self.journal
         lost: EncodeError | None = None
         frame: bytes | None
