@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS person (
     sx_last TEXT, sx_first TEXT, ny_last TEXT, ny_first TEXT, mp_last TEXT, mp_first TEXT
 );
 CREATE TABLE IF NOT EXISTS block (key TEXT NOT NULL, rid TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS block_key ON block (key);
+CREATE INDEX IF NOT EXISTS block_key ON block (key, rid);
 CREATE INDEX IF NOT EXISTS block_rid ON block (rid);
 CREATE TABLE IF NOT EXISTS ident (kind TEXT NOT NULL, value TEXT NOT NULL, rid TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ident_value ON ident (kind, value);

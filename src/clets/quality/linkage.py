@@ -375,6 +375,9 @@ class Model:
 
     def probability(self, weight: float | npt.NDArray[np.float64]) -> Any:
         prior_w = math.log2(self.prior / (1 - self.prior))
+        if isinstance(weight, float | int):  # one pair (inline): math, not numpy
+            x = -(weight + prior_w)
+            return 0.0 if x > 1000 else 1.0 / (1.0 + 2.0 ** x)
         return 1.0 / (1.0 + np.power(2.0, -(weight + prior_w)))
 
     @property
