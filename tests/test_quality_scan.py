@@ -72,3 +72,11 @@ def test_index_rebuild_and_sealed(tmp_path: Path) -> None:
     assert index.count() == 500 and index.model() is not None
     assert index.sealed() == {"A12345678", "W123456789"}
     index.close()
+    # the same person entered again, and a sealed CII: cross-record flags from the CLI
+    first = json.loads(pop.read_text().splitlines()[0])
+    msg = {"format": "json", "mke": "EW", "person": {**first["person"], "cii": "A12345678"}}
+    done = subprocess.run([*CLETS, "quality", "check", "--index", str(db), "--today",
+                           "2026-12-03"], input=json.dumps(msg), capture_output=True,
+                          text=True, check=False)
+    found = {json.loads(x)["check"] for x in done.stdout.splitlines()}
+    assert done.returncode == 1 and {"duplicate_entry", "sealed_record"} <= found, done

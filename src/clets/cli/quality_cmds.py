@@ -72,19 +72,32 @@ def register(group: click.Group) -> None:
     @quality.command("check")
     @click.argument("file", default="-")
     @click.option("--today", help="the day to judge dates against (ISO; default: today)")
-    def check_cmd(file: str, today: str | None) -> None:
-        """Run the per-message checks on canonical JSON messages (FILE or stdin).
+    @click.option("--index", "index_path", default=None,
+                  help="a quality index (quality.db): also run the cross-record checks")
+    def check_cmd(file: str, today: str | None, index_path: str | None) -> None:
+        """Run the checks on canonical JSON messages (FILE or stdin), as the switch does.
 
         Prints one JSON line per flag, with the message's index; exit status 1 when any
         check fired, 0 when none did."""
+        from clets.quality.crossrecord import cross_checks
+        from clets.quality.index import QualityIndex
         from clets.quality.rules import run_checks
 
         day = _today(today)
+        messages = _messages(_read(file))
+        index = QualityIndex(index_path) if index_path else None
         fired = False
-        for i, msg in enumerate(_messages(_read(file))):
-            for flag in run_checks(msg, day):
-                fired = True
-                click.echo(json.dumps({"message": i, **flag.as_dict()}))
+        try:
+            for i, msg in enumerate(messages):
+                flags = run_checks(msg, day)
+                if index is not None:
+                    flags += cross_checks(msg, index, day)
+                for flag in flags:
+                    fired = True
+                    click.echo(json.dumps({"message": i, **flag.as_dict()}))
+        finally:
+            if index is not None:
+                index.close()
         sys.exit(1 if fired else 0)
 
     @quality.command("scan")
