@@ -16,7 +16,7 @@ import random
 import zlib
 from dataclasses import dataclass, field, replace
 from functools import cache
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from clets.errors import INVALID_FORMAT, MISSING_FIELD, UNKNOWN_MESSAGE_KEY
 from clets.model import (
@@ -312,6 +312,8 @@ class Backend:
 
     def __init__(self, dataset: Dataset) -> None:
         self.ds = dataset
+        #: the name search over the data set's people: (its key, the index, people by id)
+        self._search: tuple[tuple[int, int], Any, dict[str, PersonRow]] | None = None
 
     # ---- helpers shared by every back-end
     def reply(self, req: Message, mke: str | None = None, **kw: object) -> Message:
@@ -337,29 +339,30 @@ class Backend:
         return self.reply(req, status="no_hit", text=text,
                           person=clone(req.person), vehicle=clone(req.vehicle))
 
-    def possible_matches(self, q: _PersonQuery, people: list[PersonRow]) -> list[str]:
+    def possible_matches(self, q: _PersonQuery, file: str) -> list[str]:
         """``POSSIBLE MATCH`` lines for a name + DOB inquiry that found nothing exactly:
-        people of this file the linkage model scores at or above the review threshold, with
-        the score and the fields that differ."""
-        if q.name is None or not q.dob or not people:
+        people with an active warrant in ``file`` whom the linkage model scores at or above
+        the review threshold, with the score and the fields that differ.  The search index
+        over every person is built once per data set (rebuilt when entries add people)."""
+        if q.name is None or not q.dob:
             return []
         from clets.quality.search import NameSearch
 
-        index = NameSearch((p.id, person_model(p)) for p in people)
+        key = (id(self.ds.people), len(self.ds.people))
+        if self._search is None or self._search[0] != key:
+            self._search = (key, NameSearch((p.id, person_model(p)) for p in self.ds.people),
+                            {p.id: p for p in self.ds.people})
+        _, index, by_id = self._search
         query = Person(name=q.name, dob=q.dob, sex=q.sex, ssn=q.ssn, fbi=q.fbi)
-        by_id = {p.id: p for p in people}
         lines = []
-        for m in index.search(query):
+        for m in index.search(query, limit=20):
             p = by_id[m.key]
+            if not any(not w.located for w in self.ds.warrants_of(p.id, file)):
+                continue
             lines.append(f"POSSIBLE MATCH SCORE/{m.probability:.2f} NAM/{p.last}, {p.first}"
                          f"{' ' + p.middle if p.middle else ''} DOB/{_yyyymmdd(p.dob)} "
                          f"SEX/{p.sex} DIFFERS/{','.join(m.differs) or 'NONE'}")
-        return lines
-
-    def _wanted(self, file: str) -> list[PersonRow]:
-        """People with an active warrant in ``file``."""
-        ids = {w.person for w in self.ds.warrants if file in w.files and not w.located}
-        return [p for p in self.ds.people if p.id in ids]
+        return lines[:5]
 
     def error(self, req: Message, code: int, reason: str, raw: str | None = None) -> Message:
         """``.NN. REASON`` answer; ``echo`` is the first 100 characters of the input."""
@@ -592,7 +595,7 @@ class WpsBackend(Backend):
             q = person_query(req)
             records = [wanted_record(self.ds, w) for p in _find_people(self.ds, q)
                        for w in self.ds.warrants_of(p.id, "WPS") if not w.located]
-            possible = [] if records else self.possible_matches(q, self._wanted("WPS"))
+            possible = [] if records else self.possible_matches(q, "WPS")
             return [self.hit_or_miss(req, records, possible=possible)]
         return self.entry(req) or super().dispatch(req)
 
@@ -617,7 +620,7 @@ class NcicBackend(Backend):
                        for w in self.ds.warrants_of(p.id, "NCIC") if not w.located]
             records += [order_record(self.ds, o) for p in people
                         for o in self.ds.orders_of(p.id, "NCIC")]
-            possible = [] if records else self.possible_matches(q, self._wanted("NCIC"))
+            possible = [] if records else self.possible_matches(q, "NCIC")
             return [self.hit_or_miss(req, records, no_hit_text="NO NCIC WANT",
                                      possible=possible)]
         if mke in ("QV", "ZV"):
