@@ -119,10 +119,10 @@ def check_subject(s: Subject, index: QualityIndex, model: Model | None, sealed: 
     f = features(p) if p is not None else None
     c = checks.get("id_mismatch")
     if c is not None and f is not None:
-        for kind, value in (("ssn", f.ssn), ("oln", f.oln), ("fbi", f.fbi)):
-            if not value:
-                continue
-            for other in index.with_identifier(kind, value):
+        wanted = [(k, v) for k, v in (("ssn", f.ssn), ("oln", f.oln), ("fbi", f.fbi)) if v]
+        found = index.with_identifiers(wanted)
+        for kind, value in wanted:
+            for other in found.get((kind, value), ()):
                 if other.rid == self_rid or same_person(f, other.features, model):
                     continue
                 path = {"ssn": "person.ssn", "oln": "person.license.number",

@@ -235,9 +235,30 @@ class QualityIndex:
         return out
 
     def with_identifier(self, kind: str, value: str) -> list[IndexedPerson]:
-        rids = [r[0] for r in self.db.execute(
-            "SELECT rid FROM ident WHERE kind = ? AND value = ? LIMIT 50", (kind, value))]
-        return [ip for rid in rids if (ip := self.person(rid)) is not None]
+        return self.with_identifiers([(kind, value)]).get((kind, value), [])
+
+    def with_identifiers(self, pairs: list[tuple[str, str]]
+                         ) -> dict[tuple[str, str], list[IndexedPerson]]:
+        """People on file under each ``(kind, value)`` (SSN, OLN, FBI), in one query for the
+        identifiers and one for the people not yet in memory (the inline path)."""
+        if not pairs:
+            return {}
+        where = " OR ".join("(kind = ? AND value = ?)" for _ in pairs)
+        args = [x for pair in pairs for x in pair]
+        hits = self.db.execute(f"SELECT kind, value, rid FROM ident WHERE {where} LIMIT 150",
+                               args).fetchall()
+        missing = [rid for _, _, rid in hits if rid not in self._features]
+        if missing:
+            marks = ",".join("?" * len(missing))
+            for row in self.db.execute(f"SELECT {_COLS} FROM person WHERE rid IN ({marks})",
+                                       missing):
+                self._remember(row)
+        out: dict[tuple[str, str], list[IndexedPerson]] = {}
+        for kind, value, rid in hits:
+            ip = self._features.get(rid)
+            if ip is not None:
+                out.setdefault((kind, value), []).append(ip)
+        return out
 
     def plates_of_vin(self, vin: str) -> list[tuple[str, str, str]]:
         """``(rid, plate, plate_state)`` of indexed vehicles with this VIN."""
