@@ -15,4 +15,6 @@ misspelled name, a record number that was sealed last night.
   the only module here that touches a file).
 - ``crossrecord``: mismatched identifiers, duplicate entries, sealed and stale records.
 - ``scan`` and ``report``: the monthly validation of a whole file, and its HTML report.
+- ``gate``: the switch's quality step (checks with their policies, sealed records cut from
+  answers); ``search``: name search over a set of people (the simulators' possible matches).
 """
