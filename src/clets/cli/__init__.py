@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "clets.cli.demo_cmds",
     "clets.cli.replay_cmds",
     "clets.cli.run_cmds",
+    "clets.cli.quality_cmds",
 )
 
 

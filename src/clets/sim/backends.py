@@ -16,7 +16,7 @@ import random
 import zlib
 from dataclasses import dataclass, field
 from functools import cache
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from clets.errors import INVALID_FORMAT, MISSING_FIELD, UNKNOWN_MESSAGE_KEY
 from clets.model import (
@@ -313,6 +313,8 @@ class Backend:
 
     def __init__(self, dataset: Dataset) -> None:
         self.ds = dataset
+        #: the name search over the data set's people: (its key, the index, people by id)
+        self._search: tuple[tuple[int, int], Any, dict[str, PersonRow]] | None = None
 
     # ---- helpers shared by every back-end
     def reply(self, req: Message, mke: str | None = None, **kw: object) -> Message:
@@ -354,13 +356,43 @@ class Backend:
                           fields=fields, case=Case(oca=row.oca, nic=row.nic))
 
     def hit_or_miss(self, req: Message, records: list[Record], *,
-                    no_hit_text: str | None = None) -> Message:
+                    no_hit_text: str | None = None,
+                    possible: list[str] | None = None) -> Message:
         if records:
             return self.reply(req, status="hit", records=records,
                               text=hit_banner() if self.banner else None)
-        # a miss echoes the search keys, as the files do ("NO RECORD LIC/7ABC123 LIS/CA")
-        return self.reply(req, status="no_hit", text=no_hit_text or self.no_hit_text,
+        # a miss echoes the search keys, as the files do ("NO RECORD LIC/7ABC123 LIS/CA");
+        # scored possible matches follow it: never a confirmed hit (docs/quality.md)
+        text = no_hit_text or self.no_hit_text
+        if possible:
+            text = "\n".join([text, *possible])
+        return self.reply(req, status="no_hit", text=text,
                           person=clone(req.person), vehicle=clone(req.vehicle))
+
+    def possible_matches(self, q: _PersonQuery, file: str) -> list[str]:
+        """``POSSIBLE MATCH`` lines for a name + DOB inquiry that found nothing exactly:
+        people with an active warrant in ``file`` whom the linkage model scores at or above
+        the review threshold, with the score and the fields that differ.  The search index
+        over every person is built once per data set (rebuilt when entries add people)."""
+        if q.name is None or not q.dob:
+            return []
+        from clets.quality.search import NameSearch
+
+        key = (id(self.ds.people), len(self.ds.people))
+        if self._search is None or self._search[0] != key:
+            self._search = (key, NameSearch((p.id, person_model(p)) for p in self.ds.people),
+                            {p.id: p for p in self.ds.people})
+        _, index, by_id = self._search
+        query = Person(name=q.name, dob=q.dob, sex=q.sex, ssn=q.ssn, fbi=q.fbi)
+        lines = []
+        for m in index.search(query, limit=20):
+            p = by_id[m.key]
+            if not any(not w.located for w in self.ds.warrants_of(p.id, file)):
+                continue
+            lines.append(f"POSSIBLE MATCH SCORE/{m.probability:.2f} NAM/{p.last}, {p.first}"
+                         f"{' ' + p.middle if p.middle else ''} DOB/{_yyyymmdd(p.dob)} "
+                         f"SEX/{p.sex} DIFFERS/{','.join(m.differs) or 'NONE'}")
+        return lines[:5]
 
     def error(self, req: Message, code: int, reason: str, raw: str | None = None) -> Message:
         """``.NN. REASON`` answer; ``echo`` is the first 100 characters of the input."""
@@ -593,7 +625,8 @@ class WpsBackend(Backend):
             q = person_query(req)
             records = [wanted_record(self.ds, w) for p in _find_people(self.ds, q)
                        for w in self.ds.warrants_of(p.id, "WPS") if not w.located]
-            return [self.hit_or_miss(req, records)]
+            possible = [] if records else self.possible_matches(q, "WPS")
+            return [self.hit_or_miss(req, records, possible=possible)]
         return self.entry(req) or super().dispatch(req)
 
 
@@ -617,7 +650,9 @@ class NcicBackend(Backend):
                        for w in self.ds.warrants_of(p.id, "NCIC") if not w.located]
             records += [order_record(self.ds, o) for p in people
                         for o in self.ds.orders_of(p.id, "NCIC")]
-            return [self.hit_or_miss(req, records, no_hit_text="NO NCIC WANT")]
+            possible = [] if records else self.possible_matches(q, "NCIC")
+            return [self.hit_or_miss(req, records, no_hit_text="NO NCIC WANT",
+                                     possible=possible)]
         if mke in ("QV", "ZV"):
             keys = _vehicle_keys(req)
             records = [stolen_record(self.ds, s)

@@ -162,6 +162,8 @@ class SwitchConfig:
     routes: RouteTable
     source: str = "<config>"
     sha256: str = ""
+    #: ``[quality]``: the data-quality step (clets.quality.gate.QualityConfig), or None
+    quality: Any = None
 
     def ori_owner(self) -> dict[str, str]:
         """ORI -> mnemonic of the peer it is assigned to."""
@@ -312,7 +314,7 @@ _PEER_KEYS = {"mnemonic", "oris", "access", *IDENTITY_KEYS}
 _LINK_KEYS = {"name", "url", "codec", "encoding", "role", "peer", "capture", "ack"}
 _DEST_KEYS = {"name", "link", "codec", "encoding", "deadline", "ttl", "mke_out", "mke_in",
               "encode", "decode", *_RETRY_KEYS}
-_TOP_KEYS = {"switch", "peer", "link", "destination", "routes", "route", "access"}
+_TOP_KEYS = {"switch", "peer", "link", "destination", "routes", "route", "access", "quality"}
 
 
 def _codec_names() -> set[str]:
@@ -525,11 +527,45 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         _route_problems(c, rprobs)
         routes = routes.override(table)
 
+    quality = _quality(c, data.get("quality"), settings.journal)
+
     if c.problems:
         c.problems.sort(key=lambda p: (p.source != source, p.line or 0))
         raise ConfigProblems(c.problems, source)
     return SwitchConfig(settings, peers, links, dests, routes, source,
-                        hashlib.sha256(text.encode("utf-8")).hexdigest())
+                        hashlib.sha256(text.encode("utf-8")).hexdigest(), quality)
+
+
+def _quality(c: _Checker, raw: Any, journal: Path) -> Any:
+    """``[quality]`` (docs/quality.md): ``index`` (default ``quality.db`` beside the
+    journal), ``policy`` (check id -> warn | reject)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        c.add("[quality] must be a table", "quality")
+        return None
+    from clets.quality.catalogue import catalogue, with_policies
+    from clets.quality.gate import QualityConfig
+
+    c.unknown(raw, {"enabled", "index", "policy"}, "quality", None)
+    if not c.get(raw, "enabled", bool, "quality", None, default=True):
+        return None
+    index = Path(c.get(raw, "index", str, "quality", None, default="") or
+                 journal.with_name("quality.db"))
+    if not index.is_absolute():
+        index = journal.parent / index
+    policy = c.get(raw, "policy", dict, "quality", None, default={})
+    try:
+        with_policies(catalogue(), policy)
+    except ConfigError as exc:
+        c.add(f"[quality]: {exc.reason}", "quality", None, "policy")
+        return None
+    held = sorted(k for k, v in policy.items() if v == "hold")
+    if held:
+        c.add(f"[quality]: policy hold ({', '.join(held)}) is not available in this switch "
+              "yet; use warn or reject (docs/quality.md)", "quality", None, "policy")
+        return None
+    return QualityConfig(index, dict(policy))
 
 
 def parse_host_port(text: str) -> tuple[str, int] | None:

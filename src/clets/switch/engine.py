@@ -50,6 +50,7 @@ from clets.model import Message, dumps, loads
 from clets.model import replace as model_replace
 from clets.model.edits import prepare as prepare_edits
 from clets.model.transactions import default_transactions
+from clets.quality.gate import QualityGate
 
 from . import sniff
 from .audit import AuditEvent
@@ -139,6 +140,8 @@ class Switch:
         self._poll = poll
         self._send_timeout = send_timeout
         self._journal: Journal | None = None
+        #: the data-quality step (``[quality]``), opened with the journal
+        self._quality: QualityGate | None = None
         self._codecs: dict[tuple[str, str | None], Codec] = {}
         self._replies: dict[tuple[str, str], Any] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -209,6 +212,8 @@ class Switch:
         self._journal = Journal(cfg.switch.journal, synchronous=self._synchronous,
                                 checkpoint_every=CHECKPOINT_EVERY)
         self._gc = GroupCommit(self._journal, self._commit_outcome)
+        if cfg.quality is not None and self._quality is None:
+            self._quality = QualityGate(cfg.quality)
         self._requests.clear()
         self._frames.clear()
         now = self.clock.time()
@@ -337,6 +342,9 @@ class Switch:
             log.error("stopped without the audit record: %s", exc)
         self.journal.close()
         self._journal = None
+        if self._quality is not None:
+            self._quality.close()
+            self._quality = None
         self._running = False
 
     def poke(self) -> None:
@@ -643,6 +651,8 @@ class Switch:
             except ValidationError as exc:
                 raise Rejected(exc.code, reason_for(exc.code, exc)) from exc
             deliveries = self._peer_deliveries(msg, targets)
+            if self._quality is not None:
+                msg = self._quality_step(msg)
         except Rejected as rej:
             await self._reject(lk, rx, mnemonic, msg, rej, sha)
             return
@@ -733,6 +743,10 @@ class Switch:
                 canonical=canonical)
             j.remember(key, msn, sha, now)
             j.audit(AuditEvent("received", msn=msn, outcome="ok", **audit_kw), now)
+            flagged = [w for w in msg.warnings if w.startswith("QUALITY ")]
+            if flagged:
+                j.audit(AuditEvent("quality", msn=msn, outcome="warn",
+                                   reason="; ".join(flagged)[:200], **audit_kw), now)
             names = []
             forwards: list[tuple[int, DestinationConfig, tuple[str, ...]]] = []
             for t in targets:
@@ -800,6 +814,8 @@ class Switch:
                     payload=payload, canonical=canonical))
                 if len(self._frames) < _FRAME_CACHE:
                     self._frames.update(frames)
+                if self._quality is not None:
+                    self._quality.remember(msn, msg)
                 for t in targets:
                     self._wake_target(t.name)
                 for link_name, _peer, _frame in deliveries:
@@ -813,11 +829,28 @@ class Switch:
                         msn: int) -> None:
         ack = ack_message(fmt=codec.name, switch_ori=self.config.switch.ori, origin=msg.origin,
                           control=msg.control, sequence=msg.sequence, msn=msn)
+        flagged = [w for w in msg.warnings if w.startswith("QUALITY ")]
+        if flagged:  # text formats carry no warnings field: the flags follow the ACK's text
+            ack.warnings, ack.text = flagged, "\n".join([ack.text or "", *flagged])
         with contextlib.suppress(EncodeError, LinkError, TimeoutError):
             frame = encode_for_origin(codec, ack, None, "ack")
             async with asyncio.timeout(self._send_timeout):
                 await rx.reply(frame)
             self.metrics_data.count("acked")
+
+    def _quality_step(self, msg: Message) -> Message:
+        """The quality checks with their policies (docs/quality.md): a ``reject`` flag is
+        error 21 with the check's text; ``warn`` flags go into ``warnings`` (journal, audit,
+        ACK).  The operator's text and fields are not touched."""
+        assert self._quality is not None
+        verdict = self._quality.inspect(msg, self._today())
+        if not verdict.flags:
+            return msg
+        self.metrics_data.count("quality_flagged")
+        if verdict.action == "reject":
+            raise Rejected(INVALID_FIELD, verdict.reject_reason,
+                           detail="; ".join(verdict.warnings)[:200])
+        return _with(msg, warnings=[*msg.warnings, *verdict.warnings])
 
     def _dedup_key(self, msg: Message, sha: str, message_id: str | None) -> str:
         # switch.md's order: what the sender says identifies the message (its control or
@@ -983,6 +1016,12 @@ class Switch:
             resp.destinations = [req.origin]
         if late and "late" not in resp.warnings:
             resp.warnings = [*resp.warnings, "late"]
+        cut: list[str] = []
+        if self._quality is not None and resp.records:
+            kept, cut = self._quality.screen_answer(resp, row.msn)
+            if cut:  # sealed records never reach the requester; the notice says so
+                resp.records, resp.warnings = kept, [*resp.warnings, *cut]
+                resp.text = "\n".join([t for t in (resp.text,) if t] + cut)
         j = self.journal
         lost: EncodeError | None = None
         frame: bytes | None
@@ -1007,6 +1046,10 @@ class Switch:
                 "responded", rx.frame, msn=row.msn, link=lk.name, peer=dest.name,
                 operator=req.operator, origin=req.origin, destination=row.target, mke=msg.mke,
                 outcome=(msg.status or "answer") + (" late" if late else "")), now)
+            if cut:
+                j.audit(AuditEvent("quality", msn=row.msn, link=lk.name, peer=dest.name,
+                                   operator=req.operator, origin=req.origin, mke=msg.mke,
+                                   outcome="sealed_cut", reason="; ".join(cut)[:200]), now)
             if frame is not None:
                 j.add_delivery(row.msn, origin_link, req.peer, resp.mke if lost is None
                                else "ER", frame, now, now + ttl)

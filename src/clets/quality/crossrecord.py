@@ -1,0 +1,167 @@
+"""Checks across records and time: mismatched identifiers, duplicate entries, sealed and
+stale records.
+
+They read the quality index (what the file already holds) through the narrow interface of
+:class:`~clets.quality.index.QualityIndex` and judge with the linkage model: "the same SSN
+with another person" means another person *by the model*, so a misspelled name or a
+transposed DOB of the same person is not a mismatch, and a duplicate entry is one the model
+scores as a match, not only one with the same keys.  ``cut_sealed`` and ``stale_flags`` are
+pure (a set and a date in, records and flags out).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from clets.model.types import Message, Record
+
+from .catalogue import Check, Flag
+from .linkage import FIELDS, Features, Model, compare, features
+from .rules import Subject, parse_date, subjects
+
+if TYPE_CHECKING:
+    from .index import QualityIndex
+
+__all__ = ["CROSS_CHECKS", "cross_checks", "cut_sealed", "record_numbers", "same_person",
+           "stale_flags"]
+
+CROSS_CHECKS = frozenset({"id_mismatch", "vin_two_plates", "duplicate_entry", "sealed_record",
+                          "stale_record"})
+_ID_COLS = tuple(i for i, f in enumerate(FIELDS) if f in ("ssn", "oln", "fbi"))
+_ID_LABEL = {"ssn": "SSN", "oln": "OLN", "fbi": "FBI number"}
+
+
+def same_person(a: Features, b: Features, model: Model | None) -> bool:
+    """Whether two records may be the same person *leaving their identifiers aside*: the
+    model's posterior at least ``review_p`` (a misspelling or DOB typo explains the
+    difference), or without a model, DOB within the typo levels and a name not unrelated."""
+    gamma = list(compare(a, b))
+    for c in _ID_COLS:
+        gamma[c] = -1
+    if model is not None:
+        return bool(model.probability(model.weight(gamma)) >= model.review_p)
+    surname, given, dob = gamma[0], gamma[1], gamma[2]
+    return dob != 4 and not (surname == 4 and given == 6)
+
+
+def record_numbers(rec: Record | Subject) -> list[tuple[str, str]]:
+    """``(kind, number)`` of the record numbers a sealed list names: CII, FCN, NIC."""
+    out = []
+    p = rec.person
+    if p is not None and p.cii:
+        out.append(("CII", p.cii))
+    case = rec.record.case if isinstance(rec, Subject) and rec.record is not None else \
+        rec.case if isinstance(rec, Record) else None
+    if case is not None:
+        if case.fcn:
+            out.append(("FCN", case.fcn))
+        if case.nic:
+            out.append(("NIC", case.nic))
+    return out
+
+
+def cut_sealed(records: list[Record], sealed: set[str]) -> tuple[list[Record], list[str]]:
+    """The records of an answer with those carrying a sealed number cut, and one notice per
+    cut record (naming the kind of number, never the record)."""
+    if not sealed:
+        return records, []
+    kept, notices = [], []
+    for i, rec in enumerate(records):
+        hit = [kind for kind, num in record_numbers(rec) if num in sealed]
+        if hit:
+            notices.append(f"QUALITY sealed_record records[{i}]: record withheld "
+                           f"({hit[0]} on the sealed list)")
+        else:
+            kept.append(rec)
+    return kept, notices
+
+
+def stale_flags(s: Subject, check: Check, today: _dt.date) -> list[Flag]:
+    """Past its purge date, or not validated within ``validate_days``."""
+    fields = s.fields or {}
+    k = check.params
+    out = []
+    purge = parse_date(fields.get(k.get("purge_tag", "PGD")))
+    if purge is not None and purge <= today:
+        out.append(Flag(check.id, check.kind, check.policy, s.prefix + "fields",
+                        f"record past its purge date {purge}", str(purge)))
+    last = parse_date(fields.get(k.get("validated_tag", "VLD"))) or \
+        parse_date(fields.get(k.get("entered_tag", "DTE")))
+    days = int(k.get("validate_days", 365))
+    if last is not None and (today - last).days > days:
+        out.append(Flag(check.id, check.kind, check.policy, s.prefix + "fields",
+                        f"not validated since {last} (more than {days} days)", str(last)))
+    return out
+
+
+def cross_checks(msg: Message, index: QualityIndex, today: _dt.date,
+                 checks: Mapping[str, Check] | None = None,
+                 self_rid: str | None = None) -> list[Flag]:
+    """The cross-record checks on a message's subjects against the index."""
+    if checks is None:
+        from .catalogue import catalogue
+        checks = catalogue()
+    model = index.model()
+    sealed = index.sealed()
+    out: list[Flag] = []
+    for s in subjects(msg):
+        out.extend(check_subject(s, index, model, sealed, checks, today, self_rid))
+    return out
+
+
+def check_subject(s: Subject, index: QualityIndex, model: Model | None, sealed: set[str],
+                  checks: Mapping[str, Check], today: _dt.date,
+                  self_rid: str | None = None) -> list[Flag]:
+    out: list[Flag] = []
+    p = s.person
+    f = features(p) if p is not None else None
+    c = checks.get("id_mismatch")
+    if c is not None and f is not None:
+        wanted = [(k, v) for k, v in (("ssn", f.ssn), ("oln", f.oln), ("fbi", f.fbi)) if v]
+        found = index.with_identifiers(wanted)
+        for kind, value in wanted:
+            for other in found.get((kind, value), ()):
+                if other.rid == self_rid or same_person(f, other.features, model):
+                    continue
+                path = {"ssn": "person.ssn", "oln": "person.license.number",
+                        "fbi": "person.fbi"}[kind]
+                out.append(Flag(c.id, c.kind, c.policy, s.prefix + path,
+                                f"{_ID_LABEL[kind]} on file with another person "
+                                f"({other.label}, {other.rid})", value))
+                break
+    c = checks.get("vin_two_plates")
+    v = s.vehicle
+    if c is not None and v is not None and v.vin and v.plate:
+        for rid, plate, state in index.plates_of_vin(v.vin):
+            if rid == self_rid or not plate or (plate, state) == (v.plate, v.plate_state or ""):
+                continue
+            out.append(Flag(c.id, c.kind, c.policy, s.prefix + "vehicle.vin",
+                            f"VIN on file under plate {state} {plate} ({rid})", v.vin))
+            break
+    c = checks.get("duplicate_entry")
+    if c is not None and f is not None and s.mke in c.params.get("entries", ()) \
+            and model is not None:
+        best: tuple[float, str, str] | None = None
+        for other in index.candidates(f):
+            if other.rid == self_rid:
+                continue
+            w = model.weight(compare(f, other.features))
+            if w >= model.match_weight and (best is None or w > best[0]):
+                best = (w, other.rid, other.label)
+        if best is not None:
+            prob = float(model.probability(best[0]))
+            out.append(Flag(c.id, c.kind, c.policy, s.prefix + "person",
+                            f"the file already holds this person ({best[2]}, {best[1]}, "
+                            f"p={prob:.3f})", best[1], score=best[0]))
+    c = checks.get("sealed_record")
+    if c is not None and sealed:
+        for kind, num in record_numbers(s):
+            if num in sealed:
+                out.append(Flag(c.id, c.kind, c.policy, s.prefix + kind.lower(),
+                                f"{kind} is on the sealed list", num))
+    c = checks.get("stale_record")
+    if c is not None and s.record is not None:
+        out.extend(stale_flags(s, c, today))
+    return out

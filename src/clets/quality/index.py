@@ -1,0 +1,274 @@
+"""The quality index: what the file already holds, in a SQLite file beside the journal.
+
+The cross-record checks need the identifiers and linkage blocks of every record seen in
+entries and answers, and of the reference extract the agency loads; the sealed list; the
+linkage model's weights.  They live here, in one SQLite file (``quality.db`` next to
+``journal.db``), so they survive restarts; ``clets quality index rebuild`` makes it again
+from the reference extract.  This is the package's adapter part: the only module that
+touches a file.  Reads are indexed point lookups (a few per message); writes are one
+transaction per record.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clets.errors import ConfigError
+from clets.model.types import Record, Vehicle
+
+from .linkage import Features, Model, block_keys, features, nick_group
+
+__all__ = ["IndexedPerson", "QualityIndex", "read_sealed_list"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS person (
+    rid TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    last TEXT, first TEXT, middle TEXT, dob TEXT, sex TEXT,
+    ssn TEXT, oln TEXT, fbi TEXT, cii TEXT,
+    sx_last TEXT, sx_first TEXT, ny_last TEXT, ny_first TEXT, mp_last TEXT, mp_first TEXT
+);
+CREATE TABLE IF NOT EXISTS block (key TEXT NOT NULL, rid TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS block_key ON block (key, rid);
+CREATE INDEX IF NOT EXISTS block_rid ON block (rid);
+CREATE TABLE IF NOT EXISTS ident (kind TEXT NOT NULL, value TEXT NOT NULL, rid TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ident_value ON ident (kind, value);
+CREATE INDEX IF NOT EXISTS ident_rid ON ident (rid);
+CREATE TABLE IF NOT EXISTS vehicle (
+    rid TEXT NOT NULL, vin TEXT, plate TEXT, plate_state TEXT
+);
+CREATE INDEX IF NOT EXISTS vehicle_vin ON vehicle (vin);
+CREATE INDEX IF NOT EXISTS vehicle_rid ON vehicle (rid);
+CREATE TABLE IF NOT EXISTS sealed (
+    number TEXT PRIMARY KEY, kind TEXT, source TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+_COLS = ("rid, source, last, first, middle, dob, sex, ssn, oln, fbi, sx_last, sx_first, "
+         "ny_last, ny_first, mp_last, mp_first")
+#: blocking-key rows read per lookup at most (a very common name in one block)
+CANDIDATES_MAX = 400
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedPerson:
+    rid: str
+    source: str
+    features: Features
+    label: str  # LAST, FIRST DOB: what a flag shows of the other record
+
+
+def read_sealed_list(lines: Iterable[str], source: str = "sealed list") -> list[tuple[str, str]]:
+    """``(kind, number)`` pairs from a sealed/expunged/purged batch file.
+
+    One record number per line, optionally after its kind (``CII A12345678``, ``FCN ...``,
+    ``NIC W123456789``); ``#`` starts a comment; blank lines are skipped."""
+    out: list[tuple[str, str]] = []
+    for n, raw in enumerate(lines, 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.replace(",", " ").split()
+        if len(parts) == 1:
+            kind, number = "", parts[0]
+        elif len(parts) == 2 and parts[0].upper() in ("CII", "FCN", "NIC", "FBI", "OCA"):
+            kind, number = parts[0].upper(), parts[1]
+        else:
+            raise ConfigError(f"not a record number line: {raw.strip()!r}", source=source,
+                              line=n)
+        number = number.upper().replace("-", "")
+        if not number.isalnum() or len(number) > 20:
+            raise ConfigError(f"not a record number: {number!r}", source=source, line=n)
+        out.append((kind, number))
+    return out
+
+
+class QualityIndex:
+    """The SQLite index.  One connection; the switch uses it from its loop thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.db = sqlite3.connect(str(self.path), isolation_level=None,
+                                  check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+        self._features: dict[str, IndexedPerson] = {}
+        self._sealed: set[str] | None = None
+        self._model: Model | None = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- writes --------------------------------------------------------------------------
+
+    def add(self, rid: str, record: Record, source: str = "entry") -> None:
+        """Index one record (its person and vehicle) under ``rid``, replacing an older one."""
+        self.add_many([(rid, record, source)])
+
+    def add_many(self, items: Iterable[tuple[str, Record, str]]) -> int:
+        n = 0
+        cur = self.db.cursor()
+        cur.execute("BEGIN")
+        try:
+            for rid, rec, source in items:
+                self._delete(cur, rid)
+                p = rec.person
+                if p is not None:
+                    f = features(p)
+                    cur.execute("INSERT INTO person VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                (rid, source, f.last, f.first, f.middle, f.dob, f.sex,
+                                 f.ssn, f.oln, f.fbi, p.cii or "", f.sx_last, f.sx_first,
+                                 f.ny_last, f.ny_first, f.mp_last, f.mp_first))
+                    cur.executemany("INSERT INTO block VALUES (?,?)",
+                                    [(k, rid) for k in block_keys(f)])
+                    ids = [("ssn", f.ssn), ("oln", f.oln), ("fbi", f.fbi)]
+                    cur.executemany("INSERT INTO ident VALUES (?,?,?)",
+                                    [(k, v, rid) for k, v in ids if v])
+                    self._features.pop(rid, None)
+                v = rec.vehicle
+                if v is not None and (v.vin or v.plate):
+                    cur.execute("INSERT INTO vehicle VALUES (?,?,?,?)",
+                                (rid, v.vin or "", v.plate or "", v.plate_state or ""))
+                n += 1
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return n
+
+    @staticmethod
+    def _delete(cur: sqlite3.Cursor, rid: str) -> None:
+        for table in ("person", "block", "ident", "vehicle"):
+            cur.execute(f"DELETE FROM {table} WHERE rid = ?", (rid,))
+
+    def clear(self) -> None:
+        """Empty the index of records (the sealed list and the model stay)."""
+        self.db.executescript("DELETE FROM person; DELETE FROM block; DELETE FROM ident;"
+                              "DELETE FROM vehicle;")
+        self._features.clear()
+
+    def load_sealed(self, pairs: Iterable[tuple[str, str]], source: str,
+                    replace: bool = False) -> int:
+        cur = self.db.cursor()
+        cur.execute("BEGIN")
+        if replace:
+            cur.execute("DELETE FROM sealed")
+        rows = [(num, kind, source) for kind, num in pairs]
+        cur.executemany("INSERT OR REPLACE INTO sealed VALUES (?,?,?)", rows)
+        cur.execute("COMMIT")
+        self._sealed = None
+        return len(rows)
+
+    def set_model(self, model: Model) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('model', ?)",
+                        (json.dumps(model.to_dict()),))
+        self._model = model
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    def model(self) -> Model | None:
+        if self._model is None:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()
+            if row is not None:
+                self._model = Model.from_dict(json.loads(row[0]))
+        return self._model
+
+    def sealed(self) -> set[str]:
+        if self._sealed is None:
+            self._sealed = {r[0] for r in self.db.execute("SELECT number FROM sealed")}
+        return self._sealed
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM person").fetchone()[0])
+
+    def person(self, rid: str) -> IndexedPerson | None:
+        hit = self._features.get(rid)
+        if hit is not None:
+            return hit
+        row = self.db.execute(f"SELECT {_COLS} FROM person WHERE rid = ?", (rid,)).fetchone()
+        if row is None:
+            return None
+        return self._remember(row)
+
+    def _remember(self, row: tuple[Any, ...]) -> IndexedPerson:
+        (rid, source, last, first, middle, dob, sex, ssn, oln, fbi, sx_l, sx_f, ny_l, ny_f,
+         mp_l, mp_f) = row
+        f = Features(last, first, middle, dob, sex, ssn, oln, fbi, sx_l, sx_f, ny_l, ny_f,
+                     mp_l, mp_f, nick_group(first))
+        d = f"{dob[:4]}-{dob[4:6]}-{dob[6:]}" if dob else ""
+        ip = IndexedPerson(rid, source, f, f"{last}, {first} {d}".strip())
+        if len(self._features) > 200_000:
+            self._features.clear()
+        self._features[rid] = ip
+        return ip
+
+    def candidates(self, f: Features) -> list[IndexedPerson]:
+        """Records sharing a blocking key with ``f`` (at most 500)."""
+        keys = block_keys(f)
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        rids = {r[0] for r in self.db.execute(
+            f"SELECT rid FROM block WHERE key IN ({marks}) LIMIT {CANDIDATES_MAX}", keys)}
+        out = []
+        missing = []
+        for rid in rids:
+            ip = self._features.get(rid)
+            if ip is None:
+                missing.append(rid)
+            else:
+                out.append(ip)
+        for start in range(0, len(missing), 200):
+            chunk = missing[start:start + 200]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(f"SELECT {_COLS} FROM person WHERE rid IN ({marks})",
+                                       chunk):
+                out.append(self._remember(row))
+        return out
+
+    def with_identifier(self, kind: str, value: str) -> list[IndexedPerson]:
+        return self.with_identifiers([(kind, value)]).get((kind, value), [])
+
+    def with_identifiers(self, pairs: list[tuple[str, str]]
+                         ) -> dict[tuple[str, str], list[IndexedPerson]]:
+        """People on file under each ``(kind, value)`` (SSN, OLN, FBI), in one query for the
+        identifiers and one for the people not yet in memory (the inline path)."""
+        if not pairs:
+            return {}
+        where = " OR ".join("(kind = ? AND value = ?)" for _ in pairs)
+        args = [x for pair in pairs for x in pair]
+        hits = self.db.execute(f"SELECT kind, value, rid FROM ident WHERE {where} LIMIT 150",
+                               args).fetchall()
+        missing = [rid for _, _, rid in hits if rid not in self._features]
+        if missing:
+            marks = ",".join("?" * len(missing))
+            for row in self.db.execute(f"SELECT {_COLS} FROM person WHERE rid IN ({marks})",
+                                       missing):
+                self._remember(row)
+        out: dict[tuple[str, str], list[IndexedPerson]] = {}
+        for kind, value, rid in hits:
+            ip = self._features.get(rid)
+            if ip is not None:
+                out.setdefault((kind, value), []).append(ip)
+        return out
+
+    def plates_of_vin(self, vin: str) -> list[tuple[str, str, str]]:
+        """``(rid, plate, plate_state)`` of indexed vehicles with this VIN."""
+        return [(r[0], r[1], r[2]) for r in self.db.execute(
+            "SELECT rid, plate, plate_state FROM vehicle WHERE vin = ? LIMIT 50", (vin,))]
+
+    def rids(self) -> Iterator[str]:
+        for r in self.db.execute("SELECT rid FROM person"):
+            yield r[0]
+
+
+def vehicle_key(v: Vehicle) -> tuple[str, str]:
+    return (v.plate or "", v.plate_state or "")

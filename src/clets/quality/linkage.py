@@ -1,0 +1,553 @@
+"""Name search that survives misspellings: Fellegi–Sunter linkage with EM-learned weights.
+
+Why this and not NCIC's rule: NCIC finds a person by a surname that *sounds* alike (Soundex)
+and an *exact* date of birth.  One mistyped DOB digit, a day and month swapped, a first letter
+mistyped (Soundex keeps it), a nickname or first and last swapped, and the rule misses a true
+match.  Here each field is compared at several levels (exact, typo-close, sounds alike,
+nickname, transposed, one digit off ...), each level has a weight ``log2(m/u)`` learned from
+the data without labels by EM (m: how often true matches agree at that level; u: how often
+non-matches do), and a pair's match weight is the sum.  Its posterior probability decides:
+``match`` (a duplicate, a hit candidate) above ``match_p``, ``review`` (POSSIBLE MATCH) above
+``review_p`` (docs/quality.md: how to tune them).
+
+Candidates come from blocking with phonetic keys (Soundex, NYSIIS, Metaphone via jellyfish),
+a union of keys each robust to a different error, so that a pair missed by one key is found
+by another.  Pure: no I/O; numpy holds the comparison vectors for EM.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import jellyfish
+import numpy as np
+import numpy.typing as npt
+
+from clets.model.types import Person
+
+from .catalogue import table
+
+__all__ = [
+    "FIELDS",
+    "NAME_DOB",
+    "Features",
+    "Model",
+    "block_keys",
+    "candidate_pairs",
+    "compare",
+    "comparison_matrix",
+    "features",
+    "fit",
+    "ncic_rule_pairs",
+    "nick_group",
+]
+
+Matrix = npt.NDArray[np.int8]
+
+#: field -> its levels (0 = strongest agreement); a missing value on either side is -1
+FIELDS: dict[str, tuple[str, ...]] = {
+    "surname": ("exact", "typo", "phonetic", "close", "differs"),
+    "given": ("exact", "nickname", "typo", "phonetic", "close", "initial", "differs"),
+    "dob": ("exact", "day_month_swapped", "one_digit", "year_1", "differs"),
+    "middle": ("agree", "differs"),
+    "sex": ("agree", "differs"),
+    "ssn": ("agree", "one_digit", "differs"),
+    "oln": ("agree", "differs"),
+    "fbi": ("agree", "differs"),
+}
+#: the fields of a name + date-of-birth search (what NCIC's rule sees)
+NAME_DOB = ("surname", "given", "dob")
+TYPO_JW = 0.93
+CLOSE_JW = 0.85
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What comparison needs of one person, computed once (names upper-case)."""
+
+    last: str
+    first: str
+    middle: str
+    dob: str  # YYYYMMDD or ""
+    sex: str
+    ssn: str
+    oln: str
+    fbi: str
+    sx_last: str
+    sx_first: str
+    ny_last: str
+    ny_first: str
+    mp_last: str
+    mp_first: str
+    canon_first: frozenset[str]
+
+
+@cache
+def _nick_groups() -> dict[str, frozenset[str]]:
+    """name -> the set of names it is a nickname or formal form of (itself included)."""
+    groups: dict[str, set[str]] = {}
+    for nick, formals in table("nicknames")["names"].items():
+        for f in formals:
+            groups.setdefault(nick, {nick}).add(f)
+            groups.setdefault(f, {f}).add(nick)
+    return {k: frozenset(v) for k, v in groups.items()}
+
+
+def nick_group(first: str) -> frozenset[str]:
+    """The given names a name is interchangeable with (nickname table), itself included."""
+    return _nick_groups().get(first, frozenset((first,)))
+
+
+def _clean(s: str | None) -> str:
+    if not s:
+        return ""
+    return "".join(ch for ch in s.upper() if ch.isalpha())
+
+
+def _phon(fn: Any, s: str) -> str:
+    return str(fn(s)) if s else ""
+
+
+def features(p: Person) -> Features:
+    """The comparison features of a person (canonical model)."""
+    n = p.name
+    last = _clean(n.last if n else None)
+    first = _clean(n.first if n else None)
+    middle = _clean(n.middle if n else None)[:1]
+    dob = (p.dob or "").replace("-", "")[:8]
+    lic = p.license
+    return Features(last, first, middle, dob if len(dob) == 8 else "", p.sex or "",
+                    p.ssn or "", (lic.number or "") if lic else "", p.fbi or "",
+                    _phon(jellyfish.soundex, last), _phon(jellyfish.soundex, first),
+                    _phon(jellyfish.nysiis, last), _phon(jellyfish.nysiis, first),
+                    _phon(jellyfish.metaphone, last), _phon(jellyfish.metaphone, first),
+                    _nick_groups().get(first, frozenset((first,))))
+
+
+# ---- blocking ----------------------------------------------------------------------------
+
+def _sorted_digits(dob: str) -> str:
+    return "".join(sorted(dob))
+
+
+def block_keys(f: Features) -> list[str]:
+    """The blocking keys of a record: a union, each robust to other errors.
+
+    - Soundex(surname) + birth year and month, + year and day, + month and day: a DOB with
+      the day, the month or the year wrong;
+    - Soundex(given) + birth year and month: a surname changed beyond its sound, and the day;
+    - exact DOB + Soundex(given): a surname mistyped in its first letter, or replaced;
+    - NYSIIS(surname) + NYSIIS(given): any DOB error, when both names sound alike;
+    - Metaphone(surname) + sorted DOB digits: day/month swapped plus a given-name change;
+    - the two Soundex codes in sorted order + birth year: first and last swapped;
+    - nickname-canonical given name + exact DOB: a nickname with a misspelled surname;
+    - the two Metaphone codes in sorted order: names swapped and the DOB wrong;
+    - exact DOB + the first two letters of the surname, or of the given name: a name
+      misspelled beyond its sound (its first letters kept);
+    - given name + birth month and day: the year mistyped and the surname misspelled.
+    """
+    if not f.last and not f.first:
+        return []
+    y = f.dob[:4]
+    keys = []
+    if f.sx_last and y:
+        keys.append(f"a{f.sx_last}{f.dob[:6]}")
+        keys.append(f"g{f.sx_last}{y}{f.dob[6:]}")
+        keys.append(f"i{f.sx_last}{f.dob[4:]}")
+    if f.sx_first and y:
+        keys.append(f"j{f.sx_first}{f.dob[:6]}")
+    if f.dob and f.sx_first:
+        keys.append(f"b{f.dob}{f.sx_first}")
+    if f.ny_last and f.ny_first:
+        keys.append(f"c{f.ny_last}|{f.ny_first}")
+    if f.mp_last and f.dob:
+        keys.append(f"d{f.mp_last}|{_sorted_digits(f.dob)}")
+    if f.sx_last and f.sx_first and y:
+        a, b = sorted((f.sx_last, f.sx_first))
+        keys.append(f"e{a}{b}{y}")
+    if f.dob and f.canon_first:
+        keys.append(f"f{min(f.canon_first)}{f.dob}")
+    if f.mp_last and f.mp_first:
+        a, b = sorted((f.mp_last, f.mp_first))
+        keys.append(f"h{a}|{b}")
+    if f.dob:
+        if f.last:
+            keys.append(f"k{f.dob}{f.last[:2]}")
+        if f.first:
+            keys.append(f"l{f.dob}{f.first[:2]}")
+            keys.append(f"m{f.first}{f.dob[4:]}")
+    return keys
+
+
+def candidate_pairs(feats: Sequence[Features], max_block: int = 400) -> npt.NDArray[np.int64]:
+    """Candidate pairs ``(i, j)``, i < j, of records sharing a blocking key (n × 2 array).
+
+    A block larger than ``max_block`` (a very common name in one year) is skipped for that
+    key: its pairs come from the other keys.  Vectorized per block size."""
+    n = len(feats)
+    codes: dict[str, int] = {}
+    rec_idx: list[int] = []
+    key_idx: list[int] = []
+    for i, f in enumerate(feats):
+        for k in block_keys(f):
+            rec_idx.append(i)
+            key_idx.append(codes.setdefault(k, len(codes)))
+    return _pairs_from_keys(np.asarray(rec_idx, dtype=np.int64),
+                            np.asarray(key_idx, dtype=np.int64), n, max_block)
+
+
+def _pairs_from_keys(rec: npt.NDArray[np.int64], key: npt.NDArray[np.int64], n: int,
+                     max_block: int) -> npt.NDArray[np.int64]:
+    if rec.size == 0:
+        return np.empty((0, 2), dtype=np.int64)
+    order = np.lexsort((rec, key))
+    rec, key = rec[order], key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    sizes = np.diff(np.r_[starts, key.size])
+    chunks = []
+    for s in np.unique(sizes):
+        if s < 2 or s > max_block:
+            continue
+        st = starts[sizes == s]
+        members = rec[st[:, None] + np.arange(s)[None, :]]  # (groups, s)
+        a, b = np.triu_indices(int(s), 1)
+        chunks.append(np.stack([members[:, a].ravel(), members[:, b].ravel()], axis=1))
+    if not chunks:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = np.concatenate(chunks)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    codes = np.unique(pairs[:, 0] * n + pairs[:, 1])
+    return np.stack([codes // n, codes % n], axis=1)
+
+
+def ncic_rule_pairs(feats: Sequence[Features]) -> npt.NDArray[np.int64]:
+    """Pairs NCIC's rule finds: Soundex(surname) equal and DOB exact (and sex, when both
+    have one, equal)."""
+    codes: dict[str, int] = {}
+    rec_idx, key_idx = [], []
+    for i, f in enumerate(feats):
+        if f.sx_last and f.dob:
+            rec_idx.append(i)
+            key_idx.append(codes.setdefault(f"{f.sx_last}{f.dob}", len(codes)))
+    pairs = _pairs_from_keys(np.asarray(rec_idx, dtype=np.int64),
+                             np.asarray(key_idx, dtype=np.int64), len(feats), 10 ** 6)
+    keep = [k for k, (i, j) in enumerate(pairs)
+            if not (feats[i].sex and feats[j].sex and feats[i].sex != feats[j].sex)]
+    return pairs[keep]
+
+
+# ---- comparison --------------------------------------------------------------------------
+
+_jw = jellyfish.jaro_winkler_similarity
+
+
+def _surname_level(a: str, b: str, sa: tuple[str, str, str], sb: tuple[str, str, str]) -> int:
+    if a == b:
+        return 0
+    jw = _jw(a, b)
+    if jw >= TYPO_JW:
+        return 1
+    if sa[0] == sb[0] or sa[1] == sb[1] or sa[2] == sb[2]:
+        return 2
+    return 3 if jw >= CLOSE_JW else 4
+
+
+def _given_level(a: str, b: str, ca: frozenset[str], cb: frozenset[str],
+                 sa: tuple[str, str, str], sb: tuple[str, str, str]) -> int:
+    if a == b:
+        return 0
+    if len(a) == 1 or len(b) == 1:
+        return 5 if a[0] == b[0] else 6
+    if not ca.isdisjoint(cb):
+        return 1
+    jw = _jw(a, b)
+    if jw >= TYPO_JW:
+        return 2
+    if sa[0] == sb[0] or sa[1] == sb[1] or sa[2] == sb[2]:
+        return 3
+    return 4 if jw >= CLOSE_JW else 6
+
+
+def _dob_level(a: str, b: str) -> int:
+    if a == b:
+        return 0
+    if a[:4] == b[:4] and a[4:6] == b[6:8] and a[6:8] == b[4:6]:
+        return 1
+    diff = sum(x != y for x, y in zip(a, b, strict=True))
+    if diff == 1:
+        return 2
+    if a[4:] == b[4:] and abs(int(a[:4]) - int(b[:4])) == 1:
+        return 3
+    return 4
+
+
+def _digits_level(a: str, b: str) -> int:
+    if a == b:
+        return 0
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                              and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]):
+            return 1
+    return 2
+
+
+def compare(a: Features, b: Features) -> tuple[int, ...]:
+    """The comparison vector of two people, in FIELDS order (-1: missing on a side).
+
+    Names are compared in both orientations (first/last swapped) and the closer one kept."""
+    if a.last and b.last and a.first and b.first:
+        sa = (a.sx_last, a.ny_last, a.mp_last)
+        sb = (b.sx_last, b.ny_last, b.mp_last)
+        fa = (a.sx_first, a.ny_first, a.mp_first)
+        fb = (b.sx_first, b.ny_first, b.mp_first)
+        s1 = _surname_level(a.last, b.last, sa, sb)
+        g1 = _given_level(a.first, b.first, a.canon_first, b.canon_first, fa, fb)
+        if s1 + g1 > 2 and a.last != b.last:
+            s2 = _surname_level(a.last, b.first, sa, fb)
+            g2 = _given_level(a.first, b.last, a.canon_first, _nick_groups().get(
+                b.last, frozenset((b.last,))), fa, sb)
+            if s2 + g2 < s1 + g1:
+                s1, g1 = s2, g2
+        surname, given = s1, g1
+    else:
+        surname = _surname_level(a.last, b.last, (a.sx_last, a.ny_last, a.mp_last),
+                                 (b.sx_last, b.ny_last, b.mp_last)) if a.last and b.last \
+            else -1
+        given = -1
+    dob = _dob_level(a.dob, b.dob) if a.dob and b.dob else -1
+    middle = -1 if not (a.middle and b.middle) else (0 if a.middle == b.middle else 1)
+    sex = -1 if not (a.sex and b.sex) or "U" in (a.sex, b.sex) else int(a.sex != b.sex)
+    ssn = _digits_level(a.ssn, b.ssn) if a.ssn and b.ssn else -1
+    oln = -1 if not (a.oln and b.oln) else int(a.oln != b.oln)
+    fbi = -1 if not (a.fbi and b.fbi) else int(a.fbi != b.fbi)
+    return (surname, given, dob, middle, sex, ssn, oln, fbi)
+
+
+def comparison_matrix(feats: Sequence[Features], pairs: npt.NDArray[np.int64]) -> Matrix:
+    """Comparison vectors of many pairs (pairs × fields, int8)."""
+    rows = [compare(feats[i], feats[j]) for i, j in pairs.tolist()]
+    if not rows:
+        return np.empty((0, len(FIELDS)), dtype=np.int8)
+    return np.asarray(rows, dtype=np.int8)
+
+
+# ---- the model ---------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Model:
+    """m and u probabilities per field and level, the prior λ, and the decision thresholds
+    (posterior probabilities: portable across files, unlike raw weights)."""
+
+    fields: tuple[str, ...]
+    m: dict[str, list[float]]
+    u: dict[str, list[float]]
+    prior: float
+    match_p: float = 0.9
+    review_p: float = 0.01
+    weights: dict[str, list[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.weights = {f: [math.log2(max(m, 1e-9) / max(u, 1e-9))
+                            for m, u in zip(self.m[f], self.u[f], strict=True)]
+                        for f in self.fields}
+
+    def weight(self, gamma: Sequence[int]) -> float:
+        """Match weight of one comparison vector (FIELDS order)."""
+        w = 0.0
+        for f, g in zip(FIELDS, gamma, strict=True):
+            if g >= 0 and f in self.weights:
+                w += self.weights[f][g]
+        return w
+
+    def weights_of(self, gammas: Matrix) -> npt.NDArray[np.float64]:
+        total = np.zeros(len(gammas), dtype=np.float64)
+        for col, f in enumerate(FIELDS):
+            if f not in self.weights:
+                continue
+            w = np.asarray([*self.weights[f], 0.0])  # index -1: missing, weight 0
+            total += w[gammas[:, col]]
+        return total
+
+    def probability(self, weight: float | npt.NDArray[np.float64]) -> Any:
+        prior_w = math.log2(self.prior / (1 - self.prior))
+        if isinstance(weight, float | int):  # one pair (inline): math, not numpy
+            x = -(weight + prior_w)
+            return 0.0 if x > 1000 else 1.0 / (1.0 + 2.0 ** x)
+        return 1.0 / (1.0 + np.power(2.0, -(weight + prior_w)))
+
+    @property
+    def match_weight(self) -> float:
+        """The weight at which the posterior reaches ``match_p``."""
+        return _logit2(self.match_p) - _logit2(self.prior)
+
+    @property
+    def review_weight(self) -> float:
+        return _logit2(self.review_p) - _logit2(self.prior)
+
+    def restricted(self, fields: Iterable[str]) -> Model:
+        """The same weights over fewer fields (a name + DOB search): m and u of a field do
+        not depend on which other fields are compared (the model's independence)."""
+        keep = tuple(f for f in self.fields if f in set(fields))
+        return Model(keep, {f: self.m[f] for f in keep}, {f: self.u[f] for f in keep},
+                     self.prior, self.match_p, self.review_p)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fields": list(self.fields), "m": self.m, "u": self.u, "prior": self.prior,
+                "match_p": self.match_p, "review_p": self.review_p}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Model:
+        return cls(tuple(d["fields"]), d["m"], d["u"], d["prior"], d["match_p"], d["review_p"])
+
+
+#: training sessions (Splink's way): pairs blocked on some fields, EM over the others with u
+#: fixed; a field's m comes from a session whose blocking did not force it to agree
+SESSIONS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("bfjlm", ("given", "dob"), ("surname", "middle", "sex", "ssn", "oln", "fbi")),
+    ("agik", ("surname", "dob"), ("given", "middle", "sex", "ssn", "oln", "fbi")),
+    ("ch", ("surname", "given"), ("dob",)),
+)
+
+
+def pair_key_kinds(feats: Sequence[Features], pairs: npt.NDArray[np.int64]) -> list[str]:
+    """For each pair, the kinds (first letters) of the blocking keys its records share."""
+    cache: dict[int, set[str]] = {}
+
+    def keys(i: int) -> set[str]:
+        k = cache.get(i)
+        if k is None:
+            k = cache[i] = set(block_keys(feats[i]))
+        return k
+
+    return ["".join(sorted({k[0] for k in keys(i) & keys(j)})) for i, j in pairs.tolist()]
+
+
+def fit_sessions(gammas: Matrix, kinds: Sequence[str], random_gammas: Matrix,
+                 fields: Iterable[str] = tuple(FIELDS), iterations: int = 40,
+                 n_records: int | None = None, learn_u: bool = False) -> Model:
+    """m by EM per session with u fixed from random pairs (Splink's way); then the prior.
+
+    The prior is the probability that two records *drawn at random* are a match, as u is
+    the agreement among random pairs: the expected number of matches M among the candidate
+    pairs (all matches are assumed blocked together) over all n(n-1)/2 pairs, found as the
+    fixed point M = sum of the candidates' posteriors at prior M / (n(n-1)/2).  With
+    ``learn_u`` (not the default, measured worse) u is then re-learned on the candidates.
+    """
+    fields = tuple(fields)
+    base = fit(gammas[:0], fields, random_gammas=random_gammas, iterations=0)
+    m = dict(base.m)
+    learned: dict[str, list[list[float]]] = {}
+    for letters, excluded, targets in SESSIONS:
+        sel = np.asarray([any(c in k for c in letters) for k in kinds], dtype=bool)
+        if sel.sum() < 50:
+            continue
+        use = tuple(f for f in fields if f not in excluded)
+        if not use:
+            continue
+        session = fit(gammas[sel], use, random_gammas=random_gammas, iterations=iterations)
+        for f in targets:
+            if f in session.m:
+                learned.setdefault(f, []).append(session.m[f])
+    for f, ms in learned.items():
+        m[f] = list(np.mean(np.asarray(ms), axis=0))
+    if learn_u:
+        return fit(gammas, fields, random_gammas=random_gammas, iterations=iterations,
+                   learn_u=True, start_m=m, learn_m=False)
+    model = Model(fields, m, base.u, 0.5)
+    n = n_records or int(gammas.shape[0] ** 0.5) + 2
+    total = n * (n - 1) / 2
+    w = model.weights_of(gammas)
+    matches = max(1.0, len(w) * 0.1)
+    for _ in range(200):
+        lam = min(max(matches / total, 1e-12), 0.5)
+        post = 1.0 / (1.0 + np.power(2.0, -np.clip(w + _logit2(lam), -60, 60)))
+        new = float(post.sum())
+        if abs(new - matches) < 1e-3 * max(1.0, matches):
+            matches = new
+            break
+        matches = new
+    return Model(fields, m, base.u, min(max(matches / total, 1e-12), 0.5))
+
+
+def _logit2(p: float) -> float:
+    return math.log2(p / (1 - p))
+
+
+def _initial_m(levels: int) -> list[float]:
+    # most true matches agree exactly; the rest spread over the lesser levels
+    rest = 0.2 / max(levels - 1, 1)
+    return [0.8] + [rest] * (levels - 1)
+
+
+def fit(gammas: Matrix, fields: Iterable[str] = tuple(FIELDS), *, random_gammas: Matrix |
+        None = None, iterations: int = 40, prior: float = 0.1, tol: float = 1e-6,
+        learn_u: bool = False, start_m: dict[str, list[float]] | None = None,
+        learn_m: bool = True) -> Model:
+    """Learn m, u and λ by EM from comparison vectors of candidate pairs (no labels).
+
+    ``random_gammas`` (vectors of random pairs, almost all non-matches) give u, as Splink
+    estimates it; EM learns m and λ on the candidates.  ``learn_u`` lets EM refine u as well
+    (recordlinkage's ECM): measured worse here (docs/quality.md), as EM then may settle on
+    another split of the pairs than match / non-match."""
+    fields = tuple(fields)
+    cols = [list(FIELDS).index(f) for f in fields]
+    start_u = random_gammas if random_gammas is not None else gammas
+    m = {f: list(start_m[f]) if start_m and f in start_m else _initial_m(len(FIELDS[f]))
+         for f in fields}
+    u: dict[str, list[float]] = {}
+    for f, c in zip(fields, cols, strict=True):
+        col = start_u[:, c]
+        col = col[col >= 0]
+        k = len(FIELDS[f])
+        counts = np.bincount(col, minlength=k).astype(float) + 0.5
+        u[f] = list(counts / counts.sum())
+    lam = prior
+    n = len(gammas)
+    for _ in range(iterations):
+        lw = np.full(n, math.log(lam / (1 - lam)))
+        for f, c in zip(fields, cols, strict=True):
+            g = gammas[:, c]
+            ok = g >= 0
+            lm = np.log(np.asarray(m[f]))
+            lu = np.log(np.asarray(u[f]))
+            lw[ok] += lm[g[ok]] - lu[g[ok]]
+        post = 1.0 / (1.0 + np.exp(-np.clip(lw, -50, 50)))
+        new_lam = float(post.mean())
+        for f, c in zip(fields, cols, strict=True):
+            g = gammas[:, c]
+            ok = g >= 0
+            k = len(FIELDS[f])
+            mc = np.bincount(g[ok], weights=post[ok], minlength=k) + 1e-3
+            uc = np.bincount(g[ok], weights=1 - post[ok], minlength=k) + 1e-3
+            if learn_m:
+                m[f] = list(mc / mc.sum())
+            if learn_u:
+                u[f] = list(uc / uc.sum())
+        done = abs(new_lam - lam) < tol
+        lam = min(max(new_lam, 1e-6), 1 - 1e-6)
+        if done:
+            break
+    return Model(fields, m, u, lam)
+
+
+def learn(feats: Sequence[Features], fields: Iterable[str] = tuple(FIELDS), *, seed: int = 1,
+          random_pairs: int = 200_000, pairs: npt.NDArray[np.int64] | None = None,
+          gammas: Matrix | None = None) -> Model:
+    """A model learned from a file's own records, without labels: blocking, comparison,
+    u from random pairs, m by EM per session, then u and λ on the candidates."""
+    if pairs is None:
+        pairs = candidate_pairs(feats)
+    if gammas is None:
+        gammas = comparison_matrix(feats, pairs)
+    rng = np.random.default_rng(seed)
+    n = len(feats)
+    rand = rng.integers(0, n, (min(random_pairs, n * 20), 2)) if n > 1 else \
+        np.empty((0, 2), dtype=np.int64)
+    rand = rand[rand[:, 0] != rand[:, 1]]
+    return fit_sessions(gammas, pair_key_kinds(feats, pairs),
+                        comparison_matrix(feats, rand), fields, n_records=n)
