@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PARTS = ("bench_text", "bench_copybook", "bench_niem")
+PARTS = ("bench_text", "bench_copybook", "bench_niem", "bench_model")
 
 
 def main(argv: list[str]) -> int:

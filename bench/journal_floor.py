@@ -7,7 +7,9 @@ per inquiry:
 
 * **codecs** -- decode the request, write its canonical JSON, encode three forwards, decode
   three answers and encode them for the origin (the real ``json`` codec), and the SHA-256 of
-  each frame the audit records;
+  each frame the audit records; measured twice in the same run, on the model as it is
+  (msgspec Structs) and on the model it replaced (dataclasses + stdlib ``json``, kept in
+  ``tests/model_baseline.py``), the ratio being the figure to quote;
 * **journal** -- the same ``Journal`` calls, in the same order, as the switch makes them: the
   dedup check, message, dedup key and three forward rows (accept); the workers' read and
   claim of the forwards; per answer the correlation by switch control, the answer mark and a
@@ -39,8 +41,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.model_baseline
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import tests.model_baseline
+
+import clets.model
 from clets.codecs import get_codec
 from clets.model import dumps, replace
 from clets.sim.server import answer_offline
@@ -68,9 +74,20 @@ def answers(req: bytes) -> list[bytes]:
     return out
 
 
-def codec_work(frames: list[bytes], replies: list[bytes]) -> Callable[[], None]:
-    """One inquiry's codec work, per call (cycling over ``frames``)."""
-    codec = get_codec("json")
+class _ModelCodec:
+    """The ``json`` codec over a given model module (``clets.model`` or the old one)."""
+
+    name = "json"
+
+    def __init__(self, model: Any) -> None:
+        self.decode, self.encode = model.load, model.dump
+
+
+def codec_work(frames: list[bytes], replies: list[bytes],
+               model: Any = clets.model) -> Callable[[], None]:
+    """One inquiry's codec work, per call (cycling over ``frames``), on ``model``."""
+    codec: Any = get_codec("json") if model is clets.model else _ModelCodec(model)
+    dumps, replace = model.dumps, model.replace
     state = {"i": 0}
 
     def one() -> None:
@@ -176,6 +193,9 @@ def main(argv: list[str]) -> int:
     result: dict[str, Any] = {"n": rounds * args.batch, "batch": args.batch,
                               "python": sys.version.split()[0]}
     result["codecs_ms"] = cpu_ms_per_inquiry(codec_work(frames, replies), args.n, 1)
+    result["codecs_before_ms"] = cpu_ms_per_inquiry(
+        codec_work(frames, replies, tests.model_baseline), args.n, 1)
+    result["codecs_ratio"] = result["codecs_ms"] / result["codecs_before_ms"]
     with tempfile.TemporaryDirectory(prefix="clets-floor-") as tmp:
         for name, with_audit in (("journal_ms", False), ("journal_audit_ms", True)):
             run, journal = journal_work(Path(tmp) / f"{name}.db", args.batch, with_audit,
@@ -195,6 +215,8 @@ def main(argv: list[str]) -> int:
     print("CPU ms per inquiry (QW fanned out to 3 destinations, 3 answers):")
     print(f"  codecs (decode, canonical, 3 forwards, 3 answers, sha256)  "
           f"{result['codecs_ms']:.3f}")
+    print(f"    the same on the model before msgspec (dataclasses, json)  "
+          f"{result['codecs_before_ms']:.3f}  (ratio {result['codecs_ratio']:.2f})")
     print(f"  journal without audit (~20 statements)                     "
           f"{result['journal_ms']:.3f}")
     print(f"  the 11 audit records on top                                "

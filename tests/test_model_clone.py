@@ -3,20 +3,30 @@
 The simulators copy a request's person or vehicle into every miss, so the copy must be both
 exact (equal to the original) and independent (no list, map or model object shared).  The
 switch makes a shallow copy with a few fields changed per forward and per answer: it must be
-what ``dataclasses.replace`` gives."""
+what ``msgspec.structs.replace`` (as ``dataclasses.replace`` did for the dataclasses the model
+was before) gives."""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clets.model import Message, Name, Person, Vehicle, clone, loads, replace
+from clets.model import (
+    Message,
+    Name,
+    Person,
+    Vehicle,
+    clone,
+    is_model,
+    loads,
+    model_fields,
+    replace,
+)
 from tests.strategies import inquiries
 
 #: one message per file (``stream.json`` holds several)
@@ -26,7 +36,7 @@ FIXTURES = sorted(p for p in (Path(__file__).parent.parent / "fixtures" / "messa
 
 def assert_independent(a: Any, b: Any, path: str = "$") -> None:
     """Every container and model object of ``b`` is a different object from ``a``'s."""
-    if isinstance(a, (list, dict)) or is_dataclass(a):
+    if isinstance(a, (list, dict)) or is_model(a):
         assert a is not b, f"{path} is shared"
     if isinstance(a, list):
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
@@ -34,9 +44,9 @@ def assert_independent(a: Any, b: Any, path: str = "$") -> None:
     elif isinstance(a, dict):
         for k in a:
             assert_independent(a[k], b[k], f"{path}.{k}")
-    elif is_dataclass(a):
-        for f in fields(a):
-            assert_independent(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}")
+    elif is_model(a):
+        for name in model_fields(a):
+            assert_independent(getattr(a, name), getattr(b, name), f"{path}.{name}")
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -83,13 +93,13 @@ _CHANGES = st.dictionaries(
 
 
 @given(inquiries(), _CHANGES)
-def test_replace_is_dataclasses_replace(msg: Message, changes: dict[str, Any]) -> None:
+def test_replace_is_structs_replace(msg: Message, changes: dict[str, Any]) -> None:
     out = replace(msg, **changes)
-    assert out == dataclasses.replace(msg, **changes)
+    assert out == msgspec.structs.replace(msg, **changes)
     assert out is not msg
-    for f in fields(msg):  # shallow: what is not replaced is the very same object
-        if f.name not in changes:
-            assert getattr(out, f.name) is getattr(msg, f.name)
+    for name in model_fields(msg):  # shallow: what is not replaced is the very same object
+        if name not in changes:
+            assert getattr(out, name) is getattr(msg, name)
     assert msg == replace(msg)  # the original is untouched
 
 
@@ -97,7 +107,7 @@ def test_replace_is_dataclasses_replace(msg: Message, changes: dict[str, Any]) -
 def test_replace_of_fixtures(path: Path) -> None:
     msg = loads(path.read_bytes())
     out = replace(msg, control="0000000001", warnings=["late"])
-    assert out == dataclasses.replace(msg, control="0000000001", warnings=["late"])
+    assert out == msgspec.structs.replace(msg, control="0000000001", warnings=["late"])
     assert out.control == "0000000001" and msg.warnings is not out.warnings
 
 

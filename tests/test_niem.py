@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from dataclasses import fields as dc_fields
 from pathlib import Path
 
 import pytest
@@ -32,6 +31,7 @@ from clets.model import (
     Vehicle,
     code_table,
     from_dict,
+    model_fields,
     to_dict,
 )
 from clets.model.types import Address, License, Registration
@@ -180,8 +180,8 @@ def _model_paths(cls: type, prefix: str = "") -> set[str]:
     nested = {"name": Name, "license": License, "address": Address,
               "registration": Registration, "error": ErrorInfo}
     out = set()
-    for f in dc_fields(cls):
-        key = f.name.rstrip("_")
+    for name in model_fields(cls):
+        key = name.rstrip("_")
         if key in nested:
             out |= _model_paths(nested[key], f"{prefix}{key}.")
         else:

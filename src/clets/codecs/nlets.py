@@ -35,7 +35,7 @@ from clets.errors import (
     EncodeError,
     ValidationError,
 )
-from clets.model import Message, apply_edits
+from clets.model import Message, apply_edits, replace
 from clets.model.edits import header_ok
 
 from .ncic import split_mke
@@ -379,8 +379,6 @@ class NletsCodec(TextCodec):
 def _without(msg: Message, skip: frozenset[str]) -> Message:
     if not skip or not any(k in msg.fields for k in skip):
         return msg
-    from dataclasses import replace
-
     return replace(msg, fields={k: v for k, v in msg.fields.items() if k not in skip})
 
 

@@ -23,13 +23,13 @@ import functools
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any, NamedTuple
 
 from clets.errors import CharacterError, DecodeError, EncodeError, LayoutError, ValidationError
-from clets.model import ErrorInfo, Message, Record, default_dictionary
+from clets.model import ErrorInfo, Message, Record, default_dictionary, is_model, model_fields
 from clets.model.dictionary import FieldDef, FieldDictionary
 from clets.model.edits import decode_guard
 
@@ -326,7 +326,7 @@ def _hint_class(cls: type, attr: str) -> type | None:
 
     hint = typing.get_type_hints(cls).get(attr)
     for arg in typing.get_args(hint) or (hint,):
-        if isinstance(arg, type) and hasattr(arg, "__dataclass_fields__"):
+        if isinstance(arg, type) and is_model(arg):
             return arg
     return None
 
@@ -337,7 +337,7 @@ def _slot(cls: type, fd: FieldDef, dictionary: FieldDictionary,
     classes: list[type] = []
     current: type | None = cls
     for attr in attrs:
-        if current is None or attr not in getattr(current, "__dataclass_fields__", {}):
+        if current is None or attr not in model_fields(current):
             return None
         nxt = _hint_class(current, attr)
         classes.append(nxt if nxt is not None else object)
@@ -358,13 +358,13 @@ def _slot(cls: type, fd: FieldDef, dictionary: FieldDictionary,
 
 def _leaf_paths(cls: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
-    for f in fields(cls):
-        sub = _hint_class(cls, f.name)
+    for name in model_fields(cls):
+        sub = _hint_class(cls, name)
         if sub is not None:
-            out.append((*prefix, f.name))
-            out += _leaf_paths(sub, (*prefix, f.name))
+            out.append((*prefix, name))
+            out += _leaf_paths(sub, (*prefix, name))
         else:
-            out.append((*prefix, f.name))
+            out.append((*prefix, name))
     return out
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from clets.errors import LayoutError, ValidationError
 
-from .types import Address, Case, License, Name, Person, Registration, Vehicle
+from .types import Address, Case, License, Name, Person, Registration, Vehicle, model_fields
 
 __all__ = [
     "FieldDef",
@@ -61,7 +61,7 @@ def get_path(obj: Any, path: str) -> Any:
 def has_slot(obj: Any, path: str) -> bool:
     """Whether ``obj``'s type has a slot for the first step of ``path``."""
     first = _attr(path.split(".", 1)[0])
-    return first in getattr(type(obj), "__dataclass_fields__", {})
+    return first in model_fields(obj)
 
 
 def set_path(obj: Any, path: str, value: Any) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from clets.errors import INVALID_FIELD, ValidationError
 
 from .dictionary import FieldDef, FieldDictionary, default_dictionary
-from .types import Message, Person, Record
+from .types import Message, Person, Record, is_model, model_fields
 
 __all__ = ["CodeTable", "Finding", "apply_edits", "check", "code_table", "decode_guard",
            "header_ok", "prepare", "vin_check_digit_ok"]
@@ -275,7 +275,7 @@ def decode_guard(fd: FieldDef, key: str, namespace: dict[str, Any]) -> list[str]
 def _has_path(cls: type | None, attrs: list[str]) -> bool:
     """Whether a chain of attributes exists on the model classes (by their type hints)."""
     for attr in attrs:
-        if cls is None or attr not in getattr(cls, "__dataclass_fields__", {}):
+        if cls is None or attr not in model_fields(cls):
             return False
         cls = _child_class(cls, attr)
     return True
@@ -284,7 +284,7 @@ def _has_path(cls: type | None, attrs: list[str]) -> bool:
 def _child_class(cls: type, attr: str) -> type | None:
     hint = typing.get_type_hints(cls).get(attr)
     for arg in typing.get_args(hint) or (hint,):
-        if isinstance(arg, type) and hasattr(arg, "__dataclass_fields__"):
+        if isinstance(arg, type) and is_model(arg):
             return arg
     return None
 

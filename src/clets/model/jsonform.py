@@ -1,10 +1,17 @@
 """The exact JSON form of the canonical model (spec/model.md), both ways.
 
-Dumping is driven by the dataclass fields, in declaration order, which is the key order of the
+Dumping is driven by the Struct fields, in declaration order, which is the key order of the
 spec's tables.  Loading is strict: an unknown key or a value of the wrong type is a
 :class:`~clets.errors.DecodeError` naming its JSON path, because a JSON client that misspells
 ``plate_state`` must hear about it, not silently lose the field.  A missing key is taken as
 absent, so hand-written JSON may be short.
+
+Two paths, one answer.  The fast path is msgspec, in C, straight between bytes and Structs:
+what nearly every message takes.  The strict path is generated Python over plain dicts and
+stdlib ``json`` (``to_dict``/``from_dict``, which are public anyway): it writes objects whose
+fields are all absent as ``null``, which msgspec cannot, and it decides on every input msgspec
+refuses, so errors name the same path and offset as ever.  ``tests/test_model_msgspec.py``
+holds both to the model before msgspec (``tests/model_baseline.py``), byte for byte.
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ import json
 import re
 import types
 import typing
-from dataclasses import fields
 from typing import Any, get_args, get_origin
+
+import msgspec
 
 from clets.errors import CharacterError, DecodeError
 
@@ -31,22 +39,19 @@ from .types import (
     Vehicle,
 )
 
-__all__ = ["clone", "dump", "dumps", "from_dict", "load", "loads", "to_dict"]
+__all__ = ["clone", "dump", "dumps", "from_dict", "load", "loads", "replace", "to_dict"]
 
 
 _MODEL_TYPES = (Message, Person, Name, License, Address, Vehicle, Case, Record, Registration,
                 ErrorInfo)
 
 
-def _json_key(attr: str) -> str:
-    return attr[:-1] if attr.endswith("_") else attr
-
-
 # (attribute, JSON key, resolved type) per class, computed once.
 _SCHEMA: dict[type, list[tuple[str, str, Any]]] = {}
 for _cls in _MODEL_TYPES:
     _hints = typing.get_type_hints(_cls)
-    _SCHEMA[_cls] = [(f.name, _json_key(f.name), _hints[f.name]) for f in fields(_cls)]
+    _SCHEMA[_cls] = [(f.name, f.encode_name, _hints[f.name])
+                     for f in msgspec.structs.fields(_cls)]
 
 
 # --------------------------------------------------------------------------- generated code
@@ -167,6 +172,30 @@ def _gen_load(cls: type) -> str:
     return "\n".join(lines)
 
 
+def _gen_hollow(cls: type) -> str:
+    """``hollow_X(o)``: whether ``o`` (not None) holds an object that dumps to null -- itself
+    (all its fields absent, by the same tests as ``dump_X``) or any model object inside it.
+    msgspec writes every Struct as an object, so :func:`dump` asks this first and takes the
+    dict path (which writes such objects as ``null``) only for the messages that need it."""
+    name = cls.__name__
+    present, inside = [], []
+    for attr, _key, tp in _SCHEMA[cls]:
+        kind, detail = _kind(tp)
+        if kind == "scalar":
+            present.append(f"o.{attr}" if detail is bool else f"o.{attr} is not None")
+        elif kind == "model":
+            present.append(f"o.{attr} is not None")
+            inside.append(f"(o.{attr} is not None and hollow_{detail.__name__}(o.{attr}))")
+        else:
+            present.append(f"o.{attr}")
+            if kind == "list" and detail in _SCHEMA:
+                inside.append(f"any(map(hollow_{detail.__name__}, o.{attr}))")
+    checks = list(inside)
+    if cls is not Message:  # the message itself is never null
+        checks.insert(0, "not (" + " or ".join(present) + ")")
+    return f"def hollow_{name}(o):\n    return " + (" or ".join(checks) or "False")
+
+
 def _gen_clone(cls: type) -> str:
     """A deep copy that knows the model's shape: lists and maps copied, model objects cloned,
     scalars (immutable) shared.  ``copy.deepcopy`` does the same through reflection, ten times
@@ -184,17 +213,8 @@ def _gen_clone(cls: type) -> str:
             expr = f"dict(o.{attr})"
         else:
             expr = f"o.{attr}"
-        args.append(f"{attr}={expr}")
+        args.append(expr)  # by position: a Struct's positional parameters are its fields
     return f"def clone_{cls.__name__}(o):\n    return _cls_{cls.__name__}({', '.join(args)})"
-
-
-def _gen_copy(cls: type) -> str:
-    """A shallow copy: every field shared (the base of ``replace``).  Positional arguments
-    (a third faster than keywords) where every field is an ``__init__`` parameter in order."""
-    positional = all(f.init and not f.kw_only for f in fields(cls))
-    args = ", ".join(f"o.{attr}" if positional else f"{attr}=o.{attr}"
-                     for attr, _key, _tp in _SCHEMA[cls])
-    return f"def copy_{cls.__name__}(o):\n    return _cls_{cls.__name__}({args})"
 
 
 def _bad(reason: str, path: str) -> None:
@@ -215,8 +235,8 @@ def _compile() -> dict[str, Any]:
         namespace[f"_cls_{cls.__name__}"] = cls
         source.append(_gen_dump(cls))
         source.append(_gen_load(cls))
+        source.append(_gen_hollow(cls))
         source.append(_gen_clone(cls))
-        source.append(_gen_copy(cls))
     exec(compile("\n\n".join(source), "<clets jsonform>", "exec"), namespace)
     return namespace
 
@@ -224,10 +244,11 @@ def _compile() -> dict[str, Any]:
 _GENERATED = _compile()
 _dump_message = _GENERATED["dump_Message"]
 _load_message = _GENERATED["load_Message"]
+_hollow_message = _GENERATED["hollow_Message"]
 
 
 _CLONE: dict[type, Any] = {cls: _GENERATED[f"clone_{cls.__name__}"] for cls in _MODEL_TYPES}
-_COPY: dict[type, Any] = {cls: _GENERATED[f"copy_{cls.__name__}"] for cls in _MODEL_TYPES}
+_STRUCT_REPLACE: Any = msgspec.structs.replace
 
 M = typing.TypeVar("M")
 
@@ -248,22 +269,14 @@ def clone(obj: M) -> M:
 
 
 def replace(obj: M, /, **changes: Any) -> M:
-    """A SHALLOW copy of a model object with some fields replaced: what
-    ``dataclasses.replace`` gives, without its reflection over every field (a third of the
-    time; the switch makes one per forward and per answer).
+    """A SHALLOW copy of a model object with some fields replaced (``msgspec.structs.replace``,
+    in C: the switch makes one per forward and per answer).
 
     Nested values are shared with the original: replace them, do not mutate them in place.
     An unknown field name is a ``TypeError``, as with ``dataclasses.replace``."""
-    try:
-        copier = _COPY[type(obj)]
-    except KeyError:
-        raise TypeError(f"not a model object: {type(obj).__name__}") from None
-    result: M = copier(obj)
-    for name, value in changes.items():
-        try:
-            setattr(result, name, value)
-        except AttributeError:  # slots: a name that is not a field
-            raise TypeError(f"{type(obj).__name__} has no field {name!r}") from None
+    if type(obj) not in _CLONE:
+        raise TypeError(f"not a model object: {type(obj).__name__}")
+    result: M = _STRUCT_REPLACE(obj, **changes)
     return result
 
 
@@ -275,15 +288,30 @@ def to_dict(msg: Message) -> dict[str, Any]:
 
 # model objects hold no cycles: skipping the check saves an eighth of the encoding time
 _ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+_encode = msgspec.json.Encoder().encode
+_format = msgspec.json.format
+_decode = msgspec.json.Decoder(Message).decode
+
+
+def dump(msg: Message) -> bytes:
+    """One line of canonical JSON as UTF-8 bytes, exactly as ``clets decode`` prints it.
+
+    msgspec writes the Structs straight to compact JSON in C and ``format(indent=0)`` puts
+    in the single spaces after ``,`` and ``:`` that the canonical form has (what
+    ``json.dumps`` writes by default); the bytes are the same as the dict path's.  A
+    message holding an object whose fields are all absent (which the spec writes as
+    ``null``) takes the dict path: msgspec cannot be told to write a Struct as ``null``."""
+    if _hollow_message(msg):
+        return _format(_encode(_dump_message(msg)), indent=0)
+    return _format(_encode(msg), indent=0)
 
 
 def dumps(msg: Message) -> str:
     """One line of canonical JSON, exactly as ``clets decode`` prints it."""
-    return _ENCODER.encode(_dump_message(msg))
-
-
-def dump(msg: Message) -> bytes:
-    return dumps(msg).encode("utf-8")
+    try:
+        return dump(msg).decode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: a str can hold it, UTF-8 cannot
+        return _ENCODER.encode(_dump_message(msg))
 
 
 def from_dict(data: Any) -> Message:
@@ -306,7 +334,24 @@ def loads(text: str | bytes) -> Message:
     A byte that is not UTF-8, or a control character JSON cannot hold, is a
     :class:`CharacterError` at its byte offset (bytes) or character offset (text), so the
     switch can tell the sender where; other syntax errors are a DecodeError at JSON's offset.
+
+    msgspec decodes valid input straight into the Structs.  Anything it refuses goes through
+    the strict path (``json`` and the generated checkers), which is what decides: it names
+    the offending byte or JSON path exactly as before, and accepts what the model always
+    accepted and msgspec does not (``null`` for a list, map or ``caution``; a repeated key
+    whose first value was wrong; a lone surrogate escape; a UTF-8 BOM).
     """
+    try:
+        msg: Message = _decode(text)
+    except msgspec.DecodeError:  # also msgspec.ValidationError
+        return _loads_strict(text)
+    if not msg.format or not msg.mke:
+        missing = "format" if not msg.format else "mke"
+        raise DecodeError(f"missing {missing}", format="json", field=missing)
+    return msg
+
+
+def _loads_strict(text: str | bytes) -> Message:
     skip = 0
     if isinstance(text, (bytes, bytearray, memoryview)):
         raw = bytes(text)
@@ -337,5 +382,3 @@ def loads(text: str | bytes) -> Message:
 
 def load(data: bytes) -> Message:
     return loads(data)
-
-

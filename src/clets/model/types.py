@@ -1,14 +1,23 @@
-"""The canonical model of spec/model.md as plain dataclasses.
+"""The canonical model of spec/model.md as msgspec Structs.
 
 Every codec meets every other codec here, so the types stay dumb: no behaviour beyond
 "is this part empty", which the JSON form needs (an object whose fields are all absent is
 ``null``).  Mutable on purpose: codecs fill them field by field from a table.
+
+Why Structs and not dataclasses: msgspec encodes and decodes Structs in C straight to and
+from the canonical JSON (no intermediate dicts), and a Struct is built and copied faster than
+a slotted dataclass (figures in docs/performance.md).  Field order is the spec's key order;
+``gc=False`` because model objects never form reference cycles (they are trees of scalars,
+lists and maps), which spares the cycle collector the hundreds of thousands of them a busy
+switch holds.  Use :func:`model_fields` and :func:`is_model` to reflect over them (not
+``dataclasses.fields``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from typing import Any
+
+import msgspec
 
 __all__ = [
     "Address",
@@ -22,6 +31,8 @@ __all__ = [
     "Registration",
     "Vehicle",
     "is_empty",
+    "is_model",
+    "model_fields",
 ]
 
 
@@ -31,40 +42,58 @@ def is_empty(obj: Any) -> bool:
         return True
     if isinstance(obj, (list, dict, str)):
         return len(obj) == 0 if not isinstance(obj, str) else False
-    if hasattr(obj, "__dataclass_fields__"):
-        return all(is_empty(getattr(obj, f.name)) for f in fields(obj))
+    names = getattr(type(obj), "__struct_fields__", None)
+    if names is not None:
+        return all(is_empty(getattr(obj, name)) for name in names)
     return False
 
 
-@dataclass(slots=True)
-class Name:
+def is_model(obj: Any) -> bool:
+    """True for a model class or object (any Struct of this module)."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    return issubclass(cls, _Model)
+
+
+def model_fields(cls: Any) -> tuple[str, ...]:
+    """The attribute names of a model class (or object), in the spec's key order; ``()`` for
+    anything else (what ``dataclasses.fields`` gave the reflection in codecs and edits)."""
+    if not isinstance(cls, type):
+        cls = type(cls)
+    names: tuple[str, ...] = getattr(cls, "__struct_fields__", ()) \
+        if issubclass(cls, _Model) else ()
+    return names
+
+
+class _Model(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    """Base of every model type: mutable, field order = spec key order, no cycles, and an
+    unknown JSON key is an error (a misspelt ``plate_state`` must not vanish)."""
+
+
+class Name(_Model):
     last: str | None = None
     first: str | None = None
     middle: str | None = None
     suffix: str | None = None
 
 
-@dataclass(slots=True)
-class License:
+class License(_Model):
     number: str | None = None
     state: str | None = None
     expires_year: int | None = None
     # ``class`` is a keyword: the attribute is ``class_``; the JSON key is ``class``.
-    class_: str | None = None
+    class_: str | None = msgspec.field(default=None, name="class")
     status: str | None = None
     expires: str | None = None
 
 
-@dataclass(slots=True)
-class Address:
+class Address(_Model):
     street: str | None = None
     city: str | None = None
     state: str | None = None
     zip: str | None = None
 
 
-@dataclass(slots=True)
-class Person:
+class Person(_Model):
     name: Name | None = None
     dob: str | None = None
     sex: str | None = None
@@ -82,8 +111,7 @@ class Person:
     address: Address | None = None
 
 
-@dataclass(slots=True)
-class Vehicle:
+class Vehicle(_Model):
     plate: str | None = None
     plate_state: str | None = None
     plate_year: str | None = None
@@ -96,30 +124,26 @@ class Vehicle:
     color: str | None = None
 
 
-@dataclass(slots=True)
-class Case:
+class Case(_Model):
     oca: str | None = None
     nic: str | None = None
     fcn: str | None = None
 
 
-@dataclass(slots=True)
-class Registration:
+class Registration(_Model):
     expires: str | None = None
     status: str | None = None
     fees_due: str | None = None
     stolen: bool | None = None
 
 
-@dataclass(slots=True)
-class ErrorInfo:
+class ErrorInfo(_Model):
     code: int | None = None
     reason: str | None = None
     echo: str | None = None
 
 
-@dataclass(slots=True)
-class Record:
+class Record(_Model):
     file: str | None = None
     person: Person | None = None
     vehicle: Vehicle | None = None
@@ -131,15 +155,14 @@ class Record:
     ori: str | None = None
     offense: str | None = None
     remarks: str | None = None
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class Message:
+class Message(_Model):
     format: str = ""
     mke: str = ""
     origin: str | None = None
-    destinations: list[str] = field(default_factory=list)
+    destinations: list[str] = msgspec.field(default_factory=list)
     control: str | None = None
     sequence: int | None = None
     sent_at: str | None = None
@@ -153,8 +176,8 @@ class Message:
     attention: str | None = None
     remarks: str | None = None
     status: str | None = None
-    records: list[Record] = field(default_factory=list)
+    records: list[Record] = msgspec.field(default_factory=list)
     error: ErrorInfo | None = None
     text: str | None = None
-    fields: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    fields: dict[str, str] = msgspec.field(default_factory=dict)
+    warnings: list[str] = msgspec.field(default_factory=list)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from typing import ClassVar
 
@@ -31,6 +31,7 @@ from clets.model import (
     Registration,
     Vehicle,
     clone,
+    replace,
 )
 
 from .dataset import (

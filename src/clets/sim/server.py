@@ -41,6 +41,7 @@ from clets.errors import (
 )
 from clets.framing import DEFAULT_MAX_FRAME
 from clets.model import Message, clone
+from clets.model import replace as model_replace
 
 from .backends import BACKENDS, Backend, Faults, Reply, Responder, make_backend
 from .dataset import DEFAULT_SEED, Dataset, generate
@@ -228,16 +229,16 @@ def encode_answer(codec: Codec, msg: Message, req: Message | None, req_codec: st
     except CletsError as exc:
         first = exc
     if msg.error is not None:
-        bare = replace(msg, records=[], text=None, person=None, vehicle=None, case=None,
+        bare = model_replace(msg, records=[], text=None, person=None, vehicle=None, case=None,
                        fields={}, status=None)
-        for candidate in (bare, replace(bare, mke="ER")):
+        for candidate in (bare, model_replace(bare, mke="ER")):
             with contextlib.suppress(CletsError):
                 return codec.encode(candidate)
     # a value our data set holds but the wire cannot carry: say so, do not go silent
     fallback = backend.error(req or Message(format=req_codec, mke=msg.mke), 22,
                              f"SIM CANNOT ENCODE ANSWER: {first}"[:60], raw)
     fallback.mke = msg.mke
-    for candidate in (fallback, replace(fallback, mke="ER")):
+    for candidate in (fallback, model_replace(fallback, mke="ER")):
         with contextlib.suppress(CletsError):
             return codec.encode(candidate)
     return None

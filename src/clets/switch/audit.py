@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _quote  # C, as json.dumps
 from typing import Any
 
+import msgspec
+
 __all__ = [
     "AUDIT_FIELDS",
     "GENESIS",
@@ -163,10 +165,31 @@ def _json_value(v: Any) -> str:
     return _HASH_JSON.encode(v)  # bool, float, str subclasses: json's own answer
 
 
+#: The same canonical JSON written by msgspec, in C: a Struct whose fields are the record's
+#: keys in sorted order encodes to ``{"bytes":...,"destination":...,...}`` with no spaces --
+#: the very text above whenever every value is a str, an int or None (the encoders agree on
+#: those) and the text is ASCII (``ensure_ascii`` only changes non-ASCII characters, which
+#: msgspec writes as UTF-8).  Anything else (a float, a bool, non-ASCII text) takes the
+#: format-string path, so the hash never depends on which path made it.
+_HashedRecord: Any = msgspec.defstruct(
+    "_HashedRecord", [(k, Any) for k in _SORTED_FIELDS], gc=False)
+_encode_record = msgspec.json.Encoder().encode
+_PLAIN_TYPES = frozenset({str, int, type(None)})
+
+
+def _hash_json(values: tuple[Any, ...]) -> str:
+    """The record hash over its values in sorted key order."""
+    if _PLAIN_TYPES.issuperset(map(type, values)):
+        text = _encode_record(_HashedRecord(*values))
+        if text.isascii():
+            return hashlib.sha256(text).hexdigest()
+    return hashlib.sha256((_HASH_FORMAT % tuple(map(_json_value, values))).encode("ascii")
+                          ).hexdigest()
+
+
 def record_hash(rec: dict[str, Any]) -> str:
     """SHA-256 over the canonical JSON of every field except ``hash``."""
-    text = _HASH_FORMAT % tuple(map(_json_value, map(rec.get, _SORTED_FIELDS)))
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+    return _hash_json(tuple(map(rec.get, _SORTED_FIELDS)))
 
 
 _EVENT_FIELDS = ("event", "msn", "link", "peer", "operator", "origin", "destination", "mke",
@@ -179,17 +202,23 @@ _SET_HEAD = ("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
 
 def _gen_make_row() -> Any:
     """``make_row`` unrolled over the fields: each event field cleaned once, then the row in
-    column order and its hash from the same values (no dict, no loop)."""
+    column order and its hash from the same values (no dict, no loop), through msgspec when
+    the values allow (see ``_HashedRecord``)."""
     assert set(_EVENT_FIELDS) | {"seq", "ts", "prev"} == set(AUDIT_FIELDS)
     lines = ["def make_row(ev, seq, ts, prev):"]
     for k in _EVENT_FIELDS:  # as make_record always did: None and int kept, the rest cleaned
         lines.append(f"    {k} = ev.{k}")
         lines.append(f"    if {k} is not None and type({k}) is not int: {k} = _clean({k})")
-    values = ", ".join(f"_j({k})" for k in _SORTED_FIELDS)
-    lines.append(f"    h = _sha((_FORMAT % ({values})).encode('ascii')).hexdigest()")
-    lines.append(f"    return [{', '.join(AUDIT_FIELDS)}, h]")
-    namespace: dict[str, Any] = {"_clean": _clean, "_j": _json_value,
-                                 "_sha": hashlib.sha256, "_FORMAT": _HASH_FORMAT}
+    ordered = ", ".join(_SORTED_FIELDS)
+    lines.append(f"    values = ({ordered},)")
+    lines.append("    if _plain(map(type, values)):")
+    lines.append("        text = _enc(_H(*values))")
+    lines.append("        if text.isascii():")
+    lines.append(f"            return [{', '.join(AUDIT_FIELDS)}, _sha(text).hexdigest()]")
+    lines.append(f"    return [{', '.join(AUDIT_FIELDS)}, _hash(values)]")
+    namespace: dict[str, Any] = {"_clean": _clean, "_sha": hashlib.sha256, "_hash": _hash_json,
+                                 "_plain": _PLAIN_TYPES.issuperset, "_enc": _encode_record,
+                                 "_H": _HashedRecord}
     exec(compile("\n".join(lines), "<clets audit>", "exec"), namespace)
     return namespace["make_row"]
 

@@ -27,12 +27,12 @@ import datetime as _dt
 import tomllib
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from clets.errors import EncodeError, LayoutError, ValidationError
-from clets.model import Message, Record, default_dictionary, is_empty
+from clets.model import Message, Record, default_dictionary, is_empty, is_model, model_fields
 from clets.model.dictionary import FieldDef
 
 from .layout import (
@@ -113,11 +113,11 @@ def _check_path(path: str, root: type, key: str, source: str) -> None:
     for n, step in enumerate(steps):
         if step == "fields" and n == len(steps) - 2:
             return  # fields.TAG
-        hint = _child_type(cls, step) if hasattr(cls, "__dataclass_fields__") else None
+        hint = _child_type(cls, step) if is_model(cls) else None
         if hint is None:
             raise LayoutError(f"{key}: no slot {step!r} in path {path!r}", source=source)
         cls = hint
-    if hasattr(cls, "__dataclass_fields__") and cls.__name__ != "Name":
+    if is_model(cls) and cls.__name__ != "Name":
         raise LayoutError(f"{key}: path {path!r} names an object, not a value", source=source)
     if cls in (list, dict) or typing.get_origin(cls) in (list, dict):
         raise LayoutError(f"{key}: path {path!r} names a list or map", source=source)
@@ -435,7 +435,7 @@ def _message_slot(rel: str) -> bool:
     if rel == "destinations[0]":
         return True
     first = rel.split(".", 1)[0]
-    return first in {f.name for f in fields(Message)}
+    return first in model_fields(Message)
 
 
 def generate(layout: Layout, mapping: Mapping, name: str) -> tuple[
