@@ -24,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .journal import Journal
+if TYPE_CHECKING:
+    from .logjournal import AnyJournal
 
 __all__ = ["GroupCommit"]
 
@@ -48,8 +49,14 @@ class _StepFailed(Exception):
 class GroupCommit:
     """Collects steps during a loop turn and commits them together (one event loop)."""
 
-    def __init__(self, journal: Journal, on_outcome: Outcome | None = None) -> None:
+    def __init__(self, journal: AnyJournal, on_outcome: Outcome | None = None, *,
+                 delay: float = 0.0, max_steps: int = 4096) -> None:
         self.journal = journal
+        #: seconds a batch waits for more steps (0: the end of this loop turn); a batch of
+        #: ``max_steps`` is written at once
+        self.delay = delay
+        self.max_steps = max_steps
+        self._timer: asyncio.TimerHandle | None = None
         self.on_outcome = on_outcome
         self._steps: list[tuple[Op, After | None, asyncio.Future[Any] | None]] = []
         self._scheduled = False
@@ -77,11 +84,22 @@ class GroupCommit:
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
+            loop = asyncio.get_running_loop()
+            if self.delay > 0:
+                self._timer = loop.call_later(self.delay, self.flush)
+            else:
+                loop.call_soon(self.flush)
+        elif self._timer is not None and len(self._steps) >= self.max_steps:
+            self._timer.cancel()
+            self._timer = None
             asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         """Commit what is pending now (also called at stop, before the journal closes)."""
         self._scheduled = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         steps, self._steps = self._steps, []
         if not steps:
             return

@@ -9,6 +9,7 @@ the text for the table header and key (:class:`_LineIndex`).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -100,6 +101,12 @@ class SwitchSettings:
     #: days a delivered queue row and its message stay in the journal (0: forever); the
     #: audit trail is never purged by this
     retain_days: float = 30.0
+    #: ``sqlite`` (tables, the default) or ``log`` (append-only blocks, state in memory:
+    #: logjournal.py); an existing journal file is opened in the format it has
+    journal_format: str = "sqlite"
+    #: seconds a group commit waits for more steps before it writes (0: at the end of the
+    #: event-loop turn, as before) -- a database's commit delay
+    commit_delay: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,11 +304,13 @@ class _Checker:
 
 
 _SWITCH_KEYS = {"name", "home_state", "journal", "ori", "deadline", "ttl", "max_message_bytes",
-                "dedup_window", "retry", "metrics_listen", "unsafe_test_mode", "retain_days"}
+                "dedup_window", "retry", "metrics_listen", "unsafe_test_mode", "retain_days",
+                "journal_format", "commit_delay"}
 #: negative controls of the crash tests: ``ack-before-commit`` (the ACK leaves before the
 #: commit, which is not synced either: a kill -9 loses it), ``synchronous-normal`` and
 #: ``synchronous-off`` (the ACK follows the commit, but the commit is not synced: only a power
 #: cut loses it, tests/test_powercut.py)
+JOURNAL_FORMATS = ("sqlite", "log")
 UNSAFE_TEST_MODES = ("ack-before-commit", "synchronous-normal", "synchronous-off")
 _RETRY_KEYS = {"retries", "backoff_initial", "backoff_max", "jitter"}
 _PEER_KEYS = {"mnemonic", "oris", "access", *IDENTITY_KEYS}
@@ -366,10 +375,20 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     if unsafe is not None and unsafe not in UNSAFE_TEST_MODES:
         c.add(f"[switch]: unsafe_test_mode must be one of {', '.join(UNSAFE_TEST_MODES)}",
               "switch", None, "unsafe_test_mode")
+    # CLETS_JOURNAL_FORMAT sets the default (runs the whole test suite on either format)
+    jformat = c.get(sw_raw, "journal_format", str, "switch", None,
+                    default=os.environ.get("CLETS_JOURNAL_FORMAT", "sqlite"))
+    if jformat not in JOURNAL_FORMATS:
+        c.add(f"[switch]: journal_format must be one of {', '.join(JOURNAL_FORMATS)}",
+              "switch", None, "journal_format")
+    commit_delay = c.number(sw_raw, "commit_delay", "switch", None, 0.0, strict=False)
+    if not 0.0 <= commit_delay <= 0.1:
+        c.add("[switch]: commit_delay must be between 0 and 0.1 seconds", "switch", None,
+              "commit_delay")
     jpath = Path(journal)
     settings = SwitchSettings(name, home, jpath if jpath.is_absolute() else base_dir / jpath,
                               ori, deadline, ttl, max_bytes, window, default_retry,
-                              metrics_listen, unsafe, retain)
+                              metrics_listen, unsafe, retain, jformat, commit_delay)
 
     # [[peer]]
     peers: dict[str, PeerConfig] = {}

@@ -55,8 +55,9 @@ from .batch import GroupCommit
 from .capture import CaptureSink, close_captures, unwrap, wrap_captured_links
 from .clock import Clock, SystemClock
 from .config import DestinationConfig, LinkConfig, SwitchConfig
-from .journal import PURGE_BATCH, Journal, OutRow, StoredMessage, control_of
+from .journal import PURGE_BATCH, OutRow, StoredMessage, control_of
 from .links import Received, open_link, received_frames
+from .logjournal import AnyJournal, LogJournal, open_journal
 from .messages import (
     NOT_AVAILABLE,
     NOT_RESPONDING,
@@ -132,7 +133,7 @@ class Switch:
         self._ack_early = self._unsafe == "ack-before-commit"
         self._poll = poll
         self._send_timeout = send_timeout
-        self._journal: Journal | None = None
+        self._journal: AnyJournal | None = None
         self._codecs: dict[tuple[str, str | None], Codec] = {}
         self._replies: dict[tuple[str, str], Any] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -166,7 +167,7 @@ class Switch:
     # ------------------------------------------------------------------ lifecycle
 
     @property
-    def journal(self) -> Journal:
+    def journal(self) -> AnyJournal:
         if self._journal is None:
             raise ConfigError("switch not started", source=self.config.source)
         return self._journal
@@ -194,9 +195,11 @@ class Switch:
         for lk in cfg.links.values():
             self._codec(lk.codec, lk.encoding)  # fail fast on a missing codec
         prepare_edits()  # the field edits' tables and code, before the first message
-        self._journal = Journal(cfg.switch.journal, synchronous=self._synchronous,
-                                checkpoint_every=CHECKPOINT_EVERY)
-        self._gc = GroupCommit(self._journal, self._commit_outcome)
+        self._journal = open_journal(cfg.switch.journal, cfg.switch.journal_format,
+                                     synchronous=self._synchronous,
+                                     checkpoint_every=CHECKPOINT_EVERY)
+        self._gc = GroupCommit(self._journal, self._commit_outcome,
+                               delay=cfg.switch.commit_delay)
         self._requests.clear()
         self._frames.clear()
         now = self.clock.time()
@@ -1347,6 +1350,8 @@ class Switch:
                 expired += self._dead_in_tx(row, req, "time-to-live expired", now)
             j.forget_before(now - self.config.switch.dedup_window)
             self._retention_in_tx(now)
+        if isinstance(j, LogJournal) and j.snapshot_due():
+            j.snapshot()  # moves the low-water mark: a restart reads from here
         if expired:
             self.metrics_data.count("dead_letter", expired)
 
