@@ -44,17 +44,27 @@ def test_power_cuts_lose_nothing_acknowledged(tmp_path: Path) -> None:
     assert report.ok, why
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("mode", ["synchronous-normal", "synchronous-off"])
 def test_negative_control_unsynced_commit_is_caught(tmp_path: Path, mode: str) -> None:
     """A switch that acknowledges after its commit but before the commit is synced (WAL with
     ``synchronous=NORMAL``, or ``OFF``) passes the kill -9 test; the power cuts must show that
-    it loses acknowledged messages, or the test above proves nothing."""
-    report, cuts = asyncio.run(powercut_run(tmp_path, cuts=12, seed=SEED, unsafe=mode))
-    print(f"\nnegative control {mode}:", cuts.summary())
-    print("checker:", report.summary())
-    assert report.acknowledged > 0, report.summary()
-    # acknowledged inquiries that no destination ran, or whose answers never came back (the
-    # journal lost their forwards after the destinations had run them)
-    assert report.lost + report.answers_missing > 0, report.summary()
-    assert not report.ok
+    it loses acknowledged messages, or the test above proves nothing.
+
+    A cut catches it only when it falls between a commit and the next sync with acknowledged
+    work in between; on a loaded machine twelve cuts can miss, so up to five runs of twelve
+    (other seeds) are made and the first that catches it ends the test."""
+    reports = []
+    for attempt in range(5):
+        report, cuts = asyncio.run(powercut_run(tmp_path / f"run{attempt}", cuts=12,
+                                                seed=SEED + attempt, unsafe=mode))
+        print(f"\nnegative control {mode}, run {attempt}:", cuts.summary())
+        print("checker:", report.summary())
+        reports.append(report.summary())
+        assert report.acknowledged > 0, report.summary()
+        # acknowledged inquiries that no destination ran, or whose answers never came back
+        # (the journal lost their forwards after the destinations had run them)
+        if report.lost + report.answers_missing > 0:
+            assert not report.ok
+            return
+    pytest.fail(f"five runs of 12 power cuts did not catch {mode}: " + " | ".join(reports))

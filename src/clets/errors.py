@@ -20,6 +20,7 @@ __all__ = [
     "FrameTooLong",
     "FramingError",
     "LayoutError",
+    "LinkBusy",
     "LinkError",
     "SecurityError",
     "StorageError",
@@ -185,6 +186,12 @@ class LinkError(CletsError):
     def __str__(self) -> str:
         where = " ".join(p for p in (self.link, f"peer {self.peer}" if self.peer else None) if p)
         return f"{where}: {self.reason}" if where else self.reason
+
+
+class LinkBusy(LinkError):
+    """The connection holds as many unsent bytes as it may (its peer is not reading): the frame
+    was NOT taken.  Nothing is lost: the caller keeps it (the switch: in the journal) and
+    tries again; the connection is cut if it does not drain within its write deadline."""
 
 
 class ConfigError(LayoutError):

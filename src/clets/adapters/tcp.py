@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import logging
 import random
+import socket
 import ssl
+import struct
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -28,7 +32,7 @@ from typing import Any, Generic, TypeVar
 from clets.adapters.base import FramesUntilClosed, LinkState, PeerIdentity, defer_write
 from clets.adapters.tls import PeerMap, cert_names, session_info, subject_text
 from clets.adapters.url import LinkURL
-from clets.errors import ConfigError, LinkError
+from clets.errors import ConfigError, LinkBusy, LinkError
 from clets.framing import DEFAULT_MAX_FRAME, BadFrame, Frame, Framer, make_framer
 
 __all__ = [
@@ -41,6 +45,8 @@ __all__ = [
     "TcpServer",
     "client_from_url",
     "options_from_url",
+    "raise_fd_limit",
+    "server_limits_from_url",
 ]
 
 #: ``on_event(name, details)``: called for connects, refusals, auth failures, cut-offs.
@@ -50,6 +56,12 @@ Wrap = Callable[["StreamLink", bytes], Any]
 
 _READ_CHUNK = 256 * 1024
 _WRITE_HIGH_WATER = 256 * 1024
+#: unsent bytes one server connection may hold (``StreamOptions.write_buffer``)
+DEFAULT_WRITE_BUFFER = 256 * 1024
+#: frames sent with ``on_lost`` between two checks of what the peer has acknowledged
+_PRUNE_EVERY = 256
+#: seconds between two looks at a full connection's buffer (only while it is full)
+_WATCH_POLL = 0.05
 
 
 def _no_event(name: str, details: dict[str, Any]) -> None:
@@ -74,6 +86,9 @@ class StreamOptions:
     write_timeout: float = 30.0
     #: received frames buffered before the reader stops reading (TCP back-pressure)
     inbox_size: int = 1024
+    #: bytes a server connection may hold unsent (its peer not reading); past it ``send``
+    #: raises LinkBusy at once, and the connection is cut after ``write_timeout``
+    write_buffer: int = DEFAULT_WRITE_BUFFER
 
     def framer(self) -> Framer:
         return make_framer(self.framing, self.max_frame)
@@ -199,6 +214,10 @@ class StreamLink(FramesUntilClosed):
         inbox: Inbox[Any] | None = None,
         wrap: Wrap | None = None,
         framer: Framer | None = None,
+        first_frame_timeout: float | None = None,
+        on_first_frame: Callable[[], None] | None = None,
+        bounded: bool = False,
+        raw_transport: asyncio.WriteTransport | None = None,
     ) -> None:
         self.name = name
         self.options = options or StreamOptions()
@@ -220,6 +239,21 @@ class StreamLink(FramesUntilClosed):
         self.error: str | None = None
         self.frames_in = 0
         self.frames_out = 0
+        #: a connection that has not authenticated (plain server link, no whole frame yet)
+        #: is cut when no whole frame arrives within this long after it was accepted
+        self._first_frame_by = (time.monotonic() + first_frame_timeout
+                                if first_frame_timeout else None)
+        self._on_first_frame = on_first_frame
+        #: server connections: ``send`` never waits; past ``write_buffer`` it refuses
+        self._bounded = bounded
+        #: the TCP transport under a TLS one (its buffer holds ciphertext we sent)
+        self._raw = raw_transport
+        self._watchdog: asyncio.Task[None] | None = None
+        #: bytes handed to ``send`` so far, and the frames sent with ``on_lost`` that the
+        #: peer's TCP may not have acknowledged yet: (end offset, callback)
+        self._queued = 0
+        self._tracked: deque[tuple[int, Callable[[], None]]] = deque()
+        self._since_prune = 0
 
     # --- Link protocol -----------------------------------------------------------------
     @property
@@ -229,6 +263,12 @@ class StreamLink(FramesUntilClosed):
     @property
     def peer(self) -> PeerIdentity:
         return self._peer
+
+    @property
+    def authenticated(self) -> bool:
+        """False for a plain server connection until its first whole frame (nothing may be
+        sent to it in a configured peer's name before it has shown it speaks the framing)."""
+        return self._first_frame_by is None and self._on_first_frame is None
 
     @property
     def tls(self) -> dict[str, Any]:
@@ -244,19 +284,56 @@ class StreamLink(FramesUntilClosed):
             self._tasks.append(loop.create_task(self._heartbeat_loop(), name=f"{self.name}-hb"))
         return self
 
-    async def send(self, frame: bytes) -> None:
+    @property
+    def buffered(self) -> int:
+        """Bytes sent but still held in this process (not yet taken by the kernel); over
+        TLS also the ciphertext waiting in the TCP transport below it."""
+        held = self._wbytes + self._writer.transport.get_write_buffer_size()
+        raw = self._raw
+        if raw is not None and raw is not self._writer.transport:
+            held += raw.get_write_buffer_size()
+        return held
+
+    async def send(self, frame: bytes, *, on_lost: Callable[[], None] | None = None) -> None:
         """Queue one frame for the transport.
 
         Frames sent in the same event-loop turn are written together (one TLS record, one
         syscall) at the end of the turn -- batching without added latency.  Above the high-water
         mark ``send`` waits for the transport to drain (back-pressure, write deadline).
+
+        A server connection (``bounded``) never waits: it holds at most
+        ``options.write_buffer`` bytes (plus the frame that crossed it); past that ``send``
+        raises :class:`LinkBusy` without taking the frame, and the connection is cut if it has
+        not drained below a quarter of the bound within ``write_timeout``.  ``on_lost`` is
+        called if the connection ends abnormally before the peer's TCP acknowledged the whole
+        frame (the switch then queues the answer again: at least once).
         """
         if self._state is not LinkState.UP or self._writer.transport.is_closing():
             raise LinkError(self.error or "link is not up", link=self.name, peer=self._who())
+        if self._bounded and self._full():
+            self._watch_writes()
+            raise LinkBusy(f"write buffer full: {self.buffered} bytes not taken by the peer "
+                           f"(write_buffer={self.options.write_buffer})",
+                           link=self.name, peer=self._who())
         data = self._framer.encode(frame)  # FrameTooLong / EncodeError: the caller's mistake
         self._wbuf.append(data)
         self._wbytes += len(data)
+        self._queued += len(data)
         self.frames_out += 1
+        if on_lost is not None:
+            self._tracked.append((self._queued, on_lost))
+            self._since_prune += 1
+            if self._since_prune >= _PRUNE_EVERY:
+                self._prune_tracked()
+        if self._bounded:
+            if self.buffered > self.options.write_buffer:
+                self._flush()  # hand it to the kernel now: it may take it all
+                if self._full():
+                    self._watch_writes()
+            elif not self._flush_scheduled:
+                self._flush_scheduled = True
+                defer_write(id(self), self._flush)
+            return
         if self._wbytes > _WRITE_HIGH_WATER:
             self._flush()
             if self._writer.transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
@@ -264,6 +341,84 @@ class StreamLink(FramesUntilClosed):
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             defer_write(id(self), self._flush)
+
+    def _full(self) -> bool:
+        return self.buffered > self.options.write_buffer
+
+    def _watch_writes(self) -> None:
+        """Start the write deadline of a full connection (once): cut it unless it drains."""
+        if self._watchdog is None and self._state is LinkState.UP:
+            self._watchdog = asyncio.get_running_loop().create_task(
+                self._write_deadline(), name=f"{self.name}-write-deadline")
+            self._tasks.append(self._watchdog)
+
+    async def _write_deadline(self) -> None:
+        """Cut the connection unless what it holds drains to a quarter of the bound within
+        ``write_timeout``.  Polls (only while the connection is full): over TLS the bytes sit
+        in two transports, and no single drain() covers both."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.write_timeout
+        low = self.options.write_buffer // 4
+        self._flush()
+        while self.buffered > low:
+            if self._state is not LinkState.UP or self._writer.transport.is_closing():
+                self._watchdog = None
+                return  # the read loop reports how it ended
+            if loop.time() >= deadline:
+                self._watchdog = None
+                held = self.buffered
+                await self._break(
+                    f"peer is not reading: {held} bytes unsent after the write deadline "
+                    f"({self.options.write_timeout:g} s)", "write_timeout", buffered=held)
+                return
+            await asyncio.sleep(_WATCH_POLL)
+        self._watchdog = None
+
+    def _unacked_in_kernel(self) -> int:
+        """Bytes the kernel still holds for the peer (not acknowledged by its TCP): SIOCOUTQ
+        on Linux; elsewhere the send buffer's size, an upper bound."""
+        sock = self._writer.get_extra_info("socket")
+        if sock is None:
+            return 0
+        try:
+            import fcntl
+            import termios
+
+            raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+            return int(struct.unpack("i", raw)[0])
+        except (ImportError, OSError, ValueError, AttributeError):
+            with contextlib.suppress(OSError, ValueError):
+                return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+            return 0
+
+    def _acknowledged(self) -> int:
+        """Offset up to which the peer's TCP has acknowledged what we sent (for TLS the
+        kernel counts ciphertext, larger than the plaintext: an underestimate, so frames
+        are called lost rather than delivered when in doubt)."""
+        return self._queued - self.buffered - self._unacked_in_kernel()
+
+    def _prune_tracked(self) -> None:
+        self._since_prune = 0
+        if not self._tracked:
+            return
+        done = self._acknowledged()
+        while self._tracked and self._tracked[0][0] <= done:
+            self._tracked.popleft()
+
+    def _report_lost(self) -> None:
+        """The connection is ending abnormally: every tracked frame the peer's TCP has not
+        acknowledged is reported lost (call before the socket is closed)."""
+        if not self._tracked:
+            return
+        try:
+            done = self._acknowledged()
+        except Exception:
+            done = -1
+        tracked, self._tracked = self._tracked, deque()
+        for end, on_lost in tracked:
+            if end > done:
+                with contextlib.suppress(Exception):
+                    on_lost()
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -294,6 +449,7 @@ class StreamLink(FramesUntilClosed):
                 task.cancel()
         w = self._writer
         if abort:
+            self._report_lost()
             self._wbuf.clear()
             w.transport.abort()
         else:
@@ -306,6 +462,7 @@ class StreamLink(FramesUntilClosed):
                 async with asyncio.timeout(timeout):
                     await w.wait_closed()
             except Exception:
+                self._report_lost()  # it could not hand everything over: what it still held
                 w.transport.abort()
         self._finish()
 
@@ -352,9 +509,27 @@ class StreamLink(FramesUntilClosed):
                 self.error or "connection lost", link=self.name, peer=self._who()
             ) from None
 
+    def cut(self, reason: str, event: str, **details: Any) -> None:
+        """Cut the connection now (RST), from outside its tasks: the server's budget of
+        unauthenticated connections cuts its oldest member this way."""
+        if self._state is LinkState.CLOSED:
+            return
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._break(reason, event, **details))
+        self._tasks.append(task)  # referenced until the link is closed
+
+    def _first_frame(self) -> None:
+        """The first whole frame: a plain connection counts as authenticated from now on."""
+        self._first_frame_by = None
+        hook, self._on_first_frame = self._on_first_frame, None
+        if hook is not None:
+            hook()
+
     def _deadline(self, last_rx: float, frame_started: float | None) -> float | None:
         opts, loop_now, now = self.options, asyncio.get_running_loop().time(), time.monotonic()
         cands = []
+        if self._first_frame_by is not None:
+            cands.append(self._first_frame_by)
         if opts.idle_timeout:
             cands.append(last_rx + opts.idle_timeout)
         if frame_started is not None and opts.frame_timeout:
@@ -378,7 +553,13 @@ class StreamLink(FramesUntilClosed):
                         async with asyncio.timeout_at(deadline):
                             data = await reader.read(_READ_CHUNK)
                 except TimeoutError:
-                    if frame_started is not None and framer.pending:
+                    if self._first_frame_by is not None and \
+                            time.monotonic() >= self._first_frame_by:
+                        await self._break(
+                            "no whole frame within the first-frame deadline "
+                            "(unauthenticated connection)", "first_frame_timeout",
+                            pending=framer.pending)
+                    elif frame_started is not None and framer.pending:
                         await self._break(
                             "frame not completed within the frame deadline",
                             "frame_timeout",
@@ -398,6 +579,9 @@ class StreamLink(FramesUntilClosed):
                 last_rx = time.monotonic()
                 for ev in framer.feed(data):
                     if type(ev) is Frame:
+                        if self._first_frame_by is not None or \
+                                self._on_first_frame is not None:
+                            self._first_frame()
                         if hb is not None and ev.payload == hb:
                             continue
                         self.frames_in += 1
@@ -421,6 +605,7 @@ class StreamLink(FramesUntilClosed):
             self._event("connection_lost", reason=self.error)
         if self._state is not LinkState.CLOSED:
             self._state = LinkState.DOWN
+            self._report_lost()
             self._writer.transport.abort()
         self._finish()
 
@@ -462,15 +647,68 @@ class Inbound:
     def peer(self) -> PeerIdentity:
         return self.link.peer
 
-    async def reply(self, frame: bytes) -> None:
-        await self.link.send(frame)
+    async def reply(self, frame: bytes, *, on_lost: Callable[[], None] | None = None) -> None:
+        await self.link.send(frame, on_lost=on_lost)
+
+
+#: server defaults sized for a state switch: 800+ agencies with several terminals each
+DEFAULT_MAX_CONNECTIONS = 10_000
+#: connections that have not authenticated yet (TLS handshake unfinished, plain: no whole
+#: frame yet); when full, the oldest of them is cut for the newcomer
+DEFAULT_MAX_UNAUTHENTICATED = 1_000
+#: unauthenticated connections from one address (authenticated ones count per peer)
+DEFAULT_MAX_PER_IP = 32
+DEFAULT_MAX_PER_PEER = 64
+#: a plain connection must deliver its first whole frame (a heartbeat will do) within this
+DEFAULT_FIRST_FRAME_TIMEOUT = 30.0
+#: listen() backlog: a burst of connects waits in the kernel instead of being dropped (the
+#: kernel caps it at net.core.somaxconn)
+_BACKLOG = 4096
+#: file descriptors kept free for the journal, logs, captures and outgoing links
+_FD_RESERVE = 256
+
+log = logging.getLogger("clets.adapters.tcp")
 
 
 @dataclass
 class _Limits:
-    max_connections: int = 256
-    max_per_ip: int = 32
-    max_per_peer: int = 4
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_per_ip: int = DEFAULT_MAX_PER_IP
+    max_per_peer: int = DEFAULT_MAX_PER_PEER
+    max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED
+
+
+class _Unauthenticated:
+    """One connection in the unauthenticated budget (its writer, and its link once made)."""
+
+    __slots__ = ("gone", "ip", "link", "where", "writer")
+
+    def __init__(self, ip: str, where: str, writer: asyncio.StreamWriter) -> None:
+        self.ip, self.where, self.writer = ip, where, writer
+        self.link: StreamLink | None = None
+        #: out of the budget (authenticated, closed, or cut as the oldest)
+        self.gone = False
+
+
+def raise_fd_limit(wanted: int) -> tuple[int, int]:
+    """Raise this process's RLIMIT_NOFILE soft limit toward the hard limit (at most
+    ``wanted``): every connection is a file descriptor, and the usual soft limit (1024) would
+    refuse connections long before the configured maximum.  Returns (soft, hard) after."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return (-1, -1)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit", extra={
+                "event": "fd_limit", "soft": soft, "hard": hard, "wanted": target,
+                "reason": str(exc)})
+    return soft, hard
 
 
 class TcpServer:
@@ -491,9 +729,12 @@ class TcpServer:
         plain: bool = False,
         options: StreamOptions | None = None,
         handshake_timeout: float = 10.0,
-        max_connections: int = 256,
-        max_per_ip: int = 32,
-        max_per_peer: int = 4,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_per_ip: int = DEFAULT_MAX_PER_IP,
+        max_per_peer: int = DEFAULT_MAX_PER_PEER,
+        max_unauthenticated: int | None = None,
+        first_frame_timeout: float | None = DEFAULT_FIRST_FRAME_TIMEOUT,
+        write_buffer: int | None = None,
         aggregate: bool = True,
         on_event: EventHook | None = None,
         name: str = "tcp-server",
@@ -507,15 +748,33 @@ class TcpServer:
         self.host, self._port, self.name = host, port, name
         self.tls, self.peers = tls, peers
         self.options = options or StreamOptions()
+        if write_buffer is not None:  # unsent bytes one connection may hold (slow readers)
+            if write_buffer < 1:
+                raise ConfigError(f"{name}: write_buffer must be at least 1, not {write_buffer}")
+            self.options = dataclasses.replace(self.options, write_buffer=write_buffer)
         self.handshake_timeout = handshake_timeout
-        self.limits = _Limits(max_connections, max_per_ip, max_per_peer)
+        if max_unauthenticated is None:
+            max_unauthenticated = min(DEFAULT_MAX_UNAUTHENTICATED, max_connections)
+        elif max_unauthenticated > max_connections:
+            raise ConfigError(f"{name}: max_unauthenticated ({max_unauthenticated}) is above "
+                              f"max_connections ({max_connections})")
+        for what, n in (("max_connections", max_connections), ("max_per_ip", max_per_ip),
+                        ("max_per_peer", max_per_peer),
+                        ("max_unauthenticated", max_unauthenticated)):
+            if n < 1:
+                raise ConfigError(f"{name}: {what} must be at least 1, not {n}")
+        self.limits = _Limits(max_connections, max_per_ip, max_per_peer, max_unauthenticated)
+        #: plain links only: TLS connections authenticate in the handshake (its own deadline)
+        self.first_frame_timeout = first_frame_timeout
         self.aggregate = aggregate
         self._emit = on_event or _no_event
         self._server: asyncio.Server | None = None
         self._inbox: Inbox[Inbound] = Inbox(self.options.inbox_size)
         self._accepted: asyncio.Queue[StreamLink] = asyncio.Queue()
         self._links: set[StreamLink] = set()
-        self._pending = 0
+        #: every connection held (authenticated or not); the unauthenticated ones, oldest first
+        self._total = 0
+        self._unauth: OrderedDict[int, _Unauthenticated] = OrderedDict()
         self._per_ip: Counter[str] = Counter()
         self._per_peer: Counter[str] = Counter()
         self._handlers: set[asyncio.Task[Any]] = set()
@@ -532,10 +791,38 @@ class TcpServer:
     def links(self) -> list[StreamLink]:
         return sorted(self._links, key=lambda link: link.name)
 
+    @property
+    def unauthenticated(self) -> int:
+        """Connections held that have not authenticated yet."""
+        return len(self._unauth)
+
+    @property
+    def connections(self) -> int:
+        """Every connection held (authenticated or not)."""
+        return self._total
+
+    def _check_fd_limit(self) -> None:
+        """Raise the open-file limit for ``max_connections``; when it stays too low, hold
+        only as many connections as it allows (so the budgets, not a failing accept(), decide
+        who is cut) and log it."""
+        wanted = self.limits.max_connections + _FD_RESERVE
+        soft, hard = raise_fd_limit(wanted)
+        if 0 <= soft < wanted:
+            possible = max(1, soft - _FD_RESERVE)
+            log.warning(
+                "open-file limit below what max_connections needs: this listener holds "
+                "fewer connections (raise LimitNOFILE= / ulimit -n)",
+                extra={"event": "fd_limit", "link": self.name, "soft": soft, "hard": hard,
+                       "wanted": wanted, "max_connections": self.limits.max_connections,
+                       "connections_possible": possible})
+            self.limits.max_connections = min(self.limits.max_connections, possible)
+            self.limits.max_unauthenticated = min(self.limits.max_unauthenticated, possible)
+
     async def start(self) -> TcpServer:
+        self._check_fd_limit()
         try:
             self._server = await asyncio.start_server(
-                self._handle, self.host, self._port, limit=_READ_CHUNK
+                self._handle, self.host, self._port, limit=_READ_CHUNK, backlog=_BACKLOG
             )
         except OSError as exc:
             raise LinkError(f"cannot listen on {self.host}:{self._port}: {exc}",
@@ -588,29 +875,72 @@ class TcpServer:
         except Exception:
             pass
 
+    def _admit(self, ip: str, where: str) -> bool:
+        """Room for one more connection?  A full unauthenticated budget (or a full server
+        holding unauthenticated connections) cuts the OLDEST unauthenticated connection: an
+        idle flood can then delay a newcomer by at most its own deadline, and never locks
+        out a peer.  Only the per-address limit and a server full of authenticated
+        connections refuse the newcomer."""
+        if self._per_ip[ip] >= self.limits.max_per_ip:
+            self._event("connection_refused", address=where,
+                        reason=f"more than {self.limits.max_per_ip} unauthenticated "
+                               "connections from this address")
+            return False
+        if len(self._unauth) >= self.limits.max_unauthenticated:
+            self._cut_oldest(f"budget of {self.limits.max_unauthenticated} unauthenticated "
+                             "connections full: the oldest is cut")
+        if self._total >= self.limits.max_connections:
+            if not self._unauth:
+                self._event("connection_refused", address=where,
+                            reason=f"connection limit reached ({self.limits.max_connections} "
+                                   "authenticated connections)")
+                return False
+            self._cut_oldest(f"connection limit {self.limits.max_connections} reached: the "
+                             "oldest unauthenticated connection is cut")
+        return True
+
+    def _cut_oldest(self, reason: str) -> None:
+        _key, entry = self._unauth.popitem(last=False)
+        self._leave_unauth(entry)
+        if entry.link is not None:
+            entry.link.cut(reason, "unauthenticated_cut", address=entry.where)
+        else:
+            self._event("unauthenticated_cut", address=entry.where, reason=reason)
+            entry.writer.transport.abort()
+
+    def _leave_unauth(self, entry: _Unauthenticated) -> None:
+        if not entry.gone:
+            entry.gone = True
+            self._per_ip[entry.ip] -= 1
+            if not self._per_ip[entry.ip]:
+                del self._per_ip[entry.ip]
+
+    def _authenticated(self, key: int, entry: _Unauthenticated) -> None:
+        self._unauth.pop(key, None)
+        self._leave_unauth(entry)
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
         addr = writer.get_extra_info("peername") or ("?", 0)
         ip, where = str(addr[0]), f"{addr[0]}:{addr[1]}"
-        counted_ip = False
+        entry: _Unauthenticated | None = None
         peer_key: str | None = None
+        raw = writer.transport  # under TLS after start_tls: its buffer counts too
+        self._seq += 1
+        key = self._seq
         try:
-            if self._closing:
+            if self._closing or not self._admit(ip, where):
                 writer.transport.abort()
                 return
-            total = len(self._links) + self._pending
-            if total >= self.limits.max_connections or self._per_ip[ip] >= self.limits.max_per_ip:
-                self._event("connection_refused", address=where,
-                            reason="connection limit reached (total or per address)")
-                writer.transport.abort()
-                return
+            entry = _Unauthenticated(ip, where, writer)
+            self._unauth[key] = entry
             self._per_ip[ip] += 1
-            self._pending += 1
-            counted_ip = True
-            identity = await self._authenticate(writer, where)
-            if identity is None:
+            self._total += 1
+            identity = await self._authenticate(writer, where, entry)
+            if identity is None or entry.gone:  # gone: cut as the oldest meanwhile
+                writer.transport.abort()
                 return
             peer_key = identity.mnemonic or where
             if self._per_peer[peer_key] >= self.limits.max_per_peer:
@@ -620,17 +950,23 @@ class TcpServer:
                 peer_key = None
                 return
             self._per_peer[peer_key] += 1
-            self._seq += 1
+            plain = self.tls is None
+            if not plain:  # the handshake mapped its certificate: authenticated
+                self._authenticated(key, entry)
             link = StreamLink(
                 reader, writer,
-                name=f"{self.name}/{identity.mnemonic or where}#{self._seq}",
+                name=f"{self.name}/{identity.mnemonic or where}#{key}",
                 peer=identity,
                 options=self.options,
                 on_event=self._emit,
                 inbox=self._inbox if self.aggregate else None,
                 wrap=Inbound if self.aggregate else None,
+                first_frame_timeout=self.first_frame_timeout if plain else None,
+                on_first_frame=(lambda: self._authenticated(key, entry)) if plain else None,
+                bounded=True,
+                raw_transport=raw,
             )
-            self._pending -= 1
+            entry.link = link
             self._links.add(link)
             try:
                 link.start()
@@ -640,26 +976,38 @@ class TcpServer:
                 await link.wait_closed()
             finally:
                 self._links.discard(link)
-                self._pending += 1
         except asyncio.CancelledError:
             writer.transport.abort()
         finally:
-            if counted_ip:
-                self._pending -= 1
-                self._per_ip[ip] -= 1
+            if entry is not None:
+                self._authenticated(key, entry)  # out of the budget, if still in it
+                self._total -= 1
             if peer_key is not None:
                 self._per_peer[peer_key] -= 1
             if task is not None:
                 self._handlers.discard(task)
 
     async def _authenticate(
-        self, writer: asyncio.StreamWriter, where: str
+        self, writer: asyncio.StreamWriter, where: str, entry: _Unauthenticated
     ) -> PeerIdentity | None:
         if self.tls is None:
             return PeerIdentity(method="plain", detail=where)
+        raw = writer.transport
         try:
-            await writer.start_tls(self.tls, ssl_handshake_timeout=self.handshake_timeout)
+            try:
+                await writer.start_tls(self.tls, ssl_handshake_timeout=self.handshake_timeout)
+            except AttributeError:
+                # CPython 3.11: a connection aborted during the handshake (cut as the oldest
+                # unauthenticated one) makes start_tls fail on the transport it set to None;
+                # give the writer back its closed raw transport (its __del__ needs one)
+                if writer.transport is not None:
+                    raise
+                writer._transport = raw
+                raise ConnectionResetError("connection closed during the handshake") from None
         except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
+            if entry.gone:  # cut as the oldest of the unauthenticated: already reported
+                writer.transport.abort()
+                return None
             # some failures carry no text (the client hung up mid-handshake): name the type
             why = str(exc) or (f"{type(exc).__name__} (the client closed the connection "
                                "during the handshake: it may not trust our certificate)")
@@ -887,6 +1235,32 @@ TCP_PARAMS = {
     "framing", "max_frame", "plain", "ca", "cert", "key", "server_hostname", "connect_timeout",
     "idle_timeout", "frame_timeout", "write_timeout", "heartbeat_interval", "heartbeat",
 }
+
+
+#: parameters a listening ``tcp://``/``tcp+tls://`` link (the switch's origin links) accepts too
+SERVER_PARAMS = {
+    "max_connections", "max_unauthenticated", "max_per_ip", "max_per_peer",
+    "first_frame_timeout", "handshake_timeout", "write_buffer",
+}
+
+
+def server_limits_from_url(url: LinkURL) -> dict[str, Any]:
+    """The :class:`TcpServer` keyword arguments for connection limits and deadlines given in a
+    listening link's URL (every count at least 1, every time positive and finite)."""
+    limits: dict[str, Any] = {
+        "max_connections": url.integer("max_connections", DEFAULT_MAX_CONNECTIONS),
+        "max_per_ip": url.integer("max_per_ip", DEFAULT_MAX_PER_IP),
+        "max_per_peer": url.integer("max_per_peer", DEFAULT_MAX_PER_PEER),
+        "first_frame_timeout": url.number("first_frame_timeout", DEFAULT_FIRST_FRAME_TIMEOUT),
+        "handshake_timeout": url.number("handshake_timeout", 10.0),
+        "write_buffer": url.integer("write_buffer", DEFAULT_WRITE_BUFFER),
+    }
+    if "max_unauthenticated" in url.params:
+        limits["max_unauthenticated"] = url.integer("max_unauthenticated", 1)
+        if limits["max_unauthenticated"] > limits["max_connections"]:
+            raise ConfigError(f"{url.text}: max_unauthenticated={limits['max_unauthenticated']}"
+                              f" is above max_connections={limits['max_connections']}")
+    return limits
 
 
 def options_from_url(url: LinkURL) -> StreamOptions:

@@ -37,6 +37,7 @@ from clets.errors import (
     CletsError,
     ConfigError,
     DecodeError,
+    LinkBusy,
     LinkError,
 )
 from clets.framing import DEFAULT_MAX_FRAME
@@ -283,9 +284,11 @@ class BackendServer:
             return self
         options = StreamOptions(framing=self.wire.framing, max_frame=self.max_frame,
                                 frame_timeout=30.0)
+        # the switch connects as a client and may send nothing for long: no first-frame
+        # deadline for it (the simulated state switch does not police its one client)
         server = TcpServer(self.host, self.port, plain=True, options=options,
                            name=f"sim-{self.name}", max_per_peer=64, max_per_ip=256,
-                           max_connections=512)
+                           max_connections=512, first_frame_timeout=None)
         await server.start()
         self._server = server
         self.port = server.port  # an ephemeral port stays ours across outages
@@ -344,11 +347,17 @@ class BackendServer:
             self.counts["blackholed"] += 1
             return
         for frame in frames:
-            try:
-                await inbound.reply(frame)
-            except (LinkError, ConnectionError, OSError):
-                self.counts["reply_lost"] += 1
-                return
+            while True:
+                try:
+                    await inbound.reply(frame)
+                    break
+                except LinkBusy:
+                    # the switch is not reading right now: wait (a server connection refuses
+                    # instead of waiting; it is cut after its write deadline if this lasts)
+                    await asyncio.sleep(0.01)
+                except (LinkError, ConnectionError, OSError):
+                    self.counts["reply_lost"] += 1
+                    return
             self.counts["answered"] += 1
 
     def status(self) -> dict[str, Any]:

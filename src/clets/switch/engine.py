@@ -39,6 +39,7 @@ from clets.errors import (
     ConfigError,
     DecodeError,
     EncodeError,
+    LinkBusy,
     LinkError,
     StorageError,
     ValidationError,
@@ -103,11 +104,13 @@ _HELD_MAX = 10000
 #: what a sender reads when its message is refused because the journal cannot store it
 STORE_REASONS = {"full": "SWITCH STORE FULL, NOT ACCEPTED, SEND AGAIN LATER",
                  "io": "SWITCH STORE ERROR, NOT ACCEPTED, SEND AGAIN LATER"}
+#: seconds a delivery waits before its next try when its peer's connection is full or gone
+_DEFER_DELAY = 0.5
 #: transport events (clets.adapters.tcp on_event names) that become audit records
 _AUDITED_LINK_EVENTS = frozenset({
     "auth_failed", "connection_refused", "connected", "disconnected", "connection_lost",
     "bad_frame", "truncated_frame", "framing_error", "write_timeout", "idle_timeout",
-    "frame_timeout",
+    "frame_timeout", "first_frame_timeout", "unauthenticated_cut",
 })
 
 
@@ -376,11 +379,16 @@ class Switch:
             return
         if name not in _AUDITED_LINK_EVENTS:
             return
-        self._audit_now(AuditEvent(
+        event = AuditEvent(
             "auth_failed" if name == "auth_failed" else "link_event",
             link=str(details.get("link")), peer=str(details.get("peer") or "") or None,
-            outcome=name, reason=str(details.get("reason") or "")[:100] or None),
-            self.clock.time())
+            outcome=name, reason=str(details.get("reason") or "")[:100] or None)
+        if self._running and not self._stopping:
+            # in the group commit: a flood of connections is one commit per loop turn, not
+            # one fsync per connection (which held up every peer's traffic)
+            self._audit_soon(event, self.clock.time())
+            return
+        self._audit_now(event, self.clock.time())
 
     def _capture_failed(self, link: str, reason: str) -> None:
         """A capture that cannot be written is audited once; the traffic goes on."""
@@ -1145,8 +1153,13 @@ class Switch:
         each, ``done`` for deliveries) in the next group commit, after the frames reached the
         transport."""
         sent: list[tuple[OutRow, StoredMessage, bytes, str]] = []
+        waiting: set[str | None] = set()  # peers whose connection took no more (LinkBusy)
         for row in rows:
-            item = await self._send_row(row)
+            if row.kind == "deliver" and row.peer in waiting:
+                # after an answer that waits, the later ones wait too (they stay in order)
+                self._defer(row, "an earlier answer to this peer is waiting")
+                continue
+            item = await self._send_row(row, waiting)
             if item is not None:
                 sent.append(item)
         if not sent:
@@ -1185,7 +1198,8 @@ class Switch:
 
         self._gc.submit(step, after)
 
-    async def _send_row(self, row: OutRow) -> tuple[OutRow, StoredMessage, bytes, str] | None:
+    async def _send_row(self, row: OutRow, waiting: set[str | None] | None = None
+                        ) -> tuple[OutRow, StoredMessage, bytes, str] | None:
         """Hand one claimed row to its link; failures are retried or dead-lettered here."""
         cfg = self.config
         req = self._request(row.msn)
@@ -1215,17 +1229,75 @@ class Switch:
             link_name = row.target
             link = self._links[link_name]
             send = self._replies.get((link_name, row.peer or "")) or link.send
+        # ``==``: a bound method is a new object at each attribute access (``is`` never holds)
+        on_link = send == link.send
+        extra: dict[str, Any] = {}
+        if row.kind == "deliver" and _takes(send, "on_lost"):
+            # a connection cut before its peer took this answer queues it again
+            extra["on_lost"] = functools.partial(self._requeue_lost, row)
+        if row.kind == "deliver" and on_link and _takes(send, "peer"):
+            extra["peer"] = row.peer  # a link of many peers: only that peer's connections
         try:
             async with asyncio.timeout(self._send_timeout):
-                await send(frame)
+                await send(frame, **extra)
+        except LinkBusy as exc:
+            if row.kind != "deliver":
+                self._failed(row, req, str(exc))
+                return None
+            # the peer's connection is full (not reading) or it has none: the answer waits
+            # in the journal, its attempt not counted (its time to live still runs)
+            if waiting is not None:
+                waiting.add(row.peer)
+            self._defer(row, str(exc))
+            return None
         except (LinkError, StorageError, OSError, TimeoutError) as exc:
-            if send is not link.send and row.kind == "deliver":
+            if row.kind == "deliver" and not on_link:
                 # the connection the request came on is gone: forget it, retry on the link
                 self._replies.pop((link_name, row.peer or ""), None)
+                if isinstance(exc, LinkError):  # not the peer's answer's fault: no attempt
+                    if waiting is not None:
+                        waiting.add(row.peer)
+                    self._defer(row, str(exc))
+                    return None
             self._failed(row, req, str(exc) or type(exc).__name__,
                          storage=isinstance(exc, StorageError))
             return None
         return row, req, frame, link_name
+
+    def _defer(self, row: OutRow, why: str) -> None:
+        """A delivery that waits in the journal for its peer's connection (full, or none):
+        ``queued`` again shortly, the attempt not counted."""
+        now = self.clock.time()
+        j = self.journal
+        self._gc.submit(functools.partial(
+            j.mark_failed, row.id, now, error=why[:200], next_attempt_at=now + _DEFER_DELAY,
+            attempts=max(0, row.attempts - 1)))
+
+    def _requeue_lost(self, row: OutRow) -> None:
+        """The link cut a connection before its peer's TCP acknowledged this answer (a reader
+        that stopped reading, cut after its write deadline): the delivery is queued again.
+        At least once: the peer may have read part of it, or all of it."""
+        if self._journal is None:
+            return
+        now = self.clock.time()
+        j = self.journal
+
+        def step() -> None:
+            j.mark_failed(row.id, now, error="connection cut before the peer took the answer",
+                          next_attempt_at=now, attempts=row.attempts)
+            j.audit(AuditEvent("delivery_failed", msn=row.msn, link=row.target,
+                               destination=row.target, mke=row.mke, outcome="requeued",
+                               reason="connection cut before the peer took the answer"), now)
+
+        def after(ok: bool, _value: Any) -> None:
+            self.metrics_data.count("delivery_failed" if ok else "internal_error")
+            self._wake_target(row.target)
+
+        if self._stopping:  # links close after the last group commit: write it now
+            with contextlib.suppress(CletsError, sqlite3.Error), j.tx():
+                step()
+            return
+        self._gc.submit(step, after)
 
     def _policy(self, row: OutRow) -> Any:
         dest = self.config.destinations.get(row.target) if row.kind == "forward" else None
@@ -1376,6 +1448,24 @@ class Switch:
                 "purged", outcome="ok",
                 reason=f"retention: {rows} delivered queue rows and {messages} messages older "
                        f"than {days:g} days"), now)
+
+
+def _takes(send: Any, name: str) -> bool:
+    """Does this link's send take keyword ``name`` (``on_lost``: it reports a frame lost
+    with its connection; ``peer``: a link of many peers, sent to one of them)?"""
+    key = (getattr(send, "__func__", send), name)
+    known = _TAKES.get(key)
+    if known is None:
+        try:
+            known = name in inspect.signature(send).parameters
+        except (TypeError, ValueError):
+            known = False
+        with contextlib.suppress(TypeError):
+            _TAKES[key] = known
+    return known
+
+
+_TAKES: dict[tuple[Any, str], bool] = {}
 
 
 def encode_for_origin(codec: Codec, msg: Message, request_mke: str | None, kind: str) -> bytes:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clets.adapters.base import Link, LinkState, PeerIdentity
-from clets.errors import ConfigError, LinkError
+from clets.errors import ConfigError, LinkBusy, LinkError
 
 from .config import LinkConfig, PeerConfig
 
@@ -61,16 +61,24 @@ class ServerLink:
             await self.server.start()
             self._started = True
 
-    async def send(self, frame: bytes) -> None:
-        links = [lk for lk in self.server.links if lk.state is LinkState.UP]
-        if self._peer_name is not None:
+    async def send(self, frame: bytes, *, peer: str | None = None,
+                   on_lost: Callable[[], None] | None = None) -> None:
+        """Send on the newest connection of ``peer`` (default: the link's configured peer);
+        LinkBusy (the frame not taken: keep it and try later) when that peer has no
+        connection or its connection is full."""
+        want = peer or self._peer_name
+        # never to a connection that has not authenticated (plain: no whole frame yet)
+        links = [lk for lk in self.server.links if lk.state is LinkState.UP
+                 and getattr(lk, "authenticated", True)]
+        if want is not None:
             # a plain connection names no peer: it is the configured one (as for the frames
             # it sends, engine: ``rx.peer.mnemonic or lk.peer``) -- without this, answers
-            # whose request connection closed could never be delivered on a plain link
-            links = [lk for lk in links if lk.peer.mnemonic in (self._peer_name, None)]
+            # whose request connection closed could never be delivered on a plain link.
+            # Another peer's connection is never used: its answers are not its to read
+            links = [lk for lk in links if (lk.peer.mnemonic or self._peer_name) == want]
         if not links:
-            raise LinkError("no connected peer to send to", link=self.name)
-        await links[-1].send(frame)
+            raise LinkBusy("no connected peer to send to", link=self.name)
+        await links[-1].send(frame, on_lost=on_lost)
 
     async def receive(self) -> bytes:
         inbound = await self.server.receive()
@@ -151,11 +159,14 @@ def _tcp(cfg: LinkConfig, url: Any, mod: Any, peers: Mapping[str, PeerConfig],
     from clets.adapters import tls as tlsmod
 
     url.check_params({"framing", "plain", "ca", "cert", "key", "max_frame", "idle_timeout",
-                      "server_hostname"})
+                      "frame_timeout", "write_timeout", "server_hostname"}
+                     | (mod.SERVER_PARAMS if cfg.role == "origin" else set()))
     options = mod.StreamOptions(
         framing=url.get("framing", "len2"),
         max_frame=url.integer("max_frame", 1 << 20),
         idle_timeout=url.number("idle_timeout", None),
+        frame_timeout=url.number("frame_timeout", 30.0),
+        write_timeout=url.number("write_timeout", 30.0),
     )
     plain = url.scheme == "tcp"
     if plain and not url.flag("plain"):
@@ -170,7 +181,8 @@ def _tcp(cfg: LinkConfig, url: Any, mod: Any, peers: Mapping[str, PeerConfig],
                 for p in peers.values() if p.cert_subject
             })
         server = mod.TcpServer(url.host, url.port, tls=ctx, peers=peer_map, plain=plain,
-                               options=options, on_event=on_event, name=cfg.name)
+                               options=options, on_event=on_event, name=cfg.name,
+                               **mod.server_limits_from_url(url))
         return ServerLink(cfg.name, server, cfg.peer)
     ctx = None if plain else tlsmod.client_context(url.get("ca"), url.get("cert"),
                                                    url.get("key"))
@@ -199,6 +211,10 @@ def check_link(cfg: LinkConfig) -> str | None:
             from clets.framing import make_framer
 
             make_framer(url.get("framing") or "len2")
+            if cfg.role == "origin":  # connection limits and deadlines of the listener
+                from clets.adapters.tcp import server_limits_from_url
+
+                server_limits_from_url(url)
         if scheme in ("tcp+tls", "tls"):
             from clets.adapters import tls as tlsmod
 
