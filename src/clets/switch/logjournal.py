@@ -24,6 +24,8 @@ records kept: the chain stays whole).
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -68,8 +70,13 @@ class LogJournal:
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL",
                  checkpoint_every: float | None = None, store: LogStore | None = None,
-                 late_horizon: float = LATE_HORIZON) -> None:
+                 late_horizon: float = LATE_HORIZON, readonly: bool = False) -> None:
         self.path = Path(path)
+        #: the writer's lock: one writer per journal (the running switch, or a command on a
+        #: stopped one); a reader (``readonly``) folds the log without it and writes nothing
+        self._lock: int | None = None
+        if not readonly and str(path) != ":memory:":
+            self._lock = _take_lock(self.path)
         self.store: LogStore = store if store is not None else SqliteLogStore(
             path, synchronous=synchronous, checkpoint_every=checkpoint_every)
         #: the SQLite store's connection (the group commit counts its changes; the audit
@@ -110,6 +117,9 @@ class LogJournal:
 
     def close(self) -> None:
         self.store.close()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     # ------------------------------------------------------------------ the fold
 
@@ -224,6 +234,8 @@ class LogJournal:
     # ------------------------------------------------------------------ mutations (undoable)
 
     def _need_tx(self) -> None:
+        if self._lock is None and str(self.path) != ":memory:":
+            raise ConfigError("journal opened read-only", source=str(self.path))
         if not self._in_tx:
             raise ConfigError("journal write outside a transaction", source=str(self.path))
 
@@ -741,6 +753,18 @@ class LogJournal:
                 "dedup": len(self._dedup), "open": len(self._open), "dead": len(self._dead)}
 
 
+def _take_lock(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        raise ConfigError("the journal is in use (a running switch holds it): ask the switch, "
+                          "or stop it first", source=str(path)) from exc
+    return fd
+
+
 #: either journal: the engine, the group commit and the operator commands use both alike
 AnyJournal = Journal | LogJournal
 
@@ -758,9 +782,11 @@ def file_format(path: str | Path) -> str | None:
 
 
 def open_journal(path: str | Path, fmt: str = "sqlite", *, synchronous: str = "FULL",
-                 checkpoint_every: float | None = None) -> AnyJournal:
-    """The journal at ``path`` in the format it has (``fmt`` for a new one)."""
+                 checkpoint_every: float | None = None, readonly: bool = False) -> AnyJournal:
+    """The journal at ``path`` in the format it has (``fmt`` for a new one); ``readonly``:
+    a log journal is folded without taking the writer's lock."""
     have = file_format(path) or fmt
     if have == "log":
-        return LogJournal(path, synchronous=synchronous, checkpoint_every=checkpoint_every)
+        return LogJournal(path, synchronous=synchronous, checkpoint_every=checkpoint_every,
+                          readonly=readonly)
     return Journal(path, synchronous=synchronous, checkpoint_every=checkpoint_every)
