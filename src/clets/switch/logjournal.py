@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from clets.errors import ConfigError
+from clets.errors import ConfigError, StorageError, storage_error
 
 from . import audit, logformat
 from . import journal as _journal
@@ -114,6 +114,15 @@ class LogJournal:
         self.replayed = 0
         self.replay_seconds = 0.0
         self._replay()
+
+    @property
+    def _checkpointer(self) -> _journal.Checkpointer | None:
+        """The SQLite store's background checkpointer (the disk-fault tests stop it)."""
+        return getattr(self.store, "_checkpointer", None)
+
+    @_checkpointer.setter
+    def _checkpointer(self, value: _journal.Checkpointer | None) -> None:
+        self.store._checkpointer = value  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.store.close()
@@ -785,7 +794,14 @@ def open_journal(path: str | Path, fmt: str = "sqlite", *, synchronous: str = "F
                  checkpoint_every: float | None = None, readonly: bool = False) -> AnyJournal:
     """The journal at ``path`` in the format it has (``fmt`` for a new one); ``readonly``:
     a log journal is folded without taking the writer's lock."""
-    have = file_format(path) or fmt
+    try:
+        have = file_format(path) or fmt
+    except sqlite3.Error as exc:  # a full or failing disk cannot even read the file
+        err = storage_error(exc, store="journal", path=str(path))
+        if err is None:
+            raise
+        raise StorageError(f"cannot open the journal: {err.reason}", store="journal",
+                           path=str(path), kind=err.kind) from exc
     if have == "log":
         return LogJournal(path, synchronous=synchronous, checkpoint_every=checkpoint_every,
                           readonly=readonly)
