@@ -236,3 +236,58 @@ def test_sigkill_during_compaction_or_rebuild_loses_nothing(tmp_path: Path, mode
         assert {r.id for r in j.list_rows(limit=10**6) if r.state != "done"} == want_open
         assert audit.verify(j.conn).ok and len(audit.records(j.conn)) == 600 * 2
         j.close()
+
+
+def test_a_running_switch_is_asked_on_its_admin_socket_never_written_under(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import json
+    import stat
+
+    from click.testing import CliRunner
+
+    from clets.cli import cli
+    from tests._switch_kit import Harness, eventually, qv
+
+    monkeypatch.setenv("CLETS_JOURNAL_FORMAT", "log")
+    runner = CliRunner()
+
+    async def main() -> None:
+        h = Harness(tmp_path, extra="")
+        await h.switch.start()
+        try:
+            assert isinstance(h.switch.journal, LogJournal)
+            sock = Path(f"{h.journal_path}.sock")
+            assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+            h.near["svs"].set_down()
+            await h.send("sheriff", qv(origin="CA0190000", control="Q1"))
+            j = h.switch.journal
+            for _ in range(4):
+                await eventually(lambda: any(r.state in ("queued", "dead") and r.attempts > 0
+                                             for r in j.list_rows(target="SVS")))
+                await h.advance(10)
+            await eventually(lambda: j.list_rows(target="SVS", state="dead"))
+            (dead,) = j.list_rows(target="SVS", state="dead")
+            # reads fold the committed log, while the switch runs
+            listed = await asyncio.to_thread(runner.invoke, cli, [
+                "queue", "list", "--journal", str(h.journal_path), "--json", "--state", "dead"])
+            assert [json.loads(x)["id"] for x in listed.output.splitlines()] == [dead.id]
+            res = await asyncio.to_thread(runner.invoke, cli, [
+                "queue", "retry", "--journal", str(h.journal_path), str(dead.id)])
+            assert res.exit_code == 0 and "queued for SVS" in res.output, res.output
+            assert j.row(dead.id).state in ("queued", "in_flight")
+            assert j.row(dead.id).attempts <= 1
+            bad = await asyncio.to_thread(runner.invoke, cli, [
+                "queue", "retry", "--journal", str(h.journal_path), "999999999"])
+            assert bad.exit_code != 0 and "no queue entry" in bad.output
+            # without its socket the file is still the switch's: the command is refused
+            sock.unlink()
+            refused = await asyncio.to_thread(runner.invoke, cli, [
+                "queue", "purge", "--dead", "--journal", str(h.journal_path)])
+            assert refused.exit_code != 0 and "in use" in refused.output + str(refused.exception)
+            events = [r["event"] for r in audit.records(j.conn)]
+            assert events.count("replayed") == 1 and "purged" not in events
+        finally:
+            await h.switch.stop(drain=False)
+
+    asyncio.run(main())

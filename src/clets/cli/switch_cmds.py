@@ -159,10 +159,18 @@ def register(group: click.Group) -> None:
     @click.argument("entry_id", type=int)
     def queue_retry(config: str | None, journal: str | None, entry_id: int) -> None:
         """Put a dead (or waiting) entry back in its queue now, attempts reset."""
+        from clets.switch.admin import ask
         from clets.switch.audit import AuditEvent
         from clets.switch.logjournal import open_journal
 
-        j = open_journal(_journal_path(config, journal))
+        path = _journal_path(config, journal)
+        answer = ask(path, {"cmd": "retry", "id": entry_id, "operator": _operator()})
+        if answer is not None:  # a running switch did it
+            if not answer.get("ok"):
+                raise click.ClickException(str(answer.get("error")))
+            click.echo(f"entry {entry_id} queued for {answer['target']}")
+            return
+        j = open_journal(path)
         try:
             now = time.time()
             with j.tx():
@@ -179,10 +187,18 @@ def register(group: click.Group) -> None:
     @click.option("--dead", is_flag=True, required=True, help="remove dead-lettered entries")
     def queue_purge(config: str | None, journal: str | None, dead: bool) -> None:
         """Remove dead-lettered entries (their messages and audit records stay)."""
+        from clets.switch.admin import ask
         from clets.switch.audit import AuditEvent
         from clets.switch.logjournal import open_journal
 
-        j = open_journal(_journal_path(config, journal))
+        path = _journal_path(config, journal)
+        answer = ask(path, {"cmd": "purge_dead", "operator": _operator()})
+        if answer is not None:  # a running switch did it
+            if not answer.get("ok"):
+                raise click.ClickException(str(answer.get("error")))
+            click.echo(f"purged {len(answer['ids'])} dead entries")
+            return
+        j = open_journal(path)
         try:
             now = time.time()
             with j.tx():

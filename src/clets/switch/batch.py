@@ -65,6 +65,8 @@ class GroupCommit:
         self.commits = 0
         self.steps = 0
         self.retried = 0
+        #: commits that wrote (each one fsync of the journal with synchronous=FULL)
+        self.fsyncs = 0
 
     def __len__(self) -> int:
         return len(self._steps)
@@ -118,6 +120,8 @@ class GroupCommit:
             self.commits += 1
             self.steps += len(steps)
             wrote = self.journal.conn.total_changes > changes
+            if wrote:
+                self.fsyncs += 1
         if self.on_outcome is not None:
             try:
                 self.on_outcome([v for ok, v in results if not ok], wrote)
