@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench deps clean soak powercut
+.PHONY: demo test lint typecheck bench deps clean soak powercut test-log
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,19 @@ powercut: $(STAMP)
 	CLETS_POWERCUT_CUTS=$(CUTS) CLETS_POWERCUT_SEED=$(SEED) $(BIN)/pytest -q -s \
 	    tests/test_powercut.py -k lose_nothing
 
+# The switch, crash, restart and power-cut tests on the log journal (journal_format = "log"
+# by default through CLETS_JOURNAL_FORMAT); the tests that read the SQLite tables themselves
+# are left out (they test that format)
+LOG_TESTS = tests/test_switch_*.py tests/test_routing_switch.py tests/test_crash.py \
+	tests/test_powercut.py tests/test_group_commit.py tests/test_audit_chain.py \
+	tests/test_drop_disk_full.py tests/test_capture_disk_full.py tests/test_disk_full.py \
+	tests/test_daemon.py tests/test_slow_reader.py tests/test_journal_log.py
+LOG_SKIP = not retention_purges_old_delivered and not start_on_a_full_disk_runs \
+	and not sigterm_with_messages_in_flight and not reader_that_stops_reading \
+	and not answers_held_for_a_slow_reader
+test-log: $(STAMP) deps
+	CLETS_JOURNAL_FORMAT=log $(BIN)/pytest -q $(LOG_TESTS) -k "$(LOG_SKIP)"
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
@@ -52,6 +65,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_links.py
 	$(BIN)/python bench/switch.py
 	$(BIN)/python bench/journal_floor.py
+	$(BIN)/python bench/log_restart.py
 
 # An hour of load with hostile traffic mixed in and a SIGKILL every minute (issue 12, item 7).
 # SOAK_MINUTES=5 for a shorter one; the figures are printed at the end.
