@@ -27,6 +27,7 @@ import fcntl
 import os
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,14 +107,15 @@ class LogJournal:
         self._msgs: dict[int, StoredMessage] = {}
         self._refs: dict[int, int] = {}
         self._dead: dict[int, tuple[str, float]] = {}
-        self._dedup: dict[str, tuple[int, str, float]] = {}
+        #: ordered oldest first (OrderedDict: popping the front is O(1), not a dict's scan)
+        self._dedup: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
         self._meta: dict[str, str] = {}
         self._queued: dict[str, dict[int, None]] = {}
         self._qmax: dict[str, int] = {}
         self._qdirty: set[str] = set()
         self._inflight: dict[int, None] = {}
         self._open: dict[int, None] = {}
-        self._done: dict[int, float] = {}
+        self._done: OrderedDict[int, float] = OrderedDict()
         self._last_msn = 0
         self._max_oid = 0
         #: the newest row change seen (the switch's clock): the late horizon counts from it
@@ -407,10 +409,13 @@ class LogJournal:
         they mean nothing, and a fold drops them the same way); done forwards past the late
         horizon go too, with their messages."""
         n = 0
-        for key, v in list(self._dedup.items()):
+        dedup = self._dedup
+        while dedup:  # oldest first (a key set again moves to the end)
+            key, v = dedup.popitem(last=False)
             if v[2] >= before:
+                dedup[key] = v
+                dedup.move_to_end(key, last=False)
                 break
-            del self._dedup[key]
             n += 1
         self._evict()
         return n
@@ -419,10 +424,14 @@ class LogJournal:
         """Done rows whose last change is ``late_horizon`` older than the newest change
         leave memory (the switch's clock, as the rows hold it: not the wall clock)."""
         limit = self._latest - self.late_horizon
-        for oid, at in list(self._done.items()):
+        done, rows = self._done, self._rows
+        while done:  # oldest change first (a row changed again moves to the end)
+            oid, at = done.popitem(last=False)
             if at >= limit:
+                done[oid] = at
+                done.move_to_end(oid, last=False)
                 break
-            r = self._rows.get(oid)
+            r = rows.get(oid)
             self._set_row(oid, None)
             if r is not None and r.msn not in self._refs:
                 self._msgs.pop(r.msn, None)
