@@ -96,7 +96,7 @@ def main(argv: list[str]) -> int:
         result["state_after_full_fold"] = mem
         j = LogJournal(path)
         j.forget_before(time.time() - 600)
-        j.snapshot()
+        j.snapshot(whole=True)
         j.close()
         s, blocks, mem = timed_open(path)
         result["from_mark_s"], result["from_mark_blocks"] = round(s, 4), blocks
@@ -119,7 +119,7 @@ def main(argv: list[str]) -> int:
           f"{result['fill_s']} s)")
     print(f"restart, full fold of {result['full_fold_blocks']} blocks: "
           f"{result['full_fold_s']} s")
-    print(f"restart from the low-water mark ({result['from_mark_blocks']} block): "
+    print(f"restart from the low-water mark ({result['from_mark_blocks']} blocks): "
           f"{result['from_mark_s'] * 1000:.1f} ms")
     if args.dedup:
         print(f"{result['dedup_keys']} dedup keys in memory: {result['dedup_mb']} MB")

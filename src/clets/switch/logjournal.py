@@ -40,10 +40,14 @@ from . import journal as _journal
 from .journal import CONTROL_WRAP, PURGE_BATCH, Journal, OutRow, StoredMessage, control_of
 from .logstore import LogStore, SqliteLogStore
 
-__all__ = ["LATE_HORIZON", "AnyJournal", "LogJournal", "file_format", "open_journal"]
+__all__ = ["LATE_HORIZON", "SNAPSHOT_CHUNK", "AnyJournal", "LogJournal", "file_format",
+           "open_journal"]
 
-#: seconds a done forward (and its message) stays in memory for late and second answers
-LATE_HORIZON = 120.0
+#: seconds a done forward (and its message) stays in memory for second answers (an answer
+#: that is merely late finds its row open: rows are done at their first answer)
+LATE_HORIZON = 30.0
+#: dedup keys per snapshot block (one block per timer tick)
+SNAPSHOT_CHUNK = 50000
 #: a snapshot is written after this many seconds or blocks since the last one
 SNAPSHOT_EVERY = 60.0
 SNAPSHOT_BLOCKS = 20000
@@ -131,6 +135,8 @@ class LogJournal:
         # snapshot bookkeeping
         self._blocks_since = 0
         self._snapshot_at = time.monotonic()
+        #: a snapshot being written: (its first block, the dedup keys to write, written)
+        self._snap: tuple[int, list[str], int] | None = None
         self.snapshots = 0
         #: blocks read at open (the fold), and the seconds it took
         self.replayed = 0
@@ -753,36 +759,59 @@ class LogJournal:
     # ------------------------------------------------------------------ snapshots
 
     def snapshot_due(self) -> bool:
-        return self._blocks_since >= SNAPSHOT_BLOCKS or (
+        return self._snap is not None or self._blocks_since >= SNAPSHOT_BLOCKS or (
             self._blocks_since > 0 and time.monotonic() - self._snapshot_at >= SNAPSHOT_EVERY)
 
-    def snapshot(self) -> int:
-        """Write the state as one block and make it the low-water mark (outside a tx).
+    def snapshot(self, *, whole: bool = False) -> int:
+        """Start or continue a snapshot (outside a tx); the new low-water mark once it is
+        complete, else 0.
 
-        It holds every row in memory (open, dead, done forwards within the late horizon), their
-        messages, the dedup keys, meta, counters and the audit head: a restart reads this
-        block and the ones after it."""
+        Its first block holds the open and dead rows, their messages, the dead letters, meta,
+        counters and the audit head; the dedup keys follow in blocks of ``SNAPSHOT_CHUNK``,
+        one per call (the timer's ticks: 1.2 M keys do not stall the loop at once), each with
+        the key's value when it is written.  The mark moves to the first block only when the
+        last is written, so a restart folds the first block and everything after it; a crash
+        in between leaves the previous mark.  Done rows are not in it (late answers after a
+        restart past the snapshot are unsolicited)."""
         if self._in_tx:
             raise ConfigError("snapshot inside a transaction", source=str(self.path))
-        recs: list[list[Any]] = [["S"], ["c", self._last_msn, self._max_oid],
-                                 ["h", self._head[0], self._head[1]]]
-        for msn in sorted(self._refs):
-            m = self._msgs.get(msn)
-            if m is not None:
-                recs.append(_msg_rec(m))
-        for oid in sorted(self._rows):
-            recs.append(_row_rec(self._frame(self._rows[oid]), True))
-        for oid, (reason, at) in self._dead.items():
-            recs.append(["l", oid, reason, at])
-        for key, (msn, sha, at) in self._dedup.items():
-            recs.append(["d", key, msn, sha, at])
-        for k, v in self._meta.items():
-            recs.append(["k", k, v])
-        pos = self.store.append(logformat.encode(time.time(), recs), mark=True)
+        if self._snap is None:
+            recs: list[list[Any]] = [["S"], ["c", self._last_msn, self._max_oid],
+                                     ["h", self._head[0], self._head[1]]]
+            keep = sorted(o for o, r in self._rows.items() if r.state != "done")
+            for msn in sorted({self._rows[o].msn for o in keep}):
+                m = self._msgs.get(msn)
+                if m is not None:
+                    recs.append(_msg_rec(m))
+            recs.extend(_row_rec(self._rows[o], True) for o in keep)
+            for oid, (reason, at) in self._dead.items():
+                recs.append(["l", oid, reason, at])
+            for k, v in self._meta.items():
+                recs.append(["k", k, v])
+            first = self.store.append(logformat.encode(time.time(), recs))
+            self._snap = (first, list(self._dedup), 0)
+        first, keys, i = self._snap
+        while True:
+            chunk = keys[i:i + SNAPSHOT_CHUNK]
+            i += len(chunk)
+            recs = []
+            for key in chunk:
+                v = self._dedup.get(key)
+                if v is not None:
+                    recs.append(["d", key, v[0], v[1], v[2]])
+            if recs:
+                self.store.append(logformat.encode(time.time(), recs))
+            if i >= len(keys):
+                break
+            if not whole:
+                self._snap = (first, keys, i)
+                return 0
+        self.store.set_mark("low_water", first)
+        self._snap = None
         self._blocks_since = 0
         self._snapshot_at = time.monotonic()
         self.snapshots += 1
-        return pos
+        return first
 
     # ------------------------------------------------------------------ figures
 
