@@ -796,9 +796,9 @@ class LogJournal:
             i += len(chunk)
             recs = []
             for key in chunk:
-                v = self._dedup.get(key)
-                if v is not None:
-                    recs.append(["d", key, v[0], v[1], v[2]])
+                d = self._dedup.get(key)
+                if d is not None:
+                    recs.append(["d", key, d[0], d[1], d[2]])
             if recs:
                 self.store.append(logformat.encode(time.time(), recs))
             if i >= len(keys):
