@@ -45,7 +45,7 @@ def _row_rec(r: sqlite3.Row) -> list[Any]:
     v[5] = f"{v[0] % 10**10:010d}" if v[2] == "forward" else None
     v[7] = json.loads(v[7]) if v[7] else []
     v[17] = None if v[17] is None else bytes(v[17])
-    return ["o", *v]
+    return ["o", v]
 
 
 def _msg_rec(m: sqlite3.Row) -> list[Any]:
@@ -158,7 +158,7 @@ def _verify(conn: sqlite3.Connection, new: Path, head: tuple[int, str]) -> None:
                 if rec[0] == "m":
                     msgs[rec[1]] = rec[12]
                 elif rec[0] == "o":
-                    rows[rec[1]] = rec[9]
+                    rows[rec[1][0]] = rec[1][8]
         check = audit.verify(log)
         last = audit.records(log, last=1)
     finally:
