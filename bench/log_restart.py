@@ -106,7 +106,7 @@ def main(argv: list[str]) -> int:
             base = tracemalloc.get_traced_memory()[0]
             now = time.time()
             for i in range(args.dedup):
-                j._dedup[f"lapd|CA0194200|D{i:09d}"] = (i, f"{i:064x}", now)
+                j._dedup.set(f"lapd|CA0194200|D{i:09d}", i, f"{i:064x}", now)
             result["dedup_keys"] = args.dedup
             result["dedup_mb"] = round((tracemalloc.get_traced_memory()[0] - base) / 2**20, 1)
             tracemalloc.stop()

@@ -38,7 +38,7 @@ def _accept(j: LogJournal | Journal, i: int, now: float) -> tuple[int, int, int]
 
 def _state(j: LogJournal) -> tuple[object, ...]:
     rows = {r.id: (r.state, r.attempts, r.responses, r.frame) for r in j.list_rows(limit=10**6)}
-    return rows, dict(j._dedup), {m: j.message(m) for m in j._msgs}, j.audit_head(), \
+    return rows, dict(j._dedup.items()), {m: j.message(m) for m in j._msgs}, j.audit_head(), \
         j.meta_get("k")
 
 
@@ -291,3 +291,16 @@ def test_a_running_switch_is_asked_on_its_admin_socket_never_written_under(
             await h.switch.stop(drain=False)
 
     asyncio.run(main())
+
+
+def test_dedup_keys_expire_in_order_and_a_key_set_again_lives_on() -> None:
+    from clets.switch.dedupkeys import DedupKeys
+
+    d = DedupKeys()
+    for i in range(10):
+        d.set(f"k{i}", i, f"{i:064x}", float(i))
+    d.set("k2", 20, f"{20:064x}", 20.0)  # set again: its window starts again
+    assert d.expire(2.0) == 2 and d.get("k0") is None and d.get("k2") == (20, f"{20:064x}", 20.0)
+    assert d.expire(5.0) == 2  # k3, k4 (k2's old place is skipped)
+    assert sorted(k for k, _v in d.items()) == ["k2", "k5", "k6", "k7", "k8", "k9"]
+    assert d.expire(100.0) == 6 and len(d) == 0

@@ -39,6 +39,7 @@ from clets.errors import ConfigError, StorageError, storage_error
 
 from . import audit, logformat
 from . import journal as _journal
+from .dedupkeys import DedupKeys
 from .journal import CONTROL_WRAP, PURGE_BATCH, Journal, OutRow, StoredMessage, control_of
 from .logstore import LogStore, SqliteLogStore
 
@@ -96,8 +97,7 @@ class LogJournal:
         self._msgs: dict[int, StoredMessage] = {}
         self._refs: dict[int, int] = {}
         self._dead: dict[int, tuple[str, float]] = {}
-        #: ordered oldest first (OrderedDict: popping the front is O(1), not a dict's scan)
-        self._dedup: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
+        self._dedup = DedupKeys()
         self._meta: dict[str, str] = {}
         self._queued: dict[str, dict[int, None]] = {}
         self._qmax: dict[str, int] = {}
@@ -184,8 +184,7 @@ class LogJournal:
                 self._msgs[rec[1]] = StoredMessage(*rec[1:])
                 self._last_msn = max(self._last_msn, rec[1])
             elif tag == "d":
-                self._dedup.pop(rec[1], None)
-                self._dedup[rec[1]] = (rec[2], rec[3], rec[4])
+                self._dedup.set(rec[1], rec[2], rec[3], rec[4])
             elif tag == "l":
                 self._dead[rec[1]] = (rec[2], rec[3])
             elif tag == "L":
@@ -195,7 +194,7 @@ class LogJournal:
             elif tag == "X":
                 self._msgs.pop(rec[1], None)
             elif tag == "D":
-                self._dedup.pop(rec[1], None)
+                self._dedup.pop(rec[1])
             elif tag == "k":
                 self._meta[rec[1]] = rec[2]
             elif tag == "c":
@@ -290,9 +289,9 @@ class LogJournal:
                     self._msgs[u[1]] = u[2]
             elif kind == "dedup":
                 if u[2] is None:
-                    self._dedup.pop(u[1], None)
+                    self._dedup.pop(u[1])
                 else:
-                    self._dedup[u[1]] = u[2]
+                    self._dedup.set(u[1], *u[2])
             elif kind == "dead":
                 if u[2] is None:
                     self._dead.pop(u[1], None)
@@ -389,24 +388,15 @@ class LogJournal:
 
     def remember(self, key: str, msn: int, sha: str, now: float) -> None:
         self._need_tx()
-        old = self._dedup.pop(key, None)
-        self._undo.append(("dedup", key, old))
-        self._dedup[key] = (msn, sha, now)
+        self._undo.append(("dedup", key, self._dedup.get(key)))
+        self._dedup.set(key, msn, sha, now)
         self._recs.append(["d", key, msn, sha, now])
 
     def forget_before(self, before: float) -> int:
         """Dedup keys older than ``before`` leave memory (nothing to log: past their window
         they mean nothing, and a fold drops them the same way); done forwards past the late
         horizon go too, with their messages."""
-        n = 0
-        dedup = self._dedup
-        while dedup:  # oldest first (a key set again moves to the end)
-            key, v = dedup.popitem(last=False)
-            if v[2] >= before:
-                dedup[key] = v
-                dedup.move_to_end(key, last=False)
-                break
-            n += 1
+        n = self._dedup.expire(before)
         self._evict()
         return n
 
@@ -773,7 +763,7 @@ class LogJournal:
             for k, v in self._meta.items():
                 recs.append(["k", k, v])
             first = self.store.append(logformat.encode(time.time(), recs))
-            self._snap = (first, list(self._dedup), 0)
+            self._snap = (first, self._dedup.keys(), 0)
         first, keys, i = self._snap
         while True:
             chunk = keys[i:i + SNAPSHOT_CHUNK]
