@@ -110,7 +110,7 @@ def codec_work(frames: list[bytes], replies: list[bytes],
 
 
 def journal_work(path: Path, batch: int, with_audit: bool, frames: list[bytes],
-                 replies: list[bytes], fmt: str = "log"
+                 replies: list[bytes], fmt: str = "sqlite"
                  ) -> tuple[Callable[[], None], Journal | LogJournal]:
     """``batch`` inquiries through the journal per call, in one transaction per step kind
     (``fmt``: the log journal, or the SQLite tables it replaced)."""
