@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages that the tests talk to for real: sshd (SFTP), socat (serial pty pairs),
-# xmllint (independent XSD validation), mkfs.ext4/e2fsck (a failing disk on a loop device).
+# xmllint (independent XSD validation), mkfs.ext4/e2fsck (a failing disk on a loop device),
+# cobc (GnuCOBOL: the oracle of the copybook field types and of the copybook corpus's layouts).
 # Installed when we are root and they are missing.
 deps:
 	@missing=""; \
@@ -21,6 +22,7 @@ deps:
 	test -x /usr/sbin/sshd || missing="$$missing openssh-server openssh-sftp-server"; \
 	command -v xmllint >/dev/null || missing="$$missing libxml2-utils"; \
 	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
+	command -v cobc >/dev/null || missing="$$missing gnucobol3"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \

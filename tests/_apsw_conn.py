@@ -85,6 +85,10 @@ class Connection:
         self._c.set_busy_timeout(10_000)
 
     @property
+    def total_changes(self) -> int:
+        return int(self._c.total_changes())
+
+    @property
     def in_transaction(self) -> bool:
         return bool(self._c.in_transaction)
 

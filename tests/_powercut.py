@@ -281,13 +281,18 @@ class CutFigures:
     cut_seconds: float = 0.0
     #: go -> ready of the processes that got there, seconds (sum)
     ready_seconds: float = 0.0
+    #: inquiries acknowledged before the drain (while the journal ran on the cutting VFS)
+    acked_during_cuts: int = 0
+    #: tracebacks in the switch's log (an exception nothing handled)
+    tracebacks: int = 0
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (f"cuts={self.cuts} at_io={self.at_io} by_timer={self.by_timer} "
                 f"before_ready={self.before_ready} undone_created={self.undone_created} "
                 f"undone_deleted={self.undone_deleted} seconds={self.seconds:.1f} "
-                f"cut_seconds={self.cut_seconds:.1f} ready_seconds={self.ready_seconds:.1f}")
+                f"cut_seconds={self.cut_seconds:.1f} ready_seconds={self.ready_seconds:.1f} "
+                f"acked_during_cuts={self.acked_during_cuts} tracebacks={self.tracebacks}")
 
 
 async def powercut_run(tmp: Path, *, cuts: int, seed: int = 1, unsafe: str | None = None,
@@ -356,6 +361,9 @@ async def powercut_run(tmp: Path, *, cuts: int, seed: int = 1, unsafe: str | Non
                 fig.undone_created += undone["created"]
                 fig.undone_deleted += undone["deleted"]
             fig.cut_seconds = time.monotonic() - t0
+            # acknowledged while the journal ran on the cutting VFS (not in the drain): a
+            # switch that cannot commit there acknowledges nothing and would pass vacuously
+            fig.acked_during_cuts = sum(1 for s in gen.sent.values() if s.acked_at is not None)
             await proc.start_ready(None)  # the drain, on the ordinary VFS
             await gen.settle(ack_timeout=settle_timeout, quiet=3.0, timeout=2 * settle_timeout,
                              outstanding=lambda: outstanding_rows(journal))
@@ -369,6 +377,7 @@ async def powercut_run(tmp: Path, *, cuts: int, seed: int = 1, unsafe: str | Non
     report.kills = cuts
     report.exit_code = code
     fig.seconds = time.monotonic() - t0
+    fig.tracebacks = proc.log.read_text("utf-8", "replace").count("Traceback (most recent")
     return report, fig
 
 

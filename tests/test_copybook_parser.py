@@ -75,10 +75,12 @@ def test_free_form_with_star_comments_and_group_usage() -> None:
       05 B PIC XX
            VALUE 'AB'.
     """
-    lay = parse_copybook(text)
+    lay = parse_copybook(text, fmt="free")
     got = {f.key: (f.offset, f.length, f.kind) for f in lay.fields}
     assert got == {"A": (0, 3, "text"), "N1": (3, 2, "packed"), "N2": (5, 3, "packed"),
                    "B": (8, 2, "text")}
+    # the same text with the directive instead of the argument
+    assert parse_copybook("       >>SOURCE FORMAT FREE\n" + text).length == lay.length
 
 
 def test_spec_copybook_lengths() -> None:
@@ -120,7 +122,7 @@ def test_construct_layout_parses_builds_and_compiles() -> None:
 
 @pytest.mark.parametrize(("text", "line", "words"), [
     ("       01 R.\n          05 A PIC X(2).\n          05 B REDEFINES A PIC 99.\n", 3,
-     "REDEFINES not supported yet"),
+     "REDEFINES not supported in a mapped record"),
     ("       01 R.\n          05 N PIC 9(2).\n          05 T PIC X OCCURS 1 TO 5 TIMES\n"
      "               DEPENDING ON N.\n", 3, "OCCURS DEPENDING ON"),
     ("       01 R.\n          05 N PIC 9(2).\n          05 T PIC X OCCURS 5 DEPENDING N.\n", 3,

@@ -134,13 +134,21 @@ def _model(cls: type, depth: int = 0) -> st.SearchStrategy[Any]:
                 if typing.get_origin(hints[f]) not in (list, dict) and hints[f] is not bool})
 
 
-@given(_model(old.Message))
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+_MESSAGES = _model(old.Message)
+
+
+@given(_MESSAGES)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 def test_dump_is_byte_identical_on_generated_messages(msg: Any) -> None:
     m = to_new(msg)
     assert outcome(new.dump, m) == outcome(old.dump, msg)
     assert outcome(new.dumps, m) == outcome(old.dumps, msg)
     assert new.to_dict(m) == old.to_dict(msg)
+    parts = [msg, msg.person, msg.vehicle, msg.case, msg.error, *msg.records]
+    for part in parts:
+        assert new.is_empty(to_new(part)) == old.is_empty(part)
+        if part is not None:
+            assert new.clone(to_new(part)) == to_new(old.clone(part))
 
 
 def test_lone_surrogates_fail_or_pass_as_before() -> None:
@@ -161,7 +169,7 @@ _json_values = st.recursive(
 def _documents_of(draw: st.DrawFn) -> bytes:
     """A message's JSON, then broken (or not) at one place: a value swapped for any JSON
     value, a key added, a key dropped, or a byte inserted or replaced."""
-    doc = old.to_dict(draw(_model(old.Message)))
+    doc = old.to_dict(draw(_MESSAGES))
     holders: list[dict[str, Any]] = [doc]
     stack: list[Any] = [doc]
     while stack:
@@ -190,7 +198,7 @@ def _documents_of(draw: st.DrawFn) -> bytes:
 
 
 @given(_documents_of())
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
 def test_loads_accepts_and_refuses_as_before(data: bytes) -> None:
     before = outcome(old.loads, data)
     after = outcome(new.loads, data)

@@ -33,6 +33,8 @@ def test_power_cuts_lose_nothing_acknowledged(tmp_path: Path) -> None:
     assert cuts.cuts == CUTS
     # the cuts fell where they were meant to: at I/O calls, by the timer, during starts
     assert cuts.at_io > 0 and cuts.by_timer > 0 and cuts.before_ready > 0, why
+    # the switch on the cutting VFS did its work (an exception in every commit passed before)
+    assert cuts.acked_during_cuts > 0 and cuts.tracebacks == 0, why
     assert report.acknowledged > 0 and report.never_acknowledged == 0, why
     assert report.lost == 0, why
     assert report.duplicate_effects == 0, why  # raw redeliveries are the documented hop

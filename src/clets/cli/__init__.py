@@ -18,6 +18,7 @@ from clets import __version__
 # Modules that add commands; a module not present yet is simply not offered.
 _COMMAND_MODULES = (
     "clets.cli.codec_cmds",
+    "clets.cli.copybook_cmds",
     "clets.cli.link_cmds",
     "clets.cli.switch_cmds",
     "clets.cli.sim_cmds",

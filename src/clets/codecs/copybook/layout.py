@@ -18,6 +18,7 @@ Flat keys are the COBOL names, with 1-based subscripts for occurrences: ``AMOUNT
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,9 +28,105 @@ from construct import Array, Construct, Struct
 from clets.errors import DecodeError, EncodeError, LayoutError
 
 from . import fields as F
-from .parser import Item, parse_items
+from .parser import DEFAULT_LIMIT, Item, parse_items
+from .source import Resolver
 
 __all__ = ["Field", "Layout", "parse_copybook"]
+
+_GENERIC = "(the generic decoder reads it: `clets copybook decode`, clets.codecs.copybook.tree)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Flat:
+    """What a fixed, mapped record needs of an elementary item."""
+
+    kind: str  # text | zoned | packed | binary
+    digits: int
+    scale: int
+    signed: bool
+    length: int
+
+
+def _binary_size(digits: int, item: Item) -> int:
+    if digits <= 4:
+        return 2
+    if digits <= 9:
+        return 4
+    if digits <= 18:
+        return 8
+    raise LayoutError(f"COMP/BINARY with {digits} digits (at most 18)", source=item.source,
+                      line=item.line)
+
+
+def _flat(item: Item, limit: int) -> _Flat:
+    """The mapped-record view of an elementary item: the four storage kinds of fields.py.
+
+    Mapped records (the dmv-* codecs) are fixed layouts of text, zoned, packed and binary
+    fields; anything else is refused here with the line, and read by the generic decoder.
+    """
+    src, line, name = item.source, item.line, item.name
+    if item.sync:
+        raise LayoutError(f"{name}: SYNCHRONIZED (slack bytes) not supported in a mapped record "
+                          + _GENERIC, source=src, line=line)
+    if item.sign_separate or item.sign_position == "leading":
+        raise LayoutError(f"{name}: SIGN LEADING/SEPARATE not supported in a mapped record "
+                          + _GENERIC, source=src, line=line)
+    if item.usage in ("comp-1", "comp-2"):
+        raise LayoutError(f"{name}: {item.usage.upper()} (floating point) not supported in a "
+                          "mapped record " + _GENERIC, source=src, line=line)
+    if item.usage not in ("display", "binary", "packed", "comp-5"):
+        raise LayoutError(f"{name}: USAGE {item.usage.upper()} not supported in a mapped record "
+                          + _GENERIC, source=src, line=line)
+    pic = item.picture or ""
+    counts = [int(n) for n in re.findall(r"\((\d+)\)", pic)]
+    if any(n > limit for n in counts):
+        raise LayoutError(f"PIC {pic}: over the record limit of {limit} bytes", source=src,
+                          line=line)
+    text = _PIC_REPEAT.sub(lambda m: m.group(1) * int(m.group(2)), pic.upper())
+    if re.fullmatch(r"[XA9]+", text) and re.search("[XA]", text):
+        if item.usage != "display":
+            raise LayoutError(f"{name}: PIC {pic} cannot be COMP/COMP-3", source=src, line=line)
+        return _Flat("text", 0, 0, False, len(text))
+    m = re.fullmatch(r"(S?)(9*)(?:V(9*))?", text)
+    if m is None or not (m.group(2) or m.group(3)):
+        if "P" in text:
+            raise LayoutError(f"PIC {pic}: scaling position P not supported in a mapped record "
+                              + _GENERIC, source=src, line=line)
+        raise LayoutError(f"PIC {pic}: edited or unknown picture not supported in a mapped "
+                          "record (use X, 9, S and V) " + _GENERIC, source=src, line=line)
+    digits = len(m.group(2)) + len(m.group(3) or "")
+    if digits > 31:
+        raise LayoutError(f"PIC {pic}: more than 31 digits in a mapped record " + _GENERIC,
+                          source=src, line=line)
+    scale, signed = len(m.group(3) or ""), bool(m.group(1))
+    if item.usage == "packed":
+        return _Flat("packed", digits, scale, signed, digits // 2 + 1)
+    if item.usage in ("binary", "comp-5"):
+        return _Flat("binary", digits, scale, signed, _binary_size(digits, item))
+    return _Flat("zoned", digits, scale, signed, digits)
+
+
+_PIC_REPEAT = re.compile(r"([X9AVSP])\((\d+)\)")
+
+
+def _check_fixed(item: Item, limit: int, info: dict[int, _Flat]) -> int:
+    """Size of the item, all occurrences; every elementary item's _Flat into ``info``."""
+    if item.redefines is not None:
+        raise LayoutError(f"{item.name}: REDEFINES not supported in a mapped record " + _GENERIC,
+                          source=item.source, line=item.line)
+    if item.depending is not None:
+        raise LayoutError(f"{item.name}: OCCURS DEPENDING ON (variable length) not supported in "
+                          "a mapped record " + _GENERIC, source=item.source, line=item.line)
+    if item.is_group:
+        size = sum(_check_fixed(c, limit, info) for c in item.children if c.level != 66)
+    else:
+        flat = _flat(item, limit)
+        info[id(item)] = flat
+        size = flat.length
+    if size * item.occurs > limit:
+        raise LayoutError(f"{item.name}: {size * item.occurs} bytes, over the record limit of "
+                          f"{limit}", source=item.source, line=item.line)
+    return size * item.occurs
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,26 +156,27 @@ class Field:
         return self.kind != "text"
 
 
-def _size(item: Item) -> int:
-    one = item.length if not item.is_group else sum(_size(c) for c in item.children)
-    return one * item.occurs
+def _data(items: list[Item]) -> list[Item]:
+    return [c for c in items if c.level != 66]
 
 
 class Layout:
     """The layout of one 01-level record in one code page."""
 
-    def __init__(self, record: Item, encoding: str = "cp037", source: str = "<copybook>") -> None:
+    def __init__(self, record: Item, encoding: str = "cp037", source: str = "<copybook>",
+                 limit: int = DEFAULT_LIMIT) -> None:
         self.name = record.name
         self.source = source
         self.encoding = F.check_encoding(encoding)
         self.record = record
         self.fields: list[Field] = []
-        top = record.children if record.is_group else [record]
+        top = _data(record.children) if record.is_group else [record]
+        self._info: dict[int, _Flat] = {}
+        self.length = sum(_check_fixed(c, limit, self._info) for c in top)
+        if self.length > limit:
+            raise LayoutError(f"{record.name}: {self.length} bytes, over the record limit of "
+                              f"{limit}", source=source, line=record.line)
         self._walk(top, 0, (), (), (), source)
-        self.length = sum(_size(c) for c in top) * (record.occurs if record.is_group else 1)
-        if record.occurs != 1:
-            raise LayoutError(f"{record.name}: OCCURS on an 01 level", source=source,
-                              line=record.line)
         keys: dict[str, Field] = {}
         for f in self.fields:
             if f.filler:
@@ -105,32 +203,34 @@ class Layout:
                 if item.occurs > 1:
                     here += (n,)
                 if item.is_group:
-                    offset = self._walk(item.children, offset, idx, (*groups, item.name), here,
-                                        source)
+                    offset = self._walk(_data(item.children), offset, idx,
+                                        (*groups, item.name), here, source)
                     continue
-                assert item.kind is not None
+                info = self._info[id(item)]
                 key = "" if item.filler else (
                     f"{item.name}({','.join(map(str, idx))})" if idx else item.name)
                 self.fields.append(Field(
-                    name=item.name, key=key, offset=offset, length=item.length,
-                    kind=item.kind, digits=item.digits, scale=item.scale, signed=item.signed,
+                    name=item.name, key=key, offset=offset, length=info.length,
+                    kind=info.kind, digits=info.digits, scale=info.scale, signed=info.signed,
                     occurs=idx, groups=groups, cpath=here, line=item.line,
                     picture=item.picture or ""))
-                offset += item.length
+                offset += info.length
         return offset
 
     def _construct(self, item: Item) -> Construct:
         sub: Construct
         if item.is_group:
-            sub = Struct(*[self._construct(c) for c in item.children])
-        elif item.kind == "text":
-            sub = F.TextField(item.length, self.encoding, item.name)
-        elif item.kind == "zoned":
-            sub = F.ZonedField(item.digits, item.signed, item.scale, item.name)
-        elif item.kind == "packed":
-            sub = F.PackedField(item.digits, item.signed, item.scale, item.name)
+            sub = Struct(*[self._construct(c) for c in _data(item.children)])
         else:
-            sub = F.BinaryField(item.length, item.digits, item.signed, item.scale, item.name)
+            i = self._info[id(item)]
+            if i.kind == "text":
+                sub = F.TextField(i.length, self.encoding, item.name)
+            elif i.kind == "zoned":
+                sub = F.ZonedField(i.digits, i.signed, i.scale, item.name)
+            elif i.kind == "packed":
+                sub = F.PackedField(i.digits, i.signed, i.scale, item.name)
+            else:
+                sub = F.BinaryField(i.length, i.digits, i.signed, i.scale, item.name)
         if item.occurs > 1:
             sub = Array(item.occurs, sub)
         return sub if item.filler else item.name / sub
@@ -211,18 +311,20 @@ class Layout:
         return "\n".join(rows)
 
 
-def parse_copybook(text: str, *, encoding: str = "cp037", source: str = "<copybook>",
-                   record: str | None = None) -> Layout:
-    """A Layout from copybook text (``record`` picks one 01 level when there are several)."""
-    records = parse_items(text, source)
+def parse_copybook(text: str | bytes, *, encoding: str = "cp037", source: str = "<copybook>",
+                   record: str | None = None, fmt: str = "fixed",
+                   resolve: Resolver | None = None, limit: int = DEFAULT_LIMIT) -> Layout:
+    """A fixed, mapped Layout from copybook text (``record`` picks one 01 level when there
+    are several; ``fmt`` is the source format, fixed or free)."""
+    records = parse_items(text, source, fmt=fmt, resolve=resolve, limit=limit)
     if record is None:
         if len(records) > 1:
             raise LayoutError(f"several 01 records ({', '.join(r.name for r in records)}); "
                               "choose one with record=", source=source)
-        return Layout(records[0], encoding, source)
+        return Layout(records[0], encoding, source, limit)
     for r in records:
         if r.name == record.upper():
-            return Layout(r, encoding, source)
+            return Layout(r, encoding, source, limit)
     raise LayoutError(f"no 01 record named {record}", source=source)
 
 
