@@ -247,13 +247,14 @@ def start_sim() -> tuple[subprocess.Popen[str], dict[str, str]]:
 
 
 def switch_config(journal: Path, port: int, urls: dict[str, str], journal_format: str = "log",
-                  commit_delay: float = 0.0) -> str:
+                  commit_delay: float = 0.0, commit_thread: bool = False) -> str:
     parts = [f"""[switch]
 name = "BENCH"
 home_state = "CA"
 journal = "{journal}"
 journal_format = "{journal_format}"
 commit_delay = {commit_delay}
+commit_thread = {"true" if commit_thread else "false"}
 
 [[peer]]
 mnemonic = "LAPD"
@@ -325,6 +326,8 @@ def main() -> None:
                          "SQLite tables")
     ap.add_argument("--commit-delay", type=float, default=0.0,
                     help="seconds a group commit waits for more steps (switch.commit_delay)")
+    ap.add_argument("--commit-thread", action="store_true",
+                    help="the log journal appends on a writer thread (switch.commit_thread)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--relay", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--profile", metavar="FILE", help="cProfile the switch into FILE")
@@ -340,6 +343,7 @@ def main() -> None:
     result: dict[str, Any] = {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                               "journal_format": args.journal_format,
                               "commit_delay": args.commit_delay,
+                              "commit_thread": args.commit_thread,
                               "loadavg": os.getloadavg()}
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -351,7 +355,8 @@ def main() -> None:
             wait_line(relay, "ready")
             cfg = Path(tmp) / "bench.toml"
             cfg.write_text(switch_config(Path(tmp) / "journal.db", switch_port, urls,
-                                         args.journal_format, args.commit_delay))
+                                         args.journal_format, args.commit_delay,
+                                         args.commit_thread))
             cmd = [*CLETS, "run", str(cfg)]  # the daemon logs no per-message lines
             if args.profile:
                 cmd = [sys.executable, "-c",

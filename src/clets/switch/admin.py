@@ -72,7 +72,7 @@ class AdminServer:
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
             self._server = None
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # gone, or a file system turned read-only
                 self.path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

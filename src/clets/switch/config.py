@@ -107,6 +107,9 @@ class SwitchSettings:
     #: seconds a group commit waits for more steps before it writes (0: at the end of the
     #: event-loop turn, as before) -- a database's commit delay
     commit_delay: float = 0.0
+    #: the log journal appends its blocks on a writer thread (one in flight): the event loop
+    #: is not held by the fsync
+    commit_thread: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +308,7 @@ class _Checker:
 
 _SWITCH_KEYS = {"name", "home_state", "journal", "ori", "deadline", "ttl", "max_message_bytes",
                 "dedup_window", "retry", "metrics_listen", "unsafe_test_mode", "retain_days",
-                "journal_format", "commit_delay"}
+                "journal_format", "commit_delay", "commit_thread"}
 #: negative controls of the crash tests: ``ack-before-commit`` (the ACK leaves before the
 #: commit, which is not synced either: a kill -9 loses it), ``synchronous-normal`` and
 #: ``synchronous-off`` (the ACK follows the commit, but the commit is not synced: only a power
@@ -385,10 +388,13 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     if not 0.0 <= commit_delay <= 0.1:
         c.add("[switch]: commit_delay must be between 0 and 0.1 seconds", "switch", None,
               "commit_delay")
+    commit_thread = c.get(sw_raw, "commit_thread", bool, "switch", None,
+                          default=os.environ.get("CLETS_COMMIT_THREAD") == "1")
     jpath = Path(journal)
     settings = SwitchSettings(name, home, jpath if jpath.is_absolute() else base_dir / jpath,
                               ori, deadline, ttl, max_bytes, window, default_retry,
-                              metrics_listen, unsafe, retain, jformat, commit_delay)
+                              metrics_listen, unsafe, retain, jformat, commit_delay,
+                              commit_thread)
 
     # [[peer]]
     peers: dict[str, PeerConfig] = {}

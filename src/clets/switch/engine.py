@@ -205,7 +205,8 @@ class Switch:
                                      synchronous=self._synchronous,
                                      checkpoint_every=CHECKPOINT_EVERY)
         self._gc = GroupCommit(self._journal, self._commit_outcome,
-                               delay=cfg.switch.commit_delay)
+                               delay=cfg.switch.commit_delay,
+                               threaded=cfg.switch.commit_thread)
         self._requests.clear()
         self._frames.clear()
         now = self.clock.time()

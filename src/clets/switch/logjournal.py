@@ -23,6 +23,7 @@ records kept: the chain stays whole).
 
 from __future__ import annotations
 
+import concurrent.futures
 import fcntl
 import os
 import sqlite3
@@ -112,6 +113,15 @@ class LogJournal:
         self._head: tuple[int, str] = (0, audit.GENESIS)
         # transaction state
         self._in_tx = False
+        #: the writer thread (``start_writer``) and the block it is appending: (future, undo
+        #: log of its batch, audit head before it, highest row id in it)
+        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending: tuple[concurrent.futures.Future[int], list[tuple[Any, ...]],
+                             tuple[int, str], int] | None = None
+        #: set by the group commit for its next tx(): append on the writer thread
+        self.defer = False
+        #: rows with ids up to this one are in durable blocks: workers send no others
+        self._durable_oid = 0
         self._undo: list[tuple[Any, ...]] = []
         self._recs: list[list[Any]] = []
         self._touched: dict[int, None] = {}
@@ -137,7 +147,40 @@ class LogJournal:
     def _checkpointer(self, value: _journal.Checkpointer | None) -> None:
         self.store._checkpointer = value  # type: ignore[attr-defined]
 
+    def start_writer(self) -> None:
+        """Append the group commits' blocks on a thread of their own: the event loop goes on
+        (reads, encodes, the next batch's steps wait) while a block is written and synced."""
+        if self._writer is None:
+            self._writer = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="journal-writer")
+
+    @property
+    def pending(self) -> concurrent.futures.Future[int] | None:
+        return None if self._pending is None else self._pending[0]
+
+    def settle(self) -> BaseException | None:
+        """Wait for the block being appended (if any) and finish it: durable, or its batch
+        undone in memory.  Its error, if it failed."""
+        if self._pending is None:
+            return None
+        cf, undo, head0, max_oid = self._pending
+        self._pending = None
+        exc = cf.exception()
+        if exc is None:
+            self._durable_oid = max(self._durable_oid, max_oid)
+            self._blocks_since += 1
+            return None
+        while undo:  # as a failed transaction: nothing of the batch happened
+            self._undo = [undo.pop()]
+            self._undo_to(0)
+        self._head = head0
+        return exc
+
     def close(self) -> None:
+        self.settle()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
         self.store.close()
         if self._lock is not None:
             os.close(self._lock)
@@ -155,6 +198,7 @@ class LogJournal:
             n += 1
         self.replayed = n
         self.replay_seconds = time.monotonic() - t0
+        self._durable_oid = self._max_oid
         # deliveries done before the restart have no use in memory; done forwards past the
         # late horizon neither
         rows = self._rows
@@ -317,14 +361,23 @@ class LogJournal:
         undoes the changes in memory and writes nothing)."""
         if self._in_tx:
             raise ConfigError("nested journal transaction", source=str(self.path))
+        deferring, self.defer = self.defer and self._writer is not None, False
+        self.settle()  # one block at a time, in order (a failed one is undone first)
         self._in_tx = True
         head0 = self._head
         try:
             yield self.conn
             recs = self._records()
             if recs:
-                self.store.append(logformat.encode(time.time(), recs))
-                self._blocks_since += 1
+                block = logformat.encode(time.time(), recs)
+                if deferring and self._writer is not None:
+                    cf = self._writer.submit(self.store.append, block)
+                    self._pending = (cf, self._undo, head0, self._max_oid)
+                    self._undo = []
+                else:
+                    self.store.append(block)
+                    self._blocks_since += 1
+                    self._durable_oid = max(self._durable_oid, self._max_oid)
         except BaseException:
             self._undo_to(0)
             self._head = head0
@@ -485,7 +538,10 @@ class LogJournal:
     def due_rows(self, target: str, now: float, limit: int) -> list[OutRow]:
         out: list[OutRow] = []
         rows = self._rows
+        durable = self._durable_oid
         for oid in self._sorted_queue(target):
+            if oid > durable:  # in the block being written: not before it is durable
+                break
             r = rows[oid]
             if r.next_attempt_at <= now:
                 out.append(self._frame(r))
@@ -749,6 +805,7 @@ class LogJournal:
         restart past the snapshot are unsolicited)."""
         if self._in_tx:
             raise ConfigError("snapshot inside a transaction", source=str(self.path))
+        self.settle()
         if self._snap is None:
             recs: list[list[Any]] = [["S"], ["c", self._last_msn, self._max_oid],
                                      ["h", self._head[0], self._head[1]]]

@@ -66,7 +66,9 @@ class SqliteLogStore:
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = _journal.connect(str(path))
+            # the log journal's writer thread appends on it (one user at a time: the loop
+            # waits for a pending append before it touches the store)
+            self.conn = _journal.connect(str(path), check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open journal: {exc}", source=str(path)) from exc
         try:
