@@ -114,6 +114,8 @@ class GroupCommit:
 
     def _written(self, _fut: Any) -> None:
         """The writer thread finished a block: release its batch, run the next one."""
+        if not _fut.cancelled():
+            _fut.exception()  # retrieved here; the batch reads it from the thread's future
         self._finish_inflight()
         if self._steps and not self._scheduled:
             self._schedule()
