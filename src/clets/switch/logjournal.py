@@ -196,14 +196,13 @@ class LogJournal:
         for _pos, data in self.store.read(after):
             self._apply_block(logformat.decode(data)[1])
             n += 1
+            if n % 256 == 0:
+                self._evict()  # a long fold does not hold every done row at once
         self.replayed = n
         self.replay_seconds = time.monotonic() - t0
         self._durable_oid = self._max_oid
-        # deliveries done before the restart have no use in memory; done forwards past the
-        # late horizon neither
-        rows = self._rows
-        for oid in [o for o in self._done if rows[o].kind == "deliver"]:
-            self._set_row(oid, None)
+        # done rows past the late horizon leave memory (a delivery requeued after it was
+        # done -- its connection cut before the peer took it -- needs its frame: kept too)
         self._evict()
 
     def _apply_block(self, recs: list[list[Any]]) -> None:
@@ -215,9 +214,6 @@ class LogJournal:
                 if v[17] is None:  # only a row's first image holds its frame
                     old = self._rows.get(oid)
                     v[17] = None if old is None else old.frame
-                if v[8] == "done" and v[2] == "deliver":
-                    self._set_row(oid, None)
-                    continue
                 v[7] = tuple(v[7])
                 self._set_row(oid, OutRow(*v))
                 if oid > self._max_oid:
@@ -801,15 +797,15 @@ class LogJournal:
         one per call (the timer's ticks: 1.2 M keys do not stall the loop at once), each with
         the key's value when it is written.  The mark moves to the first block only when the
         last is written, so a restart folds the first block and everything after it; a crash
-        in between leaves the previous mark.  Done rows are not in it (late answers after a
-        restart past the snapshot are unsolicited)."""
+        in between leaves the previous mark.  Done rows still in memory (within the late
+        horizon) are in it: a delivery requeued after it was done needs its frame."""
         if self._in_tx:
             raise ConfigError("snapshot inside a transaction", source=str(self.path))
         self.settle()
         if self._snap is None:
             recs: list[list[Any]] = [["S"], ["c", self._last_msn, self._max_oid],
                                      ["h", self._head[0], self._head[1]]]
-            keep = sorted(o for o, r in self._rows.items() if r.state != "done")
+            keep = sorted(self._rows)  # done ones too: within the late horizon, bounded
             for msn in sorted({self._rows[o].msn for o in keep}):
                 m = self._msgs.get(msn)
                 if m is not None:
