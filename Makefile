@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench deps clean soak powercut fuzz
+.PHONY: demo test lint typecheck bench deps clean soak powercut fuzz test-log
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,17 @@ powercut: $(STAMP)
 	CLETS_POWERCUT_CUTS=$(CUTS) CLETS_POWERCUT_SEED=$(SEED) $(BIN)/pytest -q -s \
 	    tests/test_powercut.py -k lose_nothing
 
+# The switch, crash, restart and power-cut tests on the log journal (journal_format = "log"
+# by default through CLETS_JOURNAL_FORMAT); the test that reads the SQLite tables itself
+# is left out (it tests that format's retention)
+LOG_TESTS = tests/test_switch_*.py tests/test_routing_switch.py tests/test_crash.py \
+	tests/test_powercut.py tests/test_group_commit.py tests/test_audit_chain.py \
+	tests/test_drop_disk_full.py tests/test_capture_disk_full.py tests/test_disk_full.py \
+	tests/test_daemon.py tests/test_slow_reader.py tests/test_journal_log.py
+LOG_SKIP = not retention_purges_old_delivered
+test-log: $(STAMP) deps
+	CLETS_JOURNAL_FORMAT=log $(BIN)/pytest -q $(LOG_TESTS) -k "$(LOG_SKIP)"
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench fuzz
 	$(BIN)/mypy
@@ -55,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/switch.py
 	$(BIN)/python bench/journal_floor.py
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/log_restart.py
 
 # An hour of load with hostile traffic mixed in and a SIGKILL every minute (issue 12, item 7).
 # SOAK_MINUTES=5 for a shorter one; the figures are printed at the end.

@@ -246,11 +246,15 @@ def start_sim() -> tuple[subprocess.Popen[str], dict[str, str]]:
     return proc, {n: b["url"] for n, b in info["backends"].items()}
 
 
-def switch_config(journal: Path, port: int, urls: dict[str, str]) -> str:
+def switch_config(journal: Path, port: int, urls: dict[str, str], journal_format: str = "log",
+                  commit_delay: float = 0.0, commit_thread: bool = False) -> str:
     parts = [f"""[switch]
 name = "BENCH"
 home_state = "CA"
 journal = "{journal}"
+journal_format = "{journal_format}"
+commit_delay = {commit_delay}
+commit_thread = {"true" if commit_thread else "false"}
 
 [[peer]]
 mnemonic = "LAPD"
@@ -317,6 +321,13 @@ def main() -> None:
     ap.add_argument("--target-rate", type=float, default=1000.0,
                     help="also run the open loop at the issue's target rate, inquiries/s "
                          "(0: skip)")
+    ap.add_argument("--journal-format", choices=("log", "sqlite"), default="log",
+                    help="the switch's journal: the append-only log (default) or the old "
+                         "SQLite tables")
+    ap.add_argument("--commit-delay", type=float, default=0.0,
+                    help="seconds a group commit waits for more steps (switch.commit_delay)")
+    ap.add_argument("--commit-thread", action="store_true",
+                    help="the log journal appends on a writer thread (switch.commit_thread)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--relay", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--profile", metavar="FILE", help="cProfile the switch into FILE")
@@ -329,7 +340,11 @@ def main() -> None:
 
     sim, urls = start_sim()
     procs: list[subprocess.Popen[str]] = [sim]
-    result: dict[str, Any] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    result: dict[str, Any] = {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                              "journal_format": args.journal_format,
+                              "commit_delay": args.commit_delay,
+                              "commit_thread": args.commit_thread,
+                              "loadavg": os.getloadavg()}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             relay_port, switch_port = free_port(), free_port()
@@ -339,7 +354,9 @@ def main() -> None:
             procs.append(relay)
             wait_line(relay, "ready")
             cfg = Path(tmp) / "bench.toml"
-            cfg.write_text(switch_config(Path(tmp) / "journal.db", switch_port, urls))
+            cfg.write_text(switch_config(Path(tmp) / "journal.db", switch_port, urls,
+                                         args.journal_format, args.commit_delay,
+                                         args.commit_thread))
             cmd = [*CLETS, "run", str(cfg)]  # the daemon logs no per-message lines
             if args.profile:
                 cmd = [sys.executable, "-c",
@@ -395,7 +412,9 @@ def main() -> None:
     rt, st = result["relay_throughput"], result["switch_throughput"]
     rl, sl = result["relay_latency"], result["switch_latency"]
     print(f"cpus {result['cpus']}, python {result['python']}, QW fanned out to "
-          f"{', '.join(DESTS)} (clets sim, another process), journal WAL synchronous=FULL")
+          f"{', '.join(DESTS)} (clets sim, another process), journal {args.journal_format} "
+          f"WAL synchronous=FULL, commit_delay {args.commit_delay} s, load average "
+          f"{' '.join(f'{x:.1f}' for x in result['loadavg'])}")
     print(f"throughput (window {args.window}): relay {rt['inquiries_per_s']:>8.1f}/s   "
           f"switch {st['inquiries_per_s']:>8.1f}/s   (target >= 2000/s)")
     for name, phase in (("relay", rt), ("switch", st)):

@@ -516,8 +516,17 @@ def check(gen: LoadGen, sim_logs: dict[str, list[Message]], journal: Path) -> Re
 
 
 def outstanding_rows(journal: Path) -> int:
-    """Rows the switch still has to send (queued or in flight), read without locking it out."""
+    """Rows the switch still has to send (queued or in flight), read without locking it out
+    (a log journal: its committed blocks folded read-only)."""
+    from clets.switch.logjournal import LogJournal, file_format
+
     try:
+        if file_format(journal) == "log":
+            j = LogJournal(journal, readonly=True)
+            try:
+                return j.memory_counts()["open"]
+            finally:
+                j.close()
         with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True,
                                                 timeout=5)) as db:
             (n,) = db.execute("SELECT count(*) FROM outbound "

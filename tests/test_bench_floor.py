@@ -67,3 +67,33 @@ def test_codec_work_and_the_report(capsys: object) -> None:
     assert out["n"] == 64 and out["budget_ms"] == 0.65
     assert out["codecs_ms"] > 0 and out["journal_audit_ms"] > 0
     assert abs(out["floor_ms"] - out["codecs_ms"] - out["journal_audit_ms"]) < 0.001
+
+
+def test_one_round_on_the_log_journal_is_the_same_work(tmp_path: Path) -> None:
+    from clets.switch import logformat
+
+    floor = _floor()
+    frames = [floor.request(i) for i in range(4)]
+    run, journal = floor.journal_work(tmp_path / "j.db", 5, True, frames,
+                                      floor.answers(frames[0]), "log")
+    run()
+    run()
+    journal.close()
+    conn = sqlite3.connect(tmp_path / "j.db")
+    recs = [r for _p, b in logformat.read_blocks(conn) for r in logformat.decode(b)[1]]
+    assert sum(1 for r in recs if r[0] == "m") == 10
+    last: dict[int, list[object]] = {}
+    for r in recs:
+        if r[0] == "o":
+            last[r[1][0]] = r[1]
+    states: dict[str, int] = {}
+    for v in last.values():
+        k = f"{v[2]}:{v[8]}"
+        states[k] = states.get(k, 0) + 1
+    assert states == {"forward:done": 30, "deliver:done": 30}
+    events: dict[str, int] = {}
+    for rec in audit.records(conn):
+        events[rec["event"]] = events.get(rec["event"], 0) + 1
+    assert events == {"received": 10, "journaled": 10, "forwarded": 30, "responded": 30,
+                      "delivered": 30}
+    assert audit.verify(conn).ok

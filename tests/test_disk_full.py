@@ -350,7 +350,7 @@ async def test_start_on_a_full_disk_runs_refuses_and_recovers(tmp_path: Path) ->
             # the journal's -wal and -shm files stay (as after a crash, or while a reader
             # such as `clets queue list` has it open): a WAL database opens only with them
             keeper = sqlite3.connect(journal)
-            keeper.execute("SELECT COUNT(*) FROM messages").fetchone()
+            keeper.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         fs.fill()
         again = tmp_path / "again"
         again.mkdir()

@@ -24,6 +24,7 @@ from clets.adapters.tcp import StreamLink, StreamOptions, TcpClient, TcpServer
 from clets.errors import LinkBusy
 from clets.model import Message, Name, Person, dumps, loads
 from clets.switch import Switch, parse_config
+from clets.switch.audit import records
 from clets.switch.links import ServerLink
 from tests._switch_kit import eventually, run_async
 from tests._tlscerts import Pki, arun
@@ -144,9 +145,8 @@ async def test_a_reader_that_stops_reading_is_bounded_cut_and_served_again(tmp_p
     await sw.start()
 
     def audited(outcome: str) -> list[tuple[str, str]]:
-        return [(str(r[0]), str(r[1])) for r in sw.journal.conn.execute(
-            "SELECT link, reason FROM audit WHERE event = 'link_event' AND outcome = ?",
-            (outcome,))]
+        return [(str(r["link"]), str(r["reason"])) for r in records(sw.journal.conn)
+                if r["event"] == "link_event" and r["outcome"] == outcome]
 
     server = sw._links["agencies"]
     assert isinstance(server, ServerLink)

@@ -58,6 +58,13 @@ class Daemon:
         self._link_up = r.gauge("clets_link_up", "1 when the link is up, 0 otherwise")
         self._journal_open = r.gauge("clets_journal_open", "1 while the journal is open")
         self._uptime = r.gauge("clets_uptime_seconds", "Seconds since the daemon started")
+        self._fsyncs = r.counter("clets_journal_fsyncs_total",
+                                 "Journal commits that wrote: one fsync each (synchronous=FULL)")
+        self._steps = r.counter("clets_journal_commit_steps_total",
+                                "Steps (accepts, claims, answers, deliveries) in those commits")
+        self._fsync_rate = r.gauge("clets_journal_fsyncs_per_second",
+                                   "Journal fsyncs per second since the previous scrape")
+        self._last_scrape: tuple[float, int] | None = None
         self._storage_ok = r.gauge(
             "clets_storage_ok", "1 while the store (journal, link <drop>, capture <link>) "
             "can be written, 0 while it is full or failing")
@@ -162,6 +169,15 @@ class Daemon:
         for link, state in snap.get("links", {}).items():
             self._link_up.set(1 if state == "up" else 0, link=link)
         self._journal_open.set(1 if running else 0)
+        jm = snap.get("journal")
+        if jm is not None:
+            self._fsyncs.inc(jm["fsyncs"] - self._fsyncs.get())
+            self._steps.inc(jm["steps"] - self._steps.get())
+            now = time.monotonic()
+            if self._last_scrape is not None and now > self._last_scrape[0]:
+                self._fsync_rate.set(round((jm["fsyncs"] - self._last_scrape[1])
+                                           / (now - self._last_scrape[0]), 3))
+            self._last_scrape = (now, jm["fsyncs"])
         store = self.switch.storage
         for (name, kind), value in store.errors.items():
             self._storage_errors.inc(value - self._storage_errors.get(store=name, kind=kind),

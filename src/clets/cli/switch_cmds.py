@@ -106,9 +106,9 @@ def register(group: click.Group) -> None:
     def queue_list(config: str | None, journal: str | None, state: str | None,
                    target: str | None, as_json: bool) -> None:
         """Queue entries (default: all states)."""
-        from clets.switch.journal import Journal
+        from clets.switch.logjournal import open_journal
 
-        j = Journal(_journal_path(config, journal))
+        j = open_journal(_journal_path(config, journal), readonly=True)
         try:
             rows = j.list_rows(state=state, target=target)
             if as_json:
@@ -137,9 +137,9 @@ def register(group: click.Group) -> None:
     @click.argument("entry_id", type=int)
     def queue_show(config: str | None, journal: str | None, entry_id: int) -> None:
         """One queue entry with its message (canonical JSON) and dead-letter reason."""
-        from clets.switch.journal import Journal
+        from clets.switch.logjournal import open_journal
 
-        j = Journal(_journal_path(config, journal))
+        j = open_journal(_journal_path(config, journal), readonly=True)
         try:
             row = j.row(entry_id)
             out = row.to_dict()
@@ -159,10 +159,18 @@ def register(group: click.Group) -> None:
     @click.argument("entry_id", type=int)
     def queue_retry(config: str | None, journal: str | None, entry_id: int) -> None:
         """Put a dead (or waiting) entry back in its queue now, attempts reset."""
+        from clets.switch.admin import ask
         from clets.switch.audit import AuditEvent
-        from clets.switch.journal import Journal
+        from clets.switch.logjournal import open_journal
 
-        j = Journal(_journal_path(config, journal))
+        path = _journal_path(config, journal)
+        answer = ask(path, {"cmd": "retry", "id": entry_id, "operator": _operator()})
+        if answer is not None:  # a running switch did it
+            if not answer.get("ok"):
+                raise click.ClickException(str(answer.get("error")))
+            click.echo(f"entry {entry_id} queued for {answer['target']}")
+            return
+        j = open_journal(path)
         try:
             now = time.time()
             with j.tx():
@@ -179,10 +187,18 @@ def register(group: click.Group) -> None:
     @click.option("--dead", is_flag=True, required=True, help="remove dead-lettered entries")
     def queue_purge(config: str | None, journal: str | None, dead: bool) -> None:
         """Remove dead-lettered entries (their messages and audit records stay)."""
+        from clets.switch.admin import ask
         from clets.switch.audit import AuditEvent
-        from clets.switch.journal import Journal
+        from clets.switch.logjournal import open_journal
 
-        j = Journal(_journal_path(config, journal))
+        path = _journal_path(config, journal)
+        answer = ask(path, {"cmd": "purge_dead", "operator": _operator()})
+        if answer is not None:  # a running switch did it
+            if not answer.get("ok"):
+                raise click.ClickException(str(answer.get("error")))
+            click.echo(f"purged {len(answer['ids'])} dead entries")
+            return
+        j = open_journal(path)
         try:
             now = time.time()
             with j.tx():
@@ -193,6 +209,24 @@ def register(group: click.Group) -> None:
             click.echo(f"purged {len(ids)} dead entries")
         finally:
             j.close()
+
+    @group.group("journal")
+    def journal_group() -> None:
+        """Convert journals between formats."""
+
+    @journal_group.command("migrate")
+    @click.argument("old", type=click.Path(dir_okay=False))
+    @click.argument("new", type=click.Path(dir_okay=False))
+    def journal_migrate(old: str, new: str) -> None:
+        """Convert the SQLite journal OLD into the log journal NEW and verify it (stop the
+        switch first; OLD is only read)."""
+        from clets.errors import ConfigError
+        from clets.switch.migrate import migrate
+
+        try:
+            click.echo(migrate(old, new))
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
 
     @group.group("audit")
     def audit_group() -> None:

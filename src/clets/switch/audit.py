@@ -30,6 +30,8 @@ from typing import Any
 
 import msgspec
 
+from .logformat import audit_rows, is_log_db, read_blocks
+
 __all__ = [
     "AUDIT_FIELDS",
     "GENESIS",
@@ -273,6 +275,10 @@ def records(conn: sqlite3.Connection, *, after: int = 0,
             last: int | None = None) -> list[dict[str, Any]]:
     """Records in chain order (``after`` a sequence number, or the ``last`` N)."""
     cols = (*AUDIT_FIELDS, "hash")
+    if is_log_db(conn):  # the log journal: the records are in its blocks
+        out = [dict(zip(cols, r, strict=True)) for r in audit_rows(read_blocks(conn))
+               if r[0] > after]
+        return (out[-last:] if last else []) if last is not None else out
     sql = f"SELECT {', '.join(cols)} FROM audit"
     if last is not None:
         rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (last,)).fetchall()[::-1]
@@ -334,8 +340,12 @@ def verify_rows(rows: Iterable[dict[str, Any]],
 
 
 def verify(conn: sqlite3.Connection) -> VerifyResult:
-    """Verify the audit table of a journal database, including its head."""
+    """Verify the audit table of a journal database, including its head (a log journal:
+    its records in log order; its last record is its head)."""
     cols = (*AUDIT_FIELDS, "hash")
+    if is_log_db(conn):
+        return verify_rows(dict(zip(cols, r, strict=True))
+                           for r in audit_rows(read_blocks(conn)))
     cur = conn.execute(f"SELECT {', '.join(cols)} FROM audit ORDER BY rowid")
     rows = (dict(zip(cols, r, strict=True)) for r in cur)
     head_row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()

@@ -24,15 +24,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .journal import Journal
+if TYPE_CHECKING:
+    from .logjournal import AnyJournal
 
 __all__ = ["GroupCommit"]
 
 log = logging.getLogger("clets.switch")
 
 Op = Callable[[], Any]
+Steps = list[tuple[Op, "After | None", "asyncio.Future[Any] | None"]]
 #: ``after(ok, value)``: ``value`` is the step's result, or its exception when ``ok`` is False
 After = Callable[[bool, Any], None]
 #: ``on_outcome(failures, wrote)`` after each flush, before the continuations: the exceptions
@@ -48,8 +50,20 @@ class _StepFailed(Exception):
 class GroupCommit:
     """Collects steps during a loop turn and commits them together (one event loop)."""
 
-    def __init__(self, journal: Journal, on_outcome: Outcome | None = None) -> None:
+    def __init__(self, journal: AnyJournal, on_outcome: Outcome | None = None, *,
+                 delay: float = 0.0, max_steps: int = 4096, threaded: bool = False) -> None:
         self.journal = journal
+        #: the log journal appends on its writer thread: a batch's continuations run when its
+        #: block is durable, and the next batch runs only then (one block in flight)
+        self.threaded = threaded and hasattr(journal, "start_writer")
+        if self.threaded:
+            journal.start_writer()  # type: ignore[union-attr]
+        self._inflight: tuple[Steps, list[tuple[bool, Any]], Any] | None = None
+        #: seconds a batch waits for more steps (0: the end of this loop turn); a batch of
+        #: ``max_steps`` is written at once
+        self.delay = delay
+        self.max_steps = max_steps
+        self._timer: asyncio.TimerHandle | None = None
         self.on_outcome = on_outcome
         self._steps: list[tuple[Op, After | None, asyncio.Future[Any] | None]] = []
         self._scheduled = False
@@ -58,6 +72,8 @@ class GroupCommit:
         self.commits = 0
         self.steps = 0
         self.retried = 0
+        #: commits that wrote (each one fsync of the journal with synchronous=FULL)
+        self.fsyncs = 0
 
     def __len__(self) -> int:
         return len(self._steps)
@@ -77,13 +93,71 @@ class GroupCommit:
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            loop = asyncio.get_running_loop()
+            if self.delay > 0:
+                self._timer = loop.call_later(self.delay, self._flush_soon)
+            else:
+                loop.call_soon(self._flush_soon)
+        elif self._timer is not None and len(self._steps) >= self.max_steps:
+            self._timer.cancel()
+            self._timer = None
+            asyncio.get_running_loop().call_soon(self._flush_soon)
 
-    def flush(self) -> None:
-        """Commit what is pending now (also called at stop, before the journal closes)."""
+    def _flush_soon(self) -> None:
+        """The scheduled flush: with a writer thread, a block in flight makes the steps wait
+        for it (they go in the next block, run when it is durable)."""
+        if self.threaded and self._inflight is not None:
+            self._scheduled = False
+            self._timer = None
+            return
+        self.flush(wait=False)
+
+    def _written(self, _fut: Any) -> None:
+        """The writer thread finished a block: release its batch, run the next one."""
+        if not _fut.cancelled():
+            _fut.exception()  # retrieved here; the batch reads it from the thread's future
+        self._finish_inflight()
+        if self._steps and not self._scheduled:
+            self._schedule()
+
+    def _finish_inflight(self) -> None:
+        batch, self._inflight = self._inflight, None
+        if batch is None:
+            return  # finished already (a synchronous flush or tx waited for it)
+        steps, results, cf = batch
+        self.journal.settle()  # type: ignore[union-attr]  # waits; undoes a failed batch
+        exc = cf.exception()
+        if exc is not None:
+            log.error("journal commit failed: %s", exc)
+            results = [(False, exc)] * len(steps)
+        else:
+            self.commits += 1
+            self.steps += len(steps)
+            self.fsyncs += 1
+        self._outcome(results, exc is None)
+        self._release(steps, results)
+
+    def _outcome(self, results: list[tuple[bool, Any]], wrote: bool) -> None:
+        if self.on_outcome is not None:
+            try:
+                self.on_outcome([v for ok, v in results if not ok], wrote)
+            except Exception:
+                log.exception("commit outcome hook failed")
+
+    def flush(self, wait: bool = True) -> None:
+        """Commit what is pending now (also called at stop, before the journal closes);
+        ``wait``: a block in flight is finished first, and this batch is written here."""
         self._scheduled = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._inflight is not None:
+            self._finish_inflight()
         steps, self._steps = self._steps, []
         if not steps:
+            return
+        if self.threaded and not wait:
+            self._flush_threaded(steps)
             return
         changes = self.journal.conn.total_changes
         wrote = False
@@ -100,12 +174,41 @@ class GroupCommit:
             self.commits += 1
             self.steps += len(steps)
             wrote = self.journal.conn.total_changes > changes
+            if wrote:
+                self.fsyncs += 1
         if self.on_outcome is not None:
             try:
                 self.on_outcome([v for ok, v in results if not ok], wrote)
             except Exception:
                 log.exception("commit outcome hook failed")
         self._release(steps, results)
+
+    def _flush_threaded(self, steps: Steps) -> None:
+        j = self.journal
+        try:
+            try:
+                j.defer = True  # type: ignore[union-attr]
+                results = self._run(steps, isolated=False)
+            except _StepFailed:
+                self.retried += 1
+                j.defer = True  # type: ignore[union-attr]
+                results = self._run(steps, isolated=True)
+        except Exception as exc:  # nothing written
+            log.error("journal commit failed: %s", exc)
+            self._outcome([(False, exc)] * len(steps), False)
+            self._release(steps, [(False, exc)] * len(steps))
+            return
+        finally:
+            j.defer = False  # type: ignore[union-attr]
+        cf = j.pending  # type: ignore[union-attr]
+        if cf is None:  # nothing to write (reads only): released now
+            self.commits += 1
+            self.steps += len(steps)
+            self._outcome(results, False)
+            self._release(steps, results)
+            return
+        self._inflight = (steps, results, cf)
+        asyncio.wrap_future(cf).add_done_callback(self._written)
 
     def _run(self, steps: list[tuple[Op, After | None, asyncio.Future[Any] | None]], *,
              isolated: bool) -> list[tuple[bool, Any]]:

@@ -9,6 +9,7 @@ the text for the table header and key (:class:`_LineIndex`).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -103,6 +104,15 @@ class SwitchSettings:
     #: refuse in step 2 what NCIC refuses for its transactions (model/transactions.toml:
     #: mandatory fields and identifying sets), with ``.20. MISSING MANDATORY FIELD <TAG>``
     ncic_transactions: bool = False
+    #: ``sqlite`` (tables, the default) or ``log`` (append-only blocks, state in memory:
+    #: logjournal.py); an existing journal file is opened in the format it has
+    journal_format: str = "sqlite"
+    #: seconds a group commit waits for more steps before it writes (0: at the end of the
+    #: event-loop turn, as before) -- a database's commit delay
+    commit_delay: float = 0.0
+    #: the log journal appends its blocks on a writer thread (one in flight): the event loop
+    #: is not held by the fsync
+    commit_thread: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,11 +313,12 @@ class _Checker:
 
 _SWITCH_KEYS = {"name", "home_state", "journal", "ori", "deadline", "ttl", "max_message_bytes",
                 "dedup_window", "retry", "metrics_listen", "unsafe_test_mode", "retain_days",
-                "ncic_transactions"}
+                "ncic_transactions", "journal_format", "commit_delay", "commit_thread"}
 #: negative controls of the crash tests: ``ack-before-commit`` (the ACK leaves before the
 #: commit, which is not synced either: a kill -9 loses it), ``synchronous-normal`` and
 #: ``synchronous-off`` (the ACK follows the commit, but the commit is not synced: only a power
 #: cut loses it, tests/test_powercut.py)
+JOURNAL_FORMATS = ("sqlite", "log")
 UNSAFE_TEST_MODES = ("ack-before-commit", "synchronous-normal", "synchronous-off")
 _RETRY_KEYS = {"retries", "backoff_initial", "backoff_max", "jitter"}
 _PEER_KEYS = {"mnemonic", "oris", "access", *IDENTITY_KEYS}
@@ -373,10 +384,23 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         c.add(f"[switch]: unsafe_test_mode must be one of {', '.join(UNSAFE_TEST_MODES)}",
               "switch", None, "unsafe_test_mode")
     ncic_tx = c.get(sw_raw, "ncic_transactions", bool, "switch", None, default=False)
+    # CLETS_JOURNAL_FORMAT sets the default (runs the whole test suite on either format)
+    jformat = c.get(sw_raw, "journal_format", str, "switch", None,
+                    default=os.environ.get("CLETS_JOURNAL_FORMAT", "sqlite"))
+    if jformat not in JOURNAL_FORMATS:
+        c.add(f"[switch]: journal_format must be one of {', '.join(JOURNAL_FORMATS)}",
+              "switch", None, "journal_format")
+    commit_delay = c.number(sw_raw, "commit_delay", "switch", None, 0.0, strict=False)
+    if not 0.0 <= commit_delay <= 0.1:
+        c.add("[switch]: commit_delay must be between 0 and 0.1 seconds", "switch", None,
+              "commit_delay")
+    commit_thread = c.get(sw_raw, "commit_thread", bool, "switch", None,
+                          default=os.environ.get("CLETS_COMMIT_THREAD") == "1")
     jpath = Path(journal)
     settings = SwitchSettings(name, home, jpath if jpath.is_absolute() else base_dir / jpath,
                               ori, deadline, ttl, max_bytes, window, default_retry,
-                              metrics_listen, unsafe, retain, bool(ncic_tx))
+                              metrics_listen, unsafe, retain, bool(ncic_tx), jformat,
+                              commit_delay, commit_thread)
 
     # [[peer]]
     peers: dict[str, PeerConfig] = {}

@@ -53,6 +53,7 @@ from clets.model.transactions import default_transactions
 from clets.quality.gate import QualityGate
 
 from . import sniff
+from .admin import AdminServer, socket_path
 from .audit import AuditEvent
 from .authz import Rejected, authorize, origin_field
 from .batch import GroupCommit
@@ -60,8 +61,9 @@ from .capture import CaptureSink, close_captures, unwrap, wrap_captured_links
 from .clock import Clock, SystemClock
 from .config import DestinationConfig, LinkConfig, SwitchConfig
 from .hitconfirm import HitConfirmations, reminder_message
-from .journal import PURGE_BATCH, Journal, OutRow, StoredMessage, control_of
+from .journal import PURGE_BATCH, OutRow, StoredMessage, control_of
 from .links import Received, open_link, received_frames
+from .logjournal import AnyJournal, LogJournal, open_journal
 from .messages import (
     NOT_AVAILABLE,
     NOT_RESPONDING,
@@ -139,13 +141,15 @@ class Switch:
         self._ack_early = self._unsafe == "ack-before-commit"
         self._poll = poll
         self._send_timeout = send_timeout
-        self._journal: Journal | None = None
+        self._journal: AnyJournal | None = None
         #: the data-quality step (``[quality]``), opened with the journal
         self._quality: QualityGate | None = None
         self._codecs: dict[tuple[str, str | None], Codec] = {}
         self._replies: dict[tuple[str, str], Any] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._timer_wake = asyncio.Event()
+        #: the local admin socket (``admin.py``) while running
+        self._admin: AdminServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._receivers: list[asyncio.Task[None]] = []
         self._captures: list[CaptureSink] = []
@@ -181,7 +185,7 @@ class Switch:
     # ------------------------------------------------------------------ lifecycle
 
     @property
-    def journal(self) -> Journal:
+    def journal(self) -> AnyJournal:
         if self._journal is None:
             raise ConfigError("switch not started", source=self.config.source)
         return self._journal
@@ -209,9 +213,12 @@ class Switch:
         for lk in cfg.links.values():
             self._codec(lk.codec, lk.encoding)  # fail fast on a missing codec
         prepare_edits()  # the field edits' tables and code, before the first message
-        self._journal = Journal(cfg.switch.journal, synchronous=self._synchronous,
-                                checkpoint_every=CHECKPOINT_EVERY)
-        self._gc = GroupCommit(self._journal, self._commit_outcome)
+        self._journal = open_journal(cfg.switch.journal, cfg.switch.journal_format,
+                                     synchronous=self._synchronous,
+                                     checkpoint_every=CHECKPOINT_EVERY)
+        self._gc = GroupCommit(self._journal, self._commit_outcome,
+                               delay=cfg.switch.commit_delay,
+                               threaded=cfg.switch.commit_thread)
         if cfg.quality is not None and self._quality is None:
             self._quality = QualityGate(cfg.quality)
         self._requests.clear()
@@ -292,12 +299,22 @@ class Switch:
         self._tasks.append(loop.create_task(self._timer(), name="timer"))
         for name, lk in cfg.links.items():
             self._receivers.append(loop.create_task(self._reader(lk), name=f"reader {name}"))
+        if str(cfg.switch.journal) != ":memory:":
+            self._admin = AdminServer(socket_path(cfg.switch.journal), self.admin)
+            try:
+                await self._admin.start()
+            except OSError as exc:  # the switch runs; writes need it stopped
+                log.warning("no admin socket: %s", exc)
+                self._admin = None
 
     async def stop(self, drain: bool = True, timeout: float = 5.0) -> None:
         """Stop reading; with ``drain`` let workers finish what is due now (bounded by
         ``timeout``), then stop them, close the links we opened and the journal."""
         if not self._running:
             return
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None
         for t in self._receivers:
             t.cancel()
         await asyncio.gather(*self._receivers, return_exceptions=True)
@@ -347,6 +364,40 @@ class Switch:
             self._quality = None
         self._running = False
 
+    async def admin(self, req: dict[str, Any]) -> dict[str, Any]:
+        """An operator command asked on the admin socket: done in a group commit, with the
+        same audit record the command writes on a stopped journal."""
+        if not self.running:
+            raise ConfigError("the switch is stopping", source=self.config.source)
+        cmd, operator = req.get("cmd"), req.get("operator")
+        j = self.journal
+        if cmd == "retry":
+            oid = int(req["id"])
+            ttl = self.config.switch.ttl
+
+            def retry() -> OutRow:
+                now = self.clock.time()
+                row = j.retry(oid, now, ttl)
+                j.audit(AuditEvent("replayed", msn=row.msn, destination=row.target,
+                                   mke=row.mke, outcome="queued", operator=operator,
+                                   reason=f"queue retry {oid}"), now)
+                return row
+
+            row = await self._gc.call(retry)
+            self.poke()
+            return {"ok": True, "target": row.target}
+        if cmd == "purge_dead":
+            def purge() -> list[int]:
+                now = self.clock.time()
+                ids = j.purge_dead()
+                j.audit(AuditEvent("purged", outcome="ok", operator=operator,
+                                   reason=f"{len(ids)} dead entries"
+                                   + (f": {ids[0]}..{ids[-1]}" if ids else "")), now)
+                return ids
+
+            return {"ok": True, "ids": await self._gc.call(purge)}
+        raise ConfigError(f"unknown admin command {cmd!r}", source=self.config.source)
+
     def poke(self) -> None:
         """Wake every worker and the timer (after a test moved the clock)."""
         for ev in self._wake.values():
@@ -364,7 +415,12 @@ class Switch:
         for target in self._wake:  # every queue, also the empty ones (a gauge at 0)
             depths.setdefault(target, {})
         links = {n: lk.state.value for n, lk in self._links.items()}
-        return self.metrics_data.snapshot(depths=depths, links=links)
+        snap = self.metrics_data.snapshot(depths=depths, links=links)
+        if self._journal is not None:
+            gc = self._gc
+            snap["journal"] = {"format": getattr(self._journal, "format", "sqlite"),
+                               "commits": gc.commits, "fsyncs": gc.fsyncs, "steps": gc.steps}
+        return snap
 
     def _has_due_work(self) -> bool:
         now = self.clock.time()
@@ -1478,6 +1534,8 @@ class Switch:
             j.forget_before(now - self.config.switch.dedup_window)
             self._retention_in_tx(now)
             reminded = self._hit_reminders_in_tx(now)
+        if isinstance(j, LogJournal) and j.snapshot_due():
+            j.snapshot()  # moves the low-water mark: a restart reads from here
         if expired:
             self.metrics_data.count("dead_letter", expired)
         for link_name in reminded:

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from clets.errors import ConfigError, StorageError, storage_error
 
 from . import audit
@@ -102,8 +104,10 @@ OPEN_STATES = ("queued", "in_flight")
 PURGE_BATCH = 5000
 
 
-@dataclass(frozen=True, slots=True)
-class OutRow:
+class OutRow(msgspec.Struct, frozen=True, array_like=True):
+    """A queue row.  A msgspec Struct encoded as an array: the log journal writes its images
+    with no per-field Python work, and copies with ``msgspec.structs.replace``."""
+
     id: int
     msn: int
     kind: str
@@ -142,7 +146,7 @@ class OutRow:
                       self.last_error)
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__slots__}
+        d = {k: getattr(self, k) for k in self.__struct_fields__}
         d["address"] = list(self.address)
         d["frame"] = None if self.frame is None else len(self.frame)
         return d

@@ -1,0 +1,893 @@
+"""The journal as an append-only log of blocks, with the switch's state folded from it.
+
+Why: the SQLite journal (``journal.Journal``) did ~22 statements and wrote 11 audit rows per
+inquiry, each an index update; the contract needs only that a change is durable before its
+effect is released.  Here each group commit (``batch.GroupCommit``) is ONE block -- the images
+of the queue rows it changed, the messages it journaled, the dedup keys, and its audit records,
+chained at commit -- written with ONE append (one INSERT, one fsync).  The queues, awaited
+answers, deliveries and dedup keys live in memory and are rebuilt from the log at start: from
+the newest snapshot block (the persisted low-water mark), then every block after it.
+
+The class offers the same methods as ``journal.Journal`` (the engine, the group commit and the
+operator commands use either), so the promises of switch.md hold unchanged: the engine releases
+an ACK, a forward or a delivery only after the commit holding it, a restart requeues what was
+``in_flight``, controls come from queue row ids, dedup keys live ``dedup_window`` seconds.
+
+Memory is bounded: delivered rows leave memory when they are done (deliveries) or
+``late_horizon`` seconds after (forwards: a late or second answer still finds its request);
+messages go with their last row; dedup keys at the end of their window.  A snapshot (every
+``snapshot_every`` seconds or blocks) writes what is still open and moves the low-water mark;
+blocks below it are compacted after ``retain_days`` (payloads and row images dropped, audit
+records kept: the chain stays whole).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import fcntl
+import os
+import sqlite3
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from msgspec.structs import replace as _struct_replace
+
+from clets.errors import ConfigError, StorageError, storage_error
+
+from . import audit, logformat
+from . import journal as _journal
+from .dedupkeys import DedupKeys
+from .journal import CONTROL_WRAP, PURGE_BATCH, Journal, OutRow, StoredMessage, control_of
+from .logstore import LogStore, SqliteLogStore
+
+__all__ = ["LATE_HORIZON", "SNAPSHOT_CHUNK", "AnyJournal", "LogJournal", "file_format",
+           "open_journal"]
+
+#: seconds a done forward (and its message) stays in memory for second answers (an answer
+#: that is merely late finds its row open: rows are done at their first answer)
+LATE_HORIZON = 30.0
+#: dedup keys per snapshot block (one block per timer tick)
+SNAPSHOT_CHUNK = 50000
+#: a snapshot is written after this many seconds or blocks since the last one
+SNAPSHOT_EVERY = 60.0
+SNAPSHOT_BLOCKS = 20000
+
+_OPEN = ("queued", "in_flight")
+
+
+def _row_rec(r: OutRow, with_frame: bool) -> list[Any]:
+    """``["o", row]``: the row as an array (its frame only in its first image)."""
+    return ["o", r if with_frame or r.frame is None else _struct_replace(r, frame=None)]
+
+
+def _replace(r: OutRow, **kw: Any) -> OutRow:
+    """A changed copy of a row (``msgspec.structs.replace``: C, the hot path)."""
+    return _struct_replace(r, **kw)
+
+
+def _msg_rec(m: StoredMessage) -> list[Any]:
+    return ["m", m.msn, m.received_at, m.kind, m.link, m.peer, m.origin, m.control,
+            m.sequence, m.mke, m.operator, m.codec, m.sha256, m.payload, m.canonical]
+
+
+class LogJournal:
+    """The switch's state in memory over a log store (one event loop; not thread-safe)."""
+
+    format = "log"
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL",
+                 checkpoint_every: float | None = None, store: LogStore | None = None,
+                 late_horizon: float = LATE_HORIZON, readonly: bool = False) -> None:
+        self.path = Path(path)
+        #: the writer's lock: one writer per journal (the running switch, or a command on a
+        #: stopped one); a reader (``readonly``) folds the log without it and writes nothing
+        self._lock: int | None = None
+        if not readonly and str(path) != ":memory:":
+            self._lock = _take_lock(self.path)
+        self.store: LogStore = store if store is not None else SqliteLogStore(
+            path, synchronous=synchronous, checkpoint_every=checkpoint_every)
+        #: the SQLite store's connection (the group commit counts its changes; the audit
+        #: functions read the log through it)
+        self.conn: sqlite3.Connection = getattr(self.store, "conn", None)  # type: ignore[assignment]
+        self.late_horizon = late_horizon
+        self._rows: dict[int, OutRow] = {}
+        self._msgs: dict[int, StoredMessage] = {}
+        self._refs: dict[int, int] = {}
+        self._dead: dict[int, tuple[str, float]] = {}
+        self._dedup = DedupKeys()
+        self._meta: dict[str, str] = {}
+        self._queued: dict[str, dict[int, None]] = {}
+        self._qmax: dict[str, int] = {}
+        self._qdirty: set[str] = set()
+        self._inflight: dict[int, None] = {}
+        self._open: dict[int, None] = {}
+        self._done: OrderedDict[int, float] = OrderedDict()
+        self._last_msn = 0
+        self._max_oid = 0
+        #: the newest row change seen (the switch's clock): the late horizon counts from it
+        self._latest = 0.0
+        self._head: tuple[int, str] = (0, audit.GENESIS)
+        # transaction state
+        self._in_tx = False
+        #: the writer thread (``start_writer``) and the block it is appending: (future, undo
+        #: log of its batch, audit head before it, highest row id in it)
+        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending: tuple[concurrent.futures.Future[int], list[tuple[Any, ...]],
+                             tuple[int, str], int] | None = None
+        #: set by the group commit for its next tx(): append on the writer thread
+        self.defer = False
+        #: rows with ids up to this one are in durable blocks: workers send no others
+        self._durable_oid = 0
+        self._undo: list[tuple[Any, ...]] = []
+        self._recs: list[list[Any]] = []
+        self._touched: dict[int, None] = {}
+        self._new: set[int] = set()
+        self._counters_changed = False
+        # snapshot bookkeeping
+        self._blocks_since = 0
+        self._snapshot_at = time.monotonic()
+        #: a snapshot being written: (its first block, the dedup keys to write, written)
+        self._snap: tuple[int, list[str], int] | None = None
+        self.snapshots = 0
+        #: blocks read at open (the fold), and the seconds it took
+        self.replayed = 0
+        self.replay_seconds = 0.0
+        self._replay()
+
+    @property
+    def _checkpointer(self) -> _journal.Checkpointer | None:
+        """The SQLite store's background checkpointer (the disk-fault tests stop it)."""
+        return getattr(self.store, "_checkpointer", None)
+
+    @_checkpointer.setter
+    def _checkpointer(self, value: _journal.Checkpointer | None) -> None:
+        self.store._checkpointer = value  # type: ignore[attr-defined]
+
+    def start_writer(self) -> None:
+        """Append the group commits' blocks on a thread of their own: the event loop goes on
+        (reads, encodes, the next batch's steps wait) while a block is written and synced."""
+        if self._writer is None:
+            self._writer = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="journal-writer")
+
+    @property
+    def pending(self) -> concurrent.futures.Future[int] | None:
+        return None if self._pending is None else self._pending[0]
+
+    def settle(self) -> BaseException | None:
+        """Wait for the block being appended (if any) and finish it: durable, or its batch
+        undone in memory.  Its error, if it failed."""
+        if self._pending is None:
+            return None
+        cf, undo, head0, max_oid = self._pending
+        self._pending = None
+        exc = cf.exception()
+        if exc is None:
+            self._durable_oid = max(self._durable_oid, max_oid)
+            self._blocks_since += 1
+            return None
+        while undo:  # as a failed transaction: nothing of the batch happened
+            self._undo = [undo.pop()]
+            self._undo_to(0)
+        self._head = head0
+        return exc
+
+    def close(self) -> None:
+        self.settle()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        self.store.close()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    # ------------------------------------------------------------------ the fold
+
+    def _replay(self) -> None:
+        t0 = time.monotonic()
+        lw = self.store.low_water()
+        after = lw - 1 if lw else 0
+        n = 0
+        for _pos, data in self.store.read(after):
+            self._apply_block(logformat.decode(data)[1])
+            n += 1
+            if n % 256 == 0:
+                self._evict()  # a long fold does not hold every done row at once
+        self.replayed = n
+        self.replay_seconds = time.monotonic() - t0
+        self._durable_oid = self._max_oid
+        # done rows past the late horizon leave memory (a delivery requeued after it was
+        # done -- its connection cut before the peer took it -- needs its frame: kept too)
+        self._evict()
+
+    def _apply_block(self, recs: list[list[Any]]) -> None:
+        for rec in recs:
+            tag = rec[0]
+            if tag == "o":
+                v = rec[1]
+                oid = v[0]
+                if v[17] is None:  # only a row's first image holds its frame
+                    old = self._rows.get(oid)
+                    v[17] = None if old is None else old.frame
+                v[7] = tuple(v[7])
+                self._set_row(oid, OutRow(*v))
+                if oid > self._max_oid:
+                    self._max_oid = oid
+            elif tag == "a":
+                self._head = (rec[1], rec[-1])
+            elif tag == "m":
+                self._msgs[rec[1]] = StoredMessage(*rec[1:])
+                self._last_msn = max(self._last_msn, rec[1])
+            elif tag == "d":
+                self._dedup.set(rec[1], rec[2], rec[3], rec[4])
+            elif tag == "l":
+                self._dead[rec[1]] = (rec[2], rec[3])
+            elif tag == "L":
+                self._dead.pop(rec[1], None)
+            elif tag == "x":
+                self._set_row(rec[1], None)
+            elif tag == "X":
+                self._msgs.pop(rec[1], None)
+            elif tag == "D":
+                self._dedup.pop(rec[1])
+            elif tag == "k":
+                self._meta[rec[1]] = rec[2]
+            elif tag == "c":
+                self._last_msn = max(self._last_msn, rec[1])
+                self._max_oid = max(self._max_oid, rec[2])
+            elif tag == "h":
+                self._head = (rec[1], rec[2])
+            elif tag == "S":
+                pass
+            else:
+                raise ValueError(f"unknown journal record {tag!r}")
+
+    # ------------------------------------------------------------------ indexes
+
+    def _set_row(self, oid: int, new: OutRow | None) -> None:
+        old = self._rows.get(oid)
+        if old is not None:
+            st = old.state
+            if st == "queued":
+                q = self._queued.get(old.target)
+                if q is not None:
+                    q.pop(oid, None)
+                self._open.pop(oid, None)
+            elif st == "in_flight":
+                self._inflight.pop(oid, None)
+                self._open.pop(oid, None)
+            elif st == "done":
+                self._done.pop(oid, None)
+            refs = self._refs.get(old.msn, 1) - 1
+            if refs > 0:
+                self._refs[old.msn] = refs
+            else:
+                self._refs.pop(old.msn, None)
+        if new is None:
+            self._rows.pop(oid, None)
+            return
+        self._rows[oid] = new
+        st = new.state
+        if st == "queued":
+            t = new.target
+            q = self._queued.setdefault(t, {})
+            if oid < self._qmax.get(t, 0):
+                self._qdirty.add(t)
+            else:
+                self._qmax[t] = oid
+            q[oid] = None
+            self._open[oid] = None
+        elif st == "in_flight":
+            self._inflight[oid] = None
+            self._open[oid] = None
+        elif st == "done":
+            self._done[oid] = new.updated_at
+        if new.updated_at > self._latest:
+            self._latest = new.updated_at
+        self._refs[new.msn] = self._refs.get(new.msn, 0) + 1
+
+    @staticmethod
+    def _frame(r: OutRow) -> OutRow:
+        return r
+
+    # ------------------------------------------------------------------ mutations (undoable)
+
+    def _need_tx(self) -> None:
+        if self._lock is None and str(self.path) != ":memory:":
+            raise ConfigError("journal opened read-only", source=str(self.path))
+        if not self._in_tx:
+            raise ConfigError("journal write outside a transaction", source=str(self.path))
+
+    def _put(self, new: OutRow) -> None:
+        self._need_tx()
+        oid = new.id
+        self._undo.append(("row", oid, self._rows.get(oid)))
+        self._set_row(oid, new)
+        self._touched[oid] = None
+
+    def _drop(self, oid: int) -> None:
+        self._need_tx()
+        self._undo.append(("row", oid, self._rows.get(oid)))
+        self._set_row(oid, None)
+        self._touched[oid] = None
+
+    def _undo_to(self, mark: int) -> None:
+        while len(self._undo) > mark:
+            u = self._undo.pop()
+            kind = u[0]
+            if kind == "row":
+                self._set_row(u[1], u[2])
+            elif kind == "msg":
+                if u[2] is None:
+                    self._msgs.pop(u[1], None)
+                else:
+                    self._msgs[u[1]] = u[2]
+            elif kind == "dedup":
+                if u[2] is None:
+                    self._dedup.pop(u[1])
+                else:
+                    self._dedup.set(u[1], *u[2])
+            elif kind == "dead":
+                if u[2] is None:
+                    self._dead.pop(u[1], None)
+                else:
+                    self._dead[u[1]] = u[2]
+            elif kind == "meta":
+                if u[2] is None:
+                    self._meta.pop(u[1], None)
+                else:
+                    self._meta[u[1]] = u[2]
+            elif kind == "ctr":
+                self._last_msn, self._max_oid = u[1], u[2]
+
+    def _bump(self) -> None:
+        self._undo.append(("ctr", self._last_msn, self._max_oid))
+        self._counters_changed = True
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def tx(self) -> Iterator[Any]:
+        """A group of changes written as ONE block at the end (all or nothing: any exception
+        undoes the changes in memory and writes nothing)."""
+        if self._in_tx:
+            raise ConfigError("nested journal transaction", source=str(self.path))
+        deferring, self.defer = self.defer and self._writer is not None, False
+        self.settle()  # one block at a time, in order (a failed one is undone first)
+        self._in_tx = True
+        head0 = self._head
+        try:
+            yield self.conn
+            recs = self._records()
+            if recs:
+                block = logformat.encode(time.time(), recs)
+                if deferring and self._writer is not None:
+                    cf = self._writer.submit(self.store.append, block)
+                    self._pending = (cf, self._undo, head0, self._max_oid)
+                    self._undo = []
+                else:
+                    self.store.append(block)
+                    self._blocks_since += 1
+                    self._durable_oid = max(self._durable_oid, self._max_oid)
+        except BaseException:
+            self._undo_to(0)
+            self._head = head0
+            raise
+        finally:
+            self._in_tx = False
+            self._undo = []
+            self._recs = []
+            self._touched = {}
+            self._new = set()
+            self._counters_changed = False
+
+    def _records(self) -> list[list[Any]]:
+        recs = self._recs
+        if self._touched:
+            rows: list[list[Any]] = []
+            for oid in self._touched:
+                r = self._rows.get(oid)
+                if r is None:
+                    rows.append(["x", oid])
+                else:
+                    rows.append(_row_rec(r, oid in self._new))
+            # rows before the audit records that describe them (any order folds the same)
+            recs = rows + recs
+        if self._counters_changed:
+            recs.append(["c", self._last_msn, self._max_oid])
+        return recs
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A step inside ``tx()`` that can fail alone (its changes and records undone)."""
+        mark, made, head = len(self._undo), len(self._recs), self._head
+        try:
+            yield
+        except BaseException:
+            self._undo_to(mark)
+            del self._recs[made:]
+            self._head = head
+            raise
+
+    def audit(self, ev: audit.AuditEvent, now: float) -> None:
+        if not self._in_tx:
+            with self.tx():
+                self.audit(ev, now)
+            return
+        head = self._head
+        row = audit.make_row(ev, head[0] + 1, audit.format_ts(now), head[1])
+        self._recs.append(["a", *row])
+        self._head = (row[0], row[-1])
+
+    def audit_head(self) -> tuple[int, str]:
+        return self._head
+
+    # ------------------------------------------------------------------ messages, dedup
+
+    def check_duplicate(self, key: str, sha: str, now: float, window: float) -> tuple[str, int]:
+        d = self._dedup.get(key)
+        if d is None or d[2] < now - window:
+            return "new", 0
+        return ("retransmission" if d[1] == sha else "conflict"), d[0]
+
+    def remember(self, key: str, msn: int, sha: str, now: float) -> None:
+        self._need_tx()
+        self._undo.append(("dedup", key, self._dedup.get(key)))
+        self._dedup.set(key, msn, sha, now)
+        self._recs.append(["d", key, msn, sha, now])
+
+    def forget_before(self, before: float) -> int:
+        """Dedup keys older than ``before`` leave memory (nothing to log: past their window
+        they mean nothing, and a fold drops them the same way); done forwards past the late
+        horizon go too, with their messages."""
+        n = self._dedup.expire(before)
+        self._evict()
+        return n
+
+    def _evict(self) -> None:
+        """Done rows whose last change is ``late_horizon`` older than the newest change
+        leave memory (the switch's clock, as the rows hold it: not the wall clock)."""
+        limit = self._latest - self.late_horizon
+        done, rows = self._done, self._rows
+        while done:  # oldest change first (a row changed again moves to the end)
+            oid, at = done.popitem(last=False)
+            if at >= limit:
+                done[oid] = at
+                done.move_to_end(oid, last=False)
+                break
+            r = rows.get(oid)
+            self._set_row(oid, None)
+            if r is not None and r.msn not in self._refs:
+                self._msgs.pop(r.msn, None)
+
+    def insert_message(self, *, now: float, kind: str, link: str | None, peer: str | None,
+                       origin: str | None, control: str | None, sequence: int | None,
+                       mke: str | None, operator: str | None, codec: str | None, sha256: str,
+                       payload: bytes, canonical: str) -> int:
+        self._need_tx()
+        self._bump()
+        self._last_msn += 1
+        msn = self._last_msn
+        m = StoredMessage(msn, now, kind, link, peer, origin, control, sequence, mke, operator,
+                          codec, sha256, payload, canonical)
+        self._undo.append(("msg", msn, None))
+        self._msgs[msn] = m
+        self._recs.append(_msg_rec(m))
+        return msn
+
+    def message(self, msn: int) -> StoredMessage | None:
+        return self._msgs.get(msn)
+
+    # ------------------------------------------------------------------ queues
+
+    def _new_id(self) -> int:
+        self._bump()
+        self._max_oid += 1
+        return self._max_oid
+
+    def enqueue_forward(self, *, msn: int, destination: str, mke: str, address: tuple[str, ...],
+                        now: float, deadline_at: float, expires_at: float) -> OutRow:
+        return self.row(self.add_forward(msn, destination, mke, address, now, deadline_at,
+                                         expires_at))
+
+    def add_forward(self, msn: int, destination: str, mke: str | None,
+                    address: tuple[str, ...], now: float, deadline_at: float,
+                    expires_at: float) -> int:
+        self._need_tx()
+        oid = self._new_id()
+        self._put(OutRow(oid, msn, "forward", destination, None, control_of(oid), mke,
+                         tuple(address), "queued", 0, now, deadline_at, expires_at, now, now,
+                         "", 0, None, None))
+        self._new.add(oid)
+        return oid
+
+    def add_delivery(self, msn: int, link: str, peer: str | None, mke: str | None,
+                     frame: bytes, now: float, expires_at: float) -> int:
+        self._need_tx()
+        oid = self._new_id()
+        self._undo.append(("row", oid, None))
+        self._set_row(oid, OutRow(oid, msn, "deliver", link, peer, None, mke, (), "queued",
+                                  0, now, None, expires_at, now, now, "", 0, frame, None))
+        self._touched[oid] = None
+        self._new.add(oid)
+        return oid
+
+    def enqueue_delivery(self, *, msn: int, link: str, peer: str | None, mke: str, frame: bytes,
+                         now: float, expires_at: float) -> OutRow:
+        return self.row(self.add_delivery(msn, link, peer, mke, frame, now, expires_at))
+
+    def _sorted_queue(self, target: str) -> dict[int, None]:
+        q = self._queued.get(target)
+        if q is None:
+            return {}
+        if target in self._qdirty:
+            q = dict.fromkeys(sorted(q))
+            self._queued[target] = q
+            self._qdirty.discard(target)
+        return q
+
+    def due_rows(self, target: str, now: float, limit: int) -> list[OutRow]:
+        out: list[OutRow] = []
+        rows = self._rows
+        durable = self._durable_oid
+        for oid in self._sorted_queue(target):
+            if oid > durable:  # in the block being written: not before it is durable
+                break
+            r = rows[oid]
+            if r.next_attempt_at <= now:
+                out.append(self._frame(r))
+                if len(out) >= limit:
+                    break
+        return out
+
+    def mark_claimed(self, ids: list[int], now: float) -> None:
+        for oid in ids:
+            r = self._rows.get(oid)
+            if r is not None and r.state == "queued":
+                self._put(r.claimed(now))
+
+    def row(self, oid: int) -> OutRow:
+        r = self._rows.get(oid)
+        if r is None:
+            raise ConfigError(f"no queue entry {oid}", source=str(self.path))
+        return self._frame(r)
+
+    def claim_next(self, target: str, now: float) -> OutRow | None:
+        rows = self.due_rows(target, now, 1)
+        if not rows:
+            return None
+        self._put(self._rows[rows[0].id].claimed(now))
+        return self.row(rows[0].id)
+
+    def next_due(self, target: str) -> float | None:
+        q = self._queued.get(target)
+        if not q:
+            return None
+        return min(self._rows[oid].next_attempt_at for oid in q)
+
+    def _change(self, oid: int, **kw: Any) -> OutRow | None:
+        r = self._rows.get(oid)
+        if r is None:
+            return None
+        new = _replace(r, **kw)
+        self._put(new)
+        return new
+
+    def set_state(self, oid: int, state: str, now: float, *, error: str | None = None,
+                  next_attempt_at: float | None = None, attempts: int | None = None) -> None:
+        r = self._rows.get(oid)
+        if r is None:
+            return
+        self._change(oid, state=state, updated_at=now,
+                     last_error=r.last_error if error is None else error,
+                     next_attempt_at=r.next_attempt_at if next_attempt_at is None
+                     else next_attempt_at,
+                     attempts=r.attempts if attempts is None else attempts)
+
+    def mark_delivered(self, oid: int, attempts: int, now: float) -> None:
+        r = self._rows.get(oid)
+        if r is None:
+            return
+        if r.state == "dead":
+            self._undo.append(("dead", oid, self._dead.pop(oid, None)))
+            self._recs.append(["L", oid])
+        self._change(oid, state="done", attempts=attempts, updated_at=now)
+
+    def mark_failed(self, oid: int, now: float, *, error: str, next_attempt_at: float,
+                    attempts: int) -> None:
+        r = self._rows.get(oid)
+        if r is None or r.state == "dead":
+            return
+        self._change(oid, state="queued", updated_at=now, last_error=error,
+                     next_attempt_at=next_attempt_at, attempts=attempts)
+
+    def mark_dead(self, oid: int, reason: str, now: float, attempts: int | None = None
+                  ) -> OutRow | None:
+        row = self.row(oid)
+        if row.state == "dead":
+            return None
+        self.set_state(oid, "dead", now, error=reason, attempts=attempts)
+        self._undo.append(("dead", oid, self._dead.get(oid)))
+        self._dead[oid] = (reason, now)
+        self._recs.append(["l", oid, reason, now])
+        return row
+
+    def mark_status(self, oid: int, status: str) -> None:
+        self._change(oid, status_sent=status)
+
+    def find_forward(self, control: str) -> OutRow | None:
+        if len(control) != 10 or not (control.isascii() and control.isdigit()):
+            return None
+        low = int(control)
+        oid = low + max(0, self._max_oid - low) // CONTROL_WRAP * CONTROL_WRAP
+        while oid >= low:
+            r = self._rows.get(oid)
+            if r is not None and r.kind == "forward":
+                return r
+            oid -= CONTROL_WRAP
+        return None
+
+    def oldest_unanswered(self, targets: list[str], response_mke: str) -> OutRow | None:
+        if not targets:
+            return None
+        want = set(targets)
+        rows: list[OutRow] = []
+        for oid in sorted(self._inflight):
+            r = self._rows[oid]
+            if r.kind == "forward" and r.target in want and r.responses == 0:
+                rows.append(r)
+                if len(rows) >= 50:
+                    break
+        for row in rows:
+            if row.mke and response_mke in (f"{row.mke}R", row.mke):
+                return row
+        return rows[0] if rows else None
+
+    def mark_response(self, oid: int, now: float) -> int:
+        r = self._rows.get(oid)
+        if r is None:
+            return 0
+        self._change(oid, responses=r.responses + 1, updated_at=now,
+                     state="done" if r.state in _OPEN else r.state)
+        return r.responses + 1
+
+    def due_timeouts(self, now: float) -> list[OutRow]:
+        rows = self._rows
+        return [rows[o] for o in sorted(self._open)
+                if rows[o].kind == "forward" and rows[o].status_sent == ""
+                and rows[o].responses == 0 and rows[o].deadline_at is not None
+                and rows[o].deadline_at <= now]  # type: ignore[operator]
+
+    def expired(self, now: float) -> list[OutRow]:
+        rows = self._rows
+        return [self._frame(rows[o]) for o in sorted(self._open) if rows[o].expires_at <= now]
+
+    def start_controls_after(self, now: float) -> None:
+        floor = int(now * 100)
+        if self._max_oid < floor:
+            self._bump()
+            self._max_oid = floor
+
+    def recover(self, now: float) -> int:
+        n = 0
+        for oid in list(self._inflight):
+            r = self._rows[oid]
+            if r.kind == "forward" and r.responses > 0:
+                continue
+            self._change(oid, state="queued", next_attempt_at=now, updated_at=now)
+            n += 1
+        return n
+
+    def requeue_in_flight(self, target: str, now: float) -> int:
+        n = 0
+        for oid in list(self._inflight):
+            if self._rows[oid].target == target:
+                self._change(oid, state="queued", next_attempt_at=now, updated_at=now)
+                n += 1
+        return n
+
+    # ------------------------------------------------------------------ operator commands
+
+    def list_rows(self, *, state: str | None = None, target: str | None = None,
+                  limit: int = 1000) -> list[OutRow]:
+        out = []
+        for oid in sorted(self._rows):
+            r = self._rows[oid]
+            if (state and r.state != state) or (target and r.target != target):
+                continue
+            out.append(self._frame(r))
+            if len(out) >= limit:
+                break
+        return out
+
+    def dead_reason(self, oid: int) -> str | None:
+        d = self._dead.get(oid)
+        return None if d is None else d[0]
+
+    def retry(self, oid: int, now: float, ttl: float) -> OutRow:
+        row = self.row(oid)
+        if row.state not in ("dead", "queued"):
+            raise ConfigError(f"queue entry {oid} is {row.state}; only dead or queued entries "
+                              "can be retried", source=str(self.path))
+        deadline = None if row.deadline_at is None else \
+            now + max(row.deadline_at - row.created_at, 0)
+        self._change(oid, state="queued", attempts=0, next_attempt_at=now, updated_at=now,
+                     expires_at=max(row.expires_at, now + ttl), status_sent="",
+                     deadline_at=deadline)
+        if oid in self._dead:
+            self._undo.append(("dead", oid, self._dead.pop(oid)))
+            self._recs.append(["L", oid])
+        return self.row(oid)
+
+    def purge_dead(self) -> list[int]:
+        ids = sorted(o for o, r in self._rows.items() if r.state == "dead")
+        for oid in ids:
+            self._drop(oid)
+            if oid in self._dead:
+                self._undo.append(("dead", oid, self._dead.pop(oid)))
+                self._recs.append(["L", oid])
+        return ids
+
+    def depths(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for oid in self._open:
+            r = self._rows[oid]
+            d = out.setdefault(r.target, {})
+            d[r.state] = d.get(r.state, 0) + 1
+        for oid in self._dead:
+            dr = self._rows.get(oid)
+            if dr is not None:
+                d = out.setdefault(dr.target, {})
+                d["dead"] = d.get("dead", 0) + 1
+        return out
+
+    def purge_delivered(self, before: float, limit: int = PURGE_BATCH) -> tuple[int, int]:
+        """Compaction: blocks below the low-water mark written before ``before`` keep only
+        their audit records (payloads and row images dropped).  Each block is rewritten in
+        one atomic write, so a kill at any point leaves every block whole.  Returns (row
+        images, messages) dropped; at most ``limit`` row images per call."""
+        lw = self.store.low_water()
+        start = self.store.get_mark("compacted")
+        rows = messages = 0
+        last = start
+        for pos, data in self.store.read(start):
+            if pos >= lw:
+                break
+            when, recs = logformat.decode(data)
+            if when >= before:
+                break
+            kept = [r for r in recs if r[0] in ("a", "c", "h")]
+            if len(kept) != len(recs):
+                rows += sum(1 for r in recs if r[0] == "o")
+                messages += sum(1 for r in recs if r[0] == "m")
+                self.store.rewrite(pos, logformat.encode(when, kept))
+            last = pos
+            if rows >= limit:
+                break
+        if last != start:
+            self.store.set_mark("compacted", last)
+        return rows, messages
+
+    def meta_get(self, key: str) -> str | None:
+        return self._meta.get(key)
+
+    def meta_set(self, key: str, value: str) -> None:
+        self._need_tx()
+        self._undo.append(("meta", key, self._meta.get(key)))
+        self._meta[key] = value
+        self._recs.append(["k", key, value])
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot_due(self) -> bool:
+        return self._snap is not None or self._blocks_since >= SNAPSHOT_BLOCKS or (
+            self._blocks_since > 0 and time.monotonic() - self._snapshot_at >= SNAPSHOT_EVERY)
+
+    def snapshot(self, *, whole: bool = False) -> int:
+        """Start or continue a snapshot (outside a tx); the new low-water mark once it is
+        complete, else 0.
+
+        Its first block holds the open and dead rows, their messages, the dead letters, meta,
+        counters and the audit head; the dedup keys follow in blocks of ``SNAPSHOT_CHUNK``,
+        one per call (the timer's ticks: 1.2 M keys do not stall the loop at once), each with
+        the key's value when it is written.  The mark moves to the first block only when the
+        last is written, so a restart folds the first block and everything after it; a crash
+        in between leaves the previous mark.  Done rows still in memory (within the late
+        horizon) are in it: a delivery requeued after it was done needs its frame."""
+        if self._in_tx:
+            raise ConfigError("snapshot inside a transaction", source=str(self.path))
+        self.settle()
+        if self._snap is None:
+            recs: list[list[Any]] = [["S"], ["c", self._last_msn, self._max_oid],
+                                     ["h", self._head[0], self._head[1]]]
+            keep = sorted(self._rows)  # done ones too: within the late horizon, bounded
+            for msn in sorted({self._rows[o].msn for o in keep}):
+                m = self._msgs.get(msn)
+                if m is not None:
+                    recs.append(_msg_rec(m))
+            recs.extend(_row_rec(self._rows[o], True) for o in keep)
+            for oid, (reason, at) in self._dead.items():
+                recs.append(["l", oid, reason, at])
+            for k, v in self._meta.items():
+                recs.append(["k", k, v])
+            first = self.store.append(logformat.encode(time.time(), recs))
+            self._snap = (first, self._dedup.keys(), 0)
+        first, keys, i = self._snap
+        while True:
+            chunk = keys[i:i + SNAPSHOT_CHUNK]
+            i += len(chunk)
+            recs = []
+            for key in chunk:
+                d = self._dedup.get(key)
+                if d is not None:
+                    recs.append(["d", key, d[0], d[1], d[2]])
+            if recs:
+                self.store.append(logformat.encode(time.time(), recs))
+            if i >= len(keys):
+                break
+            if not whole:
+                self._snap = (first, keys, i)
+                return 0
+        self.store.set_mark("low_water", first)
+        self._snap = None
+        self._blocks_since = 0
+        self._snapshot_at = time.monotonic()
+        self.snapshots += 1
+        return first
+
+    # ------------------------------------------------------------------ figures
+
+    def memory_counts(self) -> dict[str, int]:
+        return {"rows": len(self._rows), "messages": len(self._msgs),
+                "dedup": len(self._dedup), "open": len(self._open), "dead": len(self._dead)}
+
+
+def _take_lock(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        raise ConfigError("the journal is in use (a running switch holds it): ask the switch, "
+                          "or stop it first", source=str(path)) from exc
+    return fd
+
+
+#: either journal: the engine, the group commit and the operator commands use both alike
+AnyJournal = Journal | LogJournal
+
+
+def file_format(path: str | Path) -> str | None:
+    """``log`` or ``sqlite`` for an existing journal file, None for none (or an empty one)."""
+    p = Path(path)
+    if str(path) == ":memory:" or not p.exists() or p.stat().st_size == 0:
+        return None
+    conn = _journal.connect(str(p))
+    try:
+        return "log" if logformat.is_log_db(conn) else "sqlite"
+    finally:
+        conn.close()
+
+
+def open_journal(path: str | Path, fmt: str = "sqlite", *, synchronous: str = "FULL",
+                 checkpoint_every: float | None = None, readonly: bool = False) -> AnyJournal:
+    """The journal at ``path`` in the format it has (``fmt`` for a new one); ``readonly``:
+    a log journal is folded without taking the writer's lock."""
+    try:
+        have = file_format(path) or fmt
+    except sqlite3.Error as exc:  # a full or failing disk cannot even read the file
+        err = storage_error(exc, store="journal", path=str(path))
+        if err is None:
+            raise
+        raise StorageError(f"cannot open the journal: {err.reason}", store="journal",
+                           path=str(path), kind=err.kind) from exc
+    if have == "log":
+        return LogJournal(path, synchronous=synchronous, checkpoint_every=checkpoint_every,
+                          readonly=readonly)
+    return Journal(path, synchronous=synchronous, checkpoint_every=checkpoint_every)

@@ -1,0 +1,142 @@
+"""Where the journal's blocks are kept: the narrow interface, and its SQLite backend.
+
+The journal (``logjournal.LogJournal``) needs five things from a store, and nothing else:
+``append(block)`` -> its position (durable when it returns), ``read(after)`` in order, a
+persisted low-water mark (the position of the newest snapshot: a restart reads from there),
+``rewrite`` of a block below the mark (compaction keeps its audit records, drops payloads) and
+``close``.  Positions only grow.  No SQL leaves this module, so a second backend (NATS
+JetStream: a stream per journal, ``append`` = publish with an ack, positions = stream sequence
+numbers, the mark in a KV bucket) can implement the same protocol.
+
+SQLite here: one table of blocks, WAL with ``synchronous=FULL`` (one fsync per append), one
+INSERT per block, a background thread that checkpoints the WAL (``journal.Checkpointer``).
+The connection comes from ``journal.connect``, the seam the power-cut test replaces.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from clets.errors import ConfigError, StorageError, storage_error
+
+from . import journal as _journal
+from .logformat import read_blocks
+
+__all__ = ["LogStore", "SqliteLogStore"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS log (pos INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS log_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class LogStore(Protocol):
+    """An append-only sequence of blocks with a low-water mark."""
+
+    def append(self, block: bytes, *, mark: bool = False) -> int:
+        """Write ``block`` durably; its position.  ``mark``: it becomes the low-water mark in
+        the same atomic write (a snapshot block)."""
+
+    def read(self, after: int = 0) -> Iterator[tuple[int, bytes]]:
+        """Blocks after position ``after``, in order."""
+
+    def low_water(self) -> int:
+        """The position a restart reads from (0: the start of the log)."""
+
+    def rewrite(self, pos: int, block: bytes) -> None:
+        """Replace a block below the low-water mark (compaction)."""
+
+    def get_mark(self, name: str) -> int: ...
+
+    def set_mark(self, name: str, value: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteLogStore:
+    """The blocks in a SQLite table (one writer: the switch's event loop)."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL",
+                 checkpoint_every: float | None = None) -> None:
+        self.path = Path(path)
+        self._checkpointer: _journal.Checkpointer | None = None
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            # the log journal's writer thread appends on it (one user at a time: the loop
+            # waits for a pending append before it touches the store)
+            self.conn = _journal.connect(str(path), check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open journal: {exc}", source=str(path)) from exc
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute(f"PRAGMA synchronous={synchronous}")
+            self.conn.execute("PRAGMA busy_timeout=10000")
+            self.conn.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            err = storage_error(exc, store="journal", path=str(path))
+            self.conn.close()
+            if err is None:
+                raise
+            raise StorageError(f"cannot open the journal: {err.reason}", store="journal",
+                               path=str(path), kind=err.kind) from exc
+        if checkpoint_every and str(path) != ":memory:":
+            try:
+                self._checkpointer = _journal.Checkpointer(self.path, synchronous,
+                                                           checkpoint_every)
+            except sqlite3.Error:
+                self._checkpointer = None
+            else:
+                self.conn.execute(
+                    f"PRAGMA wal_autocheckpoint={_journal._FALLBACK_CHECKPOINT_PAGES}")
+        #: appends (each one commit, one fsync with synchronous=FULL): /metrics reads it
+        self.appends = 0
+
+    def append(self, block: bytes, *, mark: bool = False) -> int:
+        if not mark:
+            cur = self.conn.execute("INSERT INTO log (data) VALUES (?)", (block,))
+            self.appends += 1
+            return int(cur.lastrowid or 0)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self.conn.execute("INSERT INTO log (data) VALUES (?)", (block,))
+            pos = int(cur.lastrowid or 0)
+            self._set(("low_water", pos))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self.appends += 1
+        return pos
+
+    def read(self, after: int = 0) -> Iterator[tuple[int, bytes]]:
+        return read_blocks(self.conn, after)
+
+    def low_water(self) -> int:
+        return self.get_mark("low_water")
+
+    def get_mark(self, name: str) -> int:
+        r = self.conn.execute("SELECT value FROM log_meta WHERE key = ?", (name,)).fetchone()
+        return 0 if r is None else int(r[0])
+
+    def set_mark(self, name: str, value: int) -> None:
+        self._set((name, value))
+
+    def _set(self, kv: tuple[str, int]) -> None:
+        self.conn.execute("INSERT INTO log_meta (key, value) VALUES (?, ?) ON CONFLICT(key) "
+                          "DO UPDATE SET value = excluded.value", kv)
+
+    def rewrite(self, pos: int, block: bytes) -> None:
+        if pos >= self.low_water():
+            raise ValueError(f"block {pos} is not below the low-water mark")
+        self.conn.execute("UPDATE log SET data = ? WHERE pos = ?", (block, pos))
+
+    def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
+        self.conn.close()
