@@ -14,6 +14,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clets.adapters import url as url_mod
 from clets.codecs import get_codec
@@ -30,21 +32,55 @@ from clets.switch.config import ConfigProblems, parse_config
 @pytest.mark.parametrize("count", ["9" * 10, "3" * 22, "1" * 5000])
 def test_pic_repeat_count_too_large_is_a_layout_error(count: str) -> None:
     # OverflowError (22 digits), ValueError (5000 digits: int() refuses), or a 10 GB string
-    with pytest.raises(LayoutError, match="repeat count"):
-        parse_copybook(f"01 R.\n 05 F PIC X({count}).\n")
+    with pytest.raises(LayoutError, match="repeat count over the record limit") as info:
+        parse_copybook(f"01 R.\n 05 F PIC X({count}).\n", fmt="free")
+    assert info.value.line == 2
+    assert len(str(info.value)) < 300  # the offending picture is named, not echoed whole
 
 
 def test_pic_repeat_is_counted_not_expanded() -> None:
     # PIC X(900000000) used to build a 900 MB string to measure itself
+    text = "01 R.\n 05 F PIC X(900000000).\n 05 N PIC S9(7)V9(2).\n"
     tracemalloc.start()
     try:
-        (record,) = parse_items("01 R.\n 05 F PIC X(900000000).\n 05 N PIC S9(7)V9(2).\n")
+        (record,) = parse_items(text, fmt="free")
+        layout = parse_copybook(text, fmt="free", limit=1 << 30)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
-    assert [(c.kind, c.length, c.scale) for c in record.children] == [
+    assert [c.picture for c in record.children] == ["X(900000000)", "S9(7)V9(2)"]
+    assert [(f.kind, f.length, f.scale) for f in layout.fields] == [
         ("text", 900_000_000, 0), ("zoned", 9, 2)]
+    assert layout.length == 900_000_009
+
+
+@given(st.lists(st.tuples(st.sampled_from("XA9"), st.one_of(st.none(), st.integers(1, 300))),
+                min_size=1, max_size=6))
+def test_a_text_picture_is_as_long_as_its_expansion(runs: list[tuple[str, int | None]]) -> None:
+    # the counted length must be what expanding the repeats would give
+    pic = "".join(s + (f"({n})" if n is not None else "") for s, n in runs)
+    expanded = "".join(s * (n or 1) for s, n in runs)
+    if not set(expanded) & set("XA"):
+        pic, expanded = "X" + pic, "X" + expanded
+    (field,) = parse_copybook(f"01 R.\n 05 F PIC {pic}.\n", fmt="free").fields
+    assert (field.kind, field.length) == ("text", len(expanded))
+
+
+def test_a_repeat_count_of_zero_is_a_layout_error() -> None:
+    with pytest.raises(LayoutError, match="at least 1"):
+        parse_copybook("01 R.\n 05 F PIC X(0)9.\n", fmt="free")
+
+
+def test_a_long_numeric_picture_is_refused_before_it_is_expanded() -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(LayoutError, match="more than a mapped numeric field holds"):
+            parse_copybook("01 R.\n 05 N PIC 9(1000000).\n", fmt="free")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
 
 
 # ------------------------------------------------------------------ copybook: nested OCCURS

@@ -78,15 +78,28 @@ def _flat(item: Item, limit: int) -> _Flat:
         raise LayoutError(f"{name}: USAGE {item.usage.upper()} not supported in a mapped record "
                           + _GENERIC, source=src, line=line)
     pic = item.picture or ""
-    counts = [int(n) for n in re.findall(r"\((\d+)\)", pic)]
-    if any(n > limit for n in counts):
-        raise LayoutError(f"PIC {pic}: over the record limit of {limit} bytes", source=src,
-                          line=line)
-    text = _PIC_REPEAT.sub(lambda m: m.group(1) * int(m.group(2)), pic.upper())
-    if re.fullmatch(r"[XA9]+", text) and re.search("[XA]", text):
+    # a count is compared by its digits first: int() refuses 5000 digits (ValueError), and a
+    # count is never expanded into a string (PIC X(900000000) would be 900 MB)
+    counts = re.findall(r"\((\d+)\)", pic)
+    if any(len(n.lstrip("0")) > len(str(limit)) or int(n) > limit for n in counts):
+        shown = pic if len(pic) <= 40 else pic[:37] + "..."
+        raise LayoutError(f"PIC {shown}: a repeat count over the record limit of {limit} bytes",
+                          source=src, line=line)
+    if any(not n.strip("0") for n in counts):
+        raise LayoutError(f"PIC {pic}: a repeat count must be at least 1", source=src, line=line)
+    upper = pic.upper()
+    runs = _PIC_RUN.findall(upper)
+    if "".join(s + (f"({n})" if n else "") for s, n in runs) != upper:
+        runs = []  # not made of symbols and counts: refused as unknown below
+    if runs and {s for s, _ in runs} <= set("XA9") and {s for s, _ in runs} & set("XA"):
         if item.usage != "display":
             raise LayoutError(f"{name}: PIC {pic} cannot be COMP/COMP-3", source=src, line=line)
-        return _Flat("text", 0, 0, False, len(text))
+        return _Flat("text", 0, 0, False, sum(int(n or 1) for _, n in runs))
+    positions = sum(int(n or 1) for _, n in runs) if runs else len(upper)
+    if positions > _MAX_NUMERIC_POSITIONS:
+        raise LayoutError(f"PIC {pic}: {positions} positions, more than a mapped numeric field "
+                          "holds (at most 31 digits) " + _GENERIC, source=src, line=line)
+    text = _PIC_REPEAT.sub(lambda m: m.group(1) * int(m.group(2)), upper)
     m = re.fullmatch(r"(S?)(9*)(?:V(9*))?", text)
     if m is None or not (m.group(2) or m.group(3)):
         if "P" in text:
@@ -107,6 +120,9 @@ def _flat(item: Item, limit: int) -> _Flat:
 
 
 _PIC_REPEAT = re.compile(r"([X9AVSP])\((\d+)\)")
+_PIC_RUN = re.compile(r"([A-Z0-9$*+\-,./])(?:\((\d+)\))?")
+#: S, V, 31 digits and P scaling: a longer numeric picture is refused before it is expanded
+_MAX_NUMERIC_POSITIONS = 128
 
 
 def _check_fixed(item: Item, limit: int, info: dict[int, _Flat]) -> int:
