@@ -99,15 +99,17 @@ def test_nested_occurs_are_refused_before_they_are_laid_out(
     monkeypatch.setattr(layout_mod.Layout, "_walk", counting)
     text = "01 A.\n 05 B OCCURS 80.\n  10 C OCCURS 80.\n   15 D OCCURS 80 PIC X.\n"
     with pytest.raises(LayoutError, match="512000 elementary fields"):
-        parse_copybook(text)
+        parse_copybook(text, fmt="free")
     assert walks == []
 
 
-def test_a_record_longer_than_a_frame_is_refused_before_it_is_laid_out() -> None:
+@pytest.mark.parametrize("size", [900_000_000, 600_000])  # one field too long; the sum
+def test_a_record_longer_than_a_frame_is_refused_before_it_is_laid_out(size: int) -> None:
     tracemalloc.start()
     try:
-        with pytest.raises(LayoutError, match="longer than"):
-            parse_copybook("01 R.\n 05 F PIC X(900000000).\n 05 FILLER PIC X(900000000).\n")
+        with pytest.raises(LayoutError, match="over the record limit"):
+            parse_copybook(f"01 R.\n 05 F PIC X({size}).\n 05 FILLER PIC X({size}).\n",
+                           fmt="free")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -116,7 +118,7 @@ def test_a_record_longer_than_a_frame_is_refused_before_it_is_laid_out() -> None
 
 def test_occurs_up_to_the_cap_still_lay_out() -> None:
     text = "01 A.\n 05 B OCCURS 100.\n  10 C OCCURS 100 PIC X.\n"
-    assert len(parse_copybook(text).fields) == layout_mod.MAX_FIELDS
+    assert len(parse_copybook(text, fmt="free").fields) == layout_mod.MAX_FIELDS
 
 
 # ------------------------------------------------------------------ copybook: FILLER contents
@@ -124,7 +126,7 @@ def test_occurs_up_to_the_cap_still_lay_out() -> None:
 
 def test_construct_engines_skip_filler_contents_like_the_fast_one() -> None:
     # a zoned FILLER holding anything: the generated decoder ignored it, construct refused it
-    layout = parse_copybook("01 R.\n 05 FILLER PIC 9(4).\n 05 N PIC 9(2).\n")
+    layout = parse_copybook("01 R.\n 05 FILLER PIC 9(4).\n 05 N PIC 9(2).\n", fmt="free")
     record = "AB  12".encode("cp037")
     expected = {"N": 12}
     assert layout.decode_fields(record) == expected
@@ -213,13 +215,13 @@ def test_an_empty_record_is_written_as_an_object_and_reads_back() -> None:
 def test_two_groups_of_one_name_under_one_parent_are_a_layout_error() -> None:
     # the construct layout kept only the second: parse_construct was a KeyError on every record
     with pytest.raises(LayoutError, match="duplicate name G in R") as info:
-        parse_copybook("01 R.\n 05 G.\n  10 A PIC X.\n 05 G.\n  10 B PIC X.\n")
+        parse_copybook("01 R.\n 05 G.\n  10 A PIC X.\n 05 G.\n  10 B PIC X.\n", fmt="free")
     assert info.value.line == 4
 
 
 def test_groups_of_one_name_under_different_parents_still_lay_out() -> None:
     layout = parse_copybook("01 R.\n 05 H.\n  10 G.\n   15 A PIC X.\n"
-                            " 05 W.\n  10 G.\n   15 B PIC X.\n")
+                            " 05 W.\n  10 G.\n   15 B PIC X.\n", fmt="free")
     record = "AB".encode("cp037")
     assert layout.parse_construct(record) == layout.decode_fields(record) == {"A": "A", "B": "B"}
 
@@ -255,7 +257,7 @@ def test_named_items_in_filler_groups_decode_in_every_engine() -> None:
     # a group without a name (FILLER) was laid out anonymously in construct, so the named
     # items in it were lost: parse_construct raised KeyError('FILLER')
     layout = parse_copybook("01 R.\n 05 A PIC X.\n 05 FILLER.\n  10 B PIC X.\n"
-                            " 05 .\n  10 C PIC 9.\n")
+                            " 05 .\n  10 C PIC 9.\n", fmt="free")
     record = "ab1".encode("cp037")
     expected = {"A": "a", "B": "b", "C": 1}
     assert layout.decode_fields(record) == expected

@@ -176,6 +176,25 @@ def _data(items: list[Item]) -> list[Item]:
     return [c for c in items if c.level != 66]
 
 
+def _count(item: Item) -> int:
+    """Elementary field occurrences under ``item`` (what ``Layout.fields`` would hold)."""
+    one = 1 if not item.is_group else sum(_count(c) for c in _data(item.children))
+    return one * item.occurs
+
+
+def _cname(item: Item, position: int) -> str:
+    """The item's key in the construct containers.  A FILLER group needs one too, since the
+    items in it may have names; ``FILLER <position>`` (a space: no COBOL name has one) keeps two
+    of them under one parent apart."""
+    return f"FILLER {position}" if item.filler and item.is_group else item.name
+
+
+#: Most elementary field occurrences (OCCURS expanded) in one record.  Checked before the
+#: fields are laid out, because nested OCCURS multiply: three lines with ``OCCURS 80`` would
+#: otherwise lay out 512,000 fields -- seconds of work for 66 bytes of copybook.
+MAX_FIELDS = 10_000
+
+
 class Layout:
     """The layout of one 01-level record in one code page."""
 
@@ -192,6 +211,11 @@ class Layout:
         if self.length > limit:
             raise LayoutError(f"{record.name}: {self.length} bytes, over the record limit of "
                               f"{limit}", source=source, line=record.line)
+        count = sum(_count(c) for c in top)
+        if count > MAX_FIELDS:
+            raise LayoutError(f"{record.name}: {count} elementary fields with OCCURS expanded, "
+                              f"more than {MAX_FIELDS}", source=source, line=record.line)
+        self._check_siblings(top, record.name, source)
         self._walk(top, 0, (), (), (), source)
         keys: dict[str, Field] = {}
         for f in self.fields:
@@ -203,7 +227,7 @@ class Layout:
                                   source=source, line=f.line)
             keys[f.key] = f
         self.by_key = keys
-        self.construct: Construct = Struct(*[self._construct(c) for c in top])
+        self.construct: Construct = Struct(*[self._construct(c, i) for i, c in enumerate(top)])
         self._decode: Callable[[bytes], dict[str, Any]] | None = None
         self._encode: Callable[[dict[str, Any]], bytes] | None = None
 
@@ -211,11 +235,11 @@ class Layout:
 
     def _walk(self, items: list[Item], offset: int, subs: tuple[int, ...],
               groups: tuple[str, ...], cpath: tuple[str | int, ...], source: str) -> int:
-        for item in items:
+        for position, item in enumerate(items):
             indexes: list[tuple[int, ...]] = (
                 [(*subs, k) for k in range(1, item.occurs + 1)] if item.occurs > 1 else [subs])
             for n, idx in enumerate(indexes):
-                here: tuple[str | int, ...] = (*cpath, item.name)
+                here: tuple[str | int, ...] = (*cpath, _cname(item, position))
                 if item.occurs > 1:
                     here += (n,)
                 if item.is_group:
@@ -233,10 +257,27 @@ class Layout:
                 offset += info.length
         return offset
 
-    def _construct(self, item: Item) -> Construct:
+    @staticmethod
+    def _check_siblings(items: list[Item], parent: str, source: str) -> None:
+        """Two groups of one name under one parent: the construct layout keys its containers
+        by name, so the second would hide the first (a KeyError on every parse).  Elementary
+        items of one name are the duplicate field keys refused in ``__init__``."""
+        seen: dict[str, Item] = {}
+        for item in items:
+            if item.is_group:
+                Layout._check_siblings(_data(item.children), item.name, source)
+            if item.filler:
+                continue
+            if item.name in seen:
+                raise LayoutError(f"duplicate name {item.name} in {parent} (first at line "
+                                  f"{seen[item.name].line}); qualified names are not supported",
+                                  source=source, line=item.line)
+            seen[item.name] = item
+
+    def _construct(self, item: Item, position: int) -> Construct:
         sub: Construct
         if item.is_group:
-            sub = Struct(*[self._construct(c) for c in _data(item.children)])
+            sub = Struct(*[self._construct(c, i) for i, c in enumerate(_data(item.children))])
         else:
             i = self._info[id(item)]
             if i.kind == "text":
@@ -247,9 +288,12 @@ class Layout:
                 sub = F.PackedField(i.digits, i.signed, i.scale, item.name)
             else:
                 sub = F.BinaryField(i.length, i.digits, i.signed, i.scale, item.name)
+            if item.filler:
+                # skipped whatever it holds, built blank: what the generated code does
+                sub = F.FillerField(sub)
         if item.occurs > 1:
             sub = Array(item.occurs, sub)
-        return sub if item.filler else item.name / sub
+        return sub if item.filler and not item.is_group else _cname(item, position) / sub
 
     # ------------------------------------------------------------------ construct path
 
