@@ -14,6 +14,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clets.adapters import url as url_mod
 from clets.codecs import get_codec
@@ -30,21 +32,55 @@ from clets.switch.config import ConfigProblems, parse_config
 @pytest.mark.parametrize("count", ["9" * 10, "3" * 22, "1" * 5000])
 def test_pic_repeat_count_too_large_is_a_layout_error(count: str) -> None:
     # OverflowError (22 digits), ValueError (5000 digits: int() refuses), or a 10 GB string
-    with pytest.raises(LayoutError, match="repeat count"):
-        parse_copybook(f"01 R.\n 05 F PIC X({count}).\n")
+    with pytest.raises(LayoutError, match="repeat count over the record limit") as info:
+        parse_copybook(f"01 R.\n 05 F PIC X({count}).\n", fmt="free")
+    assert info.value.line == 2
+    assert len(str(info.value)) < 300  # the offending picture is named, not echoed whole
 
 
 def test_pic_repeat_is_counted_not_expanded() -> None:
     # PIC X(900000000) used to build a 900 MB string to measure itself
+    text = "01 R.\n 05 F PIC X(900000000).\n 05 N PIC S9(7)V9(2).\n"
     tracemalloc.start()
     try:
-        (record,) = parse_items("01 R.\n 05 F PIC X(900000000).\n 05 N PIC S9(7)V9(2).\n")
+        (record,) = parse_items(text, fmt="free")
+        layout = parse_copybook(text, fmt="free", limit=1 << 30)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
-    assert [(c.kind, c.length, c.scale) for c in record.children] == [
+    assert [c.picture for c in record.children] == ["X(900000000)", "S9(7)V9(2)"]
+    assert [(f.kind, f.length, f.scale) for f in layout.fields] == [
         ("text", 900_000_000, 0), ("zoned", 9, 2)]
+    assert layout.length == 900_000_009
+
+
+@given(st.lists(st.tuples(st.sampled_from("XA9"), st.one_of(st.none(), st.integers(1, 300))),
+                min_size=1, max_size=6))
+def test_a_text_picture_is_as_long_as_its_expansion(runs: list[tuple[str, int | None]]) -> None:
+    # the counted length must be what expanding the repeats would give
+    pic = "".join(s + (f"({n})" if n is not None else "") for s, n in runs)
+    expanded = "".join(s * (n or 1) for s, n in runs)
+    if not set(expanded) & set("XA"):
+        pic, expanded = "X" + pic, "X" + expanded
+    (field,) = parse_copybook(f"01 R.\n 05 F PIC {pic}.\n", fmt="free").fields
+    assert (field.kind, field.length) == ("text", len(expanded))
+
+
+def test_a_repeat_count_of_zero_is_a_layout_error() -> None:
+    with pytest.raises(LayoutError, match="at least 1"):
+        parse_copybook("01 R.\n 05 F PIC X(0)9.\n", fmt="free")
+
+
+def test_a_long_numeric_picture_is_refused_before_it_is_expanded() -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(LayoutError, match="more than a mapped numeric field holds"):
+            parse_copybook("01 R.\n 05 N PIC 9(1000000).\n", fmt="free")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
 
 
 # ------------------------------------------------------------------ copybook: nested OCCURS
@@ -63,15 +99,17 @@ def test_nested_occurs_are_refused_before_they_are_laid_out(
     monkeypatch.setattr(layout_mod.Layout, "_walk", counting)
     text = "01 A.\n 05 B OCCURS 80.\n  10 C OCCURS 80.\n   15 D OCCURS 80 PIC X.\n"
     with pytest.raises(LayoutError, match="512000 elementary fields"):
-        parse_copybook(text)
+        parse_copybook(text, fmt="free")
     assert walks == []
 
 
-def test_a_record_longer_than_a_frame_is_refused_before_it_is_laid_out() -> None:
+@pytest.mark.parametrize("size", [900_000_000, 600_000])  # one field too long; the sum
+def test_a_record_longer_than_a_frame_is_refused_before_it_is_laid_out(size: int) -> None:
     tracemalloc.start()
     try:
-        with pytest.raises(LayoutError, match="longer than"):
-            parse_copybook("01 R.\n 05 F PIC X(900000000).\n 05 FILLER PIC X(900000000).\n")
+        with pytest.raises(LayoutError, match="over the record limit"):
+            parse_copybook(f"01 R.\n 05 F PIC X({size}).\n 05 FILLER PIC X({size}).\n",
+                           fmt="free")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -80,7 +118,7 @@ def test_a_record_longer_than_a_frame_is_refused_before_it_is_laid_out() -> None
 
 def test_occurs_up_to_the_cap_still_lay_out() -> None:
     text = "01 A.\n 05 B OCCURS 100.\n  10 C OCCURS 100 PIC X.\n"
-    assert len(parse_copybook(text).fields) == layout_mod.MAX_FIELDS
+    assert len(parse_copybook(text, fmt="free").fields) == layout_mod.MAX_FIELDS
 
 
 # ------------------------------------------------------------------ copybook: FILLER contents
@@ -88,7 +126,7 @@ def test_occurs_up_to_the_cap_still_lay_out() -> None:
 
 def test_construct_engines_skip_filler_contents_like_the_fast_one() -> None:
     # a zoned FILLER holding anything: the generated decoder ignored it, construct refused it
-    layout = parse_copybook("01 R.\n 05 FILLER PIC 9(4).\n 05 N PIC 9(2).\n")
+    layout = parse_copybook("01 R.\n 05 FILLER PIC 9(4).\n 05 N PIC 9(2).\n", fmt="free")
     record = "AB  12".encode("cp037")
     expected = {"N": 12}
     assert layout.decode_fields(record) == expected
@@ -177,13 +215,13 @@ def test_an_empty_record_is_written_as_an_object_and_reads_back() -> None:
 def test_two_groups_of_one_name_under_one_parent_are_a_layout_error() -> None:
     # the construct layout kept only the second: parse_construct was a KeyError on every record
     with pytest.raises(LayoutError, match="duplicate name G in R") as info:
-        parse_copybook("01 R.\n 05 G.\n  10 A PIC X.\n 05 G.\n  10 B PIC X.\n")
+        parse_copybook("01 R.\n 05 G.\n  10 A PIC X.\n 05 G.\n  10 B PIC X.\n", fmt="free")
     assert info.value.line == 4
 
 
 def test_groups_of_one_name_under_different_parents_still_lay_out() -> None:
     layout = parse_copybook("01 R.\n 05 H.\n  10 G.\n   15 A PIC X.\n"
-                            " 05 W.\n  10 G.\n   15 B PIC X.\n")
+                            " 05 W.\n  10 G.\n   15 B PIC X.\n", fmt="free")
     record = "AB".encode("cp037")
     assert layout.parse_construct(record) == layout.decode_fields(record) == {"A": "A", "B": "B"}
 
@@ -219,7 +257,7 @@ def test_named_items_in_filler_groups_decode_in_every_engine() -> None:
     # a group without a name (FILLER) was laid out anonymously in construct, so the named
     # items in it were lost: parse_construct raised KeyError('FILLER')
     layout = parse_copybook("01 R.\n 05 A PIC X.\n 05 FILLER.\n  10 B PIC X.\n"
-                            " 05 .\n  10 C PIC 9.\n")
+                            " 05 .\n  10 C PIC 9.\n", fmt="free")
     record = "ab1".encode("cp037")
     expected = {"A": "a", "B": "b", "C": 1}
     assert layout.decode_fields(record) == expected

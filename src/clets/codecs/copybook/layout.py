@@ -78,15 +78,28 @@ def _flat(item: Item, limit: int) -> _Flat:
         raise LayoutError(f"{name}: USAGE {item.usage.upper()} not supported in a mapped record "
                           + _GENERIC, source=src, line=line)
     pic = item.picture or ""
-    counts = [int(n) for n in re.findall(r"\((\d+)\)", pic)]
-    if any(n > limit for n in counts):
-        raise LayoutError(f"PIC {pic}: over the record limit of {limit} bytes", source=src,
-                          line=line)
-    text = _PIC_REPEAT.sub(lambda m: m.group(1) * int(m.group(2)), pic.upper())
-    if re.fullmatch(r"[XA9]+", text) and re.search("[XA]", text):
+    # a count is compared by its digits first: int() refuses 5000 digits (ValueError), and a
+    # count is never expanded into a string (PIC X(900000000) would be 900 MB)
+    counts = re.findall(r"\((\d+)\)", pic)
+    if any(len(n.lstrip("0")) > len(str(limit)) or int(n) > limit for n in counts):
+        shown = pic if len(pic) <= 40 else pic[:37] + "..."
+        raise LayoutError(f"PIC {shown}: a repeat count over the record limit of {limit} bytes",
+                          source=src, line=line)
+    if any(not n.strip("0") for n in counts):
+        raise LayoutError(f"PIC {pic}: a repeat count must be at least 1", source=src, line=line)
+    upper = pic.upper()
+    runs = _PIC_RUN.findall(upper)
+    if "".join(s + (f"({n})" if n else "") for s, n in runs) != upper:
+        runs = []  # not made of symbols and counts: refused as unknown below
+    if runs and {s for s, _ in runs} <= set("XA9") and {s for s, _ in runs} & set("XA"):
         if item.usage != "display":
             raise LayoutError(f"{name}: PIC {pic} cannot be COMP/COMP-3", source=src, line=line)
-        return _Flat("text", 0, 0, False, len(text))
+        return _Flat("text", 0, 0, False, sum(int(n or 1) for _, n in runs))
+    positions = sum(int(n or 1) for _, n in runs) if runs else len(upper)
+    if positions > _MAX_NUMERIC_POSITIONS:
+        raise LayoutError(f"PIC {pic}: {positions} positions, more than a mapped numeric field "
+                          "holds (at most 31 digits) " + _GENERIC, source=src, line=line)
+    text = _PIC_REPEAT.sub(lambda m: m.group(1) * int(m.group(2)), upper)
     m = re.fullmatch(r"(S?)(9*)(?:V(9*))?", text)
     if m is None or not (m.group(2) or m.group(3)):
         if "P" in text:
@@ -107,6 +120,9 @@ def _flat(item: Item, limit: int) -> _Flat:
 
 
 _PIC_REPEAT = re.compile(r"([X9AVSP])\((\d+)\)")
+_PIC_RUN = re.compile(r"([A-Z0-9$*+\-,./])(?:\((\d+)\))?")
+#: S, V, 31 digits and P scaling: a longer numeric picture is refused before it is expanded
+_MAX_NUMERIC_POSITIONS = 128
 
 
 def _check_fixed(item: Item, limit: int, info: dict[int, _Flat]) -> int:
@@ -160,6 +176,25 @@ def _data(items: list[Item]) -> list[Item]:
     return [c for c in items if c.level != 66]
 
 
+def _count(item: Item) -> int:
+    """Elementary field occurrences under ``item`` (what ``Layout.fields`` would hold)."""
+    one = 1 if not item.is_group else sum(_count(c) for c in _data(item.children))
+    return one * item.occurs
+
+
+def _cname(item: Item, position: int) -> str:
+    """The item's key in the construct containers.  A FILLER group needs one too, since the
+    items in it may have names; ``FILLER <position>`` (a space: no COBOL name has one) keeps two
+    of them under one parent apart."""
+    return f"FILLER {position}" if item.filler and item.is_group else item.name
+
+
+#: Most elementary field occurrences (OCCURS expanded) in one record.  Checked before the
+#: fields are laid out, because nested OCCURS multiply: three lines with ``OCCURS 80`` would
+#: otherwise lay out 512,000 fields -- seconds of work for 66 bytes of copybook.
+MAX_FIELDS = 10_000
+
+
 class Layout:
     """The layout of one 01-level record in one code page."""
 
@@ -176,6 +211,11 @@ class Layout:
         if self.length > limit:
             raise LayoutError(f"{record.name}: {self.length} bytes, over the record limit of "
                               f"{limit}", source=source, line=record.line)
+        count = sum(_count(c) for c in top)
+        if count > MAX_FIELDS:
+            raise LayoutError(f"{record.name}: {count} elementary fields with OCCURS expanded, "
+                              f"more than {MAX_FIELDS}", source=source, line=record.line)
+        self._check_siblings(top, record.name, source)
         self._walk(top, 0, (), (), (), source)
         keys: dict[str, Field] = {}
         for f in self.fields:
@@ -187,7 +227,7 @@ class Layout:
                                   source=source, line=f.line)
             keys[f.key] = f
         self.by_key = keys
-        self.construct: Construct = Struct(*[self._construct(c) for c in top])
+        self.construct: Construct = Struct(*[self._construct(c, i) for i, c in enumerate(top)])
         self._decode: Callable[[bytes], dict[str, Any]] | None = None
         self._encode: Callable[[dict[str, Any]], bytes] | None = None
 
@@ -195,11 +235,11 @@ class Layout:
 
     def _walk(self, items: list[Item], offset: int, subs: tuple[int, ...],
               groups: tuple[str, ...], cpath: tuple[str | int, ...], source: str) -> int:
-        for item in items:
+        for position, item in enumerate(items):
             indexes: list[tuple[int, ...]] = (
                 [(*subs, k) for k in range(1, item.occurs + 1)] if item.occurs > 1 else [subs])
             for n, idx in enumerate(indexes):
-                here: tuple[str | int, ...] = (*cpath, item.name)
+                here: tuple[str | int, ...] = (*cpath, _cname(item, position))
                 if item.occurs > 1:
                     here += (n,)
                 if item.is_group:
@@ -217,10 +257,27 @@ class Layout:
                 offset += info.length
         return offset
 
-    def _construct(self, item: Item) -> Construct:
+    @staticmethod
+    def _check_siblings(items: list[Item], parent: str, source: str) -> None:
+        """Two groups of one name under one parent: the construct layout keys its containers
+        by name, so the second would hide the first (a KeyError on every parse).  Elementary
+        items of one name are the duplicate field keys refused in ``__init__``."""
+        seen: dict[str, Item] = {}
+        for item in items:
+            if item.is_group:
+                Layout._check_siblings(_data(item.children), item.name, source)
+            if item.filler:
+                continue
+            if item.name in seen:
+                raise LayoutError(f"duplicate name {item.name} in {parent} (first at line "
+                                  f"{seen[item.name].line}); qualified names are not supported",
+                                  source=source, line=item.line)
+            seen[item.name] = item
+
+    def _construct(self, item: Item, position: int) -> Construct:
         sub: Construct
         if item.is_group:
-            sub = Struct(*[self._construct(c) for c in _data(item.children)])
+            sub = Struct(*[self._construct(c, i) for i, c in enumerate(_data(item.children))])
         else:
             i = self._info[id(item)]
             if i.kind == "text":
@@ -231,9 +288,12 @@ class Layout:
                 sub = F.PackedField(i.digits, i.signed, i.scale, item.name)
             else:
                 sub = F.BinaryField(i.length, i.digits, i.signed, i.scale, item.name)
+            if item.filler:
+                # skipped whatever it holds, built blank: what the generated code does
+                sub = F.FillerField(sub)
         if item.occurs > 1:
             sub = Array(item.occurs, sub)
-        return sub if item.filler else item.name / sub
+        return sub if item.filler and not item.is_group else _cname(item, position) / sub
 
     # ------------------------------------------------------------------ construct path
 
