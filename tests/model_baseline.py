@@ -218,7 +218,10 @@ def _kind(tp: Any) -> tuple[str, Any]:
 
 def _gen_dump(cls: type) -> str:
     name = cls.__name__
-    lines = [f"def dump_{name}(o):"]
+    # keep=True: a list item stays an object even when all its fields are absent (the json
+    # fuzzer's finding, e2661b9: [null] did not load back) -- the one deliberate change since
+    # this baseline was taken
+    lines = [f"def dump_{name}(o, keep=False):"]
     entries, tests = [], []
     for attr, key, tp in _SCHEMA[cls]:
         kind, detail = _kind(tp)
@@ -229,7 +232,7 @@ def _gen_dump(cls: type) -> str:
             expr = f"(None if o.{attr} is None else dump_{detail.__name__}(o.{attr}))"
             test = f"d[{key!r}] is not None"
         elif kind == "list" and detail in _SCHEMA:
-            expr = f"[dump_{detail.__name__}(x) for x in o.{attr}]"
+            expr = f"[dump_{detail.__name__}(x, True) for x in o.{attr}]"
             test = f"d[{key!r}]"
         elif kind == "list":
             expr = f"list(o.{attr})"
@@ -243,7 +246,7 @@ def _gen_dump(cls: type) -> str:
     if cls is Message:  # the message itself is never null
         lines.append("    return d")
     else:
-        lines.append("    if " + " or ".join(tests) + ":")
+        lines.append("    if keep or " + " or ".join(tests) + ":")
         lines.append("        return d")
         lines.append("    return None")
     return "\n".join(lines)
