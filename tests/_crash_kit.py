@@ -300,6 +300,11 @@ class LoadGen:
                     s.sends += 1
                     s.last_sent = time.monotonic()
                     self.resends += 1
+                if not self.producing and not self.unacked(wid):
+                    # a plain connection gets the answers waiting for its peer only once it
+                    # has sent a whole frame (docs/links.md): after the drain's last restart a
+                    # terminal with nothing to resend still says something -- one inquiry more
+                    writer.write(len2(self._new(wid).data))
                 await writer.drain()
                 next_new = time.monotonic()
                 while self._running and not rtask.done():
