@@ -469,8 +469,10 @@ def integrity(journal: Path) -> str:
         conn.close()
 
 
-def check(gen: LoadGen, sim_logs: dict[str, list[Message]], journal: Path) -> Report:
-    r = Report(attempted=len(gen.sent), resends=gen.resends, connects=gen.connects)
+def check(gen: LoadGen, sim_logs: dict[str, list[Message]], journal: Path, *, kills: int = 0,
+          exit_code: int | None = None) -> Report:
+    r = Report(attempted=len(gen.sent), resends=gen.resends, connects=gen.connects,
+               kills=kills, exit_code=exit_code)
     effects: dict[tuple[str, str], set[str]] = defaultdict(set)
     raw: Counter[tuple[str, str]] = Counter()
     for dest, log in sim_logs.items():
@@ -541,6 +543,16 @@ def outstanding_rows(journal: Path) -> int:
         return 1  # cannot tell (file busy or not there yet): keep waiting
 
 
+async def drain(gen: LoadGen, proc: Any, journal: Path, settle_timeout: float) -> int:
+    """The end of every run: stop producing, wait until everything acknowledged is answered
+    (or the journal holds nothing more to send), stop the load, SIGTERM the switch; its exit
+    status.  ``proc``: a :class:`SwitchProcess` or the power-cut kit's forked switch."""
+    await gen.settle(ack_timeout=settle_timeout, quiet=3.0, timeout=2 * settle_timeout,
+                     outstanding=lambda: outstanding_rows(journal))
+    await gen.close()
+    return int(await proc.terminate())
+
+
 async def crash_run(tmp: Path, *, rounds: int, unsafe: bool = False, seed: int = 1,
                     rate: float = 150.0, kill_min: float = 0.2, kill_max: float = 1.5,
                     settle_timeout: float = 60.0) -> Report:
@@ -567,15 +579,9 @@ async def crash_run(tmp: Path, *, rounds: int, unsafe: bool = False, seed: int =
                 await proc.kill()
                 await asyncio.sleep(rng.uniform(0.0, 0.1))
                 await proc.start()
-            await gen.settle(ack_timeout=settle_timeout, quiet=3.0, timeout=2 * settle_timeout,
-                             outstanding=lambda: outstanding_rows(journal))
-            await gen.close()
-            code = await proc.terminate()
+            code = await drain(gen, proc, journal, settle_timeout)
         finally:
             await gen.close()
             proc.cleanup()
         logs = {n: net.log(n) for n in BACKENDS}
-    report = check(gen, logs, journal)
-    report.kills = rounds
-    report.exit_code = code
-    return report
+    return check(gen, logs, journal, kills=rounds, exit_code=code)

@@ -53,8 +53,8 @@ from tests._crash_kit import (
     Report,
     SwitchProcess,
     check,
+    drain,
     free_port,
-    outstanding_rows,
     switch_config,
 )
 from tests._powercut_vfs import after_cut
@@ -365,17 +365,12 @@ async def powercut_run(tmp: Path, *, cuts: int, seed: int = 1, unsafe: str | Non
             # switch that cannot commit there acknowledges nothing and would pass vacuously
             fig.acked_during_cuts = sum(1 for s in gen.sent.values() if s.acked_at is not None)
             await proc.start_ready(None)  # the drain, on the ordinary VFS
-            await gen.settle(ack_timeout=settle_timeout, quiet=3.0, timeout=2 * settle_timeout,
-                             outstanding=lambda: outstanding_rows(journal))
-            await gen.close()
-            code = await proc.terminate()
+            code = await drain(gen, proc, journal, settle_timeout)
         finally:
             await gen.close()
             proc.cleanup()
         logs = {n: net.log(n) for n in BACKENDS}
-    report = check(gen, logs, journal)
-    report.kills = cuts
-    report.exit_code = code
+    report = check(gen, logs, journal, kills=cuts, exit_code=code)
     fig.seconds = time.monotonic() - t0
     fig.tracebacks = proc.log.read_text("utf-8", "replace").count("Traceback (most recent")
     return report, fig

@@ -39,9 +39,9 @@ from tests._crash_kit import (
     Report,
     SwitchProcess,
     check,
+    drain,
     free_port,
     len2,
-    outstanding_rows,
     switch_config,
 )
 
@@ -367,10 +367,7 @@ async def soak_run(tmp: Path, *, seconds: float, kill_every: float, rate: float,
                     kills += 1
                     await proc.start()
             await hostile.stop()
-            await gen.settle(ack_timeout=settle_timeout, quiet=3.0, timeout=2 * settle_timeout,
-                             outstanding=lambda: outstanding_rows(journal))
-            await gen.close()
-            code = await proc.terminate()
+            code = await drain(gen, proc, journal, settle_timeout)
         finally:
             await hostile.stop()
             await gen.close()
@@ -379,9 +376,7 @@ async def soak_run(tmp: Path, *, seconds: float, kill_every: float, rate: float,
     # the deaf terminal's inquiries are not the checker's business
     logs = {n: [r for r in log if r.vehicle is None or r.vehicle.plate != DEAF_PLATE]
             for n, log in logs.items()}
-    report = check(gen, logs, journal)
-    report.kills = kills
-    report.exit_code = code
+    report = check(gen, logs, journal, kills=kills, exit_code=code)
     return SoakReport(report, hostile.stats, lives, time.monotonic() - started)
 
 
