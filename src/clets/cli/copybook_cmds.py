@@ -53,23 +53,25 @@ def _parse_rules(specs: tuple[str, ...], what: str) -> list[tuple[str, str, str]
     return out
 
 
-def _field_options(encoding: str, fields: tuple[str, ...]) -> tuple[FieldOptions, bool]:
-    """FieldOptions from --encoding and --field KEY=VALUE (and whether decimal_comma)."""
+def _keyed_values(specs: tuple[str, ...], cls: type, reserved: tuple[str, ...], hint: str,
+                  extra: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """KEY=VALUE options for the fields of the dataclass ``cls`` (not ``reserved``), each
+    converted by the type of the field's default; pairs whose KEY is in ``extra`` are returned
+    apart, for the caller."""
     import dataclasses
 
-    known = {f.name: f for f in dataclasses.fields(FieldOptions)}
-    values: dict[str, Any] = {"encoding": encoding}
-    comma = False
-    for spec in fields:
+    known = {f.name: f for f in dataclasses.fields(cls) if f.name not in reserved}
+    values: dict[str, Any] = {}
+    others: list[tuple[str, str]] = []
+    for spec in specs:
         key, eq, value = spec.partition("=")
         key = key.strip().replace("-", "_")
-        if key == "decimal_comma":
-            comma = value.strip().lower() in ("1", "true", "yes", "on", "")
+        if key in extra:
+            others.append((key, value))
             continue
-        if not eq or key not in known or key == "encoding":
+        if not eq or key not in known:
             raise click.BadParameter(f"{spec!r}: expected KEY=VALUE with KEY one of "
-                                     f"{', '.join(k for k in known if k != 'encoding')}, "
-                                     "decimal_comma", param_hint="--field")
+                                     + ", ".join([*known, *extra]), param_hint=hint)
         default = known[key].default
         if isinstance(default, bool):
             values[key] = value.strip().lower() in ("1", "true", "yes", "on")
@@ -78,38 +80,27 @@ def _field_options(encoding: str, fields: tuple[str, ...]) -> tuple[FieldOptions
                 values[key] = int(value)
             except ValueError:
                 raise click.BadParameter(f"{spec!r}: {key} is a number",
-                                         param_hint="--field") from None
+                                         param_hint=hint) from None
         else:
             values[key] = value.strip()
-    return FieldOptions(**values), comma
+    return values, others
+
+
+def _field_options(encoding: str, fields: tuple[str, ...]) -> tuple[FieldOptions, bool]:
+    """FieldOptions from --encoding and --field KEY=VALUE (and whether decimal_comma)."""
+    values, others = _keyed_values(fields, FieldOptions, ("encoding",), "--field",
+                                   ("decimal_comma",))
+    comma = False
+    for _key, value in others:
+        comma = value.strip().lower() in ("1", "true", "yes", "on", "")
+    return FieldOptions(encoding=encoding, **values), comma
 
 
 def _record_format(fmt: str, length: int | None, limit: int, specs: tuple[str, ...]
                    ) -> RecordFormat:
     """RecordFormat from --record-format, the record length and --record-option KEY=VALUE."""
-    import dataclasses
-
-    known = {f.name: f for f in dataclasses.fields(RecordFormat)}
-    values: dict[str, Any] = {}
-    for spec in specs:
-        key, eq, value = spec.partition("=")
-        key = key.strip().replace("-", "_")
-        if not eq or key not in known or key in ("format", "length", "max_record"):
-            raise click.BadParameter(
-                f"{spec!r}: expected KEY=VALUE with KEY one of " + ", ".join(
-                    k for k in known if k not in ("format", "length", "max_record")),
-                param_hint="--record-option")
-        default = known[key].default
-        if isinstance(default, bool):
-            values[key] = value.strip().lower() in ("1", "true", "yes", "on")
-        elif isinstance(default, int):
-            try:
-                values[key] = int(value)
-            except ValueError:
-                raise click.BadParameter(f"{spec!r}: {key} is a number",
-                                         param_hint="--record-option") from None
-        else:
-            values[key] = value.strip()
+    values, _ = _keyed_values(specs, RecordFormat, ("format", "length", "max_record"),
+                              "--record-option")
     try:
         return RecordFormat(fmt, length if fmt in ("F", "FB") else None, max_record=limit,
                             **values)
