@@ -119,6 +119,9 @@ class SwitchProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.ready: dict[str, Any] = {}
+        #: seconds from spawn to the ``ready`` line, one per start
+        self.start_seconds: list[float] = []
+        self._scanned = 0  # bytes of ``log`` already searched for ready lines
 
     def spawn(self) -> subprocess.Popen[bytes]:
         with self.log.open("ab") as err:
@@ -130,12 +133,16 @@ class SwitchProcess:
 
     async def start(self, timeout: float = 20.0) -> dict[str, Any]:
         """Spawn and wait for this pid's ``ready`` log line (returned, parsed)."""
+        with contextlib.suppress(FileNotFoundError):
+            self._scanned = self.log.stat().st_size
+        began = time.monotonic()
         proc = self.spawn()
         async with asyncio.timeout(timeout):
             while True:
                 line = self._ready_line(proc.pid)
                 if line is not None:
                     self.ready = line
+                    self.start_seconds.append(time.monotonic() - began)
                     return line
                 if proc.poll() is not None:
                     raise RuntimeError(f"clets run exited {proc.returncode} before ready:\n"
@@ -143,8 +150,11 @@ class SwitchProcess:
                 await asyncio.sleep(0.01)
 
     def _ready_line(self, pid: int) -> dict[str, Any] | None:
-        with contextlib.suppress(FileNotFoundError):
-            for raw in self.log.read_text("utf-8", "replace").splitlines():
+        # only the bytes written since this start (a soak's log grows to many MB: reading it
+        # all every 10 ms took the CPU the starting switch needed)
+        with contextlib.suppress(FileNotFoundError), self.log.open("rb") as f:
+            f.seek(self._scanned)
+            for raw in f.read().decode("utf-8", "replace").splitlines():
                 if '"ready"' in raw:
                     with contextlib.suppress(json.JSONDecodeError):
                         rec = json.loads(raw)

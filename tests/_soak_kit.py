@@ -296,6 +296,15 @@ class SoakReport:
     hostile: Hostile
     lives: list[list[int]]  # RSS samples (KiB) of each life of the switch
     seconds: float = 0.0
+    #: seconds from each spawn of ``clets run`` to its ready line
+    starts: list[float] = field(default_factory=list)
+
+    def starts_summary(self) -> str:
+        if not self.starts:
+            return "starts=0"
+        ordered = sorted(self.starts)
+        return (f"starts={len(ordered)} start_s_p50={ordered[len(ordered) // 2]:.2f} "
+                f"start_s_max={ordered[-1]:.2f}")
 
     @property
     def life_peaks(self) -> list[int]:
@@ -322,7 +331,8 @@ class SoakReport:
     def summary(self) -> str:
         return (f"seconds={self.seconds:.0f} lives={len(self.lives)} "
                 f"rss_peaks_mib={[round(p / 1024, 1) for p in self.life_peaks]} "
-                f"memory_flat={self.memory_flat}\n  load: {self.crash.summary()}\n"
+                f"memory_flat={self.memory_flat} {self.starts_summary()}\n"
+                f"  load: {self.crash.summary()}\n"
                 f"  hostile: {self.hostile.summary()} silent_kinds={self.hostile.silent_kinds}")
 
 
@@ -365,7 +375,13 @@ async def soak_run(tmp: Path, *, seconds: float, kill_every: float, rate: float,
                 if time.monotonic() < end:
                     await proc.kill()
                     kills += 1
-                    await proc.start()
+                    # a restart's time is a figure of the soak (reported), not its verdict:
+                    # on a loaded machine it has taken more than the crash test's 20 s
+                    await proc.start(timeout=START_TIMEOUT)
+                    if seconds >= 600:  # the long soak shows its progress (pytest -s)
+                        print(f"soak: {time.monotonic() - started:.0f} s, kill {kills}, "
+                              f"restart {proc.start_seconds[-1]:.2f} s, last life's peak "
+                              f"RSS {max(life, default=0) / 1024:.1f} MiB", flush=True)
             await hostile.stop()
             code = await drain(gen, proc, journal, settle_timeout)
         finally:
@@ -377,7 +393,12 @@ async def soak_run(tmp: Path, *, seconds: float, kill_every: float, rate: float,
     logs = {n: [r for r in log if r.vehicle is None or r.vehicle.plate != DEAF_PLATE]
             for n, log in logs.items()}
     report = check(gen, logs, journal, kills=kills, exit_code=code)
-    return SoakReport(report, hostile.stats, lives, time.monotonic() - started)
+    return SoakReport(report, hostile.stats, lives, time.monotonic() - started,
+                      list(proc.start_seconds))
+
+
+#: how long one restart may take before the soak gives up (seconds)
+START_TIMEOUT = float(os.environ.get("CLETS_SOAK_START_TIMEOUT", "120"))
 
 
 def soak_minutes() -> float:
