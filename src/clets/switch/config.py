@@ -102,8 +102,10 @@ class SwitchSettings:
     #: audit trail is never purged by this
     retain_days: float = 30.0
     #: refuse in step 2 what NCIC refuses for its transactions (model/transactions.toml:
-    #: mandatory fields and identifying sets), with ``.20. MISSING MANDATORY FIELD <TAG>``
-    ncic_transactions: bool = False
+    #: mandatory fields and identifying sets), with ``.20. MISSING MANDATORY FIELD <TAG>``;
+    #: on by default (issue 17: step 2 rejects what NCIC would reject), ``false`` turns it off
+    #: for a switch that is not in front of NCIC (a test bench of partial messages)
+    ncic_transactions: bool = True
     #: ``sqlite`` (tables, the default) or ``log`` (append-only blocks, state in memory:
     #: logjournal.py); an existing journal file is opened in the format it has
     journal_format: str = "sqlite"
@@ -383,7 +385,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     if unsafe is not None and unsafe not in UNSAFE_TEST_MODES:
         c.add(f"[switch]: unsafe_test_mode must be one of {', '.join(UNSAFE_TEST_MODES)}",
               "switch", None, "unsafe_test_mode")
-    ncic_tx = c.get(sw_raw, "ncic_transactions", bool, "switch", None, default=False)
+    ncic_tx = c.get(sw_raw, "ncic_transactions", bool, "switch", None, default=True)
     # CLETS_JOURNAL_FORMAT sets the default (runs the whole test suite on either format)
     jformat = c.get(sw_raw, "journal_format", str, "switch", None,
                     default=os.environ.get("CLETS_JOURNAL_FORMAT", "sqlite"))

@@ -178,9 +178,10 @@ class Switch:
         #: hit confirmation clocks (switch/hitconfirm.py): started by hits, run by YQ,
         #: closed by YR, reminders from the timer
         self.hits = HitConfirmations()
-        #: NCIC's mandatory fields per transaction, enforced in step 2 when the config says so
+        #: NCIC's mandatory fields per transaction, enforced in step 2 unless the config says
+        #: ``ncic_transactions = false``
         self._transactions = dataclasses.replace(
-            default_transactions(), enforce=True) if config.switch.ncic_transactions else None
+            default_transactions(), enforce=config.switch.ncic_transactions)
 
     # ------------------------------------------------------------------ lifecycle
 
