@@ -776,6 +776,10 @@ class TaggedText:
         rec_stores = self.stores(mke, Record, bad is not None)
         guards = self.field_guards(mke) if bad is not None else None
         wraps = self.wrapping(mke)
+        # Consecutive tag lines of one record are read in one call, as one line with their
+        # line breaks as spaces (the same length: offsets are unchanged, and a line break
+        # before a tag separates as a space does): ``run`` is where the run starts.
+        run = run_end = -1
         for line in rest:
             at = pos
             pos += len(line) + 1
@@ -784,6 +788,10 @@ class TaggedText:
                     # the record type, alone on its line (as written) or followed by its
                     # first fields (``MKE/WANTED PERSON NAM/SMITH, JOHN ...``, as some files
                     # send it)
+                    if run >= 0:
+                        line_fields(body[run - base:run_end - base].replace("\n", " "), run,
+                                    rec, rec_offsets, bad, mke, rec_stores, guards)  # type: ignore[arg-type]
+                        run = -1
                     head = line
                     if "/" in line[4:]:
                         cut = LINE_CUT.search(line.rstrip(" ."))
@@ -796,9 +804,7 @@ class TaggedText:
                     records.append(rec)
                     last = "MKE"
                     if head is not line:
-                        k = len(head) + 1
-                        last = line_fields(line[k:], at + k, rec, rec_offsets, bad, mke,
-                                           rec_stores, guards)
+                        run, run_end = at + len(head) + 1, pos - 1
                     continue
                 if rec is None:
                     if echo_open and not records:
@@ -809,8 +815,14 @@ class TaggedText:
                     rec_offsets = {}
                     every.append(rec_offsets)
                     records.append(rec)
-                last = line_fields(line, at, rec, rec_offsets, bad, mke, rec_stores, guards)
+                if run < 0:
+                    run = at
+                run_end = pos - 1
                 continue
+            if run >= 0:
+                last = line_fields(body[run - base:run_end - base].replace("\n", " "), run,
+                                   rec, rec_offsets, bad, mke, rec_stores, guards)  # type: ignore[arg-type]
+                run = -1
             if not line.strip():
                 if rec is not None:
                     self._record_head(rec)
@@ -825,6 +837,9 @@ class TaggedText:
             else:
                 banner.append(line.strip())
                 echo_open = False
+        if run >= 0:
+            line_fields(body[run - base:run_end - base].replace("\n", " "), run, rec,  # type: ignore[arg-type]
+                        rec_offsets, bad, mke, rec_stores, guards)
         if rec is not None:
             self._record_head(rec)
         if every:
