@@ -163,3 +163,38 @@ def test_a_switch_refuses_a_short_entry_unless_configured_off(tmp_path: object,
                 assert (er.error.code, er.error.reason) == (20, "MISSING MANDATORY FIELD HGT")
 
     scenario()
+
+
+def test_the_untagged_data_of_a_locate_is_named_and_checked() -> None:
+    """transactions.toml ``[untagged]``: a locate's values after its identifiers are DOL,
+    LCA (and EXT for a wanted person), the names' rows check them; a clear's stay unnamed."""
+    from clets.errors import INVALID_FIELD
+    from clets.model.transactions import untagged_fields
+
+    lw = NCIC.decode(b"LW.MD1012600.NAM/SMITH, JOHN J.NIC/W146203706.19990205"
+                     b".CASE 1234567890.EXTR")
+    assert lw.fields["POS"] == "19990205\nCASE 1234567890\nEXTR"  # the wire form is kept
+    assert untagged_fields(lw) == {"DOL": "19990205", "LCA": "CASE 1234567890", "EXT": "EXTR"}
+    check_transaction(lw)
+    assert NCIC.encode(lw) == (b"LW.MD1012600.NAM/SMITH, JOHN J.NIC/W146203706.19990205"
+                               b".CASE 1234567890.EXTR")
+    lv = NCIC.decode(b"LV.MD1012600.VIN/1HGCM82633A004352.NIC/V146203706.19990205.CASE 9")
+    assert untagged_fields(lv) == {"DOL": "19990205", "LCA": "CASE 9"}
+    bad = NCIC.decode(b"LW.MD1012600.NAM/SMITH, JOHN J.NIC/W146203706.1999025.CASE 1.EXTR")
+    with pytest.raises(ValidationError) as err:
+        check_transaction(bad)
+    assert (err.value.code, err.value.field) == (INVALID_FIELD, "DOL")
+    cw = NCIC.decode(b"CW.MD1012600.NAM/SMITH, JOHN J.NIC/W146203706.19990205.CASE 1")
+    assert cw.fields["POS"] and untagged_fields(cw) == {}
+    assert TABLE.untagged_names("QW") == ()
+
+
+def test_an_untagged_list_of_an_unknown_file_or_kind_is_a_layout_error() -> None:
+    from clets.errors import LayoutError
+
+    with pytest.raises(LayoutError):
+        Transactions.from_toml('[untagged.nope]\nlocate = ["DOL"]')
+    with pytest.raises(LayoutError):
+        Transactions.from_toml('[untagged]\nlocatex = ["DOL"]')
+    with pytest.raises(LayoutError):
+        Transactions.from_toml('[untagged]\nlocate = ["DATE"]')
