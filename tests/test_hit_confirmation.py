@@ -202,3 +202,24 @@ def test_both_journals_keep_the_open_clocks(tmp_path: Path, fmt: str) -> None:
         assert j.meta_get("config_sha256") == "x"
     finally:
         j.close()
+
+
+def test_a_step_run_twice_audits_the_same() -> None:
+    """The group commit runs a batch's steps again after a rollback (batch.py): the second
+    call with the same answer returns the same records and looks at the same clocks."""
+    hc = HitConfirmations()
+    hit = _hit()
+    kw = dict(msn=7, link="lapd", peer="LAPD", requester="CA0194200", control="C1",
+              request_mke="QW")
+    first = hc.on_answer(answer=hit, now=1000.0, **kw)  # type: ignore[arg-type]
+    hc.take_touched()  # written, then rolled back with its batch
+    again = hc.on_answer(answer=hit, now=1000.0, **kw)  # type: ignore[arg-type]
+    assert [e.outcome for e in again] == ["clock_started"] and again == first
+    assert [k for k, v in hc.take_touched() if v is not None] == [f"{NIC}|CA0194200"]
+    yr = Message(mke="YR", status="hit", case=Case(nic=NIC))
+    closed = hc.on_answer(answer=yr, now=1100.0, msn=8, link="lapd", peer="LAPD",
+                          requester="CA0194200", control="Y1", request_mke="YQ")
+    assert hc.on_answer(answer=yr, now=1100.0, msn=8, link="lapd", peer="LAPD",
+                        requester="CA0194200", control="Y1", request_mke="YQ") == closed
+    assert [e.outcome for e in closed] == ["confirmed"]
+    assert hc.take_touched() == [(f"{NIC}|CA0194200", None)]

@@ -109,6 +109,11 @@ class HitConfirmations:
     open: dict[tuple[str, str | None], Clock] = field(default_factory=dict)
     #: clocks a call looked at since the last :meth:`take_touched` (to journal)
     touched: set[tuple[str, str | None]] = field(default_factory=set)
+    #: the last answers seen: (msn, requester, now) -> (answer, its audit records, the clocks
+    #: it looked at), so that a step run twice audits twice the same (``on_answer``)
+    _memo: dict[tuple[int, str | None, float],
+                tuple[Message, tuple[AuditEvent, ...], frozenset[tuple[str, str | None]]]] = \
+        field(default_factory=dict)
 
     def take_touched(self) -> list[tuple[str, str | None]]:
         """``(journal key, JSON text or None)`` of each clock looked at since the last call:
@@ -162,7 +167,34 @@ class HitConfirmations:
     def on_answer(self, *, msn: int, link: str | None, peer: str | None,
                   requester: str | None, control: str | None, request_mke: str | None,
                   answer: Message, now: float) -> list[AuditEvent]:
-        """A destination's answer to a request: a hit starts clocks, a YR closes one."""
+        """A destination's answer to a request: a hit starts clocks, a YR closes one.
+
+        The same call again (the same answer object, message and time: a step the group
+        commit runs a second time after its batch was rolled back) returns the same audit
+        records and looks at the same clocks, instead of finding its own work done and
+        auditing nothing."""
+        memo = (msn, requester, now)
+        seen = self._memo.get(memo)
+        if seen is not None and seen[0] is answer:
+            self.touched.update(seen[2])
+            return list(seen[1])
+        before = set(self.touched)
+        self.touched.clear()
+        try:
+            events = self._on_answer(msn=msn, link=link, peer=peer, requester=requester,
+                                     control=control, request_mke=request_mke, answer=answer,
+                                     now=now)
+            looked = frozenset(self.touched)
+        finally:
+            self.touched |= before
+        if len(self._memo) >= 256:
+            del self._memo[next(iter(self._memo))]
+        self._memo[memo] = (answer, tuple(events), looked)
+        return events
+
+    def _on_answer(self, *, msn: int, link: str | None, peer: str | None,
+                   requester: str | None, control: str | None, request_mke: str | None,
+                   answer: Message, now: float) -> list[AuditEvent]:
         events: list[AuditEvent] = []
         if answer.mke == "YR" or request_mke == "YQ":
             nic = answer.case.nic if answer.case else None
