@@ -126,7 +126,7 @@ async def _lockout(tmp_path: Path, extra: str, idle: int) -> None:
                            options=StreamOptions(framing="len2"), reconnect=False)
         await agency.connect()
         qw = Message(format="json", mke="QW", origin="CA0194200", control="T1",
-                     person=Person(name=Name("SMITH", "JOHN")))
+                     person=Person(name=Name("SMITH", "JOHN"), dob="1975-10-12"))
         await agency.send(dumps(qw).encode())
         async with asyncio.timeout(10):
             ack = loads(await agency.receive())

@@ -127,3 +127,99 @@ async def test_the_switch_runs_the_clock_reminds_and_audits(tmp_path: Path) -> N
         while (m := h.pending("lapd")) is not None:
             assert not (m.text or "").startswith("HIT CONFIRMATION")  # no more reminders
         assert h.switch.hits.open == {}
+
+
+def test_clocks_go_to_the_journal_as_text_and_come_back() -> None:
+    """``take_touched`` gives each clock a call looked at (JSON, or None once closed);
+    ``restore`` rebuilds the same open clocks from that text."""
+    hc = HitConfirmations()
+    hc.on_answer(msn=7, link="lapd", peer="LAPD", requester="CA0194200", control="C1",
+                 request_mke="QW", answer=_hit(), now=1000.0)
+    hc.on_request(_yq("R", rno="2"), now=1100.0)
+    saved = dict(hc.take_touched())
+    assert list(saved) == [f"{NIC}|CA0194200"] and hc.touched == set()
+    again = HitConfirmations()
+    ev = again.restore(saved, now=1200.0)
+    assert [e.outcome for e in ev] == ["restored"] and ev[0].msn == 7
+    assert again.open == hc.open
+    assert again.open[(NIC, "CA0194200")].priority == "R"
+    assert again.next_due() == 1100.0 + 3600
+    # a second answer for a clock already open changes nothing but is looked at (a step the
+    # group commit runs twice writes its clock again)
+    assert hc.on_answer(msn=7, link="lapd", peer="LAPD", requester="CA0194200", control="C1",
+                        request_mke="QW", answer=_hit(), now=1000.0) == []
+    assert dict(hc.take_touched()) == saved
+    hc.on_answer(msn=8, link="lapd", peer="LAPD", requester="CA0194200", control="Y2",
+                 request_mke="YQ", answer=Message(mke="YR", status="hit", case=Case(nic=NIC)),
+                 now=1300.0)
+    assert hc.take_touched() == [(f"{NIC}|CA0194200", None)]
+    # reminders are journaled too (the count, the next due time)
+    again.due(1100.0 + 3600)
+    (_key, text), = again.take_touched()
+    assert text is not None and '"reminders": 1' in text
+
+
+def test_a_journaled_clock_that_is_not_one_is_audited_and_dropped() -> None:
+    hc = HitConfirmations()
+    ev = hc.restore({"W1|CA0194200": "{not json", "W2|": '{"nic": "W2"}'}, now=0.0)
+    assert [e.outcome for e in ev] == ["unreadable", "unreadable"]
+    assert hc.open == {}
+    assert hc.take_touched() == [("W1|CA0194200", None), ("W2|", None)]
+
+
+@pytest.mark.parametrize("fmt", ["sqlite", "log"])
+def test_both_journals_keep_the_open_clocks(tmp_path: Path, fmt: str) -> None:
+    """``hit_clock_set`` / ``hit_clocks`` on either journal: set, replace, delete, a rolled
+    back transaction, a reopen and (log) a snapshot hold the open clocks only."""
+    from clets.switch.logjournal import open_journal
+
+    path = tmp_path / "j.db"
+    j = open_journal(path, fmt)
+    with j.tx():
+        j.hit_clock_set("W1|CA0194200", '{"a": 1}')
+        j.hit_clock_set("W2|CA0194200", '{"b": 1}')
+        j.hit_clock_set("W3|", '{"c": 1}')
+        j.meta_set("config_sha256", "x")  # other meta is not a clock
+    with j.tx():
+        j.hit_clock_set("W1|CA0194200", '{"a": 2}')
+        j.hit_clock_set("W2|CA0194200", None)
+        j.hit_clock_set("W9|", None)  # closing one never journaled: nothing
+    with pytest.raises(RuntimeError), j.tx():
+        j.hit_clock_set("W3|", None)
+        raise RuntimeError("rolled back")
+    want = {"W1|CA0194200": '{"a": 2}', "W3|": '{"c": 1}'}
+    assert j.hit_clocks() == want
+    snapshot = getattr(j, "snapshot", None)
+    if snapshot is not None:
+        snapshot(whole=True)
+        with j.tx():
+            j.hit_clock_set("W3|", None)
+        want = {"W1|CA0194200": '{"a": 2}'}
+    j.close()
+    j = open_journal(path, fmt)
+    try:
+        assert j.hit_clocks() == want
+        assert j.meta_get("config_sha256") == "x"
+    finally:
+        j.close()
+
+
+def test_a_step_run_twice_audits_the_same() -> None:
+    """The group commit runs a batch's steps again after a rollback (batch.py): the second
+    call with the same answer returns the same records and looks at the same clocks."""
+    hc = HitConfirmations()
+    hit = _hit()
+    kw = dict(msn=7, link="lapd", peer="LAPD", requester="CA0194200", control="C1",
+              request_mke="QW")
+    first = hc.on_answer(answer=hit, now=1000.0, **kw)  # type: ignore[arg-type]
+    hc.take_touched()  # written, then rolled back with its batch
+    again = hc.on_answer(answer=hit, now=1000.0, **kw)  # type: ignore[arg-type]
+    assert [e.outcome for e in again] == ["clock_started"] and again == first
+    assert [k for k, v in hc.take_touched() if v is not None] == [f"{NIC}|CA0194200"]
+    yr = Message(mke="YR", status="hit", case=Case(nic=NIC))
+    closed = hc.on_answer(answer=yr, now=1100.0, msn=8, link="lapd", peer="LAPD",
+                          requester="CA0194200", control="Y1", request_mke="YQ")
+    assert hc.on_answer(answer=yr, now=1100.0, msn=8, link="lapd", peer="LAPD",
+                        requester="CA0194200", control="Y1", request_mke="YQ") == closed
+    assert [e.outcome for e in closed] == ["confirmed"]
+    assert hc.take_touched() == [(f"{NIC}|CA0194200", None)]

@@ -78,7 +78,7 @@ link = "ncic"
 
 def _qw(origin: str, control: str) -> bytes:
     return dumps(Message(format="json", mke="QW", origin=origin, control=control,
-                         person=Person(name=Name("SMITH", "JOHN")))).encode()
+                         person=Person(name=Name("SMITH", "JOHN"), dob="1975-10-12"))).encode()
 
 
 def _frame(payload: bytes) -> bytes:

@@ -62,7 +62,7 @@ async def test_request_and_answer_over_tcp(tmp_path: Path) -> None:
                            options=StreamOptions(framing="len2"), reconnect=False)
         await agency.connect()
         qw = Message(format="json", mke="QW", origin="CA0194200", control="T1",
-                     person=Person(name=Name("SMITH", "JOHN")))
+                     person=Person(name=Name("SMITH", "JOHN"), dob="1975-10-12"))
         await agency.send(dumps(qw).encode())
         async with asyncio.timeout(5):
             ack = loads(await agency.receive())

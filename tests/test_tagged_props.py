@@ -327,18 +327,24 @@ def test_grammar_shaped_text_raises_only_decode_errors(s: str) -> None:
                           st.sampled_from(["NAM/", "DOB/", "A1B/", "ab1/", "12/", "OFF/X"])),
                 min_size=1, max_size=12),
        st.sampled_from(["", " ", ".", " . "]))
-def test_response_line_bounds_agree_with_the_separator_regex(words: list[str], dot: str
+def test_response_line_pieces_agree_with_the_separator_regex(words: list[str], dot: str
                                                             ) -> None:
-    """The ``/``-scanning fast path of ``line_bounds`` cuts where ``LINE_SEP`` does.
+    """``line_pieces`` cuts where ``LINE_SEP`` does, and its offsets are those of the pieces.
 
-    (Its ends may keep the leading spaces of a separator run; values are stripped.)
+    (A piece keeps all but the last character of a run of separators; values are
+    ``piece[4:].rstrip(" .").lstrip(" ")``.)
     """
-    from clets.codecs.tagged import LINE_SEP, line_bounds
+    from clets.codecs.tagged import LINE_SEP, line_pieces
 
     line = ("NAM/" + dot.join(words)).rstrip(" .")
-    starts, ends = line_bounds(line)
-    pieces = [line[a:b].rstrip(" ") for a, b in zip(starts, ends, strict=True)]
-    assert pieces == LINE_SEP.split(line)
+    pieces = line_pieces(line)
+    pos = 0
+    for piece in pieces:
+        assert line.startswith(piece, pos)
+        pos += len(piece) + 1
+    assert pos == len(line) + 1
+    values = [p.rstrip(" .") for p in pieces]
+    assert values == LINE_SEP.split(line)
 
 
 @given(st.text(alphabet=ALNUM + " -,'/.abc", max_size=20))
@@ -349,3 +355,29 @@ def test_inlined_parsers_are_the_dictionarys_parsers(raw: str) -> None:
 
     for kind, source in _INLINE_PARSE.items():
         assert eval(source, {}, {"raw": raw}) == _DIRECT_PARSERS[kind](raw), kind
+
+
+@given(st.lists(st.one_of(st.text(alphabet=ALNUM + "./ -", max_size=12),
+                          st.sampled_from(["NAM/", "DOB/", "A1B/", "ab1/", ".", ". ", "OFF/X"])),
+                max_size=12))
+def test_split_fields_cuts_where_the_separator_regex_does(words: list[str]) -> None:
+    """The fast path of ``split_fields`` (one search, then ``str.split``) is ``REQ_SEP``'s."""
+    from clets.codecs.tagged import REQ_SEP, split_fields
+
+    body = ".".join(words)
+    assert split_fields(body) == REQ_SEP.split(body)
+
+
+@given(st.one_of(st.text(alphabet=ALNUM + "IOQ a-", min_size=15, max_size=18),
+                 st.text(alphabet="0123456789ABCDEFGHJKLMNPRSTUVWXYZ", min_size=17,
+                         max_size=17)))
+def test_vin_check_digit_is_the_weighted_sum(vin: str) -> None:
+    """The C-level VIN check is the ISO 3779 sum written plainly."""
+    from clets.model.edits import _VIN_MAP, _VIN_WEIGHTS, vin_check_digit_ok
+
+    if len(vin) != 17 or any(c not in _VIN_MAP for c in vin):
+        want = False
+    else:
+        digit = sum(_VIN_MAP[c] * w for c, w in zip(vin, _VIN_WEIGHTS, strict=True)) % 11
+        want = vin[8] == ("X" if digit == 10 else str(digit))
+    assert vin_check_digit_ok(vin) is want

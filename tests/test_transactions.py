@@ -108,18 +108,21 @@ def test_the_record_type_lines_of_the_files_are_in_the_response_profile() -> Non
             assert TABLE.file_of_type(line) is not None
 
 
-def test_the_switch_step_2_refuses_what_ncic_refuses_when_enforced() -> None:
-    enforced = dataclasses.replace(TABLE, enforce=True)
+def test_the_switch_step_2_refuses_what_ncic_refuses_unless_turned_off() -> None:
+    """The shipped table is enforced (issue 17); a table with ``enforce = false`` (what
+    ``[switch] ncic_transactions = false`` gives the engine) lets the short entry through."""
+    assert TABLE.enforce
+    relaxed = dataclasses.replace(TABLE, enforce=False)
     peer = PeerConfig("LAPD", frozenset({"CA0349999"}), access="full")
     msg = NCIC.decode(INVALID[0][0])
     kwargs = dict(peer=peer, transport_oris=frozenset(), routes=builtin_table(),
                   today=dt.date(2026, 1, 1))
-    authorize(msg, **kwargs)  # type: ignore[arg-type]  # the shipped profile: not enforced
     with pytest.raises(Rejected) as err:
-        authorize(msg, transactions=enforced, **kwargs)  # type: ignore[arg-type]
+        authorize(msg, **kwargs)  # type: ignore[arg-type]  # the shipped table: enforced
     assert err.value.code == MISSING_FIELD
     assert "MISSING MANDATORY FIELD HGT" in str(err.value)
-    authorize(NCIC.decode(VALID[0]), transactions=enforced, **kwargs)  # type: ignore[arg-type]
+    authorize(msg, transactions=relaxed, **kwargs)  # type: ignore[arg-type]
+    authorize(NCIC.decode(VALID[0]), **kwargs)  # type: ignore[arg-type]
 
 
 def test_a_table_without_keys_or_with_an_unknown_file_is_a_layout_error() -> None:
@@ -131,17 +134,19 @@ def test_a_table_without_keys_or_with_an_unknown_file_is_a_layout_error() -> Non
         Transactions.from_toml('[[rule]]\nrequire = ["NAM"]')
 
 
-def test_a_switch_configured_for_ncic_transactions_refuses_a_short_entry(tmp_path: object
-                                                                         ) -> None:
-    """``[switch] ncic_transactions = true``: step 2 answers .20. naming the missing tag."""
+@pytest.mark.parametrize("setting", ["", "ncic_transactions = true\n",
+                                     "ncic_transactions = false\n"])
+def test_a_switch_refuses_a_short_entry_unless_configured_off(tmp_path: object,
+                                                              setting: str) -> None:
+    """By default (and with ``ncic_transactions = true``) step 2 answers .20. naming the
+    missing tag; ``ncic_transactions = false`` forwards the short entry."""
     from pathlib import Path
 
     from clets.model import Case, Message, Name, Person, dumps
     from tests._switch_kit import Harness, config_text, run_async
 
     tmp = Path(str(tmp_path))
-    text = config_text(tmp / "journal.db").replace("[switch]\n",
-                                                   "[switch]\nncic_transactions = true\n", 1)
+    text = config_text(tmp / "journal.db").replace("[switch]\n", f"[switch]\n{setting}", 1)
 
     @run_async
     async def scenario() -> None:
@@ -151,7 +156,45 @@ def test_a_switch_configured_for_ncic_transactions_refuses_a_short_entry(tmp_pat
                                           sex="F", race="W"), case=Case(oca="24-1"))
             await h.send("lapd", dumps(entry).encode())
             er = await h.recv("lapd")
-            assert er.mke == "ER" and er.error is not None
-            assert (er.error.code, er.error.reason) == (20, "MISSING MANDATORY FIELD HGT")
+            if setting.endswith("false\n"):
+                assert er.error is None or er.error.code != 20, er
+            else:
+                assert er.mke == "ER" and er.error is not None
+                assert (er.error.code, er.error.reason) == (20, "MISSING MANDATORY FIELD HGT")
 
     scenario()
+
+
+def test_the_untagged_data_of_a_locate_is_named_and_checked() -> None:
+    """transactions.toml ``[untagged]``: a locate's values after its identifiers are DOL,
+    LCA (and EXT for a wanted person), the names' rows check them; a clear's stay unnamed."""
+    from clets.errors import INVALID_FIELD
+    from clets.model.transactions import untagged_fields
+
+    lw = NCIC.decode(b"LW.MD1012600.NAM/SMITH, JOHN J.NIC/W146203706.19990205"
+                     b".CASE 1234567890.EXTR")
+    assert lw.fields["POS"] == "19990205\nCASE 1234567890\nEXTR"  # the wire form is kept
+    assert untagged_fields(lw) == {"DOL": "19990205", "LCA": "CASE 1234567890", "EXT": "EXTR"}
+    check_transaction(lw)
+    assert NCIC.encode(lw) == (b"LW.MD1012600.NAM/SMITH, JOHN J.NIC/W146203706.19990205"
+                               b".CASE 1234567890.EXTR")
+    lv = NCIC.decode(b"LV.MD1012600.VIN/1HGCM82633A004352.NIC/V146203706.19990205.CASE 9")
+    assert untagged_fields(lv) == {"DOL": "19990205", "LCA": "CASE 9"}
+    bad = NCIC.decode(b"LW.MD1012600.NAM/SMITH, JOHN J.NIC/W146203706.1999025.CASE 1.EXTR")
+    with pytest.raises(ValidationError) as err:
+        check_transaction(bad)
+    assert (err.value.code, err.value.field) == (INVALID_FIELD, "DOL")
+    cw = NCIC.decode(b"CW.MD1012600.NAM/SMITH, JOHN J.NIC/W146203706.19990205.CASE 1")
+    assert cw.fields["POS"] and untagged_fields(cw) == {}
+    assert TABLE.untagged_names("QW") == ()
+
+
+def test_an_untagged_list_of_an_unknown_file_or_kind_is_a_layout_error() -> None:
+    from clets.errors import LayoutError
+
+    with pytest.raises(LayoutError):
+        Transactions.from_toml('[untagged.nope]\nlocate = ["DOL"]')
+    with pytest.raises(LayoutError):
+        Transactions.from_toml('[untagged]\nlocatex = ["DOL"]')
+    with pytest.raises(LayoutError):
+        Transactions.from_toml('[untagged]\nlocate = ["DATE"]')

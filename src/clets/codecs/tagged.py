@@ -51,64 +51,44 @@ TAG_AT = re.compile(r"[A-Z0-9]{3}/")
 TAG_FULL = re.compile(r"[A-Z0-9]{3}")
 #: inquiry separator: a period followed by a tag
 REQ_SEP = re.compile(r"\.(?=[A-Z0-9]{3}/)")
+#: a period that does not start a tag (then ``REQ_SEP`` decides where fields end)
+_DOT_IN_VALUE = re.compile(r"\.(?![A-Z0-9]{3}/)")
 #: a control field (``*CONTROL``): 1-10 characters, no period or line break
 CONTROL_RE = re.compile(r"[^.\n]{1,10}")
-_TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
 def split_fields(body: str) -> list[str]:
     """``TAG/value.TAG/value`` split at each ``.`` that starts a tag (``REQ_SEP``).
 
-    The common case -- no ``.`` inside a value -- is a plain ``str.split``; only when a piece
-    does not start with a tag (``MIS/FTA. NO BAIL``) does the regex decide.
+    The common case -- every ``.`` starts a tag, none inside a value -- is a plain
+    ``str.split``, after one regex search for a ``.`` that does not (``_DOT_IN_VALUE``, in C:
+    it was a Python test of each piece); only then (``MIS/FTA. NO BAIL``) does ``REQ_SEP``
+    split.
     """
-    parts = body.split(".")
-    for part in parts[1:]:
-        if (len(part) < 4 or part[3] != "/" or part[0] not in _TAG_CHARS
-                or part[1] not in _TAG_CHARS or part[2] not in _TAG_CHARS):
-            return REQ_SEP.split(body)
-    return parts
+    if _DOT_IN_VALUE.search(body) is None:
+        return body.split(".")
+    return REQ_SEP.split(body)
 
 
-def line_bounds(line: str) -> tuple[list[int], list[int]]:
-    """Where each ``TAG/value`` piece of a response line starts and ends (``line[start:end]``).
+def line_pieces(line: str) -> list[str]:
+    """A response line cut into its ``TAG/value`` pieces, one character cut out between two.
 
-    A value ends where a run of spaces or periods is followed by ``TAG/`` (``LINE_SEP``).
-    Without a period in the line, the separators are spaces, so it is enough to look at each
-    ``/`` (one per field, usually): a tag starts three characters before it if a space precedes
-    those three and they are capitals or digits.  Lines with a period take the regex.  (An
-    end may keep the leading spaces of a run of separators: callers strip values.)
+    A value ends where a run of spaces or periods is followed by ``TAG/`` (``LINE_SEP``): the
+    cut is the run's last character, so the rest of the run stays at the end of the piece
+    before (callers take a value as ``piece[4:].rstrip(" .").lstrip(" ")``; a value never
+    ends with a space or period, those belong to the separator).  Piece ``k`` starts at
+    ``sum(len(p) + 1 for p in pieces[:k])``: offsets need no second pass.  One ``re.split``
+    in C (was: a scan of each ``/`` in Python, three times slower on a record line).
     """
-    if "." in line:
-        parts = LINE_SEP_KEEP.split(line)  # separators are the odd items
-        starts = []
-        ends = []
-        pos = 0
-        for i in range(0, len(parts), 2):
-            starts.append(pos)
-            pos += len(parts[i])
-            ends.append(pos)
-            if i + 1 < len(parts):
-                pos += len(parts[i + 1])
-        return starts, ends
-    starts = [0]
-    find = line.find
-    i = find("/", 4)
-    while i > 0:
-        j = i - 3
-        if line[j - 1] == " ":
-            t = line[j:i]
-            if t.isascii() and t.isalnum() and (t.isupper() or t.isdigit()):
-                starts.append(j)
-        i = find("/", i + 1)
-    ends = [j - 1 for j in starts[1:]]
-    ends.append(len(line))
-    return starts, ends
+    return LINE_CUT.split(line)
 
 
 #: response-line separator: spaces/periods followed by a tag
 LINE_SEP = re.compile(r"[ .]+(?=[A-Z0-9]{3}/)")
-LINE_SEP_KEEP = re.compile(r"([ .]+)(?=[A-Z0-9]{3}/)")
+#: the last character of such a run: where ``line_pieces`` cuts
+LINE_CUT = re.compile(r"[ .](?=[A-Z0-9]{3}/)")
+#: the same for a line without a period (a literal first character: a faster scan)
+SPACE_CUT = re.compile(r" (?=[A-Z0-9]{3}/)")
 #: where the echoed fields of a status line begin
 LINE_FIELDS = re.compile(r"(?:^|[ .]+)(?=[A-Z0-9]{3}/)")
 ERROR_LINE = re.compile(r"\.([0-9]{2})\.(.*)")
@@ -117,7 +97,6 @@ TOKEN_RE = re.compile(r"[A-Z0-9]+")
 #: characters a text message may hold (CR, LF, DEL and EBCDIC NL are ignored or line ends)
 BAD_IN = re.compile(r"[^\x20-\x7e\r\n\x7f\x85]")
 BAD_OUT = re.compile(r"[^\x20-\x7e\n]")
-_CONTROLS = re.compile(r"[\r\x7f\x85]")
 _STRIP_ALL = str.maketrans("", "", "\r\n\x7f\x85")
 
 
@@ -157,8 +136,8 @@ def normalize(text: str, *, join_lines: bool = False) -> str:
     """Line ends to LF (CR LF, CR, EBCDIC NL) and DEL removed; ``join_lines`` drops LF too."""
     if join_lines:
         return text.translate(_STRIP_ALL)
-    if _CONTROLS.search(text) is None:
-        return text
+    if "\r" not in text and "\x7f" not in text and "\x85" not in text:
+        return text  # three C scans: faster than one regex search
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x85", "\n").replace(
         "\x7f", "")
 
@@ -447,21 +426,32 @@ def _free(fd: FieldDef) -> bool:
 
 
 def _value_guard(fd: FieldDef) -> Callable[[str], bool]:
-    """True when ``fd``'s edits find nothing in a wire value kept in ``fields``."""
+    """True when ``fd``'s edits find nothing in a wire value kept in ``fields``.
+
+    Generated per row with only the tests the row has (a length, a character class, a code
+    table, the code before `` - `` of a translated value): it runs once per such value on
+    every decode.
+    """
     from clets.model.edits import code_table
 
-    mx, mn, chars = fd.max, fd.min, fd.chars
-    codes = code_table(fd.table).codes if fd.table is not None else None
-    expands = fd.expands
-
-    def ok(value: str) -> bool:
-        v = value.strip()
-        if expands and " - " in v:
-            v = v.split(" - ", 1)[0].rstrip()
-        n = len(v)
-        return ((mx is None or n <= mx) and (mn is None or n >= mn)
-                and (chars is None or chars.fullmatch(v) is not None)
-                and (codes is None or v in codes))
+    namespace: dict[str, Any] = {}
+    tests: list[str] = []
+    if fd.max is not None:
+        tests.append(f"len(v) <= {int(fd.max)}")
+    if fd.min is not None:
+        tests.append(f"len(v) >= {int(fd.min)}")
+    if fd.chars is not None:
+        namespace["chars"] = fd.chars.fullmatch
+        tests.append("chars(v) is not None")
+    if fd.table is not None:
+        namespace["codes"] = code_table(fd.table).codes
+        tests.append("v in codes")
+    lines = ["def ok(value):", "    v = value.strip()"]
+    if fd.expands:
+        lines += ["    if ' - ' in v:", "        v = v.split(' - ', 1)[0].rstrip()"]
+    lines.append(f"    return {' and '.join(tests) or 'True'}")
+    exec(compile("\n".join(lines), f"<clets guard {fd.tag}>", "exec"), namespace)
+    ok: Callable[[str], bool] = namespace["ok"]
     return ok
 
 
@@ -501,6 +491,7 @@ class TaggedText:
         self._short_dates = short_dates
         #: mke -> tag -> whether a value kept in ``fields`` passes its row's edits
         self._guards: dict[str, dict[str, Callable[[str], bool]]] = {}
+        self._wrapping: dict[str, dict[str, bool]] = {}
 
     def stores(self, mke: str, cls: type, checked: bool) -> dict[str, Callable[..., None]]:
         """tag -> store for a message with key ``mke`` (keyed rows of fields.toml apply)."""
@@ -656,14 +647,19 @@ class TaggedText:
         if guards is None and bad is not None:
             guards = self.field_guards(mke)
         fields = target.fields
-        line = line.rstrip(" .")  # a final '.' separates too (wrapped lines)
-        starts, ends = line_bounds(line)
+        # a final '.' separates too (wrapped lines)
+        if line[-1:] in " .":
+            line = line.rstrip(" .")
+        plain = "." not in line  # then every separator is spaces: a faster regex, strip()
+        # one field (no second '/'): no cut to look for
+        pieces = ((SPACE_CUT if plain else LINE_CUT).split(line) if line.find("/", 4) > 0
+                  else [line])
+        pos = base
         tag = ""
         # This loop is the decode hot path of responses: ``store`` is inlined.
-        for start, end in zip(starts, ends, strict=True):
-            tag = line[start:start + 3]
-            value = line[start + 4:end].strip()
-            pos = base + start
+        for piece in pieces:
+            tag = piece[:3]
+            value = piece[4:].strip() if plain else piece[4:].rstrip(" .").lstrip(" ")
             if not value:
                 raise DecodeError("empty field", format=self.fmt, field=tag, offset=pos)
             if tag in offsets:
@@ -671,6 +667,7 @@ class TaggedText:
                 fields[tag] = value if prev is None else f"{prev}\n{value}"
                 if bad is not None:
                     bad.append(value)
+                pos += len(piece) + 1
                 continue
             offsets[tag] = pos + 4
             store = stores.get(tag)
@@ -680,13 +677,14 @@ class TaggedText:
                     guard = guards.get(tag)
                     if guard is not None and not guard(value):
                         bad.append(value)  # type: ignore[union-attr]
-                continue
-            try:
-                store(target, value, bad)
-            except ValidationError as exc:
-                exc.format = self.fmt
-                exc.offset = pos + 4
-                raise
+            else:
+                try:
+                    store(target, value, bad)
+                except ValidationError as exc:
+                    exc.format = self.fmt
+                    exc.offset = pos + 4
+                    raise
+            pos += len(piece) + 1
         return tag
 
     def free_in(self, tag: str, mke: str = "") -> bool:
@@ -698,6 +696,17 @@ class TaggedText:
         """Whether a line without a tag after ``tag``'s value continues it (free text)."""
         fd = self.dictionary.row_for(tag, mke)
         return fd is None or _free(fd)
+
+    def wrapping(self, mke: str) -> dict[str, bool]:
+        """tag -> :meth:`wraps` for the known tags of ``mke`` (an unknown tag wraps)."""
+        found = self._wrapping.get(mke)
+        if found is None:
+            tags = set(self.dictionary.by_tag) | set(self.dictionary.keyed.get(mke, {}))
+            found = {tag: self.wraps(tag, mke) for tag in tags}
+            if len(self._wrapping) > 512:
+                self._wrapping.clear()
+            self._wrapping[mke] = found
+        return found
 
     def _continue(self, target: Message | Record, tag: str, line: str) -> None:
         """Append a wrapped line to ``tag``'s value (its slot, or ``fields``)."""
@@ -747,7 +756,7 @@ class TaggedText:
         pos = base  # where the current line starts
         rest = lines
         banner: list[str] = []
-        last: tuple[Record, str] | None = None  # the value a wrapped line continues
+        last: str | None = None  # the tag of the value a wrapped line continues
         echo_open = False  # the status line's echoed fields may go on over the next line
         if not first.startswith("MKE/"):
             fm = LINE_FIELDS.search(first) if "/" in first else None
@@ -766,55 +775,80 @@ class TaggedText:
         line_fields = self.line_fields
         rec_stores = self.stores(mke, Record, bad is not None)
         guards = self.field_guards(mke) if bad is not None else None
+        wraps = self.wrapping(mke)
+        # Consecutive tag lines of one record are read in one call, as one line with their
+        # line breaks as spaces (the same length: offsets are unchanged, and a line break
+        # before a tag separates as a space does): ``run`` is where the run starts.
+        run = run_end = -1
         for line in rest:
             at = pos
             pos += len(line) + 1
-            if line.startswith("MKE/"):
-                # the record type, alone on its line (as written) or followed by its first
-                # fields (``MKE/WANTED PERSON NAM/SMITH, JOHN ...``, as some files send it)
-                starts, ends = line_bounds(line.rstrip(" ."))
-                rec = Record()
-                rec.fields["MKE"] = line[4:ends[0]].strip()
-                rec_offsets = {}
-                every.append(rec_offsets)
-                records.append(rec)
-                last = (rec, "MKE")
-                if len(starts) > 1:
-                    tag = line_fields(line[starts[1]:], at + starts[1], rec, rec_offsets, bad,
-                                      mke, rec_stores, guards)
-                    last = (rec, tag)
+            if line[3:4] == "/" and TAG_AT.match(line) is not None:
+                if line.startswith("MKE/"):
+                    # the record type, alone on its line (as written) or followed by its
+                    # first fields (``MKE/WANTED PERSON NAM/SMITH, JOHN ...``, as some files
+                    # send it)
+                    if run >= 0:
+                        line_fields(body[run - base:run_end - base].replace("\n", " "), run,
+                                    rec, rec_offsets, bad, mke, rec_stores, guards)  # type: ignore[arg-type]
+                        run = -1
+                    head = line
+                    if "/" in line[4:]:
+                        cut = LINE_CUT.search(line.rstrip(" ."))
+                        if cut is not None:
+                            head = line[:cut.start()]
+                    rec = Record()
+                    rec.fields["MKE"] = head[4:].rstrip(" .").strip()
+                    rec_offsets = {}
+                    every.append(rec_offsets)
+                    records.append(rec)
+                    last = "MKE"
+                    if head is not line:
+                        run, run_end = at + len(head) + 1, pos - 1
+                    continue
+                if rec is None:
+                    if echo_open and not records:
+                        # the echo of a status line, continued on the next line
+                        line_fields(line, at, msg, seen, bad, mke)
+                        continue
+                    rec = Record(file="other")
+                    rec_offsets = {}
+                    every.append(rec_offsets)
+                    records.append(rec)
+                if run < 0:
+                    run = at
+                run_end = pos - 1
                 continue
+            if run >= 0:
+                last = line_fields(body[run - base:run_end - base].replace("\n", " "), run,
+                                   rec, rec_offsets, bad, mke, rec_stores, guards)  # type: ignore[arg-type]
+                run = -1
             if not line.strip():
                 if rec is not None:
                     self._record_head(rec)
                 rec = None
                 last = None
                 echo_open = False
-                continue
-            if not (line[3:4] == "/" and TAG_AT.match(line)):
-                if last is not None and (last[1] == "MKE" or self.wraps(last[1], mke)):
-                    self._continue(last[0], last[1], line)
-                elif rec is not None:
-                    _append(rec.fields, TEXT_KEY, line.strip())
-                else:
-                    banner.append(line.strip())
-                    echo_open = False
-                continue
-            if rec is None:
-                if echo_open and not records:
-                    # the echo of a status line, continued on the next line
-                    line_fields(line, at, msg, seen, bad, mke)
-                    continue
-                rec = Record(file="other")
-                rec_offsets = {}
-                every.append(rec_offsets)
-                records.append(rec)
-            last = (rec, line_fields(line, at, rec, rec_offsets, bad, mke, rec_stores, guards))
+            elif rec is not None and last is not None and (
+                    last == "MKE" or wraps.get(last, True)):
+                self._continue(rec, last, line)
+            elif rec is not None:
+                _append(rec.fields, TEXT_KEY, line.strip())
+            else:
+                banner.append(line.strip())
+                echo_open = False
+        if run >= 0:
+            line_fields(body[run - base:run_end - base].replace("\n", " "), run, rec,  # type: ignore[arg-type]
+                        rec_offsets, bad, mke, rec_stores, guards)
         if rec is not None:
             self._record_head(rec)
-        for found in every:
-            for tag, off in found.items():
-                offsets.setdefault(tag, off)
+        if every:
+            # first offset of each tag: the message's own first, then record by record
+            merged: dict[str, int] = {}
+            for found in reversed(every):
+                merged.update(found)
+            merged.update(offsets)
+            offsets.update(merged)
         msg.text = "\n".join(banner) if banner else None
         status = self.profile.status_of(msg.text)
         msg.status = status if status is not None else ("hit" if records else None)

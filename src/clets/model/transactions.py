@@ -21,7 +21,10 @@ from .dictionary import FieldDictionary, default_dictionary, get_path
 from .types import Message
 
 __all__ = ["KINDS", "NcicFile", "Rule", "Transactions", "check_transaction",
-           "default_transactions"]
+           "default_transactions", "untagged_fields"]
+
+#: key of ``Message.fields`` holding untagged values, one a line (``clets.codecs.tagged``)
+POS_KEY = "POS"
 
 KINDS = ("entry", "modify", "cancel", "locate", "clear", "inquiry", "supplemental")
 
@@ -54,6 +57,17 @@ class Transactions:
     files: dict[str, NcicFile]
     rules: dict[str, Rule] = field(default_factory=dict)
     enforce: bool = False
+    #: names of the untagged values of a transaction, by kind (file ``""``: every file
+    #: without its own list)
+    untagged: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+
+    def untagged_names(self, mke: str) -> tuple[str, ...]:
+        """The names of ``mke``'s untagged values in order (``()``: none known)."""
+        for fid, kind in self.kind_of(mke):
+            names = self.untagged.get((fid, kind), self.untagged.get(("", kind)))
+            if names:
+                return names
+        return ()
 
     def kind_of(self, mke: str) -> list[tuple[str, str]]:
         """(file, kind) pairs a message key belongs to (QW is an inquiry of several)."""
@@ -102,7 +116,20 @@ class Transactions:
                         tuple(tuple(s) for s in raw.get("identify", ())))
             for key in keys:
                 rules[key] = rule  # a later rule for a key replaces an earlier one
-        return cls(files, rules, bool(data.get("enforce", False)))
+        untagged: dict[tuple[str, str], tuple[str, ...]] = {}
+        for name, raw in data.get("untagged", {}).items():
+            if isinstance(raw, list):  # [untagged] kind = [...]: every file
+                untagged[("", name)] = tuple(str(t) for t in raw)
+                continue
+            if name not in files or not isinstance(raw, dict):
+                raise LayoutError(f"untagged: unknown file {name!r}", source=source)
+            for kind, names in raw.items():
+                untagged[(name, kind)] = tuple(str(t) for t in names)
+        for (fid, kind), names in untagged.items():
+            if kind not in KINDS or not all(isinstance(t, str) and len(t) == 3 for t in names):
+                raise LayoutError(f"untagged {fid or '*'}.{kind}: a kind and three-letter tags",
+                                  source=source)
+        return cls(files, rules, bool(data.get("enforce", False)), untagged)
 
 
 @cache
@@ -122,15 +149,36 @@ def _present(msg: Message, tag: str, dictionary: FieldDictionary) -> bool:
     return value is not None and value != "" and value != []
 
 
+def untagged_fields(msg: Message, *, table: Transactions | None = None) -> dict[str, str]:
+    """The untagged values of ``msg`` (``fields["POS"]``) by the names ``transactions.toml``
+    gives its transaction, in order; values past the known names are left out."""
+    raw = msg.fields.get(POS_KEY)
+    if not raw:
+        return {}
+    names = (table or default_transactions()).untagged_names(msg.mke)
+    return dict(zip(names, raw.split("\n"), strict=False))
+
+
 def check_transaction(msg: Message, *, table: Transactions | None = None,
                       dictionary: FieldDictionary | None = None) -> None:
     """Raise ValidationError ``.20. MISSING MANDATORY FIELD <TAG>`` (code 20) when ``msg``
-    lacks what its transaction must carry; keys without a rule pass."""
+    lacks what its transaction must carry; keys without a rule pass.  The named untagged
+    values (``untagged_fields``) get their rows' edits: a reject is the row's ValidationError
+    (code 21, naming the tag)."""
     table = table or default_transactions()
+    dictionary = dictionary or default_dictionary()
+    named = untagged_fields(msg, table=table)
+    if named:
+        from .edits import _check_fields, _today  # edits imports this module's package
+
+        found: list[Any] = []
+        _check_fields(dictionary, Message, msg.mke, named, "", _today(), found)
+        for finding in found:
+            if finding.severity == "reject":
+                raise finding.to_error()
     rule = table.rules.get(msg.mke)
     if rule is None:
         return
-    dictionary = dictionary or default_dictionary()
 
     def missing(tag: str) -> ValidationError:
         return ValidationError(f"MISSING MANDATORY FIELD {tag}", field=tag, code=MISSING_FIELD)

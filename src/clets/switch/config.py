@@ -102,8 +102,10 @@ class SwitchSettings:
     #: audit trail is never purged by this
     retain_days: float = 30.0
     #: refuse in step 2 what NCIC refuses for its transactions (model/transactions.toml:
-    #: mandatory fields and identifying sets), with ``.20. MISSING MANDATORY FIELD <TAG>``
-    ncic_transactions: bool = False
+    #: mandatory fields and identifying sets), with ``.20. MISSING MANDATORY FIELD <TAG>``;
+    #: on by default (issue 17: step 2 rejects what NCIC would reject), ``false`` turns it off
+    #: for a switch that is not in front of NCIC (a test bench of partial messages)
+    ncic_transactions: bool = True
     #: ``sqlite`` (tables, the default) or ``log`` (append-only blocks, state in memory:
     #: logjournal.py); an existing journal file is opened in the format it has
     journal_format: str = "sqlite"
@@ -113,6 +115,10 @@ class SwitchSettings:
     #: the log journal appends its blocks on a writer thread (one in flight): the event loop
     #: is not held by the fsync
     commit_thread: bool = False
+    #: seconds the entering agency has to confirm a hit (switch/hitconfirm.py): NCIC's policy,
+    #: 10 minutes when urgent (YQ ``PRI/U``), one hour when routine (``PRI/R``)
+    hit_confirm_urgent: float = 600.0
+    hit_confirm_routine: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +319,8 @@ class _Checker:
 
 _SWITCH_KEYS = {"name", "home_state", "journal", "ori", "deadline", "ttl", "max_message_bytes",
                 "dedup_window", "retry", "metrics_listen", "unsafe_test_mode", "retain_days",
-                "ncic_transactions", "journal_format", "commit_delay", "commit_thread"}
+                "ncic_transactions", "journal_format", "commit_delay", "commit_thread",
+                "hit_confirm_urgent", "hit_confirm_routine"}
 #: negative controls of the crash tests: ``ack-before-commit`` (the ACK leaves before the
 #: commit, which is not synced either: a kill -9 loses it), ``synchronous-normal`` and
 #: ``synchronous-off`` (the ACK follows the commit, but the commit is not synced: only a power
@@ -383,7 +390,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     if unsafe is not None and unsafe not in UNSAFE_TEST_MODES:
         c.add(f"[switch]: unsafe_test_mode must be one of {', '.join(UNSAFE_TEST_MODES)}",
               "switch", None, "unsafe_test_mode")
-    ncic_tx = c.get(sw_raw, "ncic_transactions", bool, "switch", None, default=False)
+    ncic_tx = c.get(sw_raw, "ncic_transactions", bool, "switch", None, default=True)
     # CLETS_JOURNAL_FORMAT sets the default (runs the whole test suite on either format)
     jformat = c.get(sw_raw, "journal_format", str, "switch", None,
                     default=os.environ.get("CLETS_JOURNAL_FORMAT", "sqlite"))
@@ -400,7 +407,11 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     settings = SwitchSettings(name, home, jpath if jpath.is_absolute() else base_dir / jpath,
                               ori, deadline, ttl, max_bytes, window, default_retry,
                               metrics_listen, unsafe, retain, bool(ncic_tx), jformat,
-                              commit_delay, commit_thread)
+                              commit_delay, commit_thread,
+                              hit_confirm_urgent=c.number(sw_raw, "hit_confirm_urgent", "switch",
+                                                          None, 600.0),
+                              hit_confirm_routine=c.number(sw_raw, "hit_confirm_routine",
+                                                           "switch", None, 3600.0))
 
     # [[peer]]
     peers: dict[str, PeerConfig] = {}

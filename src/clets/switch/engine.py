@@ -177,10 +177,12 @@ class Switch:
         self._pending_start: Any = None
         #: hit confirmation clocks (switch/hitconfirm.py): started by hits, run by YQ,
         #: closed by YR, reminders from the timer
-        self.hits = HitConfirmations()
-        #: NCIC's mandatory fields per transaction, enforced in step 2 when the config says so
+        self.hits = HitConfirmations(windows={"U": config.switch.hit_confirm_urgent,
+                                              "R": config.switch.hit_confirm_routine})
+        #: NCIC's mandatory fields per transaction, enforced in step 2 unless the config says
+        #: ``ncic_transactions = false``
         self._transactions = dataclasses.replace(
-            default_transactions(), enforce=True) if config.switch.ncic_transactions else None
+            default_transactions(), enforce=config.switch.ncic_transactions)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -242,6 +244,10 @@ class Switch:
                     self.journal.audit(AuditEvent(
                         "recovered", outcome="requeued",
                         reason=f"{recovered} in_flight rows requeued"), now)
+                # the hit confirmation clocks open when the switch stopped (or was killed)
+                for ev in self.hits.restore(self.journal.hit_clocks(), now):
+                    self.journal.audit(ev, now)
+                self._save_hits_in_tx()
 
         self._journal_ok.set()
         self._held.clear()
@@ -820,6 +826,7 @@ class Switch:
                                destination=",".join(names), **audit_kw), now)
             for ev in self.hits.on_request(msg, now):  # a YQ runs its hit's clock
                 j.audit(ev, now)
+            self._save_hits_in_tx()
             frames = [(oid, self._encode_forward(dest, msg, control_of(oid), address))
                       for oid, dest, address in forwards]
             return status, msn, frames
@@ -1113,6 +1120,7 @@ class Switch:
                                           requester=req.origin, control=req.control,
                                           request_mke=req.mke, answer=msg, now=now):
                 j.audit(ev, now)  # a hit starts a confirmation clock, a YR closes it
+            self._save_hits_in_tx()
             return responses
 
         def after(ok: bool, value: Any) -> None:
@@ -1558,7 +1566,15 @@ class Switch:
                                               frame, now, now + self.config.switch.ttl)
                     links.add(clock.link)
             self.journal.audit(ev, now)
+        self._save_hits_in_tx()
         return links
+
+    def _save_hits_in_tx(self) -> None:
+        """Journal the hit confirmation clocks the last calls looked at (hitconfirm.py), in
+        the transaction of their audit records: a restart rebuilds them (``start``)."""
+        if self.hits.touched:
+            for key, text in self.hits.take_touched():
+                self.journal.hit_clock_set(key, text)
 
     #: seconds between two journal retention passes
     RETENTION_EVERY = 600.0

@@ -10,8 +10,15 @@ can keep the clock, remind the origin when it runs out, and audit every step.  I
 confirms anything itself.
 
 This module is sans-I/O: it takes messages and the time, and returns what to audit and what
-reminders to deliver; the engine writes them in its journal transaction.  The open clocks are
-kept in memory: a restart forgets them (each step is in the audit trail).
+reminders to deliver; the engine writes them in its journal transaction.  The open clocks live
+in memory and are journaled too: every clock a call looked at is in ``touched`` and
+:meth:`HitConfirmations.take_touched` gives each one's JSON text (or ``None``: closed), which
+the engine writes in the same transaction as the audit records (``journal.hit_clock_set``);
+at start :meth:`HitConfirmations.restore` rebuilds the open clocks from what the journal holds,
+so a switch killed during a confirmation window still sends its reminder after the restart.
+A call records every clock it *looked at*, changed or not: the group commit may run a step
+twice (batch.py), and the second run, which finds the clock already changed in memory, must
+still write it.
 
 Which record files need confirmation, the windows and the number of reminders are data
 (``transactions.toml``: a file with a ``confirm`` request type; ``WINDOWS`` below).
@@ -19,14 +26,15 @@ Which record files need confirmation, the windows and the number of reminders ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, fields
 
 from clets.model import Message, Record
 from clets.model.transactions import Transactions, default_transactions
 
 from .audit import AuditEvent
 
-__all__ = ["WINDOWS", "Clock", "HitConfirmations", "Reminder", "reminder_message"]
+__all__ = ["WINDOWS", "Clock", "HitConfirmations", "Reminder", "clock_key", "reminder_message"]
 
 #: seconds the entering agency has to answer, by YQ priority (NCIC hit confirmation policy)
 WINDOWS = {"U": 600.0, "R": 3600.0}
@@ -55,6 +63,33 @@ class Clock:
     reminders: int = 0
 
 
+_CLOCK_FIELDS = {f.name: f.type for f in fields(Clock)}
+
+
+def clock_key(key: tuple[str, str | None]) -> str:
+    """The journal's key of a clock: ``NIC|requester ORI`` (neither holds ``|``)."""
+    return f"{key[0]}|{key[1] or ''}"
+
+
+def _clock_of(text: str) -> Clock:
+    """A journaled clock back from its JSON text (ValueError if it is not one)."""
+    data = json.loads(text)
+    if not isinstance(data, dict) or set(data) != set(_CLOCK_FIELDS):
+        raise ValueError("not a hit confirmation clock")
+    for name in ("nic", "rty", "link", "priority"):
+        if not isinstance(data[name], str):
+            raise ValueError(f"clock {name} is not text")
+    for name in ("msn", "requests", "reminders"):
+        if type(data[name]) is not int:
+            raise ValueError(f"clock {name} is not a whole number")
+    if not isinstance(data["due"], (int, float)) or isinstance(data["due"], bool):
+        raise ValueError("clock due is not a time")
+    for name in ("entering_ori", "requester", "peer", "control"):
+        if data[name] is not None and not isinstance(data[name], str):
+            raise ValueError(f"clock {name} is not text")
+    return Clock(**data)
+
+
 @dataclass(frozen=True, slots=True)
 class Reminder:
     """A reminder to deliver: to whom, and what it says."""
@@ -72,6 +107,51 @@ class HitConfirmations:
     max_reminders: int = MAX_REMINDERS
     table: Transactions | None = None
     open: dict[tuple[str, str | None], Clock] = field(default_factory=dict)
+    #: clocks a call looked at since the last :meth:`take_touched` (to journal)
+    touched: set[tuple[str, str | None]] = field(default_factory=set)
+    #: the last answers seen: (msn, requester, now) -> (answer, its audit records, the clocks
+    #: it looked at), so that a step run twice audits twice the same (``on_answer``)
+    _memo: dict[tuple[int, str | None, float],
+                tuple[Message, tuple[AuditEvent, ...], frozenset[tuple[str, str | None]]]] = \
+        field(default_factory=dict)
+
+    def take_touched(self) -> list[tuple[str, str | None]]:
+        """``(journal key, JSON text or None)`` of each clock looked at since the last call:
+        the text of an open clock, ``None`` for one that is closed (delete it)."""
+        out = []
+        for key in sorted(self.touched, key=lambda k: (k[0], k[1] or "")):
+            clock = self.open.get(key)
+            out.append((clock_key(key),
+                        None if clock is None else json.dumps(asdict(clock), sort_keys=True)))
+        self.touched.clear()
+        return out
+
+    def restore(self, journaled: dict[str, str], now: float) -> list[AuditEvent]:
+        """Replace the open clocks with those the journal holds (at start); one audit record
+        each (``restored``; ``unreadable`` for a value that is not a clock, which is then
+        deleted -- it is in the trail).  A clock that ran out while the switch was down is
+        due at once: the timer's next pass reminds."""
+        self.open.clear()
+        self.touched.clear()
+        events: list[AuditEvent] = []
+        for key_text, text in sorted(journaled.items()):
+            try:
+                clock = _clock_of(text)
+            except (ValueError, TypeError):
+                nic, _, requester = key_text.partition("|")
+                self.touched.add((nic, requester or None))
+                events.append(AuditEvent("hit_confirmation", outcome="unreadable",
+                                         reason=f"journaled clock {key_text}: {text[:120]}"))
+                continue
+            if clock.priority not in self.windows:
+                clock.priority = self.default_priority
+            self.open[(clock.nic, clock.requester)] = clock
+            late = now - clock.due
+            events.append(self._event(
+                clock, "restored", None,
+                f"clock of NIC {clock.nic} restored at start: "
+                + (f"overdue by {late:.0f} s" if late > 0 else f"due in {-late:.0f} s")))
+        return events
 
     def _rty(self, rec: Record) -> str | None:
         """The request type of a record that needs confirmation (None: it does not)."""
@@ -87,12 +167,40 @@ class HitConfirmations:
     def on_answer(self, *, msn: int, link: str | None, peer: str | None,
                   requester: str | None, control: str | None, request_mke: str | None,
                   answer: Message, now: float) -> list[AuditEvent]:
-        """A destination's answer to a request: a hit starts clocks, a YR closes one."""
+        """A destination's answer to a request: a hit starts clocks, a YR closes one.
+
+        The same call again (the same answer object, message and time: a step the group
+        commit runs a second time after its batch was rolled back) returns the same audit
+        records and looks at the same clocks, instead of finding its own work done and
+        auditing nothing."""
+        memo = (msn, requester, now)
+        seen = self._memo.get(memo)
+        if seen is not None and seen[0] is answer:
+            self.touched.update(seen[2])
+            return list(seen[1])
+        before = set(self.touched)
+        self.touched.clear()
+        try:
+            events = self._on_answer(msn=msn, link=link, peer=peer, requester=requester,
+                                     control=control, request_mke=request_mke, answer=answer,
+                                     now=now)
+            looked = frozenset(self.touched)
+        finally:
+            self.touched |= before
+        if len(self._memo) >= 256:
+            del self._memo[next(iter(self._memo))]
+        self._memo[memo] = (answer, tuple(events), looked)
+        return events
+
+    def _on_answer(self, *, msn: int, link: str | None, peer: str | None,
+                   requester: str | None, control: str | None, request_mke: str | None,
+                   answer: Message, now: float) -> list[AuditEvent]:
         events: list[AuditEvent] = []
         if answer.mke == "YR" or request_mke == "YQ":
             nic = answer.case.nic if answer.case else None
             if nic is None and answer.records and answer.records[0].case:
                 nic = answer.records[0].case.nic
+            self.touched.add((nic or "", requester))
             clock = self.open.pop((nic or "", requester), None)
             if clock is not None:
                 outcome = "confirmed" if answer.status == "hit" else "not_confirmed"
@@ -105,7 +213,10 @@ class HitConfirmations:
         for rec in answer.records:
             rty = self._rty(rec)
             nic = rec.case.nic if rec.case else None
-            if rty is None or nic is None or (nic, requester) in self.open:
+            if rty is None or nic is None:
+                continue
+            self.touched.add((nic, requester))
+            if (nic, requester) in self.open:
                 continue
             clock = Clock(nic=nic, rty=rty, entering_ori=rec.ori, requester=requester,
                           link=link, peer=peer, msn=msn, control=control,
@@ -125,6 +236,7 @@ class HitConfirmations:
         clock = self.open.get((nic or "", msg.origin))
         if clock is None:
             return []
+        self.touched.add((clock.nic, clock.requester))
         priority = msg.fields.get("PRI", clock.priority)
         if priority in self.windows:
             clock.priority = priority
@@ -141,6 +253,7 @@ class HitConfirmations:
         for key, clock in list(self.open.items()):
             if clock.due > now:
                 continue
+            self.touched.add(key)
             clock.reminders += 1
             last = clock.reminders >= self.max_reminders
             rno = min(clock.requests + 1, 3)

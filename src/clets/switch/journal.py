@@ -100,6 +100,8 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 OPEN_STATES = ("queued", "in_flight")
+#: meta keys of the open hit confirmation clocks (``hit_clock_set``)
+HIT_CLOCK_PREFIX = "hit_clock:"
 #: delivered rows one retention pass deletes at most (a short transaction)
 PURGE_BATCH = 5000
 
@@ -669,6 +671,24 @@ class Journal:
     def meta_set(self, key: str, value: str) -> None:
         self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO "
                           "UPDATE SET value = excluded.value", (key, value))
+
+    # ------------------------------------------------------------------ hit confirmation
+
+    def hit_clock_set(self, key: str, value: str | None) -> None:
+        """Journal one hit confirmation clock (hitconfirm.py): its JSON text, or ``None``
+        when it is closed.  Rows of ``meta`` under ``HIT_CLOCK_PREFIX``: no schema change,
+        and a migration to the log journal carries them (migrate.py copies meta)."""
+        if value is None:
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (HIT_CLOCK_PREFIX + key,))
+        else:
+            self.meta_set(HIT_CLOCK_PREFIX + key, value)
+
+    def hit_clocks(self) -> dict[str, str]:
+        """The open hit confirmation clocks journaled: key -> JSON text (read at start)."""
+        lo = HIT_CLOCK_PREFIX
+        hi = lo[:-1] + chr(ord(lo[-1]) + 1)
+        return {str(k)[len(lo):]: str(v) for k, v in self.conn.execute(
+            "SELECT key, value FROM meta WHERE key >= ? AND key < ?", (lo, hi))}
 
 
 #: switch controls have 10 digits: row ids wrap around this

@@ -236,7 +236,10 @@ class LogJournal:
             elif tag == "D":
                 self._dedup.pop(rec[1])
             elif tag == "k":
-                self._meta[rec[1]] = rec[2]
+                if rec[2] is None:  # a deleted key (``hit_clock_set``)
+                    self._meta.pop(rec[1], None)
+                else:
+                    self._meta[rec[1]] = rec[2]
             elif tag == "c":
                 self._last_msn = max(self._last_msn, rec[1])
                 self._max_oid = max(self._max_oid, rec[2])
@@ -781,6 +784,30 @@ class LogJournal:
         self._undo.append(("meta", key, self._meta.get(key)))
         self._meta[key] = value
         self._recs.append(["k", key, value])
+
+    # ------------------------------------------------------------------ hit confirmation
+
+    def hit_clock_set(self, key: str, value: str | None) -> None:
+        """Journal one hit confirmation clock (hitconfirm.py): its JSON text, or ``None``
+        when it is closed.  Meta values under ``HIT_CLOCK_PREFIX`` (as the SQLite journal
+        keeps them); a closed clock is a ``k`` record with no value, which the fold deletes,
+        so snapshots carry only the open ones."""
+        self._need_tx()
+        full = _journal.HIT_CLOCK_PREFIX + key
+        old = self._meta.get(full)
+        if value is None and old is None:
+            return
+        self._undo.append(("meta", full, old))
+        if value is None:
+            del self._meta[full]
+        else:
+            self._meta[full] = value
+        self._recs.append(["k", full, value])
+
+    def hit_clocks(self) -> dict[str, str]:
+        """The open hit confirmation clocks journaled: key -> JSON text (read at start)."""
+        lo = _journal.HIT_CLOCK_PREFIX
+        return {k[len(lo):]: v for k, v in self._meta.items() if k.startswith(lo)}
 
     # ------------------------------------------------------------------ snapshots
 
