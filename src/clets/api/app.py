@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,19 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+def idempotency_key(request: Request) -> str | None:
+    """``Idempotency-Key``: 1-255 visible ASCII characters; it becomes the message's dedup
+    key when the message carries no control or sequence (switch.md's order)."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not _KEY.fullmatch(key):
+        raise ApiProblem(400, "bad-idempotency-key", "Bad Request",
+                         "Idempotency-Key must be 1-255 visible ASCII characters")
+    return key
+
+
 def too_large(limit: int) -> ApiProblem:
     return ApiProblem(413, "body-too-large", "Content Too Large",
                       f"the body is larger than {limit} bytes", limit=limit)
@@ -116,7 +130,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         caller = ctx.auth.identify(request)
         codec_name = codec_of_media(request.headers.get("content-type"), ctx.media())
         body = await read_body(request, ctx.api.max_body_bytes)
-        key = request.headers.get("idempotency-key")
+        key = idempotency_key(request)
         link = ctx.links[codec_name]
         try:
             reply = await link.submit(body, caller.peer, key)
