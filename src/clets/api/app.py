@@ -13,11 +13,13 @@ import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clets.codecs.base import Codec, get_codec
 from clets.errors import LinkBusy
@@ -105,12 +107,35 @@ def too_large(limit: int) -> ApiProblem:
                       f"the body is larger than {limit} bytes", limit=limit)
 
 
+class HeaderLimit:
+    """Refuse a request whose header lines together pass ``limit`` bytes (431), before any
+    route sees it.  The HTTP parser refuses a head that arrives incomplete past its own bound
+    (400); a whole head read at once is caught here."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = sum(len(k) + len(v) + 4 for k, v in scope.get("headers", ()))
+            if size > self.limit:
+                response = problem_response(ApiProblem(
+                    431, "headers-too-large", "Request Header Fields Too Large",
+                    f"the header fields are larger than {self.limit} bytes",
+                    limit=self.limit), scope.get("path"))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(ctx: ApiContext) -> FastAPI:
     app = FastAPI(title="clets switch API", version=API_VERSION,
                   openapi_url="/v1/openapi.json", docs_url=None, redoc_url=None,
                   description="The HTTP API of a clets message switch (docs/api.md).")
     app.state.ctx = ctx
     _problem_handlers(app)
+    app.add_middleware(HeaderLimit, limit=ctx.api.max_header_bytes)
 
     message_body = {
         "required": True,
@@ -165,6 +190,33 @@ def create_app(ctx: ApiContext) -> FastAPI:
                 out.update(complete=view["complete"], answers=view["answers"],
                            states=view["destinations"])
         return JSONResponse(out, status_code=202, headers={"Location": out["location"]})
+
+    token_body = {
+        "required": True,
+        "content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "required": ["grant_type"],
+            "properties": {"grant_type": {"type": "string", "enum": ["client_credentials"]},
+                           "client_id": {"type": "string", "maxLength": 64},
+                           "client_secret": {"type": "string", "maxLength": 256}}}}},
+    }
+
+    @app.post("/v1/token", openapi_extra={"requestBody": token_body},
+              summary="An access token (OAuth 2.0 client credentials, RFC 6749 4.4)")
+    async def token(request: Request) -> Response:
+        media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if media != "application/x-www-form-urlencoded":
+            raise ApiProblem(415, "unsupported-media-type", "Unsupported Media Type",
+                             "the token request is application/x-www-form-urlencoded",
+                             accepted=["application/x-www-form-urlencoded"])
+        body = await read_body(request, 4096)
+        try:
+            pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True,
+                              strict_parsing=False, max_num_fields=10)
+        except (UnicodeDecodeError, ValueError):
+            raise ApiProblem(400, "oauth", "Bad Request", "malformed form",
+                             error="invalid_request") from None
+        out = await ctx.auth.client_credentials(request, dict(pairs))
+        return JSONResponse(out, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     @app.get("/v1/messages/{msn}", summary="A message, its destinations and its answers")
     async def get_message(request: Request, msn: int) -> Response:
