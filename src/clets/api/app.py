@@ -26,6 +26,7 @@ from clets.errors import LinkBusy
 from clets.switch.engine import Switch
 
 from .auth import Authenticator
+from .codecs_service import add_codec_routes
 from .config import ApiConfig
 from .events import EventHub
 from .link import ApiLink
@@ -217,6 +218,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
                              error="invalid_request") from None
         out = await ctx.auth.client_credentials(request, dict(pairs))
         return JSONResponse(out, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    async def body(request: Request) -> bytes:
+        return await read_body(request, ctx.api.max_body_bytes)
+
+    add_codec_routes(app, body, ctx.auth.identify)
 
     @app.get("/v1/messages/{msn}", summary="A message, its destinations and its answers")
     async def get_message(request: Request, msn: int) -> Response:
