@@ -274,7 +274,9 @@ def add_ops_routes(app: FastAPI, render_metrics: Any, health: Any) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(render_metrics(), media_type="text/plain; version=0.0.4")
+        from clets.ops.metrics import CONTENT_TYPE
+
+        return Response(render_metrics(), headers={"Content-Type": CONTENT_TYPE})
 
     @app.get("/healthz", summary="Health of the switch (200 ok, 503 not)")
     async def healthz() -> Response:
