@@ -16,6 +16,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Query, Request
+from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
@@ -47,6 +48,8 @@ __all__ = ["ApiContext", "create_app"]
 log = logging.getLogger("clets.api")
 
 API_VERSION = "1.0.0"
+#: message numbers are SQLite integers
+MAX_MSN = (1 << 63) - 1
 
 
 @dataclass
@@ -235,9 +238,10 @@ def create_app(context: ApiContext | None, *, api: ApiConfig | None = None) -> F
     add_codec_routes(app, body, identify)
 
     @app.get("/v1/messages/{msn}", summary="A message, its destinations and its answers")
-    async def get_message(request: Request, msn: int) -> Response:
+    async def get_message(request: Request,
+                          msn: int = FastApiPath(..., ge=1, le=MAX_MSN)) -> Response:
         caller = ctx.auth.identify(request)
-        stored = ctx.switch.journal.message(msn) if msn > 0 else None
+        stored = ctx.switch.journal.message(msn)
         # another peer's message is not this caller's to read: the same 404 as none
         if stored is None or stored.kind != "request" or stored.peer != caller.peer.mnemonic:
             raise ApiProblem(404, "not-found", "Not Found", f"no message {msn} of this client")
