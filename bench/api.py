@@ -152,6 +152,8 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=32, help="outstanding inquiries (closed loop)")
     ap.add_argument("--rate", type=float, default=100.0, help="open-loop rate, inquiries/s")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--profile", metavar="FILE", help="cProfile the switch into FILE")
+    ap.add_argument("--api-only", action="store_true", help="only the API's closed loop")
     args = ap.parse_args()
 
     sim, urls = sb.start_sim()
@@ -163,12 +165,23 @@ def main() -> None:
             port, api_port = sb.free_port(), sb.free_port()
             cfg = Path(tmp) / "bench.toml"
             cfg.write_text(config(Path(tmp) / "journal.db", port, api_port, urls))
-            switch = subprocess.Popen([*sb.CLETS, "run", str(cfg)], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, text=True)
+            cmd = [*sb.CLETS, "run", str(cfg)]
+            if args.profile:
+                cmd = [sys.executable, "-c",
+                       "import cProfile, sys; from clets.cli import main; "
+                       f"sys.argv = ['clets', 'run', {str(cfg)!r}]; "
+                       f"cProfile.run('main()', {args.profile!r})"]
+            switch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                      text=True)
             procs.append(switch)
             sb.wait_line(switch, '"ready"', "stderr")
             me = os.getpid()
             pids = {"client": me, "switch": switch.pid, "sim": sim.pid}
+            if args.api_only:
+                result["api_throughput"] = asyncio.run(api_closed_loop(
+                    api_port, "A", args.seconds, args.window, sb.CpuMeter(pids)))
+                print(json.dumps(result))
+                return
             sb.log("switch ready; closed loop, link")
             result["link_throughput"] = asyncio.run(sb.closed_loop(
                 port, "L", args.seconds, args.window, sb.CpuMeter(pids)))

@@ -203,6 +203,7 @@ class ApiServer:
                         {"head_limit": self.api.max_header_bytes})
         config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
                                 http=protocol, ws="none", server_header=False,
+                                proxy_headers=False,
                                 h11_max_incomplete_event_size=self.api.max_header_bytes,
                                 timeout_keep_alive=5)
         config.load()
