@@ -150,3 +150,21 @@ def test_reply_read_in_every_codec_and_an_echo_is_never_an_ack(codec_name: str) 
         echo="QW ACCEPTED MSN 0000000007", origin="CA0194200", control="H1"), "QW", "reject")
     got = read_reply(refused, codec)
     assert (got.msn, got.code, got.reason) == (None, 21, "INVALID FIELD DOB")
+
+
+@run_async
+async def test_a_body_that_trickles_is_cut_with_408(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import clets.api.app as app_module
+
+    monkeypatch.setattr(app_module, "BODY_DEADLINE", 0.3)
+
+    async def trickle():  # type: ignore[no-untyped-def]
+        yield b'{"mke": '
+        await asyncio.sleep(1.0)
+        yield b'"QW"}'
+
+    async with running_api(tmp_path) as h:
+        r = await h.http.post("/v1/messages", content=trickle(),
+                              headers={"Content-Type": "application/json"})
+        assert r.status_code == 408 and r.headers["content-type"] == PROBLEM
