@@ -230,3 +230,20 @@ def test_parameter_parsers_answer_a_value_or_a_400(wait: str, key: str, reason: 
         assert exc.status == 400
     path = field_path(reason)
     assert path is None or isinstance(path, str)
+
+
+@run_async
+async def test_metrics_on_the_api_port_for_loopback_or_clients_only(tmp_path: Path) -> None:
+    import httpx
+
+    api = '[api]\nlisten = "127.0.0.1:0"\nplain = true\n'  # no peer: nobody is anonymous
+    async with running_api(tmp_path, api=api) as h:
+        r = await h.http.get("/metrics")  # httpx's ASGI client is 127.0.0.1
+        assert r.status_code == 200 and "clets_messages_total" in r.text
+        far = httpx.AsyncClient(transport=httpx.ASGITransport(app=h.app,
+                                                              client=("203.0.113.9", 4000)),
+                                base_url="http://api")
+        async with far:
+            r = await far.get("/metrics")
+            assert r.status_code == 401 and r.headers["content-type"] == PROBLEM
+            assert (await far.get("/healthz")).status_code == 200
