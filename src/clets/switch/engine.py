@@ -691,7 +691,7 @@ class Switch:
         peer_cfg = cfg.peers.get(mnemonic) if mnemonic else None
         codec = self._codec(lk.codec, lk.encoding)
         if mnemonic:
-            self._replies[(lk.name, mnemonic)] = rx.reply
+            self._replies[(lk.name, mnemonic)] = rx.answers or rx.reply
         self.metrics_data.count("received")
         msg: Message | None = None
         try:
@@ -719,7 +719,7 @@ class Switch:
             await self._reject(lk, rx, mnemonic, msg, rej, sha)
             return
         assert msg is not None
-        if self._pending_start is not None and rx.message_id is None:
+        if self._pending_start is not None and not (rx.message_id is not None and rx.pulled):
             problem = self.storage.problems.get(JOURNAL)
             self.metrics_data.count("refused_storage")
             await self._reject(lk, rx, mnemonic, msg, Rejected(
@@ -737,7 +737,7 @@ class Switch:
                                  deliveries, canonical, now)
         after = self._accepted_after(lk, rx, mnemonic, msg, codec, targets, deliveries,
                                      payload, sha, canonical, now)
-        if rx.message_id is not None:
+        if rx.message_id is not None and rx.pulled:
             await self._accept_from_drop(step, after)
             return
         if self._ack_early:
@@ -825,6 +825,7 @@ class Switch:
             j.audit(AuditEvent("journaled", msn=msn, outcome="accepted",
                                destination=",".join(names), **audit_kw), now)
             for ev in self.hits.on_request(msg, now):  # a YQ runs its hit's clock
+                ev.operator = ev.operator or msg.operator
                 j.audit(ev, now)
             self._save_hits_in_tx()
             frames = [(oid, self._encode_forward(dest, msg, control_of(oid), address))
@@ -1119,6 +1120,7 @@ class Switch:
             for ev in self.hits.on_answer(msn=row.msn, link=origin_link, peer=req.peer,
                                           requester=req.origin, control=req.control,
                                           request_mke=req.mke, answer=msg, now=now):
+                ev.operator = ev.operator or req.operator
                 j.audit(ev, now)  # a hit starts a confirmation clock, a YR closes it
             self._save_hits_in_tx()
             return responses
@@ -1404,7 +1406,9 @@ class Switch:
         def step() -> None:
             j.mark_failed(row.id, now, error="connection cut before the peer took the answer",
                           next_attempt_at=now, attempts=row.attempts)
+            req = self._requests.get(row.msn)
             j.audit(AuditEvent("delivery_failed", msn=row.msn, link=row.target,
+                               operator=req.operator if req is not None else None,
                                destination=row.target, mke=row.mke, outcome="requeued",
                                reason="connection cut before the peer took the answer"), now)
 
@@ -1441,7 +1445,7 @@ class Switch:
             j.audit(AuditEvent(
                 "forward_failed" if row.kind == "forward" else "delivery_failed",
                 msn=row.msn, link=self._link_name(row), origin=req.origin,
-                destination=row.target, mke=row.mke, outcome="retry",
+                operator=req.operator, destination=row.target, mke=row.mke, outcome="retry",
                 reason=f"attempt {row.attempts}: {error}; next in {delay:.2f}s"[:200]), now)
 
         def after(ok: bool, _value: Any) -> None:

@@ -1,0 +1,188 @@
+"""``POST /v1/messages`` and ``GET /v1/messages/{msn}``: a message into the switch and what
+became of it, read from the journal.
+
+Why from the journal: an answer is journaled before it is delivered, so what a client reads
+here is the switch's own record (the same rows ``clets switch queue`` shows), also after a
+restart of the daemon, and ``?wait=`` only decides how long the HTTP response is held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from clets.codecs.base import Codec
+from clets.errors import DecodeError
+from clets.model import Message
+from clets.switch.journal import OutRow, StoredMessage
+
+from .events import Waiter
+from .problems import ApiProblem, switch_problem
+
+__all__ = ["MEDIA_CODECS", "Outcome", "codec_of_media", "message_view", "read_reply",
+           "settled"]
+
+#: request media types of ``POST /v1/messages`` -> codec (the codec's answers come back in it)
+MEDIA_CODECS: dict[str, str] = {
+    "application/json": "json",
+    "text/x-ncic": "ncic",
+    "application/x-nlets": "nlets",
+    "application/niem+xml": "niem",
+    "application/xml": "niem",
+}
+#: the media type each codec's frames are shown in
+CODEC_MEDIA: dict[str, str] = {"json": "application/json", "ncic": "text/x-ncic",
+                               "nlets": "application/x-nlets", "niem": "application/niem+xml"}
+
+_ACCEPTED = re.compile(rb"ACCEPTED MSN (\d{1,12})")
+_REFUSED = re.compile(rb"\.(\d\d)\. ([A-Z0-9 ,/\-]+)")
+_JSON_ACK = b'"mke": "ACK"'
+#: the control of a canonical JSON ACK (a JSON string without escapes: controls are ASCII)
+_CONTROL = re.compile(rb'"control": ?"([\x20-\x21\x23-\x5b\x5d-\x7e]*)"')
+
+
+def codec_of_media(content_type: str | None, allowed: dict[str, str]) -> str:
+    """The codec a ``Content-Type`` names (parameters such as charset ignored); 415 when
+    none."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    codec = allowed.get(media)
+    if codec is None:
+        raise ApiProblem(415, "unsupported-media-type", "Unsupported Media Type",
+                         f"Content-Type {media or '(none)'!r} is not one of "
+                         f"{', '.join(sorted(allowed))}", accepted=sorted(allowed))
+    return codec
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The switch's reply to one request: accepted with its message number, or refused."""
+
+    msn: int | None
+    code: int | None = None
+    reason: str = ""
+    #: the request's control, as the ACK echoes it (answers carry it too)
+    control: str | None = None
+
+
+def read_reply(frame: bytes, codec: Codec) -> Outcome:
+    """Read the switch's ``ACK`` (``ACCEPTED MSN n``) or ``ER`` (``.NN. REASON``) in the
+    link's codec.  A canonical JSON ACK is read by its leading key and text without being
+    decoded (the hot path); other frames are decoded, and the text forms are searched when
+    the codec cannot read them back.  An ER's echo of the input is never read as an ACK."""
+    if codec.name == "json" and _JSON_ACK in frame[:64]:
+        m = _ACCEPTED.search(frame)
+        c = _CONTROL.search(frame)
+        if m:
+            return Outcome(int(m.group(1)),
+                           control=c.group(1).decode("ascii") if c else None)
+    try:
+        msg: Message | None = codec.decode(frame)
+    except DecodeError:
+        msg = None
+    if msg is not None:
+        if msg.mke == "ACK":
+            m = _ACCEPTED.search((msg.text or "").encode())
+            if m:
+                return Outcome(int(m.group(1)), control=msg.control)
+        if msg.error is not None and msg.error.code is not None:
+            return Outcome(None, int(msg.error.code), msg.error.reason or "")
+    elif frame.startswith(b"ACK"):
+        m = _ACCEPTED.search(frame)
+        if m:
+            return Outcome(int(m.group(1)))
+    r = _REFUSED.search(frame)
+    if r:
+        return Outcome(None, int(r.group(1)), r.group(2).decode().strip())
+    return Outcome(None, 22, "INVALID MESSAGE FORMAT")
+
+
+def refusal(outcome: Outcome, body: bytes, codec: Codec) -> ApiProblem:
+    """The problem for a refused request.  A ``.22.`` is read again here (the switch's ER
+    names no field): the codec's own error says which field and why."""
+    problem = switch_problem(outcome.code or 22, outcome.reason)
+    if outcome.code == 22:
+        try:
+            codec.decode(body)
+        except DecodeError as exc:
+            if exc.field:
+                problem.extra["field"] = exc.field
+            problem.extra["error"] = exc.reason[:300]
+    return problem
+
+
+def settled(rows: list[OutRow]) -> bool:
+    """Every forward has an answer, a status (``.02.``/``.04.``) or is dead: the answers a
+    ``?wait=`` holds for are in."""
+    return all(r.responses > 0 or r.status_sent or r.state in ("dead", "done")
+               for r in rows if r.kind == "forward")
+
+
+def destinations(rows: list[OutRow]) -> list[str]:
+    return [r.target for r in rows if r.kind == "forward"]
+
+
+def message_view(msg: StoredMessage, rows: list[OutRow], origin_codec: Codec | None
+                 ) -> dict[str, Any]:
+    """The JSON of ``GET /v1/messages/{msn}``: the message, each destination's state, and
+    every answer and status delivered (or waiting to be) to its origin, in order."""
+    forwards = []
+    answers = []
+    for r in rows:
+        if r.kind == "forward":
+            state = r.state
+            if r.state != "dead" and r.responses == 0 and r.status_sent:
+                state = {"02": "not_responding", "04": "not_available"}.get(r.status_sent,
+                                                                          state)
+            forwards.append({"destination": r.target, "state": state,
+                             "attempts": r.attempts, "answers": r.responses,
+                             "status": r.status_sent or None, "error": r.last_error})
+        elif r.kind == "deliver" and r.frame is not None:
+            answers.append(_answer(r, origin_codec))
+    return {"msn": msg.msn, "received_at": _iso(msg.received_at), "mke": msg.mke,
+            "origin": msg.origin, "control": msg.control, "operator": msg.operator,
+            "codec": msg.codec, "message": _canonical(msg.canonical),
+            "destinations": forwards, "answers": answers,
+            "complete": settled(rows)}
+
+
+def _answer(r: OutRow, codec: Codec | None) -> dict[str, Any]:
+    frame = r.frame or b""
+    out: dict[str, Any] = {"id": r.id, "mke": r.mke, "state": r.state,
+                           "delivered": r.state == "done", "at": _iso(r.created_at)}
+    if codec is not None and codec.name == "json" and frame[:1] == b"{":
+        # the switch wrote it (canonical JSON): passed through as it is, not parsed again
+        out["message"] = msgspec.Raw(frame)
+        return out
+    out["text"] = frame.decode("utf-8", "replace")
+    return out
+
+
+def _canonical(text: str) -> Any:
+    return msgspec.Raw(text.encode()) if text[:1] == "{" else None
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+async def wait_settled(read: Callable[[], list[OutRow]], waiter: Waiter, seconds: float
+                       ) -> list[OutRow]:
+    """Read the rows (``read()``) until they are settled or ``seconds`` pass: again at each
+    delivery of the message (``waiter``), and at least twice a second (a ``.02.`` or a dead
+    letter is journaled with no delivery to this client)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    rows = read()
+    while not settled(rows):
+        left = end - loop.time()
+        if left <= 0:
+            break
+        await waiter.wait(min(left, 0.5))
+        rows = read()
+    return rows

@@ -1,0 +1,239 @@
+"""The API served by uvicorn in the switch's own process and event loop.
+
+Why in the same loop: an API request is a switch link's frame, handed over by a queue with no
+thread or process in between, and the daemon has one lifecycle (``clets run``: ready line,
+SIGTERM drain).  uvicorn's own signal handling is left out (the daemon owns SIGTERM), the
+socket is bound here (a port in use is an ``OSError`` the daemon reports, not uvicorn's
+``sys.exit``), and the TLS context is the links' (TLS 1.2+, forward-secret AEAD ciphers)
+with the client certificate optional: a certificate identifies its peer, a client without
+one presents a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from clets.adapters import tls as tlsmod
+from clets.switch.config import LinkConfig, SwitchConfig
+from clets.switch.engine import Switch
+
+from .app import ApiContext, create_app
+from .auth import Authenticator
+from .config import ApiConfig
+from .events import EventHub
+from .link import ApiLink
+
+__all__ = ["API_CODECS", "ApiServer", "tls_context"]
+
+#: open connections and requests at once; past it uvicorn answers 503 (a flood of
+#: connections must not take the switch's memory)
+MAX_CONNECTIONS = 2048
+#: the codecs a client may post in (``Content-Type``); one switch link each
+API_CODECS = ("json", "ncic", "nlets", "niem")
+
+
+def _note_client_cert(protocol: Any, transport: asyncio.Transport) -> None:
+    """Put the TLS connection's verified client certificate in each request's state
+    (``request.state.clets_peer_cert``): uvicorn does not pass it to the app by itself."""
+    obj = transport.get_extra_info("ssl_object")
+    cert = obj.getpeercert() if obj is not None else None
+    if cert and obj is not None:
+        protocol.app_state = {**protocol.app_state, "clets_peer_cert": cert,
+                              "clets_peer_cert_der": obj.getpeercert(binary_form=True)}
+
+
+class _CertH11Protocol(H11Protocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        _note_client_cert(self, transport)
+
+
+class _CertHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (the C parser: about half the API's cost with h11),
+    with a bound on a request head: httptools takes header bytes without end (a peer that
+    sends 100 MB of one header line is held in memory), so the bytes read while a head is
+    incomplete are counted, and past ``head_limit`` the connection gets a 431 and is
+    closed."""
+
+    head_limit = 16384
+    _in_head = True
+    _began = False
+    _head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        _note_client_cert(self, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._began = False
+        super().data_received(data)
+        if not self._in_head or self._began or self.transport.is_closing():
+            # counted after parsing, from the chunk after the one a head began in (how much
+            # of that chunk is head is not known): at most one read more than the limit
+            return
+        self._head_bytes += len(data)
+        if self._head_bytes > self.head_limit + 8192:  # the request line, some slack
+            body = (b'{"type":"/problems/headers-too-large","title":"Request Header '
+                    b'Fields Too Large","status":431}')
+            self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                 b"Content-Type: application/problem+json\r\n"
+                                 b"Content-Length: " + str(len(body)).encode()
+                                 + b"\r\nConnection: close\r\n\r\n" + body)
+            self.transport.close()
+            self._in_head = False
+
+    def on_message_begin(self) -> None:
+        self._in_head, self._began, self._head_bytes = True, True, 0
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._in_head, self._head_bytes = False, 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_bytes = False, 0
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # the daemon owns SIGTERM / SIGINT
+        yield
+
+
+def tls_context(api: ApiConfig) -> ssl.SSLContext:
+    """The server context: the links' hardening, a client certificate asked for (and
+    verified against ``ca``) but not required."""
+    assert api.cert is not None
+    ctx = tlsmod.server_context(str(api.cert), str(api.key) if api.key else None,
+                                str(api.ca) if api.ca else None, require_client_cert=False)
+    if api.ca is not None:
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    return ctx
+
+
+class ApiServer:
+    """The API's switch links (made before the switch, which is given them) and, once the
+    switch runs, its HTTP server."""
+
+    def __init__(self, api: ApiConfig, config: SwitchConfig, hub: EventHub | None = None
+                 ) -> None:
+        self.api = api
+        self.config = config
+        self.hub = hub or EventHub()
+        self.links = {codec: ApiLink(self.link_name(codec), codec, self.hub)
+                      for codec in API_CODECS}
+        self.ctx: ApiContext | None = None
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._sock: socket.socket | None = None
+
+    def link_name(self, codec: str) -> str:
+        return self.api.name if codec == "json" else f"{self.api.name}-{codec}"
+
+    def link_configs(self) -> dict[str, LinkConfig]:
+        """The switch config's entries of the API's links: origin links that ACK (the ACK
+        carries the message number the HTTP response gives)."""
+        return {link.name: LinkConfig(link.name, f"api://{link.name}", codec, "origin",
+                                      ack=True)
+                for codec, link in self.links.items()}
+
+    def given_links(self) -> dict[str, Any]:
+        return {link.name: link for link in self.links.values()}
+
+    def with_links(self, config: SwitchConfig) -> SwitchConfig:
+        import dataclasses
+
+        return dataclasses.replace(config, links={**config.links, **self.link_configs()})
+
+    @property
+    def port(self) -> int:
+        assert self._sock is not None
+        return int(self._sock.getsockname()[1])
+
+    def address(self) -> str:
+        host = self.api.host
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    def create(self, switch: Switch) -> ApiContext:
+        def resolve(row_id: int) -> int | None:
+            try:
+                return int(switch.journal.row(row_id).msn)
+            except Exception:  # a purged row, a stopped journal: wake by control instead
+                return None
+
+        if self.hub.resolve is None:
+            self.hub.resolve = resolve
+        self.ctx = ApiContext(self.api, switch, self.hub, self.links,
+                              Authenticator(self.api, self.config))
+        return self.ctx
+
+    async def app(self, switch: Switch, extra_routes: Any = None) -> FastAPI:
+        """The app of a running switch, its links started (tests serve it in process)."""
+        ctx = self.create(switch)
+        for link in self.links.values():  # the switch starts only the links it opened
+            await link.start()
+        app = create_app(ctx)
+        if extra_routes is not None:
+            extra_routes(app)
+        return app
+
+    async def start(self, switch: Switch, extra_routes: Any = None) -> None:
+        """Bind, then serve in this loop (returns once the server accepts connections)."""
+        app = await self.app(switch, extra_routes)
+        family = socket.AF_INET6 if ":" in self.api.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.api.host, self.api.port))
+            sock.listen(1024)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        protocol = type("ApiHttpProtocol", (_CertHttpToolsProtocol,),
+                        {"head_limit": self.api.max_header_bytes})
+        config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
+                                http=protocol, ws="none", server_header=False,
+                                proxy_headers=False,
+                                h11_max_incomplete_event_size=self.api.max_header_bytes,
+                                timeout_keep_alive=5, limit_concurrency=MAX_CONNECTIONS)
+        config.load()
+        config.ssl = None if self.api.plain else tls_context(self.api)
+        self._server = _Server(config)
+        self._task = asyncio.get_running_loop().create_task(self._server.serve([sock]),
+                                                            name="api server")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it
+                raise OSError("the API server stopped while starting")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        """Stop taking requests (open ones finish, bounded), close the socket."""
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            try:
+                async with asyncio.timeout(5.0):
+                    await self._task
+            except TimeoutError:
+                self._server.force_exit = True
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
+        if self._sock is not None:
+            self._sock.close()
+        for link in self.links.values():
+            await link.close()
+        self._server = self._task = None
