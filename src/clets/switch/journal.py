@@ -35,7 +35,7 @@ from clets.errors import ConfigError, StorageError, storage_error
 
 from . import audit
 
-__all__ = ["Journal", "OutRow", "StoredMessage"]
+__all__ = ["Delivery", "Journal", "OutRow", "StoredMessage"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -150,6 +150,26 @@ class OutRow(msgspec.Struct, frozen=True, array_like=True):
         d["address"] = list(self.address)
         d["frame"] = None if self.frame is None else len(self.frame)
         return d
+
+
+class Delivery(msgspec.Struct, frozen=True):
+    """One row of a client's delivery feed (``Journal.deliveries_after``): what the switch
+    queued for a peer of a link, in the order it was queued.
+
+    Why a feed: a client of the HTTP API that was away (disconnected, or the daemon
+    restarted) asks for what it missed by the last id it saw; the journal is the record of
+    it, so nothing is kept twice and the feed reaches back as far as the retention does."""
+
+    id: int
+    msn: int
+    frame: bytes
+    created_at: float
+    state: str
+    mke: str | None = None
+
+
+#: deliveries one feed read returns at most
+FEED_LIMIT = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -661,6 +681,24 @@ class Journal:
             "AND msn NOT IN (SELECT msn FROM dead_letter) "
             "AND msn NOT IN (SELECT msn FROM dedup)", (before,)).rowcount
         return len(ids), messages
+
+    def deliveries_after(self, link: str, peer: str | None, after: int,
+                         limit: int = FEED_LIMIT) -> list[Delivery]:
+        """The deliveries queued for ``peer`` of ``link`` with ids above ``after``, oldest
+        first, whatever their state (``queued``, ``in_flight``, ``done``, ``dead``): a
+        client's feed.  Committed rows only (the writer holds no transaction between loop
+        turns); done rows go after ``retain_days`` (``purge_delivered``), so the feed reaches
+        back that far.
+
+        The rows are read by primary key from ``after`` on (``+target`` keeps SQLite off the
+        queue index, which would read every row of the link): the cost grows with the rows
+        queued since ``after``, for every peer of the link."""
+        rows = self.conn.execute(
+            "SELECT id, msn, frame, created_at, state, mke FROM outbound WHERE id > ? AND "
+            "kind = 'deliver' AND +target = ? AND peer IS ? ORDER BY id LIMIT ?",
+            (after, link, peer, max(0, limit))).fetchall()
+        return [Delivery(int(r[0]), int(r[1]), bytes(r[2] or b""), float(r[3]), str(r[4]),
+                         r[5]) for r in rows]
 
     def meta_get(self, key: str) -> str | None:
         r = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
