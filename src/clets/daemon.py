@@ -40,7 +40,11 @@ class Daemon:
     def __init__(self, config: SwitchConfig, *, metrics_listen: str | None = None,
                  drain_timeout: float = 10.0) -> None:
         self.config = config
-        self.switch = Switch(config)
+        #: the HTTP API (``[api]``, clets.api): its links are given to the switch, its app
+        #: is served in this loop once the switch runs
+        self.api = _api_server(config)
+        self.switch = Switch(self.api.with_links(config), self.api.given_links()) \
+            if self.api is not None else Switch(config)
         self.drain_timeout = drain_timeout
         self.state = "starting"
         self.started_at = time.time()
@@ -85,6 +89,12 @@ class Daemon:
 
     async def start(self) -> None:
         await self.switch.start()
+        if self.api is not None:
+            try:
+                await self.api.start(self.switch, self._ops_routes)
+            except OSError:
+                await self.switch.stop(drain=False)
+                raise
         if self._listen is not None:
             host, port = self._listen
             self.ops = OpsServer(self.render_metrics, self.health, host, port)
@@ -96,6 +106,7 @@ class Daemon:
         self.state = "running"
         log.info("ready", extra={"pid": os.getpid(), "switch": self.config.switch.name,
                                  "listen": self.addresses(), "metrics": self.metrics_address(),
+                                 "api": self.api.address() if self.api is not None else None,
                                  "journal": str(self.config.switch.journal)})
 
     async def stop(self) -> None:
@@ -105,6 +116,8 @@ class Daemon:
         self.state = "stopping"
         t0 = time.monotonic()
         try:
+            if self.api is not None:  # no new requests; the switch drains what it took
+                await self.api.stop()
             await self.switch.stop(drain=True, timeout=self.drain_timeout)
         finally:
             if self.ops is not None:
@@ -143,6 +156,12 @@ class Daemon:
                 "journal": "open" if running else "closed", "links": links,
                 "down": sorted(n for n, s in links.items() if s != "up"),
                 "storage": storage}
+
+    def _ops_routes(self, app: Any) -> None:
+        """/metrics and /healthz on the API's app too (the same as the ops endpoint)."""
+        from clets.api.app import add_ops_routes
+
+        add_ops_routes(app, self.render_metrics, self.health)
 
     def _observe(self, kind: str, seconds: float) -> None:
         if kind == "answer":
@@ -189,6 +208,17 @@ class Daemon:
             self._storage_ok.set(1 if store.ok(name) else 0, store=name)
         self._uptime.set(round(time.time() - self.started_at, 3))
         return self.registry.render()
+
+
+def _api_server(config: SwitchConfig) -> Any:
+    """The API server of ``[api]``, or None (ConfigProblems when the table is wrong)."""
+    if config.api is None:
+        return None
+    from clets.api.config import api_config
+    from clets.api.server import ApiServer
+
+    api = api_config(config)
+    return ApiServer(api, config) if api is not None else None
 
 
 async def serve(config: SwitchConfig, *, metrics_listen: str | None = None,

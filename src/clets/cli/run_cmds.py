@@ -41,6 +41,10 @@ def run(config: str, metrics: str | None, log_level: str, drain_timeout: float) 
     setup_logging(log_level)
     try:
         cfg = load_config(config)
+        if cfg.api is not None:  # [api] is checked here too: every problem with its line
+            from clets.api.config import api_config
+
+            api_config(cfg)
     except ConfigProblems as exc:
         for p in exc.problems:
             click.echo(str(p), err=True)

@@ -174,6 +174,9 @@ class SwitchConfig:
     sha256: str = ""
     #: ``[quality]``: the data-quality step (clets.quality.gate.QualityConfig), or None
     quality: Any = None
+    #: ``[api]`` as written (a table, or a list of them): parsed and checked by
+    #: ``clets.api.config`` -- the switch knows nothing of HTTP
+    api: Any = None
 
     def ori_owner(self) -> dict[str, str]:
         """ORI -> mnemonic of the peer it is assigned to."""
@@ -325,7 +328,8 @@ _PEER_KEYS = {"mnemonic", "oris", "access", *IDENTITY_KEYS}
 _LINK_KEYS = {"name", "url", "codec", "encoding", "role", "peer", "capture", "ack"}
 _DEST_KEYS = {"name", "link", "codec", "encoding", "deadline", "ttl", "mke_out", "mke_in",
               "encode", "decode", *_RETRY_KEYS}
-_TOP_KEYS = {"switch", "peer", "link", "destination", "routes", "route", "access", "quality"}
+_TOP_KEYS = {"switch", "peer", "link", "destination", "routes", "route", "access", "quality",
+             "api"}
 
 
 def _codec_names() -> set[str]:
@@ -557,7 +561,8 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         c.problems.sort(key=lambda p: (p.source != source, p.line or 0))
         raise ConfigProblems(c.problems, source)
     return SwitchConfig(settings, peers, links, dests, routes, source,
-                        hashlib.sha256(text.encode("utf-8")).hexdigest(), quality)
+                        hashlib.sha256(text.encode("utf-8")).hexdigest(), quality,
+                        data.get("api"))
 
 
 def _quality(c: _Checker, raw: Any, journal: Path) -> Any:

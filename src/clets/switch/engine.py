@@ -685,7 +685,7 @@ class Switch:
         peer_cfg = cfg.peers.get(mnemonic) if mnemonic else None
         codec = self._codec(lk.codec, lk.encoding)
         if mnemonic:
-            self._replies[(lk.name, mnemonic)] = rx.reply
+            self._replies[(lk.name, mnemonic)] = rx.answers or rx.reply
         self.metrics_data.count("received")
         msg: Message | None = None
         try:

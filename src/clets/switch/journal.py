@@ -79,6 +79,7 @@ CREATE TABLE IF NOT EXISTS outbound (
 );
 CREATE INDEX IF NOT EXISTS outbound_due ON outbound (target, state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbound_open ON outbound (state, deadline_at);
+CREATE INDEX IF NOT EXISTS outbound_msn ON outbound (msn);
 CREATE TABLE IF NOT EXISTS dead_letter (
     outbound_id INTEGER PRIMARY KEY REFERENCES outbound(id),
     msn INTEGER NOT NULL,
@@ -618,6 +619,13 @@ class Journal:
             sql += " AND target = ?"
             args.append(target)
         rows = self.conn.execute(sql + " ORDER BY id LIMIT ?", (*args, limit)).fetchall()
+        return [OutRow.of(r) for r in rows]
+
+    def message_rows(self, msn: int) -> list[OutRow]:
+        """The queue rows of one message (its forwards and the deliveries of its answers and
+        statuses), in order: what the HTTP API's ``GET /v1/messages/{msn}`` shows."""
+        rows = self.conn.execute("SELECT * FROM outbound WHERE msn = ? ORDER BY id",
+                                 (msn,)).fetchall()
         return [OutRow.of(r) for r in rows]
 
     def dead_reason(self, oid: int) -> str | None:

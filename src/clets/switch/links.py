@@ -33,6 +33,9 @@ class Received:
     reply: Reply
     #: a stable id the transport gives the message (drop files: ``<sha256>/<index>``)
     message_id: str | None = None
+    #: where this peer's later answers go when not to ``reply`` (a link whose ``reply``
+    #: answers one request only: the HTTP API's), else None
+    answers: Reply | None = None
 
 
 class ServerLink:

@@ -714,6 +714,11 @@ class LogJournal:
                 break
         return out
 
+    def message_rows(self, msn: int) -> list[OutRow]:
+        """The queue rows of one message, in order (``Journal.message_rows``)."""
+        return [self._frame(self._rows[oid]) for oid in sorted(self._rows)
+                if self._rows[oid].msn == msn]
+
     def dead_reason(self, oid: int) -> str | None:
         d = self._dead.get(oid)
         return None if d is None else d[0]

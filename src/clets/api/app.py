@@ -1,0 +1,210 @@
+"""The FastAPI application of the switch's HTTP API (``create_app``).
+
+Why FastAPI: the OpenAPI 3.1 document that integrators generate their clients from is made
+from the same declarations that route and check the requests, so the contract cannot drift
+from the code.  Bodies of ``POST /v1/messages`` are read by hand (size-limited, any of the
+codecs' media types) and declared in the document with ``openapi_extra``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from clets.codecs.base import Codec, get_codec
+from clets.errors import LinkBusy
+from clets.switch.engine import Switch
+
+from .auth import Authenticator
+from .config import ApiConfig
+from .events import EventHub
+from .link import ApiLink
+from .messages import (
+    MEDIA_CODECS,
+    codec_of_media,
+    destinations,
+    message_view,
+    read_reply,
+    refusal,
+    wait_settled,
+)
+from .problems import ApiProblem, problem_response
+
+__all__ = ["ApiContext", "create_app"]
+
+log = logging.getLogger("clets.api")
+
+API_VERSION = "1.0.0"
+
+
+@dataclass
+class ApiContext:
+    """What the routes need: the config, the running switch, the API's links by codec, the
+    hub answers are published to, and who is calling."""
+
+    api: ApiConfig
+    switch: Switch
+    hub: EventHub
+    #: codec name -> the switch link of that codec
+    links: dict[str, ApiLink]
+    auth: Authenticator
+    codecs: dict[str, Codec] = field(default_factory=dict)
+
+    def codec(self, name: str) -> Codec:
+        codec = self.codecs.get(name)
+        if codec is None:
+            codec = self.codecs[name] = get_codec(name)
+        return codec
+
+    def media(self) -> dict[str, str]:
+        return {m: c for m, c in MEDIA_CODECS.items() if c in self.links}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it passes ``limit`` -- by its
+    ``Content-Length`` before a byte of it is read, else while it streams in."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiProblem(400, "bad-request", "Bad Request", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large(limit: int) -> ApiProblem:
+    return ApiProblem(413, "body-too-large", "Content Too Large",
+                      f"the body is larger than {limit} bytes", limit=limit)
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    app = FastAPI(title="clets switch API", version=API_VERSION,
+                  openapi_url="/v1/openapi.json", docs_url=None, redoc_url=None,
+                  description="The HTTP API of a clets message switch (docs/api.md).")
+    app.state.ctx = ctx
+    _problem_handlers(app)
+
+    message_body = {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/x-ncic": {"schema": {"type": "string"}},
+            "application/x-nlets": {"schema": {"type": "string"}},
+            "application/niem+xml": {"schema": {"type": "string"}},
+        },
+    }
+
+    @app.post("/v1/messages", status_code=202, openapi_extra={"requestBody": message_body},
+              summary="Send a message into the switch")
+    async def post_message(request: Request,
+                           wait: float | None = Query(None, ge=0, le=ctx.api.max_wait)
+                           ) -> Response:
+        caller = ctx.auth.identify(request)
+        codec_name = codec_of_media(request.headers.get("content-type"), ctx.media())
+        body = await read_body(request, ctx.api.max_body_bytes)
+        key = request.headers.get("idempotency-key")
+        link = ctx.links[codec_name]
+        try:
+            reply = await link.submit(body, caller.peer, key)
+        except LinkBusy as exc:
+            raise ApiProblem(503, "unavailable", "Service Unavailable", str(exc),
+                             headers={"Retry-After": "1"}) from None
+        except TimeoutError:
+            raise ApiProblem(503, "unavailable", "Service Unavailable",
+                             "the switch did not answer in time",
+                             headers={"Retry-After": "1"}) from None
+        codec = ctx.codec(codec_name)
+        outcome = read_reply(reply, codec)
+        if outcome.msn is None:
+            raise refusal(outcome, body, codec)
+        msn = outcome.msn
+        journal = ctx.switch.journal
+
+        def rows() -> list[Any]:
+            return journal.message_rows(msn)
+
+        if wait:
+            peer = caller.peer.mnemonic or ""
+            found = await wait_settled(rows, lambda t: ctx.hub.changed(peer, t), wait)
+        else:
+            found = rows()
+        out: dict[str, Any] = {"msn": msn, "location": f"/v1/messages/{msn}",
+                               "destinations": destinations(found)}
+        if wait:
+            stored = journal.message(msn)
+            if stored is not None:
+                view = message_view(stored, found, codec)
+                out.update(complete=view["complete"], answers=view["answers"],
+                           states=view["destinations"])
+        return JSONResponse(out, status_code=202, headers={"Location": out["location"]})
+
+    @app.get("/v1/messages/{msn}", summary="A message, its destinations and its answers")
+    async def get_message(request: Request, msn: int) -> Response:
+        caller = ctx.auth.identify(request)
+        stored = ctx.switch.journal.message(msn) if msn > 0 else None
+        # another peer's message is not this caller's to read: the same 404 as none
+        if stored is None or stored.kind != "request" or stored.peer != caller.peer.mnemonic:
+            raise ApiProblem(404, "not-found", "Not Found", f"no message {msn} of this client")
+        codec = ctx.codec(stored.codec or "json") if stored.codec in ctx.links else None
+        return JSONResponse(message_view(stored, ctx.switch.journal.message_rows(msn), codec))
+
+    return app
+
+
+def _problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiProblem)
+    async def on_problem(request: Request, exc: ApiProblem) -> Response:
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = []
+        with contextlib.suppress(Exception):
+            for e in exc.errors():
+                errors.append({"where": ".".join(str(p) for p in e.get("loc", ())),
+                               "reason": str(e.get("msg", ""))[:200]})
+        first = errors[0] if errors else {"where": "", "reason": "invalid request"}
+        return problem_response(ApiProblem(
+            400, "invalid-request", "Bad Request", f"{first['where']}: {first['reason']}",
+            errors=errors), request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
+        return problem_response(ApiProblem(
+            exc.status_code, title.lower().replace(" ", "-"), title,
+            str(exc.detail) if exc.detail else None,
+            headers=dict(exc.headers or {})), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def on_error(request: Request, exc: Exception) -> Response:  # never a traceback
+        log.exception("API internal error on %s", request.url.path)
+        return problem_response(ApiProblem(500, "internal", "Internal Server Error"),
+                                request.url.path)
+
+
+def add_ops_routes(app: FastAPI, render_metrics: Any, health: Any) -> None:
+    """``/metrics`` (Prometheus text) and ``/healthz`` (200 or 503) on the API's app."""
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(render_metrics(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/healthz", summary="Health of the switch (200 ok, 503 not)")
+    async def healthz() -> Response:
+        state = health()
+        return JSONResponse(state, status_code=200 if state.get("ok") else 503)

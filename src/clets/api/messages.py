@@ -1,0 +1,181 @@
+"""``POST /v1/messages`` and ``GET /v1/messages/{msn}``: a message into the switch and what
+became of it, read from the journal.
+
+Why from the journal: an answer is journaled before it is delivered, so what a client reads
+here is the switch's own record (the same rows ``clets switch queue`` shows), also after a
+restart of the daemon, and ``?wait=`` only decides how long the HTTP response is held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from clets.codecs.base import Codec, get_codec
+from clets.errors import DecodeError
+from clets.model import Message
+from clets.switch.journal import OutRow, StoredMessage
+
+from .problems import ApiProblem, switch_problem
+
+__all__ = ["MEDIA_CODECS", "Outcome", "codec_of_media", "message_view", "read_reply",
+           "settled"]
+
+#: request media types of ``POST /v1/messages`` -> codec (the codec's answers come back in it)
+MEDIA_CODECS: dict[str, str] = {
+    "application/json": "json",
+    "text/x-ncic": "ncic",
+    "application/x-nlets": "nlets",
+    "application/niem+xml": "niem",
+    "application/xml": "niem",
+}
+#: the media type each codec's frames are shown in
+CODEC_MEDIA: dict[str, str] = {"json": "application/json", "ncic": "text/x-ncic",
+                               "nlets": "application/x-nlets", "niem": "application/niem+xml"}
+
+_ACCEPTED = re.compile(rb"ACCEPTED MSN (\d{1,12})")
+_REFUSED = re.compile(rb"\.(\d\d)\. ([A-Z0-9 ,/\-]+)")
+
+
+def codec_of_media(content_type: str | None, allowed: dict[str, str]) -> str:
+    """The codec a ``Content-Type`` names (parameters such as charset ignored); 415 when
+    none."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    codec = allowed.get(media)
+    if codec is None:
+        raise ApiProblem(415, "unsupported-media-type", "Unsupported Media Type",
+                         f"Content-Type {media or '(none)'!r} is not one of "
+                         f"{', '.join(sorted(allowed))}", accepted=sorted(allowed))
+    return codec
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The switch's reply to one request: accepted with its message number, or refused."""
+
+    msn: int | None
+    code: int | None = None
+    reason: str = ""
+
+
+def read_reply(frame: bytes, codec: Codec) -> Outcome:
+    """Read the switch's ``ACK`` (``ACCEPTED MSN n``) or ``ER`` (``.NN. REASON``) in the
+    link's codec; the text forms are searched when the codec cannot read it back."""
+    try:
+        msg: Message | None = codec.decode(frame)
+    except DecodeError:
+        msg = None
+    if msg is not None:
+        if msg.mke == "ACK" and msg.text:
+            m = _ACCEPTED.search(msg.text.encode())
+            if m:
+                return Outcome(int(m.group(1)))
+        if msg.error is not None and msg.error.code is not None:
+            return Outcome(None, int(msg.error.code), msg.error.reason or "")
+    m = _ACCEPTED.search(frame)
+    if m:
+        return Outcome(int(m.group(1)))
+    r = _REFUSED.search(frame)
+    if r:
+        return Outcome(None, int(r.group(1)), r.group(2).decode().strip())
+    return Outcome(None, 22, "INVALID MESSAGE FORMAT")
+
+
+def refusal(outcome: Outcome, body: bytes, codec: Codec) -> ApiProblem:
+    """The problem for a refused request.  A ``.22.`` is read again here (the switch's ER
+    names no field): the codec's own error says which field and why."""
+    problem = switch_problem(outcome.code or 22, outcome.reason)
+    if outcome.code == 22:
+        try:
+            codec.decode(body)
+        except DecodeError as exc:
+            if exc.field:
+                problem.extra["field"] = exc.field
+            problem.extra["error"] = exc.reason[:300]
+    return problem
+
+
+def settled(rows: list[OutRow]) -> bool:
+    """Every forward has an answer, a status (``.02.``/``.04.``) or is dead: the answers a
+    ``?wait=`` holds for are in."""
+    return all(r.responses > 0 or r.status_sent or r.state in ("dead", "done")
+               for r in rows if r.kind == "forward")
+
+
+def destinations(rows: list[OutRow]) -> list[str]:
+    return [r.target for r in rows if r.kind == "forward"]
+
+
+def message_view(msg: StoredMessage, rows: list[OutRow], origin_codec: Codec | None
+                 ) -> dict[str, Any]:
+    """The JSON of ``GET /v1/messages/{msn}``: the message, each destination's state, and
+    every answer and status delivered (or waiting to be) to its origin, in order."""
+    forwards = []
+    answers = []
+    for r in rows:
+        if r.kind == "forward":
+            state = r.state
+            if r.state != "dead" and r.responses == 0 and r.status_sent:
+                state = {"02": "not_responding", "04": "not_available"}.get(r.status_sent,
+                                                                          state)
+            forwards.append({"destination": r.target, "state": state,
+                             "attempts": r.attempts, "answers": r.responses,
+                             "status": r.status_sent or None, "error": r.last_error})
+        elif r.kind == "deliver" and r.frame is not None:
+            answers.append(_answer(r, origin_codec))
+    return {"msn": msg.msn, "received_at": _iso(msg.received_at), "mke": msg.mke,
+            "origin": msg.origin, "control": msg.control, "operator": msg.operator,
+            "codec": msg.codec, "message": _canonical(msg.canonical),
+            "destinations": forwards, "answers": answers,
+            "complete": settled(rows)}
+
+
+def _answer(r: OutRow, codec: Codec | None) -> dict[str, Any]:
+    frame = r.frame or b""
+    out: dict[str, Any] = {"id": r.id, "mke": r.mke, "state": r.state,
+                           "delivered": r.state == "done", "at": _iso(r.created_at)}
+    if codec is not None and codec.name == "json":
+        import msgspec
+
+        try:
+            out["message"] = msgspec.json.decode(frame)
+            return out
+        except msgspec.DecodeError:
+            pass
+    out["text"] = frame.decode("utf-8", "replace")
+    return out
+
+
+def _canonical(text: str) -> Any:
+    import msgspec
+
+    try:
+        return msgspec.json.decode(text) if text else None
+    except msgspec.DecodeError:
+        return None
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+async def wait_settled(read: Any, changed: Any, seconds: float) -> list[OutRow]:
+    """Read the rows (``read()``) until they are settled or ``seconds`` pass, waking on
+    each delivery to the client (``changed(timeout)``) and at least twice a second."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    rows: list[OutRow] = read()
+    while not settled(rows):
+        left = end - loop.time()
+        if left <= 0:
+            break
+        await changed(min(left, 0.5))
+        rows = read()
+    return rows
+
+
+def codec_for(name: str) -> Codec:
+    return get_codec(name)

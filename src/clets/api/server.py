@@ -1,0 +1,170 @@
+"""The API served by uvicorn in the switch's own process and event loop.
+
+Why in the same loop: an API request is a switch link's frame, handed over by a queue with no
+thread or process in between, and the daemon has one lifecycle (``clets run``: ready line,
+SIGTERM drain).  uvicorn's own signal handling is left out (the daemon owns SIGTERM), the
+socket is bound here (a port in use is an ``OSError`` the daemon reports, not uvicorn's
+``sys.exit``), and the TLS context is the links' (TLS 1.2+, forward-secret AEAD ciphers)
+with the client certificate optional: a certificate identifies its peer, a client without
+one presents a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from clets.adapters import tls as tlsmod
+from clets.switch.config import LinkConfig, SwitchConfig
+from clets.switch.engine import Switch
+
+from .app import ApiContext, create_app
+from .auth import Authenticator
+from .config import ApiConfig
+from .events import EventHub
+from .link import ApiLink
+
+__all__ = ["API_CODECS", "ApiServer", "tls_context"]
+
+#: the codecs a client may post in (``Content-Type``); one switch link each
+API_CODECS = ("json", "ncic", "nlets", "niem")
+
+
+class _CertH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, with the TLS connection's verified client certificate
+    put in each request's state (``request.state.clets_peer_cert``): uvicorn does not pass
+    it to the app by itself."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        obj = transport.get_extra_info("ssl_object")
+        cert = obj.getpeercert() if obj is not None else None
+        if cert:
+            der = obj.getpeercert(binary_form=True) if obj is not None else None
+            self.app_state = {**self.app_state, "clets_peer_cert": cert,
+                              "clets_peer_cert_der": der}
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # the daemon owns SIGTERM / SIGINT
+        yield
+
+
+def tls_context(api: ApiConfig) -> ssl.SSLContext:
+    """The server context: the links' hardening, a client certificate asked for (and
+    verified against ``ca``) but not required."""
+    assert api.cert is not None
+    ctx = tlsmod.server_context(str(api.cert), str(api.key) if api.key else None,
+                                str(api.ca) if api.ca else None, require_client_cert=False)
+    if api.ca is not None:
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    return ctx
+
+
+class ApiServer:
+    """The API's switch links (made before the switch, which is given them) and, once the
+    switch runs, its HTTP server."""
+
+    def __init__(self, api: ApiConfig, config: SwitchConfig, hub: EventHub | None = None
+                 ) -> None:
+        self.api = api
+        self.config = config
+        self.hub = hub or EventHub()
+        self.links = {codec: ApiLink(self.link_name(codec), codec, self.hub)
+                      for codec in API_CODECS}
+        self.ctx: ApiContext | None = None
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._sock: socket.socket | None = None
+
+    def link_name(self, codec: str) -> str:
+        return self.api.name if codec == "json" else f"{self.api.name}-{codec}"
+
+    def link_configs(self) -> dict[str, LinkConfig]:
+        """The switch config's entries of the API's links: origin links that ACK (the ACK
+        carries the message number the HTTP response gives)."""
+        return {link.name: LinkConfig(link.name, f"api://{link.name}", codec, "origin",
+                                      ack=True)
+                for codec, link in self.links.items()}
+
+    def given_links(self) -> dict[str, Any]:
+        return {link.name: link for link in self.links.values()}
+
+    def with_links(self, config: SwitchConfig) -> SwitchConfig:
+        import dataclasses
+
+        return dataclasses.replace(config, links={**config.links, **self.link_configs()})
+
+    @property
+    def port(self) -> int:
+        assert self._sock is not None
+        return int(self._sock.getsockname()[1])
+
+    def address(self) -> str:
+        host = self.api.host
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    def create(self, switch: Switch) -> ApiContext:
+        self.ctx = ApiContext(self.api, switch, self.hub, self.links,
+                              Authenticator(self.api, self.config))
+        return self.ctx
+
+    async def start(self, switch: Switch, extra_routes: Any = None) -> None:
+        """Bind, then serve in this loop (returns once the server accepts connections)."""
+        ctx = self.create(switch)
+        for link in self.links.values():  # the switch starts only the links it opened
+            await link.start()
+        app = create_app(ctx)
+        if extra_routes is not None:
+            extra_routes(app)
+        family = socket.AF_INET6 if ":" in self.api.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.api.host, self.api.port))
+            sock.listen(1024)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
+                                http=_CertH11Protocol, ws="none", server_header=False,
+                                h11_max_incomplete_event_size=self.api.max_header_bytes,
+                                timeout_keep_alive=5)
+        config.load()
+        config.ssl = None if self.api.plain else tls_context(self.api)
+        self._server = _Server(config)
+        self._task = asyncio.get_running_loop().create_task(self._server.serve([sock]),
+                                                            name="api server")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it
+                raise OSError("the API server stopped while starting")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        """Stop taking requests (open ones finish, bounded), close the socket."""
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            try:
+                async with asyncio.timeout(5.0):
+                    await self._task
+            except TimeoutError:
+                self._server.force_exit = True
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
+        if self._sock is not None:
+            self._sock.close()
+        for link in self.links.values():
+            await link.close()
+        self._server = self._task = None

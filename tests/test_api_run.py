@@ -1,0 +1,65 @@
+"""The HTTP API served by ``clets run`` (a real subprocess) in front of the simulator: an
+inquiry posted over HTTP goes through the switch to three destinations, and its answers are
+read back, held by ``?wait=`` and by ``GET /v1/messages/{msn}``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clets.sim import SimNetwork
+from tests._api_kit import DESTS, api_config_text
+from tests._crash_kit import SwitchProcess
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def qw(control: str) -> dict[str, object]:
+    return {"format": "json", "mke": "QW", "origin": "CA0194200", "control": control,
+            "person": {"name": {"last": "SMITH", "first": "JOHN", "middle": "J"},
+                       "dob": "1975-10-12", "sex": "M", "race": "W"}}
+
+
+def test_post_message_end_to_end_through_clets_run(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with SimNetwork(backends=list(DESTS), base_port=0) as net:
+            cfg = tmp_path / "switch.toml"
+            cfg.write_text(api_config_text(tmp_path / "journal.db",
+                                           {d: net.url(d) for d in DESTS}), "utf-8")
+            proc = SwitchProcess(cfg, tmp_path / "switch.log")
+            ready = await proc.start()
+            try:
+                base = f"http://{ready['api']}"
+                async with httpx.AsyncClient(base_url=base, timeout=20) as http:
+                    r = await http.post("/v1/messages", json=qw("H1"))
+                    assert r.status_code == 202, r.text
+                    body = r.json()
+                    msn = body["msn"]
+                    assert r.headers["location"] == f"/v1/messages/{msn}"
+                    assert sorted(body["destinations"]) == sorted(DESTS)
+
+                    r = await http.post("/v1/messages?wait=15", json=qw("H2"))
+                    assert r.status_code == 202, r.text
+                    held = r.json()
+                    assert held["complete"] is True
+                    got = {a["message"]["origin"] for a in held["answers"]}
+                    assert got == {"CADOJWPS0", "DCFBIWA00", "CADOJPO00"}
+                    assert all(a["message"]["control"] == "H2" for a in held["answers"])
+
+                    for _ in range(200):  # the first one's answers arrive meanwhile
+                        view = (await http.get(f"/v1/messages/{msn}")).json()
+                        if view["complete"] and len(view["answers"]) == 3:
+                            break
+                        await asyncio.sleep(0.05)
+                    assert view["msn"] == msn and view["control"] == "H1"
+                    assert {d["destination"] for d in view["destinations"]} == set(DESTS)
+                    assert all(d["answers"] == 1 for d in view["destinations"])
+                    assert len(view["answers"]) == 3
+            finally:
+                assert await proc.terminate() == 0
+                proc.cleanup()
+
+    asyncio.run(main())
