@@ -162,6 +162,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
         codec = ctx.codec(stored.codec or "json") if stored.codec in ctx.links else None
         return JSONResponse(message_view(stored, ctx.switch.journal.message_rows(msn), codec))
 
+    from .stream import add_event_routes
+
+    add_event_routes(app, ctx)  # GET /v1/events (api-events)
     return app
 
 

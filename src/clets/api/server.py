@@ -77,7 +77,7 @@ class ApiServer:
                  ) -> None:
         self.api = api
         self.config = config
-        self.hub = hub or EventHub()
+        self.hub = hub or _hub(api)
         self.links = {codec: ApiLink(self.link_name(codec), codec, self.hub)
                       for codec in API_CODECS}
         self.ctx: ApiContext | None = None
@@ -153,6 +153,7 @@ class ApiServer:
 
     async def stop(self) -> None:
         """Stop taking requests (open ones finish, bounded), close the socket."""
+        self.hub.close()  # open event streams end (their clients resume from the journal)
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             try:
@@ -168,3 +169,15 @@ class ApiServer:
         for link in self.links.values():
             await link.close()
         self._server = self._task = None
+
+
+def _hub(api: ApiConfig) -> EventHub:
+    """The hub deliveries go to: with a poster when the config names webhooks."""
+    if not api.webhooks:
+        return EventHub()
+    from .webhook_client import WebhookPoster
+
+    by_peer: dict[str, list[Any]] = {}
+    for target in api.webhooks:
+        by_peer.setdefault(target.peer, []).append(target)
+    return EventHub(webhooks=lambda peer: by_peer.get(peer, ()), poster=WebhookPoster())
