@@ -26,14 +26,19 @@ def qw(control: str, last: str = "SMITH") -> dict[str, object]:
 
 
 @contextlib.asynccontextmanager
-async def running_daemon(tmp: Path, *, api: str = "", extra: str = ""
-                         ) -> AsyncIterator[tuple[Daemon, str]]:
+async def running_daemon(tmp: Path, *, api: str = "", extra: str = "",
+                         retries: int | None = None) -> AsyncIterator[tuple[Daemon, str]]:
     """A daemon with ``[api]`` (plain HTTP on loopback, peer LAPD) in this loop, the
-    simulated WPS, NCIC and CARPOS behind it; yields it and the API's base URL."""
+    simulated WPS, NCIC and CARPOS behind it; yields it and the API's base URL.
+    ``retries``: attempts of a failing send before its dead letter (the kit's: 1000)."""
     async with SimNetwork(backends=list(DESTS), base_port=0) as net:
         path = tmp / "switch.toml"
-        path.write_text(api_config_text(tmp / "journal.db", {d: net.url(d) for d in DESTS},
-                                        api=api, extra=extra), "utf-8")
+        text = api_config_text(tmp / "journal.db", {d: net.url(d) for d in DESTS}, api=api,
+                               extra=extra)
+        if retries is not None:
+            assert "retries = 1000" in text
+            text = text.replace("retries = 1000", f"retries = {retries}")
+        path.write_text(text, "utf-8")
         config = parse_config(path.read_text("utf-8"), str(path), tmp)
         daemon = Daemon(config)
         await daemon.start()
