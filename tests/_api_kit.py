@@ -3,8 +3,17 @@ destinations, and the switch run as ``clets run`` (a subprocess) or in this proc
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
+
+from clets.api.config import api_config
+from clets.api.server import ApiServer
+from clets.sim import SimNetwork
+from clets.switch import Switch, load_config
 from tests._crash_kit import switch_config
 
 DESTS = ("WPS", "NCIC", "CARPOS")
@@ -17,3 +26,59 @@ def api_config_text(journal: Path, dest_urls: dict[str, str], *, api: str = "",
     text = switch_config(journal, 0, dest_urls, metrics=metrics)
     table = api or ('[api]\nlisten = "127.0.0.1:0"\nplain = true\npeer = "LAPD"\n')
     return text + "\n" + table + "\n" + extra
+
+
+class Harness:
+    """A switch with ``[api]`` running in this loop, its app, and an httpx client on it."""
+
+    def __init__(self, switch: Switch, server: ApiServer, app: Any,
+                 http: httpx.AsyncClient, net: SimNetwork) -> None:
+        self.switch, self.server, self.app, self.http, self.net = switch, server, app, http, net
+
+
+@contextlib.asynccontextmanager
+async def running_api(tmp_path: Path, *, api: str = "", extra: str = "",
+                      serve: bool = False, client: dict[str, Any] | None = None
+                      ) -> AsyncIterator[Harness]:
+    """The switch and its API in this process in front of the simulator.  ``serve``: a real
+    uvicorn on 127.0.0.1 (``client`` are httpx options: verify, cert), else in process
+    (httpx's ASGI transport)."""
+    async with SimNetwork(backends=list(DESTS), base_port=0) as net:
+        text = api_config_text(tmp_path / "journal.db", {d: net.url(d) for d in DESTS},
+                               api=api, extra=extra)
+        path = tmp_path / "switch.toml"
+        path.write_text(text, "utf-8")
+        cfg = load_config(path)
+        acfg = api_config(cfg)
+        assert acfg is not None
+        server = ApiServer(acfg, cfg)
+        sw = Switch(server.with_links(cfg), server.given_links(), poll=0.02)
+        await sw.start()
+        try:
+            if serve:
+                await server.start(sw)
+                assert server.ctx is not None
+                app = None
+                scheme = "http" if acfg.plain else "https"
+                http = httpx.AsyncClient(base_url=f"{scheme}://{server.address()}",
+                                         timeout=20, **(client or {}))
+            else:
+                app = await server.app(sw)
+                http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url="http://api", timeout=20)
+            async with http:
+                yield Harness(sw, server, app, http, net)
+        finally:
+            await server.stop()
+            await sw.stop(drain=False)
+
+
+def qw(control: str | None = "H1", **extra: Any) -> dict[str, Any]:
+    msg: dict[str, Any] = {
+        "format": "json", "mke": "QW", "origin": "CA0194200",
+        "person": {"name": {"last": "SMITH", "first": "JOHN", "middle": "J"},
+                   "dob": "1975-10-12", "sex": "M", "race": "W"}}
+    if control is not None:
+        msg["control"] = control
+    msg.update(extra)
+    return msg

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clets.codecs.base import Codec, get_codec
 from clets.errors import LinkBusy
 from clets.switch.engine import Switch
 
 from .auth import Authenticator
+from .codecs_service import add_codec_routes
 from .config import ApiConfig
 from .events import EventHub
 from .link import ApiLink
@@ -86,9 +90,44 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+def idempotency_key(request: Request) -> str | None:
+    """``Idempotency-Key``: 1-255 visible ASCII characters; it becomes the message's dedup
+    key when the message carries no control or sequence (switch.md's order)."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not _KEY.fullmatch(key):
+        raise ApiProblem(400, "bad-idempotency-key", "Bad Request",
+                         "Idempotency-Key must be 1-255 visible ASCII characters")
+    return key
+
+
 def too_large(limit: int) -> ApiProblem:
     return ApiProblem(413, "body-too-large", "Content Too Large",
                       f"the body is larger than {limit} bytes", limit=limit)
+
+
+class HeaderLimit:
+    """Refuse a request whose header lines together pass ``limit`` bytes (431), before any
+    route sees it.  The HTTP parser refuses a head that arrives incomplete past its own bound
+    (400); a whole head read at once is caught here."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = sum(len(k) + len(v) + 4 for k, v in scope.get("headers", ()))
+            if size > self.limit:
+                response = problem_response(ApiProblem(
+                    431, "headers-too-large", "Request Header Fields Too Large",
+                    f"the header fields are larger than {self.limit} bytes",
+                    limit=self.limit), scope.get("path"))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -97,6 +136,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
                   description="The HTTP API of a clets message switch (docs/api.md).")
     app.state.ctx = ctx
     _problem_handlers(app)
+    app.add_middleware(HeaderLimit, limit=ctx.api.max_header_bytes)
 
     message_body = {
         "required": True,
@@ -116,7 +156,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         caller = ctx.auth.identify(request)
         codec_name = codec_of_media(request.headers.get("content-type"), ctx.media())
         body = await read_body(request, ctx.api.max_body_bytes)
-        key = request.headers.get("idempotency-key")
+        key = idempotency_key(request)
         link = ctx.links[codec_name]
         try:
             reply = await link.submit(body, caller.peer, key)
@@ -151,6 +191,38 @@ def create_app(ctx: ApiContext) -> FastAPI:
                 out.update(complete=view["complete"], answers=view["answers"],
                            states=view["destinations"])
         return JSONResponse(out, status_code=202, headers={"Location": out["location"]})
+
+    token_body = {
+        "required": True,
+        "content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "required": ["grant_type"],
+            "properties": {"grant_type": {"type": "string", "enum": ["client_credentials"]},
+                           "client_id": {"type": "string", "maxLength": 64},
+                           "client_secret": {"type": "string", "maxLength": 256}}}}},
+    }
+
+    @app.post("/v1/token", openapi_extra={"requestBody": token_body},
+              summary="An access token (OAuth 2.0 client credentials, RFC 6749 4.4)")
+    async def token(request: Request) -> Response:
+        media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if media != "application/x-www-form-urlencoded":
+            raise ApiProblem(415, "unsupported-media-type", "Unsupported Media Type",
+                             "the token request is application/x-www-form-urlencoded",
+                             accepted=["application/x-www-form-urlencoded"])
+        body = await read_body(request, 4096)
+        try:
+            pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True,
+                              strict_parsing=False, max_num_fields=10)
+        except (UnicodeDecodeError, ValueError):
+            raise ApiProblem(400, "oauth", "Bad Request", "malformed form",
+                             error="invalid_request") from None
+        out = await ctx.auth.client_credentials(request, dict(pairs))
+        return JSONResponse(out, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    async def body(request: Request) -> bytes:
+        return await read_body(request, ctx.api.max_body_bytes)
+
+    add_codec_routes(app, body, ctx.auth.identify)
 
     @app.get("/v1/messages/{msn}", summary="A message, its destinations and its answers")
     async def get_message(request: Request, msn: int) -> Response:

@@ -1,5 +1,6 @@
-"""Who is calling: a client certificate (mutual TLS), a bearer token, or (plain HTTP on
-loopback only, when the config names a peer) nobody in particular.
+"""Who is calling: a bearer token the box issued, a client certificate (mutual TLS), or
+(plain HTTP on loopback only, when the config names a peer) nobody in particular; and how
+often each caller may call.
 
 Why the peer and not the person: CJIS has the switch check the ORI of a session, so every
 caller resolves to a configured ``[[peer]]`` (its ORIs and access level, step 2); the person
@@ -8,6 +9,8 @@ is the ``operator`` each message names, carried into its audit records.
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,19 +20,22 @@ from clets.adapters.base import PeerIdentity
 from clets.adapters.tls import PeerMap, subject_text
 from clets.switch.config import SwitchConfig
 
+from .clients import ClientStore, cert_thumbprint, signing_key
 from .config import ApiConfig
 from .problems import ApiProblem
+from .tokens import TokenError, Tokens
 
-__all__ = ["Authenticator", "Caller", "peer_cert"]
+__all__ = ["Authenticator", "Caller", "RateLimiter", "peer_cert", "peer_cert_sha256"]
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """An authenticated caller: the client (its id, or its certificate's subject) and the
-    switch peer it acts as."""
+    """An authenticated caller: the client (its id, or its certificate's subject), the
+    switch peer it acts as, and its own rate (None: the config's)."""
 
     client: str
     peer: PeerIdentity
+    rate: float | None = None
 
 
 def peer_cert(request: Request) -> dict[str, Any] | None:
@@ -38,9 +44,39 @@ def peer_cert(request: Request) -> dict[str, Any] | None:
     return getattr(request.state, "clets_peer_cert", None) or None
 
 
-def unauthorized(detail: str) -> ApiProblem:
+def peer_cert_sha256(request: Request) -> str | None:
+    der = getattr(request.state, "clets_peer_cert_der", None)
+    return cert_thumbprint(der) if der else None
+
+
+def unauthorized(detail: str, error: str | None = None) -> ApiProblem:
+    challenge = 'Bearer realm="clets"' + (f', error="{error}"' if error else "")
     return ApiProblem(401, "unauthorized", "Unauthorized", detail,
-                      headers={"WWW-Authenticate": 'Bearer realm="clets"'})
+                      headers={"WWW-Authenticate": challenge}, error=error)
+
+
+class RateLimiter:
+    """A token bucket per client: ``rate`` requests per second, ``burst`` at once; a caller
+    over it gets 429 with ``Retry-After`` (whole seconds, at least 1)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, client: str, rate: float | None = None, now: float | None = None) -> None:
+        r = rate or self.rate
+        t = time.monotonic() if now is None else now
+        tokens, last = self._buckets.get(client, (float(self.burst), t))
+        tokens = min(float(self.burst), tokens + (t - last) * r)
+        if tokens < 1.0:
+            self._buckets[client] = (tokens, t)
+            wait = max(1, math.ceil((1.0 - tokens) / r))
+            raise ApiProblem(429, "rate-limited", "Too Many Requests",
+                             f"more than {r:g} requests per second", headers={
+                                 "Retry-After": str(wait)}, retry_after=wait)
+        if len(self._buckets) > 65536:
+            self._buckets.clear()
+        self._buckets[client] = (tokens - 1.0, t)
 
 
 class Authenticator:
@@ -52,6 +88,11 @@ class Authenticator:
         self.certs = PeerMap.from_config({
             p.cert_subject: {"mnemonic": p.mnemonic, "oris": sorted(p.oris)}
             for p in config.peers.values() if p.cert_subject})
+        assert api.clients is not None and api.signing_key is not None
+        self.store = ClientStore(api.clients)
+        self.tokens = Tokens(self.store, signing_key(api.signing_key), issuer=api.issuer,
+                             ttl=api.token_ttl)
+        self.limiter = RateLimiter(api.rate, api.burst)
 
     def peer_identity(self, mnemonic: str, method: str, detail: str | None = None
                       ) -> PeerIdentity:
@@ -61,13 +102,77 @@ class Authenticator:
                             detail=detail)
 
     def identify(self, request: Request) -> Caller:
+        """The caller, rate-limited.  A bearer token wins over the certificate (which it
+        may be bound to); a certificate alone is its configured peer (``cert_subject``)."""
+        caller = self._identify(request)
+        self.limiter.take(caller.client, caller.rate)
+        return caller
+
+    def _identify(self, request: Request) -> Caller:
+        header = request.headers.get("authorization")
+        if header is not None:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise unauthorized("Authorization must be 'Bearer <access token>'",
+                                   "invalid_request")
+            try:
+                found = self.tokens.verify(token.strip(), peer_cert_sha256(request))
+            except TokenError as exc:
+                raise unauthorized(str(exc), exc.error) from None
+            client = found.client
+            if client.peer not in self.config.peers:
+                raise unauthorized(f"client {client.id}: peer {client.peer} is not configured",
+                                   "invalid_token")
+            return Caller(client.id, self.peer_identity(client.peer, "oauth", client.id),
+                          client.rate)
         cert = peer_cert(request)
         if cert is not None:
             ident = self.certs.identify(cert)
             if ident is None:
                 raise unauthorized(f"certificate {subject_text(cert)!r} names no configured "
-                                   "peer")
+                                   "peer; present a bearer token")
             return Caller(ident.detail or ident.mnemonic or "?", ident)
         if self.api.plain and self.api.peer is not None:
             return Caller(self.api.peer, self.peer_identity(self.api.peer, "plain"))
         raise unauthorized("a client certificate or a bearer token is required")
+
+    async def client_credentials(self, request: Request, form: dict[str, str]) -> Any:
+        """RFC 6749 4.4: the client authenticated by HTTP Basic or by ``client_id`` and
+        ``client_secret`` in the form; the token bound to the certificate of the
+        connection when there is one (RFC 8705).  Errors carry OAuth's ``error`` code."""
+        import asyncio
+        import base64
+        import binascii
+        from urllib.parse import unquote
+
+        if form.get("grant_type") != "client_credentials":
+            raise ApiProblem(400, "oauth", "Bad Request",
+                             "grant_type must be client_credentials",
+                             error="unsupported_grant_type")
+        cid, secret = form.get("client_id"), form.get("client_secret")
+        header = request.headers.get("authorization", "")
+        if header[:6].lower() == "basic ":
+            try:
+                raw = base64.b64decode(header[6:].strip(), validate=True).decode()
+                user, _, pw = raw.partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                raise _invalid_client("malformed Basic credentials") from None
+            cid, secret = unquote(user), unquote(pw)
+        if not cid or not secret or len(cid) > 64 or len(secret) > 256:
+            raise _invalid_client("client_id and client_secret are required")
+        # per client id, before the (deliberately slow) hash: guessing is throttled too
+        self.limiter.take("token:" + cid)
+        client = await asyncio.to_thread(self.store.verify, cid, secret)
+        if client is None:
+            raise _invalid_client("unknown client or wrong secret")
+        thumb = peer_cert_sha256(request)
+        if client.cert_sha256 and client.cert_sha256 != thumb:
+            raise _invalid_client("this client must present its registered certificate "
+                                  "(RFC 8705)")
+        token, ttl = self.tokens.issue(client, thumb)
+        return {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
+
+
+def _invalid_client(detail: str) -> ApiProblem:
+    return ApiProblem(401, "oauth", "Unauthorized", detail, error="invalid_client",
+                      headers={"WWW-Authenticate": 'Basic realm="clets"'})

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from clets.adapters import tls as tlsmod
@@ -117,14 +118,19 @@ class ApiServer:
                               Authenticator(self.api, self.config))
         return self.ctx
 
-    async def start(self, switch: Switch, extra_routes: Any = None) -> None:
-        """Bind, then serve in this loop (returns once the server accepts connections)."""
+    async def app(self, switch: Switch, extra_routes: Any = None) -> FastAPI:
+        """The app of a running switch, its links started (tests serve it in process)."""
         ctx = self.create(switch)
         for link in self.links.values():  # the switch starts only the links it opened
             await link.start()
         app = create_app(ctx)
         if extra_routes is not None:
             extra_routes(app)
+        return app
+
+    async def start(self, switch: Switch, extra_routes: Any = None) -> None:
+        """Bind, then serve in this loop (returns once the server accepts connections)."""
+        app = await self.app(switch, extra_routes)
         family = socket.AF_INET6 if ":" in self.api.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:

@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "clets.cli.replay_cmds",
     "clets.cli.run_cmds",
     "clets.cli.quality_cmds",
+    "clets.cli.api_cmds",
 )
 
 

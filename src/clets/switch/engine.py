@@ -819,6 +819,7 @@ class Switch:
             j.audit(AuditEvent("journaled", msn=msn, outcome="accepted",
                                destination=",".join(names), **audit_kw), now)
             for ev in self.hits.on_request(msg, now):  # a YQ runs its hit's clock
+                ev.operator = ev.operator or msg.operator
                 j.audit(ev, now)
             frames = [(oid, self._encode_forward(dest, msg, control_of(oid), address))
                       for oid, dest, address in forwards]
@@ -1112,6 +1113,7 @@ class Switch:
             for ev in self.hits.on_answer(msn=row.msn, link=origin_link, peer=req.peer,
                                           requester=req.origin, control=req.control,
                                           request_mke=req.mke, answer=msg, now=now):
+                ev.operator = ev.operator or req.operator
                 j.audit(ev, now)  # a hit starts a confirmation clock, a YR closes it
             return responses
 
@@ -1398,7 +1400,9 @@ class Switch:
         def step() -> None:
             j.mark_failed(row.id, now, error="connection cut before the peer took the answer",
                           next_attempt_at=now, attempts=row.attempts)
+            req = self._requests.get(row.msn)
             j.audit(AuditEvent("delivery_failed", msn=row.msn, link=row.target,
+                               operator=req.operator if req is not None else None,
                                destination=row.target, mke=row.mke, outcome="requeued",
                                reason="connection cut before the peer took the answer"), now)
 
@@ -1435,7 +1439,7 @@ class Switch:
             j.audit(AuditEvent(
                 "forward_failed" if row.kind == "forward" else "delivery_failed",
                 msn=row.msn, link=self._link_name(row), origin=req.origin,
-                destination=row.target, mke=row.mke, outcome="retry",
+                operator=req.operator, destination=row.target, mke=row.mke, outcome="retry",
                 reason=f"attempt {row.attempts}: {error}; next in {delay:.2f}s"[:200]), now)
 
         def after(ok: bool, _value: Any) -> None:

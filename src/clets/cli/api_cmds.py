@@ -1,0 +1,129 @@
+"""``clets api client add|list|revoke``: the OAuth 2.0 clients of the switch's HTTP API.
+
+The store is the one ``[api] clients`` names (``--config FILE``), or ``--store PATH``.  A
+client acts as one configured ``[[peer]]`` (its ORIs, its access level); its secret is shown
+once, at ``add``, and only its Argon2 hash is kept.  Changes apply to a running switch at
+once (a revoked client's tokens stop within a second).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+__all__ = ["register"]
+
+
+def register(group: click.Group) -> None:
+    group.add_command(api)
+
+
+@click.group("api")
+def api() -> None:
+    """The switch's HTTP API (docs/api.md)."""
+
+
+@api.group("client")
+def client() -> None:
+    """OAuth 2.0 clients (client credentials) of the API."""
+
+
+def _store(config: str | None, store: str | None) -> tuple[object, set[str] | None]:
+    from clets.api.clients import ClientStore
+
+    if store:
+        return ClientStore(Path(store)), None
+    if not config:
+        raise click.UsageError("give --config FILE (its [api] table) or --store PATH")
+    from clets.api.config import api_config
+    from clets.switch.config import load_config
+
+    cfg = load_config(config, check_codecs=False)
+    acfg = api_config(cfg)
+    if acfg is None or acfg.clients is None:
+        raise click.UsageError(f"{config} has no [api] table")
+    return ClientStore(acfg.clients), set(cfg.peers)
+
+
+_where = [click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+                       help="The switch config (its [api] clients store)."),
+          click.option("--store", "store", type=click.Path(dir_okay=False), default=None,
+                       help="The client store file itself.")]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _with_where(fn: F) -> F:
+    for opt in reversed(_where):
+        fn = opt(fn)
+    return fn
+
+
+@client.command("add")
+@_with_where
+@click.option("--peer", required=True, help="The [[peer]] mnemonic the client acts as.")
+@click.option("--id", "client_id", default=None, help="Client id (default: <peer>-<random>).")
+@click.option("--cert", "cert", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="PEM certificate the client must present for a token (RFC 8705).")
+@click.option("--rate", type=click.FloatRange(min=0.001), default=None,
+              help="Requests per second for this client (default: [api] rate).")
+def add(config: str | None, store: str | None, peer: str, client_id: str | None,
+        cert: str | None, rate: float | None) -> None:
+    """Add a client; prints its id and secret (the secret is not shown again)."""
+    from clets.api.clients import ClientStore, cert_thumbprint
+
+    st, peers = _store(config, store)
+    assert isinstance(st, ClientStore)
+    if peers is not None and peer not in peers:
+        raise click.UsageError(f"peer {peer!r} is not a [[peer]] of the config "
+                               f"({', '.join(sorted(peers))})")
+    thumb = None
+    if cert:
+        import ssl
+
+        try:
+            der = ssl.PEM_cert_to_DER_cert(Path(cert).read_text("ascii"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise click.UsageError(f"--cert {cert}: not a PEM certificate ({exc})") from None
+        thumb = cert_thumbprint(der)
+    made, secret = st.add(peer, client_id=client_id, cert_sha256=thumb, rate=rate)
+    click.echo(json.dumps({"client_id": made.id, "client_secret": secret, "peer": made.peer,
+                           "cert_sha256": made.cert_sha256}))
+
+
+@client.command("list")
+@_with_where
+def list_clients(config: str | None, store: str | None) -> None:
+    """The clients, one JSON object a line (no secrets)."""
+    from clets.api.clients import ClientStore
+
+    st, _peers = _store(config, store)
+    assert isinstance(st, ClientStore)
+    for c in st.list():
+        click.echo(json.dumps({
+            "client_id": c.id, "peer": c.peer, "cert_sha256": c.cert_sha256, "rate": c.rate,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(c.created_at)),
+            "revoked": None if c.revoked_at is None else time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(c.revoked_at))}))
+
+
+@client.command("revoke")
+@_with_where
+@click.argument("client_id")
+def revoke(config: str | None, store: str | None, client_id: str) -> None:
+    """Revoke a client: its secret and its tokens stop working.  Exit 1 when no active
+    client has that id."""
+    from clets.api.clients import ClientStore
+
+    st, _peers = _store(config, store)
+    assert isinstance(st, ClientStore)
+    if not st.revoke(client_id):
+        click.echo(f"no active client {client_id!r}", err=True)
+        raise SystemExit(1)
+    click.echo(f"revoked {client_id}")

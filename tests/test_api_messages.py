@@ -1,0 +1,132 @@
+"""``POST /v1/messages`` and ``GET /v1/messages/{msn}`` against a switch in this process (the
+app over httpx's ASGI transport, the simulator over TCP): outcomes, idempotency, waiting,
+the codecs' media types, the operator in the audit, and a problem for every bad request."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from clets.switch.audit import records
+from tests._api_kit import DESTS, running_api
+from tests._api_kit import qw as qw_json
+from tests._switch_kit import run_async
+
+pytestmark = pytest.mark.timeout(60)
+
+PROBLEM = "application/problem+json"
+
+
+@run_async
+async def test_accepted_held_read_back_and_audited_with_the_operator(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as h:
+        r = await h.http.post("/v1/messages?wait=10", json=qw_json("W1", operator="JDOE"))
+        assert r.status_code == 202, r.text
+        body = r.json()
+        assert body["complete"] and len(body["answers"]) == 3
+        assert sorted(body["destinations"]) == sorted(DESTS)
+        assert {s["destination"] for s in body["states"]} == set(DESTS)
+        msn = body["msn"]
+        view = (await h.http.get(body["location"])).json()
+        assert view["operator"] == "JDOE" and view["message"]["control"] == "W1"
+        assert [d["state"] for d in view["destinations"]] == ["done"] * 3
+        # every audit record of the message names its end user
+        await asyncio.sleep(0.2)  # the deliveries' records commit after the sends
+    conn = sqlite3.connect(tmp_path / "journal.db")
+    try:
+        recs = [r for r in records(conn) if r.get("msn") == msn]
+    finally:
+        conn.close()
+    kinds = {r["event"] for r in recs}
+    assert {"received", "journaled", "forwarded", "responded", "delivered"} <= kinds
+    assert all(r.get("operator") == "JDOE" for r in recs), recs
+
+
+@run_async
+async def test_idempotency_key_repeats_the_first_outcome_or_409(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as h:
+        key = {"Idempotency-Key": "cad-4711"}
+        first = await h.http.post("/v1/messages", json=qw_json(None), headers=key)
+        again = await h.http.post("/v1/messages", json=qw_json(None), headers=key)
+        assert first.status_code == again.status_code == 202
+        assert first.json()["msn"] == again.json()["msn"]
+        other = await h.http.post("/v1/messages", json=qw_json(None, operator="X"),
+                                  headers=key)
+        assert other.status_code == 409
+        assert other.headers["content-type"] == PROBLEM
+        assert other.json()["code"] == 30
+        bad = await h.http.post("/v1/messages", json=qw_json(None),
+                                headers={"Idempotency-Key": "x" * 300})
+        assert bad.status_code == 400 and bad.headers["content-type"] == PROBLEM
+
+
+@run_async
+async def test_switch_refusals_are_problems_with_code_and_field(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as h:
+        r = await h.http.post("/v1/messages", json=qw_json("E1", person={
+            "name": {"last": "SMITH", "first": "JOHN"}, "dob": "1975-13-45"}))
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+        p = r.json()
+        assert p["code"] == 21 and p["field"] == "person.dob"
+        assert p["title"] == "INVALID FIELD DOB" and p["status"] == 422
+        r = await h.http.post("/v1/messages", json=qw_json("E2", origin="CA0380100"))
+        assert r.status_code == 403 and r.json()["code"] == 10
+        r = await h.http.post("/v1/messages", json=qw_json("E3", bogus=1))
+        p = r.json()
+        assert r.status_code == 400 and p["code"] == 22 and p["field"] == "bogus"
+        r = await h.http.post("/v1/messages", json=qw_json("E4", origin=7))
+        assert r.status_code == 400 and r.json()["field"] == "origin"
+        r = await h.http.post("/v1/messages", content=b'{"mke": "QW",',
+                              headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and r.json()["code"] == 22
+
+
+@run_async
+async def test_requests_refused_before_the_switch(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as h:
+        http = h.http
+        r = await http.post("/v1/messages", content=b"QW.CA0194200",
+                            headers={"Content-Type": "text/plain"})
+        assert r.status_code == 415 and r.headers["content-type"] == PROBLEM
+        assert "application/json" in r.json()["accepted"]
+        r = await http.post("/v1/messages", content=b"{}")
+        assert r.status_code == 415  # no Content-Type at all
+        big = b"{" + b" " * 70000 + b"}"
+        r = await http.post("/v1/messages", content=big,
+                            headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and r.json()["limit"] == 65536
+
+        async def chunks():  # no Content-Length: refused while it streams in
+            for _ in range(100):
+                yield b" " * 1000
+
+        r = await http.post("/v1/messages", content=chunks(),
+                            headers={"Content-Type": "application/json"})
+        assert r.status_code == 413
+        r = await http.post("/v1/messages?wait=9999", json=qw_json("Q1"))
+        assert r.status_code == 400 and r.json()["errors"][0]["where"] == "query.wait"
+        r = await http.post("/v1/messages?wait=abc", json=qw_json("Q2"))
+        assert r.status_code == 400
+        r = await http.get("/v1/messages/999999")
+        assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+        r = await http.get("/v1/messages/abc")
+        assert r.status_code == 400
+        r = await http.get("/v1/nothing")
+        assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+        r = await http.delete("/v1/messages")
+        assert r.status_code == 405 and r.headers["content-type"] == PROBLEM
+
+
+@run_async
+async def test_ncic_text_in_ncic_text_out(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as h:
+        text = b"QW.CA0194200.NAM/SMITH, JOHN J.DOB/19751012.SEX/M.RAC/W"
+        r = await h.http.post("/v1/messages?wait=10", content=text,
+                              headers={"Content-Type": "text/x-ncic"})
+        assert r.status_code == 202, r.text
+        body = r.json()
+        assert body["complete"] and len(body["answers"]) == 3
+        assert all("text" in a and "message" not in a for a in body["answers"])
