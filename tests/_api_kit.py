@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from clets.api.config import api_config
 from clets.api.server import ApiServer
+from clets.daemon import Daemon
 from clets.sim import SimNetwork
 from clets.switch import Switch, load_config
 from tests._crash_kit import switch_config
@@ -48,29 +48,30 @@ async def running_api(tmp_path: Path, *, api: str = "", extra: str = "",
                                api=api, extra=extra)
         path = tmp_path / "switch.toml"
         path.write_text(text, "utf-8")
-        cfg = load_config(path)
-        acfg = api_config(cfg)
-        assert acfg is not None
-        server = ApiServer(acfg, cfg)
-        sw = Switch(server.with_links(cfg), server.given_links(), poll=0.02)
-        await sw.start()
+        daemon = Daemon(load_config(path))
+        server = daemon.api
+        assert server is not None
+        sw = daemon.switch
         try:
             if serve:
-                await server.start(sw)
-                assert server.ctx is not None
+                await daemon.start()
                 app = None
-                scheme = "http" if acfg.plain else "https"
+                scheme = "http" if server.api.plain else "https"
                 http = httpx.AsyncClient(base_url=f"{scheme}://{server.address()}",
                                          timeout=20, **(client or {}))
             else:
-                app = await server.app(sw)
+                await sw.start()
+                app = await server.app(sw, daemon._ops_routes)
                 http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                          base_url="http://api", timeout=20)
             async with http:
                 yield Harness(sw, server, app, http, net)
         finally:
-            await server.stop()
-            await sw.stop(drain=False)
+            if daemon.state == "running":
+                await daemon.stop()
+            else:
+                await server.stop()
+                await sw.stop(drain=False)
 
 
 def qw(control: str | None = "H1", **extra: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import pytest
 from clets.sim import SimNetwork
 from tests._api_kit import DESTS, api_config_text
 from tests._crash_kit import SwitchProcess
+from tests._prom import prom_lines
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -58,6 +59,14 @@ def test_post_message_end_to_end_through_clets_run(tmp_path: Path) -> None:
                     assert {d["destination"] for d in view["destinations"]} == set(DESTS)
                     assert all(d["answers"] == 1 for d in view["destinations"])
                     assert len(view["answers"]) == 3
+
+                    # /metrics (prometheus_client) and /healthz on the same app
+                    health = await http.get("/healthz")
+                    assert health.status_code == 200 and health.json()["ok"] is True
+                    assert health.json()["links"]["api"] == "up"
+                    lines = prom_lines((await http.get("/metrics")).text)
+                    assert 'clets_messages_total{outcome="accepted"} 2' in lines
+                    assert 'clets_link_up{link="api"} 1' in lines
             finally:
                 assert await proc.terminate() == 0
                 proc.cleanup()

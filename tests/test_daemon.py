@@ -24,6 +24,7 @@ from clets.sim import Faults, SimNetwork
 from clets.switch import parse_config
 from clets.switch.audit import records
 from tests._crash_kit import CLETS, SwitchProcess, free_port, len2, switch_config
+from tests._prom import prom_lines
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -103,7 +104,7 @@ def test_query_end_to_end_metrics_health_and_sigterm(tmp_path: Path) -> None:
                                            "carpos": "up"}
                 status, text = await asyncio.to_thread(http_get, base + "/metrics")
                 assert status == 200
-                lines = set(text.splitlines())
+                lines = set(prom_lines(text))
                 assert 'clets_messages_total{outcome="accepted"} 1' in lines
                 assert 'clets_messages_total{outcome="delivered"} 3' in lines
                 assert 'clets_link_up{link="ncic"} 1' in lines
@@ -118,10 +119,10 @@ def test_query_end_to_end_metrics_health_and_sigterm(tmp_path: Path) -> None:
                 await net.set_outage("CARPOS", True)
                 for _ in range(200):
                     _s, text = await asyncio.to_thread(http_get, base + "/metrics")
-                    if 'clets_link_up{link="carpos"} 0' in text.splitlines():
+                    if 'clets_link_up{link="carpos"} 0' in prom_lines(text):
                         break
                     await asyncio.sleep(0.05)
-                assert 'clets_link_up{link="carpos"} 0' in text.splitlines()
+                assert 'clets_link_up{link="carpos"} 0' in prom_lines(text)
                 status, body = await asyncio.to_thread(http_get, base + "/healthz")
                 assert status == 200 and json.loads(body)["down"] == ["carpos"]
                 code = await proc.terminate(timeout=30)
@@ -258,7 +259,7 @@ def test_healthz_is_503_before_start_and_after_stop(tmp_path: Path) -> None:
             assert status == 503 and json.loads(body)["journal"] == "closed"
             _s, text = await asyncio.to_thread(http_get,
                                                f"http://127.0.0.1:{ops.port}/metrics")
-            assert "clets_journal_open 0" in text.splitlines()
+            assert "clets_journal_open 0" in prom_lines(text)
         finally:
             await ops.close()
 

@@ -19,6 +19,7 @@ from clets.model import Message
 from clets.switch import Switch
 from clets.switch.audit import records, verify
 from tests._crash_kit import CLETS
+from tests._prom import prom_lines
 from tests._smallfs import loop_ext4, small_fs
 from tests._switch_kit import Harness, eventually, qw, run_async
 
@@ -232,7 +233,7 @@ def test_daemon_full_journal_healthz_metrics_and_recovery(tmp_path: Path) -> Non
                     assert health["reason"].startswith("journal full since"), body
                     assert health["storage"]["failing"]["journal"]["kind"] == "full"
                     _s, text = await asyncio.to_thread(http_get, base + "/metrics")
-                    lines = text.splitlines()
+                    lines = prom_lines(text)
                     assert 'clets_storage_ok{store="journal"} 0' in lines
                     assert any(line.startswith('clets_rejects_total{code="05"}')
                                for line in lines)
@@ -248,7 +249,7 @@ def test_daemon_full_journal_healthz_metrics_and_recovery(tmp_path: Path) -> Non
                         await asyncio.sleep(0.05)
                     assert status == 200 and json.loads(body)["reason"] is None, body
                     _s, text = await asyncio.to_thread(http_get, base + "/metrics")
-                    lines = text.splitlines()
+                    lines = prom_lines(text)
                     assert 'clets_storage_ok{store="journal"} 1' in lines
                     # >= 1: while full, a write that fits in the WAL's own free pages can
                     # succeed between two refusals (the switch takes what fits)

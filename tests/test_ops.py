@@ -9,26 +9,35 @@ import logging
 
 from clets.ops.http import OpsServer
 from clets.ops.logs import setup_logging
-from clets.ops.metrics import Registry
+from clets.ops.metrics import DaemonMetrics
+from tests._prom import prom_lines
 
 
-def test_exposition_format() -> None:
-    reg = Registry()
-    reg.counter("clets_messages_total", "messages by outcome").inc(outcome="forwarded")
-    reg.counter("clets_messages_total", "messages by outcome").inc(2, outcome="rejected")
-    reg.gauge("clets_queue_depth", "queued per destination").set(3, destination="DMV")
-    h = reg.histogram("clets_latency_seconds", "added latency", buckets=(0.01, 0.1))
-    h.observe(0.005)
-    h.observe(0.05)
-    h.observe(5.0)
-    text = reg.render()
-    assert 'clets_messages_total{outcome="rejected"} 2' in text
-    assert 'clets_queue_depth{destination="DMV"} 3' in text
-    assert 'clets_latency_seconds_bucket{le="0.01"} 1' in text
-    assert 'clets_latency_seconds_bucket{le="0.1"} 2' in text
-    assert 'clets_latency_seconds_bucket{le="+Inf"} 3' in text
-    assert "clets_latency_seconds_count 3" in text
-    assert "# TYPE clets_latency_seconds histogram" in text
+def test_exposition_made_by_prometheus_client() -> None:
+    """The daemon's families and histograms, read back with the library's own parser."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    def families():  # type: ignore[no-untyped-def]
+        c = CounterMetricFamily("clets_messages_total", "messages by outcome",
+                                labels=["outcome"])
+        c.add_metric(["rejected"], 2)
+        g = GaugeMetricFamily("clets_queue_depth", "queued", labels=["target"])
+        g.add_metric(["DMV"], 3)
+        return [c, g]
+
+    m = DaemonMetrics(families)
+    for seconds in (0.004, 0.05, 99.0):
+        m.observe("answer", seconds)
+    m.observe("forward", 0.0007)
+    lines = prom_lines(m.render())
+    assert 'clets_messages_total{outcome="rejected"} 2' in lines
+    assert 'clets_queue_depth{target="DMV"} 3' in lines
+    assert 'clets_answer_latency_seconds_bucket{le="0.005"} 1' in lines
+    assert 'clets_answer_latency_seconds_bucket{le="0.05"} 2' in lines
+    assert 'clets_answer_latency_seconds_bucket{le="+Inf"} 3' in lines
+    assert "clets_answer_latency_seconds_count 3" in lines
+    assert 'clets_switch_added_latency_seconds_bucket{le="0.001",stage="forward"} 1' in lines
+    assert "# TYPE clets_answer_latency_seconds histogram" in lines
 
 
 async def _get(port: int, path: str, method: str = "GET") -> tuple[int, bytes]:
@@ -43,14 +52,15 @@ async def _get(port: int, path: str, method: str = "GET") -> tuple[int, bytes]:
 
 def test_http_endpoint() -> None:
     async def main() -> None:
-        reg = Registry()
-        reg.counter("c_total", "c").inc()
+        from prometheus_client.core import CounterMetricFamily
+
+        reg = DaemonMetrics(lambda: [CounterMetricFamily("c_total", "c", value=1)])
         healthy = {"ok": True}
         srv = OpsServer(reg.render, lambda: dict(healthy))
         await srv.start()
         try:
             status, body = await _get(srv.port, "/metrics")
-            assert status == 200 and b"c_total 1" in body
+            assert status == 200 and b"c_total 1.0" in body
             status, body = await _get(srv.port, "/healthz")
             assert status == 200 and json.loads(body)["ok"] is True
             healthy["ok"] = False

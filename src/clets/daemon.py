@@ -17,8 +17,11 @@ import signal
 import time
 from typing import Any
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
 from clets.ops.http import OpsServer
-from clets.ops.metrics import Registry
+from clets.ops.metrics import DaemonMetrics
 from clets.switch.config import SwitchConfig, parse_host_port
 from clets.switch.engine import Switch
 from clets.switch.links import ServerLink
@@ -26,12 +29,6 @@ from clets.switch.links import ServerLink
 __all__ = ["Daemon", "serve"]
 
 log = logging.getLogger("clets.daemon")
-
-#: finer than the engine's own histogram: the switch adds milliseconds, not seconds
-ADDED_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                 10.0, 30.0)
-ANSWER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-
 
 class Daemon:
     """A Switch plus its operations endpoint.  ``metrics_listen`` (``HOST:PORT``) overrides
@@ -51,38 +48,8 @@ class Daemon:
         listen = metrics_listen or config.switch.metrics_listen
         self._listen = parse_host_port(listen) if listen else None
         self.ops: OpsServer | None = None
-        self.registry = Registry()
-        r = self.registry
-        self._messages = r.counter("clets_messages_total",
-                                   "Messages by outcome (received, accepted, rejected, ...)")
-        self._rejects = r.counter("clets_rejects_total", "Rejected messages by error code")
-        self._depth = r.gauge("clets_queue_depth",
-                              "Queued + in-flight rows per destination / origin link")
-        self._rows = r.gauge("clets_queue_rows", "Queue rows per target and state")
-        self._link_up = r.gauge("clets_link_up", "1 when the link is up, 0 otherwise")
-        self._journal_open = r.gauge("clets_journal_open", "1 while the journal is open")
-        self._uptime = r.gauge("clets_uptime_seconds", "Seconds since the daemon started")
-        self._fsyncs = r.counter("clets_journal_fsyncs_total",
-                                 "Journal commits that wrote: one fsync each (synchronous=FULL)")
-        self._steps = r.counter("clets_journal_commit_steps_total",
-                                "Steps (accepts, claims, answers, deliveries) in those commits")
-        self._fsync_rate = r.gauge("clets_journal_fsyncs_per_second",
-                                   "Journal fsyncs per second since the previous scrape")
+        self.metrics = DaemonMetrics(self._families)
         self._last_scrape: tuple[float, int] | None = None
-        self._storage_ok = r.gauge(
-            "clets_storage_ok", "1 while the store (journal, link <drop>, capture <link>) "
-            "can be written, 0 while it is full or failing")
-        self._storage_errors = r.counter(
-            "clets_storage_errors_total", "Failed writes by store and kind (full, io)")
-        self._storage_recoveries = r.counter(
-            "clets_storage_recoveries_total", "Times a failing store wrote again")
-        self._answer = r.histogram("clets_answer_latency_seconds",
-                                   "Request received -> first answer from a destination",
-                                   ANSWER_BUCKETS)
-        self._added = r.histogram(
-            "clets_switch_added_latency_seconds",
-            "Time the switch adds: stage=forward (request received -> sent to a destination),"
-            " stage=deliver (answer received -> sent to the origin)", ADDED_BUCKETS)
         self.switch.metrics_data.observers.append(self._observe)
 
     # ------------------------------------------------------------------ lifecycle
@@ -164,50 +131,79 @@ class Daemon:
         add_ops_routes(app, self.render_metrics, self.health)
 
     def _observe(self, kind: str, seconds: float) -> None:
-        if kind == "answer":
-            self._answer.observe(seconds)
-        else:
-            self._added.observe(seconds, stage=kind)
+        self.metrics.observe(kind, seconds)
 
     def render_metrics(self) -> str:
-        """Map ``Switch.metrics()`` into the registry (counters move by their delta, so they
-        stay monotonic), then render the exposition text."""
+        """The Prometheus text exposition (prometheus_client) of this scrape."""
+        return self.metrics.render()
+
+    def _families(self) -> list[Metric]:
+        """``Switch.metrics()`` and the storage health as metric families (each scrape)."""
         running = self.switch.running
         snap = self.switch.metrics() if running else {}
-        for outcome, value in snap.get("messages", {}).items():
-            self._messages.inc(value - self._messages.get(outcome=outcome), outcome=outcome)
-        for code, value in snap.get("rejects", {}).items():
-            self._rejects.inc(value - self._rejects.get(code=code), code=code)
-        self._depth.values.clear()
-        for target, depth in snap.get("queue_depth", {}).items():
-            self._depth.set(depth, target=target)
-        self._rows.values.clear()
-        for target, states in snap.get("queue_states", {}).items():
-            for state, n in states.items():
-                self._rows.set(n, target=target, state=state)
-        for link, state in snap.get("links", {}).items():
-            self._link_up.set(1 if state == "up" else 0, link=link)
-        self._journal_open.set(1 if running else 0)
+        messages = CounterMetricFamily(
+            "clets_messages_total", "Messages by outcome (received, accepted, rejected, ...)",
+            labels=["outcome"])
+        for outcome, value in sorted(snap.get("messages", {}).items()):
+            messages.add_metric([outcome], value)
+        rejects = CounterMetricFamily("clets_rejects_total", "Rejected messages by error code",
+                                      labels=["code"])
+        for code, value in sorted(snap.get("rejects", {}).items()):
+            rejects.add_metric([str(code)], value)
+        depth = GaugeMetricFamily("clets_queue_depth",
+                                  "Queued + in-flight rows per destination / origin link",
+                                  labels=["target"])
+        for target, n in sorted(snap.get("queue_depth", {}).items()):
+            depth.add_metric([target], n)
+        rows = GaugeMetricFamily("clets_queue_rows", "Queue rows per target and state",
+                                 labels=["state", "target"])
+        for target, states in sorted(snap.get("queue_states", {}).items()):
+            for state, n in sorted(states.items()):
+                rows.add_metric([state, target], n)
+        link_up = GaugeMetricFamily("clets_link_up", "1 when the link is up, 0 otherwise",
+                                    labels=["link"])
+        for link, state in sorted(snap.get("links", {}).items()):
+            link_up.add_metric([link], 1 if state == "up" else 0)
+        out: list[Metric] = [messages, rejects, depth, rows, link_up, GaugeMetricFamily(
+            "clets_journal_open", "1 while the journal is open", value=1 if running else 0)]
         jm = snap.get("journal")
         if jm is not None:
-            self._fsyncs.inc(jm["fsyncs"] - self._fsyncs.get())
-            self._steps.inc(jm["steps"] - self._steps.get())
+            out.append(CounterMetricFamily(
+                "clets_journal_fsyncs_total",
+                "Journal commits that wrote: one fsync each (synchronous=FULL)",
+                value=jm["fsyncs"]))
+            out.append(CounterMetricFamily(
+                "clets_journal_commit_steps_total",
+                "Steps (accepts, claims, answers, deliveries) in those commits",
+                value=jm["steps"]))
             now = time.monotonic()
+            rate = 0.0
             if self._last_scrape is not None and now > self._last_scrape[0]:
-                self._fsync_rate.set(round((jm["fsyncs"] - self._last_scrape[1])
-                                           / (now - self._last_scrape[0]), 3))
+                rate = round((jm["fsyncs"] - self._last_scrape[1])
+                             / (now - self._last_scrape[0]), 3)
             self._last_scrape = (now, jm["fsyncs"])
+            out.append(GaugeMetricFamily("clets_journal_fsyncs_per_second",
+                                         "Journal fsyncs per second since the previous scrape",
+                                         value=rate))
         store = self.switch.storage
-        for (name, kind), value in store.errors.items():
-            self._storage_errors.inc(value - self._storage_errors.get(store=name, kind=kind),
-                                     store=name, kind=kind)
-        for name, value in store.recoveries.items():
-            self._storage_recoveries.inc(value - self._storage_recoveries.get(store=name),
-                                         store=name)
-        for name in {"journal", *(n for n, _k in store.errors)}:
-            self._storage_ok.set(1 if store.ok(name) else 0, store=name)
-        self._uptime.set(round(time.time() - self.started_at, 3))
-        return self.registry.render()
+        ok = GaugeMetricFamily(
+            "clets_storage_ok", "1 while the store (journal, link <drop>, capture <link>) "
+            "can be written, 0 while it is full or failing", labels=["store"])
+        for name in sorted({"journal", *(n for n, _k in store.errors)}):
+            ok.add_metric([name], 1 if store.ok(name) else 0)
+        errors = CounterMetricFamily("clets_storage_errors",
+                                     "Failed writes by store and kind (full, io)",
+                                     labels=["kind", "store"])
+        for (name, kind), value in sorted(store.errors.items()):
+            errors.add_metric([kind, name], value)
+        recoveries = CounterMetricFamily("clets_storage_recoveries",
+                                         "Times a failing store wrote again", labels=["store"])
+        for name, value in sorted(store.recoveries.items()):
+            recoveries.add_metric([name], value)
+        out += [ok, errors, recoveries, GaugeMetricFamily(
+            "clets_uptime_seconds", "Seconds since the daemon started",
+            value=round(time.time() - self.started_at, 3))]
+        return out
 
 
 def _api_server(config: SwitchConfig) -> Any:

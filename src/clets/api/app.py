@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Query, Request
@@ -39,6 +39,7 @@ from .messages import (
     refusal,
     wait_settled,
 )
+from .openapi import install as install_openapi
 from .problems import ApiProblem, problem_response
 
 __all__ = ["ApiContext", "create_app"]
@@ -130,13 +131,19 @@ class HeaderLimit:
         await self.app(scope, receive, send)
 
 
-def create_app(ctx: ApiContext) -> FastAPI:
+def create_app(context: ApiContext | None, *, api: ApiConfig | None = None) -> FastAPI:
+    """The app of a running switch's API (``context``); with None, an app whose only use is
+    its OpenAPI document (``api`` gives the limits it states)."""
+    settings = api or (context.api if context is not None else None)
+    assert settings is not None
     app = FastAPI(title="clets switch API", version=API_VERSION,
                   openapi_url="/v1/openapi.json", docs_url=None, redoc_url=None,
                   description="The HTTP API of a clets message switch (docs/api.md).")
-    app.state.ctx = ctx
+    app.state.ctx = context
     _problem_handlers(app)
-    app.add_middleware(HeaderLimit, limit=ctx.api.max_header_bytes)
+    app.add_middleware(HeaderLimit, limit=settings.max_header_bytes)
+    install_openapi(app)
+    ctx = cast(ApiContext, context)  # routes run only in an app that has one
 
     message_body = {
         "required": True,
@@ -151,11 +158,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
     @app.post("/v1/messages", status_code=202, openapi_extra={"requestBody": message_body},
               summary="Send a message into the switch")
     async def post_message(request: Request,
-                           wait: float | None = Query(None, ge=0, le=ctx.api.max_wait)
+                           wait: float | None = Query(None, ge=0, le=settings.max_wait)
                            ) -> Response:
         caller = ctx.auth.identify(request)
         codec_name = codec_of_media(request.headers.get("content-type"), ctx.media())
-        body = await read_body(request, ctx.api.max_body_bytes)
+        body = await read_body(request, settings.max_body_bytes)
         key = idempotency_key(request)
         link = ctx.links[codec_name]
         try:
@@ -220,9 +227,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return JSONResponse(out, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     async def body(request: Request) -> bytes:
-        return await read_body(request, ctx.api.max_body_bytes)
+        return await read_body(request, settings.max_body_bytes)
 
-    add_codec_routes(app, body, ctx.auth.identify)
+    def identify(request: Request) -> Any:
+        return ctx.auth.identify(request)
+
+    add_codec_routes(app, body, identify)
 
     @app.get("/v1/messages/{msn}", summary="A message, its destinations and its answers")
     async def get_message(request: Request, msn: int) -> Response:
@@ -277,7 +287,9 @@ def add_ops_routes(app: FastAPI, render_metrics: Any, health: Any) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(render_metrics(), media_type="text/plain; version=0.0.4")
+        from clets.ops.metrics import CONTENT_TYPE
+
+        return Response(render_metrics(), headers={"Content-Type": CONTENT_TYPE})
 
     @app.get("/healthz", summary="Health of the switch (200 ok, 503 not)")
     async def healthz() -> Response:

@@ -127,3 +127,20 @@ def revoke(config: str | None, store: str | None, client_id: str) -> None:
         click.echo(f"no active client {client_id!r}", err=True)
         raise SystemExit(1)
     click.echo(f"revoked {client_id}")
+
+
+@api.command("openapi")
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="State this config's [api] limits (default: the default ones, as "
+                   "docs/openapi.json).")
+def openapi(config: str | None) -> None:
+    """Print the API's OpenAPI 3.1 document (what /v1/openapi.json serves)."""
+    from clets.api.openapi import document
+
+    settings = None
+    if config:
+        from clets.api.config import api_config
+        from clets.switch.config import load_config
+
+        settings = api_config(load_config(config, check_codecs=False))
+    click.echo(json.dumps(document(settings), indent=2, sort_keys=True))
