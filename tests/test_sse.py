@@ -48,10 +48,10 @@ def test_the_standards_examples() -> None:
 @given(n=_ids)
 def test_last_event_id_reads_any_id(n: int) -> None:
     assert sse.parse_last_event_id(str(n)) == n
-    assert sse.parse_last_event_id(f" {n}\t") == n
 
 
-@pytest.mark.parametrize("value", ["-1", "1.5", "abc", "1e3", "٣", "9" * 20, str(2**63)])
+@pytest.mark.parametrize("value", ["-1", "1.5", "abc", "1e3", "٣", "9" * 20, str(2**63), "",
+                                   " 5", "5\t"])
 def test_last_event_id_refuses_what_is_not_an_id(value: str) -> None:
     with pytest.raises(LastEventIdError, match="Last-Event-ID"):
         sse.parse_last_event_id(value)
@@ -66,6 +66,5 @@ def test_last_event_id_is_an_id_none_or_refused(value: str) -> None:
     assert got is None or 0 <= got <= sse.MAX_ID
 
 
-def test_absent_or_empty_last_event_id_is_none() -> None:
+def test_absent_last_event_id_is_none() -> None:
     assert sse.parse_last_event_id(None) is None
-    assert sse.parse_last_event_id("") is None

@@ -42,13 +42,12 @@ class LastEventIdError(ValueError):
 
 
 def parse_last_event_id(value: str | None) -> int | None:
-    """The id a client last read: None when it sent none (or an empty one, as browsers may),
-    else a non-negative integer; :class:`LastEventIdError` for anything else."""
+    """The id a client last read: None when it sent none, else a non-negative integer
+    (1 to 19 ASCII digits, as the stream writes ids); :class:`LastEventIdError` for anything
+    else, an empty value too (EventSource sends the header only with an id to resume from)."""
     if value is None:
         return None
-    text = value.strip(" \t")
-    if text == "":
-        return None
+    text = value
     if not (text.isascii() and text.isdigit()) or len(text) > 19:
         raise LastEventIdError(f"Last-Event-ID must be an event id (digits): {value[:40]!r}")
     n = int(text)

@@ -111,10 +111,11 @@ _EVENT_STREAM = {
 }
 
 
-def add_event_routes(app: FastAPI, ctx: ApiContext) -> None:
+def add_event_routes(app: FastAPI, ctx: ApiContext | None) -> None:
     """``GET /v1/events`` on the app; the hub reads each delivery's message number from the
-    switch's journal."""
-    ctx.hub.attach(lambda: ctx.switch.journal)
+    switch's journal.  ``ctx`` None: an app made only for its OpenAPI document."""
+    if ctx is not None:
+        ctx.hub.attach(lambda: ctx.switch.journal)
 
     @app.get("/v1/events", summary="The client's deliveries as Server-Sent Events",
              response_class=Response, responses={200: _EVENT_STREAM},
@@ -127,6 +128,7 @@ def add_event_routes(app: FastAPI, ctx: ApiContext) -> None:
                      after: int | None = Query(None, ge=0, le=sse.MAX_ID,
                                                description="as Last-Event-ID (the header "
                                                            "wins)")) -> Response:
+        assert ctx is not None  # routes run only in an app that has one
         caller = ctx.auth.identify(request)
         try:
             last = sse.parse_last_event_id(request.headers.get("last-event-id"))
