@@ -227,3 +227,35 @@ async def test_engine_hands_a_link_the_row_id_of_each_delivery(tmp_path: Path) -
         assert near.row_ids[0] is None and len(feed) == 1
         sent = list(zip(near.row_ids, near.sent, strict=True))
         assert [(d.id, d.frame) for d in feed] == sent[1:]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@run_async
+async def test_the_streams_replay_merges_the_api_links_in_id_order(tmp_path: Path,
+                                                                   fmt: str) -> None:
+    """A client's deliveries are on each API link of its codecs: the stream's replay reads
+    them all in one id order, a page at a time (the log journal on a thread)."""
+    from clets.api.stream import replay
+
+    j = _open(tmp_path / "j.db", fmt)
+    now = 1000.0
+    ids = []
+    for i in range(30):
+        link = ("api", "api-ncic", "api-niem")[i % 3]
+        with j.tx():
+            msn = _message(j, i, now + i)
+            ids.append(_deliver(j, msn, "CAD", b"%d" % i, now + i, link=link))
+            _deliver(j, msn, "RMS", b"x", now + i, link=link)
+        if i % 2:
+            with j.tx():
+                j.mark_delivered(ids[-1], 1, now + i)
+    j.forget_before(now)
+    if isinstance(j, LogJournal):
+        j.snapshot(whole=True)
+    links = ["api", "api-ncic", "api-niem"]
+    paged, after = [], 0
+    while page := await replay(j, links, "CAD", after, limit=4):
+        paged.extend((d.id, d.frame) for d in page)
+        after = page[-1].id
+    assert paged == [(oid, b"%d" % i) for i, oid in enumerate(ids)]
+    j.close()

@@ -19,6 +19,7 @@ are purged (SQLite journal) or compacted (log journal).
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -45,12 +46,19 @@ RETRY_MS = 1000
 SEEN = 4096
 
 
-def replay(journal: Any, links: list[str], peer: str, after: int,
-           limit: int = FEED_LIMIT) -> list[Delivery]:
+async def replay(journal: Any, links: list[str], peer: str, after: int,
+                 limit: int = FEED_LIMIT) -> list[Delivery]:
     """The deliveries to ``peer`` on any of the API's ``links`` with ids above ``after``:
-    the smallest ``limit`` of them, in id order (each link's feed is in id order)."""
-    rows: list[Delivery] = []
-    for link in links:
+    the smallest ``limit`` of them, in id order.  The log journal reads its log on a thread
+    (a client resuming from far back does not stall the switch); the SQLite journal reads
+    its feed index, in the loop."""
+    if hasattr(journal, "feed_scan") and journal.feed_threadable():
+        scan = await asyncio.to_thread(journal.feed_scan, links, peer, after, limit,
+                                       journal.feed_durable)
+        rows: list[Delivery] = journal.feed_merge(links, peer, after, limit, scan)
+        return rows
+    rows = []
+    for link in links:  # each link's feed is in id order
         rows.extend(journal.deliveries_after(link, peer, after, limit))
     rows.sort(key=lambda d: d.id)
     return rows[:limit]
@@ -73,7 +81,7 @@ async def event_stream(hub: EventHub, journal: Any, links: list[str], peer: str,
         cursor = after
         if after is not None:
             while True:
-                batch = replay(journal(), links, peer, cursor or 0)
+                batch = await replay(journal(), links, peer, cursor or 0)
                 chunk = [_event(d.id, d.frame, d.msn, d.mke) for d in batch]
                 if batch:
                     cursor = batch[-1].id

@@ -79,6 +79,8 @@ CREATE TABLE IF NOT EXISTS outbound (
 );
 CREATE INDEX IF NOT EXISTS outbound_due ON outbound (target, state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbound_open ON outbound (state, deadline_at);
+-- a client's feed (deliveries_after): its deliveries in id order, whatever their state
+CREATE INDEX IF NOT EXISTS outbound_feed ON outbound (target, peer, id) WHERE kind = 'deliver';
 CREATE INDEX IF NOT EXISTS outbound_msn ON outbound (msn);
 CREATE TABLE IF NOT EXISTS dead_letter (
     outbound_id INTEGER PRIMARY KEY REFERENCES outbound(id),
@@ -698,13 +700,12 @@ class Journal:
         turns); done rows go after ``retain_days`` (``purge_delivered``), so the feed reaches
         back that far.
 
-        The rows are read by primary key from ``after`` on (``+target`` keeps SQLite off the
-        queue index, which would read every row of the link): the cost grows with the rows
-        queued since ``after``, for every peer of the link."""
+        Read through the partial index ``outbound_feed`` (deliveries only, by link, peer and
+        id): the cost is that of the rows returned, however far back ``after`` is."""
         rows = self.conn.execute(
-            "SELECT id, msn, frame, created_at, state, mke FROM outbound WHERE id > ? AND "
-            "kind = 'deliver' AND +target = ? AND peer IS ? ORDER BY id LIMIT ?",
-            (after, link, peer, max(0, limit))).fetchall()
+            "SELECT id, msn, frame, created_at, state, mke FROM outbound WHERE "
+            "kind = 'deliver' AND target = ? AND peer IS ? AND id > ? ORDER BY id LIMIT ?",
+            (link, peer, after, max(0, limit))).fetchall()
         return [Delivery(int(r[0]), int(r[1]), bytes(r[2] or b""), float(r[3]), str(r[4]),
                          r[5]) for r in rows]
 

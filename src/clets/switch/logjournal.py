@@ -29,7 +29,7 @@ import os
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Generator, Iterator
+from collections.abc import Collection, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -873,42 +873,72 @@ class LogJournal:
         a client saw is never undone by a crash.  The log is read from the first block that
         can hold a row above ``after`` (a binary search on the counters record ``c`` each
         block that made a row carries) to its end, or until ``limit`` rows are found: the
-        cost grows with the blocks written since ``after``.  Compaction (``retain_days``)
-        drops row images, so the feed reaches back as far as the retention does."""
-        if limit <= 0:
-            return []
-        durable = self._durable_oid
+        cost grows with the blocks written since ``after`` -- ``feed_scan`` can do that part
+        on another thread.  Compaction (``retain_days``) drops row images, so the feed
+        reaches back as far as the retention does."""
+        scan = self.feed_scan((link,), peer, after, limit, self._durable_oid)
+        return self.feed_merge((link,), peer, after, limit, scan)
+
+    @property
+    def feed_durable(self) -> int:
+        """The highest row id in a written block (``feed_scan``'s bound)."""
+        return self._durable_oid
+
+    def feed_threadable(self) -> bool:
+        """Can ``feed_scan`` run on another thread?  Yes when the log is a SQLite file: it
+        reads it on a connection of its own and touches nothing else of the journal."""
+        return str(self.path) != ":memory:" and isinstance(self.store, SqliteLogStore)
+
+    def feed_scan(self, links: Collection[str], peer: str | None, after: int, limit: int,
+                  durable: int) -> tuple[dict[int, Delivery], set[int], int]:
+        """The log part of ``deliveries_after`` (for the peer on any of ``links``): the
+        deliveries found in the log above ``after`` and up to ``durable`` (with the state of
+        their last image read), the rows removed, and the id up to which the log was read
+        whole."""
         found: dict[int, Delivery] = {}
         gone: set[int] = set()
         cut = durable
+        if limit <= 0:
+            return found, gone, after
         blocks = self._feed_blocks(after)
-        for recs in blocks:
-            for rec in recs:
-                tag = rec[0]
-                if tag == "x":
-                    gone.add(rec[1])
-                    continue
-                if tag != "o":
-                    continue
-                v = rec[1]
-                oid = v[0]
-                if oid <= after or oid > durable or v[2] != "deliver" or v[3] != link \
-                        or v[4] != peer:
-                    continue
-                if oid in found:
-                    found[oid] = _struct_replace(found[oid], state=v[8])
-                elif v[17] is not None:
-                    found[oid] = Delivery(oid, v[1], bytes(v[17]), v[13], v[8], v[6])
-                    gone.discard(oid)
-            if len(found) >= limit:
-                # later blocks make rows with higher ids only (a snapshot re-images rows
-                # that are in memory, read below): the first ``limit`` are known
-                cut = sorted(found)[limit - 1]
-                break
-        blocks.close()  # its reader connection with it
+        try:
+            for recs in blocks:
+                for rec in recs:
+                    tag = rec[0]
+                    if tag == "x":
+                        gone.add(rec[1])
+                        continue
+                    if tag != "o":
+                        continue
+                    v = rec[1]
+                    oid = v[0]
+                    if oid <= after or oid > durable or v[2] != "deliver" \
+                            or v[3] not in links or v[4] != peer:
+                        continue
+                    if oid in found:
+                        found[oid] = _struct_replace(found[oid], state=v[8])
+                    elif v[17] is not None:
+                        found[oid] = Delivery(oid, v[1], bytes(v[17]), v[13], v[8], v[6])
+                        gone.discard(oid)
+                if len(found) >= limit:
+                    # later blocks make rows with higher ids only (a snapshot re-images rows
+                    # that are in memory, read by feed_merge): the first ``limit`` are known
+                    cut = sorted(found)[limit - 1]
+                    break
+        finally:
+            blocks.close()  # its reader connection with it
+        return found, gone, cut
+
+    def feed_merge(self, links: Collection[str], peer: str | None, after: int, limit: int,
+                   scan: tuple[dict[int, Delivery], set[int], int]) -> list[Delivery]:
+        """``deliveries_after`` from a ``feed_scan``: the rows in memory (their current
+        state) over the rows of the log, up to the id the scan read whole (on the loop)."""
+        if limit <= 0:
+            return []
+        found, gone, cut = dict(scan[0]), scan[1], scan[2]
         rows = self._rows
         for oid, r in rows.items():
-            if after < oid <= cut and r.kind == "deliver" and r.target == link \
+            if after < oid <= cut and r.kind == "deliver" and r.target in links \
                     and r.peer == peer and r.frame is not None:
                 found[oid] = Delivery(oid, r.msn, r.frame, r.created_at, r.state, r.mke)
         out: list[Delivery] = []
