@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench deps clean soak powercut fuzz test-log
+.PHONY: demo test lint typecheck bench deps clean soak powercut fuzz test-log api-fuzz
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -86,3 +86,10 @@ fuzz: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# schemathesis against the served HTTP API at length (make test runs 15 cases per operation
+# and mode): API_EXAMPLES=2000 make api-fuzz
+API_EXAMPLES ?= 500
+api-fuzz: $(STAMP)
+	CLETS_SCHEMATHESIS_EXAMPLES=$(API_EXAMPLES) nice -n 10 $(BIN)/pytest -q \
+	    tests/test_api_schemathesis.py

@@ -185,8 +185,8 @@ def create_app(context: ApiContext | None, *, api: ApiConfig | None = None) -> F
             return journal.message_rows(msn)
 
         if wait:
-            peer = caller.peer.mnemonic or ""
-            found = await wait_settled(rows, lambda t: ctx.hub.changed(peer, t), wait)
+            with ctx.hub.waiting(caller.peer.mnemonic or "", msn, outcome.control) as waiter:
+                found = await wait_settled(rows, waiter, wait)
         else:
             found = rows()
         out: dict[str, Any] = {"msn": msn, "location": f"/v1/messages/{msn}",

@@ -67,7 +67,11 @@ def decode_problem(exc: CletsError, codec: str) -> ApiProblem:
 
 def _decode_all(codec: Codec, data: bytes) -> list[Message]:
     try:
-        return list(codec.decode_stream(data))
+        out = list(codec.decode_stream(data))
+        if not out:
+            raise ApiProblem(422, "undecodable", "Unprocessable Content",
+                             "the body holds no message", codec=codec.name, code=22)
+        return out
     except (DecodeError, ValidationError) as exc:
         raise decode_problem(exc, codec.name) from None
     except (ValueError, RecursionError) as exc:  # a codec bug must still be a 4xx here

@@ -10,7 +10,10 @@ message or a hit notification, under the journal's id of the delivery row.  ``pu
 2. hands it to each event stream of the client that is open (``subscribe``), without
    waiting: a stream that falls ``QUEUE`` events behind is ended (its client reconnects with
    ``Last-Event-ID`` and reads what it missed from the journal);
-3. wakes whoever waits for this client (``changed``: ``?wait=``).
+3. wakes the requests held by ``?wait=`` that the delivery concerns (``waiting``: a waiter
+   per message, so a client with many held requests does not read the journal for each at
+   every answer; a delivery's row id names its message, ``resolve``, and without one the
+   request's control in the frame does).
 
 Why the journal is the event store and the hub keeps nothing: the delivery row is written
 (and committed) before it is sent, and stays after (``retain_days``), so a stream that
@@ -21,15 +24,16 @@ the daemon -- and the hub holds only what is in flight to open streams.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import msgspec
 
 from clets.errors import CletsError
 
-__all__ = ["EventHub", "Subscription", "envelope"]
+__all__ = ["EventHub", "Subscription", "Waiter", "envelope"]
 
 #: events a stream may be behind before it is ended (it resumes from the journal)
 QUEUE = 1024
@@ -91,15 +95,45 @@ class Subscription:
         return item
 
 
+class Waiter:
+    """A held request: woken by deliveries of its message."""
+
+    __slots__ = ("control", "event", "msn")
+
+    def __init__(self, msn: int, control: bytes | None) -> None:
+        self.msn = msn
+        self.control = control
+        self.event = asyncio.Event()
+
+    def wants(self, msn: int | None, frame: bytes) -> bool:
+        if msn is not None:
+            return msn == self.msn
+        return self.control is None or self.control in frame
+
+    async def wait(self, timeout: float) -> bool:
+        """Until woken (True) or ``timeout`` (False); re-armed for the next wake."""
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                await self.event.wait()
+        except TimeoutError:
+            return False
+        self.event.clear()
+        return True
+
+
 class EventHub:
     """Deliveries by client (the peer mnemonic): to its webhook, its open streams, its
     waiters.  ``webhooks(client)`` names the client's webhook targets (none by default);
     ``poster`` sends one (``webhook_client.WebhookPoster``)."""
 
-    def __init__(self, webhooks: Callable[[str], Sequence[Any]] | None = None,
+    def __init__(self, resolve: Callable[[int], int | None] | None = None, *,
+                 webhooks: Callable[[str], Sequence[Any]] | None = None,
                  poster: Any = None) -> None:
+        #: ``resolve(event_id)``: the message number of a delivery (the journal's row), or
+        #: None: a held request (``?wait=``) is woken by its own message's deliveries only
+        self.resolve = resolve
         self._subs: dict[str, set[Subscription]] = {}
-        self._changed: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, set[Waiter]] = {}
         self.webhooks = webhooks
         self.poster = poster
         #: ``row(event_id)`` -> (msn, mke) of a delivery (the journal's), for the envelope
@@ -149,9 +183,15 @@ class EventHub:
             if sub.ended is not None:
                 self.overflows += 1
                 self._drop(sub)
-        ev = self._changed.pop(client, None)
-        if ev is not None:
-            ev.set()
+        waiters = self._waiters.get(client)
+        if not waiters:
+            return
+        msn = None
+        if event_id and self.resolve is not None:
+            msn = self.resolve(event_id)
+        for w in waiters:
+            if w.wants(msn, frame):
+                w.event.set()
 
     def subscribe(self, client: str) -> Subscription:
         sub = Subscription(client)
@@ -183,14 +223,16 @@ class EventHub:
                 sub.end("the server is stopping")
         self._subs.clear()
 
-    async def changed(self, client: str, timeout: float) -> bool:
-        """Wait until something is published for ``client`` (True) or ``timeout`` (False)."""
-        ev = self._changed.get(client)
-        if ev is None:
-            ev = self._changed[client] = asyncio.Event()
+    @contextlib.contextmanager
+    def waiting(self, client: str, msn: int, control: str | None) -> Iterator[Waiter]:
+        """A waiter for message ``msn`` of ``client`` while the block runs (``?wait=``)."""
+        w = Waiter(msn, control.encode() if control else None)
+        self._waiters.setdefault(client, set()).add(w)
         try:
-            async with asyncio.timeout(max(0.0, timeout)):
-                await ev.wait()
-        except TimeoutError:
-            return False
-        return True
+            yield w
+        finally:
+            ws = self._waiters.get(client)
+            if ws is not None:
+                ws.discard(w)
+                if not ws:
+                    del self._waiters[client]

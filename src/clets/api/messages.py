@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from clets.errors import DecodeError
 from clets.model import Message
 from clets.switch.journal import OutRow, StoredMessage
 
+from .events import Waiter
 from .problems import ApiProblem, switch_problem
 
 __all__ = ["MEDIA_CODECS", "Outcome", "codec_of_media", "message_view", "read_reply",
@@ -59,6 +61,8 @@ class Outcome:
     msn: int | None
     code: int | None = None
     reason: str = ""
+    #: the request's control, as the ACK echoes it (answers carry it too)
+    control: str | None = None
 
 
 def read_reply(frame: bytes, codec: Codec) -> Outcome:
@@ -72,7 +76,7 @@ def read_reply(frame: bytes, codec: Codec) -> Outcome:
         if msg.mke == "ACK" and msg.text:
             m = _ACCEPTED.search(msg.text.encode())
             if m:
-                return Outcome(int(m.group(1)))
+                return Outcome(int(m.group(1)), control=msg.control)
         if msg.error is not None and msg.error.code is not None:
             return Outcome(None, int(msg.error.code), msg.error.reason or "")
     m = _ACCEPTED.search(frame)
@@ -162,17 +166,19 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
 
 
-async def wait_settled(read: Any, changed: Any, seconds: float) -> list[OutRow]:
-    """Read the rows (``read()``) until they are settled or ``seconds`` pass, waking on
-    each delivery to the client (``changed(timeout)``) and at least twice a second."""
+async def wait_settled(read: Callable[[], list[OutRow]], waiter: Waiter, seconds: float
+                       ) -> list[OutRow]:
+    """Read the rows (``read()``) until they are settled or ``seconds`` pass: again at each
+    delivery of the message (``waiter``), and at least twice a second (a ``.02.`` or a dead
+    letter is journaled with no delivery to this client)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
-    rows: list[OutRow] = read()
+    rows = read()
     while not settled(rows):
         left = end - loop.time()
         if left <= 0:
             break
-        await changed(min(left, 0.5))
+        await waiter.wait(min(left, 0.5))
         rows = read()
     return rows
 

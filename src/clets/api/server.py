@@ -114,6 +114,14 @@ class ApiServer:
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     def create(self, switch: Switch) -> ApiContext:
+        def resolve(row_id: int) -> int | None:
+            try:
+                return int(switch.journal.row(row_id).msn)
+            except Exception:  # a purged row, a stopped journal: wake by control instead
+                return None
+
+        if self.hub.resolve is None:
+            self.hub.resolve = resolve
         self.ctx = ApiContext(self.api, switch, self.hub, self.links,
                               Authenticator(self.api, self.config))
         return self.ctx

@@ -106,6 +106,8 @@ class LogJournal:
         self._rows: dict[int, OutRow] = {}
         self._msgs: dict[int, StoredMessage] = {}
         self._refs: dict[int, int] = {}
+        #: msn -> its rows' ids (``message_rows``: the HTTP API reads one message's rows)
+        self._by_msn: dict[int, dict[int, None]] = {}
         self._dead: dict[int, tuple[str, float]] = {}
         self._dedup = DedupKeys()
         self._meta: dict[str, str] = {}
@@ -278,8 +280,16 @@ class LogJournal:
             else:
                 self._refs.pop(old.msn, None)
         if new is None:
+            if old is not None:
+                ids = self._by_msn.get(old.msn)
+                if ids is not None:
+                    ids.pop(oid, None)
+                    if not ids:
+                        del self._by_msn[old.msn]
             self._rows.pop(oid, None)
             return
+        if old is None:
+            self._by_msn.setdefault(new.msn, {})[oid] = None
         self._rows[oid] = new
         st = new.state
         if st == "queued":
@@ -716,8 +726,7 @@ class LogJournal:
 
     def message_rows(self, msn: int) -> list[OutRow]:
         """The queue rows of one message, in order (``Journal.message_rows``)."""
-        return [self._frame(self._rows[oid]) for oid in sorted(self._rows)
-                if self._rows[oid].msn == msn]
+        return [self._frame(self._rows[oid]) for oid in sorted(self._by_msn.get(msn, ()))]
 
     def dead_reason(self, oid: int) -> str | None:
         d = self._dead.get(oid)
