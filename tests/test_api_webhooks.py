@@ -184,3 +184,19 @@ def test_webhook_config_problems_are_named(tmp_path: Path) -> None:
     assert "plain http:// only to a loopback address" in msg
     assert "secret_file" in msg
 
+
+
+def test_webhook_secret_command_writes_a_private_secret_once(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from clets.cli import cli
+
+    path = tmp_path / "cad.secret"
+    r = CliRunner().invoke(cli, ["api", "webhook-secret", str(path)])
+    assert r.exit_code == 0, r.output
+    secret = r.output.strip()
+    assert path.read_text("utf-8").strip() == secret and secret.startswith("whsec_")
+    assert len(webhooks.secret_bytes(secret)) == 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    again = CliRunner().invoke(cli, ["api", "webhook-secret", str(path)])
+    assert again.exit_code == 1 and path.read_text("utf-8").strip() == secret

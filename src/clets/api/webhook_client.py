@@ -5,7 +5,7 @@
     [[api.webhook]]
     peer = "CAD"                              # the client (a [[peer]] mnemonic)
     url = "https://cad.example.org/clets"     # http:// only to a loopback address
-    secret_file = "cad-webhook.secret"        # whsec_<base64> (webhooks.new_secret)
+    secret_file = "cad-webhook.secret"        # whsec_<base64>: clets api webhook-secret FILE
     # ca = "cad-ca.pem"                       # a private CA of the receiver's certificate
     # timeout = 10                            # seconds for one POST
 
@@ -101,7 +101,7 @@ def parse_webhooks(c: Any, raw: Any, peers: Any, base: Path) -> tuple[WebhookTar
                     raise webhooks.WebhookVerificationError("no whsec_ prefix")
             except (OSError, UnicodeDecodeError, webhooks.WebhookVerificationError) as exc:
                 c.add(f"{where}: secret_file {str(path)!r}: {exc} (a whsec_ secret: "
-                      "docs/api.md, Webhooks)", t, i, "secret_file")
+                      "clets api webhook-secret FILE)", t, i, "secret_file")
         ca = c.get(e, "ca", str, t, i)
         ca_path = None if ca is None else (Path(ca) if Path(ca).is_absolute() else base / ca)
         if ca_path is not None and not ca_path.is_file():
