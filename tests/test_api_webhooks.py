@@ -200,3 +200,35 @@ def test_webhook_secret_command_writes_a_private_secret_once(tmp_path: Path) -> 
     assert path.stat().st_mode & 0o777 == 0o600
     again = CliRunner().invoke(cli, ["api", "webhook-secret", str(path)])
     assert again.exit_code == 1 and path.read_text("utf-8").strip() == secret
+
+
+@run_async
+async def test_poster_over_https_trusts_the_configured_ca_only(tmp_path: Path) -> None:
+    """An https:// receiver with a private CA: delivered when ``ca`` names it, a LinkError
+    (the switch retries) when it does not."""
+    import ssl
+
+    import trustme
+
+    from clets.api.webhook_client import WebhookPoster, WebhookTarget
+    from clets.errors import LinkError
+
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    secret = webhooks.new_secret()
+    with Receiver(secret, fail=0) as rx:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(ctx)
+        rx.server.socket = ctx.wrap_socket(rx.server.socket, server_side=True)
+        url = rx.url.replace("http://", "https://")
+        poster = WebhookPoster()
+        try:
+            await poster.post(WebhookTarget("LAPD", url, secret, ca_file), 5, {"id": 5},
+                              time.time())
+            with pytest.raises(LinkError, match="webhook"):
+                await poster.post(WebhookTarget("LAPD", url, secret), 6, {"id": 6},
+                                  time.time())
+        finally:
+            await poster.close()
+    assert [m for m, _b in rx.accepted] == ["5"]

@@ -112,3 +112,30 @@ def test_any_headers_are_refused_by_name_or_accepted(hdr: dict[str, str], body: 
         wh.verify(VECTOR_SECRET, hdr, body, now=now)
     except WebhookVerificationError as exc:
         assert exc.reason
+
+
+def test_the_verification_code_of_docs_api_md_works() -> None:
+    """docs/api.md shows webhook verification in a few lines of Python: run them against
+    the switch's signer (and the specification's vector), genuine and tampered."""
+    import re
+    import time
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "api.md").read_text("utf-8")
+    section = doc[doc.index("## Webhooks"):]
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "def verify" in b]
+    ns: dict[str, object] = {}
+    exec(code, ns)
+    verify = ns["verify"]
+    assert callable(verify)
+    now = int(time.time())
+    body = b'{"type":"clets.delivery","data":{"id":7}}'
+    hdr = wh.headers(VECTOR_SECRET, "7", now, body)
+    assert verify(VECTOR_SECRET, hdr, body) == "7"
+    for bad_body, bad_hdr in ((body + b" ", hdr), (body, {**hdr, "webhook-id": "8"}),
+                              (body, {**hdr, "webhook-timestamp": str(now - 301)})):
+        with pytest.raises(ValueError):
+            verify(VECTOR_SECRET, bad_hdr, bad_body)
+    vector = {"webhook-id": VECTOR_ID, "webhook-timestamp": str(VECTOR_TS),
+              "webhook-signature": VECTOR_SIG}
+    assert verify(VECTOR_SECRET, vector, VECTOR_BODY, tolerance=10**10) == VECTOR_ID
