@@ -126,3 +126,61 @@ async def test_stream_seam_with_a_journal_and_a_hub(tmp_path: Path) -> None:
     assert hub.streams() == 0
     j.close()
 
+
+
+@run_async
+async def test_unsolicited_notifications_reach_every_peers_stream(tmp_path: Path) -> None:
+    """A ``$.`` notification a destination sends for an ORI goes to the peer owning it: to
+    its own link if it has one, and to its event stream (the API's json link serves every
+    peer); a peer that is only an API client gets it on its stream alone."""
+    import random
+
+    import msgspec
+
+    from clets.adapters.memory import memory_pair
+    from clets.api import sse
+    from clets.api.config import api_config
+    from clets.api.server import ApiServer
+    from clets.model import Message, dumps, loads
+    from clets.switch import ManualClock, Switch, parse_config
+    from tests._switch_kit import config_text
+
+    extra = ('\n[[peer]]\nmnemonic = "BWC"\noris = ["CA0194299"]\naccess = "inquiry"\n\n'
+             '[api]\nlisten = "127.0.0.1:0"\nplain = true\npeer = "BWC"\n')
+    text = config_text(tmp_path / "journal.db", dests=("NCIC",), extra=extra)
+    cfg = parse_config(text, str(tmp_path / "switch.toml"), tmp_path)
+    acfg = api_config(cfg, text)
+    assert acfg is not None
+    server = ApiServer(acfg, cfg)
+    near, far = {}, {}
+    for name in cfg.links:
+        near[name], far[name] = memory_pair(f"{tmp_path.name}-{name}")
+    switch = Switch(server.with_links(cfg), {**near, **server.given_links()},
+                    clock=ManualClock(), rng=random.Random(7), poll=0.02)
+    await switch.start()
+    await server.start(switch)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://{server.address()}", timeout=10) as http:
+            for ori in ("CA0194299", "CA0380100"):  # BWC (API only), SFPD (its own link too)
+                note = Message(format="json", mke="$.L", origin="WA0170000",
+                               destinations=[ori], text=f"LOCATED: {ori}")
+                await far["ncic"].send(dumps(note).encode())
+            got = []
+            async with asyncio.timeout(10), \
+                    http.stream("GET", "/v1/events", headers={"Last-Event-ID": "0"}) as r:
+                buf = b""
+                async for chunk in r.aiter_raw():
+                    events, buf = sse.parse(buf + chunk)
+                    got += [msgspec.json.decode(e.data) for e in events]
+                    if got:
+                        break
+            assert [(e["mke"], e["message"]["text"]) for e in got] == \
+                [("$.L", "LOCATED: CA0194299")]
+            assert loads(await far["sfpd"].receive()).text == "LOCATED: CA0380100"
+            sfpd_rows = switch.journal.deliveries_after("api", "SFPD", 0)
+            assert [msgspec.json.decode(d.frame)["text"] for d in sfpd_rows] == \
+                ["LOCATED: CA0380100"]
+    finally:
+        await server.stop()
+        await switch.stop(drain=False)
+

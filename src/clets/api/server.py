@@ -91,9 +91,10 @@ class ApiServer:
 
     def link_configs(self) -> dict[str, LinkConfig]:
         """The switch config's entries of the API's links: origin links that ACK (the ACK
-        carries the message number the HTTP response gives)."""
+        carries the message number the HTTP response gives).  The json one takes every
+        peer's unsolicited messages (``any_peer``): they reach its clients' event streams."""
         return {link.name: LinkConfig(link.name, f"api://{link.name}", codec, "origin",
-                                      ack=True)
+                                      ack=True, any_peer=codec == "json")
                 for codec, link in self.links.items()}
 
     def given_links(self) -> dict[str, Any]:
