@@ -31,12 +31,14 @@ from typing import Any
 
 import msgspec
 
-from clets.errors import CletsError
+from clets.errors import CletsError, LinkError
 
 __all__ = ["EventHub", "Subscription", "Waiter", "envelope"]
 
 #: events a stream may be behind before it is ended (it resumes from the journal)
 QUEUE = 1024
+#: seconds a webhook delivery waits for the API's app at start before it is retried later
+ATTACH_WAIT = 10.0
 
 _json = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
@@ -138,6 +140,9 @@ class EventHub:
         self.poster = poster
         #: ``row(event_id)`` -> (msn, mke) of a delivery (the journal's), for the envelope
         self.row_info: Callable[[int], tuple[int | None, str | None]] | None = None
+        #: set by ``attach``: the switch's workers start before the API's app, and a webhook
+        #: waits for it (its envelope names the message)
+        self._attached = asyncio.Event()
         self.closed = False
         #: figures: deliveries published, webhook posts made and failed, streams ended
         self.published = 0
@@ -157,6 +162,7 @@ class EventHub:
             return int(row.msn), row.mke
 
         self.row_info = info
+        self._attached.set()
 
     def info(self, event_id: int) -> tuple[int | None, str | None]:
         return self.row_info(event_id) if self.row_info is not None else (None, None)
@@ -168,6 +174,13 @@ class EventHub:
         if targets:
             if self.poster is None:
                 raise RuntimeError("webhooks configured without a poster")
+            if not self._attached.is_set():
+                try:
+                    async with asyncio.timeout(ATTACH_WAIT):
+                        await self._attached.wait()
+                except TimeoutError:
+                    raise LinkError("the API is not started yet", link="webhook",
+                                    peer=client) from None
             msn, mke = self.info(event_id)
             data = envelope(event_id, frame, msn=msn, mke=mke)
             for target in targets:
