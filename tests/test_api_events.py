@@ -16,7 +16,7 @@ from clets.api.events import EventHub
 from clets.api.stream import event_stream
 from clets.switch.journal import Journal
 from tests._events_kit import Reader, qw, running_daemon
-from tests._switch_kit import run_async
+from tests._switch_kit import eventually, run_async
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -60,6 +60,9 @@ async def test_answers_live_then_replayed_after_a_reconnect(tmp_path: Path) -> N
                 if buf.count(b"\nid: ") + buf.startswith(b"id: ") >= 2:
                     break
             assert f"id: {ids[1]}".encode() in buf and f"id: {ids[0]}\n".encode() not in buf
+        # a client that hung up leaves no subscription behind
+        assert daemon.api is not None
+        await eventually(lambda: daemon.api.hub.streams() == 0)
         bad = await http.get("/v1/events", headers={"Last-Event-ID": "-5"})
         assert bad.status_code == 400
         assert bad.headers["content-type"].startswith("application/problem+json")

@@ -20,6 +20,7 @@ are purged (SQLite journal) or compacted (log journal).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from clets.errors import CletsError
 from clets.switch.journal import FEED_LIMIT, Delivery
 
 from . import sse
@@ -81,7 +83,10 @@ async def event_stream(hub: EventHub, journal: Any, links: list[str], peer: str,
         cursor = after
         if after is not None:
             while True:
-                batch = await replay(journal(), links, peer, cursor or 0)
+                try:
+                    batch = await replay(journal(), links, peer, cursor or 0)
+                except (CletsError, sqlite3.Error):  # the switch stopped under the replay
+                    return
                 chunk = [_event(d.id, d.frame, d.msn, d.mke) for d in batch]
                 if batch:
                     cursor = batch[-1].id
