@@ -32,7 +32,12 @@ TEXT_MEDIA = {"json": "application/json", "ncic": "text/x-ncic",
 ENCODINGS = ("ascii", "cp037", "cp500", "cp1140", "cp273", "cp1047")
 
 
-def media_of(codec: str) -> str:
+NDJSON = "application/x-ndjson"
+
+
+def media_of(codec: str, count: int = 1) -> str:
+    if codec == "json" and count > 1:
+        return NDJSON
     return TEXT_MEDIA.get(codec, "application/octet-stream")
 
 
@@ -138,9 +143,13 @@ def add_codec_routes(app: FastAPI, body: Any, identify: Any) -> None:
                                         "properties": {"messages": {
                                             "type": "array",
                                             "items": {"type": "object"}}}}}}}}
-    wire = {"200": {"description": "The wire form", "content": {
+    wire_media: dict[str, Any] = {
         m: {"schema": {"type": "string"}} for m in sorted({*TEXT_MEDIA.values(),
-                                                             "application/octet-stream"})}}}
+                                                             "application/octet-stream",
+                                                             NDJSON})}
+    wire_media["application/json"] = {"schema": {"$ref": "#/components/schemas/Message"}}
+    wire = {"200": {"description": "The wire form (json: one message as an object, several "
+                                   "as JSON Lines)", "content": wire_media}}
 
     @app.post("/v1/decode", summary="Wire form in, canonical JSON out",
               openapi_extra={"requestBody": any_body, "responses": messages})
@@ -162,7 +171,8 @@ def add_codec_routes(app: FastAPI, body: Any, identify: Any) -> None:
         identify(request)
         c = _codec(codec, encoding)
         data = await body(request)
-        return Response(_encode_all(c, _from_json(data)), media_type=media_of(c.name))
+        msgs = _from_json(data)
+        return Response(_encode_all(c, msgs), media_type=media_of(c.name, len(msgs)))
 
     @app.post("/v1/convert", summary="One wire form to another, through the canonical model",
               openapi_extra={"requestBody": any_body, "responses": wire})
@@ -175,7 +185,8 @@ def add_codec_routes(app: FastAPI, body: Any, identify: Any) -> None:
         identify(request)
         src, dst = _codec(from_, from_encoding), _codec(to, to_encoding)
         data = await body(request)
-        return Response(_encode_all(dst, _decode_all(src, data)), media_type=media_of(dst.name))
+        msgs = _decode_all(src, data)
+        return Response(_encode_all(dst, msgs), media_type=media_of(dst.name, len(msgs)))
 
     findings = {"200": {"description": "Every reject and warning, by field", "content": {
         "application/json": {"schema": {"type": "object", "required": ["valid", "messages"],

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from clets.codecs.base import Codec, get_codec
 from clets.errors import DecodeError
 from clets.model import Message
@@ -141,25 +143,16 @@ def _answer(r: OutRow, codec: Codec | None) -> dict[str, Any]:
     frame = r.frame or b""
     out: dict[str, Any] = {"id": r.id, "mke": r.mke, "state": r.state,
                            "delivered": r.state == "done", "at": _iso(r.created_at)}
-    if codec is not None and codec.name == "json":
-        import msgspec
-
-        try:
-            out["message"] = msgspec.json.decode(frame)
-            return out
-        except msgspec.DecodeError:
-            pass
+    if codec is not None and codec.name == "json" and frame[:1] == b"{":
+        # the switch wrote it (canonical JSON): passed through as it is, not parsed again
+        out["message"] = msgspec.Raw(frame)
+        return out
     out["text"] = frame.decode("utf-8", "replace")
     return out
 
 
 def _canonical(text: str) -> Any:
-    import msgspec
-
-    try:
-        return msgspec.json.decode(text) if text else None
-    except msgspec.DecodeError:
-        return None
+    return msgspec.Raw(text.encode()) if text[:1] == "{" else None
 
 
 def _iso(t: float) -> str:
