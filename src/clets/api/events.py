@@ -4,16 +4,17 @@
 to an API client (its peer mnemonic): an answer, a ``.02.``/``.04.`` status, an unsolicited
 message or a hit notification, under the journal's id of the delivery row.  ``publish``
 
-1. POSTs it to the client's webhook, signed (``webhook_client``), when the client has one: a
-   failure raises :class:`~clets.errors.LinkError`, so the switch keeps the row queued and
-   retries it by its policy (backoff, then a dead letter), as it does for any link;
-2. hands it to each event stream of the client that is open (``subscribe``), without
+1. hands it to each event stream of the client that is open (``subscribe``), without
    waiting: a stream that falls ``QUEUE`` events behind is ended (its client reconnects with
    ``Last-Event-ID`` and reads what it missed from the journal);
-3. wakes the requests held by ``?wait=`` that the delivery concerns (``waiting``: a waiter
+2. wakes the requests held by ``?wait=`` that the delivery concerns (``waiting``: a waiter
    per message, so a client with many held requests does not read the journal for each at
    every answer; a delivery's row id names its message, ``resolve``, and without one the
-   request's control in the frame does).
+   request's control in the frame does);
+3. POSTs it to the client's webhook, signed (``webhook_client``), when the client has one: a
+   failure raises :class:`~clets.errors.LinkError`, so the switch keeps the row queued and
+   retries it by its policy (backoff, then a dead letter), as it does for any link; streams
+   got it already, in order (a retry publishes it again: a stream drops an id it sent).
 
 Why the journal is the event store and the hub keeps nothing: the delivery row is written
 (and committed) before it is sent, and stays after (``retain_days``), so a stream that
@@ -168,34 +169,41 @@ class EventHub:
         return self.row_info(event_id) if self.row_info is not None else (None, None)
 
     async def publish(self, client: str, event_id: int, frame: bytes) -> None:
-        """Take one delivery for ``client``: ``event_id`` is the journal's row id.  Raises
-        LinkError when a webhook of the client did not take it (the switch retries)."""
-        targets = self.webhooks(client) if self.webhooks is not None else ()
-        if targets:
-            if self.poster is None:
-                raise RuntimeError("webhooks configured without a poster")
-            if not self._attached.is_set():
-                try:
-                    async with asyncio.timeout(ATTACH_WAIT):
-                        await self._attached.wait()
-                except TimeoutError:
-                    raise LinkError("the API is not started yet", link="webhook",
-                                    peer=client) from None
-            msn, mke = self.info(event_id)
-            data = envelope(event_id, frame, msn=msn, mke=mke)
-            for target in targets:
-                self.webhook_posts += 1
-                try:
-                    await self.poster.post(target, event_id, data, time.time())
-                except BaseException:
-                    self.webhook_failures += 1
-                    raise
+        """Take one delivery for ``client``: ``event_id`` is the journal's row id.  Open
+        streams and held requests get it first; then the client's webhook, whose failure
+        raises LinkError (the switch retries the delivery, and publishes it again: a stream
+        drops the id it already sent)."""
         self.published += 1
         for sub in list(self._subs.get(client, ())):
             sub.put(event_id, frame)
             if sub.ended is not None:
                 self.overflows += 1
                 self._drop(sub)
+        self._wake(client, event_id, frame)
+        targets = self.webhooks(client) if self.webhooks is not None else ()
+        if not targets:
+            return
+        if self.poster is None:
+            raise RuntimeError("webhooks configured without a poster")
+        if not self._attached.is_set():
+            try:
+                async with asyncio.timeout(ATTACH_WAIT):
+                    await self._attached.wait()
+            except TimeoutError:
+                raise LinkError("the API is not started yet", link="webhook",
+                                peer=client) from None
+        msn, mke = self.info(event_id)
+        data = envelope(event_id, frame, msn=msn, mke=mke)
+        for target in targets:
+            self.webhook_posts += 1
+            try:
+                await self.poster.post(target, event_id, data, time.time())
+            except BaseException:
+                self.webhook_failures += 1
+                raise
+
+    def _wake(self, client: str, event_id: int, frame: bytes) -> None:
+        """Wake the held requests of ``client`` this delivery concerns."""
         waiters = self._waiters.get(client)
         if not waiters:
             return
