@@ -83,3 +83,14 @@ class Reader:
         """(control, answering ORI) of each answer read, in order."""
         return [(e["message"]["control"], e["message"]["origin"]) for e in self.events
                 if "message" in e and e["message"].get("mke") != "ACK"]
+
+
+async def settle(http: httpx.AsyncClient, msn: int, timeout: float = 60.0) -> None:
+    """Until every answer of message ``msn`` is journaled (``GET /v1/messages/{msn}``
+    complete), bounded: ``?wait=`` alone may end first on a loaded machine."""
+    async with asyncio.timeout(timeout):
+        while True:
+            r = await http.get(f"/v1/messages/{msn}")
+            if r.status_code == 200 and r.json()["complete"]:
+                return
+            await asyncio.sleep(0.05)

@@ -43,6 +43,8 @@ __all__ = ["WEBHOOK_KEYS", "WebhookPoster", "WebhookTarget", "parse_webhooks"]
 WEBHOOK_KEYS = {"peer", "url", "secret_file", "ca", "timeout"}
 #: the event type of every POST (one kind: a delivery; its message says what it is)
 EVENT_TYPE = "clets.delivery"
+#: bytes of a receiver's answer read at most (its status is what counts)
+MAX_ANSWER_BYTES = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,13 +148,20 @@ class WebhookPoster:
         headers = webhooks.headers(target.secret, str(event_id), int(now), body)
         headers["content-type"] = "application/json"
         try:
-            r = await self._client(target).post(target.url, content=body, headers=headers,
-                                                timeout=target.timeout)
+            async with self._client(target).stream("POST", target.url, content=body,
+                                                   headers=headers,
+                                                   timeout=target.timeout) as r:
+                status = r.status_code
+                read = 0  # the answer's body means nothing: read a little (the connection
+                async for chunk in r.aiter_raw():  # is reused), never a hostile gigabyte
+                    read += len(chunk)
+                    if read > MAX_ANSWER_BYTES:
+                        break
         except httpx.HTTPError as exc:
             raise LinkError(f"webhook {target.url}: {type(exc).__name__}: {exc}"[:200],
                             link="webhook", peer=target.peer) from None
-        if not 200 <= r.status_code < 300:
-            raise LinkError(f"webhook {target.url}: HTTP {r.status_code}", link="webhook",
+        if not 200 <= status < 300:
+            raise LinkError(f"webhook {target.url}: HTTP {status}", link="webhook",
                             peer=target.peer)
 
     async def close(self) -> None:
