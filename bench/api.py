@@ -1,13 +1,13 @@
 """HTTP API benchmark: the same inquiries over the API and over the TCP link, in one run.
 
 One switch (``clets run``: log journal, synchronous=FULL) with both a plain TCP origin link
-and the HTTP API (plain HTTP on loopback), the simulated back-ends (``clets sim``) in another
-process.  Each inquiry is a ``QW`` the switch fans out to WPS, NCIC and CARPOS; it is done
-when its three answers are in: over the link when the third answer frame arrives, over the API
-when ``POST /v1/messages?wait=`` returns with ``complete`` (the answers in its body).  The
-clients are this process: the link's is bench/switch.py's, the API's a minimal HTTP/1.1
-keep-alive client on asyncio streams (one connection per outstanding request), so the client
-costs about the same on both sides.
+(``ack = true``: the API's 202 is an ACK too) and the HTTP API (plain HTTP on loopback); the
+simulated back-ends (``clets sim``) in another process.  Each inquiry is a ``QW`` the switch
+fans out to WPS, NCIC and CARPOS; it is done when its three answers are in: over the link
+when the third answer frame arrives, over the API when ``POST /v1/messages?wait=`` returns
+with ``complete`` (the answers in its body).  The clients are this process: the link's is
+bench/switch.py's, the API's a minimal HTTP/1.1 keep-alive client on asyncio streams (one
+connection per outstanding request), so the client costs about the same on both sides.
 
     .venv/bin/python bench/api.py                 # full run (about a minute)
     .venv/bin/python bench/api.py --seconds 3     # quicker
@@ -37,7 +37,10 @@ import switch as sb
 
 
 def config(journal: Path, port: int, api_port: int, urls: dict[str, str]) -> str:
-    return sb.switch_config(journal, port, urls, "log") + f"""
+    # the link acknowledges as the API does (its 202 is the ACK: the msn, after the commit)
+    link = sb.switch_config(journal, port, urls, "log").replace(
+        'peer = "LAPD"\n', 'peer = "LAPD"\nack = true\n', 1)
+    return link + f"""
 [api]
 listen = "127.0.0.1:{api_port}"
 plain = true

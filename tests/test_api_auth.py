@@ -250,3 +250,23 @@ def test_config_refuses_plain_http_off_loopback_and_https_without_a_certificate(
             api_config(cfg, text)
         assert why in str(err.value), (table, str(err.value))
         assert err.value.problems[0].line is not None
+
+
+def test_check_config_reports_the_api_table_and_its_tls_files(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    base = ('[switch]\nname = "A"\nhome_state = "CA"\njournal = "j.db"\n'
+            '[[peer]]\nmnemonic = "LAPD"\noris = ["CA0194200"]\n')
+    good = tmp_path / "good.toml"
+    good.write_text(base + pki.api_table(), "utf-8")
+    r = CliRunner().invoke(cli, ["check-config", str(good)])
+    assert r.exit_code == 0 and r.output.startswith("ok"), r.output
+    other = trustme.CA().issue_cert("127.0.0.1")  # a key that is not the certificate's
+    other.private_key_pem.write_to_path(str(tmp_path / "wrong.key"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text(base + pki.api_table().replace("api.key", "wrong.key"), "utf-8")
+    r = CliRunner().invoke(cli, ["check-config", str(bad)])
+    assert r.exit_code == 2 and "bad.toml:" in r.output and "[api]" in r.output, r.output
+    worse = tmp_path / "worse.toml"
+    worse.write_text(base + '[api]\nlisten = "0.0.0.0:80"\nplain = true\n', "utf-8")
+    r = CliRunner().invoke(cli, ["check-config", str(worse)])
+    assert r.exit_code == 2 and "loopback" in r.output, r.output

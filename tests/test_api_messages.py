@@ -130,3 +130,41 @@ async def test_ncic_text_in_ncic_text_out(tmp_path: Path) -> None:
         body = r.json()
         assert body["complete"] and len(body["answers"]) == 3
         assert all("text" in a and "message" not in a for a in body["answers"])
+
+
+@pytest.mark.parametrize("codec_name", ["json", "ncic", "nlets", "niem"])
+def test_reply_read_in_every_codec_and_an_echo_is_never_an_ack(codec_name: str) -> None:
+    from clets.api.messages import read_reply
+    from clets.codecs.base import get_codec
+    from clets.switch.engine import encode_for_origin
+    from clets.switch.messages import ack_message, error_message
+
+    codec = get_codec(codec_name)
+    ack = encode_for_origin(codec, ack_message(
+        fmt=codec_name, switch_ori="CA0000000", origin="CA0194200", control="H1",
+        sequence=None, msn=42), "QW", "ack")
+    got = read_reply(ack, codec)
+    assert (got.msn, got.control) == (42, "H1")
+    refused = encode_for_origin(codec, error_message(
+        fmt=codec_name, switch_ori="CA0000000", code=21, reason="INVALID FIELD DOB",
+        echo="QW ACCEPTED MSN 0000000007", origin="CA0194200", control="H1"), "QW", "reject")
+    got = read_reply(refused, codec)
+    assert (got.msn, got.code, got.reason) == (None, 21, "INVALID FIELD DOB")
+
+
+@run_async
+async def test_a_body_that_trickles_is_cut_with_408(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import clets.api.app as app_module
+
+    monkeypatch.setattr(app_module, "BODY_DEADLINE", 0.3)
+
+    async def trickle():  # type: ignore[no-untyped-def]
+        yield b'{"mke": '
+        await asyncio.sleep(1.0)
+        yield b'"QW"}'
+
+    async with running_api(tmp_path) as h:
+        r = await h.http.post("/v1/messages", content=trickle(),
+                              headers={"Content-Type": "application/json"})
+        assert r.status_code == 408 and r.headers["content-type"] == PROBLEM

@@ -8,6 +8,7 @@ codecs' media types) and declared in the document with ``openapi_extra``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -51,6 +52,8 @@ __all__ = ["ApiContext", "create_app"]
 log = logging.getLogger("clets.api")
 
 API_VERSION = "1.0.0"
+#: seconds a request body may take to arrive
+BODY_DEADLINE = 30.0
 #: message numbers are SQLite integers
 MAX_MSN = (1 << 63) - 1
 
@@ -89,11 +92,17 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_DEADLINE):  # a body sent a byte a minute is cut
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiProblem(408, "body-timeout", "Request Timeout",
+                         f"the body did not arrive within {BODY_DEADLINE:g} s",
+                         headers={"Connection": "close"}) from None
     return b"".join(chunks)
 
 

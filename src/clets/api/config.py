@@ -165,3 +165,26 @@ def _parse(c: _Checker, raw: Any, cfg: SwitchConfig, base: Path) -> ApiConfig | 
     return ApiConfig(name, hp[0], hp[1], cert, key, ca, bool(plain), peer, clients,
                      max_body, max_head, max_wait, ttl, rate, max(1, burst), issuer, signing,
                      webhooks=webhooks)
+
+
+def api_problems(cfg: SwitchConfig, text: str) -> list[Any]:
+    """What would stop the API from serving, found without serving (``check-config``): the
+    table's problems, then its TLS files (loaded, so a key that does not match its
+    certificate is found too)."""
+    from clets.errors import ConfigError
+    from clets.switch.config import Problem, _LineIndex
+
+    try:
+        api = api_config(cfg, text)
+    except ConfigProblems as exc:
+        return list(exc.problems)
+    if api is None or api.plain:
+        return []
+    from .server import tls_context
+
+    try:
+        tls_context(api)
+    except ConfigError as exc:
+        return [Problem(cfg.source, _LineIndex(text).line("api", None, "cert"),
+                        f"[api]: {exc.reason}")]
+    return []

@@ -72,7 +72,7 @@ class ApiLink:
 
         try:
             self._queue.put_nowait(Received(frame, peer, reply, message_id,
-                                            answers=self.send))
+                                            answers=self.send, pulled=False))
         except asyncio.QueueFull:
             raise LinkBusy("too many requests waiting for the switch", link=self.name) from None
         async with asyncio.timeout(timeout):

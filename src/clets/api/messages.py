@@ -42,6 +42,9 @@ CODEC_MEDIA: dict[str, str] = {"json": "application/json", "ncic": "text/x-ncic"
 
 _ACCEPTED = re.compile(rb"ACCEPTED MSN (\d{1,12})")
 _REFUSED = re.compile(rb"\.(\d\d)\. ([A-Z0-9 ,/\-]+)")
+_JSON_ACK = b'"mke": "ACK"'
+#: the control of a canonical JSON ACK (a JSON string without escapes: controls are ASCII)
+_CONTROL = re.compile(rb'"control": ?"([\x20-\x21\x23-\x5b\x5d-\x7e]*)"')
 
 
 def codec_of_media(content_type: str | None, allowed: dict[str, str]) -> str:
@@ -69,21 +72,30 @@ class Outcome:
 
 def read_reply(frame: bytes, codec: Codec) -> Outcome:
     """Read the switch's ``ACK`` (``ACCEPTED MSN n``) or ``ER`` (``.NN. REASON``) in the
-    link's codec; the text forms are searched when the codec cannot read it back."""
+    link's codec.  A canonical JSON ACK is read by its leading key and text without being
+    decoded (the hot path); other frames are decoded, and the text forms are searched when
+    the codec cannot read them back.  An ER's echo of the input is never read as an ACK."""
+    if codec.name == "json" and _JSON_ACK in frame[:64]:
+        m = _ACCEPTED.search(frame)
+        c = _CONTROL.search(frame)
+        if m:
+            return Outcome(int(m.group(1)),
+                           control=c.group(1).decode("ascii") if c else None)
     try:
         msg: Message | None = codec.decode(frame)
     except DecodeError:
         msg = None
     if msg is not None:
-        if msg.mke == "ACK" and msg.text:
-            m = _ACCEPTED.search(msg.text.encode())
+        if msg.mke == "ACK":
+            m = _ACCEPTED.search((msg.text or "").encode())
             if m:
                 return Outcome(int(m.group(1)), control=msg.control)
         if msg.error is not None and msg.error.code is not None:
             return Outcome(None, int(msg.error.code), msg.error.reason or "")
-    m = _ACCEPTED.search(frame)
-    if m:
-        return Outcome(int(m.group(1)))
+    elif frame.startswith(b"ACK"):
+        m = _ACCEPTED.search(frame)
+        if m:
+            return Outcome(int(m.group(1)))
     r = _REFUSED.search(frame)
     if r:
         return Outcome(None, int(r.group(1)), r.group(2).decode().strip())

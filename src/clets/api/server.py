@@ -35,6 +35,9 @@ from .link import ApiLink
 
 __all__ = ["API_CODECS", "ApiServer", "tls_context"]
 
+#: open connections and requests at once; past it uvicorn answers 503 (a flood of
+#: connections must not take the switch's memory)
+MAX_CONNECTIONS = 2048
 #: the codecs a client may post in (``Content-Type``); one switch link each
 API_CODECS = ("json", "ncic", "nlets", "niem")
 
@@ -206,7 +209,7 @@ class ApiServer:
                                 http=protocol, ws="none", server_header=False,
                                 proxy_headers=False,
                                 h11_max_incomplete_event_size=self.api.max_header_bytes,
-                                timeout_keep_alive=5)
+                                timeout_keep_alive=5, limit_concurrency=MAX_CONNECTIONS)
         config.load()
         config.ssl = None if self.api.plain else tls_context(self.api)
         self._server = _Server(config)

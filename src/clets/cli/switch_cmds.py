@@ -85,7 +85,12 @@ def register(group: click.Group) -> None:
             click.echo(str(exc))
             sys.exit(2)
         # what `clets run` would only find when it opens the links
-        problems = link_problems(cfg, Path(path).read_text("utf-8"), path)
+        text = Path(path).read_text("utf-8")
+        problems = link_problems(cfg, text, path)
+        if cfg.api is not None:  # the HTTP API's table and TLS files
+            from clets.api.config import api_problems
+
+            problems += api_problems(cfg, text)
         if problems:
             for p in problems:
                 click.echo(str(p))

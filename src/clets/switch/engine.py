@@ -713,7 +713,7 @@ class Switch:
             await self._reject(lk, rx, mnemonic, msg, rej, sha)
             return
         assert msg is not None
-        if self._pending_start is not None and rx.message_id is None:
+        if self._pending_start is not None and not (rx.message_id is not None and rx.pulled):
             problem = self.storage.problems.get(JOURNAL)
             self.metrics_data.count("refused_storage")
             await self._reject(lk, rx, mnemonic, msg, Rejected(
@@ -731,7 +731,7 @@ class Switch:
                                  deliveries, canonical, now)
         after = self._accepted_after(lk, rx, mnemonic, msg, codec, targets, deliveries,
                                      payload, sha, canonical, now)
-        if rx.message_id is not None:
+        if rx.message_id is not None and rx.pulled:
             await self._accept_from_drop(step, after)
             return
         if self._ack_early:

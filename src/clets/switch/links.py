@@ -36,6 +36,10 @@ class Received:
     #: where this peer's later answers go when not to ``reply`` (a link whose ``reply``
     #: answers one request only: the HTTP API's), else None
     answers: Reply | None = None
+    #: a message with a ``message_id`` is committed before the next is read (a drop counts
+    #: it taken when the next is read); False: it joins the group commit like any other
+    #: (the HTTP API's ``Idempotency-Key``: its client waits for the reply anyway)
+    pulled: bool = True
 
 
 class ServerLink:
