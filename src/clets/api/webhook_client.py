@@ -102,7 +102,8 @@ def parse_webhooks(c: Any, raw: Any, peers: Any, base: Path) -> tuple[WebhookTar
                 if not secret.startswith(webhooks.PREFIX):
                     raise webhooks.WebhookVerificationError("no whsec_ prefix")
             except (OSError, UnicodeDecodeError, webhooks.WebhookVerificationError) as exc:
-                c.add(f"{where}: secret_file {str(path)!r}: {exc} (a whsec_ secret: "
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                c.add(f"{where}: secret_file {str(path)!r}: {why} (a whsec_ secret: "
                       "clets api webhook-secret FILE)", t, i, "secret_file")
         ca = c.get(e, "ca", str, t, i)
         ca_path = None if ca is None else (Path(ca) if Path(ca).is_absolute() else base / ca)
