@@ -4,6 +4,8 @@ refused by name."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -68,3 +70,23 @@ def test_last_event_id_is_an_id_none_or_refused(value: str) -> None:
 
 def test_absent_last_event_id_is_none() -> None:
     assert sse.parse_last_event_id(None) is None
+
+
+@given(frame=st.one_of(st.binary(max_size=200),
+                       st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=8),
+                                       max_size=4).map(lambda d: json.dumps(d).encode())),
+       event_id=_ids)
+def test_any_frame_makes_an_event_that_reads_back(frame: bytes, event_id: int) -> None:
+    """Whatever a delivery holds (JSON, text, bytes that are not UTF-8), its event is one
+    ``data`` line of JSON naming its id, with the message as an object or as text."""
+    from clets.api.events import encode, envelope
+
+    data = encode(envelope(event_id, frame, msn=3, mke="QWR")).decode()
+    (ev,), left = sse.parse(sse.format_event(data, id=event_id))
+    assert left == b"" and ev.id == str(event_id)
+    back = json.loads(ev.data)
+    assert back["id"] == event_id and back["msn"] == 3
+    if "message" in back:
+        assert back["message"] == json.loads(frame)
+    else:
+        assert back["text"] == frame.decode("utf-8", "replace")
