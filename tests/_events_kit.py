@@ -57,7 +57,7 @@ class Reader:
         self.last: int | None = None
 
     async def read(self, http: httpx.AsyncClient, *, until: Any, resume: bool = True,
-                   headers: dict[str, str] | None = None, timeout: float = 20.0) -> None:
+                   headers: dict[str, str] | None = None, timeout: float = 60.0) -> None:
         """One connection: read events until ``until(self)`` is true, then hang up."""
         hdr = dict(headers or {})
         if resume and self.last is not None:

@@ -18,7 +18,7 @@ from tests._crash_kit import SwitchProcess
 from tests._events_kit import Reader, qw, settle
 from tests._switch_kit import run_async
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(300)
 
 ORIS = {"CADOJWPS0", "DCFBIWA00", "CADOJPO00"}
 
@@ -33,7 +33,7 @@ async def test_resume_after_a_cut_and_a_sigkill(tmp_path: Path, fmt: str) -> Non
                                        {d: net.url(d) for d in DESTS}), "utf-8")
         proc = SwitchProcess(cfg, tmp_path / "switch.log",
                              env={"CLETS_JOURNAL_FORMAT": fmt})
-        ready = await proc.start()
+        ready = await proc.start(timeout=60)
         reader = Reader()
         msns: list[int] = []
         try:
@@ -52,7 +52,7 @@ async def test_resume_after_a_cut_and_a_sigkill(tmp_path: Path, fmt: str) -> Non
                 await cut
                 assert len(reader.events) == 7
             await proc.kill()  # SIGKILL: answers journaled, some maybe not marked delivered
-            ready = await proc.start()
+            ready = await proc.start(timeout=60)
             async with httpx.AsyncClient(base_url=f"http://{ready['api']}", timeout=30) as http:
                 resumed = asyncio.create_task(reader.read(
                     http, until=lambda r: len(r.answers()) >= 3 * (before + after)))

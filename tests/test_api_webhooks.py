@@ -27,7 +27,7 @@ from tests._crash_kit import SwitchProcess
 from tests._events_kit import qw, running_daemon, settle
 from tests._switch_kit import eventually, run_async
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(300)
 
 ORIS = {"CADOJWPS0", "DCFBIWA00", "CADOJPO00"}
 
@@ -102,7 +102,7 @@ async def test_a_receiver_that_fails_then_recovers_gets_everything(tmp_path: Pat
                                            {d: net.url(d) for d in DESTS},
                                            api=_webhook_api(rx.url, secret_file)), "utf-8")
             proc = SwitchProcess(cfg, tmp_path / "switch.log")
-            ready = await proc.start()
+            ready = await proc.start(timeout=60)
             try:
                 async with httpx.AsyncClient(base_url=f"http://{ready['api']}",
                                              timeout=30) as http:
@@ -253,7 +253,7 @@ async def test_webhook_deliveries_wait_in_the_journal_across_a_sigkill(tmp_path:
                                            {d: net.url(d) for d in DESTS},
                                            api=_webhook_api(rx.url, secret_file)), "utf-8")
             proc = SwitchProcess(cfg, tmp_path / "switch.log")
-            ready = await proc.start()
+            ready = await proc.start(timeout=60)
             try:
                 async with httpx.AsyncClient(base_url=f"http://{ready['api']}",
                                              timeout=30) as http:
@@ -272,7 +272,7 @@ async def test_webhook_deliveries_wait_in_the_journal_across_a_sigkill(tmp_path:
                 await proc.kill()
                 with rx.lock:
                     rx.fail = 0  # the receiver is back
-                await proc.start()
+                await proc.start(timeout=60)
 
                 def unique() -> int:
                     with rx.lock:
