@@ -68,6 +68,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/journal_floor.py
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/log_restart.py
+	$(BIN)/python bench/api.py
 
 # An hour of load with hostile traffic mixed in and a SIGKILL every minute (issue 12, item 7).
 # SOAK_MINUTES=5 for a shorter one; the figures are printed at the end.

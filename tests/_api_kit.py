@@ -62,12 +62,13 @@ async def running_api(tmp_path: Path, *, api: str = "", extra: str = "",
             else:
                 await sw.start()
                 app = await server.app(sw, daemon._ops_routes)
+                daemon.state = "running"  # as Daemon.start leaves it (/healthz reads it)
                 http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                          base_url="http://api", timeout=20)
             async with http:
                 yield Harness(sw, server, app, http, net)
         finally:
-            if daemon.state == "running":
+            if daemon.state == "running" and serve:
                 await daemon.stop()
             else:
                 await server.stop()

@@ -270,3 +270,16 @@ def test_check_config_reports_the_api_table_and_its_tls_files(tmp_path: Path) ->
     worse.write_text(base + '[api]\nlisten = "0.0.0.0:80"\nplain = true\n', "utf-8")
     r = CliRunner().invoke(cli, ["check-config", str(worse)])
     assert r.exit_code == 2 and "loopback" in r.output, r.output
+
+
+def test_token_endpoint_is_throttled_for_the_whole_box() -> None:
+    from clets.api.auth import TOKEN_BURST, RateLimiter
+    from clets.api.problems import ApiProblem
+
+    limiter = RateLimiter(10.0, TOKEN_BURST)
+    for _ in range(TOKEN_BURST):
+        limiter.take("*", now=100.0)
+    with pytest.raises(ApiProblem) as err:
+        limiter.take("*", now=100.0)
+    assert err.value.status == 429 and err.value.headers["Retry-After"] == "1"
+    limiter.take("*", now=100.2)  # 10/s: two tokens back after 0.2 s

@@ -9,6 +9,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clets.switch.audit import records
 from tests._api_kit import DESTS, running_api
@@ -168,3 +170,80 @@ async def test_a_body_that_trickles_is_cut_with_408(tmp_path: Path,
         r = await h.http.post("/v1/messages", content=trickle(),
                               headers={"Content-Type": "application/json"})
         assert r.status_code == 408 and r.headers["content-type"] == PROBLEM
+
+
+@settings(max_examples=150, deadline=None)
+@given(codec_name=st.sampled_from(["json", "ncic", "nlets", "niem"]),
+       msn=st.integers(min_value=1, max_value=9_999_999_999),
+       control=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1,
+                       max_size=10),
+       echo=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126),
+                    max_size=100),
+       code=st.sampled_from([1, 10, 11, 12, 20, 21, 22, 23, 30]))
+def test_reply_property(codec_name: str, msn: int, control: str, echo: str,
+                        code: int) -> None:
+    """Any ACK reads back as its msn and control; any ER -- whatever its echo says --
+    reads as its code, never as an ACK."""
+    from clets.api.messages import read_reply
+    from clets.codecs.base import get_codec
+    from clets.switch.engine import encode_for_origin
+    from clets.switch.messages import REASONS, ack_message, error_message
+
+    codec = get_codec(codec_name)
+    ack = encode_for_origin(codec, ack_message(
+        fmt=codec_name, switch_ori="CA0000000", origin="CA0194200", control=control,
+        sequence=None, msn=msn), "QW", "ack")
+    got = read_reply(ack, codec)
+    assert got.msn == msn and got.control == control
+    refused = encode_for_origin(codec, error_message(
+        fmt=codec_name, switch_ori="CA0000000", code=code, reason=REASONS[code],
+        echo=echo + " ACCEPTED MSN 0000000007", origin="CA0194200", control=control),
+        "QW", "reject")
+    got = read_reply(refused, codec)
+    assert got.msn is None and got.code == code
+
+
+@settings(max_examples=300, deadline=None)
+@given(wait=st.text(max_size=20), key=st.text(max_size=300), reason=st.text(max_size=80))
+def test_parameter_parsers_answer_a_value_or_a_400(wait: str, key: str, reason: str) -> None:
+    """``?wait=``, ``Idempotency-Key`` and the field of a switch reason: any input gives a
+    value or a 400 problem, never another exception."""
+    from urllib.parse import quote
+
+    from starlette.requests import Request
+
+    from clets.api.app import idempotency_key, wait_param
+    from clets.api.problems import ApiProblem, field_path
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/messages",
+             "query_string": f"wait={quote(wait)}".encode(),
+             "headers": [(b"idempotency-key", key.encode("utf-8", "surrogatepass"))]}
+    request = Request(scope)
+    try:
+        value = wait_param(request, 30.0)
+        assert value is not None and 0 <= value <= 30
+    except ApiProblem as exc:
+        assert exc.status == 400
+    try:
+        assert idempotency_key(request) is not None
+    except ApiProblem as exc:
+        assert exc.status == 400
+    path = field_path(reason)
+    assert path is None or isinstance(path, str)
+
+
+@run_async
+async def test_metrics_on_the_api_port_for_loopback_or_clients_only(tmp_path: Path) -> None:
+    import httpx
+
+    api = '[api]\nlisten = "127.0.0.1:0"\nplain = true\n'  # no peer: nobody is anonymous
+    async with running_api(tmp_path, api=api) as h:
+        r = await h.http.get("/metrics")  # httpx's ASGI client is 127.0.0.1
+        assert r.status_code == 200 and "clets_messages_total" in r.text
+        far = httpx.AsyncClient(transport=httpx.ASGITransport(app=h.app,
+                                                              client=("203.0.113.9", 4000)),
+                                base_url="http://api")
+        async with far:
+            r = await far.get("/metrics")
+            assert r.status_code == 401 and r.headers["content-type"] == PROBLEM
+            assert (await far.get("/healthz")).status_code == 200

@@ -3,8 +3,8 @@
 response must be no server error and must keep the contract (documented status, media type,
 headers and schema).
 
-Bounded for ``make test`` (``CLETS_SCHEMATHESIS_EXAMPLES``, default 15 per operation);
-``make api-fuzz`` runs it with 500.
+Bounded for ``make test`` (``CLETS_SCHEMATHESIS_EXAMPLES``, default 15 per operation and
+mode, a third of it for the stateful workflows); ``make api-fuzz`` runs it with 500.
 """
 
 from __future__ import annotations
@@ -132,3 +132,23 @@ def test_api_keeps_its_contract(served: ServedSwitch, operation: str, mode: str)
         case.call_and_validate(base_url=base, checks=CHECKS, timeout=30)
 
     run()
+
+
+def test_api_workflows_keep_the_contract(served: ServedSwitch) -> None:
+    """Stateful: sequences that follow the document's links (a ``202`` of ``POST
+    /v1/messages`` -> ``GET /v1/messages/{msn}`` of its msn), checked the same way."""
+    base = f"http://{served.address}"
+    api = schemathesis.openapi.from_url(f"{base}/v1/openapi.json")
+
+    class Workflow(api.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": base, "timeout": 30}
+
+        def validate_response(self, response: Any, case: Any,
+                              additional_checks: Any = None, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS)
+
+    Workflow.run(settings=settings(max_examples=max(5, EXAMPLES // 3), deadline=None,
+                                   derandomize=True,
+                                   database=None, stateful_step_count=6,
+                                   suppress_health_check=list(HealthCheck)))

@@ -333,9 +333,16 @@ def add_ops_routes(app: FastAPI, render_metrics: Any, health: Any) -> None:
     """``/metrics`` (Prometheus text) and ``/healthz`` (200 or 503) on the API's app."""
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        """Loopback scrapers as on the ops port; anyone else must be an API client (the
+        queues and links of the switch are not the platforms' business otherwise)."""
         from clets.ops.metrics import CONTENT_TYPE
 
+        from .config import is_loopback
+
+        ctx = request.app.state.ctx
+        if ctx is not None and not is_loopback(request.client.host if request.client else ""):
+            ctx.auth.identify(request)
         return Response(render_metrics(), headers={"Content-Type": CONTENT_TYPE})
 
     @app.get("/healthz", summary="Health of the switch (200 ok, 503 not)")

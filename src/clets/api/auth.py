@@ -27,6 +27,10 @@ from .tokens import TokenError, Tokens
 
 __all__ = ["Authenticator", "Caller", "RateLimiter", "peer_cert", "peer_cert_sha256"]
 
+#: token requests per second for the whole box, and at once
+TOKEN_RATE = 10.0
+TOKEN_BURST = 20
+
 
 @dataclass(frozen=True, slots=True)
 class Caller:
@@ -93,6 +97,9 @@ class Authenticator:
         self.tokens = Tokens(self.store, signing_key(api.signing_key), issuer=api.issuer,
                              ttl=api.token_ttl)
         self.limiter = RateLimiter(api.rate, api.burst)
+        #: the token endpoint as a whole: each request costs an Argon2 hash (tens of ms of
+        #: CPU), so guessing under many client ids must not take the switch's cores
+        self.token_limiter = RateLimiter(TOKEN_RATE, TOKEN_BURST)
 
     def peer_identity(self, mnemonic: str, method: str, detail: str | None = None
                       ) -> PeerIdentity:
@@ -160,8 +167,9 @@ class Authenticator:
             cid, secret = unquote(user), unquote(pw)
         if not cid or not secret or len(cid) > 64 or len(secret) > 256:
             raise _invalid_client("client_id and client_secret are required")
-        # per client id, before the (deliberately slow) hash: guessing is throttled too
+        # per client id and in all, before the (deliberately slow) hash
         self.limiter.take("token:" + cid)
+        self.token_limiter.take("*")
         client = await asyncio.to_thread(self.store.verify, cid, secret)
         if client is None:
             raise _invalid_client("unknown client or wrong secret")

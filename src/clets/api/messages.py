@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from clets.codecs.base import Codec, get_codec
+from clets.codecs.base import Codec
 from clets.errors import DecodeError
 from clets.model import Message
 from clets.switch.journal import OutRow, StoredMessage
@@ -186,7 +186,3 @@ async def wait_settled(read: Callable[[], list[OutRow]], waiter: Waiter, seconds
         await waiter.wait(min(left, 0.5))
         rows = read()
     return rows
-
-
-def codec_for(name: str) -> Codec:
-    return get_codec(name)

@@ -95,7 +95,11 @@ _SUCCESS: dict[tuple[str, str], dict[str, Any]] = {
         "description": "Accepted: in the journal, forwarded to its destinations",
         "headers": {"Location": {"schema": {"type": "string"},
                                  "description": "/v1/messages/{msn}"}},
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}}},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+        "links": {"GetMessage": {
+            "operationId": "get_message_v1_messages__msn__get",
+            "parameters": {"msn": "$response.body#/msn"},
+            "description": "the message, its destinations' states and its answers"}}}},
     ("/v1/messages/{msn}", "get"): {"200": {
         "description": "The message, each destination's state, every answer so far",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessageView"}}}}},
