@@ -51,8 +51,8 @@ powercut: $(STAMP)
 LOG_TESTS = tests/test_switch_*.py tests/test_routing_switch.py tests/test_crash.py \
 	tests/test_powercut.py tests/test_group_commit.py tests/test_audit_chain.py \
 	tests/test_drop_disk_full.py tests/test_capture_disk_full.py tests/test_disk_full.py \
-	tests/test_daemon.py tests/test_slow_reader.py tests/test_journal_log.py \
-	tests/test_hit_confirmation.py
+	tests/test_daemon.py tests/test_slow_reader.py tests/test_journal_log.py tests/test_journal_feed.py \
+	tests/test_hit_confirmation.py tests/test_api_events.py tests/test_api_webhooks.py
 LOG_SKIP = not retention_purges_old_delivered
 test-log: $(STAMP) deps
 	CLETS_JOURNAL_FORMAT=log $(BIN)/pytest -q $(LOG_TESTS) -k "$(LOG_SKIP)"

@@ -50,9 +50,18 @@ KEY_LINES = [
     r"== step 7: hit confirmation",
     r"<- NLETS +\d+ ms  HIT wanted SMITH, JOHN J .*NIC W123456789",
     r"audit hit_confirmation for W123456789: clock_started, requested, confirmed",
+    r"== step 8: body-worn-camera platform on the HTTP API",
+    r"-> BWC +POST /v1/token \(client credentials over HTTPS\): a bearer token",
+    r"-> BWC +POST /v1/messages QW control BWC0008 operator OFC-4711: 202, msn \d+, "
+    r"to WPS, NCIC, CARPOS",
+    r"<- WPS +\d+ ms  HIT wanted SMITH, JOHN J .*\(event \d+ on GET /v1/events\)",
+    r"<- NCIC +\d+ ms  HIT wanted SMITH, JOHN J .*HIT protection order .*\(event \d+ on GET",
+    r"<- CARPOS +\d+ ms  HIT protection order .*\(event \d+ on GET /v1/events\)",
+    r"reconnected with Last-Event-ID \d+: events \d+, \d+ replayed from the journal, none "
+    r"twice",
     r"audit +ok: \d+ records, chain intact",
     r"queues +empty",
-    r"steps +7 of 7 passed",
+    r"steps +8 of 8 passed",
     r"^demo: OK$",
 ]
 
@@ -70,7 +79,7 @@ def test_demo_runs_every_step_and_keeps_its_work_dir_on_request(own_tmp: Path) -
     assert result.exit_code == 0, out
     for pattern in KEY_LINES:
         assert re.search(pattern, out, re.M), f"missing {pattern!r} in:\n{out}"
-    for n in range(1, 8):
+    for n in range(1, 9):
         assert f"step {n}: ok" in out
     assert "FAILED" not in out
     (work,) = own_tmp.glob("clets-demo-*")

@@ -291,6 +291,9 @@ def create_app(context: ApiContext | None, *, api: ApiConfig | None = None) -> F
         return Response(msgspec.json.encode(message_view(
             stored, ctx.switch.journal.message_rows(msn), codec)), media_type="application/json")
 
+    from .stream import add_event_routes
+
+    add_event_routes(app, ctx)  # GET /v1/events (api-events)
     return app
 
 

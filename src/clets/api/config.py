@@ -35,7 +35,7 @@ __all__ = ["API_KEYS", "ApiConfig", "api_config", "is_loopback"]
 
 API_KEYS = {"name", "listen", "cert", "key", "ca", "plain", "peer", "clients", "max_body_bytes",
             "max_header_bytes", "max_wait", "token_ttl", "rate", "burst", "issuer",
-            "signing_key"}
+            "signing_key", "webhook"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,8 @@ class ApiConfig:
     issuer: str = "clets"
     #: the HMAC key tokens are signed with (default: beside the client store, made once)
     signing_key: Path | None = None
+    #: ``[[api.webhook]]``: where each client's deliveries are POSTed (webhook_client)
+    webhooks: tuple[Any, ...] = ()
 
 
 def is_loopback(host: str) -> bool:
@@ -157,8 +159,12 @@ def _parse(c: _Checker, raw: Any, cfg: SwitchConfig, base: Path) -> ApiConfig | 
     if burst < 1:
         c.add("[api]: burst must be >= 1", t, None, "burst")
     issuer = c.get(raw, "issuer", str, t, None, default="clets")
+    from .webhook_client import parse_webhooks
+
+    webhooks = parse_webhooks(c, raw.get("webhook"), cfg.peers, base)
     return ApiConfig(name, hp[0], hp[1], cert, key, ca, bool(plain), peer, clients,
-                     max_body, max_head, max_wait, ttl, rate, max(1, burst), issuer, signing)
+                     max_body, max_head, max_wait, ttl, rate, max(1, burst), issuer, signing,
+                     webhooks=webhooks)
 
 
 def api_problems(cfg: SwitchConfig, text: str) -> list[Any]:

@@ -130,7 +130,7 @@ class ApiServer:
                  ) -> None:
         self.api = api
         self.config = config
-        self.hub = hub or EventHub()
+        self.hub = hub or _hub(api)
         self.links = {codec: ApiLink(self.link_name(codec), codec, self.hub)
                       for codec in API_CODECS}
         self.ctx: ApiContext | None = None
@@ -143,9 +143,10 @@ class ApiServer:
 
     def link_configs(self) -> dict[str, LinkConfig]:
         """The switch config's entries of the API's links: origin links that ACK (the ACK
-        carries the message number the HTTP response gives)."""
+        carries the message number the HTTP response gives).  The json one takes every
+        peer's unsolicited messages (``any_peer``): they reach its clients' event streams."""
         return {link.name: LinkConfig(link.name, f"api://{link.name}", codec, "origin",
-                                      ack=True)
+                                      ack=True, any_peer=codec == "json")
                 for codec, link in self.links.items()}
 
     def given_links(self) -> dict[str, Any]:
@@ -222,6 +223,7 @@ class ApiServer:
 
     async def stop(self) -> None:
         """Stop taking requests (open ones finish, bounded), close the socket."""
+        self.hub.close()  # open event streams end (their clients resume from the journal)
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             try:
@@ -237,3 +239,15 @@ class ApiServer:
         for link in self.links.values():
             await link.close()
         self._server = self._task = None
+
+
+def _hub(api: ApiConfig) -> EventHub:
+    """The hub deliveries go to: with a poster when the config names webhooks."""
+    if not api.webhooks:
+        return EventHub()
+    from .webhook_client import WebhookPoster
+
+    by_peer: dict[str, list[Any]] = {}
+    for target in api.webhooks:
+        by_peer.setdefault(target.peer, []).append(target)
+    return EventHub(webhooks=lambda peer: by_peer.get(peer, ()), poster=WebhookPoster())

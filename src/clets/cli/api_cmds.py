@@ -144,3 +144,24 @@ def openapi(config: str | None) -> None:
 
         settings = api_config(load_config(config, check_codecs=False))
     click.echo(json.dumps(document(settings), indent=2, sort_keys=True))
+
+
+@api.command("webhook-secret")
+@click.argument("path", type=click.Path(dir_okay=False))
+def webhook_secret(path: str) -> None:
+    """Write a new webhook signing secret (whsec_...) to PATH, readable by its owner only,
+    for ``[[api.webhook]] secret_file``; print it once, for the receiver (docs/api.md,
+    Webhooks).  An existing file is never overwritten."""
+    import os
+
+    from clets.api.webhooks import new_secret
+
+    secret = new_secret()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        click.echo(f"{path}: {exc.strerror}", err=True)
+        raise SystemExit(1) from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secret + "\n")
+    click.echo(secret)

@@ -8,7 +8,9 @@ one temporary directory (config, journal, certificates, spool):
 * the ``Switch`` with a generated ``switch.toml`` (journal on, ``synchronous=FULL``);
 * a teletype on a pty pair (``serial://`` link, ``stx-etx+lrc``, ``ncic`` text);
 * a CAD client speaking canonical JSON over mutual TLS (``tcp+tls://`` origin link);
-* an RMS dropping batch files into a ``spool://`` directory.
+* an RMS dropping batch files into a ``spool://`` directory;
+* a body-worn-camera platform on the HTTP API (``[api]``: HTTPS, OAuth 2.0 client
+  credentials, answers and hits on its event stream).
 
 Which back-end an answer came from is read from the switch's own audit trail: an ``ncic``
 response names its addressee, not its sender, so the terminal cannot tell SVS from NCIC by the
@@ -32,6 +34,8 @@ from typing import Any
 from clets.adapters.base import FramesUntilClosed, Link, LinkState, PeerIdentity
 from clets.adapters.tcp import StreamOptions, TcpClient
 from clets.adapters.tls import client_context
+from clets.api.config import api_config
+from clets.api.server import ApiServer
 from clets.model import Message, dumps, loads
 from clets.sim import SimNetwork
 from clets.switch import Switch, load_config
@@ -43,8 +47,8 @@ from .terminal import PtyTerminal
 
 __all__ = ["ORIS", "Answer", "DemoNetwork", "JsonClient", "TapLink"]
 
-#: the demo's agencies: teletype, CAD (JSON over TLS), RMS (spool)
-ORIS = {"TERM": "CA0349999", "CAD": "CA0194200", "RMS": "CA0380100"}
+#: the demo's agencies: teletype, CAD (JSON over TLS), RMS (spool), body cameras (HTTP API)
+ORIS = {"TERM": "CA0349999", "CAD": "CA0194200", "RMS": "CA0380100", "BWC": "CA0194201"}
 CAD_CERT_NAME = "lapd-cad-01"
 #: answer deadline of the DMV, seconds (short, so the outage step shows its .02. quickly)
 DMV_DEADLINE = 1.5
@@ -84,6 +88,18 @@ mnemonic = "SFPD"
 oris = ["{rms_ori}"]
 access = "inquiry"
 spool_dir = "{spool}"
+
+# a body-worn-camera platform: the HTTP API (HTTPS, OAuth 2.0 client credentials)
+[[peer]]
+mnemonic = "BWC"
+oris = ["{bwc_ori}"]
+access = "inquiry"
+
+[api]
+listen = "127.0.0.1:0"
+cert = "{pki}/switch.pem"
+key = "{pki}/switch.key"
+clients = "api-clients.db"
 
 # a teletype on a serial line: STX text ETX LRC blocks, ACK/NAK, NCIC text
 [[link]]
@@ -260,6 +276,7 @@ class DemoNetwork:
         self.terminal: PtyTerminal | None = None
         self.client: JsonClient | None = None
         self.switch: Switch | None = None
+        self.api: ApiServer | None = None
         self.cad_link: ServerLink | None = None
         self.dmv_tap: TapLink | None = None
         self.pki: Pki | None = None
@@ -278,6 +295,7 @@ class DemoNetwork:
         (self.spool / "inbox").mkdir(parents=True)
         text = _CONFIG.format(
             term_ori=ORIS["TERM"], cad_ori=ORIS["CAD"], rms_ori=ORIS["RMS"],
+            bwc_ori=ORIS["BWC"],
             cad_cert=CAD_CERT_NAME, tty=self.terminal.port, spool=self.spool,
             pki=self.pki.ca.parent,
             dmv_deadline=DMV_DEADLINE, url_DMV=self.sim.url("DMV"),
@@ -300,10 +318,17 @@ class DemoNetwork:
         # the DMV link is tapped to show its EBCDIC records; given links are ours to close
         self.dmv_tap = TapLink(open_link(cfg.links["dmv"], cfg.peers))
         await self.dmv_tap.start()
-        self.switch = Switch(cfg, links={"cad": link, "dmv": self.dmv_tap},
+        # the HTTP API: its links are given to the switch, its app served in this loop
+        acfg = api_config(cfg)
+        assert acfg is not None
+        self.api = ApiServer(acfg, cfg)
+        self.switch = Switch(self.api.with_links(cfg),
+                             links={"cad": link, "dmv": self.dmv_tap,
+                                    **self.api.given_links()},
                              synchronous="FULL", poll=0.05,
                              send_timeout=5.0)
         await self.switch.start()
+        await self.api.start(self.switch)
         self.terminal.start()
         self.client = JsonClient(link.server.port, self.pki)
         self.tls = await self.client.connect()
@@ -312,6 +337,9 @@ class DemoNetwork:
         """Stop everything that was started (each step bounded, errors swallowed)."""
         if self.client is not None:
             await self.client.close()
+        if self.api is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.api.stop(), 10.0)
         if self.switch is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.switch.stop(drain=True, timeout=2.0), 10.0)

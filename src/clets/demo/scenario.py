@@ -1,4 +1,4 @@
-"""The scripted demo scenario: seven steps, each with the answers it must get.
+"""The scripted demo scenario: eight steps, each with the answers it must get.
 
 Every step sends something the way a real peer would, collects what comes back (bounded
 waits only), prints a transcript line per answer -- source, latency, one-line summary -- and
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -457,6 +458,105 @@ class Scenario:
             problems.append(f"expected the YQ and the YR audited, got {new}")
         return problems
 
+    async def step8(self) -> list[str]:
+        """A body-worn-camera platform on the HTTP API: a client of its own (OAuth 2.0
+        client credentials over HTTPS), a warrant check posted as JSON, and the hits it
+        brings on the platform's event stream -- which it resumes, after hanging up, from
+        the journal."""
+        import httpx
+
+        from clets.api.clients import ClientStore
+
+        api, pki = self.net.api, self.net.pki
+        assert api is not None and pki is not None and api.api.clients is not None
+        client, secret = ClientStore(api.api.clients).add("BWC", client_id="bwc-platform-01")
+        self.tr.line(f"   -- clets api client add BWC: client {client.id} (its secret shown "
+                     "once, kept as an Argon2 hash)")
+        tls = ssl.create_default_context(cafile=str(pki.ca))
+        async with httpx.AsyncClient(base_url=f"https://{api.address()}", verify=tls,
+                                     timeout=10.0) as http:
+            r = await http.post("/v1/token", data={
+                "grant_type": "client_credentials", "client_id": client.id,
+                "client_secret": secret})
+            if r.status_code != 200:
+                return [f"token request: HTTP {r.status_code} {r.text[:200]}"]
+            http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+            self.tr.line(f"   -> BWC    POST /v1/token (client credentials over HTTPS): a "
+                         f"bearer token for {r.json().get('expires_in')} s")
+            events: list[tuple[dict[str, Any], float]] = []
+            # from id 0: everything the journal holds for this platform, then live
+            reading = asyncio.create_task(self._read_events(http, events, 3, "0"))
+            body = {"format": "json", "mke": "QW", "origin": ORIS["BWC"],
+                    "control": "BWC0008", "operator": "OFC-4711",
+                    "person": {"name": {"last": "SMITH", "first": "JOHN", "middle": "J"},
+                               "dob": "1975-10-12", "sex": "M", "race": "W"}}
+            start = time.monotonic()
+            r = await http.post("/v1/messages", json=body)
+            if r.status_code != 202:
+                reading.cancel()
+                return [f"POST /v1/messages: HTTP {r.status_code} {r.text[:200]}"]
+            msn = int(r.json()["msn"])
+            self.tr.line(f"   -> BWC    POST /v1/messages QW control BWC0008 operator OFC-"
+                         f"4711: 202, msn {msn}, to {', '.join(r.json()['destinations'])}")
+            try:
+                await asyncio.wait_for(reading, 8.0)
+            except TimeoutError:
+                pass
+            answers: list[Answer] = []
+            problems: list[str] = []
+            for ev, at in events:
+                row_frame = self._event_frame(int(ev["id"]))
+                a = decode_answer("json", row_frame, at)
+                await self.net.attribute("api", a)
+                answers.append(a)
+                self.show(a, start, f"  (event {ev['id']} on GET /v1/events)")
+                if ev.get("msn") != msn:
+                    problems.append(f"event {ev['id']} names msn {ev.get('msn')}, not {msn}")
+            self.answers_seen += len(answers)
+            problems += match(answers, [
+                Expect("WPS", "wanted hit NIC W123456789 on the event stream",
+                       wanted("W123456789")),
+                Expect("NCIC", "wanted hit W123456789 and protection order on the stream",
+                       wanted("W123456789", also_order="0342024001234")),
+                Expect("CARPOS", "restraining order FCN 0342024001234 on the stream",
+                       protection_order("0342024001234")),
+            ])
+            if len(events) == 3:
+                ids = [int(e["id"]) for e, _ in events]
+                again: list[tuple[dict[str, Any], float]] = []
+                await asyncio.wait_for(self._read_events(http, again, 2, str(ids[0])), 5.0)
+                replayed = [int(e["id"]) for e, _ in again]
+                self.tr.line(f"   -- hung up; reconnected with Last-Event-ID {ids[0]}: "
+                             f"events {', '.join(map(str, replayed))} replayed from the "
+                             "journal, none twice")
+                if replayed != ids[1:]:
+                    problems.append(f"resumed after {ids[0]}: got {replayed}, "
+                                    f"expected {ids[1:]}")
+        return problems
+
+    async def _read_events(self, http: Any, out: list[tuple[dict[str, Any], float]],
+                           count: int, last_id: str) -> None:
+        """Read ``GET /v1/events`` from ``last_id`` until ``count`` events, then hang up."""
+        from clets.api import sse
+
+        async with http.stream("GET", "/v1/events",
+                               headers={"Last-Event-ID": last_id}) as r:
+            if r.status_code != 200:
+                raise RuntimeError(f"GET /v1/events: HTTP {r.status_code}")
+            buf = b""
+            async for chunk in r.aiter_raw():
+                got, buf = sse.parse(buf + chunk)
+                for ev in got:
+                    out.append((json.loads(ev.data), time.monotonic()))
+                if len(out) >= count:
+                    return
+
+    def _event_frame(self, event_id: int) -> bytes:
+        """The frame of an event as the switch delivered it (its journal row)."""
+        sw = self.net.switch
+        assert sw is not None
+        return sw.journal.row(event_id).frame or b""
+
     STEPS = (
         ("plate check with a stolen hit (teletype, NCIC text over a serial line)", "step1"),
         ("warrant check fanned out to WPS + NCIC + CARPOS (CAD, JSON over mutual TLS)",
@@ -466,6 +566,8 @@ class Scenario:
         ("malformed query rejected at once (teletype)", "step5"),
         ("RMS batch file in a spool directory", "step6"),
         ("hit confirmation: YQ to the entering agency, YR, clock audited (CAD)", "step7"),
+        ("body-worn-camera platform on the HTTP API: token, warrant check, hits on its "
+         "event stream, resumed from the journal", "step8"),
     )
 
     async def run(self) -> bool:

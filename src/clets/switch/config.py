@@ -144,6 +144,9 @@ class LinkConfig:
     #: path (absolute, resolved against the config file's directory)
     capture: bool | Path = False
     ack: bool = False
+    #: a link of many peers that also takes the unsolicited and administrative messages of
+    #: every peer (the HTTP API's: each peer may be one of its clients); not in the TOML
+    any_peer: bool = False
 
     @property
     def scheme(self) -> str:
@@ -189,8 +192,10 @@ class SwitchConfig:
         return {ori: p.mnemonic for p in self.peers.values() for ori in p.oris}
 
     def links_of_peer(self, mnemonic: str) -> list[LinkConfig]:
+        """The origin links a peer's unsolicited and administrative messages go to: its
+        own, and those that serve any peer (``any_peer``)."""
         return [lk for lk in self.links.values()
-                if lk.role == "origin" and lk.peer == mnemonic]
+                if lk.role == "origin" and (lk.peer == mnemonic or lk.any_peer)]
 
     def summary(self) -> str:
         unrouted = sorted(self.routes.destinations_named() - set(self.destinations))

@@ -1358,6 +1358,8 @@ class Switch:
             extra["on_lost"] = functools.partial(self._requeue_lost, row)
         if row.kind == "deliver" and on_link and _takes(send, "peer"):
             extra["peer"] = row.peer  # a link of many peers: only that peer's connections
+        if row.kind == "deliver" and _takes(send, "row_id"):
+            extra["row_id"] = row.id  # the journal's id: an event id a client resumes from
         try:
             async with asyncio.timeout(self._send_timeout):
                 await send(frame, **extra)
@@ -1605,7 +1607,8 @@ class Switch:
 
 def _takes(send: Any, name: str) -> bool:
     """Does this link's send take keyword ``name`` (``on_lost``: it reports a frame lost
-    with its connection; ``peer``: a link of many peers, sent to one of them)?"""
+    with its connection; ``peer``: a link of many peers, sent to one of them; ``row_id``:
+    the delivery's journal row id, which the API link gives its clients as an event id)?"""
     key = (getattr(send, "__func__", send), name)
     known = _TAKES.get(key)
     if known is None:

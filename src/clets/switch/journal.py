@@ -35,7 +35,7 @@ from clets.errors import ConfigError, StorageError, storage_error
 
 from . import audit
 
-__all__ = ["Journal", "OutRow", "StoredMessage"]
+__all__ = ["Delivery", "Journal", "OutRow", "StoredMessage"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -79,6 +79,8 @@ CREATE TABLE IF NOT EXISTS outbound (
 );
 CREATE INDEX IF NOT EXISTS outbound_due ON outbound (target, state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbound_open ON outbound (state, deadline_at);
+-- a client's feed (deliveries_after): its deliveries in id order, whatever their state
+CREATE INDEX IF NOT EXISTS outbound_feed ON outbound (target, peer, id) WHERE kind = 'deliver';
 CREATE INDEX IF NOT EXISTS outbound_msn ON outbound (msn);
 CREATE TABLE IF NOT EXISTS dead_letter (
     outbound_id INTEGER PRIMARY KEY REFERENCES outbound(id),
@@ -153,6 +155,26 @@ class OutRow(msgspec.Struct, frozen=True, array_like=True):
         d["address"] = list(self.address)
         d["frame"] = None if self.frame is None else len(self.frame)
         return d
+
+
+class Delivery(msgspec.Struct, frozen=True):
+    """One row of a client's delivery feed (``Journal.deliveries_after``): what the switch
+    queued for a peer of a link, in the order it was queued.
+
+    Why a feed: a client of the HTTP API that was away (disconnected, or the daemon
+    restarted) asks for what it missed by the last id it saw; the journal is the record of
+    it, so nothing is kept twice and the feed reaches back as far as the retention does."""
+
+    id: int
+    msn: int
+    frame: bytes
+    created_at: float
+    state: str
+    mke: str | None = None
+
+
+#: deliveries one feed read returns at most
+FEED_LIMIT = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -671,6 +693,23 @@ class Journal:
             "AND msn NOT IN (SELECT msn FROM dead_letter) "
             "AND msn NOT IN (SELECT msn FROM dedup)", (before,)).rowcount
         return len(ids), messages
+
+    def deliveries_after(self, link: str, peer: str | None, after: int,
+                         limit: int = FEED_LIMIT) -> list[Delivery]:
+        """The deliveries queued for ``peer`` of ``link`` with ids above ``after``, oldest
+        first, whatever their state (``queued``, ``in_flight``, ``done``, ``dead``): a
+        client's feed.  Committed rows only (the writer holds no transaction between loop
+        turns); done rows go after ``retain_days`` (``purge_delivered``), so the feed reaches
+        back that far.
+
+        Read through the partial index ``outbound_feed`` (deliveries only, by link, peer and
+        id): the cost is that of the rows returned, however far back ``after`` is."""
+        rows = self.conn.execute(
+            "SELECT id, msn, frame, created_at, state, mke FROM outbound WHERE "
+            "kind = 'deliver' AND target = ? AND peer IS ? AND id > ? ORDER BY id LIMIT ?",
+            (link, peer, after, max(0, limit))).fetchall()
+        return [Delivery(int(r[0]), int(r[1]), bytes(r[2] or b""), float(r[3]), str(r[4]),
+                         r[5]) for r in rows]
 
     def meta_get(self, key: str) -> str | None:
         r = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

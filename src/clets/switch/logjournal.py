@@ -29,7 +29,7 @@ import os
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Collection, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,16 @@ from clets.errors import ConfigError, StorageError, storage_error
 from . import audit, logformat
 from . import journal as _journal
 from .dedupkeys import DedupKeys
-from .journal import CONTROL_WRAP, PURGE_BATCH, Journal, OutRow, StoredMessage, control_of
+from .journal import (
+    CONTROL_WRAP,
+    FEED_LIMIT,
+    PURGE_BATCH,
+    Delivery,
+    Journal,
+    OutRow,
+    StoredMessage,
+    control_of,
+)
 from .logstore import LogStore, SqliteLogStore
 
 __all__ = ["LATE_HORIZON", "SNAPSHOT_CHUNK", "AnyJournal", "LogJournal", "file_format",
@@ -886,6 +895,147 @@ class LogJournal:
     def memory_counts(self) -> dict[str, int]:
         return {"rows": len(self._rows), "messages": len(self._msgs),
                 "dedup": len(self._dedup), "open": len(self._open), "dead": len(self._dead)}
+
+    # ------------------------------------------------------------------ a client's feed
+
+    def deliveries_after(self, link: str, peer: str | None, after: int,
+                         limit: int = FEED_LIMIT) -> list[Delivery]:
+        """The deliveries queued for ``peer`` of ``link`` with ids above ``after``, oldest
+        first, in any state: a client's feed (as ``Journal.deliveries_after``).
+
+        Open rows (and done ones within the late horizon) are in memory; delivered ones that
+        left it are read back from the log, from their first image (the one holding the
+        frame).  Only durable rows are returned (ids up to the last block written), so an id
+        a client saw is never undone by a crash.  The log is read from the first block that
+        can hold a row above ``after`` (a binary search on the counters record ``c`` each
+        block that made a row carries) to its end, or until ``limit`` rows are found: the
+        cost grows with the blocks written since ``after`` -- ``feed_scan`` can do that part
+        on another thread.  Compaction (``retain_days``) drops row images, so the feed
+        reaches back as far as the retention does."""
+        scan = self.feed_scan((link,), peer, after, limit, self._durable_oid)
+        return self.feed_merge((link,), peer, after, limit, scan)
+
+    @property
+    def feed_durable(self) -> int:
+        """The highest row id in a written block (``feed_scan``'s bound)."""
+        return self._durable_oid
+
+    def feed_threadable(self) -> bool:
+        """Can ``feed_scan`` run on another thread?  Yes when the log is a SQLite file: it
+        reads it on a connection of its own and touches nothing else of the journal."""
+        return str(self.path) != ":memory:" and isinstance(self.store, SqliteLogStore)
+
+    def feed_scan(self, links: Collection[str], peer: str | None, after: int, limit: int,
+                  durable: int) -> tuple[dict[int, Delivery], set[int], int]:
+        """The log part of ``deliveries_after`` (for the peer on any of ``links``): the
+        deliveries found in the log above ``after`` and up to ``durable`` (with the state of
+        their last image read), the rows removed, and the id up to which the log was read
+        whole."""
+        found: dict[int, Delivery] = {}
+        gone: set[int] = set()
+        cut = durable
+        if limit <= 0:
+            return found, gone, after
+        blocks = self._feed_blocks(after)
+        try:
+            for recs in blocks:
+                for rec in recs:
+                    tag = rec[0]
+                    if tag == "x":
+                        gone.add(rec[1])
+                        continue
+                    if tag != "o":
+                        continue
+                    v = rec[1]
+                    oid = v[0]
+                    if oid <= after or oid > durable or v[2] != "deliver" \
+                            or v[3] not in links or v[4] != peer:
+                        continue
+                    if oid in found:
+                        found[oid] = _struct_replace(found[oid], state=v[8])
+                    elif v[17] is not None:
+                        found[oid] = Delivery(oid, v[1], bytes(v[17]), v[13], v[8], v[6])
+                        gone.discard(oid)
+                if len(found) >= limit:
+                    # later blocks make rows with higher ids only (a snapshot re-images rows
+                    # that are in memory, read by feed_merge): the first ``limit`` are known
+                    cut = sorted(found)[limit - 1]
+                    break
+        finally:
+            blocks.close()  # its reader connection with it
+        return found, gone, cut
+
+    def feed_merge(self, links: Collection[str], peer: str | None, after: int, limit: int,
+                   scan: tuple[dict[int, Delivery], set[int], int]) -> list[Delivery]:
+        """``deliveries_after`` from a ``feed_scan``: the rows in memory (their current
+        state) over the rows of the log, up to the id the scan read whole (on the loop)."""
+        if limit <= 0:
+            return []
+        found, gone, cut = dict(scan[0]), scan[1], scan[2]
+        rows = self._rows
+        for oid, r in rows.items():
+            if after < oid <= cut and r.kind == "deliver" and r.target in links \
+                    and r.peer == peer and r.frame is not None:
+                found[oid] = Delivery(oid, r.msn, r.frame, r.created_at, r.state, r.mke)
+        out: list[Delivery] = []
+        for oid in sorted(found):
+            if oid > cut or oid in gone:
+                continue
+            d = found[oid]
+            if oid not in rows and d.state != "done":
+                # a row leaves memory when it is done (``_evict``): its last image in the
+                # part of the log read may be older than that
+                d = _struct_replace(d, state="done")
+            out.append(d)
+            if len(out) >= limit:
+                break
+        return out
+
+    def _feed_blocks(self, after: int) -> Generator[list[list[Any]], None, None]:
+        """The records of the log's blocks from the first that can hold a row with an id
+        above ``after``, in order (read on a connection of its own when the store is SQLite
+        on disk: the writer thread may be appending on the store's)."""
+        own = str(self.path) != ":memory:" and isinstance(self.store, SqliteLogStore)
+        if own:
+            conn: sqlite3.Connection | None = sqlite3.connect(
+                f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        else:  # in memory: the store's own connection, with no block in flight
+            self.settle()
+            conn = self.conn
+        if conn is None:
+            return
+        try:
+            lo, hi = conn.execute("SELECT COALESCE(MIN(pos), 0), COALESCE(MAX(pos), 0) "
+                                  "FROM log").fetchone()
+            lo, hi = int(lo), int(hi) + 1
+
+            def counters_at(pos: int) -> int | None:
+                """The highest row id after the first block at or after ``pos`` that made
+                one (None: no block from there on made a row)."""
+                assert conn is not None
+                while True:
+                    page = conn.execute("SELECT pos, data FROM log WHERE pos >= ? ORDER BY pos"
+                                        " LIMIT 16", (pos,)).fetchall()
+                    if not page:
+                        return None
+                    for p, data in page:
+                        for rec in logformat.decode(bytes(data))[1]:
+                            if rec[0] == "c":
+                                return int(rec[2])
+                        pos = int(p) + 1
+
+            while lo < hi:  # the first position whose counters pass ``after``
+                mid = (lo + hi) // 2
+                top = counters_at(mid)
+                if top is None or top > after:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            for _p, data in logformat.read_blocks(conn, lo - 1):
+                yield logformat.decode(data)[1]
+        finally:
+            if own and conn is not None:
+                conn.close()
 
 
 def _take_lock(path: Path) -> int:

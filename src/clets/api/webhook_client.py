@@ -1,0 +1,171 @@
+"""Webhooks: where a client's deliveries are POSTed (``[[api.webhook]]``), and the poster.
+
+::
+
+    [[api.webhook]]
+    peer = "CAD"                              # the client (a [[peer]] mnemonic)
+    url = "https://cad.example.org/clets"     # http:// only to a loopback address
+    secret_file = "cad-webhook.secret"        # whsec_<base64>: clets api webhook-secret FILE
+    # ca = "cad-ca.pem"                       # a private CA of the receiver's certificate
+    # timeout = 10                            # seconds for one POST
+
+Each delivery is one POST of ``application/json`` -- ``{"type": "clets.delivery",
+"timestamp": ..., "data": <the event>}`` -- signed as Standard Webhooks does (``webhooks``).
+Anything but a 2xx answer (a refused connection, a timeout, a 5xx, a redirect) is a
+:class:`~clets.errors.LinkError`: the switch keeps the delivery queued in the journal and
+retries it by ``[switch.retry]`` (backoff, then a dead letter, audited), so a receiver that is
+down gets everything when it is back, at least once: ``webhook-id`` is the same on every
+attempt, and a receiver drops the ids it has seen.
+
+Why a config table and not the client store: a webhook belongs to the peer the deliveries
+are for (every client of a peer shares its deliveries), and its URL and CA are deployment
+settings checked with the rest of the config at start.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from clets.errors import LinkError
+
+from . import webhooks
+from .events import encode
+
+__all__ = ["WEBHOOK_KEYS", "WebhookPoster", "WebhookTarget", "parse_webhooks"]
+
+WEBHOOK_KEYS = {"peer", "url", "secret_file", "ca", "timeout"}
+#: the event type of every POST (one kind: a delivery; its message says what it is)
+EVENT_TYPE = "clets.delivery"
+#: bytes of a receiver's answer read at most (its status is what counts)
+MAX_ANSWER_BYTES = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """One client's webhook: where, signed with what, trusting which CA."""
+
+    peer: str
+    url: str
+    secret: str
+    ca: Path | None = None
+    timeout: float = 10.0
+
+    def __repr__(self) -> str:  # the secret stays out of logs
+        return f"WebhookTarget(peer={self.peer!r}, url={self.url!r})"
+
+
+def _loopback(host: str) -> bool:
+    from .config import is_loopback
+
+    return is_loopback(host)
+
+
+def parse_webhooks(c: Any, raw: Any, peers: Any, base: Path) -> tuple[WebhookTarget, ...]:
+    """``[[api.webhook]]`` entries, checked (``c``: the config's checker, problems with lines).
+    The secret file is read here: a missing or malformed one stops the start, not the first
+    delivery."""
+    if raw is None:
+        return ()
+    t = "api.webhook"
+    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+        c.add("[[api.webhook]] must be a list of tables", "api")
+        return ()
+    out: list[WebhookTarget] = []
+    seen: set[tuple[str, str]] = set()
+    for i, e in enumerate(raw):
+        c.unknown(e, WEBHOOK_KEYS, t, i)
+        where = c.where(t, i)
+        peer = c.get(e, "peer", str, t, i, required=True, default="")
+        if peer and peer not in peers:
+            c.add(f"{where}: peer {peer!r} is not a [[peer]] mnemonic", t, i, "peer")
+        url = c.get(e, "url", str, t, i, required=True, default="")
+        parts = urlsplit(url)
+        if url and (parts.scheme not in ("https", "http") or not parts.hostname):
+            c.add(f"{where}: url must be https://HOST[:PORT]/PATH", t, i, "url")
+        elif url and parts.scheme == "http" and not _loopback(parts.hostname or ""):
+            c.add(f"{where}: plain http:// only to a loopback address (deliveries are CJI)",
+                  t, i, "url")
+        secret = ""
+        sf = c.get(e, "secret_file", str, t, i, required=True)
+        if sf is not None:
+            path = Path(sf) if Path(sf).is_absolute() else base / sf
+            try:
+                secret = path.read_text("utf-8").strip()
+                webhooks.secret_bytes(secret)
+                if not secret.startswith(webhooks.PREFIX):
+                    raise webhooks.WebhookVerificationError("no whsec_ prefix")
+            except (OSError, UnicodeDecodeError, webhooks.WebhookVerificationError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                c.add(f"{where}: secret_file {str(path)!r}: {why} (a whsec_ secret: "
+                      "clets api webhook-secret FILE)", t, i, "secret_file")
+        ca = c.get(e, "ca", str, t, i)
+        ca_path = None if ca is None else (Path(ca) if Path(ca).is_absolute() else base / ca)
+        if ca_path is not None and not ca_path.is_file():
+            c.add(f"{where}: ca {str(ca_path)!r} is not a file", t, i, "ca")
+        timeout = c.number(e, "timeout", t, i, 10.0, maximum=120.0)
+        if (peer, url) in seen:
+            c.add(f"{where}: the same webhook twice", t, i, "url")
+        seen.add((peer, url))
+        out.append(WebhookTarget(peer, url, secret, ca_path, timeout))
+    return tuple(out)
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+class WebhookPoster:
+    """POSTs signed deliveries (one httpx client per CA, kept open: connections are reused).
+    TLS as the links: certificate verified, TLS 1.2 or later."""
+
+    def __init__(self) -> None:
+        self._clients: dict[Path | None, httpx.AsyncClient] = {}
+
+    def _client(self, target: WebhookTarget) -> httpx.AsyncClient:
+        client = self._clients.get(target.ca)
+        if client is None:
+            ctx = ssl.create_default_context(
+                cafile=str(target.ca) if target.ca is not None else None)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            client = httpx.AsyncClient(verify=ctx, follow_redirects=False, trust_env=False)
+            self._clients[target.ca] = client
+        return client
+
+    @staticmethod
+    def body(event_id: int, data: dict[str, Any], now: float) -> bytes:
+        return encode({"type": EVENT_TYPE, "timestamp": _iso(now), "data": data})
+
+    async def post(self, target: WebhookTarget, event_id: int, data: dict[str, Any],
+                   now: float) -> None:
+        """One signed POST; LinkError unless the receiver answered 2xx."""
+        body = self.body(event_id, data, now)
+        headers = webhooks.headers(target.secret, str(event_id), int(now), body)
+        headers["content-type"] = "application/json"
+        try:
+            async with self._client(target).stream("POST", target.url, content=body,
+                                                   headers=headers,
+                                                   timeout=target.timeout) as r:
+                status = r.status_code
+                read = 0  # the answer's body means nothing: read a little (the connection
+                async for chunk in r.aiter_raw():  # is reused), never a hostile gigabyte
+                    read += len(chunk)
+                    if read > MAX_ANSWER_BYTES:
+                        break
+        except httpx.HTTPError as exc:
+            raise LinkError(f"webhook {target.url}: {type(exc).__name__}: {exc}"[:200],
+                            link="webhook", peer=target.peer) from None
+        if not 200 <= status < 300:
+            raise LinkError(f"webhook {target.url}: HTTP {status}", link="webhook",
+                            peer=target.peer)
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
