@@ -7,6 +7,14 @@ arrived together, workers claiming and marking rows) are written together at the
 turn: one ``BEGIN IMMEDIATE`` ... ``COMMIT``.  Nothing waits longer than one loop turn, so a
 lone message is committed as soon as before; under load a commit carries tens of messages.
 
+A step that releases nothing may be submitted ``lazy`` (the record that a frame was sent, a
+delivery marked done): it does not ask for a commit of its own but rides in the next one that
+another step asks for, or after ``lazy_delay`` seconds at the latest.  Why: such a commit sat
+between an inquiry's accept and its answers (the answers' commit waited for it), so each
+inquiry paid for four sequential commits where two release anything.  A crash before a lazy
+step is written leaves its row ``in_flight`` (claimed in an earlier block): the restart sends
+it again, as it does any claim whose outcome was not written -- at least once, per hop.
+
 The guarantee is unchanged: a step's continuation (``after``: the ACK, waking the worker that
 forwards, the metrics) runs only once the transaction holding that step has COMMITTED.  One
 step that fails (an answer that cannot be encoded, a storage error) is undone alone and
@@ -51,7 +59,8 @@ class GroupCommit:
     """Collects steps during a loop turn and commits them together (one event loop)."""
 
     def __init__(self, journal: AnyJournal, on_outcome: Outcome | None = None, *,
-                 delay: float = 0.0, max_steps: int = 4096, threaded: bool = False) -> None:
+                 delay: float = 0.0, max_steps: int = 4096, threaded: bool = False,
+                 lazy_delay: float = 0.05) -> None:
         self.journal = journal
         #: the log journal appends on its writer thread: a batch's continuations run when its
         #: block is durable, and the next batch runs only then (one block in flight)
@@ -63,6 +72,11 @@ class GroupCommit:
         #: ``max_steps`` is written at once
         self.delay = delay
         self.max_steps = max_steps
+        #: seconds a batch of lazy steps only waits for a commit that another step asks for
+        self.lazy_delay = lazy_delay
+        self._lazy_timer: asyncio.TimerHandle | None = None
+        #: steps pending that ask for a commit (not lazy)
+        self._urgent = 0
         self._timer: asyncio.TimerHandle | None = None
         self.on_outcome = on_outcome
         self._steps: list[tuple[Op, After | None, asyncio.Future[Any] | None]] = []
@@ -78,15 +92,32 @@ class GroupCommit:
     def __len__(self) -> int:
         return len(self._steps)
 
-    def submit(self, op: Op, after: After | None = None) -> None:
-        """Run ``op`` in this turn's transaction; ``after`` once it committed (or failed)."""
+    def submit(self, op: Op, after: After | None = None, *, lazy: bool = False) -> None:
+        """Run ``op`` in this turn's transaction; ``after`` once it committed (or failed).
+        ``lazy``: in the next commit another step asks for (``lazy_delay`` at the latest)."""
         self._steps.append((op, after, None))
-        self._schedule()
+        if not lazy:
+            self._urgent += 1
+            self._schedule()
+        elif len(self._steps) >= self.max_steps:
+            self._urgent += 1  # a full batch is written now
+            self._schedule()
+        elif self._lazy_timer is None and not self._scheduled:
+            self._lazy_timer = asyncio.get_running_loop().call_later(
+                self.lazy_delay, self._lazy_due)
+
+    def _lazy_due(self) -> None:
+        self._lazy_timer = None
+        if self._steps:
+            self._urgent += 1
+            if not self._scheduled:
+                self._schedule()
 
     def call(self, op: Op) -> asyncio.Future[Any]:
         """Like ``submit``; the future resolves with ``op``'s result after the commit."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._steps.append((op, None, fut))
+        self._urgent += 1
         self._schedule()
         return fut
 
@@ -117,8 +148,11 @@ class GroupCommit:
         if not _fut.cancelled():
             _fut.exception()  # retrieved here; the batch reads it from the thread's future
         self._finish_inflight()
-        if self._steps and not self._scheduled:
+        if self._urgent and not self._scheduled:
             self._schedule()
+        elif self._steps and self._lazy_timer is None and not self._scheduled:
+            self._lazy_timer = asyncio.get_running_loop().call_later(
+                self.lazy_delay, self._lazy_due)
 
     def _finish_inflight(self) -> None:
         batch, self._inflight = self._inflight, None
@@ -154,6 +188,10 @@ class GroupCommit:
         if self._inflight is not None:
             self._finish_inflight()
         steps, self._steps = self._steps, []
+        self._urgent = 0
+        if self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
         if not steps:
             return
         if self.threaded and not wait:

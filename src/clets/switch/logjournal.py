@@ -564,6 +564,10 @@ class LogJournal:
         self._put(self._rows[rows[0].id].claimed(now))
         return self.row(rows[0].id)
 
+    def has_queued(self, target: str) -> bool:
+        """A row of ``target`` waits in the queue (a new one would come after it)."""
+        return bool(self._queued.get(target))
+
     def next_due(self, target: str) -> float | None:
         q = self._queued.get(target)
         if not q:
