@@ -104,9 +104,9 @@ class SwitchSettings:
     #: refuse in step 2 what NCIC refuses for its transactions (model/transactions.toml:
     #: mandatory fields and identifying sets), with ``.20. MISSING MANDATORY FIELD <TAG>``
     ncic_transactions: bool = False
-    #: ``sqlite`` (tables, the default) or ``log`` (append-only blocks, state in memory:
-    #: logjournal.py); an existing journal file is opened in the format it has
-    journal_format: str = "sqlite"
+    #: ``log`` (append-only blocks, state in memory: logjournal.py; the default) or
+    #: ``sqlite`` (tables); an existing journal file is opened in the format it has
+    journal_format: str = "log"
     #: seconds a group commit waits for more steps before it writes (0: at the end of the
     #: event-loop turn, as before) -- a database's commit delay
     commit_delay: float = 0.0
@@ -386,7 +386,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     ncic_tx = c.get(sw_raw, "ncic_transactions", bool, "switch", None, default=False)
     # CLETS_JOURNAL_FORMAT sets the default (runs the whole test suite on either format)
     jformat = c.get(sw_raw, "journal_format", str, "switch", None,
-                    default=os.environ.get("CLETS_JOURNAL_FORMAT", "sqlite"))
+                    default=os.environ.get("CLETS_JOURNAL_FORMAT", "log"))
     if jformat not in JOURNAL_FORMATS:
         c.add(f"[switch]: journal_format must be one of {', '.join(JOURNAL_FORMATS)}",
               "switch", None, "journal_format")
