@@ -9,14 +9,17 @@ long here, so the count does not depend on how fast the test runs."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from clets.switch.audit import AuditEvent, records
+from clets.switch.audit import AuditEvent, records, verify
 from clets.switch.batch import GroupCommit
-from clets.switch.logjournal import open_journal
+from clets.switch.logjournal import LogJournal, open_journal
+from clets.switch.logstore import SqliteLogStore
 from tests._switch_kit import Harness, eventually, qw, run_async
 
 pytestmark = pytest.mark.timeout(30)
@@ -104,3 +107,71 @@ async def test_a_lazy_step_rides_in_the_next_commit_or_waits_its_delay(tmp_path:
     await main()
     assert [r["outcome"] for r in records(j.conn)] == ["lazy1", "urgent", "lazy2"]
     j.close()
+
+
+class _GatedStore(SqliteLogStore):
+    """The real SQLite store whose appends wait for the test's go, and fail when told to
+    (as a full disk's would: ``sqlite3.OperationalError``)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail = False
+
+    def append(self, block: bytes, *, mark: bool = False) -> int:
+        self.gate.wait(10)
+        if self.fail:
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().append(block, mark=mark)
+
+
+def _accept_step(j: LogJournal, tag: str) -> Any:
+    def step() -> int:
+        msn = j.insert_message(now=1.0, kind="request", link="l", peer="P", origin="CA0194200",
+                               control=tag, sequence=None, mke="QW", operator=None,
+                               codec="json", sha256="0" * 64, payload=tag.encode(),
+                               canonical="{}")
+        j.add_forward(msn, "WPS", "QW", (), 1.0, 31.0, 601.0)
+        j.audit(AuditEvent("received", msn=msn, outcome=tag), 1.0)
+        return msn
+    return step
+
+
+@run_async
+async def test_writer_thread_builds_the_next_block_and_a_failed_append_undoes_both(
+        tmp_path: Path) -> None:
+    """With the writer thread, steps run while a block is being written (their changes in
+    memory at once, released only when their own block is durable); when the block in
+    flight fails, it and the block built on it are undone, newest first, and every
+    continuation of both sees the error; the next block is written on the state before."""
+    path = tmp_path / "j.db"
+    store = _GatedStore(path)
+    j = LogJournal(path, store=store)
+    gc = GroupCommit(j, threaded=True)
+    await gc.call(_accept_step(j, "A"))  # durable
+    head, rows = j.audit_head(), j.list_rows()
+    store.gate.clear()
+    first = gc.call(_accept_step(j, "B"))
+    await asyncio.sleep(0.05)  # B's block is in flight (its append waits at the gate)
+    second = gc.call(_accept_step(j, "C"))
+    await asyncio.sleep(0.05)
+    # C ran at once, on B's state, in the block built meanwhile; neither is released
+    assert [r.id for r in j.list_rows()] == [rows[0].id, rows[0].id + 1, rows[0].id + 2]
+    assert not first.done() and not second.done()
+    assert [r.id for r in j.due_rows("WPS", 2.0, 10)] == [rows[0].id]  # only durable rows
+    store.fail = True
+    store.gate.set()
+    for fut in (first, second):
+        with pytest.raises(sqlite3.OperationalError):
+            await fut
+    assert j.list_rows() == rows and j.audit_head() == head
+    store.fail = False
+    assert await gc.call(_accept_step(j, "D")) == 2  # B's and C's msns were undone too
+    gc.flush()
+    j.close()
+    j2 = LogJournal(path)
+    assert [m.control for m in j2._msgs.values()] == ["A", "D"]
+    assert [r["outcome"] for r in records(j2.conn)] == ["A", "D"]
+    assert verify(j2.conn).ok
+    j2.close()

@@ -1312,9 +1312,10 @@ class Switch:
             self._busy[target] = self._busy.get(target, 0) + 1
             try:
                 await self._send_rows(claimed)
-                # the claims and outcomes of this batch commit before the next read, so a
-                # row is never read as queued again while its claim is pending
-                await self._gc.call(_nothing)
+                # the claims and outcomes of this batch are in the journal (run; with the
+                # writer thread not necessarily durable yet) before the next read, so a row
+                # is never read as queued again while its claim is pending
+                await self._gc.applied()
             except (CletsError, sqlite3.Error) as exc:
                 # a full journal: the loop waits for it (rows not marked are sent again)
                 if storage_error(exc, store=JOURNAL) is None:
