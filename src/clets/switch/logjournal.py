@@ -88,8 +88,11 @@ class LogJournal:
         self._lock: int | None = None
         if not readonly and str(path) != ":memory:":
             self._lock = _take_lock(self.path)
+        # a writer says when SQLite dropped a torn write at the end of the log (a reader
+        # could see a commit in progress as one)
         self.store: LogStore = store if store is not None else SqliteLogStore(
-            path, synchronous=synchronous, checkpoint_every=checkpoint_every)
+            path, synchronous=synchronous, checkpoint_every=checkpoint_every,
+            check_tail=not readonly)
         #: the SQLite store's connection (the group commit counts its changes; the audit
         #: functions read the log through it)
         self.conn: sqlite3.Connection = getattr(self.store, "conn", None)  # type: ignore[assignment]
