@@ -173,9 +173,9 @@ def torn_tail(path: Path) -> int:
         return 0
     if size == 0 or len(hdr) < 48:
         return 0
-    page = struct.unpack_from("=H", hdr, 14)[0]
+    page = int(struct.unpack_from("=H", hdr, 14)[0])
     page = 65536 if page == 1 else page
-    (frames,) = struct.unpack_from("=I", hdr, 16)
+    frames = int(struct.unpack_from("=I", hdr, 16)[0])
     if page == 0:
         return 0
     if size < 32:
