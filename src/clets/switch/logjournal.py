@@ -252,6 +252,8 @@ class LogJournal:
                 self._last_msn = max(self._last_msn, rec[1])
             elif tag == "d":
                 self._dedup.set(rec[1], rec[2], rec[3], rec[4])
+            elif tag == "P":
+                self._dedup.load_packed(rec[1], rec[2])
             elif tag == "l":
                 self._dead[rec[1]] = (rec[2], rec[3])
             elif tag == "L":
@@ -866,11 +868,8 @@ class LogJournal:
         while True:
             chunk = keys[i:i + SNAPSHOT_CHUNK]
             i += len(chunk)
-            recs = []
-            for key in chunk:
-                d = self._dedup.get(key)
-                if d is not None:
-                    recs.append(["d", key, d[0], d[1], d[2]])
+            kept, blob = self._dedup.packed(chunk)
+            recs = [["P", kept, blob]] if kept else []
             if recs:
                 self.store.append(logformat.encode(time.time(), recs))
             if i >= len(keys):
