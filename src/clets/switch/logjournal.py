@@ -335,7 +335,13 @@ class LogJournal:
     def _put(self, new: OutRow) -> None:
         self._need_tx()
         oid = new.id
-        self._undo.append(("row", oid, self._rows.get(oid)))
+        old = self._rows.get(oid)
+        self._undo.append(("row", oid, old))
+        if old is not None and old.state == "done" and new.state != "done" \
+                and new.frame is not None:
+            # a done delivery queued again: its image carries its frame (a snapshot since it
+            # was done does not hold it, so a fold from the mark would find no frame)
+            self._new.add(oid)
         self._set_row(oid, new)
         self._touched[oid] = None
 
@@ -844,15 +850,19 @@ class LogJournal:
         one per call (the timer's ticks: 1.2 M keys do not stall the loop at once), each with
         the key's value when it is written.  The mark moves to the first block only when the
         last is written, so a restart folds the first block and everything after it; a crash
-        in between leaves the previous mark.  Done rows still in memory (within the late
-        horizon) are in it: a delivery requeued after it was done needs its frame."""
+        in between leaves the previous mark.  Done forwards still in memory (within the late
+        horizon) are in it: a second answer after a restart still finds its request.  Done
+        deliveries are not: one is kept in memory only in case its connection is cut before
+        the peer took it (it is queued again), and a restart has no such connection."""
         if self._in_tx:
             raise ConfigError("snapshot inside a transaction", source=str(self.path))
         self.settle()
         if self._snap is None:
             recs: list[list[Any]] = [["S"], ["c", self._last_msn, self._max_oid],
                                      ["h", self._head[0], self._head[1]]]
-            keep = sorted(self._rows)  # done ones too: within the late horizon, bounded
+            rows = self._rows
+            keep = sorted(o for o, r in rows.items()  # done forwards too: bounded by the horizon
+                          if r.state != "done" or r.kind != "deliver")
             for msn in sorted({self._rows[o].msn for o in keep}):
                 m = self._msgs.get(msn)
                 if m is not None:
