@@ -247,12 +247,14 @@ def start_sim() -> tuple[subprocess.Popen[str], dict[str, str]]:
 
 
 def switch_config(journal: Path, port: int, urls: dict[str, str], journal_format: str = "log",
-                  commit_delay: float = 0.0, commit_thread: bool = False) -> str:
+                  commit_delay: float = 0.0, commit_thread: bool = False,
+                  metrics_port: int = 0) -> str:
+    metrics = f'metrics_listen = "127.0.0.1:{metrics_port}"\n' if metrics_port else ""
     parts = [f"""[switch]
 name = "BENCH"
 home_state = "CA"
 journal = "{journal}"
-journal_format = "{journal_format}"
+{metrics}journal_format = "{journal_format}"
 commit_delay = {commit_delay}
 commit_thread = {"true" if commit_thread else "false"}
 
@@ -311,6 +313,152 @@ def stop(proc: subprocess.Popen[str]) -> int:
     return int(proc.returncode)
 
 
+def parse_variant(text: str) -> dict[str, Any]:
+    """``log``, ``sqlite``, ``log+thread``, ``log+delay=0.002``, ``log+thread+delay=0.001``:
+    a journal format and its commit policy."""
+    fmt, *opts = text.split("+")
+    if fmt not in ("log", "sqlite"):
+        raise SystemExit(f"unknown journal format in variant {text!r}")
+    out: dict[str, Any] = {"name": text, "journal_format": fmt, "commit_delay": 0.0,
+                           "commit_thread": False}
+    for o in opts:
+        if o == "thread":
+            out["commit_thread"] = True
+        elif o.startswith("delay="):
+            out["commit_delay"] = float(o.split("=", 1)[1])
+        else:
+            raise SystemExit(f"unknown option {o!r} in variant {text!r}")
+    return out
+
+
+def fsyncs(metrics_port: int) -> float:
+    """The switch's ``clets_journal_fsyncs_total`` (its /metrics)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("clets_journal_fsyncs_total "):
+                return float(line.split()[1])
+    return float("nan")
+
+
+def run_variant(args: argparse.Namespace, variant: dict[str, Any], sim: subprocess.Popen[str],
+                urls: dict[str, str], tmp: Path) -> dict[str, Any]:
+    """The relay and one switch (``variant``), every phase, back to back."""
+    result: dict[str, Any] = dict(variant, loadavg=os.getloadavg())
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        relay_port, switch_port, metrics_port = free_port(), free_port(), free_port()
+        hostports = [u.split("//", 1)[1].split("?", 1)[0] for u in urls.values()]
+        relay = subprocess.Popen([sys.executable, __file__, "--relay", str(relay_port),
+                                  *hostports], stdout=subprocess.PIPE, text=True)
+        procs.append(relay)
+        wait_line(relay, "ready")
+        cfg = tmp / f"bench-{variant['name']}.toml"
+        cfg.write_text(switch_config(tmp / f"journal-{variant['name']}.db", switch_port, urls,
+                                     variant["journal_format"], variant["commit_delay"],
+                                     variant["commit_thread"], metrics_port))
+        cmd = [*CLETS, "run", str(cfg)]  # the daemon logs no per-message lines
+        if args.profile:
+            cmd = [sys.executable, "-c",
+                   "import cProfile, sys; from clets.cli import main; "
+                   f"sys.argv = ['clets', 'run', {str(cfg)!r}]; "
+                   f"cProfile.run('main()', {args.profile!r})"]
+        switch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True)
+        procs.append(switch)
+        wait_line(switch, '"ready"', "stderr")
+
+        me = os.getpid()
+        if args.serial:
+            # one inquiry at a time: its latency is the chain of commits it waits on, and
+            # the fsyncs per inquiry say how long that chain is
+            log(f"{variant['name']}: one at a time, relay")
+            result["relay_serial"] = asyncio.run(closed_loop(relay_port, "P", args.serial, 1))
+            f0 = fsyncs(metrics_port)
+            log(f"relay {result['relay_serial']}; one at a time, switch")
+            result["switch_serial"] = ss = asyncio.run(closed_loop(switch_port, "Q",
+                                                                   args.serial, 1))
+            ss["fsyncs_per_inquiry"] = round((fsyncs(metrics_port) - f0) / max(
+                1, ss["completed"] * (1 + min(1.0, args.serial / 4) / args.serial)), 2)
+        log(f"{variant['name']}: relay and switch ready; closed loop, relay")
+        result["relay_throughput"] = asyncio.run(closed_loop(
+            relay_port, "R", args.seconds, args.window,
+            CpuMeter({"client": me, "relay": relay.pid, "sim": sim.pid})))
+        log(f"relay {result['relay_throughput']}; closed loop, switch")
+        f0 = fsyncs(metrics_port)
+        result["switch_throughput"] = asyncio.run(closed_loop(
+            switch_port, "S", args.seconds, args.window,
+            CpuMeter({"client": me, "switch": switch.pid, "sim": sim.pid})))
+        # the fsyncs of the whole closed-loop phase (its warm-up too) per inquiry completed
+        # in it: an upper bound of the commits one inquiry costs
+        st = result["switch_throughput"]
+        result["fsyncs_per_inquiry"] = round((fsyncs(metrics_port) - f0) / max(
+            1, st["completed"] * (1 + min(1.0, args.seconds / 4) / args.seconds)), 3)
+        rate = args.rate or min(1000.0, max(10.0, round(st["inquiries_per_s"] / 2)))
+        log(f"switch {st}; open loop at {rate}/s, relay")
+        result["relay_latency"] = asyncio.run(open_loop(relay_port, "r", args.seconds, rate))
+        log(f"relay {result['relay_latency']}; open loop, switch")
+        result["switch_latency"] = asyncio.run(open_loop(switch_port, "s", args.seconds, rate))
+        result["added_p50_ms"] = round(result["switch_latency"]["p50_ms"]
+                                       - result["relay_latency"]["p50_ms"], 2)
+        result["added_p99_ms"] = round(result["switch_latency"]["p99_ms"]
+                                       - result["relay_latency"]["p99_ms"], 2)
+        if args.target_rate:
+            # the rate the issue asks p99 at, whether or not the switch can carry it:
+            # past its throughput a backlog builds and the latency says so
+            tr = args.target_rate
+            log(f"switch {result['switch_latency']}; open loop at {tr}/s, relay")
+            result["relay_at_target"] = asyncio.run(open_loop(relay_port, "t",
+                                                              args.seconds, tr))
+            log(f"relay {result['relay_at_target']}; open loop at {tr}/s, switch")
+            f0 = fsyncs(metrics_port)
+            result["switch_at_target"] = asyncio.run(open_loop(switch_port, "u",
+                                                               args.seconds, tr))
+            result["switch_at_target"]["fsyncs_per_s"] = round(
+                (fsyncs(metrics_port) - f0) / max(1e-9, args.seconds * 1.25), 1)
+            result["added_p99_ms_at_target"] = round(
+                result["switch_at_target"]["p99_ms"] - result["relay_at_target"]["p99_ms"],
+                2)
+        result["switch_exit"] = stop(switch)
+    finally:
+        for p in reversed(procs):
+            stop(p)
+    return result
+
+
+def report(result: dict[str, Any], window: int) -> None:
+    rt, st = result["relay_throughput"], result["switch_throughput"]
+    rl, sl = result["relay_latency"], result["switch_latency"]
+    print(f"== {result['name']}: journal {result['journal_format']} WAL synchronous=FULL, "
+          f"commit_delay {result['commit_delay']} s, commit_thread {result['commit_thread']}, "
+          f"load average {' '.join(f'{x:.1f}' for x in result['loadavg'])}")
+    if "switch_serial" in result:
+        rs, ss = result["relay_serial"], result["switch_serial"]
+        print(f"one at a time: relay p50 {rs['p50_ms']} ms p99 {rs['p99_ms']} ms; switch p50 "
+              f"{ss['p50_ms']} ms p99 {ss['p99_ms']} ms, {ss['fsyncs_per_inquiry']} fsyncs "
+              "per inquiry")
+    ratio = st["inquiries_per_s"] / max(1e-9, rt["inquiries_per_s"])
+    print(f"throughput (window {window}): relay {rt['inquiries_per_s']:>8.1f}/s   "
+          f"switch {st['inquiries_per_s']:>8.1f}/s   ({ratio:.2f} x relay; "
+          f"target >= 2000/s and 0.7 x); fsyncs per inquiry {result['fsyncs_per_inquiry']}")
+    for name, phase in (("relay", rt), ("switch", st)):
+        cpu = phase.get("cpu_ms_per_inquiry", {})
+        print(f"CPU ms per inquiry, {name} run: " + ", ".join(f"{k} {v}" for k, v in
+                                                             cpu.items()))
+    print(f"latency at {sl['rate']:.0f}/s: relay p50 {rl['p50_ms']} ms p99 {rl['p99_ms']} ms;"
+          f" switch p50 {sl['p50_ms']} ms p99 {sl['p99_ms']} ms (achieved "
+          f"{sl['achieved_per_s']}/s)")
+    print(f"added by the switch: p50 {result['added_p50_ms']} ms, p99 "
+          f"{result['added_p99_ms']} ms")
+    if "switch_at_target" in result:
+        rt2, st2 = result["relay_at_target"], result["switch_at_target"]
+        print(f"at the target rate {st2['rate']:.0f}/s: relay p99 {rt2['p99_ms']} ms (completed "
+              f"{rt2['achieved_per_s']}/s); switch p50 {st2['p50_ms']} ms p99 {st2['p99_ms']} "
+              f"ms (completed {st2['achieved_per_s']}/s, {st2['fsyncs_per_s']} fsyncs/s); "
+              f"added p99 {result['added_p99_ms_at_target']} ms (target <= 10 ms)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase")
@@ -328,6 +476,13 @@ def main() -> None:
                     help="seconds a group commit waits for more steps (switch.commit_delay)")
     ap.add_argument("--commit-thread", action="store_true",
                     help="the log journal appends on a writer thread (switch.commit_thread)")
+    ap.add_argument("--variants", metavar="LIST",
+                    help="comma-separated switches to measure in this run, each after its "
+                         "own relay phases: sqlite, log, log+thread, log+delay=0.002 ... "
+                         "(overrides the three options above)")
+    ap.add_argument("--serial", type=float, default=2.0, metavar="SECONDS",
+                    help="first, one inquiry at a time for SECONDS (0: skip): the latency "
+                         "of the commit chain alone")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--relay", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--profile", metavar="FILE", help="cProfile the switch into FILE")
@@ -337,101 +492,28 @@ def main() -> None:
         asyncio.run(relay_main(int(port), [(h, int(p)) for h, p in
                                            (d.rsplit(":", 1) for d in dests)]))
         return
+    if args.variants:
+        variants = [parse_variant(v.strip()) for v in args.variants.split(",") if v.strip()]
+    else:
+        variants = [{"name": args.journal_format, "journal_format": args.journal_format,
+                     "commit_delay": args.commit_delay, "commit_thread": args.commit_thread}]
 
     sim, urls = start_sim()
-    procs: list[subprocess.Popen[str]] = [sim]
-    result: dict[str, Any] = {"cpus": os.cpu_count(), "python": sys.version.split()[0],
-                              "journal_format": args.journal_format,
-                              "commit_delay": args.commit_delay,
-                              "commit_thread": args.commit_thread,
-                              "loadavg": os.getloadavg()}
+    results: list[dict[str, Any]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            relay_port, switch_port = free_port(), free_port()
-            hostports = [u.split("//", 1)[1].split("?", 1)[0] for u in urls.values()]
-            relay = subprocess.Popen([sys.executable, __file__, "--relay", str(relay_port),
-                                      *hostports], stdout=subprocess.PIPE, text=True)
-            procs.append(relay)
-            wait_line(relay, "ready")
-            cfg = Path(tmp) / "bench.toml"
-            cfg.write_text(switch_config(Path(tmp) / "journal.db", switch_port, urls,
-                                         args.journal_format, args.commit_delay,
-                                         args.commit_thread))
-            cmd = [*CLETS, "run", str(cfg)]  # the daemon logs no per-message lines
-            if args.profile:
-                cmd = [sys.executable, "-c",
-                       "import cProfile, sys; from clets.cli import main; "
-                       f"sys.argv = ['clets', 'run', {str(cfg)!r}]; "
-                       f"cProfile.run('main()', {args.profile!r})"]
-            switch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                      text=True)
-            procs.append(switch)
-            wait_line(switch, '"ready"', "stderr")
-
-            log("relay and switch ready; closed loop, relay")
-            me = os.getpid()
-            result["relay_throughput"] = asyncio.run(closed_loop(
-                relay_port, "R", args.seconds, args.window,
-                CpuMeter({"client": me, "relay": relay.pid, "sim": sim.pid})))
-            log(f"relay {result['relay_throughput']}; closed loop, switch")
-            result["switch_throughput"] = asyncio.run(closed_loop(
-                switch_port, "S", args.seconds, args.window,
-                CpuMeter({"client": me, "switch": switch.pid, "sim": sim.pid})))
-            rate = args.rate or min(1000.0, max(10.0, round(
-                result["switch_throughput"]["inquiries_per_s"] / 2)))
-            log(f"switch {result['switch_throughput']}; open loop at {rate}/s, relay")
-            result["relay_latency"] = asyncio.run(open_loop(relay_port, "r", args.seconds,
-                                                            rate))
-            log(f"relay {result['relay_latency']}; open loop, switch")
-            result["switch_latency"] = asyncio.run(open_loop(switch_port, "s", args.seconds,
-                                                             rate))
-            result["added_p50_ms"] = round(result["switch_latency"]["p50_ms"]
-                                           - result["relay_latency"]["p50_ms"], 2)
-            result["added_p99_ms"] = round(result["switch_latency"]["p99_ms"]
-                                           - result["relay_latency"]["p99_ms"], 2)
-            if args.target_rate:
-                # the rate the issue asks p99 at, whether or not the switch can carry it:
-                # past its throughput a backlog builds and the latency says so
-                tr = args.target_rate
-                log(f"switch {result['switch_latency']}; open loop at {tr}/s, relay")
-                result["relay_at_target"] = asyncio.run(open_loop(relay_port, "t",
-                                                                  args.seconds, tr))
-                log(f"relay {result['relay_at_target']}; open loop at {tr}/s, switch")
-                result["switch_at_target"] = asyncio.run(open_loop(switch_port, "u",
-                                                                   args.seconds, tr))
-                result["added_p99_ms_at_target"] = round(
-                    result["switch_at_target"]["p99_ms"] - result["relay_at_target"]["p99_ms"],
-                    2)
-            result["switch_exit"] = stop(switch)
+            for v in variants:
+                results.append(run_variant(args, v, sim, urls, Path(tmp)))
     finally:
-        for p in reversed(procs):
-            stop(p)
+        stop(sim)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                          "runs": results}))
         return
-    rt, st = result["relay_throughput"], result["switch_throughput"]
-    rl, sl = result["relay_latency"], result["switch_latency"]
-    print(f"cpus {result['cpus']}, python {result['python']}, QW fanned out to "
-          f"{', '.join(DESTS)} (clets sim, another process), journal {args.journal_format} "
-          f"WAL synchronous=FULL, commit_delay {args.commit_delay} s, load average "
-          f"{' '.join(f'{x:.1f}' for x in result['loadavg'])}")
-    print(f"throughput (window {args.window}): relay {rt['inquiries_per_s']:>8.1f}/s   "
-          f"switch {st['inquiries_per_s']:>8.1f}/s   (target >= 2000/s)")
-    for name, phase in (("relay", rt), ("switch", st)):
-        cpu = phase.get("cpu_ms_per_inquiry", {})
-        print(f"CPU ms per inquiry, {name} run: " + ", ".join(f"{k} {v}" for k, v in
-                                                             cpu.items()))
-    print(f"latency at {sl['rate']:.0f}/s: relay p50 {rl['p50_ms']} ms p99 {rl['p99_ms']} ms;"
-          f" switch p50 {sl['p50_ms']} ms p99 {sl['p99_ms']} ms (achieved "
-          f"{sl['achieved_per_s']}/s)")
-    print(f"added by the switch: p50 {result['added_p50_ms']} ms, p99 "
-          f"{result['added_p99_ms']} ms")
-    if "switch_at_target" in result:
-        rt2, st2 = result["relay_at_target"], result["switch_at_target"]
-        print(f"at the target rate {st2['rate']:.0f}/s: relay p99 {rt2['p99_ms']} ms (completed "
-              f"{rt2['achieved_per_s']}/s); switch p99 {st2['p99_ms']} ms (completed "
-              f"{st2['achieved_per_s']}/s); added p99 {result['added_p99_ms_at_target']} ms "
-              f"(target <= 10 ms)")
+    print(f"cpus {os.cpu_count()}, python {sys.version.split()[0]}, QW fanned out to "
+          f"{', '.join(DESTS)} (clets sim, another process)")
+    for r in results:
+        report(r, args.window)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,14 @@ arrived together, workers claiming and marking rows) are written together at the
 turn: one ``BEGIN IMMEDIATE`` ... ``COMMIT``.  Nothing waits longer than one loop turn, so a
 lone message is committed as soon as before; under load a commit carries tens of messages.
 
+A step that releases nothing may be submitted ``lazy`` (the record that a frame was sent, a
+delivery marked done): it does not ask for a commit of its own but rides in the next one that
+another step asks for, or after ``lazy_delay`` seconds at the latest.  Why: such a commit sat
+between an inquiry's accept and its answers (the answers' commit waited for it), so each
+inquiry paid for four sequential commits where two release anything.  A crash before a lazy
+step is written leaves its row ``in_flight`` (claimed in an earlier block): the restart sends
+it again, as it does any claim whose outcome was not written -- at least once, per hop.
+
 The guarantee is unchanged: a step's continuation (``after``: the ACK, waking the worker that
 forwards, the metrics) runs only once the transaction holding that step has COMMITTED.  One
 step that fails (an answer that cannot be encoded, a storage error) is undone alone and
@@ -51,18 +59,29 @@ class GroupCommit:
     """Collects steps during a loop turn and commits them together (one event loop)."""
 
     def __init__(self, journal: AnyJournal, on_outcome: Outcome | None = None, *,
-                 delay: float = 0.0, max_steps: int = 4096, threaded: bool = False) -> None:
+                 delay: float = 0.0, max_steps: int = 4096, threaded: bool = False,
+                 lazy_delay: float = 0.05) -> None:
         self.journal = journal
-        #: the log journal appends on its writer thread: a batch's continuations run when its
-        #: block is durable, and the next batch runs only then (one block in flight)
+        #: the log journal appends on its writer thread: a batch runs at once (its changes
+        #: in memory), its records go in the block being built while the one before it is
+        #: written, and its continuations run when that block is durable
         self.threaded = threaded and hasattr(journal, "start_writer")
         if self.threaded:
             journal.start_writer()  # type: ignore[union-attr]
-        self._inflight: tuple[Steps, list[tuple[bool, Any]], Any] | None = None
+        #: batches run, waiting for their block: (steps, results, the block's future)
+        self._batches: list[tuple[Steps, list[tuple[bool, Any]], Any]] = []
+        #: ``applied()`` futures, resolved when the next flush has run its steps
+        self._applied: list[asyncio.Future[Any]] = []
+        self._counted: Any = None
         #: seconds a batch waits for more steps (0: the end of this loop turn); a batch of
         #: ``max_steps`` is written at once
         self.delay = delay
         self.max_steps = max_steps
+        #: seconds a batch of lazy steps only waits for a commit that another step asks for
+        self.lazy_delay = lazy_delay
+        self._lazy_timer: asyncio.TimerHandle | None = None
+        #: steps pending that ask for a commit (not lazy)
+        self._urgent = 0
         self._timer: asyncio.TimerHandle | None = None
         self.on_outcome = on_outcome
         self._steps: list[tuple[Op, After | None, asyncio.Future[Any] | None]] = []
@@ -76,17 +95,47 @@ class GroupCommit:
         self.fsyncs = 0
 
     def __len__(self) -> int:
-        return len(self._steps)
+        """Steps not yet released: pending, or run and waiting for their block."""
+        return len(self._steps) + sum(len(b[0]) for b in self._batches)
 
-    def submit(self, op: Op, after: After | None = None) -> None:
-        """Run ``op`` in this turn's transaction; ``after`` once it committed (or failed)."""
+    def submit(self, op: Op, after: After | None = None, *, lazy: bool = False) -> None:
+        """Run ``op`` in this turn's transaction; ``after`` once it committed (or failed).
+        ``lazy``: in the next commit another step asks for (``lazy_delay`` at the latest)."""
         self._steps.append((op, after, None))
-        self._schedule()
+        if not lazy:
+            self._urgent += 1
+            self._schedule()
+        elif len(self._steps) >= self.max_steps:
+            self._urgent += 1  # a full batch is written now
+            self._schedule()
+        elif self._lazy_timer is None and not self._scheduled:
+            self._lazy_timer = asyncio.get_running_loop().call_later(
+                self.lazy_delay, self._lazy_due)
+
+    def _lazy_due(self) -> None:
+        self._lazy_timer = None
+        if self._steps:
+            self._urgent += 1
+            if not self._scheduled:
+                self._schedule()
 
     def call(self, op: Op) -> asyncio.Future[Any]:
         """Like ``submit``; the future resolves with ``op``'s result after the commit."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._steps.append((op, None, fut))
+        self._urgent += 1
+        self._schedule()
+        return fut
+
+    def applied(self) -> asyncio.Future[Any]:
+        """A future resolved once the steps submitted so far have RUN (their changes in the
+        journal's memory), committed or not: what a reader of the queues needs before it
+        reads again.  Without a writer thread a step runs in its commit: as ``call``."""
+        if not self.threaded:
+            return self.call(_nothing)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._applied.append(fut)
+        self._urgent += 1
         self._schedule()
         return fut
 
@@ -104,38 +153,42 @@ class GroupCommit:
             asyncio.get_running_loop().call_soon(self._flush_soon)
 
     def _flush_soon(self) -> None:
-        """The scheduled flush: with a writer thread, a block in flight makes the steps wait
-        for it (they go in the next block, run when it is durable)."""
-        if self.threaded and self._inflight is not None:
-            self._scheduled = False
-            self._timer = None
-            return
+        """The scheduled flush (with a writer thread: the steps run now, their records go in
+        the block built while the one before it is written)."""
         self.flush(wait=False)
 
     def _written(self, _fut: Any) -> None:
-        """The writer thread finished a block: release its batch, run the next one."""
+        """The writer thread finished a block: release the batches it holds, hand the next
+        block to the writer."""
         if not _fut.cancelled():
-            _fut.exception()  # retrieved here; the batch reads it from the thread's future
-        self._finish_inflight()
-        if self._steps and not self._scheduled:
+            _fut.exception()  # retrieved here; the batch reads it from the block's future
+        self._finish_done(wait=False)
+        if self._urgent and not self._scheduled:
             self._schedule()
+        elif self._steps and self._lazy_timer is None and not self._scheduled:
+            self._lazy_timer = asyncio.get_running_loop().call_later(
+                self.lazy_delay, self._lazy_due)
 
-    def _finish_inflight(self) -> None:
-        batch, self._inflight = self._inflight, None
-        if batch is None:
-            return  # finished already (a synchronous flush or tx waited for it)
-        steps, results, cf = batch
-        self.journal.settle()  # type: ignore[union-attr]  # waits; undoes a failed batch
-        exc = cf.exception()
-        if exc is not None:
-            log.error("journal commit failed: %s", exc)
-            results = [(False, exc)] * len(steps)
-        else:
-            self.commits += 1
-            self.steps += len(steps)
-            self.fsyncs += 1
-        self._outcome(results, exc is None)
-        self._release(steps, results)
+    def _finish_done(self, wait: bool) -> None:
+        """Release the batches whose blocks are durable (or failed: undone, every
+        continuation told), in order; ``wait``: all of them, after writing their blocks."""
+        if not self._batches:
+            return
+        self.journal.settle(wait)  # type: ignore[union-attr]
+        while self._batches and self._batches[0][2].done():
+            steps, results, cf = self._batches.pop(0)
+            exc = cf.exception()
+            if exc is not None:
+                log.error("journal commit failed: %s", exc)
+                results = [(False, exc)] * len(steps)
+            else:
+                self.commits += 1
+                self.steps += len(steps)
+                if cf is not self._counted:  # one fsync per block, however many batches
+                    self._counted = cf
+                    self.fsyncs += 1
+            self._outcome(results, exc is None)
+            self._release(steps, results)
 
     def _outcome(self, results: list[tuple[bool, Any]], wrote: bool) -> None:
         if self.on_outcome is not None:
@@ -151,9 +204,18 @@ class GroupCommit:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._inflight is not None:
-            self._finish_inflight()
+        if wait:
+            self._finish_done(wait=True)
         steps, self._steps = self._steps, []
+        self._urgent = 0
+        if not steps and self._applied:
+            applied, self._applied = self._applied, []
+            for fut in applied:
+                if not fut.done():
+                    fut.set_result(None)
+        if self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
         if not steps:
             return
         if self.threaded and not wait:
@@ -184,6 +246,15 @@ class GroupCommit:
         self._release(steps, results)
 
     def _flush_threaded(self, steps: Steps) -> None:
+        try:
+            self._run_threaded(steps)
+        finally:
+            applied, self._applied = self._applied, []
+            for fut in applied:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _run_threaded(self, steps: Steps) -> None:
         j = self.journal
         try:
             try:
@@ -201,13 +272,14 @@ class GroupCommit:
         finally:
             j.defer = False  # type: ignore[union-attr]
         cf = j.pending  # type: ignore[union-attr]
-        if cf is None:  # nothing to write (reads only): released now
+        if cf is None:  # nothing written nor pending (reads of durable state): released now
             self.commits += 1
             self.steps += len(steps)
             self._outcome(results, False)
             self._release(steps, results)
             return
-        self._inflight = (steps, results, cf)
+        # also a batch that wrote nothing waits: it may have read what is not yet durable
+        self._batches.append((steps, results, cf))
         asyncio.wrap_future(cf).add_done_callback(self._written)
 
     def _run(self, steps: list[tuple[Op, After | None, asyncio.Future[Any] | None]], *,
@@ -246,3 +318,7 @@ class GroupCommit:
                     fut.set_result(value)
                 else:
                     fut.set_exception(value)
+
+
+def _nothing() -> None:
+    """A step that writes nothing (``applied`` without a writer thread)."""

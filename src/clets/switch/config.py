@@ -106,9 +106,9 @@ class SwitchSettings:
     #: on by default (issue 17: step 2 rejects what NCIC would reject), ``false`` turns it off
     #: for a switch that is not in front of NCIC (a test bench of partial messages)
     ncic_transactions: bool = True
-    #: ``sqlite`` (tables, the default) or ``log`` (append-only blocks, state in memory:
-    #: logjournal.py); an existing journal file is opened in the format it has
-    journal_format: str = "sqlite"
+    #: ``log`` (append-only blocks, state in memory: logjournal.py; the default) or
+    #: ``sqlite`` (tables); an existing journal file is opened in the format it has
+    journal_format: str = "log"
     #: seconds a group commit waits for more steps before it writes (0: at the end of the
     #: event-loop turn, as before) -- a database's commit delay
     commit_delay: float = 0.0
@@ -402,7 +402,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     ncic_tx = c.get(sw_raw, "ncic_transactions", bool, "switch", None, default=True)
     # CLETS_JOURNAL_FORMAT sets the default (runs the whole test suite on either format)
     jformat = c.get(sw_raw, "journal_format", str, "switch", None,
-                    default=os.environ.get("CLETS_JOURNAL_FORMAT", "sqlite"))
+                    default=os.environ.get("CLETS_JOURNAL_FORMAT", "log"))
     if jformat not in JOURNAL_FORMATS:
         c.add(f"[switch]: journal_format must be one of {', '.join(JOURNAL_FORMATS)}",
               "switch", None, "journal_format")

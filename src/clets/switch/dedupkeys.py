@@ -77,6 +77,30 @@ class DedupKeys:
     def keys(self) -> list[str]:
         return list(self._d)
 
+    def packed(self, keys: list[str]) -> tuple[list[str], bytes]:
+        """Those of ``keys`` still known and their values, as one blob of 48-byte values:
+        what a snapshot writes (no per-key record to encode, nor to fold at a restart)."""
+        d = self._d
+        kept = [k for k in keys if k in d]
+        return kept, b"".join([d[k] for k in kept])
+
+    def load_packed(self, keys: list[str], blob: bytes) -> None:
+        """``packed``'s output back in (a snapshot's keys, in their order)."""
+        size = _PACK.size
+        if len(blob) != size * len(keys):
+            raise ValueError("packed dedup keys: blob and keys do not match")
+        values = [blob[i:i + size] for i in range(0, len(blob), size)]
+        d = self._d
+        if d.keys().isdisjoint(keys):  # the usual case: a restart's first snapshot block
+            self._order.extend(keys)
+        else:
+            for k in keys:
+                if k in d:
+                    self._again.add(k)
+                else:
+                    self._order.append(k)
+        d.update(zip(keys, values, strict=True))
+
     def items(self) -> Iterator[tuple[str, tuple[int, str, float]]]:
         for key, v in self._d.items():
             msn, at, digest = _PACK.unpack(v)

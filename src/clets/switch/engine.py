@@ -154,6 +154,11 @@ class Switch:
         self._receivers: list[asyncio.Task[None]] = []
         self._captures: list[CaptureSink] = []
         self._busy: dict[str, int] = {}
+        #: rows claimed in the commit that journaled them, waiting for their target's direct
+        #: sender (``_send_direct``), and the targets where a direct send failed or waited:
+        #: their rows go through the queue (the worker) until it is empty again (order kept)
+        self._direct: dict[str, list[OutRow]] = {}
+        self._direct_off: set[str] = set()
         self._gc: GroupCommit  # made with the journal, at start
         self._spawned: set[asyncio.Task[None]] = set()
         #: accepted requests by msn, and each forward's frame by row id (encoded once at
@@ -784,7 +789,7 @@ class Switch:
                                         origin=msg.origin, mke=msg.mke,
                                         bytes=len(payload), sha256=sha)
 
-        def step() -> tuple[str, int, list[tuple[int, bytes]]]:
+        def step() -> tuple[str, int, list[tuple[int, bytes]], list[OutRow]]:
             j = self.journal
             status, prev = j.check_duplicate(key, sha, now, cfg.switch.dedup_window)
             if status == "retransmission" and "|h|" in key:
@@ -795,9 +800,9 @@ class Switch:
                                    error_code=DUPLICATE_MESSAGE,
                                    reason="retransmission of an accepted message",
                                    **audit_kw), now)
-                return status, prev, []
+                return status, prev, [], []
             if status != "new":
-                return status, 0, []
+                return status, 0, [], []
             msn = j.insert_message(
                 now=now, kind="request", link=lk.name, peer=mnemonic, origin=msg.origin,
                 control=msg.control, sequence=msg.sequence, mke=msg.mke,
@@ -811,13 +816,17 @@ class Switch:
                                    reason="; ".join(flagged)[:200], **audit_kw), now)
             names = []
             forwards: list[tuple[int, DestinationConfig, tuple[str, ...]]] = []
+            direct: list[int] = []
             for t in targets:
                 if t.kind == "destination":
                     dest = cfg.destinations[t.name]
+                    first = self._direct_ok(t.name)
                     oid = j.add_forward(msn, t.name, msg.mke, t.address, now,
                                         now + dest.deadline, now + dest.ttl)
                     forwards.append((oid, dest, t.address))
                     names.append(t.name)
+                    if first:
+                        direct.append(oid)
             for link_name, peer_name, frame in deliveries:
                 j.add_delivery(msn, link_name, peer_name, msg.mke, frame, now,
                                now + cfg.switch.ttl)
@@ -830,9 +839,46 @@ class Switch:
             self._save_hits_in_tx()
             frames = [(oid, self._encode_forward(dest, msg, control_of(oid), address))
                       for oid, dest, address in forwards]
-            return status, msn, frames
+            # the forwards are claimed (in_flight, attempt 1) in the block that journals
+            # them and sent as soon as it is durable: no worker turn, no commit of their own
+            # before they leave (a crash after the commit requeues them: at least once)
+            j.mark_claimed(direct, now)
+            return status, msn, frames, [j.row(oid) for oid in direct]
 
         return step
+
+    def _direct_ok(self, target: str) -> bool:
+        """A new row of ``target`` may be claimed in its own commit and sent directly: no
+        row of the target waits in the queue before it, and no worker batch is being sent
+        (so it cannot overtake them)."""
+        return not (self._busy.get(target) or target in self._direct_off
+                    or self.journal.has_queued(target))
+
+    def _send_direct(self, target: str, rows: list[OutRow]) -> None:
+        """Send rows claimed in the commit that journaled them (called once it is durable),
+        in order, by one task per target; their ``sent``/``done`` step goes into a later
+        group commit that nothing waits for."""
+        if not rows:
+            return
+        pending = self._direct.get(target)
+        if pending is not None:
+            pending.extend(rows)
+            return
+        self._direct[target] = list(rows)
+        self._spawn(self._drain_direct(target))
+
+    async def _drain_direct(self, target: str) -> None:
+        try:
+            while True:
+                rows = self._direct.get(target)
+                if not rows:
+                    return
+                self._direct[target] = []
+                if await self._send_rows(rows) < len(rows):
+                    # one failed or waits: later rows queue behind it (the worker's order)
+                    self._direct_off.add(target)
+        finally:
+            self._direct.pop(target, None)
 
     def _accepted_after(self, lk: LinkConfig, rx: Received, mnemonic: str | None,
                         msg: Message, codec: Codec, targets: list[Target],
@@ -862,7 +908,7 @@ class Switch:
                 else:
                     self._internal_error(lk, payload, value)
                 return
-            status, msn, frames = value
+            status, msn, frames, claimed = value
             if status == "conflict":
                 self._spawn(self._reject(lk, rx, mnemonic, msg, Rejected(
                     DUPLICATE_MESSAGE, REASONS[DUPLICATE_MESSAGE]), sha))
@@ -878,10 +924,16 @@ class Switch:
                     payload=payload, canonical=canonical))
                 if len(self._frames) < _FRAME_CACHE:
                     self._frames.update(frames)
+                elif claimed:
+                    self._frames.update(f for f in frames if f[0] in {r.id for r in claimed})
                 if self._quality is not None:
                     self._quality.remember(msn, msg)
+                for r in claimed:
+                    self._send_direct(r.target, [r])
+                direct = {r.target for r in claimed}
                 for t in targets:
-                    self._wake_target(t.name)
+                    if t.name not in direct:
+                        self._wake_target(t.name)
                 for link_name, _peer, _frame in deliveries:
                     self._wake_target(link_name)
             if lk.ack and not self._ack_early:
@@ -1096,7 +1148,7 @@ class Switch:
                                                       dest.encoding or lk.encoding, exc)
         origin_link, ttl = req.link, cfg.switch.ttl
 
-        def step() -> int:
+        def step() -> tuple[int, OutRow | None]:
             responses = j.mark_response(row.id, now)
             if lost is not None:
                 # the answer itself cannot reach the origin: it is a dead letter, and the
@@ -1114,16 +1166,21 @@ class Switch:
                 j.audit(AuditEvent("quality", msn=row.msn, link=lk.name, peer=dest.name,
                                    operator=req.operator, origin=req.origin, mke=msg.mke,
                                    outcome="sealed_cut", reason="; ".join(cut)[:200]), now)
+            claimed: OutRow | None = None
             if frame is not None:
-                j.add_delivery(row.msn, origin_link, req.peer, resp.mke if lost is None
-                               else "ER", frame, now, now + ttl)
+                first = self._direct_ok(origin_link)
+                oid = j.add_delivery(row.msn, origin_link, req.peer, resp.mke if lost is None
+                                     else "ER", frame, now, now + ttl)
+                if first:  # claimed in this block, sent once it is durable (as a forward)
+                    j.mark_claimed([oid], now)
+                    claimed = j.row(oid)
             for ev in self.hits.on_answer(msn=row.msn, link=origin_link, peer=req.peer,
                                           requester=req.origin, control=req.control,
                                           request_mke=req.mke, answer=msg, now=now):
                 ev.operator = ev.operator or req.operator
                 j.audit(ev, now)  # a hit starts a confirmation clock, a YR closes it
             self._save_hits_in_tx()
-            return responses
+            return responses, claimed
 
         def after(ok: bool, value: Any) -> None:
             if not ok:
@@ -1138,9 +1195,13 @@ class Switch:
                 self.metrics_data.count("dead_letter")
             if late:
                 self.metrics_data.count("late")
-            if value == 1:  # the first answer to this forward
+            responses, claimed = value
+            if responses == 1:  # the first answer to this forward
                 self.metrics_data.observe_latency(max(0.0, now - req.received_at))
-            self._wake_target(origin_link)
+            if claimed is not None:
+                self._send_direct(origin_link, [claimed])
+            else:
+                self._wake_target(origin_link)
 
         self._gc.submit(step, after)
 
@@ -1247,6 +1308,8 @@ class Switch:
                 rows = []
             if not rows:
                 due = j.next_due(target)
+                if due is None:  # nothing queued: new rows may go directly again
+                    self._direct_off.discard(target)
                 wait = self._poll if due is None else max(0.0, min(self._poll, due - now))
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait if wait > 0 else 0.001):
@@ -1259,9 +1322,10 @@ class Switch:
             self._busy[target] = self._busy.get(target, 0) + 1
             try:
                 await self._send_rows(claimed)
-                # the claims and outcomes of this batch commit before the next read, so a
-                # row is never read as queued again while its claim is pending
-                await self._gc.call(_nothing)
+                # the claims and outcomes of this batch are in the journal (run; with the
+                # writer thread not necessarily durable yet) before the next read, so a row
+                # is never read as queued again while its claim is pending
+                await self._gc.applied()
             except (CletsError, sqlite3.Error) as exc:
                 # a full journal: the loop waits for it (rows not marked are sent again)
                 if storage_error(exc, store=JOURNAL) is None:
@@ -1269,10 +1333,10 @@ class Switch:
             finally:
                 self._busy[target] -= 1
 
-    async def _send_rows(self, rows: list[OutRow]) -> None:
+    async def _send_rows(self, rows: list[OutRow]) -> int:
         """Send claimed rows in order, then record them sent: one step (one audit record
         each, ``done`` for deliveries) in the next group commit, after the frames reached the
-        transport."""
+        transport.  The number of rows sent (the others failed, wait or were dropped)."""
         sent: list[tuple[OutRow, StoredMessage, bytes, str]] = []
         waiting: set[str | None] = set()  # peers whose connection took no more (LinkBusy)
         for row in rows:
@@ -1284,7 +1348,7 @@ class Switch:
             if item is not None:
                 sent.append(item)
         if not sent:
-            return
+            return 0
         # links batch the writes of a loop turn: write this batch now, so the frames are on
         # their sockets before their rows are marked done (a crash would otherwise lose
         # answers marked delivered) and leave without waiting for the end of the turn
@@ -1317,7 +1381,10 @@ class Switch:
                     self.metrics_data.count("delivered")
                     self.metrics_data.observe("deliver", max(0.0, now - row.created_at))
 
-        self._gc.submit(step, after)
+        # lazy: these records release nothing (the rows were claimed in durable blocks), so
+        # they ride in the next commit another step needs, not in one of their own
+        self._gc.submit(step, after, lazy=True)
+        return len(sent)
 
     async def _send_row(self, row: OutRow, waiting: set[str | None] | None = None
                         ) -> tuple[OutRow, StoredMessage, bytes, str] | None:

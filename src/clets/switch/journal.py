@@ -474,6 +474,11 @@ class Journal:
                           "updated_at = ? WHERE id = ?", (now, r["id"]))
         return self.row(int(r["id"]))
 
+    def has_queued(self, target: str) -> bool:
+        """A row of ``target`` waits in the queue (a new one would come after it)."""
+        return self.conn.execute("SELECT 1 FROM outbound WHERE target = ? AND state = 'queued' "
+                                 "LIMIT 1", (target,)).fetchone() is not None
+
     def next_due(self, target: str) -> float | None:
         r = self.conn.execute("SELECT MIN(next_attempt_at) FROM outbound WHERE target = ? AND "
                               "state = 'queued'", (target,)).fetchone()

@@ -4,7 +4,9 @@ A block is ``[version, time, records]``.  Each record is a list whose first item
 
 ``m`` a journaled message (every column of the old ``messages`` table), ``o`` the image of a
 queue row after the commit (``frame`` only in the row's first image), ``x`` a queue row removed
-(operator purge), ``X`` a message removed, ``d``/``D`` a dedup key set / removed, ``l``/``L``
+(operator purge), ``X`` a message removed, ``d``/``D`` a dedup key set / removed, ``P`` a
+snapshot's dedup keys packed (a list of keys and one blob of their 48-byte values:
+``dedupkeys.DedupKeys.packed``), ``l``/``L``
 a dead letter set / removed, ``k`` a meta value, ``c`` the counters (last ``msn``, highest
 queue row id), ``a`` an audit record (the ``audit`` table's columns, ``hash`` last) and ``S``
 the first record of a snapshot block (the state at the low-water mark, see ``logjournal``).

@@ -97,8 +97,11 @@ class LogJournal:
         self._lock: int | None = None
         if not readonly and str(path) != ":memory:":
             self._lock = _take_lock(self.path)
+        # a writer says when SQLite dropped a torn write at the end of the log (a reader
+        # could see a commit in progress as one)
         self.store: LogStore = store if store is not None else SqliteLogStore(
-            path, synchronous=synchronous, checkpoint_every=checkpoint_every)
+            path, synchronous=synchronous, checkpoint_every=checkpoint_every,
+            check_tail=not readonly)
         #: the SQLite store's connection (the group commit counts its changes; the audit
         #: functions read the log through it)
         self.conn: sqlite3.Connection = getattr(self.store, "conn", None)  # type: ignore[assignment]
@@ -124,11 +127,10 @@ class LogJournal:
         self._head: tuple[int, str] = (0, audit.GENESIS)
         # transaction state
         self._in_tx = False
-        #: the writer thread (``start_writer``) and the block it is appending: (future, undo
-        #: log of its batch, audit head before it, highest row id in it)
+        #: the writer thread (``start_writer``) and the blocks not yet durable: the one it is
+        #: appending, then at most one being built from the transactions run meanwhile
         self._writer: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pending: tuple[concurrent.futures.Future[int], list[tuple[Any, ...]],
-                             tuple[int, str], int] | None = None
+        self._blocks: list[_Block] = []
         #: set by the group commit for its next tx(): append on the writer thread
         self.defer = False
         #: rows with ids up to this one are in durable blocks: workers send no others
@@ -167,25 +169,50 @@ class LogJournal:
 
     @property
     def pending(self) -> concurrent.futures.Future[int] | None:
-        return None if self._pending is None else self._pending[0]
+        """The future of the newest block not yet durable: what the last deferred
+        transaction's changes (or the state it read) wait for."""
+        return self._blocks[-1].future if self._blocks else None
 
-    def settle(self) -> BaseException | None:
-        """Wait for the block being appended (if any) and finish it: durable, or its batch
-        undone in memory.  Its error, if it failed."""
-        if self._pending is None:
-            return None
-        cf, undo, head0, max_oid = self._pending
-        self._pending = None
-        exc = cf.exception()
-        if exc is None:
-            self._durable_oid = max(self._durable_oid, max_oid)
-            self._blocks_since += 1
-            return None
-        while undo:  # as a failed transaction: nothing of the batch happened
+    def _submit(self, b: _Block) -> None:
+        assert self._writer is not None
+        b.submitted = True
+        data = logformat.encode(time.time(), b.recs)
+        self._writer.submit(_write, self.store, data, b.future)
+
+    def settle(self, wait: bool = True) -> BaseException | None:
+        """Finish the blocks whose append ended (``wait``: all of them, waiting): durable,
+        or -- a failed append -- its batch and every one built on it undone in memory,
+        newest first.  The next block is handed to the writer when the one before it is
+        durable.  The first error, if one failed."""
+        err: BaseException | None = None
+        while self._blocks:
+            b = self._blocks[0]
+            if not b.submitted:
+                self._submit(b)
+            if not wait and not b.future.done():
+                break
+            exc = b.future.exception()
+            self._blocks.pop(0)
+            if exc is None:
+                self._durable_oid = max(self._durable_oid, b.max_oid)
+                self._blocks_since += 1
+                continue
+            later, self._blocks = self._blocks, []
+            for lb in reversed(later):
+                self._undo_block(lb)
+                lb.future.set_exception(exc)
+            self._undo_block(b)
+            self._head = b.head0
+            err = err or exc
+        return err
+
+    def _undo_block(self, b: _Block) -> None:
+        """As a failed transaction: nothing of the block's batches happened."""
+        undo = b.undo
+        while undo:
             self._undo = [undo.pop()]
             self._undo_to(0)
-        self._head = head0
-        return exc
+        self._undo = []
 
     def close(self) -> None:
         self.settle()
@@ -236,6 +263,8 @@ class LogJournal:
                 self._last_msn = max(self._last_msn, rec[1])
             elif tag == "d":
                 self._dedup.set(rec[1], rec[2], rec[3], rec[4])
+            elif tag == "P":
+                self._dedup.load_packed(rec[1], rec[2])
             elif tag == "l":
                 self._dead[rec[1]] = (rec[2], rec[3])
             elif tag == "L":
@@ -328,7 +357,13 @@ class LogJournal:
     def _put(self, new: OutRow) -> None:
         self._need_tx()
         oid = new.id
-        self._undo.append(("row", oid, self._rows.get(oid)))
+        old = self._rows.get(oid)
+        self._undo.append(("row", oid, old))
+        if old is not None and old.state == "done" and new.state != "done" \
+                and new.frame is not None:
+            # a done delivery queued again: its image carries its frame (a snapshot since it
+            # was done does not hold it, so a fold from the mark would find no frame)
+            self._new.add(oid)
         self._set_row(oid, new)
         self._touched[oid] = None
 
@@ -380,20 +415,18 @@ class LogJournal:
         if self._in_tx:
             raise ConfigError("nested journal transaction", source=str(self.path))
         deferring, self.defer = self.defer and self._writer is not None, False
-        self.settle()  # one block at a time, in order (a failed one is undone first)
+        if not deferring:
+            self.settle()  # written in order, after the blocks not yet durable
         self._in_tx = True
         head0 = self._head
         try:
             yield self.conn
             recs = self._records()
             if recs:
-                block = logformat.encode(time.time(), recs)
-                if deferring and self._writer is not None:
-                    cf = self._writer.submit(self.store.append, block)
-                    self._pending = (cf, self._undo, head0, self._max_oid)
-                    self._undo = []
+                if deferring:
+                    self._defer_block(recs, head0)
                 else:
-                    self.store.append(block)
+                    self.store.append(logformat.encode(time.time(), recs))
                     self._blocks_since += 1
                     self._durable_oid = max(self._durable_oid, self._max_oid)
         except BaseException:
@@ -407,6 +440,22 @@ class LogJournal:
             self._touched = {}
             self._new = set()
             self._counters_changed = False
+
+    def _defer_block(self, recs: list[list[Any]], head0: tuple[int, str]) -> None:
+        """A deferred transaction's records: appended now if nothing is being written, else
+        added to the block built while the one before it is written (one fsync for all the
+        transactions run meanwhile; their changes are in memory at once)."""
+        undo, self._undo = self._undo, []
+        if self._blocks and not self._blocks[-1].submitted:
+            b = self._blocks[-1]
+            b.recs.extend(recs)
+            b.undo.extend(undo)
+            b.max_oid = self._max_oid
+            return
+        b = _Block(recs, undo, head0, self._max_oid)
+        self._blocks.append(b)
+        if len(self._blocks) == 1:
+            self._submit(b)
 
     def _records(self) -> list[list[Any]]:
         recs = self._recs
@@ -585,6 +634,10 @@ class LogJournal:
             return None
         self._put(self._rows[rows[0].id].claimed(now))
         return self.row(rows[0].id)
+
+    def has_queued(self, target: str) -> bool:
+        """A row of ``target`` waits in the queue (a new one would come after it)."""
+        return bool(self._queued.get(target))
 
     def next_due(self, target: str) -> float | None:
         q = self._queued.get(target)
@@ -847,15 +900,19 @@ class LogJournal:
         one per call (the timer's ticks: 1.2 M keys do not stall the loop at once), each with
         the key's value when it is written.  The mark moves to the first block only when the
         last is written, so a restart folds the first block and everything after it; a crash
-        in between leaves the previous mark.  Done rows still in memory (within the late
-        horizon) are in it: a delivery requeued after it was done needs its frame."""
+        in between leaves the previous mark.  Done forwards still in memory (within the late
+        horizon) are in it: a second answer after a restart still finds its request.  Done
+        deliveries are not: one is kept in memory only in case its connection is cut before
+        the peer took it (it is queued again), and a restart has no such connection."""
         if self._in_tx:
             raise ConfigError("snapshot inside a transaction", source=str(self.path))
         self.settle()
         if self._snap is None:
             recs: list[list[Any]] = [["S"], ["c", self._last_msn, self._max_oid],
                                      ["h", self._head[0], self._head[1]]]
-            keep = sorted(self._rows)  # done ones too: within the late horizon, bounded
+            rows = self._rows
+            keep = sorted(o for o, r in rows.items()  # done forwards too: bounded by the horizon
+                          if r.state != "done" or r.kind != "deliver")
             for msn in sorted({self._rows[o].msn for o in keep}):
                 m = self._msgs.get(msn)
                 if m is not None:
@@ -871,11 +928,8 @@ class LogJournal:
         while True:
             chunk = keys[i:i + SNAPSHOT_CHUNK]
             i += len(chunk)
-            recs = []
-            for key in chunk:
-                d = self._dedup.get(key)
-                if d is not None:
-                    recs.append(["d", key, d[0], d[1], d[2]])
+            kept, blob = self._dedup.packed(chunk)
+            recs = [["P", kept, blob]] if kept else []
             if recs:
                 self.store.append(logformat.encode(time.time(), recs))
             if i >= len(keys):
@@ -1036,6 +1090,27 @@ class LogJournal:
         finally:
             if own and conn is not None:
                 conn.close()
+
+
+class _Block:
+    """A block not yet durable: its records, the undo log of its transactions, the audit
+    head before it, the highest row id in it, and the future its append resolves."""
+
+    __slots__ = ("future", "head0", "max_oid", "recs", "submitted", "undo")
+
+    def __init__(self, recs: list[list[Any]], undo: list[tuple[Any, ...]],
+                 head0: tuple[int, str], max_oid: int) -> None:
+        self.recs, self.undo, self.head0, self.max_oid = recs, undo, head0, max_oid
+        self.future: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self.submitted = False
+
+
+def _write(store: LogStore, data: bytes, fut: concurrent.futures.Future[int]) -> None:
+    """On the writer thread: append one block, resolve its future."""
+    try:
+        fut.set_result(store.append(data))
+    except BaseException as exc:
+        fut.set_exception(exc)
 
 
 def _take_lock(path: Path) -> int:

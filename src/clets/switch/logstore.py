@@ -15,7 +15,9 @@ The connection comes from ``journal.connect``, the seam the power-cut test repla
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -25,7 +27,9 @@ from clets.errors import ConfigError, StorageError, storage_error
 from . import journal as _journal
 from .logformat import read_blocks
 
-__all__ = ["LogStore", "SqliteLogStore"]
+__all__ = ["LogStore", "SqliteLogStore", "torn_tail"]
+
+log = logging.getLogger("clets.switch")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS log (pos INTEGER PRIMARY KEY, data BLOB NOT NULL);
@@ -60,7 +64,7 @@ class SqliteLogStore:
     """The blocks in a SQLite table (one writer: the switch's event loop)."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL",
-                 checkpoint_every: float | None = None) -> None:
+                 checkpoint_every: float | None = None, check_tail: bool = True) -> None:
         self.path = Path(path)
         self._checkpointer: _journal.Checkpointer | None = None
         try:
@@ -83,6 +87,14 @@ class SqliteLogStore:
                 raise
             raise StorageError(f"cannot open the journal: {err.reason}", store="journal",
                                path=str(path), kind=err.kind) from exc
+        #: bytes of a torn write found after the last whole commit at open (dropped)
+        self.torn = 0
+        if check_tail and str(path) != ":memory:":
+            self.torn = torn_tail(self.path)
+            if self.torn:
+                log.warning("journal %s: a torn write at the end of the log was dropped "
+                            "(%d bytes after the last whole block; never read as data)",
+                            self.path, self.torn)
         if checkpoint_every and str(path) != ":memory:":
             try:
                 self._checkpointer = _journal.Checkpointer(self.path, synchronous,
@@ -140,3 +152,41 @@ class SqliteLogStore:
             self._checkpointer.close()
             self._checkpointer = None
         self.conn.close()
+
+
+def torn_tail(path: Path) -> int:
+    """Bytes of a torn write at the end of ``path``'s WAL, once SQLite has opened it (0: none).
+
+    SQLite itself never reads them: at open it replays the WAL's frames up to the last whole
+    commit (salts and checksums), and drops the rest silently.  This only says so: the
+    wal-index (``-shm``) holds the page size (offset 14) and the number of frames kept
+    (``mxFrame``, offset 16); bytes after the kept frames are a torn write if they are not a
+    whole number of frames, or if the next frame carries the WAL header's salts (frames of a
+    commit cut before its last frame).  Whole frames with other salts are an older WAL
+    generation's, left there when the WAL restarted: not torn."""
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    try:
+        size = wal.stat().st_size
+        with open(shm, "rb") as f:
+            hdr = f.read(48)
+    except OSError:
+        return 0
+    if size == 0 or len(hdr) < 48:
+        return 0
+    page = int(struct.unpack_from("=H", hdr, 14)[0])
+    page = 65536 if page == 1 else page
+    frames = int(struct.unpack_from("=I", hdr, 16)[0])
+    if page == 0:
+        return 0
+    if size < 32:
+        return size  # a WAL header cut short: the whole first commit after it is gone
+    end = 32 + frames * (24 + page)
+    if size <= end:
+        return 0
+    if (size - end) % (24 + page):
+        return size - end
+    with open(wal, "rb") as f:
+        salts = struct.unpack(">II", f.read(32)[16:24])  # the WAL header's: this generation
+        f.seek(end)
+        head = f.read(24)
+    return size - end if struct.unpack(">II", head[8:16]) == salts else 0
