@@ -148,7 +148,12 @@ def block_keys(f: Features) -> list[str]:
     - the two Metaphone codes in sorted order: names swapped and the DOB wrong;
     - exact DOB + the first two letters of the surname, or of the given name: a name
       misspelled beyond its sound (its first letters kept);
-    - given name + birth month and day: the year mistyped and the surname misspelled.
+    - given name + birth month and day: the year mistyped and the surname misspelled;
+    - exact DOB + the first two letters of either name, in one namespace: first and last
+      swapped with one of them misspelled;
+    - exact surname + the given name's first two letters, in both orientations: a DOB that
+      is wrong beyond one digit, a swapped day and month or a year;
+    - ``open_keys``: a record missing its DOB or a name (FEBRL's copies lose fields).
     """
     if not f.last and not f.first:
         return []
@@ -177,10 +182,28 @@ def block_keys(f: Features) -> list[str]:
     if f.dob:
         if f.last:
             keys.append(f"k{f.dob}{f.last[:2]}")
+            keys.append(f"n{f.dob}{f.last[:2]}")
         if f.first:
             keys.append(f"l{f.dob}{f.first[:2]}")
             keys.append(f"m{f.first}{f.dob[4:]}")
+            if f.first[:2] != f.last[:2]:
+                keys.append(f"n{f.dob}{f.first[:2]}")
+    if f.last and f.first:
+        keys.append(f"r{f.last}|{f.first[:2]}")
+        keys.append(f"r{f.first}|{f.last[:2]}")
     return keys
+
+
+def open_keys(f: Features) -> list[str]:
+    """Keys that pair a record missing its DOB or a name with records that have it: the
+    surname's Soundex code, and the given name's (either may be the surname, swapped).  Only
+    pairs in which one side misses the DOB or a name are kept (``candidate_pairs``), so the
+    blocks are not all pairs of a common surname."""
+    return [f"o{s}" for s in {f.sx_last, f.sx_first} if s]
+
+
+def _incomplete(f: Features) -> bool:
+    return not (f.dob and f.last and f.first)
 
 
 def candidate_pairs(feats: Sequence[Features], max_block: int = 400) -> npt.NDArray[np.int64]:
@@ -192,12 +215,34 @@ def candidate_pairs(feats: Sequence[Features], max_block: int = 400) -> npt.NDAr
     codes: dict[str, int] = {}
     rec_idx: list[int] = []
     key_idx: list[int] = []
+    ocodes: dict[str, int] = {}
+    orec: list[int] = []
+    okey: list[int] = []
     for i, f in enumerate(feats):
         for k in block_keys(f):
             rec_idx.append(i)
             key_idx.append(codes.setdefault(k, len(codes)))
-    return _pairs_from_keys(np.asarray(rec_idx, dtype=np.int64),
-                            np.asarray(key_idx, dtype=np.int64), n, max_block)
+        for k in open_keys(f):
+            orec.append(i)
+            okey.append(ocodes.setdefault(k, len(ocodes)))
+    pairs = _pairs_from_keys(np.asarray(rec_idx, dtype=np.int64),
+                             np.asarray(key_idx, dtype=np.int64), n, max_block)
+    incomplete = np.asarray([_incomplete(f) for f in feats], dtype=bool)
+    if not incomplete.any():
+        return pairs
+    # records missing a field pair with their surname's block, whatever its size (few
+    # records miss one): only pairs with such a record are kept
+    orec_a = np.asarray(orec, dtype=np.int64)
+    keep = np.isin(np.asarray(okey, dtype=np.int64),
+                   np.unique(np.asarray(okey, dtype=np.int64)[incomplete[orec_a]]))
+    extra = _pairs_from_keys(orec_a[keep], np.asarray(okey, dtype=np.int64)[keep], n,
+                             max_block * 10)
+    extra = extra[incomplete[extra[:, 0]] | incomplete[extra[:, 1]]]
+    if not len(extra):
+        return pairs
+    both = np.concatenate([pairs, extra])
+    codes_ = np.unique(both[:, 0] * n + both[:, 1])
+    return np.stack([codes_ // n, codes_ % n], axis=1)
 
 
 def _pairs_from_keys(rec: npt.NDArray[np.int64], key: npt.NDArray[np.int64], n: int,
@@ -352,9 +397,15 @@ class Model:
     weights: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.weights = {f: [math.log2(max(m, 1e-9) / max(u, 1e-9))
-                            for m, u in zip(self.m[f], self.u[f], strict=True)]
-                        for f in self.fields}
+        # a level of partial agreement (a nickname, a swapped day and month, an initial) is
+        # never weaker evidence than the field's outright disagreement (its last level): a
+        # file in which EM saw no such error (m ~ 0) must not make one count against a
+        # match -- the next file, or the next message, may have it
+        self.weights = {}
+        for f in self.fields:
+            w = [math.log2(max(m, 1e-9) / max(u, 1e-9))
+                 for m, u in zip(self.m[f], self.u[f], strict=True)]
+            self.weights[f] = [max(x, w[-1]) for x in w[:-1]] + [w[-1]]
 
     def weight(self, gamma: Sequence[int]) -> float:
         """Match weight of one comparison vector (FIELDS order)."""
@@ -410,7 +461,7 @@ class Model:
 SESSIONS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("bfjlm", ("given", "dob"), ("surname", "middle", "sex", "ssn", "oln", "fbi")),
     ("agik", ("surname", "dob"), ("given", "middle", "sex", "ssn", "oln", "fbi")),
-    ("ch", ("surname", "given"), ("dob",)),
+    ("chr", ("surname", "given"), ("dob",)),
 )
 
 
