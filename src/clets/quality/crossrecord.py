@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from clets.model.types import Message, Record
 
 from .catalogue import Check, Flag
-from .linkage import FIELDS, Features, Model, compare, features
+from .linkage import FIELDS, Features, Model, compare, features, weight_bound
 from .rules import Subject, parse_date, subjects
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def check_subject(s: Subject, index: QualityIndex, model: Model | None, sealed: 
         best: tuple[float, str, str] | None = None
         threshold = model.match_weight
         for other in index.candidates(f):
-            if other.rid == self_rid:
+            if other.rid == self_rid or weight_bound(model, f, other.features) < threshold:
                 continue
             w = model.weight(compare(f, other.features))
             if w >= threshold and (best is None or w > best[0]):

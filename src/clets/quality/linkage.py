@@ -44,6 +44,7 @@ __all__ = [
     "fit",
     "ncic_rule_pairs",
     "nick_group",
+    "weight_bound",
 ]
 
 Matrix = npt.NDArray[np.int8]
@@ -372,6 +373,34 @@ def compare(a: Features, b: Features) -> tuple[int, ...]:
     oln = -1 if not (a.oln and b.oln) else int(a.oln != b.oln)
     fbi = -1 if not (a.fbi and b.fbi) else int(a.fbi != b.fbi)
     return (surname, given, dob, middle, sex, ssn, oln, fbi)
+
+
+def weight_bound(model: Model, a: Features, b: Features) -> float:
+    """An upper bound of ``model.weight(compare(a, b))`` that compares no names: the
+    cheap fields (DOB, middle initial, sex, identifiers) at their real levels, the names at
+    their best weights.  The inline duplicate search compares the names (Jaro–Winkler,
+    phonetic codes, both orientations: most of ``compare``'s cost) only of candidates whose
+    bound reaches the match weight -- most candidates share a name key but not the DOB."""
+    w = model.weights
+    total = 0.0
+    names = bool(a.last and b.last)
+    if names and "surname" in w:
+        total += max(w["surname"])
+    if names and a.first and b.first and "given" in w:
+        total += max(w["given"])
+    if a.dob and b.dob and "dob" in w:
+        total += w["dob"][_dob_level(a.dob, b.dob)]
+    if a.middle and b.middle and "middle" in w:
+        total += w["middle"][a.middle != b.middle]
+    if a.sex and b.sex and "U" not in (a.sex, b.sex) and "sex" in w:
+        total += w["sex"][a.sex != b.sex]
+    if a.ssn and b.ssn and "ssn" in w:
+        total += w["ssn"][_digits_level(a.ssn, b.ssn)]
+    if a.oln and b.oln and "oln" in w:
+        total += w["oln"][a.oln != b.oln]
+    if a.fbi and b.fbi and "fbi" in w:
+        total += w["fbi"][a.fbi != b.fbi]
+    return total
 
 
 def comparison_matrix(feats: Sequence[Features], pairs: npt.NDArray[np.int64]) -> Matrix:
