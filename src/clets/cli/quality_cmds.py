@@ -221,7 +221,8 @@ def register(group: click.Group) -> None:
         index = QualityIndex(index_path)
         try:
             index.clear()
-            n = index.add_many((r.rid, r.record, "reference") for r in records)
+            n = index.add_many(((r.rid, r.record, "reference") for r in records),
+                               fresh=len({r.rid for r in records}) == len(records))
             feats = [features(r.record.person) for r in records if r.record.person]
             if len(feats) >= 100:
                 index.set_model(learn(feats))

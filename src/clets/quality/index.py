@@ -132,13 +132,20 @@ class QualityIndex:
         """Index one record (its person and vehicle) under ``rid``, replacing an older one."""
         self.add_many([(rid, record, source)])
 
-    def add_many(self, items: Iterable[tuple[str, Record, str]]) -> int:
+    def add_many(self, items: Iterable[tuple[str, Record, str]], *, fresh: bool = False
+                 ) -> int:
+        """Index records in one transaction.  ``fresh``: the index is empty and the ids are
+        unique (a rebuild): nothing is deleted first and the block sizes are counted once at
+        the end instead of per record -- a million records load several times faster."""
+        if fresh and self.db.execute("SELECT 1 FROM person LIMIT 1").fetchone():
+            raise ConfigError("a fresh load needs an empty index", source=str(self.path))
         n = 0
         cur = self.db.cursor()
         cur.execute("BEGIN")
         try:
             for rid, rec, source in items:
-                self._delete(cur, rid)
+                if not fresh:
+                    self._delete(cur, rid)
                 p = rec.person
                 if p is not None:
                     f = features(p)
@@ -148,8 +155,9 @@ class QualityIndex:
                                  f.ny_last, f.ny_first, f.mp_last, f.mp_first))
                     keys = block_keys(f)
                     cur.executemany("INSERT INTO block VALUES (?,?)", [(k, rid) for k in keys])
-                    cur.executemany("INSERT INTO blocksize VALUES (?, 1) ON CONFLICT(key) "
-                                    "DO UPDATE SET n = n + 1", [(k,) for k in keys])
+                    if not fresh:
+                        cur.executemany("INSERT INTO blocksize VALUES (?, 1) ON CONFLICT(key) "
+                                        "DO UPDATE SET n = n + 1", [(k,) for k in keys])
                     ids = [("ssn", f.ssn), ("oln", f.oln), ("fbi", f.fbi)]
                     cur.executemany("INSERT INTO ident VALUES (?,?,?)",
                                     [(k, v, rid) for k, v in ids if v])
@@ -159,8 +167,13 @@ class QualityIndex:
                     cur.execute("INSERT INTO vehicle VALUES (?,?,?,?)",
                                 (rid, v.vin or "", v.plate or "", v.plate_state or ""))
                 n += 1
+            if fresh:
+                cur.execute("DELETE FROM blocksize")
+                cur.execute("INSERT INTO blocksize SELECT key, count(*) FROM block GROUP BY key")
             cur.execute("COMMIT")
             self._added += n
+            if fresh:
+                self._big = None
         except BaseException:
             cur.execute("ROLLBACK")
             raise
@@ -178,6 +191,7 @@ class QualityIndex:
         self.db.executescript("DELETE FROM person; DELETE FROM block; DELETE FROM ident;"
                               "DELETE FROM vehicle; DELETE FROM blocksize;")
         self._features.clear()
+        self._big = None
 
     def load_sealed(self, pairs: Iterable[tuple[str, str]], source: str,
                     replace: bool = False) -> int:
