@@ -63,3 +63,32 @@ def test_sealed_list_file() -> None:
     with pytest.raises(ConfigError) as err:
         read_sealed_list(["CII A1 extra"], "drop.txt")
     assert "drop.txt:1" in str(err.value)
+
+
+def test_large_blocks_are_skipped_and_sizes_agree_between_fresh_and_incremental_loads(
+        tmp_path: Path) -> None:
+    """A key held by more than CANDIDATES_MAX records finds no candidates (as the scan
+    skips such a block); the others still do; a fresh load counts the same block sizes as
+    records added one by one, and a removed (replaced) record is uncounted."""
+    from clets.quality.index import CANDIDATES_MAX
+
+    def rec(i: int) -> Record:  # one surname and birth month: one big key, and own ones
+        return Record(file="wanted", person=Person(
+            name=Name("OKONKWO", f"N{chr(65 + i % 26)}{chr(65 + i // 26 % 26)}"),
+            dob=f"1970-03-{1 + i % 28:02d}"))
+
+    n = CANDIDATES_MAX + 50
+    fresh, slow = QualityIndex(tmp_path / "a.db"), QualityIndex(tmp_path / "b.db")
+    fresh.add_many(((f"R{i}", rec(i), "reference") for i in range(n)), fresh=True)
+    for i in range(n):
+        slow.add(f"R{i}", rec(i), "reference")
+    slow.add("R0", rec(0), "reference")  # replaced: counted once
+    sizes = [dict(ix.db.execute("SELECT key, n FROM blocksize")) for ix in (fresh, slow)]
+    assert sizes[0] == sizes[1]
+    big = [k for k, v in sizes[0].items() if v > CANDIDATES_MAX]
+    assert big  # Soundex(OKONKWO) + 1970-03
+    probe = L.features(rec(7).person)  # type: ignore[arg-type]
+    found = {ip.rid for ip in fresh.candidates(probe)}
+    assert "R7" in found and len(found) < n  # own keys still find it; the big block is not read
+    with pytest.raises(ConfigError):
+        fresh.add_many([("X", rec(1), "reference")], fresh=True)

@@ -50,3 +50,24 @@ def test_linkage_beats_ncic_rule_on_a_labelled_population() -> None:
     # a model survives its JSON form (the index keeps it)
     again = L.Model.from_dict(model.to_dict())
     assert np.allclose(again.weights_of(gammas), model.weights_of(gammas))
+
+
+def test_weight_bound_is_never_below_the_weight() -> None:
+    """The inline search skips the name comparison of a candidate whose bound is below the
+    match weight: the bound must hold for every pair, or a duplicate would be missed."""
+    from clets.quality.search import default_model
+
+    pop = generate(Spec(size=3000, seed=5))
+    feats = [L.features(r.record.person) for r in pop.records if r.record.person]
+    pairs = L.candidate_pairs(feats)
+    rng = np.random.default_rng(5)
+    rand = rng.integers(0, len(feats), (3000, 2))
+    model = default_model()
+    learned = L.learn(feats, pairs=pairs)
+    checked = 0
+    for m in (model, learned, learned.restricted(L.NAME_DOB)):
+        for i, j in [*pairs.tolist(), *rand.tolist()]:
+            a, b = feats[i], feats[j]
+            assert L.weight_bound(m, a, b) >= m.weight(L.compare(a, b)) - 1e-9, (a, b)
+            checked += 1
+    assert checked > 10000

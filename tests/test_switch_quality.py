@@ -80,10 +80,10 @@ async def test_sealed_records_are_cut_from_answers(tmp_path: Path) -> None:
                                      for e in events(h, "quality")))
 
 
-def test_config_refuses_unknown_checks_and_hold(tmp_path: Path) -> None:
+def test_config_refuses_unknown_checks_and_policies(tmp_path: Path) -> None:
     from tests._switch_kit import config_text
 
-    for bad in ('policy = { nope = "warn" }', 'policy = { ssn_invalid = "hold" }'):
+    for bad in ('policy = { nope = "warn" }', 'policy = { ssn_invalid = "later" }'):
         with pytest.raises(ConfigProblems):
             parse_config(config_text(tmp_path / "j.db", extra=f"\n[quality]\n{bad}\n"))
     cfg = parse_config(config_text(tmp_path / "j.db", extra=QUALITY))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import sys
+import time
 
 import click
 
@@ -220,7 +221,8 @@ def register(group: click.Group) -> None:
         index = QualityIndex(index_path)
         try:
             index.clear()
-            n = index.add_many((r.rid, r.record, "reference") for r in records)
+            n = index.add_many(((r.rid, r.record, "reference") for r in records),
+                               fresh=len({r.rid for r in records}) == len(records))
             feats = [features(r.record.person) for r in records if r.record.person]
             if len(feats) >= 100:
                 index.set_model(learn(feats))
@@ -244,3 +246,89 @@ def register(group: click.Group) -> None:
         finally:
             index.close()
         click.echo(f"{n:,} sealed record numbers loaded")
+
+    _held_commands(quality)
+
+
+def _held_commands(quality: click.Group) -> None:
+    """``clets quality held|release|reject``: messages a ``hold`` policy stopped
+    (clets.switch.hold).  On a running switch the change is asked on its admin socket (it
+    does it in one of its commits); on a stopped journal it is written directly.  Either way
+    the audit record names who did it: ``--by NAME``, else ``cli:<OS user>``."""
+    from clets.cli.switch_cmds import _journal_path, _operator, _with_journal_opts
+
+    @quality.command("held")
+    @_with_journal_opts
+    @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+    def held_cmd(config: str | None, journal: str | None, as_json: bool) -> None:
+        """Messages held for a supervisor's review, oldest first."""
+        from clets.switch.hold import held_messages
+        from clets.switch.logjournal import open_journal
+
+        j = open_journal(_journal_path(config, journal), readonly=True)
+        try:
+            held = held_messages(j)
+        finally:
+            j.close()
+        for h in held:
+            if as_json:
+                click.echo(json.dumps(h.as_dict()))
+                continue
+            at = _dt.datetime.fromtimestamp(h.held_at, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            click.echo(f"MSN {h.msn}  {at}  {h.mke or '-'} from {h.origin or '-'}"
+                       f" (control {h.control or '-'}, operator {h.operator or '-'})"
+                       f" -> {','.join(h.targets) or '-'}")
+            click.echo(f"    held: {h.reason}")
+            for f in h.flags:
+                click.echo(f"    {f}")
+        if not as_json:
+            click.echo(f"-- {len(held)} held")
+
+    def _decide(cmd: str, config: str | None, journal: str | None, msn: int,
+                by: str | None) -> list[str]:
+        from clets.errors import ConfigError
+        from clets.switch import hold
+        from clets.switch.admin import ask
+        from clets.switch.logjournal import open_journal
+
+        path = _journal_path(config, journal)
+        operator = by or _operator()
+        answer = ask(path, {"cmd": f"quality_{cmd}", "msn": msn, "operator": operator})
+        if answer is not None:  # a running switch did it
+            if not answer.get("ok"):
+                raise click.ClickException(str(answer.get("error")))
+            return [str(t) for t in answer.get("targets", [])]
+        act = hold.release if cmd == "release" else hold.reject
+        try:
+            j = open_journal(path)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            with j.tx():
+                rows = act(j, msn, time.time(), operator, source=str(path))
+        except ConfigError as exc:
+            raise click.ClickException(exc.reason) from None
+        finally:
+            j.close()
+        return [r.target for r in rows]
+
+    by_opt = click.option("--by", "by", default=None,
+                          help="who decides (audited; default cli:<OS user>)")
+
+    @quality.command("release")
+    @_with_journal_opts
+    @by_opt
+    @click.argument("msn", type=int)
+    def release_cmd(config: str | None, journal: str | None, by: str | None, msn: int) -> None:
+        """Forward held message MSN as any other (timeouts count from now)."""
+        targets = _decide("release", config, journal, msn, by)
+        click.echo(f"message {msn} released to {', '.join(targets) or 'nobody'}")
+
+    @quality.command("reject")
+    @_with_journal_opts
+    @by_opt
+    @click.argument("msn", type=int)
+    def reject_cmd(config: str | None, journal: str | None, by: str | None, msn: int) -> None:
+        """Refuse held message MSN: its origin gets the check's error (21)."""
+        targets = _decide("reject", config, journal, msn, by)
+        click.echo(f"message {msn} rejected; error answer to {', '.join(targets) or 'nobody'}")

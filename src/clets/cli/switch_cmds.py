@@ -104,7 +104,8 @@ def register(group: click.Group) -> None:
 
     @queue.command("list")
     @_with_journal_opts
-    @click.option("--state", type=click.Choice(["queued", "in_flight", "done", "dead"]),
+    @click.option("--state", type=click.Choice(["queued", "in_flight", "done", "dead", "held",
+                                                "held_reply"]),
                   default=None)
     @click.option("--dest", "target", default=None, help="destination or link name")
     @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from clets.model.types import Message, Record
 
 from .catalogue import Check, Flag
-from .linkage import FIELDS, Features, Model, compare, features
+from .linkage import FIELDS, Features, Model, compare, features, weight_bound
 from .rules import Subject, parse_date, subjects
 
 if TYPE_CHECKING:
@@ -144,11 +144,12 @@ def check_subject(s: Subject, index: QualityIndex, model: Model | None, sealed: 
     if c is not None and f is not None and s.mke in c.params.get("entries", ()) \
             and model is not None:
         best: tuple[float, str, str] | None = None
+        threshold = model.match_weight
         for other in index.candidates(f):
-            if other.rid == self_rid:
+            if other.rid == self_rid or weight_bound(model, f, other.features) < threshold:
                 continue
             w = model.weight(compare(f, other.features))
-            if w >= model.match_weight and (best is None or w > best[0]):
+            if w >= threshold and (best is None or w > best[0]):
                 best = (w, other.rid, other.label)
         if best is not None:
             prob = float(model.probability(best[0]))

@@ -2,9 +2,10 @@
 journal (docs/quality.md, "In the switch").
 
 ``QualityGate.inspect`` runs the per-message rules and the cross-record checks on an
-incoming message and says what the switch does: forward with warnings, or reject with error
-21 and the check's text.  The operator's text is never altered: flags go to ``warnings``
-(carried in the journal's canonical form, the audit and the ACK), nothing else changes.
+incoming message and says what the switch does: forward with warnings, hold it for a
+supervisor (``clets.switch.hold``), or reject with error 21 and the check's text.  The
+operator's text is never altered: flags go to ``warnings`` (carried in the journal's
+canonical form, the audit and the ACK), nothing else changes.
 ``screen_answer`` cuts sealed records from answers with a notice.  ``remember`` indexes what
 was accepted, so the next entry is checked against it.
 """
@@ -39,7 +40,7 @@ class QualityConfig:
 @dataclass(slots=True)
 class Verdict:
     flags: list[Flag]
-    action: str  # "forward" | "reject"
+    action: str  # "forward" | "hold" | "reject"
 
     @property
     def warnings(self) -> list[str]:
@@ -47,7 +48,9 @@ class Verdict:
 
     @property
     def reject_reason(self) -> str:
-        worst = next(f for f in self.flags if f.policy == "reject")
+        """The text of the worst flag (the ``reject`` one, else the ``hold`` one): what the
+        origin is answered with when the message is refused, now or by a supervisor."""
+        worst = max(self.flags, key=lambda f: POLICY_RANK[f.policy])
         return f"{worst.check}: {worst.reason}"[:100]
 
 
@@ -67,7 +70,9 @@ class QualityGate:
         if not flags:
             return Verdict([], "forward")
         worst = max(POLICY_RANK[f.policy] for f in flags)
-        return Verdict(flags, "reject" if worst == POLICY_RANK["reject"] else "forward")
+        action = {POLICY_RANK["reject"]: "reject", POLICY_RANK["hold"]: "hold"}.get(
+            worst, "forward")
+        return Verdict(flags, action)
 
     def remember(self, msn: int, msg: Message) -> None:
         """Index an accepted entry's subject (``E<msn>``)."""

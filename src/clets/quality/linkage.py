@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import jellyfish
 import numpy as np
@@ -44,6 +44,7 @@ __all__ = [
     "fit",
     "ncic_rule_pairs",
     "nick_group",
+    "weight_bound",
 ]
 
 Matrix = npt.NDArray[np.int8]
@@ -65,9 +66,10 @@ TYPO_JW = 0.93
 CLOSE_JW = 0.85
 
 
-@dataclass(frozen=True, slots=True)
-class Features:
-    """What comparison needs of one person, computed once (names upper-case)."""
+class Features(NamedTuple):
+    """What comparison needs of one person, computed once (names upper-case).  A named
+    tuple: the inline path builds one per candidate read from the index, and a tuple is
+    made several times faster than a frozen dataclass."""
 
     last: str
     first: str
@@ -148,7 +150,12 @@ def block_keys(f: Features) -> list[str]:
     - the two Metaphone codes in sorted order: names swapped and the DOB wrong;
     - exact DOB + the first two letters of the surname, or of the given name: a name
       misspelled beyond its sound (its first letters kept);
-    - given name + birth month and day: the year mistyped and the surname misspelled.
+    - given name + birth month and day: the year mistyped and the surname misspelled;
+    - exact DOB + the first two letters of either name, in one namespace: first and last
+      swapped with one of them misspelled;
+    - exact surname + the given name's first two letters, in both orientations: a DOB that
+      is wrong beyond one digit, a swapped day and month or a year;
+    - ``open_keys``: a record missing its DOB or a name (FEBRL's copies lose fields).
     """
     if not f.last and not f.first:
         return []
@@ -177,10 +184,28 @@ def block_keys(f: Features) -> list[str]:
     if f.dob:
         if f.last:
             keys.append(f"k{f.dob}{f.last[:2]}")
+            keys.append(f"n{f.dob}{f.last[:2]}")
         if f.first:
             keys.append(f"l{f.dob}{f.first[:2]}")
             keys.append(f"m{f.first}{f.dob[4:]}")
+            if f.first[:2] != f.last[:2]:
+                keys.append(f"n{f.dob}{f.first[:2]}")
+    if f.last and f.first:
+        keys.append(f"r{f.last}|{f.first[:2]}")
+        keys.append(f"r{f.first}|{f.last[:2]}")
     return keys
+
+
+def open_keys(f: Features) -> list[str]:
+    """Keys that pair a record missing its DOB or a name with records that have it: the
+    surname's Soundex code, and the given name's (either may be the surname, swapped).  Only
+    pairs in which one side misses the DOB or a name are kept (``candidate_pairs``), so the
+    blocks are not all pairs of a common surname."""
+    return [f"o{s}" for s in {f.sx_last, f.sx_first} if s]
+
+
+def _incomplete(f: Features) -> bool:
+    return not (f.dob and f.last and f.first)
 
 
 def candidate_pairs(feats: Sequence[Features], max_block: int = 400) -> npt.NDArray[np.int64]:
@@ -192,12 +217,34 @@ def candidate_pairs(feats: Sequence[Features], max_block: int = 400) -> npt.NDAr
     codes: dict[str, int] = {}
     rec_idx: list[int] = []
     key_idx: list[int] = []
+    ocodes: dict[str, int] = {}
+    orec: list[int] = []
+    okey: list[int] = []
     for i, f in enumerate(feats):
         for k in block_keys(f):
             rec_idx.append(i)
             key_idx.append(codes.setdefault(k, len(codes)))
-    return _pairs_from_keys(np.asarray(rec_idx, dtype=np.int64),
-                            np.asarray(key_idx, dtype=np.int64), n, max_block)
+        for k in open_keys(f):
+            orec.append(i)
+            okey.append(ocodes.setdefault(k, len(ocodes)))
+    pairs = _pairs_from_keys(np.asarray(rec_idx, dtype=np.int64),
+                             np.asarray(key_idx, dtype=np.int64), n, max_block)
+    incomplete = np.asarray([_incomplete(f) for f in feats], dtype=bool)
+    if not incomplete.any():
+        return pairs
+    # records missing a field pair with their surname's block, whatever its size (few
+    # records miss one): only pairs with such a record are kept
+    orec_a = np.asarray(orec, dtype=np.int64)
+    keep = np.isin(np.asarray(okey, dtype=np.int64),
+                   np.unique(np.asarray(okey, dtype=np.int64)[incomplete[orec_a]]))
+    extra = _pairs_from_keys(orec_a[keep], np.asarray(okey, dtype=np.int64)[keep], n,
+                             max_block * 10)
+    extra = extra[incomplete[extra[:, 0]] | incomplete[extra[:, 1]]]
+    if not len(extra):
+        return pairs
+    both = np.concatenate([pairs, extra])
+    codes_ = np.unique(both[:, 0] * n + both[:, 1])
+    return np.stack([codes_ // n, codes_ % n], axis=1)
 
 
 def _pairs_from_keys(rec: npt.NDArray[np.int64], key: npt.NDArray[np.int64], n: int,
@@ -328,6 +375,34 @@ def compare(a: Features, b: Features) -> tuple[int, ...]:
     return (surname, given, dob, middle, sex, ssn, oln, fbi)
 
 
+def weight_bound(model: Model, a: Features, b: Features) -> float:
+    """An upper bound of ``model.weight(compare(a, b))`` that compares no names: the
+    cheap fields (DOB, middle initial, sex, identifiers) at their real levels, the names at
+    their best weights.  The inline duplicate search compares the names (Jaro–Winkler,
+    phonetic codes, both orientations: most of ``compare``'s cost) only of candidates whose
+    bound reaches the match weight -- most candidates share a name key but not the DOB."""
+    w = model.weights
+    total = 0.0
+    names = bool(a.last and b.last)
+    if names and "surname" in w:
+        total += max(w["surname"])
+    if names and a.first and b.first and "given" in w:
+        total += max(w["given"])
+    if a.dob and b.dob and "dob" in w:
+        total += w["dob"][_dob_level(a.dob, b.dob)]
+    if a.middle and b.middle and "middle" in w:
+        total += w["middle"][a.middle != b.middle]
+    if a.sex and b.sex and "U" not in (a.sex, b.sex) and "sex" in w:
+        total += w["sex"][a.sex != b.sex]
+    if a.ssn and b.ssn and "ssn" in w:
+        total += w["ssn"][_digits_level(a.ssn, b.ssn)]
+    if a.oln and b.oln and "oln" in w:
+        total += w["oln"][a.oln != b.oln]
+    if a.fbi and b.fbi and "fbi" in w:
+        total += w["fbi"][a.fbi != b.fbi]
+    return total
+
+
 def comparison_matrix(feats: Sequence[Features], pairs: npt.NDArray[np.int64]) -> Matrix:
     """Comparison vectors of many pairs (pairs × fields, int8)."""
     rows = [compare(feats[i], feats[j]) for i, j in pairs.tolist()]
@@ -352,9 +427,15 @@ class Model:
     weights: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.weights = {f: [math.log2(max(m, 1e-9) / max(u, 1e-9))
-                            for m, u in zip(self.m[f], self.u[f], strict=True)]
-                        for f in self.fields}
+        # a level of partial agreement (a nickname, a swapped day and month, an initial) is
+        # never weaker evidence than the field's outright disagreement (its last level): a
+        # file in which EM saw no such error (m ~ 0) must not make one count against a
+        # match -- the next file, or the next message, may have it
+        self.weights = {}
+        for f in self.fields:
+            w = [math.log2(max(m, 1e-9) / max(u, 1e-9))
+                 for m, u in zip(self.m[f], self.u[f], strict=True)]
+            self.weights[f] = [max(x, w[-1]) for x in w[:-1]] + [w[-1]]
 
     def weight(self, gamma: Sequence[int]) -> float:
         """Match weight of one comparison vector (FIELDS order)."""
@@ -410,7 +491,7 @@ class Model:
 SESSIONS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("bfjlm", ("given", "dob"), ("surname", "middle", "sex", "ssn", "oln", "fbi")),
     ("agik", ("surname", "dob"), ("given", "middle", "sex", "ssn", "oln", "fbi")),
-    ("ch", ("surname", "given"), ("dob",)),
+    ("chr", ("surname", "given"), ("dob",)),
 )
 
 

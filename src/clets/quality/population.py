@@ -70,6 +70,12 @@ class Spec:
     sealed_rate: float = 0.01
     stale_rate: float = 0.01
     twin_rate: float = 0.002
+    #: share of people whose surname / given name comes from the synthetic long tail
+    #: (``tail_names``) instead of the ~1,000 common surnames / ~300 given names: about the
+    #: share of the US population outside the 1,000 most common surnames (US Census 2010:
+    #: ~58 %) and, for given names, outside the few hundred most common
+    surname_tail: float = 0.55
+    given_tail: float = 0.2
     today: _dt.date = TODAY
 
 
@@ -120,18 +126,80 @@ def _nicknames() -> dict[str, list[str]]:
 
 
 @cache
-def _cumulative(n: int) -> list[float]:
-    # P(rank k) ~ 1 / (k + 50): the head of US name frequencies (SMITH ~0.7 %) without a
-    # single name taking a quarter of the file
+def _cumulative(n: int, offset: int = 50) -> list[float]:
+    # P(rank k) ~ 1 / (k + offset): for the common names (offset 50) the head of US name
+    # frequencies (SMITH ~0.7 %) without a single name taking a quarter of the file; for the
+    # tail (offset 2,000) a slowly falling long list, its first names about as frequent as
+    # the 1,000th common one
     acc, out = 0.0, []
     for k in range(1, n + 1):
-        acc += 1.0 / (k + 50)
+        acc += 1.0 / (k + offset)
         out.append(acc)
     return [x / acc for x in out]
 
 
-def _zipf(r: random.Random, pool: list[str]) -> str:
-    return r.choices(pool, cum_weights=_cumulative(len(pool)))[0]
+#: the synthetic tail's building blocks: a syllable is onset + vowel + coda
+def _w(text: str, blanks: int = 0) -> tuple[str, ...]:
+    """Words of ``text``, then ``blanks`` empty strings (an optional part drawn that often)."""
+    return (*text.split(), *([""] * blanks))
+
+
+_ONSETS = _w("B BR C CH CL D DR F FL G GR H J K KR L M N P PR R S SH ST T TR V W Z Y BL GL "
+             "SL SN SP TH WH QU", 1)
+_VOWELS = _w("A E I O U AI EA OU IE AU EE OO Y")
+_CODAS = _w("N R L S T ND RN LL CK M RD NT SS LT RK NG RT Z X", 6)
+_SURNAME_ENDS = _w("SON MAN TON BERG STEIN EZ OV SKI ELLI INO ER LEY FORD WOOD FIELD WELL ARD "
+                   "ING AS IAN OWSKI EAU IER ETTE ANI OTO AKI HAR DEH ANG ONG EN SEN ETTI OS "
+                   "IDES ENKO UK ICH AN ES ON OR", 8)
+_MALE_ENDS = _w("O AN EL IN US IO ER EN ON AR ES", 4)
+_FEMALE_ENDS = _w("A IA ELLE INA ETTE ANA ENE ISA Y IE ITA ORA")
+
+
+def _syllable(r: random.Random) -> str:
+    return r.choice(_ONSETS) + r.choice(_VOWELS) + r.choice(_CODAS)
+
+
+@cache
+def tail_names(kind: str, n: int) -> list[str]:
+    """``n`` synthetic names (``surname``, ``male``, ``female``), deterministic, none of them
+    in the common pools: one or two syllables and an ending, 4 to 12 letters.
+
+    Why synthetic: a file of a million people holds well over 100,000 distinct surnames
+    (the US Census 2010 lists ~160,000 held by 100 or more people), and ~1,000 common ones
+    alone make name + DOB stop telling people apart at that size.  No such list ships with
+    the project's dependencies; these read like names, are spelled in the letters the
+    misspelling and phonetic code paths meet in real names, and are drawn with the same kind
+    of falling frequency."""
+    ends = {"surname": _SURNAME_ENDS, "male": _MALE_ENDS, "female": _FEMALE_ENDS}[kind]
+    surnames, male, female = _pools()
+    taken = set(surnames) | set(male) | set(female)
+    r = random.Random(f"clets-tail-{kind}")
+    out: list[str] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        name = _syllable(r) + (_syllable(r) if r.random() < 0.5 else "") + r.choice(ends)
+        if not 4 <= len(name) <= 12 or name in seen or name in taken:
+            continue
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+#: sizes of the synthetic tails
+TAIL_SURNAMES = 200_000
+TAIL_GIVEN = 20_000
+
+
+def _zipf(r: random.Random, pool: list[str], offset: int = 50) -> str:
+    return r.choices(pool, cum_weights=_cumulative(len(pool), offset))[0]
+
+
+def _name(r: random.Random, common: list[str], kind: str, tail_share: float) -> str:
+    """A name from the common pool, or with probability ``tail_share`` from the tail."""
+    if tail_share > 0 and r.random() < tail_share:
+        n = TAIL_SURNAMES if kind == "surname" else TAIL_GIVEN
+        return _zipf(r, tail_names(kind, n), 2000)
+    return _zipf(r, common)
 
 
 # ---- misspellings ------------------------------------------------------------------------
@@ -222,17 +290,20 @@ def _plate(r: random.Random) -> str:
 
 # ---- people ------------------------------------------------------------------------------
 
-def _person(r: random.Random, today: _dt.date) -> Person:
+def _person(r: random.Random, today: _dt.date, spec: Spec | None = None) -> Person:
     surnames, male, female = _pools()
+    spec = spec or Spec()
     sex = r.choice("MF")
-    first = _zipf(r, male if sex == "M" else female)
+    first = _name(r, male if sex == "M" else female, "male" if sex == "M" else "female",
+                  spec.given_tail)
     middle = r.choice("ABCDEFGHJKLMNPRSTW") if r.random() < 0.6 else None
     age_days = r.randint(18 * 365, 85 * 365)
     dob = today - _dt.timedelta(days=age_days)
     age = (today - dob).days // 365
     height = int(r.gauss(70 if sex == "M" else 64, 3))
     weight = int(r.gauss(190 if sex == "M" else 160, 30))
-    person = Person(name=Name(_zipf(r, surnames), first, middle), dob=dob.isoformat(),
+    person = Person(name=Name(_name(r, surnames, "surname", spec.surname_tail), first, middle),
+                    dob=dob.isoformat(),
                     sex=sex, race=r.choice("WWWWBBHHHAI"), height_in=height,
                     weight_lb=max(weight, 95), eyes=r.choice(["BRO", "BLU", "GRN", "HAZ"]),
                     hair=r.choice(["BLK", "BRO", "BLN", "GRY", "RED"]))
@@ -365,6 +436,8 @@ def _break_rule(r: random.Random, rec: Record, label: str, today: _dt.date) -> b
         vin = v.vin
         i = r.choice([0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16])
         how = r.randrange(3)
+        if how == 2 and (i == 0 or vin[0] not in "12345"):
+            how = 0  # only a North American VIN has a check digit to break
         if how == 0:
             vin = vin[:i] + r.choice("IOQ") + vin[i + 1:]
         elif how == 1:
@@ -434,7 +507,7 @@ def generate(spec: Spec) -> Population:
             records.append(LabelledRecord(rid, orig.entity, orig.mke, rec, ("duplicate",),
                                           variations, dup_of=orig.rid))
             continue
-        person = _person(r, today)
+        person = _person(r, today, spec)
         twin = False
         if originals and r.random() < spec.twin_rate / (1 - spec.duplicate_rate):
             sib = records[r.choice(originals)].record.person

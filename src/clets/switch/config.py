@@ -605,11 +605,6 @@ def _quality(c: _Checker, raw: Any, journal: Path) -> Any:
     except ConfigError as exc:
         c.add(f"[quality]: {exc.reason}", "quality", None, "policy")
         return None
-    held = sorted(k for k, v in policy.items() if v == "hold")
-    if held:
-        c.add(f"[quality]: policy hold ({', '.join(held)}) is not available in this switch "
-              "yet; use warn or reject (docs/quality.md)", "quality", None, "policy")
-        return None
     return QualityConfig(index, dict(policy))
 
 

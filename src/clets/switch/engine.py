@@ -52,6 +52,7 @@ from clets.model.edits import prepare as prepare_edits
 from clets.model.transactions import default_transactions
 from clets.quality.gate import QualityGate
 
+from . import hold as quality_hold
 from . import sniff
 from .admin import AdminServer, socket_path
 from .audit import AuditEvent
@@ -407,7 +408,30 @@ class Switch:
                 return ids
 
             return {"ok": True, "ids": await self._gc.call(purge)}
+        if cmd in ("quality_release", "quality_reject"):
+            return await self._admin_held(cmd, int(req["msn"]), operator)
         raise ConfigError(f"unknown admin command {cmd!r}", source=self.config.source)
+
+    async def _admin_held(self, cmd: str, msn: int, operator: str | None) -> dict[str, Any]:
+        """``clets quality release|reject MSN`` on the running switch (clets.switch.hold):
+        one group commit with the supervisor's audit record; a released entry is indexed."""
+        j = self.journal
+        act = quality_hold.release if cmd == "quality_release" else quality_hold.reject
+        source = str(self.config.switch.journal)
+
+        def step() -> list[OutRow]:
+            return act(j, msn, self.clock.time(), operator, source=source)
+
+        rows = await self._gc.call(step)
+        if cmd == "quality_release" and self._quality is not None:
+            stored = self._request(msn)
+            if stored is not None:
+                with contextlib.suppress(DecodeError):
+                    self._quality.remember(msn, loads(stored.canonical))
+        for r in rows:
+            self._wake_target(r.target)
+        self.poke()
+        return {"ok": True, "targets": [r.target for r in rows]}
 
     def poke(self) -> None:
         """Wake every worker and the timer (after a test moved the clock)."""
@@ -718,8 +742,9 @@ class Switch:
             except ValidationError as exc:
                 raise Rejected(exc.code, reason_for(exc.code, exc)) from exc
             deliveries = self._peer_deliveries(msg, targets)
+            held: str | None = None
             if self._quality is not None:
-                msg = self._quality_step(msg)
+                msg, held = self._quality_step(msg)
         except Rejected as rej:
             await self._reject(lk, rx, mnemonic, msg, rej, sha)
             return
@@ -739,9 +764,9 @@ class Switch:
         key = self._dedup_key(msg, sha, rx.message_id)
         canonical = dumps(msg)
         step = self._accept_step(lk, mnemonic, msg, codec, payload, sha, key, targets,
-                                 deliveries, canonical, now)
+                                 deliveries, canonical, now, held)
         after = self._accepted_after(lk, rx, mnemonic, msg, codec, targets, deliveries,
-                                     payload, sha, canonical, now)
+                                     payload, sha, canonical, now, held)
         if rx.message_id is not None and rx.pulled:
             await self._accept_from_drop(step, after)
             return
@@ -779,7 +804,7 @@ class Switch:
     def _accept_step(self, lk: LinkConfig, mnemonic: str | None, msg: Message, codec: Codec,
                      payload: bytes, sha: str, key: str, targets: list[Target],
                      deliveries: list[tuple[str, str, bytes]], canonical: str,
-                     now: float) -> Any:
+                     now: float, held: str | None = None) -> Any:
         """The journal writes of one accepted message (run inside the group transaction):
         dedup check, message, dedup key, ``received``, one queue row per destination,
         ``journaled``; then each forward is encoded once, with its switch control (an
@@ -812,11 +837,13 @@ class Switch:
             j.audit(AuditEvent("received", msn=msn, outcome="ok", **audit_kw), now)
             flagged = [w for w in msg.warnings if w.startswith("QUALITY ")]
             if flagged:
-                j.audit(AuditEvent("quality", msn=msn, outcome="warn",
+                j.audit(AuditEvent("quality", msn=msn,
+                                   outcome="warn" if held is None else "held",
                                    reason="; ".join(flagged)[:200], **audit_kw), now)
             names = []
             forwards: list[tuple[int, DestinationConfig, tuple[str, ...]]] = []
             direct: list[int] = []
+            oids: list[int] = []
             for t in targets:
                 if t.kind == "destination":
                     dest = cfg.destinations[t.name]
@@ -824,15 +851,20 @@ class Switch:
                     oid = j.add_forward(msn, t.name, msg.mke, t.address, now,
                                         now + dest.deadline, now + dest.ttl)
                     forwards.append((oid, dest, t.address))
+                    oids.append(oid)
                     names.append(t.name)
                     if first:
                         direct.append(oid)
             for link_name, peer_name, frame in deliveries:
-                j.add_delivery(msn, link_name, peer_name, msg.mke, frame, now,
-                               now + cfg.switch.ttl)
+                oids.append(j.add_delivery(msn, link_name, peer_name, msg.mke, frame, now,
+                                           now + cfg.switch.ttl))
                 names.append(peer_name)
             j.audit(AuditEvent("journaled", msn=msn, outcome="accepted",
                                destination=",".join(names), **audit_kw), now)
+            if held is not None:  # a quality check's policy is hold: not forwarded yet
+                reply = self._hold_reply(lk, mnemonic, codec, msg, held)
+                quality_hold.hold(j, msn, oids, held, reply, now, cfg.switch.ttl)
+                return status, msn, [], []
             for ev in self.hits.on_request(msg, now):  # a YQ runs its hit's clock
                 ev.operator = ev.operator or msg.operator
                 j.audit(ev, now)
@@ -883,7 +915,7 @@ class Switch:
     def _accepted_after(self, lk: LinkConfig, rx: Received, mnemonic: str | None,
                         msg: Message, codec: Codec, targets: list[Target],
                         deliveries: list[tuple[str, str, bytes]], payload: bytes, sha: str,
-                        canonical: str, now: float) -> Any:
+                        canonical: str, now: float, held: str | None = None) -> Any:
         """What happens once the message's transaction has committed (or failed)."""
 
         def after(ok: bool, value: Any) -> None:
@@ -909,6 +941,16 @@ class Switch:
                     self._internal_error(lk, payload, value)
                 return
             status, msn, frames, claimed = value
+            if held is not None and status == "new":
+                self.metrics_data.count("quality_held")
+                self._remember_request(StoredMessage(
+                    msn=msn, received_at=now, kind="request", link=lk.name, peer=mnemonic,
+                    origin=msg.origin, control=msg.control, sequence=msg.sequence,
+                    mke=msg.mke, operator=msg.operator, codec=codec.name, sha256=sha,
+                    payload=payload, canonical=canonical))
+                if lk.ack and not self._ack_early:
+                    self._spawn(self._send_ack(rx, codec, msg, msn))
+                return
             if status == "conflict":
                 self._spawn(self._reject(lk, rx, mnemonic, msg, Rejected(
                     DUPLICATE_MESSAGE, REASONS[DUPLICATE_MESSAGE]), sha))
@@ -954,19 +996,40 @@ class Switch:
                 await rx.reply(frame)
             self.metrics_data.count("acked")
 
-    def _quality_step(self, msg: Message) -> Message:
+    def _quality_step(self, msg: Message) -> tuple[Message, str | None]:
         """The quality checks with their policies (docs/quality.md): a ``reject`` flag is
         error 21 with the check's text; ``warn`` flags go into ``warnings`` (journal, audit,
-        ACK).  The operator's text and fields are not touched."""
+        ACK); a ``hold`` flag adds that the message is held, and its reason is returned (the
+        message is journaled, not forwarded: ``clets.switch.hold``).  The operator's text and
+        fields are not touched."""
         assert self._quality is not None
         verdict = self._quality.inspect(msg, self._today())
         if not verdict.flags:
-            return msg
+            return msg, None
         self.metrics_data.count("quality_flagged")
         if verdict.action == "reject":
             raise Rejected(INVALID_FIELD, verdict.reject_reason,
                            detail="; ".join(verdict.warnings)[:200])
-        return _with(msg, warnings=[*msg.warnings, *verdict.warnings])
+        if verdict.action != "hold":
+            return _with(msg, warnings=[*msg.warnings, *verdict.warnings]), None
+        reason = verdict.reject_reason
+        held = f"QUALITY HELD for a supervisor's review, not forwarded: {reason}"
+        return _with(msg, warnings=[*msg.warnings, held, *verdict.warnings]), reason
+
+    def _hold_reply(self, lk: LinkConfig, mnemonic: str | None, codec: Codec, msg: Message,
+                    reason: str) -> tuple[str, str | None, bytes] | None:
+        """The error answer a held message's origin gets if a supervisor rejects it, encoded
+        now in the origin link's format (a stopped journal's command has no codecs)."""
+        er = error_message(fmt=codec.name, switch_ori=self.config.switch.ori,
+                           code=INVALID_FIELD, reason=reason, echo=None, origin=msg.origin,
+                           control=msg.control)
+        try:
+            frame = encode_for_origin(codec, er, msg.mke, "switch")
+        except EncodeError:
+            log.error("no error answer writable in %s for a held message", codec.name,
+                      extra={"link": lk.name})
+            return None
+        return lk.name, mnemonic, frame
 
     def _dedup_key(self, msg: Message, sha: str, message_id: str | None) -> str:
         # switch.md's order: what the sender says identifies the message (its control or

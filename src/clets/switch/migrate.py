@@ -178,7 +178,7 @@ def _verify(conn: sqlite3.Connection, new: Path, head: tuple[int, str]) -> None:
     j = LogJournal(new, readonly=True)
     try:
         open_old = {int(r[0]) for r in conn.execute(
-            "SELECT id FROM outbound WHERE state IN ('queued', 'in_flight', 'dead')")}
+            "SELECT id FROM outbound WHERE state != 'done'")}  # held rows too
         open_new = {r.id for r in j.list_rows(limit=10**9) if r.state != "done"}
         if open_old != open_new or j.audit_head() != head:
             raise _refuse("verification failed: the folded state differs", new)

@@ -1,0 +1,89 @@
+"""The switch's inline quality step on its own: ``QualityGate.inspect`` per entry message with
+a large file in the quality index, without ``bench/quality.py``'s whole-file scan (which at a
+million records needs ~13 GB).
+
+The population (``clets.quality.population``, seed and size as given) is loaded into a fresh
+SQLite index (``add_many(fresh=True)``, as ``clets quality index rebuild`` does), with a
+model learned from its people as the scan learns one; ``--db PATH`` keeps the index and a
+later run with the same size and seed reuses it.  Then as in ``bench/quality.py``: 200
+messages warm the page cache, the feature cache is emptied, and each of ``--messages`` entry
+messages drawn from the population is timed (wall and the thread's CPU time).
+
+    .venv/bin/python bench/quality_inline.py --size 1000000 --db /tmp/q1m.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from clets.model import Message
+from clets.quality import linkage as L
+from clets.quality.gate import QualityConfig, QualityGate
+from clets.quality.population import Spec, generate
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--messages", type=int, default=3000)
+    ap.add_argument("--db", default=None, help="index file to keep and reuse")
+    args = ap.parse_args()
+    out: dict[str, object] = {"size": args.size, "seed": args.seed}
+    t = time.perf_counter()
+    pop = generate(Spec(size=args.size, seed=args.seed))
+    out["generate_s"] = round(time.perf_counter() - t, 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(args.db) if args.db else Path(tmp) / "quality.db"
+        if not db.exists():
+            gate = QualityGate(QualityConfig(db))
+            t = time.perf_counter()
+            feats = [L.features(r.record.person) for r in pop.records if r.record.person]
+            gate.index.set_model(L.learn(feats))
+            del feats
+            out["learn_s"] = round(time.perf_counter() - t, 1)
+            t = time.perf_counter()
+            gate.index.add_many(((r.rid, r.record, "reference") for r in pop.records),
+                                fresh=True)
+            gate.index.load_sealed([("", n) for n in pop.sealed], "bench")
+            out["index_load_s"] = round(time.perf_counter() - t, 1)
+            gate.close()
+        out["index_mb"] = round(db.stat().st_size / 1e6, 1)
+        gate = QualityGate(QualityConfig(db))  # reopened: what a restarted switch reads
+        rng = np.random.default_rng(args.seed)
+        picks = rng.choice(len(pop.records), size=min(args.messages, len(pop.records)),
+                           replace=False)
+        msgs = [Message(format="json", mke=pop.records[i].mke,
+                        person=pop.records[i].record.person,
+                        vehicle=pop.records[i].record.vehicle, case=pop.records[i].record.case)
+                for i in picks.tolist()]
+        for m in msgs[:200]:
+            gate.inspect(m, pop.spec.today)
+        gate.index._features.clear()
+        times, cpu = [], []
+        for m in msgs:
+            c = time.thread_time_ns()
+            t0 = time.perf_counter_ns()
+            gate.inspect(m, pop.spec.today)
+            times.append(time.perf_counter_ns() - t0)
+            cpu.append(time.thread_time_ns() - c)
+        gate.close()
+    arr, carr = np.asarray(times) / 1e6, np.asarray(cpu) / 1e6
+    out["inline"] = {"messages": len(arr),
+                     "p50_ms": round(float(np.percentile(arr, 50)), 3),
+                     "p99_ms": round(float(np.percentile(arr, 99)), 3),
+                     "cpu_p50_ms": round(float(np.percentile(carr, 50)), 3),
+                     "cpu_p99_ms": round(float(np.percentile(carr, 99)), 3),
+                     "loadavg_1min": round(os.getloadavg()[0], 2)}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
