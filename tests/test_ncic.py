@@ -97,6 +97,24 @@ def test_cr_lf_del_between_fields_ignored(codec: NcicCodec) -> None:
     assert to_dict(codec.decode(wrapped)) == QW_JSON
 
 
+@pytest.mark.parametrize("brk", [b"\n", b"\r\n", b"\n\n", b"\x7f\r", b".\n"])
+def test_a_line_that_starts_with_a_tag_starts_a_field(codec: NcicCodec, brk: bytes) -> None:
+    # a line break before TAG/ separates as '.' does, with or without the '.' (fuzz finding:
+    # ``MAM/X\nNAM/...`` read as MAM = ``XNAM/...``, which no one wrote)
+    wire = b"QW.CA0349999.NAM/SMITH, JOHN J" + brk + b"DOB/19751012.SEX/M" + brk + b"RAC/W"
+    assert to_dict(codec.decode(wire)) == QW_JSON
+    # the ORI too: the header's '.' is a separator as well
+    assert to_dict(codec.decode(QW.replace(b".NAM/", b"\nNAM/"))) == QW_JSON
+    # a wrap inside a value still joins (a teletype wraps anywhere), and offsets still point
+    # into the bytes as sent
+    assert codec.decode(b"QW.CA0349999.NAM/SMITH, JO\r\nHN J.DOB/19751012").person.name.first \
+        == "JOHN"  # type: ignore[union-attr]
+    bad = b"QW.CA0349999.NAM/SMITH, JOHN J\r\n\r\nDOB/19751012\nSEX/Q"
+    with pytest.raises(ValidationError) as err:
+        codec.decode(bad)
+    assert err.value.field == "SEX" and bad[err.value.offset:] == b"Q"
+
+
 def test_trailing_dot_is_an_error(codec: NcicCodec) -> None:
     with pytest.raises(DecodeError) as err:
         codec.decode(QW + b".")

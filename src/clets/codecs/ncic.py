@@ -3,7 +3,8 @@
 Two layouts, chosen by the message key (``responses.toml``):
 
 * inquiry/entry: ``MKE.ORI.TAG/value.TAG/value`` -- one logical line; CR, LF and DEL anywhere
-  are ignored (teletype wraps), only ``.`` + ``TAG/`` ends a value, never a trailing ``.``;
+  are ignored (teletype wraps), only ``.`` + ``TAG/`` ends a value (or a line break + ``TAG/``:
+  a line that starts with a tag starts a field), never a trailing ``.``;
 * response (``QWR``, ``QVR``, ... any inquiry key + ``R``, unsolicited ``$.`` keys)::
 
       <RMKE>.<destination ORI>.[*<control>.]

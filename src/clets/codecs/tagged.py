@@ -97,7 +97,9 @@ TOKEN_RE = re.compile(r"[A-Z0-9]+")
 #: characters a text message may hold (CR, LF, DEL and EBCDIC NL are ignored or line ends)
 BAD_IN = re.compile(r"[^\x20-\x7e\r\n\x7f\x85]")
 BAD_OUT = re.compile(r"[^\x20-\x7e\n]")
-_STRIP_ALL = str.maketrans("", "", "\r\n\x7f\x85")
+#: in field-tagged text, a run of line breaks that a tag follows and no ``.`` precedes: it
+#: ends the value before it, as ``.`` does (see ``normalize``)
+BREAK_AT_TAG = re.compile(r"(?<=[^.\n])\n+(?=[A-Z0-9]{3}/)")
 
 
 # --------------------------------------------------------------------------- text handling
@@ -133,9 +135,20 @@ def encode_text(text: str, encoding: str, fmt: str) -> bytes:
 
 
 def normalize(text: str, *, join_lines: bool = False) -> str:
-    """Line ends to LF (CR LF, CR, EBCDIC NL) and DEL removed; ``join_lines`` drops LF too."""
+    """Line ends to LF (CR LF, CR, EBCDIC NL) and DEL removed.
+
+    ``join_lines`` (field-tagged text, read as one logical line) drops line breaks too, as a
+    teletype wraps a line anywhere -- except a run of them that ``TAG/`` follows and no ``.``
+    precedes (``BREAK_AT_TAG``): that is written ``.``, a field separator.  A line that starts
+    with a tag is never the rest of the value before it (the same rule as in a response body):
+    ``MAM/SMITH\nNAM/JONES`` is two fields, not ``MAM`` = ``SMITHNAM/JONES``, which no one
+    wrote and whose ``NAM/`` an encoder would write back where it reads differently.
+    """
     if join_lines:
-        return text.translate(_STRIP_ALL)
+        if "\n" not in text and "\r" not in text and "\x85" not in text:
+            return text.replace("\x7f", "")
+        flat = normalize(text)
+        return BREAK_AT_TAG.sub(".", flat).replace("\n", "")
     if "\r" not in text and "\x7f" not in text and "\x85" not in text:
         return text  # three C scans: faster than one regex search
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x85", "\n").replace(
@@ -144,12 +157,28 @@ def normalize(text: str, *, join_lines: bool = False) -> str:
 
 def original_offset(original: str, offset: int, *, join_lines: bool = False) -> int:
     """Map an offset in ``normalize(original)`` back to ``original`` (error path only)."""
+    if join_lines:
+        # joined offset -> offset in the text with line ends kept, then -> original
+        flat = normalize(original)
+        kept = {m.start() for m in BREAK_AT_TAG.finditer(flat)}
+        k = 0
+        at = 0
+        for i, c in enumerate(flat):
+            if c == "\n" and i not in kept:
+                continue
+            if k == offset:
+                at = i
+                break
+            k += 1
+        else:
+            at = len(flat) if k == offset else min(offset, len(flat))
+        offset = at
     k = 0  # position in the normalized text
     i = 0
     n = len(original)
     while i < n:
         c = original[i]
-        if c == "\x7f" or (join_lines and c in "\r\n\x85"):
+        if c == "\x7f":
             i += 1
             continue
         if k == offset:
