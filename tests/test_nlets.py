@@ -203,6 +203,23 @@ def test_a_line_that_starts_with_a_tag_starts_a_field(codec: NletsCodec) -> None
     assert err.value.field == "NAM" and data[err.value.offset - 4:].startswith(b"NAM/")
 
 
+def test_fields_that_would_read_as_a_record_line_are_refused(codec: NletsCodec) -> None:
+    # one field whose value holds ' TAG/' and no '.TAG/': a decoder takes the body for a
+    # response's record line, so the encoder refuses it with a typed error
+    msg = Message(mke="DQ", origin="CA0349999", destinations=["AZ"],
+                  fields={"MAM": "SMITH NAM/JONES"})
+    with pytest.raises(EncodeError, match="record line"):
+        codec.encode(msg)
+    msg = Message(mke="DQ", origin="CA0349999", destinations=["AZ"],
+                  fields={"OCA": "24-1"}, text="SEE NAM/JONES")
+    with pytest.raises(EncodeError, match="record line"):
+        codec.encode(msg)
+    # with a second field the '.' separator says what it is: written and read back
+    msg.fields = {"MAM": "SMITH NAM/JONES", "ZZ9": "X"}
+    msg.text = None
+    assert codec.decode(codec.encode(msg)).fields == msg.fields
+
+
 def test_text_tail_needs_structured_last_field(codec: NletsCodec) -> None:
     with pytest.raises(EncodeError):
         codec.encode(Message(mke="YR", origin="WA0170000", destinations=["CA0349999"],
