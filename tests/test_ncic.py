@@ -115,6 +115,21 @@ def test_a_line_that_starts_with_a_tag_starts_a_field(codec: NcicCodec, brk: byt
     assert err.value.field == "SEX" and bad[err.value.offset:] == b"Q"
 
 
+def test_a_status_text_ending_with_a_period_keeps_it() -> None:
+    # fuzz finding: ``TEXT. CHG/...`` read the '.' as part of the separator before the echo;
+    # such a text goes on the line after the echo (the layout it was read from)
+    codec = NcicCodec(edits=False)
+    data = b"QRR.CA0349999.\nCHG/QVR.CA0HISTORY\nNO RECORD ON FILE.\nSECOND LINE"
+    msg = codec.decode(data)
+    assert msg.text == "NO RECORD ON FILE.\nSECOND LINE" and msg.fields == {"CHG": "QVR.CA0HISTORY"}
+    assert codec.encode(msg) == data
+    assert to_dict(codec.decode(codec.encode(msg))) == to_dict(msg)
+    # without the '.', the text and its echo share the status line, as before
+    msg.text = "NO RECORD ON FILE\nSECOND LINE"
+    assert codec.encode(msg) == (b"QRR.CA0349999.\nNO RECORD ON FILE CHG/QVR.CA0HISTORY\n"
+                                 b"SECOND LINE")
+
+
 def test_trailing_dot_is_an_error(codec: NcicCodec) -> None:
     with pytest.raises(DecodeError) as err:
         codec.decode(QW + b".")

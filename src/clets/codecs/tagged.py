@@ -1061,9 +1061,16 @@ class TaggedText:
             raise EncodeError(f"status {msg.status!r} does not match the status line "
                               f"{text!r} (it reads as {derived!r})", format=self.fmt,
                               field="status")
-        status_line = " ".join(p for p in (text_lines[0] if text_lines else None, echo) if p)
-        lines: list[str] = [status_line] if status_line else []
-        lines += text_lines[1:]
+        if text_lines and echo and text_lines[0].endswith("."):
+            # ``TEXT. TAG/...`` would read the '.' as part of the separator before the echo:
+            # the echo goes on a line of its own first, the text on the next (it reads back
+            # the same: a status line of fields only, then banner lines)
+            lines: list[str] = [echo, *text_lines]
+        else:
+            status_line = " ".join(p for p in (text_lines[0] if text_lines else None, echo)
+                                   if p)
+            lines = [status_line] if status_line else []
+            lines += text_lines[1:]
         for i, rec in enumerate(msg.records):
             block = self._encode_record(rec, mke, f"records[{i}].")
             if not lines and not block[0].startswith("MKE/"):
