@@ -130,6 +130,18 @@ def test_a_status_text_ending_with_a_period_keeps_it() -> None:
                                  b"SECOND LINE")
 
 
+def test_a_record_closed_by_the_next_type_line_gets_its_file() -> None:
+    # a record followed directly by MKE/ (no blank line) kept file None and its type text,
+    # and could not be written back
+    codec = NcicCodec()
+    data = (b"QWR.CA0349999.\nWARNING\n\nMKE/WANTED PERSON - CAUTION\nNAM/SMITH, JOHN\n"
+            b"MKE/STOLEN VEHICLE\nLIC/ABC123")
+    msg = codec.decode(data)
+    assert [(r.file, r.caution, r.fields) for r in msg.records] == [
+        ("wanted", True, {}), ("vehicle", False, {})]
+    assert codec.encode(msg) == data.replace(b"\nMKE/STOLEN", b"\n\nMKE/STOLEN")
+
+
 def test_trailing_dot_is_an_error(codec: NcicCodec) -> None:
     with pytest.raises(DecodeError) as err:
         codec.decode(QW + b".")

@@ -821,6 +821,10 @@ class TaggedText:
                         line_fields(body[run - base:run_end - base].replace("\n", " "), run,
                                     rec, rec_offsets, bad, mke, rec_stores, guards)  # type: ignore[arg-type]
                         run = -1
+                    if rec is not None:
+                        # the record before, not closed by a blank line: its file and
+                        # caution from its type text now (it was left with file None)
+                        self._record_head(rec)
                     head = line
                     if "/" in line[4:]:
                         cut = LINE_CUT.search(line.rstrip(" ."))
