@@ -130,6 +130,20 @@ def test_a_status_text_ending_with_a_period_keeps_it() -> None:
                                  b"SECOND LINE")
 
 
+def test_a_wrapped_value_is_checked_whole(codec: NcicCodec) -> None:
+    # fuzz finding: a wrapped line appended to OAD (max 30) was never checked on decode, and
+    # the same value was refused when the encoding was read back
+    ok = b"QVR.CA0349999.\nWARNING\n\nMKE/STOLEN VEHICLE\nLIC/ABC123 OAD/5 MAIN ST\nAPT 12"
+    msg = codec.decode(ok)
+    assert msg.records[0].owner.address.street == "5 MAIN ST\nAPT 12"  # type: ignore[union-attr]
+    assert codec.decode(codec.encode(msg)) == msg
+    long = ok + b" BUILDING C NORTH SIDE"
+    with pytest.raises(ValidationError) as err:
+        codec.decode(long)
+    assert err.value.field == "OAD" and long[err.value.offset:].startswith(b"5 MAIN ST")
+    assert NcicCodec(edits=False).decode(long).records[0].owner is not None
+
+
 def test_a_record_closed_by_the_next_type_line_gets_its_file() -> None:
     # a record followed directly by MKE/ (no blank line) kept file None and its type text,
     # and could not be written back

@@ -737,11 +737,23 @@ class TaggedText:
             self._wrapping[mke] = found
         return found
 
-    def _continue(self, target: Message | Record, tag: str, line: str) -> None:
-        """Append a wrapped line to ``tag``'s value (its slot, or ``fields``)."""
+    def _continue(self, target: Message | Record, tag: str, line: str,
+                  bad: list[Any] | None = None,
+                  guards: dict[str, Callable[[str], bool]] | None = None) -> None:
+        """Append a wrapped line to ``tag``'s value (its slot, or ``fields``).
+
+        With ``bad`` the value's edits run on what it now is, as on a value read whole (a
+        slot's value as one, a value of ``fields`` a line at a time, as ``apply_edits``
+        checks them): a wrapped value is no way past them (fuzz: ``OAD/5`` and a wrapped
+        line was 33 characters long, read without its edit, then refused on reading back).
+        """
         text = line.strip()
         if tag in target.fields:
             target.fields[tag] = f"{target.fields[tag]}\n{text}"
+            if guards is not None:
+                guard = guards.get(tag)
+                if guard is not None and not guard(text):
+                    bad.append(text)  # type: ignore[union-attr]
             return
         slots = self._msg_slots if isinstance(target, Message) else self._rec_slots
         slot = slots.get(tag)
@@ -749,8 +761,11 @@ class TaggedText:
             parent: Any = target
             for attr in slot.attrs[:-1]:
                 parent = getattr(parent, attr)
-            value = getattr(parent, slot.attrs[-1])
-            setattr(parent, slot.attrs[-1], f"{value}\n{text}")
+            value = f"{getattr(parent, slot.attrs[-1])}\n{text}"
+            if bad is None:
+                setattr(parent, slot.attrs[-1], value)
+            else:
+                slot.store_checked(target, value, bad)  # a text value: stored as it is
             return
         _append(target.fields, TEXT_KEY, text)
 
@@ -864,7 +879,7 @@ class TaggedText:
                 echo_open = False
             elif rec is not None and last is not None and (
                     last == "MKE" or wraps.get(last, True)):
-                self._continue(rec, last, line)
+                self._continue(rec, last, line, bad, guards)
             elif rec is not None:
                 _append(rec.fields, TEXT_KEY, line.strip())
             else:
