@@ -156,6 +156,20 @@ def test_a_record_closed_by_the_next_type_line_gets_its_file() -> None:
     assert codec.encode(msg) == data.replace(b"\nMKE/STOLEN", b"\n\nMKE/STOLEN")
 
 
+def test_a_last_value_the_decoder_would_cut_is_not_written() -> None:
+    # found by the fixed-point property test: LIC/A-..A reads (edits off) as plate A..A, which
+    # written back would read as LIC/A and untagged fields '' and 'A' (refused)
+    codec = NcicCodec(edits=False)
+    msg = codec.decode(b"QW.CA0349999.LIC/A-..A")
+    assert msg.vehicle is not None and msg.vehicle.plate == "A..A"
+    with pytest.raises(EncodeError, match="untagged") as err:
+        codec.encode(msg)
+    assert err.value.field == "LIC"
+    # untagged fields themselves still go back where they were read
+    data = b"LN.CA0349999.NAM/SMITH, JOHN.NIC/W146203706.19990205.CASE 1234.EXTR"
+    assert NcicCodec().encode(NcicCodec().decode(data)) == data
+
+
 def test_trailing_dot_is_an_error(codec: NcicCodec) -> None:
     with pytest.raises(DecodeError) as err:
         codec.decode(QW + b".")

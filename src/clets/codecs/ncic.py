@@ -291,11 +291,11 @@ class NcicCodec(TextCodec):
                     and all(v and "." not in v and v == v.strip() for v in untagged)):
                 pairs = [*rest[:-1], (rest[-1][0], f"{rest[-1][1]}.{joined}")]
                 body = ".".join(f"{tag}/{value}" for tag, value in pairs)
-                self.tagged.join_inquiry(rest)  # the tagged values' own checks
+                self.tagged.join_inquiry(rest, mke)  # the tagged values' own checks
             else:
-                body = self.tagged.join_inquiry(pairs)
+                body = self.tagged.join_inquiry(pairs, mke)
         else:
-            body = self.tagged.join_inquiry(pairs)
+            body = self.tagged.join_inquiry(pairs, mke)
         out = f"{mke}.{msg.origin}" if prefix is None else f"{prefix}.{mke}.{msg.origin}"
         if msg.control:
             out += f".*{self.control_text(msg.control)}"

@@ -372,7 +372,7 @@ class NletsCodec(TextCodec):
                 raise EncodeError("text would read as fields or a response", format=self.name,
                                   field="text")
             return text
-        body = t.join_inquiry(pairs)
+        body = t.join_inquiry(pairs, msg.mke)
         last_tag, last_value = pairs[-1]
         structured = not t.free_in(last_tag, msg.mke)
         if structured and ". " in last_value:

@@ -996,11 +996,20 @@ class TaggedText:
                 out.sort(key=lambda pair: rank.get(pair[0], last))
         return out
 
-    def join_inquiry(self, pairs: list[tuple[str, str]]) -> str:
+    def join_inquiry(self, pairs: list[tuple[str, str]], mke: str = "") -> str:
         """``TAG/value.TAG/value``, refusing values the decoder would read differently."""
         for tag, value in pairs:
             if "\n" in value or REQ_SEP.search(value) or not value.strip():
                 raise EncodeError("value holds a line break or '.TAG/' separator",
+                                  format=self.fmt, field=tag)
+        if pairs and "." in pairs[-1][1]:
+            tag, value = pairs[-1]
+            if self._positional([f"{tag}/{value}"], mke):
+                # the decoder would cut it into untagged fields (``_positional``): a value
+                # its character class refuses whole and takes up to its first '.' (fuzz:
+                # ``LIC/A-..A`` read as ``A..A``, then cut at ``A.``)
+                raise EncodeError("the last value would read as a value and untagged fields "
+                                  "('.' after text its character class takes)",
                                   format=self.fmt, field=tag)
         return ".".join(f"{tag}/{value}" for tag, value in pairs)
 
