@@ -170,6 +170,16 @@ def test_a_last_value_the_decoder_would_cut_is_not_written() -> None:
     assert NcicCodec().encode(NcicCodec().decode(data)) == data
 
 
+def test_a_name_with_no_part_is_refused_even_without_edits() -> None:
+    # found by the fixed-point property test: NAM/, read (edits off) as a Name of no part,
+    # which is written as nothing
+    for codec in (NcicCodec(), NcicCodec(edits=False)):
+        with pytest.raises(ValidationError, match="surname or a given name") as err:
+            codec.decode(b"QW.CA0349999.NAM/,")
+        assert err.value.field == "NAM" and err.value.offset == 17
+    assert NcicCodec(edits=False).decode(b"QW.CA0349999.NAM/, JR").person.name.first == "JR"  # type: ignore[union-attr]
+
+
 def test_trailing_dot_is_an_error(codec: NcicCodec) -> None:
     with pytest.raises(DecodeError) as err:
         codec.decode(QW + b".")
