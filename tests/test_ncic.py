@@ -170,6 +170,20 @@ def test_a_last_value_the_decoder_would_cut_is_not_written() -> None:
     assert NcicCodec().encode(NcicCodec().decode(data)) == data
 
 
+def test_an_empty_record_type_is_an_empty_field() -> None:
+    # fuzz finding: ``MKE/ VCO/BLU`` read as a record with type text '', written back with
+    # no MKE/ line, where its fields read as the status line's echo
+    data = b"QVR.CA0349999.\nWARNING\n\nMKE/ VCO/BLU"
+    for codec in (NcicCodec(), NcicCodec(edits=False)):
+        with pytest.raises(DecodeError, match="empty record type") as err:
+            codec.decode(data)
+        assert data[err.value.offset:].startswith(b"MKE/ ")
+    msg = Message(mke="QVR", destinations=["CA0349999"], status="hit",
+                  records=[Record(file="other", fields={"MKE": "", "ZZ9": "X"})])
+    with pytest.raises(EncodeError, match="record type"):
+        NcicCodec().encode(msg)
+
+
 def test_a_name_with_no_part_is_refused_even_without_edits() -> None:
     # found by the fixed-point property test: NAM/, read (edits off) as a Name of no part,
     # which is written as nothing

@@ -845,8 +845,14 @@ class TaggedText:
                         cut = LINE_CUT.search(line.rstrip(" ."))
                         if cut is not None:
                             head = line[:cut.start()]
+                    type_text = head[4:].rstrip(" .").strip()
+                    if not type_text:
+                        # an empty field, as anywhere else (fuzz: ``MKE/ VCO/BLU`` was read
+                        # as a record with no type, written back without its MKE/ line)
+                        raise DecodeError("empty record type (MKE/ with no text)",
+                                          format=self.fmt, field="MKE", offset=at)
                     rec = Record()
-                    rec.fields["MKE"] = head[4:].rstrip(" .").strip()
+                    rec.fields["MKE"] = type_text
                     rec_offsets = {}
                     every.append(rec_offsets)
                     records.append(rec)
@@ -1113,7 +1119,7 @@ class TaggedText:
         profile = self.profile
         suffix = profile.caution_suffix
         kept = rec.fields.get("MKE")
-        type_text = kept or profile.record_text.get(file)
+        type_text = kept if kept is not None else profile.record_text.get(file)
         lines: list[str] = []
         if type_text is not None:
             type_lines = type_text.split("\n") if "\n" in type_text else [type_text]
