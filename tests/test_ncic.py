@@ -194,6 +194,18 @@ def test_a_name_with_no_part_is_refused_even_without_edits() -> None:
     assert NcicCodec(edits=False).decode(b"QW.CA0349999.NAM/, JR").person.name.first == "JR"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("edits", [True, False])
+def test_an_identifier_of_only_dashes_and_spaces_is_refused(edits: bool) -> None:
+    # found by the fixed-point property test: LIC/- read as plate '' (the '-' dropped),
+    # which is written as nothing
+    codec = NcicCodec(edits=edits)
+    for wire, offset in ((b"QW.CA0349999.LIC/-", 17), (b"QW.CA0349999.NAM/X, Y.SOC/ - ", 26)):
+        with pytest.raises(ValidationError, match="no value") as err:
+            codec.decode(wire)
+        assert err.value.offset == offset
+    assert codec.decode(b"QW.CA0349999.LIC/AB-1").vehicle.plate == "AB1"  # type: ignore[union-attr]
+
+
 def test_trailing_dot_is_an_error(codec: NcicCodec) -> None:
     with pytest.raises(DecodeError) as err:
         codec.decode(QW + b".")

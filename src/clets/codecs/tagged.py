@@ -350,7 +350,13 @@ def _storer(fd: FieldDef, attrs: tuple[str, ...], classes: tuple[type, ...],
     """
     head = "def store(obj, raw, bad):" if guards else "def store(obj, raw, bad=None):"
     lines = [head, f"    v = {_INLINE_PARSE.get(fd.type, 'parse(raw)')}"]
-    namespace: dict[str, Any] = {"parse": parse}
+    namespace: dict[str, Any] = {"parse": parse, "VE": ValidationError, "TAG": fd.tag}
+    if fd.type in ("ident", "digits"):
+        # '-' and spaces are dropped: a value of only those is empty, and an empty value is
+        # written as nothing (property test: LIC/- read as plate '', lost on the next trip)
+        lines += ['    if not v:',
+                  '        raise VE("no value once spaces and \'-\' are dropped", field=TAG,'
+                  ' value=raw)']
     var = "obj"
     for depth, attr in enumerate(attrs[:-1]):
         namespace[f"C{depth}"] = classes[depth]
