@@ -97,6 +97,115 @@ def test_cr_lf_del_between_fields_ignored(codec: NcicCodec) -> None:
     assert to_dict(codec.decode(wrapped)) == QW_JSON
 
 
+@pytest.mark.parametrize("brk", [b"\n", b"\r\n", b"\n\n", b"\x7f\r", b".\n"])
+def test_a_line_that_starts_with_a_tag_starts_a_field(codec: NcicCodec, brk: bytes) -> None:
+    # a line break before TAG/ separates as '.' does, with or without the '.' (fuzz finding:
+    # ``MAM/X\nNAM/...`` read as MAM = ``XNAM/...``, which no one wrote)
+    wire = b"QW.CA0349999.NAM/SMITH, JOHN J" + brk + b"DOB/19751012.SEX/M" + brk + b"RAC/W"
+    assert to_dict(codec.decode(wire)) == QW_JSON
+    # the ORI too: the header's '.' is a separator as well
+    assert to_dict(codec.decode(QW.replace(b".NAM/", b"\nNAM/"))) == QW_JSON
+    # a wrap inside a value still joins (a teletype wraps anywhere), and offsets still point
+    # into the bytes as sent
+    assert codec.decode(b"QW.CA0349999.NAM/SMITH, JO\r\nHN J.DOB/19751012").person.name.first \
+        == "JOHN"  # type: ignore[union-attr]
+    bad = b"QW.CA0349999.NAM/SMITH, JOHN J\r\n\r\nDOB/19751012\nSEX/Q"
+    with pytest.raises(ValidationError) as err:
+        codec.decode(bad)
+    assert err.value.field == "SEX" and bad[err.value.offset:] == b"Q"
+
+
+def test_a_status_text_ending_with_a_period_keeps_it() -> None:
+    # fuzz finding: ``TEXT. CHG/...`` read the '.' as part of the separator before the echo;
+    # such a text goes on the line after the echo (the layout it was read from)
+    codec = NcicCodec(edits=False)
+    data = b"QRR.CA0349999.\nCHG/QVR.CA0HISTORY\nNO RECORD ON FILE.\nSECOND LINE"
+    msg = codec.decode(data)
+    assert msg.text == "NO RECORD ON FILE.\nSECOND LINE" and msg.fields == {"CHG": "QVR.CA0HISTORY"}
+    assert codec.encode(msg) == data
+    assert to_dict(codec.decode(codec.encode(msg))) == to_dict(msg)
+    # without the '.', the text and its echo share the status line, as before
+    msg.text = "NO RECORD ON FILE\nSECOND LINE"
+    assert codec.encode(msg) == (b"QRR.CA0349999.\nNO RECORD ON FILE CHG/QVR.CA0HISTORY\n"
+                                 b"SECOND LINE")
+
+
+def test_a_wrapped_value_is_checked_whole(codec: NcicCodec) -> None:
+    # fuzz finding: a wrapped line appended to OAD (max 30) was never checked on decode, and
+    # the same value was refused when the encoding was read back
+    ok = b"QVR.CA0349999.\nWARNING\n\nMKE/STOLEN VEHICLE\nLIC/ABC123 OAD/5 MAIN ST\nAPT 12"
+    msg = codec.decode(ok)
+    assert msg.records[0].owner.address.street == "5 MAIN ST\nAPT 12"  # type: ignore[union-attr]
+    assert codec.decode(codec.encode(msg)) == msg
+    long = ok + b" BUILDING C NORTH SIDE"
+    with pytest.raises(ValidationError) as err:
+        codec.decode(long)
+    assert err.value.field == "OAD" and long[err.value.offset:].startswith(b"5 MAIN ST")
+    assert NcicCodec(edits=False).decode(long).records[0].owner is not None
+
+
+def test_a_record_closed_by_the_next_type_line_gets_its_file() -> None:
+    # a record followed directly by MKE/ (no blank line) kept file None and its type text,
+    # and could not be written back
+    codec = NcicCodec()
+    data = (b"QWR.CA0349999.\nWARNING\n\nMKE/WANTED PERSON - CAUTION\nNAM/SMITH, JOHN\n"
+            b"MKE/STOLEN VEHICLE\nLIC/ABC123")
+    msg = codec.decode(data)
+    assert [(r.file, r.caution, r.fields) for r in msg.records] == [
+        ("wanted", True, {}), ("vehicle", False, {})]
+    assert codec.encode(msg) == data.replace(b"\nMKE/STOLEN", b"\n\nMKE/STOLEN")
+
+
+def test_a_last_value_the_decoder_would_cut_is_not_written() -> None:
+    # found by the fixed-point property test: LIC/A-..A reads (edits off) as plate A..A, which
+    # written back would read as LIC/A and untagged fields '' and 'A' (refused)
+    codec = NcicCodec(edits=False)
+    msg = codec.decode(b"QW.CA0349999.LIC/A-..A")
+    assert msg.vehicle is not None and msg.vehicle.plate == "A..A"
+    with pytest.raises(EncodeError, match="untagged") as err:
+        codec.encode(msg)
+    assert err.value.field == "LIC"
+    # untagged fields themselves still go back where they were read
+    data = b"LN.CA0349999.NAM/SMITH, JOHN.NIC/W146203706.19990205.CASE 1234.EXTR"
+    assert NcicCodec().encode(NcicCodec().decode(data)) == data
+
+
+def test_an_empty_record_type_is_an_empty_field() -> None:
+    # fuzz finding: ``MKE/ VCO/BLU`` read as a record with type text '', written back with
+    # no MKE/ line, where its fields read as the status line's echo
+    data = b"QVR.CA0349999.\nWARNING\n\nMKE/ VCO/BLU"
+    for codec in (NcicCodec(), NcicCodec(edits=False)):
+        with pytest.raises(DecodeError, match="empty record type") as err:
+            codec.decode(data)
+        assert data[err.value.offset:].startswith(b"MKE/ ")
+    msg = Message(mke="QVR", destinations=["CA0349999"], status="hit",
+                  records=[Record(file="other", fields={"MKE": "", "ZZ9": "X"})])
+    with pytest.raises(EncodeError, match="record type"):
+        NcicCodec().encode(msg)
+
+
+def test_a_name_with_no_part_is_refused_even_without_edits() -> None:
+    # found by the fixed-point property test: NAM/, read (edits off) as a Name of no part,
+    # which is written as nothing
+    for codec in (NcicCodec(), NcicCodec(edits=False)):
+        with pytest.raises(ValidationError, match="surname or a given name") as err:
+            codec.decode(b"QW.CA0349999.NAM/,")
+        assert err.value.field == "NAM" and err.value.offset == 17
+    assert NcicCodec(edits=False).decode(b"QW.CA0349999.NAM/, JR").person.name.first == "JR"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("edits", [True, False])
+def test_an_identifier_of_only_dashes_and_spaces_is_refused(edits: bool) -> None:
+    # found by the fixed-point property test: LIC/- read as plate '' (the '-' dropped),
+    # which is written as nothing
+    codec = NcicCodec(edits=edits)
+    for wire, offset in ((b"QW.CA0349999.LIC/-", 17), (b"QW.CA0349999.NAM/X, Y.SOC/ - ", 26)):
+        with pytest.raises(ValidationError, match="no value") as err:
+            codec.decode(wire)
+        assert err.value.offset == offset
+    assert codec.decode(b"QW.CA0349999.LIC/AB-1").vehicle.plate == "AB1"  # type: ignore[union-attr]
+
+
 def test_trailing_dot_is_an_error(codec: NcicCodec) -> None:
     with pytest.raises(DecodeError) as err:
         codec.decode(QW + b".")

@@ -185,6 +185,41 @@ def test_edits_and_offsets(codec: NletsCodec) -> None:
     assert NletsCodec(edits=False).decode(data).person.sex == "Q"  # type: ignore[union-attr]
 
 
+def test_a_line_that_starts_with_a_tag_starts_a_field(codec: NletsCodec) -> None:
+    # fuzz finding: ``MAM/X\nNAM/...`` was read as MAM = ``XNAM/...`` (the line break
+    # dropped), written back on one line, and read back differently or not at all
+    one_a_line = b"DQ.CA0349999.AZ,NV.*DQ0001.TXT\nNAM/SMITH, JOHN J\nDOB/19751012\r\nSEX/M"
+    dotted = b"DQ.CA0349999.AZ,NV.*DQ0001.TXT\nNAM/SMITH, JOHN J.DOB/19751012.SEX/M"
+    assert to_dict(codec.decode(one_a_line)) == to_dict(codec.decode(dotted))
+    lenient = NletsCodec(edits=False)
+    msg = lenient.decode(b"DQ.CA0349999.AZ.TXT\nMAM/SMITH, JOHNNSE\nNAM/SMITH, JOHN J DOB/1")
+    assert msg.fields == {"MAM": "SMITH, JOHNNSE"}
+    wire = lenient.encode(msg)
+    assert to_dict(lenient.decode(wire)) == to_dict(msg)
+    # with edits, the second line's NAM is refused where it starts, not swallowed
+    data = b"DQ.CA0349999.AZ.TXT\nMAM/SMITH, JOHNNSE\nNAM/SMITH, JOHN J DOB/19751012 SEX/M"
+    with pytest.raises(ValidationError) as err:
+        codec.decode(data)
+    assert err.value.field == "NAM" and data[err.value.offset - 4:].startswith(b"NAM/")
+
+
+def test_fields_that_would_read_as_a_record_line_are_refused(codec: NletsCodec) -> None:
+    # one field whose value holds ' TAG/' and no '.TAG/': a decoder takes the body for a
+    # response's record line, so the encoder refuses it with a typed error
+    msg = Message(mke="DQ", origin="CA0349999", destinations=["AZ"],
+                  fields={"MAM": "SMITH NAM/JONES"})
+    with pytest.raises(EncodeError, match="record line"):
+        codec.encode(msg)
+    msg = Message(mke="DQ", origin="CA0349999", destinations=["AZ"],
+                  fields={"OCA": "24-1"}, text="SEE NAM/JONES")
+    with pytest.raises(EncodeError, match="record line"):
+        codec.encode(msg)
+    # with a second field the '.' separator says what it is: written and read back
+    msg.fields = {"MAM": "SMITH NAM/JONES", "ZZ9": "X"}
+    msg.text = None
+    assert codec.decode(codec.encode(msg)).fields == msg.fields
+
+
 def test_text_tail_needs_structured_last_field(codec: NletsCodec) -> None:
     with pytest.raises(EncodeError):
         codec.encode(Message(mke="YR", origin="WA0170000", destinations=["CA0349999"],

@@ -3,7 +3,8 @@
 Two layouts, chosen by the message key (``responses.toml``):
 
 * inquiry/entry: ``MKE.ORI.TAG/value.TAG/value`` -- one logical line; CR, LF and DEL anywhere
-  are ignored (teletype wraps), only ``.`` + ``TAG/`` ends a value, never a trailing ``.``;
+  are ignored (teletype wraps), only ``.`` + ``TAG/`` ends a value (or a line break + ``TAG/``:
+  a line that starts with a tag starts a field), never a trailing ``.``;
 * response (``QWR``, ``QVR``, ... any inquiry key + ``R``, unsolicited ``$.`` keys)::
 
       <RMKE>.<destination ORI>.[*<control>.]
@@ -290,11 +291,11 @@ class NcicCodec(TextCodec):
                     and all(v and "." not in v and v == v.strip() for v in untagged)):
                 pairs = [*rest[:-1], (rest[-1][0], f"{rest[-1][1]}.{joined}")]
                 body = ".".join(f"{tag}/{value}" for tag, value in pairs)
-                self.tagged.join_inquiry(rest)  # the tagged values' own checks
+                self.tagged.join_inquiry(rest, mke)  # the tagged values' own checks
             else:
-                body = self.tagged.join_inquiry(pairs)
+                body = self.tagged.join_inquiry(pairs, mke)
         else:
-            body = self.tagged.join_inquiry(pairs)
+            body = self.tagged.join_inquiry(pairs, mke)
         out = f"{mke}.{msg.origin}" if prefix is None else f"{prefix}.{mke}.{msg.origin}"
         if msg.control:
             out += f".*{self.control_text(msg.control)}"

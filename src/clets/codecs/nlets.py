@@ -372,7 +372,7 @@ class NletsCodec(TextCodec):
                 raise EncodeError("text would read as fields or a response", format=self.name,
                                   field="text")
             return text
-        body = t.join_inquiry(pairs)
+        body = t.join_inquiry(pairs, msg.mke)
         last_tag, last_value = pairs[-1]
         structured = not t.free_in(last_tag, msg.mke)
         if structured and ". " in last_value:
@@ -385,10 +385,16 @@ class NletsCodec(TextCodec):
                 raise EncodeError("free text after the fields needs a structured last field "
                                   "and one line without '.TAG/'", format=self.name,
                                   field="text")
-            return f"{body}. {text}"
-        if body.endswith("."):
+            body = f"{body}. {text}"
+        elif body.endswith("."):
             raise EncodeError("message would end with '.'", format=self.name,
                               field=last_tag)
+        if self._kind(msg.mke, body) != "tagged":
+            # one line of fields with ' TAG/' in it and no '.TAG/' (a value or the free text
+            # holds ' NAM/...'): a decoder takes it for a response's record line
+            raise EncodeError("the fields would read as a response record line (' TAG/' in "
+                              "a value, no '.TAG/' separator)", format=self.name,
+                              field=last_tag if not msg.text else "text")
         return body
 
     def _plain_text(self, text: str | None, mke: str) -> str:

@@ -97,7 +97,9 @@ TOKEN_RE = re.compile(r"[A-Z0-9]+")
 #: characters a text message may hold (CR, LF, DEL and EBCDIC NL are ignored or line ends)
 BAD_IN = re.compile(r"[^\x20-\x7e\r\n\x7f\x85]")
 BAD_OUT = re.compile(r"[^\x20-\x7e\n]")
-_STRIP_ALL = str.maketrans("", "", "\r\n\x7f\x85")
+#: in field-tagged text, a run of line breaks that a tag follows and no ``.`` precedes: it
+#: ends the value before it, as ``.`` does (see ``normalize``)
+BREAK_AT_TAG = re.compile(r"(?<=[^.\n])\n+(?=[A-Z0-9]{3}/)")
 
 
 # --------------------------------------------------------------------------- text handling
@@ -133,9 +135,20 @@ def encode_text(text: str, encoding: str, fmt: str) -> bytes:
 
 
 def normalize(text: str, *, join_lines: bool = False) -> str:
-    """Line ends to LF (CR LF, CR, EBCDIC NL) and DEL removed; ``join_lines`` drops LF too."""
+    """Line ends to LF (CR LF, CR, EBCDIC NL) and DEL removed.
+
+    ``join_lines`` (field-tagged text, read as one logical line) drops line breaks too, as a
+    teletype wraps a line anywhere -- except a run of them that ``TAG/`` follows and no ``.``
+    precedes (``BREAK_AT_TAG``): that is written ``.``, a field separator.  A line that starts
+    with a tag is never the rest of the value before it (the same rule as in a response body):
+    ``MAM/SMITH\nNAM/JONES`` is two fields, not ``MAM`` = ``SMITHNAM/JONES``, which no one
+    wrote and whose ``NAM/`` an encoder would write back where it reads differently.
+    """
     if join_lines:
-        return text.translate(_STRIP_ALL)
+        if "\n" not in text and "\r" not in text and "\x85" not in text:
+            return text.replace("\x7f", "")
+        flat = normalize(text)
+        return BREAK_AT_TAG.sub(".", flat).replace("\n", "")
     if "\r" not in text and "\x7f" not in text and "\x85" not in text:
         return text  # three C scans: faster than one regex search
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x85", "\n").replace(
@@ -144,12 +157,28 @@ def normalize(text: str, *, join_lines: bool = False) -> str:
 
 def original_offset(original: str, offset: int, *, join_lines: bool = False) -> int:
     """Map an offset in ``normalize(original)`` back to ``original`` (error path only)."""
+    if join_lines:
+        # joined offset -> offset in the text with line ends kept, then -> original
+        flat = normalize(original)
+        kept = {m.start() for m in BREAK_AT_TAG.finditer(flat)}
+        k = 0
+        at = 0
+        for i, c in enumerate(flat):
+            if c == "\n" and i not in kept:
+                continue
+            if k == offset:
+                at = i
+                break
+            k += 1
+        else:
+            at = len(flat) if k == offset else min(offset, len(flat))
+        offset = at
     k = 0  # position in the normalized text
     i = 0
     n = len(original)
     while i < n:
         c = original[i]
-        if c == "\x7f" or (join_lines and c in "\r\n\x85"):
+        if c == "\x7f":
             i += 1
             continue
         if k == offset:
@@ -321,7 +350,13 @@ def _storer(fd: FieldDef, attrs: tuple[str, ...], classes: tuple[type, ...],
     """
     head = "def store(obj, raw, bad):" if guards else "def store(obj, raw, bad=None):"
     lines = [head, f"    v = {_INLINE_PARSE.get(fd.type, 'parse(raw)')}"]
-    namespace: dict[str, Any] = {"parse": parse}
+    namespace: dict[str, Any] = {"parse": parse, "VE": ValidationError, "TAG": fd.tag}
+    if fd.type in ("ident", "digits"):
+        # '-' and spaces are dropped: a value of only those is empty, and an empty value is
+        # written as nothing (property test: LIC/- read as plate '', lost on the next trip)
+        lines += ['    if not v:',
+                  '        raise VE("no value once spaces and \'-\' are dropped", field=TAG,'
+                  ' value=raw)']
     var = "obj"
     for depth, attr in enumerate(attrs[:-1]):
         namespace[f"C{depth}"] = classes[depth]
@@ -708,11 +743,23 @@ class TaggedText:
             self._wrapping[mke] = found
         return found
 
-    def _continue(self, target: Message | Record, tag: str, line: str) -> None:
-        """Append a wrapped line to ``tag``'s value (its slot, or ``fields``)."""
+    def _continue(self, target: Message | Record, tag: str, line: str,
+                  bad: list[Any] | None = None,
+                  guards: dict[str, Callable[[str], bool]] | None = None) -> None:
+        """Append a wrapped line to ``tag``'s value (its slot, or ``fields``).
+
+        With ``bad`` the value's edits run on what it now is, as on a value read whole (a
+        slot's value as one, a value of ``fields`` a line at a time, as ``apply_edits``
+        checks them): a wrapped value is no way past them (fuzz: ``OAD/5`` and a wrapped
+        line was 33 characters long, read without its edit, then refused on reading back).
+        """
         text = line.strip()
         if tag in target.fields:
             target.fields[tag] = f"{target.fields[tag]}\n{text}"
+            if guards is not None:
+                guard = guards.get(tag)
+                if guard is not None and not guard(text):
+                    bad.append(text)  # type: ignore[union-attr]
             return
         slots = self._msg_slots if isinstance(target, Message) else self._rec_slots
         slot = slots.get(tag)
@@ -720,8 +767,11 @@ class TaggedText:
             parent: Any = target
             for attr in slot.attrs[:-1]:
                 parent = getattr(parent, attr)
-            value = getattr(parent, slot.attrs[-1])
-            setattr(parent, slot.attrs[-1], f"{value}\n{text}")
+            value = f"{getattr(parent, slot.attrs[-1])}\n{text}"
+            if bad is None:
+                setattr(parent, slot.attrs[-1], value)
+            else:
+                slot.store_checked(target, value, bad)  # a text value: stored as it is
             return
         _append(target.fields, TEXT_KEY, text)
 
@@ -792,13 +842,23 @@ class TaggedText:
                         line_fields(body[run - base:run_end - base].replace("\n", " "), run,
                                     rec, rec_offsets, bad, mke, rec_stores, guards)  # type: ignore[arg-type]
                         run = -1
+                    if rec is not None:
+                        # the record before, not closed by a blank line: its file and
+                        # caution from its type text now (it was left with file None)
+                        self._record_head(rec)
                     head = line
                     if "/" in line[4:]:
                         cut = LINE_CUT.search(line.rstrip(" ."))
                         if cut is not None:
                             head = line[:cut.start()]
+                    type_text = head[4:].rstrip(" .").strip()
+                    if not type_text:
+                        # an empty field, as anywhere else (fuzz: ``MKE/ VCO/BLU`` was read
+                        # as a record with no type, written back without its MKE/ line)
+                        raise DecodeError("empty record type (MKE/ with no text)",
+                                          format=self.fmt, field="MKE", offset=at)
                     rec = Record()
-                    rec.fields["MKE"] = head[4:].rstrip(" .").strip()
+                    rec.fields["MKE"] = type_text
                     rec_offsets = {}
                     every.append(rec_offsets)
                     records.append(rec)
@@ -831,7 +891,7 @@ class TaggedText:
                 echo_open = False
             elif rec is not None and last is not None and (
                     last == "MKE" or wraps.get(last, True)):
-                self._continue(rec, last, line)
+                self._continue(rec, last, line, bad, guards)
             elif rec is not None:
                 _append(rec.fields, TEXT_KEY, line.strip())
             else:
@@ -948,11 +1008,20 @@ class TaggedText:
                 out.sort(key=lambda pair: rank.get(pair[0], last))
         return out
 
-    def join_inquiry(self, pairs: list[tuple[str, str]]) -> str:
+    def join_inquiry(self, pairs: list[tuple[str, str]], mke: str = "") -> str:
         """``TAG/value.TAG/value``, refusing values the decoder would read differently."""
         for tag, value in pairs:
             if "\n" in value or REQ_SEP.search(value) or not value.strip():
                 raise EncodeError("value holds a line break or '.TAG/' separator",
+                                  format=self.fmt, field=tag)
+        if pairs and "." in pairs[-1][1]:
+            tag, value = pairs[-1]
+            if self._positional([f"{tag}/{value}"], mke):
+                # the decoder would cut it into untagged fields (``_positional``): a value
+                # its character class refuses whole and takes up to its first '.' (fuzz:
+                # ``LIC/A-..A`` read as ``A..A``, then cut at ``A.``)
+                raise EncodeError("the last value would read as a value and untagged fields "
+                                  "('.' after text its character class takes)",
                                   format=self.fmt, field=tag)
         return ".".join(f"{tag}/{value}" for tag, value in pairs)
 
@@ -1032,9 +1101,16 @@ class TaggedText:
             raise EncodeError(f"status {msg.status!r} does not match the status line "
                               f"{text!r} (it reads as {derived!r})", format=self.fmt,
                               field="status")
-        status_line = " ".join(p for p in (text_lines[0] if text_lines else None, echo) if p)
-        lines: list[str] = [status_line] if status_line else []
-        lines += text_lines[1:]
+        if text_lines and echo and text_lines[0].endswith("."):
+            # ``TEXT. TAG/...`` would read the '.' as part of the separator before the echo:
+            # the echo goes on a line of its own first, the text on the next (it reads back
+            # the same: a status line of fields only, then banner lines)
+            lines: list[str] = [echo, *text_lines]
+        else:
+            status_line = " ".join(p for p in (text_lines[0] if text_lines else None, echo)
+                                   if p)
+            lines = [status_line] if status_line else []
+            lines += text_lines[1:]
         for i, rec in enumerate(msg.records):
             block = self._encode_record(rec, mke, f"records[{i}].")
             if not lines and not block[0].startswith("MKE/"):
@@ -1049,7 +1125,7 @@ class TaggedText:
         profile = self.profile
         suffix = profile.caution_suffix
         kept = rec.fields.get("MKE")
-        type_text = kept or profile.record_text.get(file)
+        type_text = kept if kept is not None else profile.record_text.get(file)
         lines: list[str] = []
         if type_text is not None:
             type_lines = type_text.split("\n") if "\n" in type_text else [type_text]
