@@ -24,7 +24,8 @@ _ENCODING_HELP = ("encoding of the wire form: ascii, cp037 or cp500 for the text
                   "cp500, cp1140, cp273 (cp1047 with the ebcdic package) for the record codecs")
 
 
-def _read_input(path: str) -> bytes:
+def read_input(path: str) -> bytes:
+    """FILE's bytes, ``-`` for stdin; an unreadable file is a usage error naming it."""
     if path == "-":
         return sys.stdin.buffer.read()
     try:
@@ -90,7 +91,7 @@ def register(group: click.Group) -> None:
         Works on binary EBCDIC records and on RDW streams of many records.
         """
         codec = _codec(fmt, encoding, edits=not no_edits)
-        data = _read_input(file)
+        data = read_input(file)
         out = sys.stdout
         for msg in _decode_all(codec, data):
             out.write(dumps(msg) + "\n")
@@ -102,7 +103,7 @@ def register(group: click.Group) -> None:
     def encode(fmt: str, encoding: str | None, file: str) -> None:
         """Canonical JSON in (an object, JSON Lines or a list), wire bytes out."""
         codec = _codec(fmt, encoding)
-        _encode_to_stdout(codec, _messages_from_json(_read_input(file)))
+        _encode_to_stdout(codec, _messages_from_json(read_input(file)))
 
     @group.command()
     @click.option("--from", "src", required=True, help="codec of the input")
@@ -115,7 +116,7 @@ def register(group: click.Group) -> None:
         """Convert between wire formats through the canonical model."""
         decoder = _codec(src, from_encoding)
         encoder = _codec(dst, to_encoding)
-        _encode_to_stdout(encoder, _decode_all(decoder, _read_input(file)))
+        _encode_to_stdout(encoder, _decode_all(decoder, read_input(file)))
 
     @group.command()
     @click.option("--format", "-f", "fmt", required=True, help="codec name (see `clets formats`)")
@@ -124,7 +125,7 @@ def register(group: click.Group) -> None:
     def validate(fmt: str, encoding: str | None, file: str) -> None:
         """Field-edit report: every reject and warning, by field. Exit 1 if any reject."""
         codec = _codec(fmt, encoding, edits=False)
-        data = _read_input(file)
+        data = read_input(file)
         rejects = 0
         try:
             messages = list(_decode_all(codec, data))

@@ -16,18 +16,9 @@ import click
 
 from clets.model import Message, from_dict
 
+from .codec_cmds import read_input
+
 __all__ = ["register"]
-
-
-def _read(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc.strerror}",
-                                 param_hint="FILE") from None
 
 
 def _messages(data: bytes) -> list[Message]:
@@ -85,7 +76,7 @@ def register(group: click.Group) -> None:
         from clets.quality.rules import run_checks
 
         day = _today(today)
-        messages = _messages(_read(file))
+        messages = _messages(read_input(file))
         index = QualityIndex(index_path) if index_path else None
         fired = False
         try:
@@ -127,12 +118,12 @@ def register(group: click.Group) -> None:
 
         day = _today(today)
         started = time.monotonic()
-        text = _read(file).decode("utf-8")
+        text = read_input(file).decode("utf-8")
         records = list(read_records(text, kind))
         sealed: list[str] = []
         if sealed_file:
             sealed = [n for _, n in read_sealed_list(
-                _read(sealed_file).decode("utf-8").splitlines(), sealed_file)]
+                read_input(sealed_file).decode("utf-8").splitlines(), sealed_file)]
         tty = sys.stderr.isatty()
         bar = click.progressbar(length=len(records), label="checking", file=sys.stderr) \
             if tty else None
@@ -217,7 +208,7 @@ def register(group: click.Group) -> None:
 
         records: list[ScanRecord] = []
         for f in files:
-            records.extend(read_records(_read(f).decode("utf-8")))
+            records.extend(read_records(read_input(f).decode("utf-8")))
         index = QualityIndex(index_path)
         try:
             index.clear()
@@ -239,7 +230,7 @@ def register(group: click.Group) -> None:
         """Load a sealed/expunged/purged list (the daily batch file) into the index."""
         from clets.quality.index import QualityIndex, read_sealed_list
 
-        pairs = read_sealed_list(_read(list_file).decode("utf-8").splitlines(), list_file)
+        pairs = read_sealed_list(read_input(list_file).decode("utf-8").splitlines(), list_file)
         index = QualityIndex(index_path)
         try:
             n = index.load_sealed(pairs, list_file, replace=replace)
