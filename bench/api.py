@@ -168,12 +168,7 @@ def main() -> None:
             port, api_port = sb.free_port(), sb.free_port()
             cfg = Path(tmp) / "bench.toml"
             cfg.write_text(config(Path(tmp) / "journal.db", port, api_port, urls))
-            cmd = [*sb.CLETS, "run", str(cfg)]
-            if args.profile:
-                cmd = [sys.executable, "-c",
-                       "import cProfile, sys; from clets.cli import main; "
-                       f"sys.argv = ['clets', 'run', {str(cfg)!r}]; "
-                       f"cProfile.run('main()', {args.profile!r})"]
+            cmd = sb.run_command(cfg, args.profile)
             switch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                       text=True)
             procs.append(switch)

@@ -38,6 +38,16 @@ from pathlib import Path
 from typing import Any
 
 CLETS = [sys.executable, "-c", "from clets.cli import main; main()"]
+
+
+def run_command(cfg: Path, profile: str | None = None) -> list[str]:
+    """``clets run CFG``, under cProfile into ``profile`` when one is named."""
+    if not profile:
+        return [*CLETS, "run", str(cfg)]
+    return [sys.executable, "-c",
+            "import cProfile, sys; from clets.cli import main; "
+            f"sys.argv = ['clets', 'run', {str(cfg)!r}]; "
+            f"cProfile.run('main()', {profile!r})"]
 DESTS = ("WPS", "NCIC", "CARPOS")
 CONTROL_RE = re.compile(rb'"control": "([^"]*)"')
 
@@ -358,12 +368,7 @@ def run_variant(args: argparse.Namespace, variant: dict[str, Any], sim: subproce
         cfg.write_text(switch_config(tmp / f"journal-{variant['name']}.db", switch_port, urls,
                                      variant["journal_format"], variant["commit_delay"],
                                      variant["commit_thread"], metrics_port))
-        cmd = [*CLETS, "run", str(cfg)]  # the daemon logs no per-message lines
-        if args.profile:
-            cmd = [sys.executable, "-c",
-                   "import cProfile, sys; from clets.cli import main; "
-                   f"sys.argv = ['clets', 'run', {str(cfg)!r}]; "
-                   f"cProfile.run('main()', {args.profile!r})"]
+        cmd = run_command(cfg, args.profile)  # the daemon logs no per-message lines
         switch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   text=True)
         procs.append(switch)
