@@ -121,7 +121,8 @@ def main() -> None:
     found = int(y.sum())
     link: dict[str, object] = {"true_pairs": len(truth),
                                "pair_completeness": round(found / len(truth), 4)}
-    for name, m in (("all_fields", model), ("name_dob", model.restricted(L.NAME_DOB))):
+    for name, m in (("all_fields", model),
+                    ("name_dob", model.restricted(L.NAME_DOB).tuned(gammas))):
         w = m.weights_of(gammas)
         sel = w >= m.match_weight
         p, r, f1 = pr(int((sel & y).sum()), int(sel.sum()), len(truth))
@@ -134,7 +135,8 @@ def main() -> None:
         f = np.where(prec + rec > 0, 2 * prec * rec / np.maximum(prec + rec, 1e-12), 0)
         ok = prec >= 0.98
         best98 = float(f[ok].max()) if ok.any() else 0.0
-        link[name] = {"match": {"precision": round(p, 4), "recall": round(r, 4),
+        link[name] = {"match_p": m.match_p,
+                      "match": {"precision": round(p, 4), "recall": round(r, 4),
                                 "f1": round(f1, 4)},
                       "review": {"precision": round(rp, 4), "recall": round(rr, 4)},
                       "best_f1_at_precision_0.98": round(best98, 4)}

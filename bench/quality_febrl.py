@@ -57,13 +57,17 @@ def score(feats: list[L.Features], truth: set[tuple[int, int]], na: int | None
     if na is not None:  # the prior of a two-file link is over na * nb pairs, not n(n-1)/2
         n = len(feats)
         model = L.Model(model.fields, model.m, model.u,
-                        min(0.5, model.prior * (n * (n - 1) / 2) / (na * (n - na))))
+                        min(0.5, model.prior * (n * (n - 1) / 2) / (na * (n - na)))
+                        ).tuned(gammas)
     y = np.asarray([(int(i), int(j)) in truth for i, j in pairs.tolist()])
     out: dict[str, object] = {"records": len(feats), "true_links": len(truth),
                               "pair_completeness": round(int(y.sum()) / len(truth), 4)}
-    for name, m in (("name_dob_ssn", model), ("name_dob", model.restricted(L.NAME_DOB))):
+    # a name + DOB model's match threshold is chosen from its own posteriors, as a file of
+    # names and DOBs alone would have it
+    for name, m in (("name_dob_ssn", model),
+                    ("name_dob", model.restricted(L.NAME_DOB).tuned(gammas))):
         w = m.weights_of(gammas)
-        res: dict[str, object] = {}
+        res: dict[str, object] = {"match_p": m.match_p}
         for label, thr in (("match", m.match_weight), ("review", m.review_weight)):
             sel = w >= thr
             tp = int((sel & y).sum())

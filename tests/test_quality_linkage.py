@@ -37,7 +37,7 @@ def test_linkage_beats_ncic_rule_on_a_labelled_population() -> None:
     gammas = L.comparison_matrix(feats, pairs)
     model = L.learn(feats, pairs=pairs, gammas=gammas)
     y = np.asarray([tuple(x) in truth for x in pairs.tolist()])
-    for m, min_recall in ((model, 0.9), (model.restricted(L.NAME_DOB), 0.85)):
+    for m, min_recall in ((model, 0.9), (model.restricted(L.NAME_DOB).tuned(gammas), 0.85)):
         w = m.weights_of(gammas)
         sel = w >= m.match_weight
         precision, recall = (sel & y).sum() / sel.sum(), (sel & y).sum() / len(truth)

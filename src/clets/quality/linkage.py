@@ -37,6 +37,7 @@ __all__ = [
     "Features",
     "Model",
     "block_keys",
+    "blocked_pairs",
     "candidate_pairs",
     "compare",
     "comparison_matrix",
@@ -53,6 +54,7 @@ Matrix = npt.NDArray[np.int8]
 FIELDS: dict[str, tuple[str, ...]] = {
     "surname": ("exact", "typo", "phonetic", "close", "differs"),
     "given": ("exact", "nickname", "typo", "phonetic", "close", "initial", "differs"),
+    # one_digit: one digit mistyped, or two adjacent digits transposed
     "dob": ("exact", "day_month_swapped", "one_digit", "year_1", "differs"),
     "middle": ("agree", "differs"),
     "sex": ("agree", "differs"),
@@ -63,6 +65,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
 #: the fields of a name + date-of-birth search (what NCIC's rule sees)
 NAME_DOB = ("surname", "given", "dob")
 TYPO_JW = 0.93
+#: the expected precision (mean posterior) of the pairs called matches that the match
+#: threshold is chosen for (``Model.tuned``): the issue's target, 0.98
+MATCH_PRECISION = 0.98
+#: the lowest match threshold (posterior) ``Model.tuned`` chooses
+MATCH_P_FLOOR = 0.7
 CLOSE_JW = 0.85
 
 
@@ -208,12 +215,49 @@ def _incomplete(f: Features) -> bool:
     return not (f.dob and f.last and f.first)
 
 
-def candidate_pairs(feats: Sequence[Features], max_block: int = 400) -> npt.NDArray[np.int64]:
-    """Candidate pairs ``(i, j)``, i < j, of records sharing a blocking key (n × 2 array).
+#: blocks larger than this are not paired whole: each record is paired with its
+#: ``WINDOW`` neighbours in name order within the block (sorted neighbourhood)
+MAX_BLOCK = 100
+WINDOW = 12
+#: a block of the missing-field keys larger than this is skipped
+MAX_OPEN_BLOCK = 4000
 
-    A block larger than ``max_block`` (a very common name in one year) is skipped for that
-    key: its pairs come from the other keys.  Vectorized per block size."""
+
+def kind_bit(letter: str) -> int:
+    """The bit of a blocking key's kind (its first letter) in a pair's kind mask."""
+    return 1 << (ord(letter) - ord("a"))
+
+
+def _name_order(feats: Sequence[Features]) -> npt.NDArray[np.int64]:
+    """Each record's rank in the order of its two names (sorted, so that first and last
+    swapped sort together) then its DOB: within a large block, a true match (names nearly
+    the same) sits next to its record."""
+    keys = [" ".join(sorted((f.last, f.first))) + " " + f.dob for f in feats]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(keys), dtype=np.int64)
+    return rank
+
+
+def candidate_pairs(feats: Sequence[Features], max_block: int = MAX_BLOCK,
+                    window: int = WINDOW) -> npt.NDArray[np.int64]:
+    """Candidate pairs ``(i, j)``, i < j, of records sharing a blocking key (n × 2 array)."""
+    return blocked_pairs(feats, max_block, window)[0]
+
+
+def blocked_pairs(feats: Sequence[Features], max_block: int = MAX_BLOCK, window: int = WINDOW
+                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+    """Candidate pairs ``(i, j)``, i < j, sorted, and for each the mask of the kinds of the
+    keys its records share (``kind_bit``; the learning sessions select pairs by it).
+
+    Bounded per block, so that the number of pairs grows with the file, not with the
+    square of a common name's count: a block of at most ``max_block`` records gives all its
+    pairs; a larger one (a common name in one year, a name alone in a large file) pairs
+    each record with its ``window`` next in name order (sorted neighbourhood, Hernández &
+    Stolfo), as users of Splink and recordlinkage cap their blocking rules.  Vectorised:
+    the work is sorts and array slices, not a loop over pairs."""
     n = len(feats)
+    letters: list[int] = []
     codes: dict[str, int] = {}
     rec_idx: list[int] = []
     key_idx: list[int] = []
@@ -222,53 +266,119 @@ def candidate_pairs(feats: Sequence[Features], max_block: int = 400) -> npt.NDAr
     okey: list[int] = []
     for i, f in enumerate(feats):
         for k in block_keys(f):
+            c = codes.get(k)
+            if c is None:
+                c = codes[k] = len(codes)
+                letters.append(ord(k[0]) - 97)
             rec_idx.append(i)
-            key_idx.append(codes.setdefault(k, len(codes)))
+            key_idx.append(c)
         for k in open_keys(f):
             orec.append(i)
             okey.append(ocodes.setdefault(k, len(ocodes)))
-    pairs = _pairs_from_keys(np.asarray(rec_idx, dtype=np.int64),
-                             np.asarray(key_idx, dtype=np.int64), n, max_block)
+    del codes
+    rank = _name_order(feats)
+    kbits = np.left_shift(1, np.asarray(letters, dtype=np.int32)).astype(np.int32)
+    rec_a = np.asarray(rec_idx, dtype=np.int64)
+    key_a = np.asarray(key_idx, dtype=np.int64)
+    del rec_idx, key_idx
+    a, b, bits = _pairs_from_keys(rec_a, key_a, rank, max_block, window)
+    parts = [(a, b, kbits[bits])]
     incomplete = np.asarray([_incomplete(f) for f in feats], dtype=bool)
-    if not incomplete.any():
-        return pairs
-    # records missing a field pair with their surname's block, whatever its size (few
-    # records miss one): only pairs with such a record are kept
-    orec_a = np.asarray(orec, dtype=np.int64)
-    keep = np.isin(np.asarray(okey, dtype=np.int64),
-                   np.unique(np.asarray(okey, dtype=np.int64)[incomplete[orec_a]]))
-    extra = _pairs_from_keys(orec_a[keep], np.asarray(okey, dtype=np.int64)[keep], n,
-                             max_block * 10)
-    extra = extra[incomplete[extra[:, 0]] | incomplete[extra[:, 1]]]
-    if not len(extra):
-        return pairs
-    both = np.concatenate([pairs, extra])
-    codes_ = np.unique(both[:, 0] * n + both[:, 1])
-    return np.stack([codes_ // n, codes_ % n], axis=1)
+    if incomplete.any():
+        # a record missing a field pairs with every record of its names' Soundex blocks (few
+        # records miss one): only pairs with such a record, so the work is the incomplete
+        # records times their blocks, not the blocks' squares
+        oa, ob = _open_pairs(np.asarray(orec, dtype=np.int64),
+                             np.asarray(okey, dtype=np.int64), incomplete)
+        parts.append((oa, ob, np.full(len(oa), kind_bit("o"), dtype=np.int32)))
+    return _merge(parts, n)
 
 
-def _pairs_from_keys(rec: npt.NDArray[np.int64], key: npt.NDArray[np.int64], n: int,
-                     max_block: int) -> npt.NDArray[np.int64]:
+def _merge(parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                             npt.NDArray[np.int32]]], n: int
+           ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+    """Unique pairs (i < j) and the OR of the kind bits of their copies."""
+    a = np.concatenate([p[0] for p in parts])
+    b = np.concatenate([p[1] for p in parts])
+    bits = np.concatenate([p[2] for p in parts])
+    keep = a != b
+    lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+    code = lo * n + hi
+    bits = bits[keep]
+    del a, b, lo, hi, keep
+    if code.size == 0:
+        return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.int32)
+    order = np.argsort(code, kind="stable")
+    code, bits = code[order], bits[order]
+    first = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    mask = np.bitwise_or.reduceat(bits, first).astype(np.int32)
+    code = code[first]
+    return np.stack([code // n, code % n], axis=1), mask
+
+
+def _pairs_from_keys(rec: npt.NDArray[np.int64], key: npt.NDArray[np.int64],
+                     rank: npt.NDArray[np.int64], max_block: int, window: int
+                     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                                npt.NDArray[np.int64]]:
+    """Pairs ``(a, b, key)`` of records sharing a key: all pairs of a block up to
+    ``max_block`` records, each record's ``window`` next (in ``rank`` order) in a larger
+    one."""
+    empty = np.empty(0, dtype=np.int64)
     if rec.size == 0:
-        return np.empty((0, 2), dtype=np.int64)
-    order = np.lexsort((rec, key))
+        return empty, empty, empty
+    order = np.lexsort((rank[rec], key))
     rec, key = rec[order], key[order]
+    del order
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     sizes = np.diff(np.r_[starts, key.size])
-    chunks = []
+    pa, pb, pk = [], [], []
     for s in np.unique(sizes):
         if s < 2 or s > max_block:
             continue
         st = starts[sizes == s]
         members = rec[st[:, None] + np.arange(s)[None, :]]  # (groups, s)
-        a, b = np.triu_indices(int(s), 1)
-        chunks.append(np.stack([members[:, a].ravel(), members[:, b].ravel()], axis=1))
-    if not chunks:
-        return np.empty((0, 2), dtype=np.int64)
-    pairs = np.concatenate(chunks)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    codes = np.unique(pairs[:, 0] * n + pairs[:, 1])
-    return np.stack([codes // n, codes % n], axis=1)
+        i, j = np.triu_indices(int(s), 1)
+        pa.append(members[:, i].ravel())
+        pb.append(members[:, j].ravel())
+        pk.append(np.repeat(key[st], len(i)))
+    big = np.repeat(sizes > max_block, sizes)
+    if big.any():
+        idx = np.flatnonzero(big)
+        for d in range(1, window + 1):
+            x, y = idx[:-d], idx[d:]
+            same = key[x] == key[y]
+            pa.append(rec[x[same]])
+            pb.append(rec[y[same]])
+            pk.append(key[x[same]])
+    if not pa:
+        return empty, empty, empty
+    return np.concatenate(pa), np.concatenate(pb), np.concatenate(pk)
+
+
+def _open_pairs(rec: npt.NDArray[np.int64], key: npt.NDArray[np.int64],
+                incomplete: npt.NDArray[np.bool_]
+                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Pairs of each incomplete record with every other record of its open-key blocks (a
+    block over ``MAX_OPEN_BLOCK`` records is skipped)."""
+    empty = np.empty(0, dtype=np.int64)
+    if rec.size == 0:
+        return empty, empty
+    order = np.lexsort((rec, key))
+    rec, key = rec[order], key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    sizes = np.diff(np.r_[starts, key.size])
+    block_of = np.repeat(np.arange(len(starts)), sizes)
+    ok = (sizes >= 2) & (sizes <= MAX_OPEN_BLOCK)
+    inc = np.flatnonzero(incomplete[rec] & ok[block_of])
+    if inc.size == 0:
+        return empty, empty
+    # each incomplete record's position repeated once per member of its block
+    blk = block_of[inc]
+    counts = sizes[blk]
+    src = np.repeat(inc, counts)
+    offs = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    dst = starts[np.repeat(blk, counts)] + offs
+    return rec[src], rec[dst]
 
 
 def ncic_rule_pairs(feats: Sequence[Features]) -> npt.NDArray[np.int64]:
@@ -280,9 +390,12 @@ def ncic_rule_pairs(feats: Sequence[Features]) -> npt.NDArray[np.int64]:
         if f.sx_last and f.dob:
             rec_idx.append(i)
             key_idx.append(codes.setdefault(f"{f.sx_last}{f.dob}", len(codes)))
-    pairs = _pairs_from_keys(np.asarray(rec_idx, dtype=np.int64),
-                             np.asarray(key_idx, dtype=np.int64), len(feats), 10 ** 6)
-    keep = [k for k, (i, j) in enumerate(pairs)
+    n = len(feats)
+    a, b, _ = _pairs_from_keys(np.asarray(rec_idx, dtype=np.int64),
+                               np.asarray(key_idx, dtype=np.int64),
+                               np.zeros(n, dtype=np.int64), 10 ** 6, 0)
+    pairs, _ = _merge([(a, b, np.zeros(len(a), dtype=np.int32))], n)
+    keep = [k for k, (i, j) in enumerate(pairs.tolist())
             if not (feats[i].sex and feats[j].sex and feats[i].sex != feats[j].sex)]
     return pairs[keep]
 
@@ -324,9 +437,10 @@ def _dob_level(a: str, b: str) -> int:
         return 0
     if a[:4] == b[:4] and a[4:6] == b[6:8] and a[6:8] == b[4:6]:
         return 1
-    diff = sum(x != y for x, y in zip(a, b, strict=True))
-    if diff == 1:
-        return 2
+    diff = [k for k in range(8) if a[k] != b[k]]
+    if len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                          and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]):
+        return 2  # one digit mistyped, or two adjacent digits transposed (1945 -> 1954)
     if a[4:] == b[4:] and abs(int(a[:4]) - int(b[:4])) == 1:
         return 3
     return 4
@@ -361,11 +475,14 @@ def compare(a: Features, b: Features) -> tuple[int, ...]:
             if s2 + g2 < s1 + g1:
                 s1, g1 = s2, g2
         surname, given = s1, g1
-    else:
+    else:  # a name missing on a side: the other is still compared (FEBRL's copies lose one)
         surname = _surname_level(a.last, b.last, (a.sx_last, a.ny_last, a.mp_last),
                                  (b.sx_last, b.ny_last, b.mp_last)) if a.last and b.last \
             else -1
-        given = -1
+        given = _given_level(a.first, b.first, a.canon_first, b.canon_first,
+                             (a.sx_first, a.ny_first, a.mp_first),
+                             (b.sx_first, b.ny_first, b.mp_first)) if a.first and b.first \
+            else -1
     dob = _dob_level(a.dob, b.dob) if a.dob and b.dob else -1
     middle = -1 if not (a.middle and b.middle) else (0 if a.middle == b.middle else 1)
     sex = -1 if not (a.sex and b.sex) or "U" in (a.sex, b.sex) else int(a.sex != b.sex)
@@ -383,10 +500,9 @@ def weight_bound(model: Model, a: Features, b: Features) -> float:
     bound reaches the match weight -- most candidates share a name key but not the DOB."""
     w = model.weights
     total = 0.0
-    names = bool(a.last and b.last)
-    if names and "surname" in w:
+    if a.last and b.last and "surname" in w:
         total += max(w["surname"])
-    if names and a.first and b.first and "given" in w:
+    if a.first and b.first and "given" in w:
         total += max(w["given"])
     if a.dob and b.dob and "dob" in w:
         total += w["dob"][_dob_level(a.dob, b.dob)]
@@ -477,6 +593,34 @@ class Model:
         return Model(keep, {f: self.m[f] for f in keep}, {f: self.u[f] for f in keep},
                      self.prior, self.match_p, self.review_p)
 
+    def tuned(self, gammas: Matrix, precision: float = MATCH_PRECISION) -> Model:
+        """The same model with its match threshold chosen from its own posteriors: the
+        lowest ``match_p`` (``MATCH_P_FLOOR`` to 0.99, by 0.01) at which the pairs it would
+        call matches have a mean posterior -- the model's expected precision, no labels --
+        of at least ``precision``.
+
+        Why: a fixed posterior (0.9) leaves every true match between 0.5 and 0.9 below the
+        line although the model finds it more likely a match than not; where the file's
+        matches are clear the line can come down, where many pairs are doubtful it stays
+        up.  Never below ``MATCH_P_FLOOR`` (0.7): the model's posteriors are not exact (its
+        fields are not independent), and below 0.7 a clump of doubtful pairs -- twins,
+        common names with one DOB -- could enter at once (measured: on a small synthetic
+        file name + DOB precision fell to 0.978 at 0.5, and to 0.967-0.990 on FEBRL1-3;
+        docs/quality.md).  ``gammas``: the file's candidate pairs (a uniform sample will
+        do)."""
+        match_p = self.match_p
+        if len(gammas):
+            p = np.sort(np.asarray(self.probability(self.weights_of(gammas))))[::-1]
+            mean = np.cumsum(p) / np.arange(1, len(p) + 1)
+            for t in np.round(np.arange(0.99, MATCH_P_FLOOR - 0.005, -0.01), 2).tolist():
+                k = int(np.searchsorted(-p, -t, side="right"))  # pairs with p >= t
+                if k == 0:
+                    continue
+                if mean[k - 1] < precision:
+                    break
+                match_p = t
+        return Model(self.fields, self.m, self.u, self.prior, match_p, self.review_p)
+
     def to_dict(self) -> dict[str, Any]:
         return {"fields": list(self.fields), "m": self.m, "u": self.u, "prior": self.prior,
                 "match_p": self.match_p, "review_p": self.review_p}
@@ -495,22 +639,10 @@ SESSIONS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 )
 
 
-def pair_key_kinds(feats: Sequence[Features], pairs: npt.NDArray[np.int64]) -> list[str]:
-    """For each pair, the kinds (first letters) of the blocking keys its records share."""
-    cache: dict[int, set[str]] = {}
-
-    def keys(i: int) -> set[str]:
-        k = cache.get(i)
-        if k is None:
-            k = cache[i] = set(block_keys(feats[i]))
-        return k
-
-    return ["".join(sorted({k[0] for k in keys(i) & keys(j)})) for i, j in pairs.tolist()]
-
-
-def fit_sessions(gammas: Matrix, kinds: Sequence[str], random_gammas: Matrix,
+def fit_sessions(gammas: Matrix, kinds: npt.NDArray[np.int32], random_gammas: Matrix,
                  fields: Iterable[str] = tuple(FIELDS), iterations: int = 40,
-                 n_records: int | None = None, learn_u: bool = False) -> Model:
+                 n_records: int | None = None, learn_u: bool = False,
+                 scale: float = 1.0) -> Model:
     """m by EM per session with u fixed from random pairs (Splink's way); then the prior.
 
     The prior is the probability that two records *drawn at random* are a match, as u is
@@ -518,13 +650,16 @@ def fit_sessions(gammas: Matrix, kinds: Sequence[str], random_gammas: Matrix,
     pairs (all matches are assumed blocked together) over all n(n-1)/2 pairs, found as the
     fixed point M = sum of the candidates' posteriors at prior M / (n(n-1)/2).  With
     ``learn_u`` (not the default, measured worse) u is then re-learned on the candidates.
+    ``kinds``: each pair's mask of shared key kinds (``blocked_pairs``).  ``gammas`` may be
+    a uniform sample of the candidates, ``scale`` times fewer: the expected number of
+    matches is then the sample's times ``scale``.
     """
     fields = tuple(fields)
     base = fit(gammas[:0], fields, random_gammas=random_gammas, iterations=0)
     m = dict(base.m)
     learned: dict[str, list[list[float]]] = {}
     for letters, excluded, targets in SESSIONS:
-        sel = np.asarray([any(c in k for c in letters) for k in kinds], dtype=bool)
+        sel = (kinds & sum(kind_bit(c) for c in letters)) != 0
         if sel.sum() < 50:
             continue
         use = tuple(f for f in fields if f not in excluded)
@@ -543,16 +678,16 @@ def fit_sessions(gammas: Matrix, kinds: Sequence[str], random_gammas: Matrix,
     n = n_records or int(gammas.shape[0] ** 0.5) + 2
     total = n * (n - 1) / 2
     w = model.weights_of(gammas)
-    matches = max(1.0, len(w) * 0.1)
+    matches = max(1.0, len(w) * scale * 0.1)
     for _ in range(200):
         lam = min(max(matches / total, 1e-12), 0.5)
         post = 1.0 / (1.0 + np.power(2.0, -np.clip(w + _logit2(lam), -60, 60)))
-        new = float(post.sum())
+        new = float(post.sum()) * scale
         if abs(new - matches) < 1e-3 * max(1.0, matches):
             matches = new
             break
         matches = new
-    return Model(fields, m, base.u, min(max(matches / total, 1e-12), 0.5))
+    return Model(fields, m, base.u, min(max(matches / total, 1e-12), 0.5)).tuned(gammas)
 
 
 def _logit2(p: float) -> float:
@@ -616,19 +751,51 @@ def fit(gammas: Matrix, fields: Iterable[str] = tuple(FIELDS), *, random_gammas:
     return Model(fields, m, u, lam)
 
 
+#: EM learns from at most this many candidate pairs, drawn at random: the weights converge
+#: long before all pairs of a large file are seen (Splink samples too)
+EM_SAMPLE = 400_000
+
+
 def learn(feats: Sequence[Features], fields: Iterable[str] = tuple(FIELDS), *, seed: int = 1,
           random_pairs: int = 200_000, pairs: npt.NDArray[np.int64] | None = None,
-          gammas: Matrix | None = None) -> Model:
-    """A model learned from a file's own records, without labels: blocking, comparison,
-    u from random pairs, m by EM per session, then u and λ on the candidates."""
-    if pairs is None:
-        pairs = candidate_pairs(feats)
-    if gammas is None:
-        gammas = comparison_matrix(feats, pairs)
-    rng = np.random.default_rng(seed)
+          gammas: Matrix | None = None, kinds: npt.NDArray[np.int32] | None = None,
+          sample: int = EM_SAMPLE) -> Model:
+    """A model learned from a file's own records, without labels: blocking, u from random
+    pairs, m by EM per session on a sample of at most ``sample`` candidate pairs, then λ.
+
+    ``pairs`` (sorted, as ``blocked_pairs`` gives them; a subset will do) and their
+    ``gammas`` may be given when the caller has them; the kinds of given pairs without
+    ``kinds`` are found by blocking again."""
     n = len(feats)
+    if pairs is None:
+        pairs, kinds = blocked_pairs(feats)
+    elif kinds is None:
+        kinds = pair_kinds(feats, pairs)
+    assert kinds is not None
+    rng = np.random.default_rng(seed)
+    scale = 1.0
+    if len(pairs) > sample:
+        pick = np.sort(rng.choice(len(pairs), size=sample, replace=False))
+        scale = len(pairs) / sample
+        kinds = kinds[pick]
+        gammas = gammas[pick] if gammas is not None else comparison_matrix(feats, pairs[pick])
+    elif gammas is None:
+        gammas = comparison_matrix(feats, pairs)
     rand = rng.integers(0, n, (min(random_pairs, n * 20), 2)) if n > 1 else \
         np.empty((0, 2), dtype=np.int64)
     rand = rand[rand[:, 0] != rand[:, 1]]
-    return fit_sessions(gammas, pair_key_kinds(feats, pairs),
-                        comparison_matrix(feats, rand), fields, n_records=n)
+    return fit_sessions(gammas, kinds, comparison_matrix(feats, rand), fields, n_records=n,
+                        scale=scale)
+
+
+def pair_kinds(feats: Sequence[Features], pairs: npt.NDArray[np.int64]
+               ) -> npt.NDArray[np.int32]:
+    """The kind masks of ``pairs`` (candidate pairs of ``feats``), by blocking again."""
+    n = len(feats)
+    allp, allk = blocked_pairs(feats)
+    codes = allp[:, 0] * n + allp[:, 1]
+    want = np.minimum(pairs[:, 0], pairs[:, 1]) * n + np.maximum(pairs[:, 0], pairs[:, 1])
+    at = np.clip(np.searchsorted(codes, want), 0, max(len(codes) - 1, 0))
+    if not len(codes):
+        return np.zeros(len(pairs), dtype=np.int32)
+    return np.where(codes[at] == want, allk[at], 0).astype(np.int32)

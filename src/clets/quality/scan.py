@@ -28,7 +28,7 @@ from clets.model.types import Case, License, Name, Person, Record, Vehicle
 
 from .catalogue import Check, Flag, catalogue
 from .crossrecord import record_numbers, same_person, stale_flags
-from .linkage import Features, Model, candidate_pairs, comparison_matrix, features, learn
+from .linkage import Features, Model, blocked_pairs, comparison_matrix, features, learn
 from .rules import Subject, check_subject
 
 __all__ = ["CSV_COLUMNS", "ScanRecord", "ScanResult", "read_records", "scan"]
@@ -233,12 +233,12 @@ def scan(records: Sequence[ScanRecord], today: _dt.date, *,
     result = ScanResult(list(records), flags, [], model)
     if len(feats) < 2:
         return result
-    pairs = candidate_pairs(feats)
+    pairs, kinds = blocked_pairs(feats)
     say("blocking", len(pairs))
     gammas = _parallel_compare(feats, pairs, jobs)
     say("comparing", len(pairs))
     if model is None:
-        model = learn(feats, pairs=pairs, gammas=gammas)
+        model = learn(feats, pairs=pairs, gammas=gammas, kinds=kinds)
     weights = model.weights_of(gammas)
     result.model, result.weights, result.candidate_pairs = model, weights, len(pairs)
     result.pairs, result.gammas, result.person_positions = pairs, gammas, positions
