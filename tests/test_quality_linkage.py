@@ -4,6 +4,8 @@ NCIC's rule (Soundex surname + exact DOB) misses, at high precision."""
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clets.model.types import Name, Person
 from clets.quality import linkage as L
@@ -25,6 +27,13 @@ def test_levels_of_the_usual_errors() -> None:
     assert levels(dob="1981-03-11")[2] == 2  # one digit (the year's last)
     assert levels(dob="1979-03-11")[2] == 3  # a year off
     assert levels(first="MARY")[1] == 6
+    assert levels(dob="1908-03-11")[2] == 2  # two adjacent digits transposed
+    assert levels(dob="1980-03-41")[2] == 2  # one digit
+    assert levels(dob="1908-03-12")[2] == 4  # a transposition and a typo: differs
+    # a surname missing on one side: the given name is still compared
+    alone = L.features(Person(name=Name(None, "BOB"), dob="1980-03-11"))
+    assert L.compare(base, alone)[:3] == (-1, 1, 0)
+    assert L.compare(alone, base)[:3] == (-1, 1, 0)
 
 
 def test_linkage_beats_ncic_rule_on_a_labelled_population() -> None:
@@ -71,3 +80,97 @@ def test_weight_bound_is_never_below_the_weight() -> None:
             assert L.weight_bound(m, a, b) >= m.weight(L.compare(a, b)) - 1e-9, (a, b)
             checked += 1
     assert checked > 10000
+
+
+_NAMES = ("SMITH", "SMYTH", "JONES", "JOHN", "JON", "ANN", "ANNA", "LEE", "")
+_DOBS = ("1980-03-11", "1980-11-03", "1981-03-11", "1980-03-12", None)
+
+
+@st.composite
+def _people(draw: st.DrawFn) -> list[L.Features]:
+    """Few names and DOBs, so that blocks collide and some outgrow a small max_block."""
+    n = draw(st.integers(2, 40))
+    out = []
+    for _ in range(n):
+        last, first = draw(st.sampled_from(_NAMES)), draw(st.sampled_from(_NAMES))
+        out.append(L.features(Person(name=Name(last or None, first or None),
+                                     dob=draw(st.sampled_from(_DOBS)))))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(_people(), st.integers(2, 6), st.integers(1, 4))
+def test_blocked_pairs_bounded_and_complete(feats: list[L.Features], max_block: int,
+                                            window: int) -> None:
+    """Every pair of a block up to ``max_block`` records is a candidate; a larger block
+    gives each record at most ``window`` next; every candidate shares a key (or an open key
+    with a record missing a field) and carries the kinds of the small blocks it shares."""
+    pairs, kinds = L.blocked_pairs(feats, max_block, window)
+    assert len(pairs) == len(kinds)
+    keys = [set(L.block_keys(f)) for f in feats]
+    opens = [set(L.open_keys(f)) for f in feats]
+    size: dict[str, int] = {}
+    for ks in keys:
+        for k in ks:
+            size[k] = size.get(k, 0) + 1
+    got = {(int(i), int(j)): int(b) for (i, j), b in zip(pairs.tolist(), kinds.tolist(),
+                                                         strict=True)}
+    assert all(i < j for i, j in got) and len(got) == len(pairs)
+    assert pairs.tolist() == sorted(pairs.tolist())
+    big_pairs = 0
+    for i in range(len(feats)):
+        for j in range(i + 1, len(feats)):
+            shared = keys[i] & keys[j]
+            small = {k for k in shared if size[k] <= max_block}
+            if small:
+                assert (i, j) in got, (i, j, small)
+                for k in small:
+                    assert got[(i, j)] & L.kind_bit(k[0])
+            if (i, j) in got:
+                incomplete = not (feats[i].dob and feats[i].last and feats[i].first) or \
+                    not (feats[j].dob and feats[j].last and feats[j].first)
+                assert shared or (incomplete and opens[i] & opens[j]), (i, j)
+                if not small and shared:
+                    big_pairs += 1
+    # pairs from large blocks only: at most window per record per key
+    assert big_pairs <= len(feats) * window * max(1, len(size))
+
+
+def test_learning_on_a_sample_agrees_with_learning_on_all() -> None:
+    """EM on a random sample of the candidate pairs decides as EM on all of them: the
+    weights converge long before every pair is seen."""
+    pop = generate(Spec(size=6000, seed=7))
+    feats = [L.features(r.record.person) for r in pop.records if r.record.person]
+    pairs, kinds = L.blocked_pairs(feats)
+    gammas = L.comparison_matrix(feats, pairs)
+    full = L.learn(feats, pairs=pairs, gammas=gammas, kinds=kinds)
+    part = L.learn(feats, pairs=pairs, gammas=gammas, kinds=kinds, sample=len(pairs) // 4)
+    assert abs(np.log10(part.prior) - np.log10(full.prior)) < 0.2
+    same = (full.weights_of(gammas) >= full.match_weight) == \
+        (part.weights_of(gammas) >= part.match_weight)
+    assert same.mean() >= 0.995, same.mean()
+    # kinds found again from the pairs alone are those blocking gave
+    assert (L.pair_kinds(feats, pairs[::7]) == kinds[::7]).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-1, 4), st.integers(-1, 6), st.integers(-1, 4)),
+                min_size=1, max_size=300),
+       st.floats(0.5, 0.999))
+def test_tuned_threshold_keeps_the_expected_precision(rows: list[tuple[int, int, int]],
+                                                      precision: float) -> None:
+    """The chosen match threshold lies in [floor, 0.99]; the pairs at or above it have a mean
+    posterior of at least the precision asked (or it is 0.99); a higher precision never
+    gives a lower threshold."""
+    from clets.quality.search import default_model
+
+    model = default_model().restricted(L.NAME_DOB)
+    gammas = np.zeros((len(rows), len(L.FIELDS)), dtype=np.int8) - 1
+    gammas[:, :3] = np.asarray(rows, dtype=np.int8)
+    t = model.tuned(gammas, precision)
+    assert L.MATCH_P_FLOOR <= t.match_p <= 0.99
+    p = np.asarray(t.probability(t.weights_of(gammas)))
+    sel = p >= t.match_p
+    if t.match_p < 0.99 and sel.any():
+        assert p[sel].mean() >= precision - 1e-9
+    assert model.tuned(gammas, min(0.999, precision + 0.01)).match_p >= t.match_p

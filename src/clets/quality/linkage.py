@@ -265,7 +265,7 @@ def blocked_pairs(feats: Sequence[Features], max_block: int = MAX_BLOCK, window:
     orec: list[int] = []
     okey: list[int] = []
     for i, f in enumerate(feats):
-        for k in block_keys(f):
+        for k in dict.fromkeys(block_keys(f)):  # once per record (SMITH SMITH: one r key)
             c = codes.get(k)
             if c is None:
                 c = codes[k] = len(codes)
@@ -612,11 +612,10 @@ class Model:
         if len(gammas):
             p = np.sort(np.asarray(self.probability(self.weights_of(gammas))))[::-1]
             mean = np.cumsum(p) / np.arange(1, len(p) + 1)
+            match_p = 0.99
             for t in np.round(np.arange(0.99, MATCH_P_FLOOR - 0.005, -0.01), 2).tolist():
                 k = int(np.searchsorted(-p, -t, side="right"))  # pairs with p >= t
-                if k == 0:
-                    continue
-                if mean[k - 1] < precision:
+                if k and mean[k - 1] < precision:
                     break
                 match_p = t
         return Model(self.fields, self.m, self.u, self.prior, match_p, self.review_p)
