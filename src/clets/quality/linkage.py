@@ -217,8 +217,8 @@ def _incomplete(f: Features) -> bool:
 
 #: blocks larger than this are not paired whole: each record is paired with its
 #: ``WINDOW`` neighbours in name order within the block (sorted neighbourhood)
-MAX_BLOCK = 100
-WINDOW = 12
+MAX_BLOCK = 50
+WINDOW = 10
 #: a block of the missing-field keys larger than this is skipped
 MAX_OPEN_BLOCK = 4000
 

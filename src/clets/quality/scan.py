@@ -239,6 +239,7 @@ def scan(records: Sequence[ScanRecord], today: _dt.date, *,
     say("comparing", len(pairs))
     if model is None:
         model = learn(feats, pairs=pairs, gammas=gammas, kinds=kinds)
+        say("learning", 0)
     weights = model.weights_of(gammas)
     result.model, result.weights, result.candidate_pairs = model, weights, len(pairs)
     result.pairs, result.gammas, result.person_positions = pairs, gammas, positions
