@@ -82,6 +82,36 @@ def test_weight_bound_is_never_below_the_weight() -> None:
     assert checked > 10000
 
 
+def test_dob_shortlist_keeps_every_pair_that_can_match() -> None:
+    """The inline search reads from the index only records whose DOB is on the shortlist
+    (or that have no DOB, or share an identifier exactly): every pair at or above the match
+    weight must pass, whatever the model."""
+    from clets.quality.search import default_model
+
+    pop = generate(Spec(size=3000, seed=6))
+    feats = [L.features(r.record.person) for r in pop.records if r.record.person]
+    pairs = L.candidate_pairs(feats)
+    learned = L.learn(feats, pairs=pairs)
+    passed = 0
+    for m in (default_model(), learned, learned.restricted(L.NAME_DOB)):
+        for i, j in pairs.tolist():
+            for a, b in ((feats[i], feats[j]), (feats[j], feats[i])):
+                if m.weight(L.compare(a, b)) < m.match_weight:
+                    continue
+                short = L.dob_shortlist(m, a, m.match_weight)
+                assert short is None or not b.dob or b.dob in short or \
+                    any(x and x == y for x, y in ((a.ssn, b.ssn), (a.oln, b.oln),
+                                                  (a.fbi, b.fbi))), (a, b)
+                passed += 1
+    assert passed > 500
+    # a shortlist holds the DOB itself, its swapped day and month, its one-digit neighbours
+    m = learned.restricted(L.NAME_DOB)
+    a = L.features(Person(name=Name("JOHNSON", "ROBERT"), dob="1980-03-11"))
+    short = L.dob_shortlist(m, a, m.match_weight)
+    assert short is not None and {"19800311", "19801103", "19800312", "19080311"} <= short
+    assert "19550101" not in short
+
+
 _NAMES = ("SMITH", "SMYTH", "JONES", "JOHN", "JON", "ANN", "ANNA", "LEE", "")
 _DOBS = ("1980-03-11", "1980-11-03", "1981-03-11", "1980-03-12", None)
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from clets.model.types import Message, Record
 
 from .catalogue import Check, Flag
-from .linkage import FIELDS, Features, Model, compare, features, weight_bound
+from .linkage import FIELDS, Features, Model, compare, dob_shortlist, features, weight_bound
 from .rules import Subject, parse_date, subjects
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def check_subject(s: Subject, index: QualityIndex, model: Model | None, sealed: 
             and model is not None:
         best: tuple[float, str, str] | None = None
         threshold = model.match_weight
-        for other in index.candidates(f):
+        for other in index.candidates(f, dob_shortlist(model, f, threshold)):
             if other.rid == self_rid or weight_bound(model, f, other.features) < threshold:
                 continue
             w = model.weight(compare(f, other.features))

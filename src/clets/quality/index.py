@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -247,7 +247,8 @@ class QualityIndex:
         self._features[rid] = ip
         return ip
 
-    def candidates(self, f: Features) -> list[IndexedPerson]:
+    def candidates(self, f: Features, dobs: Collection[str] | None = None
+                   ) -> list[IndexedPerson]:
         """Records sharing a blocking key with ``f``.
 
         A key whose block holds more than ``CANDIDATES_MAX`` records (a common name in one
@@ -255,17 +256,32 @@ class QualityIndex:
         come from the other keys, and the cost of a message stays bounded by the blocks it
         can use instead of growing with the file.  The large keys are held in memory
         (``_big_keys``); one query reads the people of the others (those already in memory
-        are not rebuilt)."""
+        are not rebuilt).
+
+        ``dobs`` (``linkage.dob_shortlist``): only records with one of these DOBs, without
+        a DOB, or with an identifier of ``f`` exactly are returned -- filtered in SQL."""
         big = self._big_keys()
         keys = [k for k in block_keys(f) if k not in big]
         if not keys:
             return []
         marks = ",".join("?" * len(keys))
+        args: list[str] = list(keys)
+        where = ""
+        if dobs is not None:
+            alts = ["dob IS NULL", "dob = ''"]
+            if dobs:
+                alts.append(f"dob IN ({','.join('?' * len(dobs))})")
+                args.extend(dobs)
+            for col, v in (("ssn", f.ssn), ("oln", f.oln), ("fbi", f.fbi)):
+                if v:
+                    alts.append(f"{col} = ?")
+                    args.append(v)
+            where = f" AND ({' OR '.join(alts)})"
         cached = self._features
         out = []
         for row in self.db.execute(
                 f"SELECT {_COLS} FROM person WHERE rid IN "
-                f"(SELECT rid FROM block WHERE key IN ({marks}))", keys):
+                f"(SELECT rid FROM block WHERE key IN ({marks})){where}", args):
             ip = cached.get(row[0])
             out.append(ip if ip is not None else self._remember(row))
         return out

@@ -41,6 +41,7 @@ __all__ = [
     "candidate_pairs",
     "compare",
     "comparison_matrix",
+    "dob_shortlist",
     "features",
     "fit",
     "ncic_rule_pairs",
@@ -517,6 +518,42 @@ def weight_bound(model: Model, a: Features, b: Features) -> float:
     if a.fbi and b.fbi and "fbi" in w:
         total += w["fbi"][a.fbi != b.fbi]
     return total
+
+
+def dob_shortlist(model: Model, f: Features, threshold: float) -> frozenset[str] | None:
+    """The DOBs a record on file must have for a pair with ``f`` to reach ``threshold``,
+    unless the record agrees exactly on an identifier or has no DOB; None when any DOB may
+    (the rest of the fields alone can reach it, or ``f`` has no DOB).
+
+    Why: inline, most candidates of a large file share a name key but not the DOB, and
+    cannot reach the match weight (``weight_bound``); the index filters them in SQL with
+    this list, and Python never builds them.  Exact: the bound takes every other field at its
+    best (identifiers at their best level short of exact agreement, which the index lets
+    through), so no pair that could reach the threshold is left out."""
+    w = model.weights
+    if not f.dob or "dob" not in w:
+        return None
+    rest = 0.0
+    for fld in ("surname", "given", "middle", "sex"):
+        if fld in w:
+            rest += max(0.0, *w[fld])
+    for fld, have in (("ssn", f.ssn), ("oln", f.oln), ("fbi", f.fbi)):
+        if have and fld in w:
+            rest += max(0.0, *w[fld][1:])
+    allowed = {lv for lv, x in enumerate(w["dob"]) if rest + x >= threshold}
+    if len(w["dob"]) - 1 in allowed:  # "differs" can reach it: no shortlist
+        return None
+    d = f.dob
+    out = {d}
+    for k in range(8):
+        for c in "0123456789":
+            out.add(d[:k] + c + d[k + 1:])
+    for k in range(7):
+        out.add(d[:k] + d[k + 1] + d[k] + d[k + 2:])
+    out.add(d[:4] + d[6:8] + d[4:6])
+    y = int(d[:4])
+    out.update(f"{y + dy:04d}{d[4:]}" for dy in (-1, 1) if 0 <= y + dy <= 9999)
+    return frozenset(x for x in out if _dob_level(d, x) in allowed)
 
 
 def comparison_matrix(feats: Sequence[Features], pairs: npt.NDArray[np.int64]) -> Matrix:
