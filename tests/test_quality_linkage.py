@@ -204,3 +204,31 @@ def test_tuned_threshold_keeps_the_expected_precision(rows: list[tuple[int, int,
     if t.match_p < 0.99 and sel.any():
         assert p[sel].mean() >= precision - 1e-9
     assert model.tuned(gammas, min(0.999, precision + 0.01)).match_p >= t.match_p
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dates(min_value=__import__("datetime").date(1900, 1, 1)),
+       st.lists(st.floats(-12, 16), min_size=5, max_size=5), st.floats(0, 30))
+def test_dob_shortlist_is_exactly_the_dobs_at_allowed_levels(day: object, dob_w: list[float],
+                                                            threshold: float) -> None:
+    """For any DOB weights: a DOB is on the shortlist if and only if its level's weight,
+    with the other fields at their best, reaches the threshold (checked against every
+    string the levels can reach and a sample of others)."""
+    dob = str(day).replace("-", "")
+    model = L.Model(("surname", "dob"), {"surname": [0.9, 0.02, 0.02, 0.02, 0.04],
+                                         "dob": [0.2] * 5},
+                    {"surname": [0.01, 0.01, 0.01, 0.01, 0.96], "dob": [0.2] * 5}, 0.001)
+    model.weights["dob"] = dob_w
+    a = L.features(Person(name=Name("JOHNSON", "ROBERT"), dob=str(day)))
+    short = L.dob_shortlist(model, a, threshold)
+    best = max(0.0, *model.weights["surname"])
+    if best + dob_w[4] >= threshold:
+        assert short is None
+        return
+    assert short is not None
+    probe = {dob[:k] + c + dob[k + 1:] for k in range(8) for c in "0123456789"}
+    probe |= {dob[:k] + dob[k + 1] + dob[k] + dob[k + 2:] for k in range(7)}
+    probe |= {dob[:4] + dob[6:] + dob[4:6], str(int(dob[:4]) + 1) + dob[4:],
+              f"{int(dob[:4]) - 1:04d}" + dob[4:], "19000101", "20991231"}
+    for x in probe:
+        assert (x in short) == (best + dob_w[L._dob_level(dob, x)] >= threshold), x

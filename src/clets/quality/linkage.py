@@ -543,17 +543,26 @@ def dob_shortlist(model: Model, f: Features, threshold: float) -> frozenset[str]
     allowed = {lv for lv, x in enumerate(w["dob"]) if rest + x >= threshold}
     if len(w["dob"]) - 1 in allowed:  # "differs" can reach it: no shortlist
         return None
+    # the strings at levels 0-3 by construction: the DOB; day and month swapped (1); one
+    # digit changed or two adjacent swapped (1 when that is the swap, else 2); a year off
+    # (2 when that changes one digit, else 3) -- only the few ambiguous ones are leveled
     d = f.dob
-    out = {d}
-    for k in range(8):
-        for c in "0123456789":
-            out.add(d[:k] + c + d[k + 1:])
-    for k in range(7):
-        out.add(d[:k] + d[k + 1] + d[k] + d[k + 2:])
-    out.add(d[:4] + d[6:8] + d[4:6])
+    out: set[str] = set()
+    if 0 in allowed:
+        out.add(d)
+    swap = d[:4] + d[6:8] + d[4:6]
+    near = {d[:k] + c + d[k + 1:] for k in range(8) for c in "0123456789"}
+    near.update(d[:k] + d[k + 1] + d[k] + d[k + 2:] for k in range(7))
+    near.discard(d)
+    if 2 in allowed:
+        out |= near
     y = int(d[:4])
-    out.update(f"{y + dy:04d}{d[4:]}" for dy in (-1, 1) if 0 <= y + dy <= 9999)
-    return frozenset(x for x in out if _dob_level(d, x) in allowed)
+    few = {swap, *(f"{y + dy:04d}{d[4:]}" for dy in (-1, 1) if 0 <= y + dy <= 9999)}
+    out -= few
+    out.update(x for x in few if _dob_level(d, x) in allowed)
+    if 1 not in allowed:
+        out.discard(swap)
+    return frozenset(out)
 
 
 def comparison_matrix(feats: Sequence[Features], pairs: npt.NDArray[np.int64]) -> Matrix:
