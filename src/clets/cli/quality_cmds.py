@@ -11,6 +11,7 @@ import datetime as _dt
 import json
 import sys
 import time
+from typing import Any
 
 import click
 
@@ -128,11 +129,18 @@ def register(group: click.Group) -> None:
         bar = click.progressbar(length=len(records), label="checking", file=sys.stderr) \
             if tty else None
 
+        pairs_bar: list[Any] = []  # the comparing phase's bar, made when blocking is done
+
         def progress(phase: str, n: int) -> None:
             if bar is not None and phase == "checks":
                 bar.update(n)
+            elif phase == "comparing" and pairs_bar:
+                pairs_bar[0].update(n)
             elif phase != "checks" and tty:
-                click.echo(f"\n{phase}: {n:,}", err=True, nl=False)
+                click.echo(f"\n{phase}: {n:,}", err=True, nl=phase == "blocking")
+                if phase == "blocking":
+                    pairs_bar.append(click.progressbar(length=n, label="comparing pairs",
+                                                       file=sys.stderr))
 
         result = scan(records, day, sealed=sealed, jobs=jobs, progress=progress)
         if bar is not None:

@@ -28,7 +28,7 @@ from clets.model.types import Case, License, Name, Person, Record, Vehicle
 
 from .catalogue import Check, Flag, catalogue
 from .crossrecord import record_numbers, same_person, stale_flags
-from .linkage import Features, Model, blocked_pairs, comparison_matrix, features, learn
+from .linkage import EM_SAMPLE, Features, Model, blocked_pairs, comparison_matrix, features, learn
 from .rules import Subject, check_subject
 
 __all__ = ["CSV_COLUMNS", "ScanRecord", "ScanResult", "read_records", "scan"]
@@ -167,16 +167,25 @@ def _compare_chunk(pairs: npt.NDArray[np.int64]) -> npt.NDArray[np.int8]:
 
 
 def _parallel_compare(feats: list[Features], pairs: npt.NDArray[np.int64],
-                      jobs: int) -> npt.NDArray[np.int8]:
+                      jobs: int, done: Callable[[int], None] = lambda n: None
+                      ) -> npt.NDArray[np.int8]:
+    """Comparison vectors of all pairs, in forked workers when there are many; ``done`` is
+    told the pairs of each chunk as it is finished (the progress bar of the longest phase:
+    minutes at a million records)."""
     if jobs <= 1 or len(pairs) < 200_000:
-        return comparison_matrix(feats, pairs)
+        out = comparison_matrix(feats, pairs)
+        done(len(pairs))
+        return out
     global _FEATS
     _FEATS = feats  # inherited by the forked workers, not pickled
     import multiprocessing
     ctx = multiprocessing.get_context("fork")
-    chunks = np.array_split(pairs, jobs * 4)
+    chunks = np.array_split(pairs, max(jobs * 4, len(pairs) // 250_000))
+    parts = []
     with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
-        parts = list(pool.map(_compare_chunk, chunks))
+        for chunk, part in zip(chunks, pool.map(_compare_chunk, chunks), strict=True):
+            parts.append(part)
+            done(len(chunk))
     _FEATS = []
     return np.concatenate(parts)
 
@@ -235,11 +244,10 @@ def scan(records: Sequence[ScanRecord], today: _dt.date, *,
         return result
     pairs, kinds = blocked_pairs(feats)
     say("blocking", len(pairs))
-    gammas = _parallel_compare(feats, pairs, jobs)
-    say("comparing", len(pairs))
+    gammas = _parallel_compare(feats, pairs, jobs, lambda n: say("comparing", n))
     if model is None:
         model = learn(feats, pairs=pairs, gammas=gammas, kinds=kinds)
-        say("learning", 0)
+        say("learning", min(len(pairs), EM_SAMPLE))  # pairs EM learned from
     weights = model.weights_of(gammas)
     result.model, result.weights, result.candidate_pairs = model, weights, len(pairs)
     result.pairs, result.gammas, result.person_positions = pairs, gammas, positions
