@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clets.switch.audit import records
-from tests._api_kit import DESTS, running_api
+from tests._api_kit import DESTS, running_api, server_nodelay
 from tests._api_kit import qw as qw_json
 from tests._switch_kit import run_async
 
@@ -45,6 +45,17 @@ async def test_accepted_held_read_back_and_audited_with_the_operator(tmp_path: P
     kinds = {r["event"] for r in recs}
     assert {"received", "journaled", "forwarded", "responded", "delivered"} <= kinds
     assert all(r.get("operator") == "JDOE" for r in recs), recs
+
+
+@run_async
+async def test_responses_are_not_held_by_nagle(tmp_path: Path) -> None:
+    """Every connection of the served API has TCP_NODELAY: uvicorn writes a response's head
+    and body apart, and with Nagle the body waited for the client's delayed ACK (~40 ms per
+    request; the listening socket had proto 0, so asyncio did not set it)."""
+    async with running_api(tmp_path, serve=True) as h:
+        r = await h.http.post("/v1/messages?wait=10", json=qw_json("N1"))
+        assert r.status_code == 202, r.text
+        assert server_nodelay(h.server) == [1]
 
 
 @run_async
