@@ -131,6 +131,25 @@ async def test_requests_refused_before_the_switch(tmp_path: Path) -> None:
         assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
         r = await http.delete("/v1/messages")
         assert r.status_code == 405 and r.headers["content-type"] == PROBLEM
+        # the dispatcher in front of the app (ApiApp) leaves a big head to the header limit
+        r = await http.post("/v1/messages", json=qw_json("Q3"),
+                            headers={"X-Pad": "x" * 20000})
+        assert r.status_code == 431 and r.headers["content-type"] == PROBLEM
+
+
+@run_async
+async def test_an_internal_error_on_the_message_route_is_a_500_problem(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``POST /v1/messages`` skips the app's middleware (ApiApp): what fails in it is still
+    a problem, logged, never a traceback to the client."""
+    async with running_api(tmp_path) as h:
+        def broken(request: object) -> None:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(h.server.ctx.auth, "identify", broken)
+        r = await h.http.post("/v1/messages", json=qw_json("E1"))
+        assert r.status_code == 500 and r.headers["content-type"] == PROBLEM
+        assert "boom" not in r.text and r.json()["type"].endswith("internal")
 
 
 @run_async
