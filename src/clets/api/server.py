@@ -258,12 +258,10 @@ class ApiServer:
 
 
 def _hub(api: ApiConfig) -> EventHub:
-    """The hub deliveries go to: with a poster when the config names webhooks."""
-    if not api.webhooks:
-        return EventHub()
-    from .webhook_client import WebhookPoster
+    """The hub deliveries go to, with the webhooks of the config and of the client store
+    (``ClientWebhooks``: a client may get one while the switch runs; the poster opens no
+    connection before its first POST)."""
+    from .webhook_client import ClientWebhooks, WebhookPoster
 
-    by_peer: dict[str, list[Any]] = {}
-    for target in api.webhooks:
-        by_peer.setdefault(target.peer, []).append(target)
-    return EventHub(webhooks=lambda peer: by_peer.get(peer, ()), poster=WebhookPoster())
+    return EventHub(webhooks=ClientWebhooks(api.webhooks, api.clients),
+                    poster=WebhookPoster())
