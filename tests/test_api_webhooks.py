@@ -87,6 +87,14 @@ class Receiver:
         self.thread.join()
 
 
+def metric(text: str, sample: str) -> float:
+    """The value of one sample (``name{labels}`` as exposed) of a Prometheus scrape."""
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no {sample} in the scrape")
+
+
 def _webhook_api(url: str, secret_file: Path) -> str:
     return ('[api]\nlisten = "127.0.0.1:0"\nplain = true\npeer = "LAPD"\n\n'
             f'[[api.webhook]]\npeer = "LAPD"\nurl = "{url}"\nsecret_file = "{secret_file}"\n')
@@ -120,10 +128,14 @@ async def test_a_receiver_that_fails_then_recovers_gets_everything(tmp_path: Pat
                             return len({m for m, _b in rx.accepted})
 
                     await eventually(lambda: unique() >= 3 * n, timeout=60)
+                    scrape = (await http.get("/metrics")).text
             finally:
                 assert await proc.terminate() == 0
                 proc.cleanup()
     assert rx.requests > rx.fail and rx.bad_signatures == 0
+    assert metric(scrape, 'clets_api_webhook_deliveries_total{result="failed"}') == rx.fail
+    assert metric(scrape, 'clets_api_webhook_deliveries_total{result="ok"}') >= 3 * n
+    assert metric(scrape, "clets_api_webhook_dead_letters") == 0
     ids = Counter(m for m, _b in rx.accepted)
     by_dest = Counter((b["data"]["msn"], b["data"]["message"]["origin"])
                       for m, b in {m: b for m, b in rx.accepted}.items())
@@ -167,7 +179,17 @@ async def test_a_receiver_that_never_recovers_gets_dead_letters(tmp_path: Path) 
                     buf += chunk
                     if b": live" in buf:
                         break
+                scrape = (await http.get("/metrics")).text
             assert all(f"id: {x.id}".encode() in buf for x in dead)
+            assert metric(scrape, "clets_api_event_streams") == 1
+            assert metric(scrape, 'clets_api_events_total{source="replay"}') == 3
+            assert metric(scrape, "clets_api_webhook_dead_letters") == 3
+            assert metric(scrape, "clets_api_delivery_backlog") == 0
+            assert metric(scrape, 'clets_api_webhook_deliveries_total{result="failed"}') == \
+                3 * (retry.retries + 1)
+            assert metric(scrape, 'clets_api_webhook_deliveries_total{result="ok"}') == 0
+            after = (await http.get("/metrics")).text
+            assert metric(after, "clets_api_event_streams") == 0
     assert rx.accepted == [] and rx.requests >= 3
 
 
@@ -272,6 +294,11 @@ async def test_webhook_deliveries_wait_in_the_journal_across_a_sigkill(tmp_path:
                         return rx.requests
 
                 await eventually(lambda: attempts() >= 3 * n, timeout=30)
+                async with httpx.AsyncClient(base_url=f"http://{ready['api']}") as http:
+                    scrape = (await http.get("/metrics")).text
+                # every delivery failed at least once and waits for its retry
+                assert metric(scrape, "clets_api_delivery_backlog") == 3 * n
+                assert metric(scrape, 'clets_api_webhook_deliveries_total{result="ok"}') == 0
                 await proc.kill()
                 with rx.lock:
                     rx.fail = 0  # the receiver is back

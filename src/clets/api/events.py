@@ -145,11 +145,17 @@ class EventHub:
         #: waits for it (its envelope names the message)
         self._attached = asyncio.Event()
         self.closed = False
-        #: figures: deliveries published, webhook posts made and failed, streams ended
+        #: figures (``/metrics``): deliveries published, events written to streams (from
+        #: the journal's replay, live), webhook posts made and failed, streams ended behind,
+        #: resumes from before the retention (``Last-Event-ID`` older than the journal)
         self.published = 0
+        self.streamed_replay = 0
+        self.streamed_live = 0
         self.webhook_posts = 0
         self.webhook_failures = 0
+        self.webhook_ok = 0
         self.overflows = 0
+        self.resumes_too_old = 0
 
     def attach(self, journal: Callable[[], Any]) -> None:
         """Read each delivery's message number and key from the journal (``journal()``:
@@ -201,6 +207,7 @@ class EventHub:
             except BaseException:
                 self.webhook_failures += 1
                 raise
+            self.webhook_ok += 1
 
     def _wake(self, client: str, event_id: int, frame: bytes) -> None:
         """Wake the held requests of ``client`` this delivery concerns."""

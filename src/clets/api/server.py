@@ -237,6 +237,54 @@ class ApiServer:
                 raise OSError("the API server stopped while starting")
             await asyncio.sleep(0.01)
 
+    def metric_families(self, snap: dict[str, Any]) -> list[Any]:
+        """The API's families for ``/metrics`` (the daemon adds them at each scrape): the
+        hub's counts, and from the switch's snapshot (``snap``: ``Switch.metrics()``) the
+        deliveries to API clients still queued (the retry backlog: a webhook that failed
+        waits there) and dead-lettered (a delivery fails only when a webhook does: streams
+        never refuse one)."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        hub = self.hub
+        events = CounterMetricFamily("clets_api_events", "Events written to event streams "
+                                     "(GET /v1/events), by source: replay (from the journal, "
+                                     "after Last-Event-ID) or live", labels=["source"])
+        events.add_metric(["replay"], hub.streamed_replay)
+        events.add_metric(["live"], hub.streamed_live)
+        hooks = CounterMetricFamily("clets_api_webhook_deliveries",
+                                    "Webhook POSTs by result: ok (2xx) or failed (retried "
+                                    "by [switch.retry], then dead-lettered)", labels=["result"])
+        hooks.add_metric(["ok"], hub.webhook_ok)
+        hooks.add_metric(["failed"], hub.webhook_failures)
+        names = {link.name for link in self.links.values()}
+        states = snap.get("queue_states", {})
+        backlog = dead = 0
+        for target in names:
+            st = states.get(target, {})
+            backlog += st.get("queued", 0) + st.get("in_flight", 0)
+            dead += st.get("dead", 0)
+        return [
+            GaugeMetricFamily("clets_api_event_streams", "Event streams open (SSE clients "
+                              "connected)", value=hub.streams()),
+            events,
+            CounterMetricFamily("clets_api_deliveries", "Deliveries to API clients published "
+                                "(to streams, held requests and webhooks), attempts included",
+                                value=hub.published),
+            CounterMetricFamily("clets_api_event_streams_overflowed", "Event streams ended "
+                                "because their client fell too far behind (it resumes from "
+                                "the journal)", value=hub.overflows),
+            CounterMetricFamily("clets_api_event_resumes_too_old", "Resumes whose "
+                                "Last-Event-ID is older than what the journal retains",
+                                value=hub.resumes_too_old),
+            hooks,
+            GaugeMetricFamily("clets_api_delivery_backlog", "Deliveries to API clients "
+                              "queued or in flight in the journal (a failing webhook's "
+                              "retries wait here)", value=backlog),
+            GaugeMetricFamily("clets_api_webhook_dead_letters", "Deliveries to API clients "
+                              "dead-lettered in the journal (a webhook that gave up)",
+                              value=dead),
+        ]
+
     async def stop(self) -> None:
         """Stop taking requests (open ones finish, bounded), close the socket."""
         self.hub.close()  # open event streams end (their clients resume from the journal)

@@ -844,6 +844,7 @@ class LogJournal:
             if len(kept) != len(recs):
                 rows += sum(1 for r in recs if r[0] == "o")
                 messages += sum(1 for r in recs if r[0] == "m")
+                self._note_dropped(recs)  # before the rewrite: a kill between over-says
                 self.store.rewrite(pos, logformat.encode(when, kept))
             last = pos
             if rows >= limit:
@@ -851,6 +852,23 @@ class LogJournal:
         if last != start:
             self.store.set_mark("compacted", last)
         return rows, messages
+
+    def _note_dropped(self, recs: list[list[Any]]) -> None:
+        """Raise ``feed_dropped``'s marks to the done deliveries of ``recs`` (their last
+        image: what the feed would have read)."""
+        top: dict[str, int] = {}
+        for r in recs:
+            if r[0] == "o" and r[1][2] == "deliver" and r[1][8] == "done":
+                key = _journal.feed_dropped_key(r[1][3], r[1][4])
+                top[key] = max(top.get(key, 0), int(r[1][0]))
+        for key, oid in top.items():
+            if oid > self.store.get_mark(key):
+                self.store.set_mark(key, oid)
+
+    def feed_dropped(self, link: str, peer: str | None) -> int:
+        """The highest id of a delivery to ``peer`` on ``link`` that compaction removed (0:
+        none): a feed read from below it has lost something (``GET /v1/events`` says so)."""
+        return self.store.get_mark(_journal.feed_dropped_key(link, peer))
 
     def meta_get(self, key: str) -> str | None:
         return self._meta.get(key)
