@@ -277,3 +277,94 @@ async def test_metrics_on_the_api_port_for_loopback_or_clients_only(tmp_path: Pa
             r = await far.get("/metrics")
             assert r.status_code == 401 and r.headers["content-type"] == PROBLEM
             assert (await far.get("/healthz")).status_code == 200
+
+
+@pytest.mark.parametrize("fmt", ["log", "sqlite"])
+@run_async
+async def test_a_message_is_read_back_after_its_rows_left_memory(
+        tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``GET /v1/messages/{msn}`` answers for as long as the journal retains the message:
+    on the log journal its done rows leave memory after ``late_horizon`` (here made 0, so
+    the next change evicts them, with no waiting) and are read back from the log."""
+    monkeypatch.setenv("CLETS_JOURNAL_FORMAT", fmt)
+    async with running_api(tmp_path) as h:
+        r = await h.http.post("/v1/messages?wait=10", json=qw_json("M1"))
+        assert r.status_code == 202 and r.json()["complete"], r.text
+        msn = r.json()["msn"]
+
+        async def delivered() -> dict[str, object] | None:
+            view = (await h.http.get(f"/v1/messages/{msn}")).json()
+            return view if all(a["delivered"] for a in view["answers"]) else None
+
+        async with asyncio.timeout(10):  # the answers are marked sent after the 202
+            while (before := await delivered()) is None:
+                await asyncio.sleep(0.02)
+        j = h.switch.journal
+        assert (type(j).__name__ == "LogJournal") == (fmt == "log")
+        if fmt == "log":
+            j.late_horizon = 0.0
+        r = await h.http.post("/v1/messages?wait=10", json=qw_json("M2"))  # a later change
+        assert r.status_code == 202 and r.json()["complete"], r.text
+        if fmt == "log":
+            j.forget_before(0.0)
+            assert j.message(msn) is None and j.message_rows(msn) == []
+        after = await h.http.get(f"/v1/messages/{msn}")
+        assert after.status_code == 200, after.text
+        assert after.json() == before
+        assert len(before["answers"]) == 3 and before["complete"]  # type: ignore[arg-type]
+
+
+def test_log_journal_message_from_log_with_a_fake_clock(tmp_path: Path) -> None:
+    """The log read on its own, on the switch's times given by the test: a message whose
+    rows all left memory; one whose answer left while a forward still retries (memory and
+    log merged); one compacted away (retention: then none)."""
+    import time
+
+    from clets.switch.logjournal import LogJournal
+
+    j = LogJournal(tmp_path / "j.db", late_horizon=30.0)
+
+    def accept(i: int, now: float) -> tuple[int, int, int]:
+        with j.tx():
+            msn = j.insert_message(now=now, kind="request", link="api", peer="CAD",
+                                   origin="X", control=f"C{i}", sequence=None, mke="QW",
+                                   operator="OP", codec="json", sha256=f"{i:064x}",
+                                   payload=b"p", canonical="{}")
+            f = j.add_forward(msn, "WPS", "QW", (), now, now + 30, now + 3600)
+            d = j.add_delivery(msn, "api", "CAD", "ACK", b"ack%d" % i, now, now + 3600)
+        return msn, f, d
+
+    msn, f, d = accept(1, 100.0)
+    with j.tx():
+        j.mark_claimed([f], 100.1)
+        j.mark_delivered(d, 1, 100.2)
+    with j.tx():
+        j.mark_response(f, 101.0)
+        answer = j.add_delivery(msn, "api", "CAD", "QWR", b"answer", 101.0, 4000.0)
+    with j.tx():
+        j.mark_delivered(answer, 1, 101.5)
+    msn2, f2, d2 = accept(2, 102.0)  # its forward never answers (it retries)
+    with j.tx():
+        j.mark_claimed([f2], 102.1)
+        j.mark_delivered(d2, 1, 102.2)
+    for i in range(3, 40):
+        accept(i, 100.0 + i * 2)  # the clock moves on: 178 s
+    j.forget_before(0.0)
+    assert j.message(msn) is None and j.memory_counts()["messages"] < 40
+    got, rows = j.message_from_log(msn)
+    assert got is not None and got.control == "C1" and got.operator == "OP"
+    assert [(r.id, r.kind, r.state, r.frame) for r in rows] == [
+        (f, "forward", "done", None), (d, "deliver", "done", b"ack1"),
+        (answer, "deliver", "done", b"answer")]
+    # the second: in memory (its forward is open), its ACK delivery not
+    assert j.message(msn2) is not None and [r.id for r in j.message_rows(msn2)] == [f2]
+    assert j.may_have_left_memory(msn2)
+    merged = j.merge_rows(msn2, j.message_from_log(msn2)[1])
+    assert [(r.id, r.state) for r in merged] == [(f2, "in_flight"), (d2, "done")]
+    assert j.message_from_log(10_000) == (None, [])
+    # compaction (retention) removes it: then it is gone
+    assert j.snapshot(whole=True) > 0
+    with j.tx():
+        j.purge_delivered(time.time() + 1)
+    assert j.message_from_log(msn) == (None, [])
+    j.close()

@@ -39,6 +39,7 @@ from .messages import (
     codec_of_media,
     destinations,
     message_view,
+    read_message,
     read_reply,
     refusal,
     wait_settled,
@@ -313,13 +314,13 @@ def create_app(context: ApiContext | None, *, api: ApiConfig | None = None) -> F
     async def get_message(request: Request,
                           msn: int = FastApiPath(..., ge=1, le=MAX_MSN)) -> Response:
         caller = ctx.auth.identify(request)
-        stored = ctx.switch.journal.message(msn)
+        stored, rows = await read_message(ctx.switch.journal, msn)
         # another peer's message is not this caller's to read: the same 404 as none
         if stored is None or stored.kind != "request" or stored.peer != caller.peer.mnemonic:
             raise ApiProblem(404, "not-found", "Not Found", f"no message {msn} of this client")
         codec = ctx.codec(stored.codec or "json") if stored.codec in ctx.links else None
-        return Response(msgspec.json.encode(message_view(
-            stored, ctx.switch.journal.message_rows(msn), codec)), media_type="application/json")
+        return Response(msgspec.json.encode(message_view(stored, rows, codec)),
+                        media_type="application/json")
 
     from .stream import add_event_routes
 

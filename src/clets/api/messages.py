@@ -171,6 +171,21 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
 
 
+async def read_message(journal: Any, msn: int) -> tuple[StoredMessage | None, list[OutRow]]:
+    """A message and its rows for ``GET /v1/messages/{msn}``, for as long as the journal
+    retains it.  The SQLite journal has them in its tables.  The log journal keeps done rows
+    in memory for ``late_horizon`` (~30 s) only: a message that may have rows out of memory
+    is read back from the log (on a thread when it is a file: the switch goes on), its rows
+    in memory laid over those."""
+    if not hasattr(journal, "message_from_log") or not journal.may_have_left_memory(msn):
+        return journal.message(msn), journal.message_rows(msn)
+    if journal.feed_threadable():
+        logged, rows = await asyncio.to_thread(journal.message_from_log, msn)
+    else:
+        logged, rows = journal.message_from_log(msn)
+    return journal.message(msn) or logged, journal.merge_rows(msn, rows)
+
+
 async def wait_settled(read: Callable[[], list[OutRow]], waiter: Waiter, seconds: float
                        ) -> list[OutRow]:
     """Read the rows (``read()``) until they are settled or ``seconds`` pass: again at each
