@@ -368,3 +368,42 @@ def test_log_journal_message_from_log_with_a_fake_clock(tmp_path: Path) -> None:
         j.purge_delivered(time.time() + 1)
     assert j.message_from_log(msn) == (None, [])
     j.close()
+
+
+@run_async
+async def test_a_held_request_is_woken_by_its_deliveries_not_by_a_tick() -> None:
+    """``?wait=`` ends when the answers are delivered, with no poll to fall back on (here an
+    hour): the waiter is woken by the hub's deliveries of its message, once as many came as
+    forwards were open -- not at each one, not by another message's."""
+    from msgspec.structs import replace
+
+    from clets.api.events import EventHub
+    from clets.api.messages import wait_settled
+    from clets.switch.journal import OutRow
+
+    def forward(oid: int) -> OutRow:
+        return OutRow(oid, 7, "forward", "WPS", None, None, "QW", (), "in_flight", 1, 0.0,
+                      None, 9.0, 0.0, 0.0, "", 0, None, None)
+
+    rows = [forward(1), forward(2), forward(3)]
+    reads = 0
+
+    def read() -> list[OutRow]:
+        nonlocal reads
+        reads += 1
+        return list(rows)
+
+    hub = EventHub(resolve=lambda event_id: event_id // 100)  # row id 7xx: message 7
+    with hub.waiting("CAD", 7, None) as waiter:
+        task = asyncio.ensure_future(wait_settled(read, waiter, 3600.0, poll=3600.0))
+        await asyncio.sleep(0)
+        assert reads == 1 and not task.done()
+        await hub.publish("CAD", 801, b"{}")  # another message's answer
+        for i in range(3):
+            rows[i] = replace(rows[i], responses=1, state="done")
+            await hub.publish("CAD", 701 + i, b"{}")
+            await asyncio.sleep(0)
+            assert task.done() == (i == 2)
+        async with asyncio.timeout(5):
+            got = await task
+    assert all(r.responses == 1 for r in got) and reads == 2  # woken once, at the third

@@ -340,8 +340,11 @@ async def test_a_webhook_set_on_a_client_record_while_the_switch_runs(tmp_path: 
         async with running_daemon(tmp_path) as (daemon, base), \
                 httpx.AsyncClient(base_url=base, timeout=30) as http:
             assert daemon.api is not None
+            from clets.api.webhook_client import ClientWebhooks
+
             hooks = daemon.api.hub.webhooks
-            assert hooks is not None and hooks("LAPD") == []
+            assert isinstance(hooks, ClientWebhooks) and hooks("LAPD") == []
+            hooks.interval = 0.0  # look at the store at every call (1 s by default)
             made = clets("add", "--peer", "LAPD", "--id", "cad-1", "--webhook", rx.url)
             assert made["webhook_url"] == rx.url
             with rx.lock:

@@ -26,7 +26,7 @@ from .events import Waiter
 from .problems import ApiProblem, switch_problem
 
 __all__ = ["MEDIA_CODECS", "Outcome", "codec_of_media", "message_view", "read_reply",
-           "settled"]
+           "settled", "unsettled"]
 
 #: request media types of ``POST /v1/messages`` -> codec (the codec's answers come back in it)
 MEDIA_CODECS: dict[str, str] = {
@@ -116,11 +116,17 @@ def refusal(outcome: Outcome, body: bytes, codec: Codec) -> ApiProblem:
     return problem
 
 
+def unsettled(rows: list[OutRow]) -> int:
+    """The forwards without an answer, a status (``.02.``/``.04.``) and not dead: what a
+    ``?wait=`` still holds for (each will make a delivery to the client, or die)."""
+    return sum(1 for r in rows if r.kind == "forward" and not (
+        r.responses > 0 or r.status_sent or r.state in ("dead", "done")))
+
+
 def settled(rows: list[OutRow]) -> bool:
-    """Every forward has an answer, a status (``.02.``/``.04.``) or is dead: the answers a
-    ``?wait=`` holds for are in."""
-    return all(r.responses > 0 or r.status_sent or r.state in ("dead", "done")
-               for r in rows if r.kind == "forward")
+    """Every forward has an answer, a status or is dead: the answers a ``?wait=`` holds
+    for are in."""
+    return unsettled(rows) == 0
 
 
 def destinations(rows: list[OutRow]) -> list[str]:
@@ -186,18 +192,19 @@ async def read_message(journal: Any, msn: int) -> tuple[StoredMessage | None, li
     return journal.message(msn) or logged, journal.merge_rows(msn, rows)
 
 
-async def wait_settled(read: Callable[[], list[OutRow]], waiter: Waiter, seconds: float
-                       ) -> list[OutRow]:
-    """Read the rows (``read()``) until they are settled or ``seconds`` pass: again at each
-    delivery of the message (``waiter``), and at least twice a second (a ``.02.`` or a dead
-    letter is journaled with no delivery to this client)."""
+async def wait_settled(read: Callable[[], list[OutRow]], waiter: Waiter, seconds: float,
+                       poll: float = 0.5) -> list[OutRow]:
+    """Read the rows (``read()``) until they are settled or ``seconds`` pass: again when as
+    many deliveries of the message came as forwards are unsettled (each makes at least
+    one: an answer or a status), and at least twice a second (a dead forward makes no
+    delivery to this client)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     rows = read()
-    while not settled(rows):
+    while need := unsettled(rows):
         left = end - loop.time()
         if left <= 0:
             break
-        await waiter.wait(min(left, 0.5))
+        await waiter.wait(min(left, poll), need)
         rows = read()
     return rows
