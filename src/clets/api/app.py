@@ -22,6 +22,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -182,6 +183,8 @@ class ApiApp(FastAPI):
             request = Request(scope, receive, send)
             try:
                 response = await self.fast(request)
+            except ClientDisconnect:  # gone before its body came: nobody to answer
+                return
             except ApiProblem as exc:
                 response = problem_response(exc, scope["path"])
             except Exception:  # never a traceback (as the app's own handler)

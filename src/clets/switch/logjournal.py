@@ -867,8 +867,19 @@ class LogJournal:
 
     def feed_dropped(self, link: str, peer: str | None) -> int:
         """The highest id of a delivery to ``peer`` on ``link`` that compaction removed (0:
-        none): a feed read from below it has lost something (``GET /v1/events`` says so)."""
-        return self.store.get_mark(_journal.feed_dropped_key(link, peer))
+        none): a feed read from below it has lost something (``GET /v1/events`` says so).
+        Read on a connection of its own when the store is a file (the writer thread may be
+        appending on the store's), else after the pending append."""
+        key = _journal.feed_dropped_key(link, peer)
+        if str(self.path) == ":memory:" or not isinstance(self.store, SqliteLogStore):
+            self.settle()
+            return self.store.get_mark(key)
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        try:
+            r = conn.execute("SELECT value FROM log_meta WHERE key = ?", (key,)).fetchone()
+        finally:
+            conn.close()
+        return 0 if r is None else int(r[0])
 
     def meta_get(self, key: str) -> str | None:
         return self._meta.get(key)
