@@ -37,6 +37,7 @@ from .events import EventHub
 from .link import ApiLink
 from .messages import (
     MEDIA_CODECS,
+    LogReads,
     codec_of_media,
     destinations,
     message_view,
@@ -71,6 +72,8 @@ class ApiContext:
     links: dict[str, ApiLink]
     auth: Authenticator
     codecs: dict[str, Codec] = field(default_factory=dict)
+    #: reads of messages back from the log journal (GET /v1/messages/{msn})
+    log_reads: LogReads = field(default_factory=LogReads)
 
     def codec(self, name: str) -> Codec:
         codec = self.codecs.get(name)
@@ -317,7 +320,7 @@ def create_app(context: ApiContext | None, *, api: ApiConfig | None = None) -> F
     async def get_message(request: Request,
                           msn: int = FastApiPath(..., ge=1, le=MAX_MSN)) -> Response:
         caller = ctx.auth.identify(request)
-        stored, rows = await read_message(ctx.switch.journal, msn)
+        stored, rows = await read_message(ctx.switch.journal, msn, ctx.log_reads)
         # another peer's message is not this caller's to read: the same 404 as none
         if stored is None or stored.kind != "request" or stored.peer != caller.peer.mnemonic:
             raise ApiProblem(404, "not-found", "Not Found", f"no message {msn} of this client")

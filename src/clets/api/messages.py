@@ -177,7 +177,35 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
 
 
-async def read_message(journal: Any, msn: int) -> tuple[StoredMessage | None, list[OutRow]]:
+class LogReads:
+    """Bounds on reading messages back from the log journal (``read_message``): one read
+    at a time (each is Python work of tens of milliseconds, which takes the switch's
+    interpreter while it runs), and the last ``size`` messages read that had left memory
+    whole, for ``ttl`` seconds (such a message no longer changes: a client that polls it
+    costs one read)."""
+
+    def __init__(self, size: int = 256, ttl: float = 3600.0) -> None:
+        self.size, self.ttl = size, ttl
+        self.lock = asyncio.Lock()
+        self.cache: dict[int, tuple[float, StoredMessage | None, list[OutRow]]] = {}
+        #: reads made (a figure for tests and /metrics-minded readers)
+        self.reads = 0
+
+    def get(self, msn: int, now: float) -> tuple[StoredMessage | None, list[OutRow]] | None:
+        hit = self.cache.get(msn)
+        if hit is None or hit[0] < now:
+            return None
+        return hit[1], hit[2]
+
+    def put(self, msn: int, now: float, msg: StoredMessage | None, rows: list[OutRow]
+            ) -> None:
+        if len(self.cache) >= self.size:
+            del self.cache[next(iter(self.cache))]
+        self.cache[msn] = (now + self.ttl, msg, rows)
+
+
+async def read_message(journal: Any, msn: int, reads: LogReads | None = None
+                       ) -> tuple[StoredMessage | None, list[OutRow]]:
     """A message and its rows for ``GET /v1/messages/{msn}``, for as long as the journal
     retains it.  The SQLite journal has them in its tables.  The log journal keeps done rows
     in memory for ``late_horizon`` (~30 s) only: a message that may have rows out of memory
@@ -185,11 +213,21 @@ async def read_message(journal: Any, msn: int) -> tuple[StoredMessage | None, li
     in memory laid over those."""
     if not hasattr(journal, "message_from_log") or not journal.may_have_left_memory(msn):
         return journal.message(msn), journal.message_rows(msn)
-    if journal.feed_threadable():
-        logged, rows = await asyncio.to_thread(journal.message_from_log, msn)
-    else:
-        logged, rows = journal.message_from_log(msn)
-    return journal.message(msn) or logged, journal.merge_rows(msn, rows)
+    reads = reads or LogReads(size=0)
+    now = time.monotonic()
+    whole = journal.message(msn) is None  # left memory with all its rows: it is final
+    if whole and (hit := reads.get(msn, now)) is not None:
+        return hit
+    async with reads.lock:
+        reads.reads += 1
+        if journal.feed_threadable():
+            logged, rows = await asyncio.to_thread(journal.message_from_log, msn)
+        else:
+            logged, rows = journal.message_from_log(msn)
+    stored, merged = journal.message(msn) or logged, journal.merge_rows(msn, rows)
+    if whole and logged is not None and reads.size:
+        reads.put(msn, now, stored, merged)
+    return stored, merged
 
 
 async def wait_settled(read: Callable[[], list[OutRow]], waiter: Waiter, seconds: float,
