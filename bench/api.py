@@ -12,6 +12,7 @@ connection per outstanding request), so the client costs about the same on both 
     .venv/bin/python bench/api.py                 # full run (about a minute)
     .venv/bin/python bench/api.py --seconds 3     # quicker
     .venv/bin/python bench/api.py --json
+    .venv/bin/python bench/api.py --sequential 200   # one at a time: the latency added
 
 Phases: throughput (closed loop, ``--window`` outstanding) link then API; then an open loop
 at ``--rate`` (default 100/s, the issue's) link then API: p50/p99 of send -> all answers;
@@ -149,6 +150,38 @@ async def api_open_loop(port: int, prefix: str, seconds: float, rate: float) -> 
             "p50_ms": sb._pct(lat, 50), "p99_ms": sb._pct(lat, 99), "max_ms": sb._pct(lat, 100)}
 
 
+async def sequential(api_port: int, port: int, n: int) -> dict[str, Any]:
+    """``n`` inquiries one at a time, 10 ms apart, alternately over the API and the link:
+    the latency each path adds when nothing queues (a wait on a timer, Nagle: any constant
+    delay shows here whatever the load of the machine)."""
+    lane = await HttpLane.open(api_port)
+    client = await sb.Client.open(port)
+    msgs = sb.payloads("s", 2 * n + 40)
+    lat: dict[str, list[float]] = {"link": [], "api": []}
+    for i in range(n + 20):  # the first 20 of each warm up
+        _c, p = msgs[2 * i]
+        t0 = time.perf_counter()
+        _check(*await asyncio.wait_for(lane.post(p), 60))
+        if i >= 20:
+            lat["api"].append(time.perf_counter() - t0)
+        await asyncio.sleep(0.01)
+        control, p = msgs[2 * i + 1]
+        t0 = time.perf_counter()
+        await asyncio.wait_for(client.send(control, p), 60)
+        if i >= 20:
+            lat["link"].append(time.perf_counter() - t0)
+        await asyncio.sleep(0.01)
+    lane.close()
+    await client.close()
+    out: dict[str, Any] = {}
+    for name, values in lat.items():
+        values.sort()
+        out[name] = {"p50_ms": sb._pct(values, 50), "p99_ms": sb._pct(values, 99)}
+    out["added_p50_ms"] = round(out["api"]["p50_ms"] - out["link"]["p50_ms"], 2)
+    out["added_p99_ms"] = round(out["api"]["p99_ms"] - out["link"]["p99_ms"], 2)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase")
@@ -157,6 +190,9 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the switch into FILE")
     ap.add_argument("--api-only", action="store_true", help="only the API's closed loop")
+    ap.add_argument("--sequential", type=int, metavar="N", default=0,
+                    help="only N inquiries one at a time over each path (added latency "
+                         "with no queueing)")
     args = ap.parse_args()
 
     sim, urls = sb.start_sim()
@@ -175,6 +211,11 @@ def main() -> None:
             sb.wait_line(switch, '"ready"', "stderr")
             me = os.getpid()
             pids = {"client": me, "switch": switch.pid, "sim": sim.pid}
+            if args.sequential:
+                result["sequential"] = asyncio.run(sequential(api_port, port,
+                                                              args.sequential))
+                print(json.dumps(result))
+                return
             if args.api_only:
                 result["api_throughput"] = asyncio.run(api_closed_loop(
                     api_port, "A", args.seconds, args.window, sb.CpuMeter(pids)))

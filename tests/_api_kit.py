@@ -75,6 +75,20 @@ async def running_api(tmp_path: Path, *, api: str = "", extra: str = "",
                 await sw.stop(drain=False)
 
 
+def server_nodelay(server: ApiServer) -> list[int]:
+    """TCP_NODELAY of each connection the API's uvicorn holds, as the accepted sockets
+    have it (1 each: without it every response waited ~40 ms for the client's delayed ACK;
+    a test of the option, not of a time)."""
+    import socket
+
+    assert server._server is not None
+    out = []
+    for conn in server._server.server_state.connections:
+        sock = conn.transport.get_extra_info("socket")  # type: ignore[union-attr]
+        out.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+    return out
+
+
 def qw(control: str | None = "H1", **extra: Any) -> dict[str, Any]:
     msg: dict[str, Any] = {
         "format": "json", "mke": "QW", "origin": "CA0194200",

@@ -23,7 +23,7 @@ from clets.cli import cli
 from clets.switch import parse_config
 from clets.switch.config import ConfigProblems
 from tests._api_kit import qw as qw_json
-from tests._api_kit import running_api
+from tests._api_kit import running_api, server_nodelay
 from tests._switch_kit import run_async
 
 pytestmark = pytest.mark.timeout(60)
@@ -93,6 +93,7 @@ async def test_mutual_tls_maps_the_certificate_to_its_peer(tmp_path: Path) -> No
         r = await h.http.post("/v1/messages?wait=10", json=bodycam_qw("M1"))
         assert r.status_code == 202, r.text
         assert len(r.json()["answers"]) == 3
+        assert server_nodelay(h.server) == [1]  # TLS connections too
         # the certificate's peer may use its own ORIs only (step 2: .10.)
         r = await h.http.post("/v1/messages", json=qw_json("M2"))
         assert r.status_code == 403 and r.json()["code"] == 10

@@ -131,6 +131,64 @@ async def test_stream_seam_with_a_journal_and_a_hub(tmp_path: Path) -> None:
 
 
 
+@pytest.mark.parametrize("fmt", ["sqlite", "log"])
+@run_async
+async def test_a_resume_from_before_the_retention_is_told_gone(tmp_path: Path, fmt: str
+                                                               ) -> None:
+    """Deliveries to the client removed by retention (purged, or compacted out of the log)
+    above its ``Last-Event-ID``: the stream says so with an ``event: gone`` (no id), then
+    replays what is left; a resume from at or above what was removed gets no such event."""
+    import time
+
+    import msgspec
+
+    from clets.api import sse
+    from clets.switch.logjournal import open_journal
+
+    j = open_journal(tmp_path / "j.db", fmt)
+    old = 100.0 if fmt == "sqlite" else time.time()
+
+    def deliver(i: int, now: float) -> int:
+        with j.tx():
+            msn = j.insert_message(now=now, kind="request", link="api", peer="CAD",
+                                   origin="X", control=f"C{i}", sequence=None, mke="QW",
+                                   operator=None, codec="json", sha256=f"{i:064x}",
+                                   payload=b"", canonical="{}")
+            oid = j.add_delivery(msn, "api", "CAD", "QWR", b'{"n":%d}' % i, now, now + 1e9)
+            j.add_delivery(msn, "api", "OTHER", "QWR", b"{}", now, now + 1e9)
+            j.mark_delivered(oid, 1, now)
+        return oid
+
+    dropped = [deliver(i, old) for i in range(3)]
+    if fmt == "log":
+        assert j.snapshot(whole=True) > 0  # the three below the low-water mark
+    kept = deliver(3, old + 100)
+    j.forget_before(0.0)  # log: the done rows 30 s older than the newest leave memory
+    with j.tx():
+        j.purge_delivered(time.time() + 1 if fmt == "log" else old + 50)
+    assert j.feed_dropped("api", "CAD") == dropped[-1]
+    assert j.feed_dropped("api", "OTHER") == 0  # its rows are open: nothing removed
+
+    async def read(after: int) -> list[sse.Event]:
+        hub = EventHub()
+        gen = event_stream(hub, lambda: j, ["api"], "CAD", after, keepalive=0.05)
+        text = b""
+        while b": live" not in text:
+            text += await gen.__anext__()
+        await gen.aclose()
+        assert hub.resumes_too_old == (1 if after < dropped[-1] else 0)
+        return sse.parse(text)[0]
+
+    for after in (0, dropped[0]):
+        gone, *rest = await read(after)
+        assert gone.event == "gone" and gone.id in ("", None)
+        info = msgspec.json.decode(gone.data)
+        assert info["last_event_id"] == after and info["dropped_through"] == dropped[-1]
+        assert [int(e.id) for e in rest] == [kept]
+    assert [(e.event, int(e.id)) for e in await read(dropped[-1])] == [("message", kept)]
+    j.close()
+
+
 @run_async
 async def test_unsolicited_notifications_reach_every_peers_stream(tmp_path: Path) -> None:
     """A ``$.`` notification a destination sends for an ORI goes to the peer owning it: to

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clets.switch.audit import records
-from tests._api_kit import DESTS, running_api
+from tests._api_kit import DESTS, running_api, server_nodelay
 from tests._api_kit import qw as qw_json
 from tests._switch_kit import run_async
 
@@ -45,6 +45,17 @@ async def test_accepted_held_read_back_and_audited_with_the_operator(tmp_path: P
     kinds = {r["event"] for r in recs}
     assert {"received", "journaled", "forwarded", "responded", "delivered"} <= kinds
     assert all(r.get("operator") == "JDOE" for r in recs), recs
+
+
+@run_async
+async def test_responses_are_not_held_by_nagle(tmp_path: Path) -> None:
+    """Every connection of the served API has TCP_NODELAY: uvicorn writes a response's head
+    and body apart, and with Nagle the body waited for the client's delayed ACK (~40 ms per
+    request; the listening socket had proto 0, so asyncio did not set it)."""
+    async with running_api(tmp_path, serve=True) as h:
+        r = await h.http.post("/v1/messages?wait=10", json=qw_json("N1"))
+        assert r.status_code == 202, r.text
+        assert server_nodelay(h.server) == [1]
 
 
 @run_async
@@ -120,6 +131,25 @@ async def test_requests_refused_before_the_switch(tmp_path: Path) -> None:
         assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
         r = await http.delete("/v1/messages")
         assert r.status_code == 405 and r.headers["content-type"] == PROBLEM
+        # the dispatcher in front of the app (ApiApp) leaves a big head to the header limit
+        r = await http.post("/v1/messages", json=qw_json("Q3"),
+                            headers={"X-Pad": "x" * 20000})
+        assert r.status_code == 431 and r.headers["content-type"] == PROBLEM
+
+
+@run_async
+async def test_an_internal_error_on_the_message_route_is_a_500_problem(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``POST /v1/messages`` skips the app's middleware (ApiApp): what fails in it is still
+    a problem, logged, never a traceback to the client."""
+    async with running_api(tmp_path) as h:
+        def broken(request: object) -> None:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(h.server.ctx.auth, "identify", broken)
+        r = await h.http.post("/v1/messages", json=qw_json("E1"))
+        assert r.status_code == 500 and r.headers["content-type"] == PROBLEM
+        assert "boom" not in r.text and r.json()["type"].endswith("internal")
 
 
 @run_async
@@ -247,3 +277,137 @@ async def test_metrics_on_the_api_port_for_loopback_or_clients_only(tmp_path: Pa
             r = await far.get("/metrics")
             assert r.status_code == 401 and r.headers["content-type"] == PROBLEM
             assert (await far.get("/healthz")).status_code == 200
+
+
+@pytest.mark.parametrize("fmt", ["log", "sqlite"])
+@run_async
+async def test_a_message_is_read_back_after_its_rows_left_memory(
+        tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``GET /v1/messages/{msn}`` answers for as long as the journal retains the message:
+    on the log journal its done rows leave memory after ``late_horizon`` (here made 0, so
+    the next change evicts them, with no waiting) and are read back from the log."""
+    monkeypatch.setenv("CLETS_JOURNAL_FORMAT", fmt)
+    async with running_api(tmp_path) as h:
+        r = await h.http.post("/v1/messages?wait=10", json=qw_json("M1"))
+        assert r.status_code == 202 and r.json()["complete"], r.text
+        msn = r.json()["msn"]
+
+        async def delivered() -> dict[str, object] | None:
+            view = (await h.http.get(f"/v1/messages/{msn}")).json()
+            return view if all(a["delivered"] for a in view["answers"]) else None
+
+        async with asyncio.timeout(10):  # the answers are marked sent after the 202
+            while (before := await delivered()) is None:
+                await asyncio.sleep(0.02)
+        j = h.switch.journal
+        assert (type(j).__name__ == "LogJournal") == (fmt == "log")
+        if fmt == "log":
+            j.late_horizon = 0.0
+        r = await h.http.post("/v1/messages?wait=10", json=qw_json("M2"))  # a later change
+        assert r.status_code == 202 and r.json()["complete"], r.text
+        if fmt == "log":
+            j.forget_before(0.0)
+            assert j.message(msn) is None and j.message_rows(msn) == []
+        after = await h.http.get(f"/v1/messages/{msn}")
+        assert after.status_code == 200, after.text
+        assert after.json() == before
+        if fmt == "log":  # read from the log once; a client that polls it hits the cache
+            assert h.server.ctx is not None
+            assert (await h.http.get(f"/v1/messages/{msn}")).json() == before
+            assert h.server.ctx.log_reads.reads == 1
+        assert len(before["answers"]) == 3 and before["complete"]  # type: ignore[arg-type]
+
+
+def test_log_journal_message_from_log_with_a_fake_clock(tmp_path: Path) -> None:
+    """The log read on its own, on the switch's times given by the test: a message whose
+    rows all left memory; one whose answer left while a forward still retries (memory and
+    log merged); one compacted away (retention: then none)."""
+    import time
+
+    from clets.switch.logjournal import LogJournal
+
+    j = LogJournal(tmp_path / "j.db", late_horizon=30.0)
+
+    def accept(i: int, now: float) -> tuple[int, int, int]:
+        with j.tx():
+            msn = j.insert_message(now=now, kind="request", link="api", peer="CAD",
+                                   origin="X", control=f"C{i}", sequence=None, mke="QW",
+                                   operator="OP", codec="json", sha256=f"{i:064x}",
+                                   payload=b"p", canonical="{}")
+            f = j.add_forward(msn, "WPS", "QW", (), now, now + 30, now + 3600)
+            d = j.add_delivery(msn, "api", "CAD", "ACK", b"ack%d" % i, now, now + 3600)
+        return msn, f, d
+
+    msn, f, d = accept(1, 100.0)
+    with j.tx():
+        j.mark_claimed([f], 100.1)
+        j.mark_delivered(d, 1, 100.2)
+    with j.tx():
+        j.mark_response(f, 101.0)
+        answer = j.add_delivery(msn, "api", "CAD", "QWR", b"answer", 101.0, 4000.0)
+    with j.tx():
+        j.mark_delivered(answer, 1, 101.5)
+    msn2, f2, d2 = accept(2, 102.0)  # its forward never answers (it retries)
+    with j.tx():
+        j.mark_claimed([f2], 102.1)
+        j.mark_delivered(d2, 1, 102.2)
+    for i in range(3, 40):
+        accept(i, 100.0 + i * 2)  # the clock moves on: 178 s
+    j.forget_before(0.0)
+    assert j.message(msn) is None and j.memory_counts()["messages"] < 40
+    got, rows = j.message_from_log(msn)
+    assert got is not None and got.control == "C1" and got.operator == "OP"
+    assert [(r.id, r.kind, r.state, r.frame) for r in rows] == [
+        (f, "forward", "done", None), (d, "deliver", "done", b"ack1"),
+        (answer, "deliver", "done", b"answer")]
+    # the second: in memory (its forward is open), its ACK delivery not
+    assert j.message(msn2) is not None and [r.id for r in j.message_rows(msn2)] == [f2]
+    assert j.may_have_left_memory(msn2)
+    merged = j.merge_rows(msn2, j.message_from_log(msn2)[1])
+    assert [(r.id, r.state) for r in merged] == [(f2, "in_flight"), (d2, "done")]
+    assert j.message_from_log(10_000) == (None, [])
+    # compaction (retention) removes it: then it is gone
+    assert j.snapshot(whole=True) > 0
+    with j.tx():
+        j.purge_delivered(time.time() + 1)
+    assert j.message_from_log(msn) == (None, [])
+    j.close()
+
+
+@run_async
+async def test_a_held_request_is_woken_by_its_deliveries_not_by_a_tick() -> None:
+    """``?wait=`` ends when the answers are delivered, with no poll to fall back on (here an
+    hour): the waiter is woken by the hub's deliveries of its message, once as many came as
+    forwards were open -- not at each one, not by another message's."""
+    from msgspec.structs import replace
+
+    from clets.api.events import EventHub
+    from clets.api.messages import wait_settled
+    from clets.switch.journal import OutRow
+
+    def forward(oid: int) -> OutRow:
+        return OutRow(oid, 7, "forward", "WPS", None, None, "QW", (), "in_flight", 1, 0.0,
+                      None, 9.0, 0.0, 0.0, "", 0, None, None)
+
+    rows = [forward(1), forward(2), forward(3)]
+    reads = 0
+
+    def read() -> list[OutRow]:
+        nonlocal reads
+        reads += 1
+        return list(rows)
+
+    hub = EventHub(resolve=lambda event_id: event_id // 100)  # row id 7xx: message 7
+    with hub.waiting("CAD", 7, None) as waiter:
+        task = asyncio.ensure_future(wait_settled(read, waiter, 3600.0, poll=3600.0))
+        await asyncio.sleep(0)
+        assert reads == 1 and not task.done()
+        await hub.publish("CAD", 801, b"{}")  # another message's answer
+        for i in range(3):
+            rows[i] = replace(rows[i], responses=1, state="done")
+            await hub.publish("CAD", 701 + i, b"{}")
+            await asyncio.sleep(0)
+            assert task.done() == (i == 2)
+        async with asyncio.timeout(5):
+            got = await task
+    assert all(r.responses == 1 for r in got) and reads == 2  # woken once, at the third

@@ -5,6 +5,7 @@ it); a receiver that never recovers gets its deliveries dead-lettered, audited."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
@@ -47,11 +48,14 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
                 hdr = {k.lower(): v for k, v in self.headers.items()}
                 with outer.lock:
                     outer.requests += 1
                     failing = outer.requests <= outer.fail
+                    if len(body) < length:  # the sender was killed mid-body (SIGKILL test)
+                        return
                     try:
                         msg_id = webhooks.verify(outer.secret, hdr, body, time.time())
                     except WebhookVerificationError:
@@ -82,6 +86,14 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
+
+
+def metric(text: str, sample: str) -> float:
+    """The value of one sample (``name{labels}`` as exposed) of a Prometheus scrape."""
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no {sample} in the scrape")
 
 
 def _webhook_api(url: str, secret_file: Path) -> str:
@@ -117,10 +129,19 @@ async def test_a_receiver_that_fails_then_recovers_gets_everything(tmp_path: Pat
                             return len({m for m, _b in rx.accepted})
 
                     await eventually(lambda: unique() >= 3 * n, timeout=60)
+                    ok = 'clets_api_webhook_deliveries_total{result="ok"}'
+                    async with asyncio.timeout(30):  # the receiver answers before the
+                        while True:                  # poster counts its 2xx
+                            scrape = (await http.get("/metrics")).text
+                            if metric(scrape, ok) >= 3 * n:
+                                break
+                            await asyncio.sleep(0.05)
             finally:
                 assert await proc.terminate() == 0
                 proc.cleanup()
     assert rx.requests > rx.fail and rx.bad_signatures == 0
+    assert metric(scrape, 'clets_api_webhook_deliveries_total{result="failed"}') == rx.fail
+    assert metric(scrape, "clets_api_webhook_dead_letters") == 0
     ids = Counter(m for m, _b in rx.accepted)
     by_dest = Counter((b["data"]["msn"], b["data"]["message"]["origin"])
                       for m, b in {m: b for m, b in rx.accepted}.items())
@@ -164,7 +185,19 @@ async def test_a_receiver_that_never_recovers_gets_dead_letters(tmp_path: Path) 
                     buf += chunk
                     if b": live" in buf:
                         break
+                scrape = (await http.get("/metrics")).text
             assert all(f"id: {x.id}".encode() in buf for x in dead)
+            assert metric(scrape, "clets_api_event_streams") == 1
+            assert metric(scrape, 'clets_api_events_total{source="replay"}') == 3
+            assert metric(scrape, "clets_api_webhook_dead_letters") == 3
+            assert metric(scrape, "clets_api_delivery_backlog") == 0
+            assert metric(scrape, 'clets_api_webhook_deliveries_total{result="failed"}') == \
+                3 * (retry.retries + 1)
+            assert metric(scrape, 'clets_api_webhook_deliveries_total{result="ok"}') == 0
+            async with asyncio.timeout(30):  # the server sees the hang-up, then ends it
+                while metric((await http.get("/metrics")).text,
+                             "clets_api_event_streams") != 0:
+                    await asyncio.sleep(0.05)
     assert rx.accepted == [] and rx.requests >= 3
 
 
@@ -269,6 +302,11 @@ async def test_webhook_deliveries_wait_in_the_journal_across_a_sigkill(tmp_path:
                         return rx.requests
 
                 await eventually(lambda: attempts() >= 3 * n, timeout=30)
+                async with httpx.AsyncClient(base_url=f"http://{ready['api']}") as http:
+                    scrape = (await http.get("/metrics")).text
+                # every delivery failed at least once and waits for its retry
+                assert metric(scrape, "clets_api_delivery_backlog") == 3 * n
+                assert metric(scrape, 'clets_api_webhook_deliveries_total{result="ok"}') == 0
                 await proc.kill()
                 with rx.lock:
                     rx.fail = 0  # the receiver is back
@@ -289,3 +327,76 @@ async def test_webhook_deliveries_wait_in_the_journal_across_a_sigkill(tmp_path:
     assert set(by_dest.values()) == {1} and set(by_dest) == {(m, o) for m in msns for o in ORIS}
     repeats = len(rx.accepted) - len(first)
     assert repeats >= 0  # allowed (documented at least once); each repeat has a seen id
+
+
+@run_async
+async def test_a_webhook_set_on_a_client_record_while_the_switch_runs(tmp_path: Path) -> None:
+    """``clets api client add --webhook URL`` on a running switch: the next deliveries of
+    the client's peer are POSTed there, signed with the secret the command printed once;
+    ``client webhook --remove`` and ``revoke`` take it away again."""
+    from click.testing import CliRunner
+
+    from clets.cli import cli
+
+    def clets(*args: str) -> dict[str, Any]:
+        r = CliRunner().invoke(cli, ["api", "client", *args, "--config",
+                                     str(tmp_path / "switch.toml")])
+        assert r.exit_code == 0, r.output
+        return dict(json.loads(r.output))
+
+    with Receiver("", fail=0) as rx:
+        async with running_daemon(tmp_path) as (daemon, base), \
+                httpx.AsyncClient(base_url=base, timeout=30) as http:
+            assert daemon.api is not None
+            from clets.api.webhook_client import ClientWebhooks
+
+            hooks = daemon.api.hub.webhooks
+            assert isinstance(hooks, ClientWebhooks) and hooks("LAPD") == []
+            hooks.interval = 0.0  # look at the store at every call (1 s by default)
+            made = clets("add", "--peer", "LAPD", "--id", "cad-1", "--webhook", rx.url)
+            assert made["webhook_url"] == rx.url
+            with rx.lock:
+                rx.secret = made["webhook_secret"]
+            r = await http.post("/v1/messages", json=qw("C1"))
+            assert r.status_code == 202, r.text
+            msn = r.json()["msn"]
+
+            def got() -> int:
+                with rx.lock:
+                    return len(rx.accepted)
+
+            await eventually(lambda: got() >= 3, timeout=60)
+            assert {b["data"]["msn"] for _m, b in rx.accepted} == {msn}
+            listed = CliRunner().invoke(cli, ["api", "client", "list", "--config",
+                                              str(tmp_path / "switch.toml")])
+            assert json.loads(listed.output)["webhook_url"] == rx.url
+            assert "whsec_" not in listed.output  # the secret is shown once only
+            assert [t.url for t in hooks("LAPD")] == [rx.url]
+            assert clets("webhook", "cad-1", "--remove")["webhook_url"] is None
+            assert hooks("LAPD") == []
+            again = clets("webhook", "cad-1", "--url", rx.url)
+            assert again["webhook_secret"] != made["webhook_secret"]
+            assert [t.secret for t in hooks("LAPD")] == [again["webhook_secret"]]
+            r = CliRunner().invoke(cli, ["api", "client", "revoke", "cad-1", "--config",
+                                         str(tmp_path / "switch.toml")])
+            assert r.exit_code == 0, r.output
+            assert hooks("LAPD") == []
+    assert rx.bad_signatures == 0
+
+
+def test_client_webhook_urls_are_checked(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from clets.cli import cli
+
+    store = str(tmp_path / "clients.db")
+    for url, why in (("http://cad.example.org/x", "only to a loopback address"),
+                     ("ftp://cad.example.org/x", "url must be https://")):
+        r = CliRunner().invoke(cli, ["api", "client", "add", "--store", store, "--peer",
+                                     "LAPD", "--webhook", url])
+        assert r.exit_code == 2 and why in r.output, r.output
+    r = CliRunner().invoke(cli, ["api", "client", "add", "--store", store, "--peer", "LAPD"])
+    assert r.exit_code == 0 and "webhook" not in r.output, r.output
+    r = CliRunner().invoke(cli, ["api", "client", "webhook", "nobody", "--store", store,
+                                 "--url", "https://cad.example.org/x"])
+    assert r.exit_code == 1 and "no active client 'nobody'" in r.output, r.output

@@ -203,6 +203,8 @@ class Daemon:
         out += [ok, errors, recoveries, GaugeMetricFamily(
             "clets_uptime_seconds", "Seconds since the daemon started",
             value=round(time.time() - self.started_at, 3))]
+        if self.api is not None:  # event streams, webhooks (issue 15)
+            out += self.api.metric_families(snap)
         return out
 
 

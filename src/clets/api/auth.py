@@ -53,6 +53,16 @@ def peer_cert_sha256(request: Request) -> str | None:
     return cert_thumbprint(der) if der else None
 
 
+def _authorization(request: Request) -> str | None:
+    """The ``Authorization`` header (the first), read from the ASGI scope: what
+    ``request.headers.get`` gives, without a ``KeyError`` raised and caught on every request
+    that has none (the plain and mutual TLS callers)."""
+    for key, value in request.scope["headers"]:
+        if key == b"authorization":
+            return str(value.decode("latin-1"))
+    return None
+
+
 def unauthorized(detail: str, error: str | None = None) -> ApiProblem:
     challenge = 'Bearer realm="clets"' + (f', error="{error}"' if error else "")
     return ApiProblem(401, "unauthorized", "Unauthorized", detail,
@@ -116,7 +126,7 @@ class Authenticator:
         return caller
 
     def _identify(self, request: Request) -> Caller:
-        header = request.headers.get("authorization")
+        header = _authorization(request)
         if header is not None:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():

@@ -38,9 +38,17 @@ CREATE TABLE IF NOT EXISTS clients (
     -- requests per second (NULL: the [api] rate)
     rate REAL,
     created_at REAL NOT NULL,
-    revoked_at REAL
+    revoked_at REAL,
+    -- where the client's peer's deliveries are POSTed (NULL: no webhook), the whsec_ secret
+    -- they are signed with (kept as it is: the box signs with it), a PEM CA file to trust
+    webhook_url TEXT,
+    webhook_secret TEXT,
+    webhook_ca TEXT
 );
 """
+#: columns added after the first release of the table (an older store gets them at open)
+_ADDED = (("webhook_url", "TEXT"), ("webhook_secret", "TEXT"), ("webhook_ca", "TEXT"))
+_COLUMNS = "id, peer, cert_sha256, rate, created_at, revoked_at, webhook_url, webhook_ca"
 
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 _HASHER = PasswordHasher()
@@ -54,6 +62,9 @@ class Client:
     rate: float | None
     created_at: float
     revoked_at: float | None
+    #: the client's webhook (``clets api client add --webhook``), its CA file
+    webhook_url: str | None = None
+    webhook_ca: str | None = None
 
     @property
     def active(self) -> bool:
@@ -86,14 +97,20 @@ class ClientStore:
                 conn.executescript(_SCHEMA)
                 with contextlib.suppress(OSError):
                     os.chmod(self.path, 0o600)
+            have = {r[1] for r in conn.execute("PRAGMA table_info(clients)")}
+            for name, kind in _ADDED:
+                if have and name not in have:
+                    conn.execute(f"ALTER TABLE clients ADD COLUMN {name} {kind}")
             with conn:
                 yield conn
         finally:
             conn.close()
 
     def add(self, peer: str, *, client_id: str | None = None, cert_sha256: str | None = None,
-            rate: float | None = None, now: float | None = None) -> tuple[Client, str]:
-        """A new client of ``peer``; its secret, shown once."""
+            rate: float | None = None, now: float | None = None,
+            webhook: tuple[str, str, str | None] | None = None) -> tuple[Client, str]:
+        """A new client of ``peer``; its secret, shown once.  ``webhook``: (url, whsec_
+        secret, CA file or None) of its webhook."""
         cid = client_id or f"{peer.lower()}-{secrets.token_hex(4)}"
         if not ID_RE.fullmatch(cid):
             raise ConfigError(f"client id {cid!r}: 1-64 letters, digits, _ . -")
@@ -102,26 +119,49 @@ class ClientStore:
         with self._conn(create=True) as conn:
             try:
                 conn.execute("INSERT INTO clients (id, peer, secret_hash, cert_sha256, rate, "
-                             "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                             (cid, peer, _HASHER.hash(secret), cert_sha256, rate, at))
+                             "created_at, webhook_url, webhook_secret, webhook_ca) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (cid, peer, _HASHER.hash(secret), cert_sha256, rate, at,
+                              *(webhook or (None, None, None))))
             except sqlite3.IntegrityError:
                 raise ConfigError(f"client id {cid!r} exists already") from None
-        return Client(cid, peer, cert_sha256, rate, at, None), secret
+        url, _s, ca = webhook or (None, None, None)
+        return Client(cid, peer, cert_sha256, rate, at, None, url, ca), secret
+
+    def set_webhook(self, client_id: str, webhook: tuple[str, str, str | None] | None
+                    ) -> bool:
+        """Set (url, secret, CA) or remove (None) an active client's webhook; False when
+        no active client has that id."""
+        url, secret, ca = webhook or (None, None, None)
+        with self._conn() as conn:
+            n = conn.execute("UPDATE clients SET webhook_url = ?, webhook_secret = ?, "
+                             "webhook_ca = ? WHERE id = ? AND revoked_at IS NULL",
+                             (url, secret, ca, client_id)).rowcount
+        return n > 0
+
+    def webhooks(self) -> list[tuple[str, str, str, str, str | None]]:
+        """(client id, peer, url, secret, CA) of every active client with a webhook."""
+        if not self.path.exists():
+            return []
+        with self._conn() as conn:
+            return list(conn.execute(
+                "SELECT id, peer, webhook_url, webhook_secret, webhook_ca FROM clients "
+                "WHERE revoked_at IS NULL AND webhook_url IS NOT NULL ORDER BY id"))
 
     def get(self, client_id: str) -> Client | None:
         if not self.path.exists():
             return None
         with self._conn() as conn:
-            row = conn.execute("SELECT id, peer, cert_sha256, rate, created_at, revoked_at "
-                               "FROM clients WHERE id = ?", (client_id,)).fetchone()
+            row = conn.execute(f"SELECT {_COLUMNS} FROM clients WHERE id = ?",
+                               (client_id,)).fetchone()
         return Client(*row) if row else None
 
     def list(self) -> list[Client]:
         if not self.path.exists():
             return []
         with self._conn() as conn:
-            rows = conn.execute("SELECT id, peer, cert_sha256, rate, created_at, revoked_at "
-                                "FROM clients ORDER BY created_at, id").fetchall()
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM clients ORDER BY created_at, id"
+                                ).fetchall()
         return [Client(*r) for r in rows]
 
     def revoke(self, client_id: str, now: float | None = None) -> bool:

@@ -26,7 +26,7 @@ from .events import Waiter
 from .problems import ApiProblem, switch_problem
 
 __all__ = ["MEDIA_CODECS", "Outcome", "codec_of_media", "message_view", "read_reply",
-           "settled"]
+           "settled", "unsettled"]
 
 #: request media types of ``POST /v1/messages`` -> codec (the codec's answers come back in it)
 MEDIA_CODECS: dict[str, str] = {
@@ -116,11 +116,17 @@ def refusal(outcome: Outcome, body: bytes, codec: Codec) -> ApiProblem:
     return problem
 
 
+def unsettled(rows: list[OutRow]) -> int:
+    """The forwards without an answer, a status (``.02.``/``.04.``) and not dead: what a
+    ``?wait=`` still holds for (each will make a delivery to the client, or die)."""
+    return sum(1 for r in rows if r.kind == "forward" and not (
+        r.responses > 0 or r.status_sent or r.state in ("dead", "done")))
+
+
 def settled(rows: list[OutRow]) -> bool:
-    """Every forward has an answer, a status (``.02.``/``.04.``) or is dead: the answers a
-    ``?wait=`` holds for are in."""
-    return all(r.responses > 0 or r.status_sent or r.state in ("dead", "done")
-               for r in rows if r.kind == "forward")
+    """Every forward has an answer, a status or is dead: the answers a ``?wait=`` holds
+    for are in."""
+    return unsettled(rows) == 0
 
 
 def destinations(rows: list[OutRow]) -> list[str]:
@@ -171,18 +177,72 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
 
 
-async def wait_settled(read: Callable[[], list[OutRow]], waiter: Waiter, seconds: float
-                       ) -> list[OutRow]:
-    """Read the rows (``read()``) until they are settled or ``seconds`` pass: again at each
-    delivery of the message (``waiter``), and at least twice a second (a ``.02.`` or a dead
-    letter is journaled with no delivery to this client)."""
+class LogReads:
+    """Bounds on reading messages back from the log journal (``read_message``): one read
+    at a time (each is Python work of tens of milliseconds, which takes the switch's
+    interpreter while it runs), and the last ``size`` messages read that had left memory
+    whole, for ``ttl`` seconds (such a message no longer changes: a client that polls it
+    costs one read)."""
+
+    def __init__(self, size: int = 256, ttl: float = 3600.0) -> None:
+        self.size, self.ttl = size, ttl
+        self.lock = asyncio.Lock()
+        self.cache: dict[int, tuple[float, StoredMessage | None, list[OutRow]]] = {}
+        #: reads made (a figure for tests and /metrics-minded readers)
+        self.reads = 0
+
+    def get(self, msn: int, now: float) -> tuple[StoredMessage | None, list[OutRow]] | None:
+        hit = self.cache.get(msn)
+        if hit is None or hit[0] < now:
+            return None
+        return hit[1], hit[2]
+
+    def put(self, msn: int, now: float, msg: StoredMessage | None, rows: list[OutRow]
+            ) -> None:
+        if len(self.cache) >= self.size:
+            del self.cache[next(iter(self.cache))]
+        self.cache[msn] = (now + self.ttl, msg, rows)
+
+
+async def read_message(journal: Any, msn: int, reads: LogReads | None = None
+                       ) -> tuple[StoredMessage | None, list[OutRow]]:
+    """A message and its rows for ``GET /v1/messages/{msn}``, for as long as the journal
+    retains it.  The SQLite journal has them in its tables.  The log journal keeps done rows
+    in memory for ``late_horizon`` (~30 s) only: a message that may have rows out of memory
+    is read back from the log (on a thread when it is a file: the switch goes on), its rows
+    in memory laid over those."""
+    if not hasattr(journal, "message_from_log") or not journal.may_have_left_memory(msn):
+        return journal.message(msn), journal.message_rows(msn)
+    reads = reads or LogReads(size=0)
+    now = time.monotonic()
+    whole = journal.message(msn) is None  # left memory with all its rows: it is final
+    if whole and (hit := reads.get(msn, now)) is not None:
+        return hit
+    async with reads.lock:
+        reads.reads += 1
+        if journal.feed_threadable():
+            logged, rows = await asyncio.to_thread(journal.message_from_log, msn)
+        else:
+            logged, rows = journal.message_from_log(msn)
+    stored, merged = journal.message(msn) or logged, journal.merge_rows(msn, rows)
+    if whole and logged is not None and reads.size:
+        reads.put(msn, now, stored, merged)
+    return stored, merged
+
+
+async def wait_settled(read: Callable[[], list[OutRow]], waiter: Waiter, seconds: float,
+                       poll: float = 0.5) -> list[OutRow]:
+    """Read the rows (``read()``) until they are settled or ``seconds`` pass: again when as
+    many deliveries of the message came as forwards are unsettled (each makes at least
+    one: an answer or a status), and at least twice a second (a dead forward makes no
+    delivery to this client)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     rows = read()
-    while not settled(rows):
+    while need := unsettled(rows):
         left = end - loop.time()
         if left <= 0:
             break
-        await waiter.wait(min(left, 0.5))
+        await waiter.wait(min(left, poll), need)
         rows = read()
     return rows

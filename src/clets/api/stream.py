@@ -14,7 +14,9 @@ gave (id at or below the replay's last, or sent already) are dropped.  Deliverie
 makes in id order reach a stream in id order; the last id a client read is where it resumes.
 
 What is replayed reaches back ``[switch] retain_days`` (30 by default): older delivered rows
-are purged (SQLite journal) or compacted (log journal).
+are purged (SQLite journal) or compacted (log journal).  A client that resumes from before
+what was removed of its deliveries (``Journal.feed_dropped``) first gets an ``event: gone``
+saying so: it missed events that are no longer anywhere.
 """
 
 from __future__ import annotations
@@ -71,6 +73,25 @@ def _event(event_id: int, frame: bytes, msn: int | None, mke: str | None) -> byt
     return sse.format_event(data, id=event_id)
 
 
+def _gone(journal: Any, links: list[str], peer: str, after: int) -> bytes | None:
+    """The ``gone`` event when retention removed deliveries to ``peer`` with ids above
+    ``after`` (the client resumes from before what the journal still holds), else None.
+    It has no ``id`` (the client's Last-Event-ID stays where it was) and comes before the
+    replay of what is left."""
+    try:
+        dropped = max((journal.feed_dropped(link, peer) for link in links), default=0)
+    except (AttributeError, CletsError, sqlite3.Error):  # no such journal, or it stopped
+        return None
+    if dropped <= after:
+        return None
+    data = encode({
+        "last_event_id": after, "dropped_through": dropped,
+        "detail": f"deliveries after event {after}, up to event {dropped}, were removed by "
+                  "the journal's retention ([switch] retain_days) before this client read "
+                  "them; what the journal still holds follows"}).decode("utf-8")
+    return sse.format_event(data, event="gone")
+
+
 async def event_stream(hub: EventHub, journal: Any, links: list[str], peer: str,
                        after: int | None, *, keepalive: float = KEEPALIVE
                        ) -> AsyncIterator[bytes]:
@@ -82,6 +103,10 @@ async def event_stream(hub: EventHub, journal: Any, links: list[str], peer: str,
         yield sse.retry(RETRY_MS)
         cursor = after
         if after is not None:
+            gone = _gone(journal(), links, peer, after)
+            if gone is not None:
+                hub.resumes_too_old += 1
+                yield gone
             while True:
                 try:
                     batch = await replay(journal(), links, peer, cursor or 0)
@@ -90,6 +115,7 @@ async def event_stream(hub: EventHub, journal: Any, links: list[str], peer: str,
                 chunk = [_event(d.id, d.frame, d.msn, d.mke) for d in batch]
                 if batch:
                     cursor = batch[-1].id
+                    hub.streamed_replay += len(batch)
                     yield b"".join(chunk)
                 if len(batch) < FEED_LIMIT:
                     break
@@ -112,6 +138,7 @@ async def event_stream(hub: EventHub, journal: Any, links: list[str], peer: str,
             seen.append(event_id)
             seen_set.add(event_id)
             msn, mke = hub.info(event_id)
+            hub.streamed_live += 1
             yield _event(event_id, frame, msn, mke)
     finally:
         hub.unsubscribe(sub)
@@ -119,7 +146,9 @@ async def event_stream(hub: EventHub, journal: Any, links: list[str], peer: str,
 
 _EVENT_STREAM = {
     "description": "Server-Sent Events: one event per delivery, ``id`` the journal's "
-                   "delivery id, ``data`` a JSON object (id, msn, mke, and message or text)",
+                   "delivery id, ``data`` a JSON object (id, msn, mke, and message or text); "
+                   "first an ``event: gone`` (no id; data: last_event_id, dropped_through, "
+                   "detail) when deliveries after Last-Event-ID were removed by retention",
     "content": {"text/event-stream": {"schema": {"type": "string"}}},
 }
 

@@ -17,13 +17,15 @@ retries it by ``[switch.retry]`` (backoff, then a dead letter, audited), so a re
 down gets everything when it is back, at least once: ``webhook-id`` is the same on every
 attempt, and a receiver drops the ids it has seen.
 
-Why a config table and not the client store: a webhook belongs to the peer the deliveries
-are for (every client of a peer shares its deliveries), and its URL and CA are deployment
-settings checked with the rest of the config at start.
+Or on an API client (``clets api client add --webhook URL``, kept in the client store and
+read again while the switch runs): deliveries belong to a peer (every client of a peer shares
+them), so each client with a webhook gets every delivery of its peer, signed with its own
+secret.  Both forms may be used together.
 """
 
 from __future__ import annotations
 
+import math
 import ssl
 import time
 from dataclasses import dataclass
@@ -38,7 +40,8 @@ from clets.errors import LinkError
 from . import webhooks
 from .events import encode
 
-__all__ = ["WEBHOOK_KEYS", "WebhookPoster", "WebhookTarget", "parse_webhooks"]
+__all__ = ["WEBHOOK_KEYS", "ClientWebhooks", "WebhookPoster", "WebhookTarget",
+           "parse_webhooks", "url_problem"]
 
 WEBHOOK_KEYS = {"peer", "url", "secret_file", "ca", "timeout"}
 #: the event type of every POST (one kind: a delivery; its message says what it is)
@@ -67,6 +70,78 @@ def _loopback(host: str) -> bool:
     return is_loopback(host)
 
 
+def url_problem(url: str) -> str | None:
+    """What is wrong with a webhook URL, or None: https, or plain http to a loopback
+    address only (deliveries are CJI)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "url must be https://HOST[:PORT]/PATH"
+    if parts.scheme not in ("https", "http") or not host:
+        return "url must be https://HOST[:PORT]/PATH"
+    if parts.scheme == "http" and not _loopback(host):
+        return "plain http:// only to a loopback address (deliveries are CJI)"
+    return None
+
+
+class ClientWebhooks:
+    """The webhooks of a client (``webhooks(peer)``, what ``EventHub`` asks at each
+    delivery): the config's ``[[api.webhook]]`` of the peer, and those set on the active
+    API clients of the peer in the client store (``clets api client add --webhook``).
+
+    Why the store is read again only when its file changed (its size and mtime), looked at
+    once per ``interval`` seconds at most: a client added, changed or revoked while the
+    switch runs takes effect within a second, and a delivery costs neither a query nor a
+    ``stat`` (three deliveries per inquiry)."""
+
+    #: seconds between two looks at the store file
+    interval = 1.0
+
+    def __init__(self, configured: tuple[WebhookTarget, ...], store: Path | None) -> None:
+        self.by_peer: dict[str, list[WebhookTarget]] = {}
+        for target in configured:
+            self.by_peer.setdefault(target.peer, []).append(target)
+        self.store = store
+        self._stamp: tuple[int, int] | None = None
+        self._clients: dict[str, list[WebhookTarget]] = {}
+        self._looked = -math.inf
+
+    def __call__(self, peer: str) -> list[WebhookTarget]:
+        clients = self._from_store().get(peer)
+        configured = self.by_peer.get(peer)
+        if clients is None:
+            return configured or []
+        return [*(configured or ()), *clients]
+
+    def _from_store(self) -> dict[str, list[WebhookTarget]]:
+        if self.store is None:
+            return self._clients
+        now = time.monotonic()
+        if now - self._looked < self.interval:
+            return self._clients
+        self._looked = now
+        try:
+            st = self.store.stat()
+        except OSError:
+            self._stamp, self._clients = None, {}
+            return self._clients
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp != self._stamp:
+            from .clients import ClientStore
+
+            found: dict[str, list[WebhookTarget]] = {}
+            try:
+                rows = ClientStore(self.store).webhooks()
+            except Exception:  # a store being written: the last good read, again next time
+                return self._clients
+            for _cid, peer, url, secret, ca in rows:
+                found.setdefault(peer, []).append(
+                    WebhookTarget(peer, url, secret, Path(ca) if ca else None))
+            self._stamp, self._clients = stamp, found
+        return self._clients
+
+
 def parse_webhooks(c: Any, raw: Any, peers: Any, base: Path) -> tuple[WebhookTarget, ...]:
     """``[[api.webhook]]`` entries, checked (``c``: the config's checker, problems with lines).
     The secret file is read here: a missing or malformed one stops the start, not the first
@@ -86,12 +161,9 @@ def parse_webhooks(c: Any, raw: Any, peers: Any, base: Path) -> tuple[WebhookTar
         if peer and peer not in peers:
             c.add(f"{where}: peer {peer!r} is not a [[peer]] mnemonic", t, i, "peer")
         url = c.get(e, "url", str, t, i, required=True, default="")
-        parts = urlsplit(url)
-        if url and (parts.scheme not in ("https", "http") or not parts.hostname):
-            c.add(f"{where}: url must be https://HOST[:PORT]/PATH", t, i, "url")
-        elif url and parts.scheme == "http" and not _loopback(parts.hostname or ""):
-            c.add(f"{where}: plain http:// only to a loopback address (deliveries are CJI)",
-                  t, i, "url")
+        problem = url_problem(url) if url else None
+        if problem is not None:
+            c.add(f"{where}: {problem}", t, i, "url")
         secret = ""
         sf = c.get(e, "secret_file", str, t, i, required=True)
         if sf is not None:

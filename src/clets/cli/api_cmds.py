@@ -1,4 +1,4 @@
-"""``clets api client add|list|revoke``: the OAuth 2.0 clients of the switch's HTTP API.
+"""``clets api client add|list|revoke|webhook``: the OAuth 2.0 clients of the switch's HTTP API.
 
 The store is the one ``[api] clients`` names (``--config FILE``), or ``--store PATH``.  A
 client acts as one configured ``[[peer]]`` (its ORIs, its access level); its secret is shown
@@ -73,9 +73,17 @@ def _with_where(fn: F) -> F:
               help="PEM certificate the client must present for a token (RFC 8705).")
 @click.option("--rate", type=click.FloatRange(min=0.001), default=None,
               help="Requests per second for this client (default: [api] rate).")
+@click.option("--webhook", "webhook", default=None, metavar="URL",
+              help="POST every delivery of the peer to URL, signed (https://, or http:// "
+                   "to loopback); its whsec_ secret is printed once.")
+@click.option("--webhook-ca", "webhook_ca", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="PEM CA file the webhook receiver's certificate is "
+                                 "checked against (default: the system's).")
 def add(config: str | None, store: str | None, peer: str, client_id: str | None,
-        cert: str | None, rate: float | None) -> None:
-    """Add a client; prints its id and secret (the secret is not shown again)."""
+        cert: str | None, rate: float | None, webhook: str | None,
+        webhook_ca: str | None) -> None:
+    """Add a client; prints its id and secret (the secret is not shown again), and its
+    webhook secret when it has a webhook."""
     from clets.api.clients import ClientStore, cert_thumbprint
 
     st, peers = _store(config, store)
@@ -92,9 +100,57 @@ def add(config: str | None, store: str | None, peer: str, client_id: str | None,
         except (ValueError, UnicodeDecodeError) as exc:
             raise click.UsageError(f"--cert {cert}: not a PEM certificate ({exc})") from None
         thumb = cert_thumbprint(der)
-    made, secret = st.add(peer, client_id=client_id, cert_sha256=thumb, rate=rate)
-    click.echo(json.dumps({"client_id": made.id, "client_secret": secret, "peer": made.peer,
-                           "cert_sha256": made.cert_sha256}))
+    hook = _webhook(webhook, webhook_ca)
+    made, secret = st.add(peer, client_id=client_id, cert_sha256=thumb, rate=rate,
+                          webhook=hook)
+    out = {"client_id": made.id, "client_secret": secret, "peer": made.peer,
+           "cert_sha256": made.cert_sha256}
+    if hook is not None:
+        out.update(webhook_url=hook[0], webhook_secret=hook[1])
+    click.echo(json.dumps(out))
+
+
+def _webhook(url: str | None, ca: str | None) -> tuple[str, str, str | None] | None:
+    """(url, a new whsec_ secret, the CA's absolute path) of ``--webhook``, checked."""
+    if url is None:
+        if ca is not None:
+            raise click.UsageError("--webhook-ca without --webhook")
+        return None
+    from clets.api.webhook_client import url_problem
+    from clets.api.webhooks import new_secret
+
+    problem = url_problem(url)
+    if problem is not None:
+        raise click.UsageError(f"--webhook {url}: {problem}")
+    return url, new_secret(), str(Path(ca).resolve()) if ca else None
+
+
+@client.command("webhook")
+@_with_where
+@click.argument("client_id")
+@click.option("--url", "url", default=None, metavar="URL",
+              help="The webhook's URL (a new secret is made and printed once).")
+@click.option("--ca", "ca", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="PEM CA file of the receiver's certificate.")
+@click.option("--remove", is_flag=True, help="Remove the client's webhook.")
+def set_webhook(config: str | None, store: str | None, client_id: str, url: str | None,
+                ca: str | None, remove: bool) -> None:
+    """Set, replace (with a new secret) or remove an active client's webhook.  A running
+    switch uses the change from its next delivery.  Exit 1 when no active client has that
+    id."""
+    from clets.api.clients import ClientStore
+
+    if remove == (url is not None):
+        raise click.UsageError("give --url URL or --remove")
+    st, _peers = _store(config, store)
+    assert isinstance(st, ClientStore)
+    hook = None if remove else _webhook(url, ca)
+    if not st.set_webhook(client_id, hook):
+        click.echo(f"no active client {client_id!r}", err=True)
+        raise SystemExit(1)
+    click.echo(json.dumps({"client_id": client_id, "webhook_url": hook[0],
+                           "webhook_secret": hook[1]} if hook else
+                          {"client_id": client_id, "webhook_url": None}))
 
 
 @client.command("list")
@@ -108,6 +164,7 @@ def list_clients(config: str | None, store: str | None) -> None:
     for c in st.list():
         click.echo(json.dumps({
             "client_id": c.id, "peer": c.peer, "cert_sha256": c.cert_sha256, "rate": c.rate,
+            "webhook_url": c.webhook_url,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(c.created_at)),
             "revoked": None if c.revoked_at is None else time.strftime(
                 "%Y-%m-%dT%H:%M:%SZ", time.gmtime(c.revoked_at))}))

@@ -690,6 +690,12 @@ class Journal:
             (before, limit))]
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
+            for target, peer, top in self.conn.execute(
+                    "SELECT target, peer, MAX(id) FROM outbound WHERE kind = 'deliver' AND "
+                    f"id IN ({','.join('?' * len(chunk))}) GROUP BY target, peer", chunk):
+                key = feed_dropped_key(str(target), peer)
+                if int(top) > int(self.meta_get(key) or 0):
+                    self.meta_set(key, str(int(top)))
             self.conn.execute(f"DELETE FROM outbound WHERE id IN ({','.join('?' * len(chunk))})",
                               chunk)
         messages = self.conn.execute(
@@ -715,6 +721,11 @@ class Journal:
             (link, peer, after, max(0, limit))).fetchall()
         return [Delivery(int(r[0]), int(r[1]), bytes(r[2] or b""), float(r[3]), str(r[4]),
                          r[5]) for r in rows]
+
+    def feed_dropped(self, link: str, peer: str | None) -> int:
+        """The highest id of a delivery to ``peer`` on ``link`` that retention removed (0:
+        none): a feed read from below it has lost something (``GET /v1/events`` says so)."""
+        return int(self.meta_get(feed_dropped_key(link, peer)) or 0)
 
     def meta_get(self, key: str) -> str | None:
         r = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -751,6 +762,11 @@ def control_of(oid: int) -> str:
     """The switch control of outbound row ``oid``: 10 digits (<= 10 chars in every format).
     The journal computes the same value in its ``control`` column."""
     return f"{oid % CONTROL_WRAP:010d}"
+
+
+def feed_dropped_key(link: str, peer: str | None) -> str:
+    """The meta key (SQLite journal) or log mark (log journal) of ``feed_dropped``."""
+    return f"feed_dropped:{link}:{peer or ''}"
 
 
 def open_readonly(path: str | Path) -> sqlite3.Connection:

@@ -844,6 +844,7 @@ class LogJournal:
             if len(kept) != len(recs):
                 rows += sum(1 for r in recs if r[0] == "o")
                 messages += sum(1 for r in recs if r[0] == "m")
+                self._note_dropped(recs)  # before the rewrite: a kill between over-says
                 self.store.rewrite(pos, logformat.encode(when, kept))
             last = pos
             if rows >= limit:
@@ -851,6 +852,34 @@ class LogJournal:
         if last != start:
             self.store.set_mark("compacted", last)
         return rows, messages
+
+    def _note_dropped(self, recs: list[list[Any]]) -> None:
+        """Raise ``feed_dropped``'s marks to the done deliveries of ``recs`` (their last
+        image: what the feed would have read)."""
+        top: dict[str, int] = {}
+        for r in recs:
+            if r[0] == "o" and r[1][2] == "deliver" and r[1][8] == "done":
+                key = _journal.feed_dropped_key(r[1][3], r[1][4])
+                top[key] = max(top.get(key, 0), int(r[1][0]))
+        for key, oid in top.items():
+            if oid > self.store.get_mark(key):
+                self.store.set_mark(key, oid)
+
+    def feed_dropped(self, link: str, peer: str | None) -> int:
+        """The highest id of a delivery to ``peer`` on ``link`` that compaction removed (0:
+        none): a feed read from below it has lost something (``GET /v1/events`` says so).
+        Read on a connection of its own when the store is a file (the writer thread may be
+        appending on the store's), else after the pending append."""
+        key = _journal.feed_dropped_key(link, peer)
+        if str(self.path) == ":memory:" or not isinstance(self.store, SqliteLogStore):
+            self.settle()
+            return self.store.get_mark(key)
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        try:
+            r = conn.execute("SELECT value FROM log_meta WHERE key = ?", (key,)).fetchone()
+        finally:
+            conn.close()
+        return 0 if r is None else int(r[0])
 
     def meta_get(self, key: str) -> str | None:
         return self._meta.get(key)
@@ -1045,10 +1074,79 @@ class LogJournal:
                 break
         return out
 
-    def _feed_blocks(self, after: int) -> Generator[list[list[Any]], None, None]:
+    def may_have_left_memory(self, msn: int) -> bool:
+        """Can rows of message ``msn`` have left memory?  When the message has, or is older
+        than ``late_horizon`` (a done answer leaves before a forward still retrying):
+        ``message_from_log`` then has what memory lacks."""
+        m = self._msgs.get(msn)
+        return m is None or m.received_at < self._latest - self.late_horizon
+
+    def merge_rows(self, msn: int, logged: list[OutRow]) -> list[OutRow]:
+        """The rows of ``msn`` in memory (their current state) over those read from the log
+        (``message_from_log``), in id order; on the loop."""
+        out = {r.id: r for r in logged}
+        for oid in self._by_msn.get(msn, ()):
+            out[oid] = self._frame(self._rows[oid])
+        return [out[oid] for oid in sorted(out)]
+
+    def message_from_log(self, msn: int, max_blocks: int = 100_000
+                         ) -> tuple[StoredMessage | None, list[OutRow]]:
+        """A message that left memory and its queue rows (each as its last image), read
+        back from the log (``GET /v1/messages/{msn}`` for as long as the log holds it:
+        compaction, ``retain_days``, is what removes it).  (None, []) when the log does not
+        hold it.
+
+        Read from the block that made the message (a binary search on the counters records,
+        as the feed does) forward, until every row of the message is done or dead and the
+        log's clock (the rows' own times, the switch's clock) is ``late_horizon`` past the
+        last of them -- no later row can come for it then: a message leaves memory only
+        after that -- or ``max_blocks`` were read.  Like ``feed_scan``, safe on another
+        thread when ``feed_threadable``."""
+        msg: StoredMessage | None = None
+        images: dict[int, list[Any]] = {}
+        frames: dict[int, bytes] = {}
+        blocks = self._feed_blocks(msn - 1, counter=1)
+        try:
+            for n, recs in enumerate(blocks):
+                clock = None
+                for rec in recs:
+                    tag = rec[0]
+                    if tag == "o":
+                        v = rec[1]
+                        if clock is None or v[14] > clock:
+                            clock = v[14]
+                        if v[1] == msn:
+                            images[v[0]] = v
+                            if v[17] is not None:
+                                frames[v[0]] = bytes(v[17])
+                    elif tag == "m" and rec[1] == msn:
+                        msg = StoredMessage(*rec[1:])
+                    elif tag == "x":
+                        images.pop(rec[1], None)
+                if msg is None:
+                    if n >= max_blocks or any(r[0] == "c" and r[1] >= msn for r in recs):
+                        break  # the block that made it has no message: compacted
+                    continue
+                if n >= max_blocks or (images and clock is not None and all(
+                        v[8] in ("done", "dead") for v in images.values()) and clock
+                        > max(v[14] for v in images.values()) + self.late_horizon):
+                    break
+        finally:
+            blocks.close()
+        rows = []
+        for oid in sorted(images):
+            v = list(images[oid])
+            v[7] = tuple(v[7])
+            v[17] = frames.get(oid)
+            rows.append(OutRow(*v))
+        return msg, rows
+
+    def _feed_blocks(self, after: int, counter: int = 2
+                     ) -> Generator[list[list[Any]], None, None]:
         """The records of the log's blocks from the first that can hold a row with an id
         above ``after``, in order (read on a connection of its own when the store is SQLite
-        on disk: the writer thread may be appending on the store's)."""
+        on disk: the writer thread may be appending on the store's).  ``counter`` 1: a
+        message with a number above ``after`` instead."""
         own = str(self.path) != ":memory:" and isinstance(self.store, SqliteLogStore)
         if own:
             conn: sqlite3.Connection | None = sqlite3.connect(
@@ -1075,7 +1173,7 @@ class LogJournal:
                     for p, data in page:
                         for rec in logformat.decode(bytes(data))[1]:
                             if rec[0] == "c":
-                                return int(rec[2])
+                                return int(rec[counter])
                         pos = int(p) + 1
 
             while lo < hi:  # the first position whose counters pass ``after``
