@@ -1247,10 +1247,6 @@ class Switch:
 
         def after(ok: bool, value: Any) -> None:
             if not ok:
-                if storage_error(value, store=JOURNAL) is not None:
-                    # the answer to an accepted inquiry is kept until the journal has it
-                    self._hold(functools.partial(self._gc.submit, step, after))
-                    return
                 self._internal_error(lk, rx.frame, value)
                 return
             self.metrics_data.count("responded")
@@ -1266,7 +1262,24 @@ class Switch:
             else:
                 self._wake_target(origin_link)
 
-        self._gc.submit(step, after)
+        # the answer to an accepted inquiry is kept until the journal has it
+        self._submit_kept(step, after)
+
+    def _submit_kept(self, step: Any, after: Any) -> None:
+        """Submit ``step``; when the journal cannot write it (a storage error), hold it and
+        submit it again once it can, else ``after(ok, value)``.
+
+        Why a method and not ``after`` resubmitting itself: a closure that names itself is a
+        reference cycle, freed only by the cyclic garbage collector -- one per answer was
+        most of what the collector's full passes reclaimed, and those passes were the
+        longest stalls of the event loop (docs/performance.md, "The tail at 1,000/s")."""
+        def kept(ok: bool, value: Any) -> None:
+            if not ok and storage_error(value, store=JOURNAL) is not None:
+                self._hold(functools.partial(self._submit_kept, step, after))
+                return
+            after(ok, value)
+
+        self._gc.submit(step, kept)
 
     def _until_stored(self, fn: Any) -> None:
         """Run ``fn`` (journal writes in a transaction of its own); when the journal cannot
