@@ -257,6 +257,9 @@ class LogJournal:
         self.replayed = n
         self.replay_seconds = time.monotonic() - t0
         self._durable_oid = self._max_oid
+        # the eviction order is the order of the rows' last changes: a snapshot written in
+        # steps re-images unchanged rows after newer changes, so it is sorted once here
+        self._done = OrderedDict(sorted(self._done.items(), key=lambda kv: kv[1]))
         # done rows past the late horizon leave memory (a delivery requeued after it was
         # done -- its connection cut before the peer took it -- needs its frame: kept too)
         self._evict()
