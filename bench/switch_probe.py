@@ -133,6 +133,8 @@ def _census(path: str) -> None:
 
 
 def install(path: str) -> None:
+    if os.environ.get("CLETS_PROBE_SWITCH_INTERVAL"):  # an experiment: the GIL's hand-over
+        sys.setswitchinterval(float(os.environ["CLETS_PROBE_SWITCH_INTERVAL"]))
     if os.environ.get("CLETS_PROBE_GC_THRESHOLD"):  # an experiment: other thresholds
         gc.set_threshold(*map(int, os.environ["CLETS_PROBE_GC_THRESHOLD"].split(",")))
     signal.signal(signal.SIGUSR1, lambda *_: _census(path))
