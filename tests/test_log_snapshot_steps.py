@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clets.switch import audit, logjournal
+from clets.switch import Switch, audit, logjournal
 from clets.switch.logjournal import LogJournal
+from tests._switch_kit import Harness, eventually, qw, run_async
 from tests.test_journal_log import _accept
 
 OPS = ("accept", "answer", "deliver", "requeue", "dead", "purge", "meta", "evict", "step")
@@ -122,3 +123,50 @@ def test_a_large_state_is_written_in_many_short_steps(tmp_path: Path,
     j2 = LogJournal(tmp_path / "j.db")
     assert _folded(j2) == want
     j2.close()
+
+
+@run_async
+async def test_the_switch_snapshots_in_steps_and_restarts_from_the_mark(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The running switch writes its snapshots in steps (its own task), the mark moves, and
+    a restart from it still knows what it must: the dedup keys (a retransmission is only
+    re-acknowledged) and the forwards still in flight (sent again, same control)."""
+    monkeypatch.setattr(logjournal, "SNAPSHOT_EVERY", 0.0)  # due after any block
+    monkeypatch.setattr(logjournal, "SNAPSHOT_ROWS", 2)
+    monkeypatch.setattr(logjournal, "SNAPSHOT_CHUNK", 3)
+    monkeypatch.setattr(logjournal, "ROW_COST", 1)
+    monkeypatch.setattr(Switch, "SNAPSHOT_STEP", 0.001)
+    journal = tmp_path / "j.db"
+    h1 = Harness(tmp_path, journal=journal, dests=("WPS",))
+    await h1.switch.start()
+    j = h1.switch.journal
+    if not isinstance(j, LogJournal):
+        await h1.switch.stop(drain=False)
+        pytest.skip("the SQLite journal has no snapshots")
+    frames = [qw(control=f"S{i}") for i in range(6)]
+    for f in frames:
+        await h1.send("lapd", f)
+    acks = [await h1.recv_until("lapd", "ACK") for _ in frames]
+    forwards = [await h1.recv("wps") for _ in frames]
+    for fwd in forwards[:3]:  # half answered, half left in flight
+        await h1.answer("WPS", fwd)
+    for _ in range(3):
+        await h1.recv("lapd")
+    blocks = j.store.appends
+    await eventually(lambda: j.snapshots >= 1 and j.store.appends > blocks + 3)
+    mark = j.store.low_water()
+    assert mark > 0
+    await h1.switch.stop(drain=False)
+
+    h2 = Harness(tmp_path, journal=journal, dests=("WPS",))
+    await h2.switch.start()
+    try:
+        again = {m.control for m in [await h2.recv("wps") for _ in range(3)]}
+        assert again == {f.control for f in forwards[3:]}  # same switch controls
+        await h2.send("lapd", frames[0])  # a retransmission: re-acknowledged only
+        assert (await h2.recv("lapd")).text == acks[0].text
+        await h2.switch.tick()
+        assert h2.pending("wps") is None
+        assert audit.verify(h2.switch.journal.conn).ok
+    finally:
+        await h2.switch.stop(drain=False)
