@@ -40,8 +40,12 @@ from typing import Any
 CLETS = [sys.executable, "-c", "from clets.cli import main; main()"]
 
 
-def run_command(cfg: Path, profile: str | None = None) -> list[str]:
-    """``clets run CFG``, under cProfile into ``profile`` when one is named."""
+def run_command(cfg: Path, profile: str | None = None, probe: str | None = None) -> list[str]:
+    """``clets run CFG``, under cProfile into ``profile`` when one is named, or with the
+    stall probe (``bench/switch_probe.py``) writing into ``probe``."""
+    if probe:
+        return [sys.executable, str(Path(__file__).with_name("switch_probe.py")), probe,
+                "run", str(cfg)]
     if not profile:
         return [*CLETS, "run", str(cfg)]
     return [sys.executable, "-c",
@@ -215,21 +219,27 @@ async def closed_loop(port: int, prefix: str, seconds: float, window: int,
     return out
 
 
-async def open_loop(port: int, prefix: str, seconds: float, rate: float) -> dict[str, Any]:
+async def open_loop(port: int, prefix: str, seconds: float, rate: float,
+                    trace: str | None = None) -> dict[str, Any]:
     client = await Client.open(port)
     n = int(seconds * rate)
     msgs = payloads(prefix, n + int(rate))
     futs: list[asyncio.Future[float]] = []
+    sent: list[float] = []
     warm = int(min(rate, n / 4))
     t0 = time.perf_counter()
     for i, (c, p) in enumerate(msgs[: n + warm]):
         delay = t0 + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
+        sent.append(time.perf_counter())
         futs.append(client.send(c, p))
     results = await asyncio.wait_for(asyncio.gather(*futs), 120)
     elapsed = time.perf_counter() - t0
     await client.close()
+    if trace:  # each inquiry's send time (perf_counter: CLOCK_MONOTONIC) and latency
+        Path(trace).write_text(json.dumps({"warm": warm, "sent": sent,
+                                           "latency": list(results)}))
     lat = sorted(results[warm:])
     return {"rate": rate, "achieved_per_s": round(len(futs) / elapsed, 1), "n": len(lat),
             "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99), "max_ms": _pct(lat, 100)}
@@ -368,7 +378,8 @@ def run_variant(args: argparse.Namespace, variant: dict[str, Any], sim: subproce
         cfg.write_text(switch_config(tmp / f"journal-{variant['name']}.db", switch_port, urls,
                                      variant["journal_format"], variant["commit_delay"],
                                      variant["commit_thread"], metrics_port))
-        cmd = run_command(cfg, args.profile)  # the daemon logs no per-message lines
+        probe = f"{args.probe}.{variant['name']}" if args.probe else None
+        cmd = run_command(cfg, args.profile, probe)  # the daemon logs no per-message lines
         switch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   text=True)
         procs.append(switch)
@@ -418,8 +429,8 @@ def run_variant(args: argparse.Namespace, variant: dict[str, Any], sim: subproce
                                                               args.seconds, tr))
             log(f"relay {result['relay_at_target']}; open loop at {tr}/s, switch")
             f0 = fsyncs(metrics_port)
-            result["switch_at_target"] = asyncio.run(open_loop(switch_port, "u",
-                                                               args.seconds, tr))
+            result["switch_at_target"] = asyncio.run(open_loop(
+                switch_port, "u", args.seconds, tr, f"{probe}.client" if probe else None))
             result["switch_at_target"]["fsyncs_per_s"] = round(
                 (fsyncs(metrics_port) - f0) / max(1e-9, args.seconds * 1.25), 1)
             result["added_p99_ms_at_target"] = round(
@@ -491,6 +502,10 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--relay", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--profile", metavar="FILE", help="cProfile the switch into FILE")
+    ap.add_argument("--probe", metavar="FILE",
+                    help="run the switch with bench/switch_probe.py (its loop stalls, gc "
+                         "collections, snapshots) into FILE.VARIANT, and the client's "
+                         "inquiries at the target rate into FILE.VARIANT.client")
     args = ap.parse_args()
     if args.relay:
         port, *dests = args.relay

@@ -309,6 +309,8 @@ class Switch:
             self._wake[target] = asyncio.Event()
             self._tasks.append(loop.create_task(self._worker(target), name=f"worker {target}"))
         self._tasks.append(loop.create_task(self._timer(), name="timer"))
+        if isinstance(self.journal, LogJournal):
+            self._tasks.append(loop.create_task(self._snapshots(), name="snapshots"))
         for name, lk in cfg.links.items():
             self._receivers.append(loop.create_task(self._reader(lk), name=f"reader {name}"))
         if str(cfg.switch.journal) != ":memory:":
@@ -1247,10 +1249,6 @@ class Switch:
 
         def after(ok: bool, value: Any) -> None:
             if not ok:
-                if storage_error(value, store=JOURNAL) is not None:
-                    # the answer to an accepted inquiry is kept until the journal has it
-                    self._hold(functools.partial(self._gc.submit, step, after))
-                    return
                 self._internal_error(lk, rx.frame, value)
                 return
             self.metrics_data.count("responded")
@@ -1266,7 +1264,24 @@ class Switch:
             else:
                 self._wake_target(origin_link)
 
-        self._gc.submit(step, after)
+        # the answer to an accepted inquiry is kept until the journal has it
+        self._submit_kept(step, after)
+
+    def _submit_kept(self, step: Any, after: Any) -> None:
+        """Submit ``step``; when the journal cannot write it (a storage error), hold it and
+        submit it again once it can, else ``after(ok, value)``.
+
+        Why a method and not ``after`` resubmitting itself: a closure that names itself is a
+        reference cycle, freed only by the cyclic garbage collector -- one per answer was
+        most of what the collector's full passes reclaimed, and those passes were the
+        longest stalls of the event loop (docs/performance.md, "The tail at 1,000/s")."""
+        def kept(ok: bool, value: Any) -> None:
+            if not ok and storage_error(value, store=JOURNAL) is not None:
+                self._hold(functools.partial(self._submit_kept, step, after))
+                return
+            after(ok, value)
+
+        self._gc.submit(step, kept)
 
     def _until_stored(self, fn: Any) -> None:
         """Run ``fn`` (journal writes in a transaction of its own); when the journal cannot
@@ -1654,6 +1669,31 @@ class Switch:
                 async with asyncio.timeout(self._poll):
                     await self._timer_wake.wait()
 
+    #: seconds between two steps of a snapshot being written
+    SNAPSHOT_STEP = 0.05
+
+    async def _snapshots(self) -> None:
+        """Write the log journal's snapshots (they move the low-water mark: a restart reads
+        from there) a step at a time, ``SNAPSHOT_STEP`` apart while one is being written.
+
+        Why steps: a snapshot holds every row and dedup key in memory; written at once it
+        stalled the event loop for a third of a second at 1,000 inquiries/s.  A step is a
+        few milliseconds, between two loop turns (docs/performance.md)."""
+        j = self.journal
+        assert isinstance(j, LogJournal)
+        while not self._stopping:
+            await asyncio.sleep(self.SNAPSHOT_STEP if j.snapshotting else self._poll)
+            if not self._journal_ok.is_set() or not j.snapshot_due():
+                continue
+            try:
+                j.snapshot()
+            except CletsError:
+                self.metrics_data.count("internal_error")
+            except sqlite3.Error as exc:  # a full journal: the timer probes it
+                if self._storage_fault(exc) is None:
+                    log.exception("snapshot failed")
+                    self.metrics_data.count("internal_error")
+
     def _run_timers(self) -> None:
         now = self.clock.time()
         j = self.journal
@@ -1678,8 +1718,6 @@ class Switch:
             j.forget_before(now - self.config.switch.dedup_window)
             self._retention_in_tx(now)
             reminded = self._hit_reminders_in_tx(now)
-        if isinstance(j, LogJournal) and j.snapshot_due():
-            j.snapshot()  # moves the low-water mark: a restart reads from here
         if expired:
             self.metrics_data.count("dead_letter", expired)
         for link_name in reminded:

@@ -25,7 +25,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -177,8 +176,12 @@ class Delivery(msgspec.Struct, frozen=True):
 FEED_LIMIT = 500
 
 
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
+class StoredMessage(msgspec.Struct, frozen=True, gc=False):
+    """A journaled message.  ``gc=False``: the log journal keeps tens of thousands of them
+    in memory (the late horizon's) and they hold only scalars, so the cyclic garbage
+    collector need not track them -- each one tracked made every full collection longer,
+    and those were the event loop's longest stalls (docs/performance.md)."""
+
     msn: int
     received_at: float
     kind: str

@@ -20,7 +20,7 @@ import sqlite3
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from clets.errors import ConfigError, StorageError, storage_error
 
@@ -89,8 +89,10 @@ class SqliteLogStore:
                                path=str(path), kind=err.kind) from exc
         #: bytes of a torn write found after the last whole commit at open (dropped)
         self.torn = 0
+        #: the -wal and -shm files ``torn_tail`` read, open until the connections close
+        self._tail_files: list[BinaryIO] = []
         if check_tail and str(path) != ":memory:":
-            self.torn = torn_tail(self.path)
+            self.torn = torn_tail(self.path, self._tail_files)
             if self.torn:
                 log.warning("journal %s: a torn write at the end of the log was dropped "
                             "(%d bytes after the last whole block; never read as data)",
@@ -152,9 +154,12 @@ class SqliteLogStore:
             self._checkpointer.close()
             self._checkpointer = None
         self.conn.close()
+        for f in self._tail_files:  # after the connections (see ``torn_tail``)
+            f.close()
+        self._tail_files = []
 
 
-def torn_tail(path: Path) -> int:
+def torn_tail(path: Path, keep: list[BinaryIO] | None = None) -> int:
     """Bytes of a torn write at the end of ``path``'s WAL, once SQLite has opened it (0: none).
 
     SQLite itself never reads them: at open it replays the WAL's frames up to the last whole
@@ -163,14 +168,28 @@ def torn_tail(path: Path) -> int:
     (``mxFrame``, offset 16); bytes after the kept frames are a torn write if they are not a
     whole number of frames, or if the next frame carries the WAL header's salts (frames of a
     commit cut before its last frame).  Whole frames with other salts are an older WAL
-    generation's, left there when the WAL restarted: not torn."""
+    generation's, left there when the WAL restarted: not torn.
+
+    ``keep``: the process has the journal open (a writer's SQLite connection): the files read
+    here are left open in it, for the caller to close after its connections.  Why: closing a
+    file descriptor drops every POSIX lock the process holds on that file, SQLite's own
+    included -- on the -shm, the lock that tells other processes the wal-index is in use.
+    Without it the next process to connect (an operator's read, a test's check) believed it
+    was the first, rebuilt the -shm under the writer's mapping, and the writer died of SIGBUS
+    at its next commit (``tests/test_hit_confirmation_restart.py`` caught it, 2 runs in 3)."""
     wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
     try:
         size = wal.stat().st_size
-        with open(shm, "rb") as f:
-            hdr = f.read(48)
+        f = open(shm, "rb")  # noqa: SIM115 -- closed by the caller when ``keep`` is given
     except OSError:
         return 0
+    try:
+        hdr = f.read(48)
+    finally:
+        if keep is None:
+            f.close()
+        else:
+            keep.append(f)
     if size == 0 or len(hdr) < 48:
         return 0
     page = int(struct.unpack_from("=H", hdr, 14)[0])
@@ -185,8 +204,14 @@ def torn_tail(path: Path) -> int:
         return 0
     if (size - end) % (24 + page):
         return size - end
-    with open(wal, "rb") as f:
-        salts = struct.unpack(">II", f.read(32)[16:24])  # the WAL header's: this generation
-        f.seek(end)
-        head = f.read(24)
+    w = open(wal, "rb")  # noqa: SIM115 -- as the -shm above
+    try:
+        salts = struct.unpack(">II", w.read(32)[16:24])  # the WAL header's: this generation
+        w.seek(end)
+        head = w.read(24)
+    finally:
+        if keep is None:
+            w.close()
+        else:
+            keep.append(w)
     return size - end if struct.unpack(">II", head[8:16]) == salts else 0
