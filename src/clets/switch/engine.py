@@ -223,7 +223,8 @@ class Switch:
         prepare_edits()  # the field edits' tables and code, before the first message
         self._journal = open_journal(cfg.switch.journal, cfg.switch.journal_format,
                                      synchronous=self._synchronous,
-                                     checkpoint_every=CHECKPOINT_EVERY)
+                                     checkpoint_every=CHECKPOINT_EVERY,
+                                     dedup_window=cfg.switch.dedup_window)
         self._gc = GroupCommit(self._journal, self._commit_outcome,
                                delay=cfg.switch.commit_delay,
                                threaded=cfg.switch.commit_thread)
@@ -1678,8 +1679,8 @@ class Switch:
             j.forget_before(now - self.config.switch.dedup_window)
             self._retention_in_tx(now)
             reminded = self._hit_reminders_in_tx(now)
-        if isinstance(j, LogJournal) and j.snapshot_due():
-            j.snapshot()  # moves the low-water mark: a restart reads from here
+        if isinstance(j, LogJournal) and j.snapshot_due(now):
+            j.snapshot(now=now)  # moves the low-water mark: a restart reads from here
         if expired:
             self.metrics_data.count("dead_letter", expired)
         for link_name in reminded:

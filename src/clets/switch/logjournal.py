@@ -90,7 +90,8 @@ class LogJournal:
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL",
                  checkpoint_every: float | None = None, store: LogStore | None = None,
-                 late_horizon: float = LATE_HORIZON, readonly: bool = False) -> None:
+                 late_horizon: float = LATE_HORIZON, readonly: bool = False,
+                 dedup_window: float | None = None) -> None:
         self.path = Path(path)
         #: the writer's lock: one writer per journal (the running switch, or a command on a
         #: stopped one); a reader (``readonly``) folds the log without it and writes nothing
@@ -106,6 +107,8 @@ class LogJournal:
         #: functions read the log through it)
         self.conn: sqlite3.Connection = getattr(self.store, "conn", None)  # type: ignore[assignment]
         self.late_horizon = late_horizon
+        #: the switch's dedup window, when known: the fold drops keys past it as it goes
+        self.dedup_window = dedup_window
         self._rows: dict[int, OutRow] = {}
         self._msgs: dict[int, StoredMessage] = {}
         self._refs: dict[int, int] = {}
@@ -140,11 +143,13 @@ class LogJournal:
         self._touched: dict[int, None] = {}
         self._new: set[int] = set()
         self._counters_changed = False
-        # snapshot bookkeeping
+        # snapshot bookkeeping: blocks since the low-water mark and the switch's clock when
+        # its snapshot was taken -- read back by the fold, so the schedule spans restarts
         self._blocks_since = 0
-        self._snapshot_at = time.monotonic()
-        #: a snapshot being written: (its first block, the dedup keys to write, written)
-        self._snap: tuple[int, list[str], int] | None = None
+        self._snapshot_at: float | None = None
+        #: a snapshot being written: (its first block, the dedup keys to write, written,
+        #: its time)
+        self._snap: tuple[int, list[str], int, float] | None = None
         self.snapshots = 0
         #: blocks read at open (the fold), and the seconds it took
         self.replayed = 0
@@ -231,17 +236,38 @@ class LogJournal:
         lw = self.store.low_water()
         after = lw - 1 if lw else 0
         n = 0
-        for _pos, data in self.store.read(after):
-            self._apply_block(logformat.decode(data)[1])
+        #: the mark's snapshot time (-inf: no mark, or one written without its time, while
+        #: blocks were replayed -- a snapshot is due at once)
+        marked: float | None = None
+        for pos, data in self.store.read(after):
+            recs = logformat.decode(data)[1]
+            if pos == lw and recs and recs[0][0] == "S":
+                marked = float(recs[0][1]) if len(recs[0]) > 1 else float("-inf")
+            self._apply_block(recs)
             n += 1
             if n % 256 == 0:
-                self._evict()  # a long fold does not hold every done row at once
+                self._fold_expire()  # a long fold does not hold every done row at once
         self.replayed = n
         self.replay_seconds = time.monotonic() - t0
         self._durable_oid = self._max_oid
+        # the blocks since the mark count towards the next snapshot, and its age from the
+        # mark's time: a run killed before its own snapshot (a crash loop, a SIGKILL every
+        # minute) does not start the count again, so the mark moves and the next fold reads
+        # one snapshot period of log, not every block since the last snapshot that finished
+        self._blocks_since = n
+        if n:
+            self._snapshot_at = float("-inf") if marked is None else marked
         # done rows past the late horizon leave memory (a delivery requeued after it was
         # done -- its connection cut before the peer took it -- needs its frame: kept too)
+        self._fold_expire()
+
+    def _fold_expire(self) -> None:
+        """During the fold: done rows past the late horizon go, and (the window known)
+        dedup keys past the window, both counted from the newest row change read -- what
+        the switch's first timer tick would drop anyway, not held in the meantime."""
         self._evict()
+        if self.dedup_window is not None and self._latest:
+            self._dedup.expire(self._latest - self.dedup_window)
 
     def _apply_block(self, recs: list[list[Any]]) -> None:
         for rec in recs:
@@ -887,28 +913,43 @@ class LogJournal:
 
     # ------------------------------------------------------------------ snapshots
 
-    def snapshot_due(self) -> bool:
-        return self._snap is not None or self._blocks_since >= SNAPSHOT_BLOCKS or (
-            self._blocks_since > 0 and time.monotonic() - self._snapshot_at >= SNAPSHOT_EVERY)
+    def snapshot_due(self, now: float | None = None) -> bool:
+        """Is a snapshot due (or one under way) at ``now`` (the switch's clock; the wall
+        clock if not given)?  After ``SNAPSHOT_BLOCKS`` blocks or ``SNAPSHOT_EVERY`` seconds
+        since the mark, counted across restarts (``_replay``)."""
+        if self._snap is not None or self._blocks_since >= SNAPSHOT_BLOCKS:
+            return True
+        if self._blocks_since <= 0:
+            return False
+        now = time.time() if now is None else now
+        if self._snapshot_at is None:  # a new journal: the period starts with its first tick
+            self._snapshot_at = now
+            return False
+        # abs: a clock set back by more than a period does not put the snapshot off
+        return abs(now - self._snapshot_at) >= SNAPSHOT_EVERY
 
-    def snapshot(self, *, whole: bool = False) -> int:
+    def snapshot(self, *, whole: bool = False, now: float | None = None) -> int:
         """Start or continue a snapshot (outside a tx); the new low-water mark once it is
         complete, else 0.
 
-        Its first block holds the open and dead rows, their messages, the dead letters, meta,
-        counters and the audit head; the dedup keys follow in blocks of ``SNAPSHOT_CHUNK``,
-        one per call (the timer's ticks: 1.2 M keys do not stall the loop at once), each with
-        the key's value when it is written.  The mark moves to the first block only when the
-        last is written, so a restart folds the first block and everything after it; a crash
-        in between leaves the previous mark.  Done forwards still in memory (within the late
-        horizon) are in it: a second answer after a restart still finds its request.  Done
-        deliveries are not: one is kept in memory only in case its connection is cut before
-        the peer took it (it is queued again), and a restart has no such connection."""
+        Its first block holds the open and dead rows, their messages, the dead letters,
+        meta, counters and the audit head; the dedup keys follow in blocks of
+        ``SNAPSHOT_CHUNK``, one per call (the timer's ticks: 1.2 M keys do not stall the
+        loop at once), each with the key's value when it is written.  ``now`` (the switch's
+        clock; the newest row change if not given) is the snapshot's time, in its ``S``
+        record: the next is due ``SNAPSHOT_EVERY`` after it, also after a restart.  The mark
+        moves to the first block only when the last is written, so a restart folds the first
+        block and everything after it; a crash in between leaves the previous mark.  Done
+        forwards still in memory (within the late horizon) are in it: a second answer after
+        a restart still finds its request.  Done deliveries are not: one is kept in memory
+        only in case its connection is cut before the peer took it (it is queued again), and
+        a restart has no such connection."""
         if self._in_tx:
             raise ConfigError("snapshot inside a transaction", source=str(self.path))
         self.settle()
         if self._snap is None:
-            recs: list[list[Any]] = [["S"], ["c", self._last_msn, self._max_oid],
+            at = self._latest if now is None else now
+            recs: list[list[Any]] = [["S", at], ["c", self._last_msn, self._max_oid],
                                      ["h", self._head[0], self._head[1]]]
             rows = self._rows
             keep = sorted(o for o, r in rows.items()  # done forwards too: bounded by the horizon
@@ -923,8 +964,8 @@ class LogJournal:
             for k, v in self._meta.items():
                 recs.append(["k", k, v])
             first = self.store.append(logformat.encode(time.time(), recs))
-            self._snap = (first, self._dedup.keys(), 0)
-        first, keys, i = self._snap
+            self._snap = (first, self._dedup.keys(), 0, at)
+        first, keys, i, at = self._snap
         while True:
             chunk = keys[i:i + SNAPSHOT_CHUNK]
             i += len(chunk)
@@ -935,12 +976,12 @@ class LogJournal:
             if i >= len(keys):
                 break
             if not whole:
-                self._snap = (first, keys, i)
+                self._snap = (first, keys, i, at)
                 return 0
         self.store.set_mark("low_water", first)
         self._snap = None
         self._blocks_since = 0
-        self._snapshot_at = time.monotonic()
+        self._snapshot_at = at
         self.snapshots += 1
         return first
 
@@ -1142,9 +1183,11 @@ def file_format(path: str | Path) -> str | None:
 
 
 def open_journal(path: str | Path, fmt: str = "sqlite", *, synchronous: str = "FULL",
-                 checkpoint_every: float | None = None, readonly: bool = False) -> AnyJournal:
+                 checkpoint_every: float | None = None, readonly: bool = False,
+                 dedup_window: float | None = None) -> AnyJournal:
     """The journal at ``path`` in the format it has (``fmt`` for a new one); ``readonly``:
-    a log journal is folded without taking the writer's lock."""
+    a log journal is folded without taking the writer's lock; ``dedup_window``: a log
+    journal's fold drops dedup keys past it."""
     try:
         have = file_format(path) or fmt
     except sqlite3.Error as exc:  # a full or failing disk cannot even read the file
@@ -1155,5 +1198,5 @@ def open_journal(path: str | Path, fmt: str = "sqlite", *, synchronous: str = "F
                            path=str(path), kind=err.kind) from exc
     if have == "log":
         return LogJournal(path, synchronous=synchronous, checkpoint_every=checkpoint_every,
-                          readonly=readonly)
+                          readonly=readonly, dedup_window=dedup_window)
     return Journal(path, synchronous=synchronous, checkpoint_every=checkpoint_every)

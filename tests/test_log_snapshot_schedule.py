@@ -1,0 +1,153 @@
+"""The log journal's snapshot schedule spans restarts, so what a restart folds is bounded by
+open work, one snapshot period and the dedup window -- not by all the traffic since the last
+snapshot that happened to finish.
+
+Why: the soak (docs/performance.md, "Soak") SIGKILLs ``clets run`` every minute.  The
+schedule counted 60 s and 20,000 blocks from each process's start, so a run was killed before
+its own snapshot was due or finished: the low-water mark stayed where the first life left it,
+every restart folded every block since (dedup keys of the whole time among them) and each
+life's peak RSS rose with the total traffic.  Now the blocks since the mark and the mark's
+time (the switch's clock, in its ``S`` record) are read back by the fold.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from clets.switch import logjournal
+from clets.switch.logjournal import LogJournal
+from tests._switch_kit import Harness, qw, run_async
+from tests.test_journal_log import _accept
+
+pytestmark = pytest.mark.timeout(120)
+
+LIVES, PER_LIFE = 4, 45
+
+
+def _mark(path: Path) -> int:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        r = conn.execute("SELECT value FROM log_meta WHERE key = 'low_water'").fetchone()
+        return 0 if r is None else int(r[0])
+    finally:
+        conn.close()
+
+
+def _blocks(path: Path) -> int:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM log").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def _inquiry(h: Harness, tag: str) -> None:
+    """One QW answered by NCIC: its ACK and its answer reach the origin; a second of the
+    switch's clock passes (a timer tick: timeouts, dedup expiry, the snapshot check)."""
+    await h.send("lapd", qw(control=tag))
+    await h.recv_until("lapd", "ACK")
+    fwd = await h.recv("ncic")
+    await h.answer("NCIC", fwd)
+    await h.recv_until("lapd", "QWR")
+    await h.advance(1.0)
+
+
+@run_async
+async def test_lives_shorter_than_the_snapshot_period_still_move_the_mark(
+        tmp_path: Path) -> None:
+    journal = tmp_path / "j.db"
+    now = 0.0  # the switch's clock goes on across lives (a ManualClock per life)
+    marks: list[int] = []
+    replayed: list[int] = []
+    for life in range(LIVES):
+        h = Harness(tmp_path, dests=("NCIC",), journal=journal)
+        h.clock.advance(now)
+        await h.switch.start()
+        j = h.switch.journal
+        assert isinstance(j, LogJournal)
+        replayed.append(j.replayed)
+        for i in range(PER_LIFE):  # 45 s of the switch's clock: less than a snapshot period
+            await _inquiry(h, f"L{life}N{i}")
+        now = h.clock.time() - 1_750_000_000.0
+        await h.switch.stop(drain=False)  # a kill: nothing more is written
+        marks.append(_mark(journal))
+    # each life after the first found a mark older than the period (or none) and moved it
+    assert marks[0] == 0  # a new journal, 45 s: no snapshot due yet
+    assert all(b > a for a, b in itertools.pairwise(marks[1:])), marks
+    assert marks[-1] > 0, marks
+    # a restart folds about one period of log (two lives here), not every block so far
+    total = _blocks(journal)
+    assert max(replayed[2:]) < total // 2, (replayed, total)
+
+    # the dedup window passes; one more inquiry and a tick: keys and done rows of the K
+    # inquiries leave memory and the snapshot, and the fold holds only the last one's
+    h = Harness(tmp_path, dests=("NCIC",), journal=journal)
+    h.clock.advance(now + 700.0)
+    await h.switch.start()
+    await _inquiry(h, "LAST")
+    await h.advance(40.0)  # past the late horizon of the last answer
+    await h.advance(61.0)
+    for _ in range(5):  # the snapshot's key blocks, one per tick
+        await h.advance(1.0)
+    await h.switch.stop(drain=False)
+    j2 = LogJournal(journal, readonly=True, dedup_window=600.0)
+    try:
+        counts = j2.memory_counts()
+        assert counts["dedup"] <= 1 and counts["open"] == 0, counts
+        assert counts["rows"] <= 2 and counts["messages"] <= 1, counts
+        assert j2.replayed <= 10, (j2.replayed, _blocks(journal))
+    finally:
+        j2.close()
+
+
+def test_blocks_since_the_mark_count_across_reopens(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The block count of the schedule is the log's since the mark, not the process's."""
+    monkeypatch.setattr(logjournal, "SNAPSHOT_BLOCKS", 25)
+    path = tmp_path / "j.db"
+    j = LogJournal(path)
+    assert not j.snapshot_due(100.0)  # a new journal: its period starts now
+    for i in range(10):
+        with j.tx():
+            _accept(j, i, 100.0)
+    assert j.snapshot(whole=True, now=100.0) > 0
+    due: list[bool] = []
+    for life in range(4):  # 10 blocks a life, the clock stopped: only the count can say
+        j.close()
+        j = LogJournal(path)
+        for i in range(10):
+            with j.tx():
+                _accept(j, 100 + life * 10 + i, 100.0)
+        due.append(j.snapshot_due(100.0))
+        if due[-1]:
+            j.snapshot(whole=True, now=100.0)
+    j.close()
+    assert due == [False, False, True, False], due
+
+
+def test_the_fold_drops_dedup_keys_past_the_window(tmp_path: Path) -> None:
+    """Blocks after the mark hold keys set long ago: a fold that knows the window does not
+    load them (the first timer tick would drop them; the fold's peak would hold them)."""
+    path = tmp_path / "j.db"
+    j = LogJournal(path)
+    for i in range(50):
+        with j.tx():
+            _accept(j, i, 1000.0 + i)
+    with j.tx():
+        _accept(j, 99, 2000.0)  # 950 s after the last of them
+    j.close()
+    old = LogJournal(path, readonly=True)
+    assert len(old._dedup) == 51
+    old.close()
+    j2 = LogJournal(path, readonly=True, dedup_window=600.0)
+    try:
+        assert len(j2._dedup) == 1
+        status, _msn = j2.check_duplicate(next(iter(j2._dedup.keys())), "0" * 64, 2000.0,
+                                          600.0)
+        assert status == "conflict"  # the kept key still counts
+    finally:
+        j2.close()
