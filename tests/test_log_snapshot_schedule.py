@@ -125,8 +125,12 @@ def test_blocks_since_the_mark_count_across_reopens(tmp_path: Path,
         due.append(j.snapshot_due(100.0))
         if due[-1]:
             j.snapshot(whole=True, now=100.0)
+    j.snapshot(whole=True, now=100.0)
     j.close()
     assert due == [False, False, True, False], due
+    j = LogJournal(path)  # nothing since the mark: no snapshot of the same state again
+    assert j.replayed == 2 and not j.snapshot_due(10_000.0)
+    j.close()
 
 
 def test_the_fold_drops_dedup_keys_past_the_window(tmp_path: Path) -> None:

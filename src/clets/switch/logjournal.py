@@ -235,14 +235,18 @@ class LogJournal:
         t0 = time.monotonic()
         lw = self.store.low_water()
         after = lw - 1 if lw else 0
-        n = 0
+        n = work = 0
         #: the mark's snapshot time (-inf: no mark, or one written without its time, while
         #: blocks were replayed -- a snapshot is due at once)
         marked: float | None = None
         for pos, data in self.store.read(after):
             recs = logformat.decode(data)[1]
-            if pos == lw and recs and recs[0][0] == "S":
-                marked = float(recs[0][1]) if len(recs[0]) > 1 else float("-inf")
+            tag = recs[0][0] if recs else ""
+            if tag == "S":
+                if pos == lw:
+                    marked = float(recs[0][1]) if len(recs[0]) > 1 else float("-inf")
+            elif tag != "P":  # a snapshot's own blocks are not work since it
+                work += 1
             self._apply_block(recs)
             n += 1
             if n % 256 == 0:
@@ -254,9 +258,11 @@ class LogJournal:
         # mark's time: a run killed before its own snapshot (a crash loop, a SIGKILL every
         # minute) does not start the count again, so the mark moves and the next fold reads
         # one snapshot period of log, not every block since the last snapshot that finished
-        self._blocks_since = n
-        if n:
-            self._snapshot_at = float("-inf") if marked is None else marked
+        self._blocks_since = work
+        if marked is not None:
+            self._snapshot_at = marked
+        elif work:
+            self._snapshot_at = float("-inf")
         # done rows past the late horizon leave memory (a delivery requeued after it was
         # done -- its connection cut before the peer took it -- needs its frame: kept too)
         self._fold_expire()
