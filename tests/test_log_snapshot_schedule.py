@@ -155,3 +155,38 @@ def test_the_fold_drops_dedup_keys_past_the_window(tmp_path: Path) -> None:
         assert status == "conflict"  # the kept key still counts
     finally:
         j2.close()
+
+
+def test_the_fold_keeps_no_done_delivery_and_shares_the_rows_names(tmp_path: Path) -> None:
+    """Within the late horizon the fold keeps the done forwards (a second answer finds its
+    request) but not the done deliveries (no connection of this run can queue them again,
+    and a snapshot does not hold them either); the names the rows repeat are one string each.
+    """
+    path = tmp_path / "j.db"
+    j = LogJournal(path)
+    ids: list[tuple[int, int, int]] = []
+    for i in range(40):
+        with j.tx():
+            ids.append(_accept(j, i, 100.0))
+    with j.tx():
+        for _msn, f, d in ids[:30]:
+            j.mark_claimed([f], 101.0)
+            j.mark_response(f, 101.0)
+            j.mark_delivered(d, 1, 101.0)
+    with j.tx():  # a delivery done, then queued again (its connection was cut)
+        j.mark_failed(ids[0][2], 102.0, error="connection cut", next_attempt_at=102.0,
+                      attempts=1)
+    j.close()
+    j2 = LogJournal(path, readonly=True)
+    try:
+        rows = {r.id: r for r in j2.list_rows(limit=1000)}
+        delivered = {d for _m, _f, d in ids[1:30]}
+        assert not delivered & rows.keys()
+        assert rows[ids[0][2]].state == "queued" and rows[ids[0][2]].frame == b"ack0"
+        assert all(rows[f].state == "done" for _m, f, _d in ids[:30])
+        assert len(rows) == 40 + 1 + 10  # the forwards, the one queued again, 10 open
+        assert j2.memory_counts()["messages"] == 40
+        a, b = rows[ids[1][1]], rows[ids[2][1]]
+        assert a.target is b.target and a.state is b.state and a.kind is b.kind
+    finally:
+        j2.close()

@@ -27,6 +27,7 @@ import concurrent.futures
 import fcntl
 import os
 import sqlite3
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Generator, Iterator
@@ -66,6 +67,9 @@ SNAPSHOT_EVERY = 60.0
 SNAPSHOT_BLOCKS = 20000
 
 _OPEN = ("queued", "in_flight")
+#: the fields of a row image that hold names a fold meets again and again (interned)
+_ROW_NAMES = (2, 3, 4, 6, 8, 15, 18)
+_intern = sys.intern
 
 
 def _row_rec(r: OutRow, with_frame: bool) -> list[Any]:
@@ -263,9 +267,12 @@ class LogJournal:
             self._snapshot_at = marked
         elif work:
             self._snapshot_at = float("-inf")
-        # done rows past the late horizon leave memory (a delivery requeued after it was
-        # done -- its connection cut before the peer took it -- needs its frame: kept too)
+        # done rows past the late horizon leave memory, and messages left with no row (as
+        # a snapshot holds only the messages of the rows it holds)
         self._fold_expire()
+        refs = self._refs
+        for msn in [m for m in self._msgs if m not in refs]:
+            del self._msgs[msn]
 
     def _fold_expire(self) -> None:
         """During the fold: done rows past the late horizon go, and (the window known)
@@ -281,13 +288,25 @@ class LogJournal:
             if tag == "o":
                 v = rec[1]
                 oid = v[0]
+                if oid > self._max_oid:
+                    self._max_oid = oid
+                if v[8] == "done" and v[2] == "deliver":
+                    # a done delivery is not folded (a snapshot does not hold it either):
+                    # only a connection of the run that delivered it could queue it again,
+                    # and an image that queues it again carries its frame
+                    if oid in self._rows:
+                        self._set_row(oid, None)
+                    continue
                 if v[17] is None:  # only a row's first image holds its frame
                     old = self._rows.get(oid)
                     v[17] = None if old is None else old.frame
                 v[7] = tuple(v[7])
+                # the names rows repeat (kind, target, peer, mke, state, status, error):
+                # one string each, not one per image decoded (the fold's memory)
+                for i in _ROW_NAMES:
+                    if v[i].__class__ is str:
+                        v[i] = _intern(v[i])
                 self._set_row(oid, OutRow(*v))
-                if oid > self._max_oid:
-                    self._max_oid = oid
             elif tag == "a":
                 self._head = (rec[1], rec[-1])
             elif tag == "m":
