@@ -268,8 +268,10 @@ class LogJournal:
             self._snapshot_at = marked
         elif work:
             self._snapshot_at = float("-inf")
-        # done rows past the late horizon leave memory, and messages left with no row (as
-        # a snapshot holds only the messages of the rows it holds)
+        # the dedup keys in the order of their times (a snapshot's packed keys were folded
+        # after the keys set while they were written); done rows past the late horizon leave
+        # memory, and messages left with no row (a snapshot holds only its rows' messages)
+        self._dedup.reorder()
         self._fold_expire()
         refs = self._refs
         for msn in [m for m in self._msgs if m not in refs]:
