@@ -272,6 +272,9 @@ class LogJournal:
         # after the keys set while they were written); done rows past the late horizon leave
         # memory, and messages left with no row (a snapshot holds only its rows' messages)
         self._dedup.reorder()
+        # the done rows too (a snapshot's blocks of rows came after newer changes): eviction
+        # stops at the first row not due
+        self._done = OrderedDict(sorted(self._done.items(), key=lambda kv: kv[1]))
         self._fold_expire()
         refs = self._refs
         for msn in [m for m in self._msgs if m not in refs]:
