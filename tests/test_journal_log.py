@@ -37,7 +37,11 @@ def _accept(j: LogJournal | Journal, i: int, now: float) -> tuple[int, int, int]
 
 
 def _state(j: LogJournal) -> tuple[object, ...]:
-    rows = {r.id: (r.state, r.attempts, r.responses, r.frame) for r in j.list_rows(limit=10**6)}
+    """What a fold must rebuild of a journal: its rows, keys, messages, audit head and meta.
+    Done deliveries are left out: a running switch keeps one a while in case its connection
+    is cut before the peer took it, a fold (as a snapshot) does not keep it."""
+    rows = {r.id: (r.state, r.attempts, r.responses, r.frame) for r in j.list_rows(limit=10**6)
+            if not (r.kind == "deliver" and r.state == "done")}
     return rows, dict(j._dedup.items()), {m: j.message(m) for m in j._msgs}, j.audit_head(), \
         j.meta_get("k")
 
@@ -58,8 +62,10 @@ def test_fold_after_reopen_is_the_state_and_the_chain_verifies(tmp_path: Path) -
     before = _state(j)
     j.close()
     j2 = LogJournal(path)
-    assert _state(j2) == before  # the done delivery too (within the late horizon)
-    assert j2.row(d).state == "done" and j2.row(d).frame == b"ack1"
+    assert _state(j2) == before
+    # the done delivery is not folded (within the late horizon or not): only a connection of
+    # the run that delivered it could queue it again; its message stays with its forward
+    assert d not in {r.id for r in j2.list_rows(limit=100)} and j2.message(msn) is not None
     assert j2.row(f).state == "in_flight" and j2.row(f).attempts == 1
     assert audit.verify(j2.conn).ok and file_format(path) == "log"
     j2.close()

@@ -73,7 +73,6 @@ def _apply(j: LogJournal, op: str, k: int, t: float, n: int) -> int:
 def tiny_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(logjournal, "SNAPSHOT_ROWS", 2)
     monkeypatch.setattr(logjournal, "SNAPSHOT_CHUNK", 3)
-    monkeypatch.setattr(logjournal, "ROW_COST", 1)
 
 
 @settings(max_examples=40, deadline=None,
@@ -134,7 +133,6 @@ async def test_the_switch_snapshots_in_steps_and_restarts_from_the_mark(
     monkeypatch.setattr(logjournal, "SNAPSHOT_EVERY", 0.0)  # due after any block
     monkeypatch.setattr(logjournal, "SNAPSHOT_ROWS", 2)
     monkeypatch.setattr(logjournal, "SNAPSHOT_CHUNK", 3)
-    monkeypatch.setattr(logjournal, "ROW_COST", 1)
     monkeypatch.setattr(Switch, "SNAPSHOT_STEP", 0.001)
     journal = tmp_path / "j.db"
     h1 = Harness(tmp_path, journal=journal, dests=("WPS",))

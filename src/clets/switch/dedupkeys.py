@@ -101,6 +101,15 @@ class DedupKeys:
                     self._order.append(k)
         d.update(zip(keys, values, strict=True))
 
+    def reorder(self) -> None:
+        """The expiry order rebuilt from the keys' times (after a fold).  A snapshot writes
+        its keys one block per timer tick, after the blocks of the keys set meanwhile: folded
+        in log order, the older keys came behind newer ones and ``expire``, which stops at the
+        first key not due, never reached them -- each restart kept them for good."""
+        d, at = self._d, _AT.unpack_from
+        self._order = deque(sorted(d, key=lambda k: at(d[k], 8)[0]))
+        self._again.clear()
+
     def items(self) -> Iterator[tuple[str, tuple[int, str, float]]]:
         for key, v in self._d.items():
             msn, at, digest = _PACK.unpack(v)

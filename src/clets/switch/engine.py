@@ -149,6 +149,8 @@ class Switch:
         self._replies: dict[tuple[str, str], Any] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._timer_wake = asyncio.Event()
+        #: set by the timer when a snapshot is due (the snapshot task starts it at once)
+        self._snap_wake = asyncio.Event()
         #: the local admin socket (``admin.py``) while running
         self._admin: AdminServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -223,7 +225,8 @@ class Switch:
         prepare_edits()  # the field edits' tables and code, before the first message
         self._journal = open_journal(cfg.switch.journal, cfg.switch.journal_format,
                                      synchronous=self._synchronous,
-                                     checkpoint_every=CHECKPOINT_EVERY)
+                                     checkpoint_every=CHECKPOINT_EVERY,
+                                     dedup_window=cfg.switch.dedup_window)
         self._gc = GroupCommit(self._journal, self._commit_outcome,
                                delay=cfg.switch.commit_delay,
                                threaded=cfg.switch.commit_thread)
@@ -1659,6 +1662,9 @@ class Switch:
                     self._probe_journal()
                 if self._journal_ok.is_set():
                     self._run_timers()
+                    j = self.journal
+                    if isinstance(j, LogJournal) and j.snapshot_due(self.clock.time()):
+                        self._snap_wake.set()
             except CletsError:
                 self.metrics_data.count("internal_error")
             except sqlite3.Error as exc:  # a full journal: probed at the next tick
@@ -1682,11 +1688,18 @@ class Switch:
         j = self.journal
         assert isinstance(j, LogJournal)
         while not self._stopping:
-            await asyncio.sleep(self.SNAPSHOT_STEP if j.snapshotting else self._poll)
-            if not self._journal_ok.is_set() or not j.snapshot_due():
+            if j.snapshotting:
+                await asyncio.sleep(self.SNAPSHOT_STEP)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll):
+                        await self._snap_wake.wait()
+            self._snap_wake.clear()
+            now = self.clock.time()
+            if not self._journal_ok.is_set() or not j.snapshot_due(now):
                 continue
             try:
-                j.snapshot()
+                j.snapshot(now=now)
             except CletsError:
                 self.metrics_data.count("internal_error")
             except sqlite3.Error as exc:  # a full journal: the timer probes it

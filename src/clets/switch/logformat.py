@@ -9,7 +9,10 @@ snapshot's dedup keys packed (a list of keys and one blob of their 48-byte value
 ``dedupkeys.DedupKeys.packed``), ``l``/``L``
 a dead letter set / removed, ``k`` a meta value, ``c`` the counters (last ``msn``, highest
 queue row id), ``a`` an audit record (the ``audit`` table's columns, ``hash`` last) and ``S``
-the first record of a snapshot block (the state at the low-water mark, see ``logjournal``).
+the first record of each block of a snapshot but its packed keys (the state at the
+low-water mark, see ``logjournal``), with the switch's clock when it was taken
+(``["S"]`` without it, from older versions and the migration, folds the same and makes the
+next snapshot due at once).
 
 Why images rather than operations: folding the log is then "last image wins" per row, which
 cannot drift from what the switch did; the audit records carry the story, in their chain.

@@ -28,6 +28,7 @@ import fcntl
 import gc
 import os
 import sqlite3
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Generator, Iterator
@@ -54,23 +55,25 @@ from .journal import (
 )
 from .logstore import LogStore, SqliteLogStore
 
-__all__ = ["LATE_HORIZON", "SNAPSHOT_CHUNK", "AnyJournal", "LogJournal", "file_format",
-           "open_journal"]
+__all__ = ["LATE_HORIZON", "SNAPSHOT_CHUNK", "SNAPSHOT_ROWS", "AnyJournal", "LogJournal",
+           "file_format", "open_journal"]
 
 #: seconds a done forward (and its message) stays in memory for second answers (an answer
 #: that is merely late finds its row open: rows are done at their first answer)
 LATE_HORIZON = 30.0
 #: dedup keys per snapshot block, and queue rows (with their messages) per snapshot block:
-#: a snapshot is written a step at a time (``snapshot``), each step a few milliseconds
+#: a snapshot is written a block per call (the engine's snapshot task, a step every 50 ms),
+#: each step a few milliseconds
 SNAPSHOT_CHUNK = 10000
 SNAPSHOT_ROWS = 2000
-#: a row with its message costs about as much to write as this many dedup keys
-ROW_COST = 5
 #: a snapshot is written after this many seconds or blocks since the last one
 SNAPSHOT_EVERY = 60.0
 SNAPSHOT_BLOCKS = 20000
 
 _OPEN = ("queued", "in_flight")
+#: the fields of a row image that hold names a fold meets again and again (interned)
+_ROW_NAMES = (2, 3, 4, 6, 8, 15, 18)
+_intern = sys.intern
 
 
 def _row_rec(r: OutRow, with_frame: bool) -> list[Any]:
@@ -95,7 +98,8 @@ class LogJournal:
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL",
                  checkpoint_every: float | None = None, store: LogStore | None = None,
-                 late_horizon: float = LATE_HORIZON, readonly: bool = False) -> None:
+                 late_horizon: float = LATE_HORIZON, readonly: bool = False,
+                 dedup_window: float | None = None) -> None:
         self.path = Path(path)
         #: the writer's lock: one writer per journal (the running switch, or a command on a
         #: stopped one); a reader (``readonly``) folds the log without it and writes nothing
@@ -111,6 +115,8 @@ class LogJournal:
         #: functions read the log through it)
         self.conn: sqlite3.Connection = getattr(self.store, "conn", None)  # type: ignore[assignment]
         self.late_horizon = late_horizon
+        #: the switch's dedup window, when known: the fold drops keys past it as it goes
+        self.dedup_window = dedup_window
         self._rows: dict[int, OutRow] = {}
         self._msgs: dict[int, StoredMessage] = {}
         self._refs: dict[int, int] = {}
@@ -145,11 +151,12 @@ class LogJournal:
         self._touched: dict[int, None] = {}
         self._new: set[int] = set()
         self._counters_changed = False
-        # snapshot bookkeeping
+        # snapshot bookkeeping: blocks since the low-water mark and the switch's clock when
+        # its snapshot was taken -- read back by the fold, so the schedule spans restarts
         self._blocks_since = 0
-        self._snapshot_at = time.monotonic()
-        #: a snapshot being written (``snapshot``), None between two
-        self._snap: _Snapshot | None = None
+        self._snapshot_at: float | None = None
+        #: a snapshot being written (its rows and keys go one block per timer tick)
+        self._snap: _Snap | None = None
         self.snapshots = 0
         #: blocks read at open (the fold), and the seconds it took
         self.replayed = 0
@@ -248,21 +255,53 @@ class LogJournal:
         t0 = time.monotonic()
         lw = self.store.low_water()
         after = lw - 1 if lw else 0
-        n = 0
-        for _pos, data in self.store.read(after):
-            self._apply_block(logformat.decode(data)[1])
+        n = work = 0
+        #: the mark's snapshot time (-inf: no mark, or one written without its time, while
+        #: blocks were replayed -- a snapshot is due at once)
+        marked: float | None = None
+        for pos, data in self.store.read(after):
+            recs = logformat.decode(data)[1]
+            tag = recs[0][0] if recs else ""
+            if tag == "S":
+                if pos == lw:
+                    marked = float(recs[0][1]) if len(recs[0]) > 1 else float("-inf")
+            elif tag != "P":  # a snapshot's own blocks are not work since it
+                work += 1
+            self._apply_block(recs)
             n += 1
             if n % 256 == 0:
-                self._evict()  # a long fold does not hold every done row at once
+                self._fold_expire()  # a long fold does not hold every done row at once
         self.replayed = n
         self.replay_seconds = time.monotonic() - t0
         self._durable_oid = self._max_oid
-        # the eviction order is the order of the rows' last changes: a snapshot written in
-        # steps re-images unchanged rows after newer changes, so it is sorted once here
+        # the blocks since the mark count towards the next snapshot, and its age from the
+        # mark's time: a run killed before its own snapshot (a crash loop, a SIGKILL every
+        # minute) does not start the count again, so the mark moves and the next fold reads
+        # one snapshot period of log, not every block since the last snapshot that finished
+        self._blocks_since = work
+        if marked is not None:
+            self._snapshot_at = marked
+        elif work:
+            self._snapshot_at = float("-inf")
+        # the dedup keys in the order of their times (a snapshot's packed keys were folded
+        # after the keys set while they were written); done rows past the late horizon leave
+        # memory, and messages left with no row (a snapshot holds only its rows' messages)
+        self._dedup.reorder()
+        # the done rows too (a snapshot's blocks of rows came after newer changes): eviction
+        # stops at the first row not due
         self._done = OrderedDict(sorted(self._done.items(), key=lambda kv: kv[1]))
-        # done rows past the late horizon leave memory (a delivery requeued after it was
-        # done -- its connection cut before the peer took it -- needs its frame: kept too)
+        self._fold_expire()
+        refs = self._refs
+        for msn in [m for m in self._msgs if m not in refs]:
+            del self._msgs[msn]
+
+    def _fold_expire(self) -> None:
+        """During the fold: done rows past the late horizon go, and (the window known)
+        dedup keys past the window, both counted from the newest row change read -- what
+        the switch's first timer tick would drop anyway, not held in the meantime."""
         self._evict()
+        if self.dedup_window is not None and self._latest:
+            self._dedup.expire(self._latest - self.dedup_window)
 
     def _apply_block(self, recs: list[list[Any]]) -> None:
         for rec in recs:
@@ -270,13 +309,25 @@ class LogJournal:
             if tag == "o":
                 v = rec[1]
                 oid = v[0]
+                if oid > self._max_oid:
+                    self._max_oid = oid
+                if v[8] == "done" and v[2] == "deliver":
+                    # a done delivery is not folded (a snapshot does not hold it either):
+                    # only a connection of the run that delivered it could queue it again,
+                    # and an image that queues it again carries its frame
+                    if oid in self._rows:
+                        self._set_row(oid, None)
+                    continue
                 if v[17] is None:  # only a row's first image holds its frame
                     old = self._rows.get(oid)
                     v[17] = None if old is None else old.frame
                 v[7] = tuple(v[7])
+                # the names rows repeat (kind, target, peer, mke, state, status, error):
+                # one string each, not one per image decoded (the fold's memory)
+                for i in _ROW_NAMES:
+                    if v[i].__class__ is str:
+                        v[i] = _intern(v[i])
                 self._set_row(oid, OutRow(*v))
-                if oid > self._max_oid:
-                    self._max_oid = oid
             elif tag == "a":
                 self._head = (rec[1], rec[-1])
             elif tag == "m":
@@ -937,117 +988,98 @@ class LogJournal:
 
     # ------------------------------------------------------------------ snapshots
 
-    def snapshot_due(self) -> bool:
-        return self._snap is not None or self._blocks_since >= SNAPSHOT_BLOCKS or (
-            self._blocks_since > 0 and time.monotonic() - self._snapshot_at >= SNAPSHOT_EVERY)
+    def snapshot_due(self, now: float | None = None) -> bool:
+        """Is a snapshot due (or one under way) at ``now`` (the switch's clock; the wall
+        clock if not given)?  After ``SNAPSHOT_BLOCKS`` blocks or ``SNAPSHOT_EVERY`` seconds
+        since the mark, counted across restarts (``_replay``)."""
+        if self._snap is not None or self._blocks_since >= SNAPSHOT_BLOCKS:
+            return True
+        if self._blocks_since <= 0:
+            return False
+        now = time.time() if now is None else now
+        if self._snapshot_at is None:  # a new journal: the period starts with its first tick
+            self._snapshot_at = now
+            return False
+        # abs: a clock set back by more than a period does not put the snapshot off
+        return abs(now - self._snapshot_at) >= SNAPSHOT_EVERY
 
-    def snapshot(self, *, whole: bool = False) -> int:
+    def snapshot(self, *, whole: bool = False, now: float | None = None) -> int:
         """Start or continue a snapshot (outside a tx); the new low-water mark once it is
         complete, else 0 (``whole``: all of it now).
 
-        Its first block holds the counters, the audit head, the dead letters and meta; the
-        rows in memory (open, dead, forwards done within the late horizon) follow with their
-        messages, ``SNAPSHOT_ROWS`` to a block, then the dedup keys, ``SNAPSHOT_CHUNK`` to a
-        block, packed (record ``P``: the keys and one blob of their 48-byte values, loaded in
-        bulk at a restart).  One call writes one step -- at most that many rows, or keys --
-        so a snapshot never stalls the event loop for long: at 1,000 inquiries/s the horizon
-        holds ~90,000 done forwards and 30,000 messages and the window 600,000 keys, which
-        in one block was a stall of ~0.3 s of CPU and a 27 MB write (docs/performance.md).
-
-        Why that is safe: each step writes the images of its rows, messages and keys as they
-        are *then* (settled: durable), and every change after the first block is also in the
-        blocks after it, in log order, where the fold's "last image wins" -- so the fold from
-        the first block gives the state whatever the steps interleave with.  A row that left
-        memory before its step (evicted, purged) is left out, as the fold from the mark
-        would drop it.  The mark moves to the first block only when the last step is
-        written, so a restart folds the first block and everything after it; a crash in
-        between leaves the previous mark.  Done forwards still in memory are in it: a second
-        answer after a restart still finds its request.  Done deliveries are not: one is
-        kept in memory only in case its connection is cut before the peer took it (it is
-        queued again), and a restart has no such connection."""
+        Its first block holds the dead letters, meta, counters, the audit head and the first
+        ``SNAPSHOT_ROWS`` open and dead rows with their messages; the other rows follow in
+        blocks of as many, then the dedup keys in blocks of ``SNAPSHOT_CHUNK``, one block per
+        call (the timer's ticks: 1.2 M keys do not stall the loop at once, and no block of
+        15 MB -- 27,000 rows and their messages at 330 inquiries/s -- is built and written
+        at once: its copies raised the heap's high-water mark), each row and key as it is
+        when its block is written (a row changed or gone meanwhile is in a block after the
+        mark too, or no longer in memory).  ``now`` (the switch's
+        clock; the newest row change if not given) is the snapshot's time, in its ``S``
+        record: the next is due ``SNAPSHOT_EVERY`` after it, also after a restart.  The mark
+        moves to the first block only when the last is written, so a restart folds the first
+        block and everything after it; a crash in between leaves the previous mark.  Done
+        forwards still in memory (within the late horizon) are in it: a second answer after
+        a restart still finds its request.  Done deliveries are not: one is kept in memory
+        only in case its connection is cut before the peer took it (it is queued again), and
+        a restart has no such connection."""
         if self._in_tx:
             raise ConfigError("snapshot inside a transaction", source=str(self.path))
         self.settle()
-        try:
-            return self._snapshot_step(whole)
-        except BaseException:
-            # a step whose block was not written: this snapshot is given up (its blocks
-            # written so far are harmless images) and the next one starts over
-            self._snap = None
-            raise
-
-    def _snapshot_step(self, whole: bool) -> int:
-        snap = self._snap
-        recs: list[list[Any]] = []
-        if snap is None:
-            # in insertion order (no sort: the fold does not care, and this is one pass)
-            snap = _Snapshot(list(self._rows))
-            recs = [["S"], ["c", self._last_msn, self._max_oid],
-                    ["h", self._head[0], self._head[1]]]
-            for oid, (reason, at) in self._dead.items():
-                recs.append(["l", oid, reason, at])
+        if self._snap is None:
+            at = self._latest if now is None else now
+            recs: list[list[Any]] = [["S", at], ["c", self._last_msn, self._max_oid],
+                                     ["h", self._head[0], self._head[1]]]
+            for oid, (reason, dead_at) in self._dead.items():
+                recs.append(["l", oid, reason, dead_at])
             for k, v in self._meta.items():
                 recs.append(["k", k, v])
-        # one step's work: SNAPSHOT_CHUNK keys, a row (and its message) counting as
-        # ROW_COST keys -- a small state is written whole in one call
-        budget = SNAPSHOT_CHUNK
+            keep = sorted(o for o, r in self._rows.items()  # done forwards too: bounded by
+                          if r.state != "done" or r.kind != "deliver")  # the horizon
+            recs.extend(self._rows_recs(keep[:SNAPSHOT_ROWS]))
+            first = self.store.append(logformat.encode(time.time(), recs))
+            self._snap = _Snap(first, at, keep, SNAPSHOT_ROWS, self._dedup.keys())
+        snap = self._snap
         while True:
-            if snap.keys is None:
-                n = SNAPSHOT_ROWS if whole else max(1, min(SNAPSHOT_ROWS, budget // ROW_COST))
-                budget -= ROW_COST * self._snapshot_rows(snap, recs, n)
-                if snap.i >= len(snap.oids):
-                    snap.keys = self._dedup.keys()
-                    snap.oids = []
+            if snap.row_at < len(snap.rows):
+                ids = snap.rows[snap.row_at:snap.row_at + SNAPSHOT_ROWS]
+                snap.row_at += len(ids)
+                # ``S`` first: a fold counts the snapshot's blocks apart from work since it
+                recs = [["S", snap.at], *self._rows_recs(ids)]
             else:
-                n = SNAPSHOT_CHUNK if whole else max(1, budget)
-                chunk = snap.keys[snap.k:snap.k + n]
-                snap.k += len(chunk)
-                budget -= len(chunk)
+                chunk = snap.keys[snap.key_at:snap.key_at + SNAPSHOT_CHUNK]
+                snap.key_at += len(chunk)
                 kept, blob = self._dedup.packed(chunk)
-                if kept:
-                    recs.append(["P", kept, blob])
+                recs = [["P", kept, blob]] if kept else []
             if recs:
-                pos = self.store.append(logformat.encode(time.time(), recs))
-                if snap.first == 0:
-                    snap.first = pos
-                    self._snap = snap
-                recs = []
-            if snap.keys is not None and snap.k >= len(snap.keys):
+                self.store.append(logformat.encode(time.time(), recs))
+            if snap.row_at >= len(snap.rows) and snap.key_at >= len(snap.keys):
                 break
-            if not whole and budget <= 0:
+            if not whole:
                 return 0
-        self.store.set_mark("low_water", snap.first)
+        first, at = snap.first, snap.at
+        self.store.set_mark("low_water", first)
         self._snap = None
         self._blocks_since = 0
-        self._snapshot_at = time.monotonic()
+        self._snapshot_at = at
         self.snapshots += 1
         return snap.first
-
-    def _snapshot_rows(self, snap: _Snapshot, recs: list[list[Any]], n: int) -> int:
-        """The next ``n`` rows of a snapshot still in memory (and the messages not yet in
-        it), as they are now, into ``recs``; how many rows were looked at."""
-        rows, msgs, seen = self._rows, self._msgs, snap.msns
-        start = snap.i
-        end = min(len(snap.oids), start + n)
-        out: list[list[Any]] = []
-        for oid in snap.oids[snap.i:end]:
-            r = rows.get(oid)
-            if r is None or (r.state == "done" and r.kind == "deliver"):
-                continue
-            if r.msn not in seen:
-                seen.add(r.msn)
-                m = msgs.get(r.msn)
-                if m is not None:
-                    recs.append(_msg_rec(m))
-            out.append(["o", r])
-        recs.extend(out)  # rows after the messages they belong to
-        snap.i = end
-        return end - start
 
     @property
     def snapshotting(self) -> bool:
         """A snapshot is being written (``snapshot`` has steps left)."""
         return self._snap is not None
+
+    def _rows_recs(self, ids: list[int]) -> list[list[Any]]:
+        """The records of those of ``ids`` still in memory, their messages first."""
+        rows = [r for r in map(self._rows.get, ids) if r is not None]
+        recs: list[list[Any]] = []
+        for msn in sorted({r.msn for r in rows}):
+            m = self._msgs.get(msn)
+            if m is not None:
+                recs.append(_msg_rec(m))
+        recs.extend(_row_rec(r, True) for r in rows)
+        return recs
 
     # ------------------------------------------------------------------ figures
 
@@ -1266,19 +1298,16 @@ class LogJournal:
                 conn.close()
 
 
-class _Snapshot:
-    """A snapshot being written a step at a time: its first block (0 until written), the
-    rows it lists and how many are done, the messages written, then the dedup keys."""
+class _Snap:
+    """A snapshot being written: its first block (the mark to be), its time, the rows to
+    write and how many are, the dedup keys to write and how many are."""
 
-    __slots__ = ("first", "i", "k", "keys", "msns", "oids")
+    __slots__ = ("at", "first", "key_at", "keys", "row_at", "rows")
 
-    def __init__(self, oids: list[int]) -> None:
-        self.first = 0
-        self.oids = oids
-        self.i = 0
-        self.msns: set[int] = set()
-        self.keys: list[str] | None = None
-        self.k = 0
+    def __init__(self, first: int, at: float, rows: list[int], row_at: int,
+                 keys: list[str]) -> None:
+        self.first, self.at, self.rows, self.row_at = first, at, rows, row_at
+        self.keys, self.key_at = keys, 0
 
 
 class _Block:
@@ -1331,9 +1360,11 @@ def file_format(path: str | Path) -> str | None:
 
 
 def open_journal(path: str | Path, fmt: str = "sqlite", *, synchronous: str = "FULL",
-                 checkpoint_every: float | None = None, readonly: bool = False) -> AnyJournal:
+                 checkpoint_every: float | None = None, readonly: bool = False,
+                 dedup_window: float | None = None) -> AnyJournal:
     """The journal at ``path`` in the format it has (``fmt`` for a new one); ``readonly``:
-    a log journal is folded without taking the writer's lock."""
+    a log journal is folded without taking the writer's lock; ``dedup_window``: a log
+    journal's fold drops dedup keys past it."""
     try:
         have = file_format(path) or fmt
     except sqlite3.Error as exc:  # a full or failing disk cannot even read the file
@@ -1344,5 +1375,5 @@ def open_journal(path: str | Path, fmt: str = "sqlite", *, synchronous: str = "F
                            path=str(path), kind=err.kind) from exc
     if have == "log":
         return LogJournal(path, synchronous=synchronous, checkpoint_every=checkpoint_every,
-                          readonly=readonly)
+                          readonly=readonly, dedup_window=dedup_window)
     return Journal(path, synchronous=synchronous, checkpoint_every=checkpoint_every)
