@@ -22,8 +22,8 @@ from clets.codecs import get_codec
 from clets.codecs.copybook import layout as layout_mod
 from clets.codecs.copybook import parse_copybook
 from clets.codecs.copybook.parser import parse_items
-from clets.errors import ConfigError, DecodeError, LayoutError
-from clets.model import dumps, loads
+from clets.errors import ConfigError, DecodeError, EncodeError, LayoutError
+from clets.model import Message, Record, dumps, loads
 from clets.switch.config import ConfigProblems, parse_config
 
 # ------------------------------------------------------------------ copybook: PIC repeat counts
@@ -266,3 +266,45 @@ def test_named_items_in_filler_groups_decode_in_every_engine() -> None:
     values = {"A": "X", "B": "Y", "C": 7}
     assert (layout.encode_fields(values) == layout.build_construct(values)
             == layout.build_construct(values, layout.construct.compile()) == b"\xe7\xe8\xf7")
+
+
+# ------------------------------------------------------------------ nlets: blank lines after TXT
+
+
+@pytest.mark.parametrize("blank", ["", " ", "   ", "\n", " \n  \n", "\r \r"])
+def test_blank_lines_after_txt_are_skipped_alike(blank: str) -> None:
+    # rule: blank lines before an Nlets body, empty or spaces only, are not the body (a line
+    # of spaces was read as an empty status line, so JLP/ became a record; without it, the
+    # status line's echo).  Fuzz: crash-909407bafc446fda.
+    codec = get_codec("nlets")
+    wire = f"DQ.CA0349999.AZ.TXT\n{blank}JLP/85007\n\nMKE/X".encode()
+    msg = codec.decode(wire)
+    assert msg.fields == {"JLP": "85007"}
+    assert [r.fields for r in msg.records] == [{"MKE": "X"}]
+    assert codec.encode(msg) == b"DQ.CA0349999.AZ.TXT\nJLP/85007\n\nMKE/X"
+    lenient = get_codec("ncic-lenient")  # a headless response body: the same rule
+    assert lenient.decode(f"{blank}JLP/85007\n\nMKE/X".encode()).fields == {"JLP": "85007"}
+
+
+def test_nlets_response_with_a_first_record_without_type_needs_a_status_line() -> None:
+    # rule: the encoder's empty status line is a blank line after TXT, which the decoder
+    # skips; such a message is refused (as ncic-lenient's headless form does) instead of
+    # written as bytes that read back with the record's fields as the status line's echo
+    codec = get_codec("nlets")
+    msg = Message(format="nlets", mke="DQ", origin="CA0349999", destinations=["AZ"],
+                  status="hit", records=[Record(file="other", fields={"JLP": "85007"}),
+                                         Record(file="other", fields={"MKE": "X"})])
+    with pytest.raises(EncodeError, match="needs a status line"):
+        codec.encode(msg)
+    msg.text = "WARNING"
+    assert codec.decode(codec.encode(msg)).records == msg.records
+
+
+def test_nlets_text_may_not_start_with_a_line_of_spaces() -> None:
+    codec = get_codec("nlets")
+    msg = Message(format="nlets", mke="AM", origin="CA0349999", destinations=["AZ"],
+                  text="  \nHELLO")
+    with pytest.raises(EncodeError, match="blank line"):
+        codec.encode(msg)
+    msg.text = "  HELLO"
+    assert codec.decode(codec.encode(msg)).text == "  HELLO"

@@ -33,6 +33,7 @@ from .tagged import (
     POS_KEY,
     TOKEN_RE,
     TextCodec,
+    body_start,
     decode_bytes,
     normalize,
     relocate,
@@ -142,7 +143,7 @@ class NcicCodec(TextCodec):
     def _decode_headless(self, text: str, base: int) -> Message:
         """A response body without its header line (``lenient``): banners, then records."""
         s = normalize(text)
-        lead = len(s) - len(s.lstrip("\n"))
+        lead = body_start(s)  # blank lines (empty or spaces only) before it, as in nlets
         msg = Message(format=self.name, mke=self.profile.headless_key)
         bad: list[Any] | None = [] if self.edits else None
         seen: dict[str, int] = {}

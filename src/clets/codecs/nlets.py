@@ -48,6 +48,7 @@ from .tagged import (
     TAG_AT,
     TOKEN_RE,
     TextCodec,
+    body_start,
     decode_bytes,
     normalize,
     relocate,
@@ -136,9 +137,8 @@ class NletsCodec(TextCodec):
             if s.startswith(".\n", q):  # ``GVR.NL0000000.`` (destination on the TXT line)
                 q += 1
             body_at = self._output_header(s, q, msg, offsets)
-        body = s[body_at:]
-        lead = len(body) - len(body.lstrip("\n"))
-        self._body(msg, body[lead:], body_at + lead, offsets, bad)
+        start = body_start(s, body_at)  # blank lines after TXT are not the body
+        self._body(msg, s[start:], start, offsets, bad)
         return msg, offsets
 
     def _input_header(self, s: str, p: int, msg: Message, offsets: dict[str, int]) -> int:
@@ -357,7 +357,15 @@ class NletsCodec(TextCodec):
                                   field="text")
             return self._plain_text(msg.text, msg.mke)
         if msg.error is not None or msg.status is not None or msg.records:
-            body = "\n".join(t.encode_response(_without(msg, skip)))
+            lines = t.encode_response(_without(msg, skip))
+            if lines and not lines[0]:
+                # an empty status line (no text, no echoed fields, a first record without
+                # MKE/) is a blank line after TXT, which the decoder skips: the record would
+                # read back as the status line's echo (fuzz), as in ncic-lenient's headless form
+                raise EncodeError("an Nlets response whose first record has no record type "
+                                  "needs a status line (text or echoed fields)",
+                                  format=self.name, field="text")
+            body = "\n".join(lines)
             if self._kind(msg.mke, body) != "response":
                 raise EncodeError("an Nlets response body must start with a status line, "
                                   "MKE/ or .NN. (set text or a record type)", format=self.name,
@@ -400,9 +408,10 @@ class NletsCodec(TextCodec):
     def _plain_text(self, text: str | None, mke: str) -> str:
         if not text:
             return ""
-        if text.startswith("\n") or text != text.rstrip("\n"):
-            raise EncodeError("text may not start or end with a line break", format=self.name,
-                              field="text")
+        if body_start(text) or text != text.rstrip("\n"):
+            # the decoder skips blank lines (empty or spaces only) before the body
+            raise EncodeError("text may not start with a blank line or end with a line break",
+                              format=self.name, field="text")
         return text
 
 

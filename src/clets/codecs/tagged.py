@@ -190,6 +190,23 @@ def original_offset(original: str, offset: int, *, join_lines: bool = False) -> 
     return n if k == offset else min(offset, n)
 
 
+#: the blank lines (empty, or spaces only) that a body after its header may start with
+_LEADING_BLANK = re.compile(r"(?:[ ]*\n)*")
+
+
+def body_start(text: str, at: int = 0) -> int:
+    """Where a body that starts at ``at`` (normalized text) has its first line of text.
+
+    Lines before it that are empty or hold only spaces are skipped alike: a response body
+    reads a line of spaces as a blank line everywhere else (it ends a record), so here too.
+    Skipping only empty lines made ``TXT\n \nJLP/1\n\nMKE/X`` a status line of spaces and a
+    record ``JLP``, and ``TXT\n\nJLP/1...`` the status line's echoed field ``JLP`` (fuzz).
+    """
+    m = _LEADING_BLANK.match(text, at)
+    assert m is not None  # the pattern matches the empty string
+    return m.end()
+
+
 def relocate(exc: DecodeError, original: str, base: int, *, join_lines: bool = False) -> None:
     """Turn an offset into the normalized text into one into the caller's text."""
     if exc.offset is not None:
