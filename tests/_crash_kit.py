@@ -391,15 +391,20 @@ class LoadGen:
             async with asyncio.timeout(ack_timeout):
                 while self.unacked():
                     await asyncio.sleep(0.02)
+        # ends only after ``quiet`` seconds with nothing arriving, even when the answers look
+        # complete: a worker reconnecting to the drain's switch sends one inquiry more (see
+        # ``_worker``), which may not be sent yet when the ACK wait above ends -- returning at
+        # once let it be acknowledged and then closed before its answers came (a power-cut
+        # run counted its three answers missing, the switch given 30 ms to send them)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                while not self.answers_complete():
+                while True:
                     self._progress.clear()
                     try:
                         async with asyncio.timeout(quiet):
                             await self._progress.wait()
                     except TimeoutError:
-                        if outstanding() == 0:
+                        if self.answers_complete() or outstanding() == 0:
                             return
 
 
