@@ -22,8 +22,9 @@ from clets.codecs import get_codec
 from clets.codecs.copybook import layout as layout_mod
 from clets.codecs.copybook import parse_copybook
 from clets.codecs.copybook.parser import parse_items
-from clets.errors import ConfigError, DecodeError, EncodeError, LayoutError
+from clets.errors import ConfigError, DecodeError, EncodeError, LayoutError, ValidationError
 from clets.model import Message, Record, dumps, loads
+from clets.model.edits import check
 from clets.switch.config import ConfigProblems, parse_config
 
 # ------------------------------------------------------------------ copybook: PIC repeat counts
@@ -308,3 +309,36 @@ def test_nlets_text_may_not_start_with_a_line_of_spaces() -> None:
         codec.encode(msg)
     msg.text = "  HELLO"
     assert codec.decode(codec.encode(msg)).text == "  HELLO"
+
+
+# ------------------------------------------------------------------ nlets: OWN kept in fields
+
+
+@pytest.mark.parametrize("own", ["SMITH, JOHN", ":OE, JANE", ","])
+@pytest.mark.parametrize("tail", ["", "\nPTS/2 PTS/3"])
+def test_a_name_kept_in_fields_gets_one_verdict_whether_a_guard_fired_or_not(
+        own: str, tail: str) -> None:
+    # rule: a value of a non-string type kept in ``fields`` (OWN at message level) is parsed
+    # before the edits check it, and its decode guard always fires, so the edits decide.
+    # Before, the edits checked the wire text with the name formatter ("of the wrong type"
+    # for every OWN) but ran only when some guard fired (a repeated PTS/ here), and the
+    # length-only guard passed ','.  Fuzz: crash-51f95a1a37667a4b (a wrapped PTS written
+    # back as PTS/2 PTS/..., so its own encoding was refused).
+    codec = get_codec("nlets")
+    wire = f"RQ.CA0349999.NV.TXT\nLIC/612L OWN/{own}\n\nMKE/X{tail}".encode()
+    if own == ",":
+        with pytest.raises(ValidationError, match="a name needs a surname"):
+            codec.decode(wire)
+        return
+    msg = codec.decode(wire)
+    assert msg.fields == {"OWN": own}
+    assert codec.decode(codec.encode(msg)) == msg
+
+
+def test_message_level_rows_of_non_string_types_are_parsed_before_the_edits() -> None:
+    def findings(fields: dict[str, str]) -> list[str]:
+        return [f.reason for f in check(Message(format="nlets", mke="RQ", origin="CA0349999",
+                                                destinations=["NV"], fields=fields))]
+
+    assert findings({"OWN": "SMITH, JOHN", "REX": "20250101"}) == []
+    assert findings({"REX": "20251399"}) == ["not a calendar date (CCYYMMDD)"]

@@ -477,6 +477,15 @@ def _free(fd: FieldDef) -> bool:
             and (fd.max is None or fd.max > 20))
 
 
+#: row types whose model value is the wire text (edits.py checks them as such)
+_WIRE_TYPES = frozenset({"text", "ident", "code", "color", "plate_year", "digits"})
+
+
+def _never(value: str) -> bool:
+    """The guard of a row whose value is parsed before it is checked: the edits decide."""
+    return False
+
+
 def _value_guard(fd: FieldDef) -> Callable[[str], bool]:
     """True when ``fd``'s edits find nothing in a wire value kept in ``fields``.
 
@@ -566,15 +575,27 @@ class TaggedText:
 
     def field_guards(self, mke: str) -> dict[str, Callable[[str], bool]]:
         """tag -> whether a value kept in ``fields`` passes its row's edits, for ``mke``
-        (only tags whose row has an edit)."""
+        (only tags whose row has an edit, or a type that is not a string).
+
+        A value of a non-string type (a name, date, flag kept in ``fields``: ``OWN``, ``REX``
+        at message level) is parsed before it is checked, and a date against today: its
+        guard always fires, so :func:`apply_edits` decides, as it does on every later decode
+        (fuzz: a length-only guard passed ``OWN/`` at message level, the edits refused it when
+        another guard fired in the message's own encoding).
+        """
         found = self._guards.get(mke)
         if found is None:
             found = {}
             for tag in set(self.dictionary.by_tag) | set(self.dictionary.keyed.get(mke, {})):
                 fd = self.dictionary.row_for(tag, mke)
-                if fd is not None and (fd.max is not None or fd.min is not None
-                                       or fd.chars is not None or fd.table is not None):
-                    found[tag] = _value_guard(fd)
+                if fd is None:
+                    continue
+                if fd.type in _WIRE_TYPES:
+                    if (fd.max is not None or fd.min is not None or fd.chars is not None
+                            or fd.table is not None):
+                        found[tag] = _value_guard(fd)
+                else:
+                    found[tag] = _never
             if len(self._guards) > 512:
                 self._guards.clear()
             self._guards[mke] = found

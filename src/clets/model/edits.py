@@ -393,10 +393,14 @@ _OWNER_SKIP = frozenset({"name"})
 @cache
 def _fields_checkers(dictionary: FieldDictionary, cls: type, mke: str
                      ) -> dict[str, tuple[FieldDef, Checker, bool]]:
-    """tag -> (row, checker, slotted) for the tags of ``fields`` that have a row.
+    """tag -> (row, checker, parsed) for the tags of ``fields`` that have a row.
 
-    ``slotted``: the row has a slot on ``cls``, so ``fields`` holds only the values of the
-    tag's later occurrences (a repeated tag, one value a line) as wire text, parsed first.
+    ``parsed``: ``fields`` holds wire text, the checker takes a model value, so each value is
+    parsed first: a row with a slot on ``cls`` (``fields`` holds only the values of the tag's
+    later occurrences, a repeated tag, one value a line), or a row of a type that is not a
+    string (a name, date or flag with no slot on ``cls``: ``OWN`` at message level).  Checked
+    as wire text, ``OWN/SMITH, JOHN`` was "of the wrong type" (fuzz: a guarded decode, which
+    runs the edits only when a guard fires, took a message and refused its own encoding).
     """
     out: dict[str, tuple[FieldDef, Checker, bool]] = {}
     tags = set(dictionary.by_tag) | set(dictionary.keyed.get(mke, {}))
@@ -406,7 +410,7 @@ def _fields_checkers(dictionary: FieldDictionary, cls: type, mke: str
             continue
         slotted = bool(fd.path) and _has_path(
             cls, ["class_" if p == "class" else p for p in fd.path.split(".")])
-        out[tag] = (fd, _row_checker(fd), slotted)
+        out[tag] = (fd, _row_checker(fd), slotted or fd.type not in _STR_TYPES)
     return out
 
 
@@ -418,10 +422,10 @@ def _check_fields(dictionary: FieldDictionary, cls: type, mke: str, values: dict
         found = checkers.get(tag)
         if found is None or not isinstance(value, str):
             continue
-        fd, checker, slotted = found
+        fd, checker, parsed = found
         rel = f"fields.{tag}"
         for piece in value.split("\n") if "\n" in value else (value,):
-            if slotted:
+            if parsed:
                 try:
                     parsed = fd.parse(piece)
                 except ValidationError as exc:
