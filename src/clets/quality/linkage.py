@@ -559,9 +559,9 @@ def dob_shortlist(model: Model, f: Features, threshold: float) -> frozenset[str]
     y = int(d[:4])
     few = {swap, *(f"{y + dy:04d}{d[4:]}" for dy in (-1, 1) if 0 <= y + dy <= 9999)}
     out -= few
+    # (the swap is in ``few``, at its own level: 1, or 0 when day and month are equal --
+    # 2000-01-01 swapped is itself, and discarding it dropped the DOB's exact match)
     out.update(x for x in few if _dob_level(d, x) in allowed)
-    if 1 not in allowed:
-        out.discard(swap)
     return frozenset(out)
 
 
