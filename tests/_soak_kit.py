@@ -98,6 +98,8 @@ class Hostile:
     doubled: int = 0
     interrupted: int = 0
     silent_kinds: list[str] = field(default_factory=list)
+    #: each doubled frame's kind and the answers it got (what to look at when one is)
+    doubled_kinds: list[str] = field(default_factory=list)
     #: answered, but after more than ``LATE`` seconds (a switch restarting on a loaded machine)
     late: int = 0
     #: the longest wait for an answer (seconds)
@@ -199,6 +201,9 @@ class HostileTraffic:
                         self.stats.answered += 1
                         if len(got) > before + 1:
                             self.stats.doubled += 1
+                            if len(self.stats.doubled_kinds) < 20:
+                                self.stats.doubled_kinds.append(
+                                    f"{kind}: {[a[:120] for a in got[before:]]!r}")
                     elif rtask.done():
                         self.stats.interrupted += 1
                     else:
@@ -350,7 +355,8 @@ class SoakReport:
                 f"rss_peaks_mib={[round(p / 1024, 1) for p in self.life_peaks]} "
                 f"memory_flat={self.memory_flat} {self.starts_summary()}\n"
                 f"  load: {self.crash.summary()}\n"
-                f"  hostile: {self.hostile.summary()} silent_kinds={self.hostile.silent_kinds}")
+                f"  hostile: {self.hostile.summary()} silent_kinds={self.hostile.silent_kinds}"
+                f" doubled_kinds={self.hostile.doubled_kinds}")
 
 
 async def soak_run(tmp: Path, *, seconds: float, kill_every: float, rate: float,
