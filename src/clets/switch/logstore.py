@@ -186,10 +186,7 @@ def torn_tail(path: Path, keep: list[BinaryIO] | None = None) -> int:
     try:
         hdr = f.read(48)
     finally:
-        if keep is None:
-            f.close()
-        else:
-            keep.append(f)
+        _done_with(f, keep)
     if size == 0 or len(hdr) < 48:
         return 0
     page = int(struct.unpack_from("=H", hdr, 14)[0])
@@ -210,8 +207,14 @@ def torn_tail(path: Path, keep: list[BinaryIO] | None = None) -> int:
         w.seek(end)
         head = w.read(24)
     finally:
-        if keep is None:
-            w.close()
-        else:
-            keep.append(w)
+        _done_with(w, keep)
     return size - end if struct.unpack(">II", head[8:16]) == salts else 0
+
+
+def _done_with(f: BinaryIO, keep: list[BinaryIO] | None) -> None:
+    """Close ``f``, or leave it open in ``keep`` (``torn_tail``: why a file of an open
+    journal must not be closed before its connections)."""
+    if keep is None:
+        f.close()
+    else:
+        keep.append(f)
