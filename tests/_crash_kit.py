@@ -476,12 +476,19 @@ def explain(journal: Path, control: str) -> list[dict[str, Any]]:
         conn.close()
 
 
-def integrity(journal: Path) -> str:
+def read_only_value(journal: Path, sql: str) -> Any:
+    """The first column of ``sql``'s first row (None: no row), read on a read-only
+    connection that is closed again (the switch may still have the journal open)."""
     conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
     try:
-        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+        row = conn.execute(sql).fetchone()
+        return None if row is None else row[0]
     finally:
         conn.close()
+
+
+def integrity(journal: Path) -> str:
+    return str(read_only_value(journal, "PRAGMA integrity_check"))
 
 
 def check(gen: LoadGen, sim_logs: dict[str, list[Message]], journal: Path, *, kills: int = 0,

@@ -13,7 +13,6 @@ time (the switch's clock, in its ``S`` record) are read back by the fold.
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from clets.switch import logjournal
 from clets.switch.engine import Switch
 from clets.switch.logjournal import LogJournal
+from tests._crash_kit import read_only_value
 from tests._switch_kit import Harness, qw, run_async
 from tests.test_journal_log import _accept
 
@@ -30,20 +30,12 @@ LIVES, PER_LIFE = 4, 45
 
 
 def _mark(path: Path) -> int:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        r = conn.execute("SELECT value FROM log_meta WHERE key = 'low_water'").fetchone()
-        return 0 if r is None else int(r[0])
-    finally:
-        conn.close()
+    v = read_only_value(path, "SELECT value FROM log_meta WHERE key = 'low_water'")
+    return 0 if v is None else int(v)
 
 
 def _blocks(path: Path) -> int:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return int(conn.execute("SELECT COUNT(*) FROM log").fetchone()[0])
-    finally:
-        conn.close()
+    return int(read_only_value(path, "SELECT COUNT(*) FROM log"))
 
 
 async def _inquiry(h: Harness, tag: str) -> None:
