@@ -115,8 +115,8 @@ class Hostile:
 
     def summary(self) -> str:
         keys = ("sent", "answered", "silent", "doubled", "interrupted", "late", "slowest",
-                "idle_opened",
-                "idle_cut", "slowloris_opened", "slowloris_cut", "garbage_sent", "deaf_sent", "rerouted")
+                "idle_opened", "idle_cut", "slowloris_opened", "slowloris_cut", "garbage_sent",
+                "deaf_sent", "rerouted")
         return " ".join(f"{k}={getattr(self, k)}" for k in keys)
 
 
