@@ -175,3 +175,41 @@ async def test_writer_thread_builds_the_next_block_and_a_failed_append_undoes_bo
     assert [r["outcome"] for r in records(j2.conn)] == ["A", "D"]
     assert verify(j2.conn).ok
     j2.close()
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@run_async
+async def test_gather_takes_the_steps_of_the_next_turns_into_the_same_commit(
+        tmp_path: Path, threaded: bool) -> None:
+    """``commit_gather``: a batch waits that many loop turns, so steps submitted in them (the
+    readers of frames that arrived meanwhile: a fan-out's other answers) are written in its
+    block, one fsync, not queued behind it for one of their own.  Without it, a step one
+    turn later is a commit of its own (the negative control)."""
+    loop = asyncio.get_running_loop()
+
+    async def commits(gather: int) -> tuple[int, list[str]]:
+        j = open_journal(tmp_path / f"j{gather}{threaded}.db", "log")
+        gc = GroupCommit(j, gather=gather, threaded=threaded)
+        seen: list[str] = []
+
+        def rec(tag: str) -> Any:
+            return lambda: j.audit(AuditEvent("received", outcome=tag), 1.0)
+
+        def later(tag: str, turns: int) -> None:  # a step ``turns`` loop turns from now
+            if turns:
+                loop.call_soon(later, tag, turns - 1)
+            else:
+                gc.submit(rec(tag), lambda ok, v: seen.append(tag))
+
+        gc.submit(rec("first"), lambda ok, v: seen.append("first"))
+        later("second", 0)  # queued after the batch's first turn
+        later("third", 1)   # one turn later
+        await eventually(lambda: len(seen) == 3, timeout=5.0)
+        n = gc.fsyncs
+        gc.flush()
+        assert [r["outcome"] for r in records(j.conn)] == ["first", "second", "third"]
+        j.close()
+        return n, seen
+
+    assert await commits(2) == (1, ["first", "second", "third"])
+    assert (await commits(0))[0] >= 2
