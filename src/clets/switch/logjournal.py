@@ -95,6 +95,11 @@ class LogJournal:
     """The switch's state in memory over a log store (one event loop; not thread-safe)."""
 
     format = "log"
+    #: done rows past the late horizon that leave memory after each block is written, when
+    #: no other block is pending (the timer's pass takes the rest): at 1,000 inquiries/s
+    #: ~3,000 forwards a second pass the horizon, and evicting them all in the timer's pass,
+    #: every half second, was a stall of its own (docs/performance.md, "Session 9")
+    evict_per_block = 32
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL",
                  checkpoint_every: float | None = None, store: LogStore | None = None,
@@ -208,6 +213,8 @@ class LogJournal:
             if exc is None:
                 self._durable_oid = max(self._durable_oid, b.max_oid)
                 self._blocks_since += 1
+                if not self._blocks and not self._in_tx:
+                    self._evict(self.evict_per_block)
                 continue
             later, self._blocks = self._blocks, []
             for lb in reversed(later):
@@ -491,6 +498,7 @@ class LogJournal:
             self.settle()  # written in order, after the blocks not yet durable
         self._in_tx = True
         head0 = self._head
+        recs: list[list[Any]] = []
         try:
             yield self.conn
             recs = self._records()
@@ -512,6 +520,8 @@ class LogJournal:
             self._touched = {}
             self._new = set()
             self._counters_changed = False
+        if recs and not self._blocks:
+            self._evict(self.evict_per_block)
 
     def _defer_block(self, recs: list[list[Any]], head0: tuple[int, str]) -> None:
         """A deferred transaction's records: appended now if nothing is being written, else
@@ -592,12 +602,17 @@ class LogJournal:
         self._evict()
         return n
 
-    def _evict(self) -> None:
+    def _evict(self, most: int | None = None) -> None:
         """Done rows whose last change is ``late_horizon`` older than the newest change
-        leave memory (the switch's clock, as the rows hold it: not the wall clock)."""
+        leave memory (the switch's clock, as the rows hold it: not the wall clock); at most
+        ``most`` of them (None: all)."""
         limit = self._latest - self.late_horizon
         done, rows = self._done, self._rows
         while done:  # oldest change first (a row changed again moves to the end)
+            if most is not None:
+                if most <= 0:
+                    break
+                most -= 1
             oid, at = done.popitem(last=False)
             if at >= limit:
                 done[oid] = at
