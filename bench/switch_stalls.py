@@ -38,6 +38,19 @@ def main() -> None:
     p50, p99 = pct(lat, 50), pct(lat, 99)
     out: dict[str, Any] = {"n": len(lat), "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3,
                            "window_s": t1 - t0}
+    # the commits: each append's time, and each urgent step's wait for its commit
+    app = [d for s, d in probe.get("appends", []) if t0 <= s <= t1]
+    waits = [r - s for s, r in probe.get("waits", []) if t0 <= s <= t1]
+    if app:
+        out["appends"] = {"n": len(app), "per_s": round(len(app) / (t1 - t0), 1),
+                          "busy_fraction": round(sum(app) / (t1 - t0), 3),
+                          **{f"p{p}_ms": round(pct(app, p) * 1e3, 3)
+                             for p in (50, 90, 99, 99.9)},
+                          "max_ms": round(max(app) * 1e3, 3)}
+    if waits:
+        out["step_waits"] = {"n": len(waits), **{f"p{p}_ms": round(pct(waits, p) * 1e3, 3)
+                                                 for p in (50, 90, 99, 99.9)},
+                             "max_ms": round(max(waits) * 1e3, 3)}
     # stalls by kind
     kinds: dict[str, list[float]] = defaultdict(list)
     cpus: dict[str, list[float]] = defaultdict(list)
@@ -106,6 +119,10 @@ def main() -> None:
         return
     print(f"n {out['n']}, window {out['window_s']:.1f} s, p50 {p50 * 1e3:.2f} ms, "
           f"p99 {p99 * 1e3:.2f} ms; gc over the whole run {dict(allgc)}")
+    if "appends" in out:
+        print("block appends (write + fsync):", out["appends"])
+    if "step_waits" in out:
+        print("steps' waits, submitted -> released after their commit:", out["step_waits"])
     print("stalls in the window (count, wall: total, max, p50 ms; CPU: total, max ms):")
     for k, v in list(out["stalls"].items())[: args.top]:
         print(f"  {v['n']:6d} {v['total_ms']:9.1f} {v['max_ms']:8.1f} {v['p50_ms']:7.2f} "
