@@ -180,6 +180,12 @@ def install(path: str) -> None:
     _timed_handle()
     from clets.switch import engine, journal, logjournal, logstore
 
+    # experiments: the eviction per block, the checkpointer's period
+    if os.environ.get("CLETS_PROBE_EVICT_PER_BLOCK"):
+        logjournal.LogJournal.evict_per_block = int(os.environ["CLETS_PROBE_EVICT_PER_BLOCK"])
+    if os.environ.get("CLETS_PROBE_CHECKPOINT_EVERY"):
+        engine.CHECKPOINT_EVERY = float(os.environ["CLETS_PROBE_CHECKPOINT_EVERY"])
+
     def _run(self: Any) -> None:  # the checkpointer's loop, each checkpoint timed
         while not self._stop.wait(self._every):
             t0 = _now()

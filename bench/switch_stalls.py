@@ -47,6 +47,27 @@ def main() -> None:
                           **{f"p{p}_ms": round(pct(app, p) * 1e3, 3)
                              for p in (50, 90, 99, 99.9)},
                           "max_ms": round(max(app) * 1e3, 3)}
+        # appends during a WAL checkpoint (the checkpointer's fsync of the database file)
+        # against the others
+        cps = sorted((e[1], e[1] + e[2]) for e in probe["events"] if e[0] == "checkpoint")
+        cstarts = [c[0] for c in cps]
+        during, outside = [], []
+        for s0, d in probe.get("appends", []):
+            if not t0 <= s0 <= t1:
+                continue
+            i = bisect.bisect_right(cstarts, s0 + d) - 1
+            hit = False
+            while i >= 0 and cps[i][1] >= s0 - 0.2:
+                if cps[i][0] <= s0 + d and cps[i][1] >= s0:
+                    hit = True
+                    break
+                i -= 1
+            (during if hit else outside).append(d)
+        for name, vals in (("appends_during_checkpoint", during),
+                           ("appends_outside_checkpoint", outside)):
+            if vals:
+                out[name] = {"n": len(vals), **{f"p{p}_ms": round(pct(vals, p) * 1e3, 3)
+                                                for p in (50, 90, 99)}}
     if waits:
         out["step_waits"] = {"n": len(waits), **{f"p{p}_ms": round(pct(waits, p) * 1e3, 3)
                                                  for p in (50, 90, 99, 99.9)},
@@ -121,6 +142,9 @@ def main() -> None:
           f"p99 {p99 * 1e3:.2f} ms; gc over the whole run {dict(allgc)}")
     if "appends" in out:
         print("block appends (write + fsync):", out["appends"])
+    for name in ("appends_during_checkpoint", "appends_outside_checkpoint"):
+        if name in out:
+            print(f"  {name.replace('_', ' ')}: {out[name]}")
     if "step_waits" in out:
         print("steps' waits, submitted -> released after their commit:", out["step_waits"])
     print("stalls in the window (count, wall: total, max, p50 ms; CPU: total, max ms):")
