@@ -213,3 +213,37 @@ async def test_gather_takes_the_steps_of_the_next_turns_into_the_same_commit(
 
     assert await commits(2) == (1, ["first", "second", "third"])
     assert (await commits(0))[0] >= 2
+
+
+@run_async
+async def test_writer_thread_appends_the_built_block_without_the_loop(tmp_path: Path) -> None:
+    """Adaptive group commit: the block built while one is written is appended by the
+    writer thread as soon as the one in flight is durable -- the event loop, busy with
+    something else (here: held), is not in that hand-over, so the disk does not wait for it.
+    Its continuations still run on the loop, once it is free again."""
+    import time as _time
+
+    path = tmp_path / "j.db"
+    store = _GatedStore(path)
+    j = LogJournal(path, store=store)
+    gc = GroupCommit(j, threaded=True)
+    await gc.call(_accept_step(j, "A"))
+    store.gate.clear()
+    first = gc.call(_accept_step(j, "B"))
+    await asyncio.sleep(0.05)  # B's block is in flight (waiting at the gate)
+    second = gc.call(_accept_step(j, "C"))
+    await asyncio.sleep(0.05)  # C is in the block built meanwhile
+    before = store.appends
+    store.gate.set()
+    deadline = _time.monotonic() + 5.0
+    while store.appends < before + 2 and _time.monotonic() < deadline:
+        _time.sleep(0.01)  # the loop held: no callback of it runs
+    assert store.appends == before + 2  # B's block, then C's, both written meanwhile
+    assert not first.done() and not second.done()  # released by the loop, not the writer
+    assert await first == 2 and await second == 3
+    gc.flush()
+    j.close()
+    j2 = LogJournal(path)
+    assert [m.control for m in j2._msgs.values()] == ["A", "B", "C"]
+    assert verify(j2.conn).ok
+    j2.close()
