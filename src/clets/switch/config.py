@@ -420,7 +420,8 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
               "commit_delay")
     commit_thread = c.get(sw_raw, "commit_thread", bool, "switch", None,
                           default=os.environ.get("CLETS_COMMIT_THREAD") == "1")
-    commit_gather = c.get(sw_raw, "commit_gather", int, "switch", None, default=0)
+    commit_gather = c.get(sw_raw, "commit_gather", int, "switch", None,
+                          default=int(os.environ.get("CLETS_COMMIT_GATHER") or 0))
     if not 0 <= commit_gather <= 16:
         c.add("[switch]: commit_gather must be between 0 and 16 loop turns", "switch", None,
               "commit_gather")
