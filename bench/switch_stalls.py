@@ -63,6 +63,14 @@ def main() -> None:
                     break
                 i -= 1
             (during if hit else outside).append(d)
+        # the WAL's frames at each checkpoint (does it restart, or grow until the writer's
+        # own checkpoint at wal_autocheckpoint?)
+        frames = []
+        for e in probe["events"]:
+            if e[0] == "checkpoint" and t0 <= e[1] <= t1 and "[(" in e[3]:
+                frames.append(int(e[3].split("[(", 1)[1].split(",")[1]))
+        if frames:
+            out["wal_frames_at_checkpoints"] = frames
         for name, vals in (("appends_during_checkpoint", during),
                            ("appends_outside_checkpoint", outside)):
             if vals:
@@ -145,6 +153,8 @@ def main() -> None:
     for name in ("appends_during_checkpoint", "appends_outside_checkpoint"):
         if name in out:
             print(f"  {name.replace('_', ' ')}: {out[name]}")
+    if "wal_frames_at_checkpoints" in out:
+        print("  WAL frames at each checkpoint:", out["wal_frames_at_checkpoints"])
     if "step_waits" in out:
         print("steps' waits, submitted -> released after their commit:", out["step_waits"])
     print("stalls in the window (count, wall: total, max, p50 ms; CPU: total, max ms):")
