@@ -281,7 +281,7 @@ def test_commit_policy_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("CLETS_COMMIT_GATHER", raising=False)
     cfg = parse_config(GOOD, "good.toml", tmp_path)
     assert (cfg.switch.commit_delay, cfg.switch.commit_gather,
-            cfg.switch.switch_interval) == (0.0, 0, 0.0005)
+            cfg.switch.switch_interval) == (0.0, 2, 0.0005)
     text = GOOD.replace("[switch]\n", "[switch]\ncommit_gather = 2\nswitch_interval = 0.001\n", 1)
     cfg = parse_config(text, "t.toml", tmp_path)
     assert (cfg.switch.commit_gather, cfg.switch.switch_interval) == (2, 0.001)

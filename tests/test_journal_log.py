@@ -301,9 +301,11 @@ def test_a_running_switch_is_asked_on_its_admin_socket_never_written_under(
             h.near["svs"].set_down()
             await h.send("sheriff", qv(origin="CA0190000", control="Q1"))
             j = h.switch.journal
-            for _ in range(4):
-                await eventually(lambda: any(r.state in ("queued", "dead") and r.attempts > 0
-                                             for r in j.list_rows(target="SVS")))
+            for tried in range(4):
+                # each attempt's outcome before the clock moves on (test_switch_admin.py)
+                await eventually(lambda n=tried: any(
+                    r.state in ("queued", "dead") and r.attempts > n
+                    for r in j.list_rows(target="SVS")))
                 await h.advance(10)
             await eventually(lambda: j.list_rows(target="SVS", state="dead"))
             (dead,) = j.list_rows(target="SVS", state="dead")

@@ -117,7 +117,7 @@ class SwitchSettings:
     commit_thread: bool = False
     #: event-loop turns a group commit waits, polling the sockets, before it writes (with no
     #: ``commit_delay``): frames that had already arrived join it (batch.GroupCommit.gather)
-    commit_gather: int = 0
+    commit_gather: int = 2
     #: with ``commit_thread``: the interpreter's thread switch interval, seconds
     #: (``sys.setswitchinterval``; Python's default 0.005 made the writer thread wait up to
     #: 5 ms for the loop to hand it the GIL back after each fsync)
@@ -421,7 +421,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     commit_thread = c.get(sw_raw, "commit_thread", bool, "switch", None,
                           default=os.environ.get("CLETS_COMMIT_THREAD") == "1")
     commit_gather = c.get(sw_raw, "commit_gather", int, "switch", None,
-                          default=int(os.environ.get("CLETS_COMMIT_GATHER") or 0))
+                          default=int(os.environ.get("CLETS_COMMIT_GATHER") or 2))
     if not 0 <= commit_gather <= 16:
         c.add("[switch]: commit_gather must be between 0 and 16 loop turns", "switch", None,
               "commit_gather")
