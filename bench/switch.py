@@ -268,8 +268,9 @@ def start_sim() -> tuple[subprocess.Popen[str], dict[str, str]]:
 
 def switch_config(journal: Path, port: int, urls: dict[str, str], journal_format: str = "log",
                   commit_delay: float = 0.0, commit_thread: bool = False,
-                  metrics_port: int = 0) -> str:
+                  metrics_port: int = 0, extra: dict[str, Any] | None = None) -> str:
     metrics = f'metrics_listen = "127.0.0.1:{metrics_port}"\n' if metrics_port else ""
+    metrics += "".join(f"{k} = {v}\n" for k, v in (extra or {}).items())
     parts = [f"""[switch]
 name = "BENCH"
 home_state = "CA"
@@ -334,18 +335,23 @@ def stop(proc: subprocess.Popen[str]) -> int:
 
 
 def parse_variant(text: str) -> dict[str, Any]:
-    """``log``, ``sqlite``, ``log+thread``, ``log+delay=0.002``, ``log+thread+delay=0.001``:
+    """``log``, ``sqlite``, ``log+thread``, ``log+delay=0.002``, ``log+thread+delay=0.001``,
+    ``log+gather=2`` (``commit_gather``), ``log+thread+si=0.005`` (``switch_interval``):
     a journal format and its commit policy."""
     fmt, *opts = text.split("+")
     if fmt not in ("log", "sqlite"):
         raise SystemExit(f"unknown journal format in variant {text!r}")
     out: dict[str, Any] = {"name": text, "journal_format": fmt, "commit_delay": 0.0,
-                           "commit_thread": False}
+                           "commit_thread": False, "extra": {}}
+    keys = {"gather": ("commit_gather", int), "si": ("switch_interval", float)}
     for o in opts:
         if o == "thread":
             out["commit_thread"] = True
         elif o.startswith("delay="):
             out["commit_delay"] = float(o.split("=", 1)[1])
+        elif o.split("=", 1)[0] in keys and "=" in o:
+            key, kind = keys[o.split("=", 1)[0]]
+            out["extra"][key] = kind(o.split("=", 1)[1])
         else:
             raise SystemExit(f"unknown option {o!r} in variant {text!r}")
     return out
@@ -377,7 +383,8 @@ def run_variant(args: argparse.Namespace, variant: dict[str, Any], sim: subproce
         cfg = tmp / f"bench-{variant['name']}.toml"
         cfg.write_text(switch_config(tmp / f"journal-{variant['name']}.db", switch_port, urls,
                                      variant["journal_format"], variant["commit_delay"],
-                                     variant["commit_thread"], metrics_port))
+                                     variant["commit_thread"], metrics_port,
+                                     variant.get("extra")))
         probe = f"{args.probe}.{variant['name']}" if args.probe else None
         cmd = run_command(cfg, args.profile, probe)  # the daemon logs no per-message lines
         switch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -99,10 +99,48 @@ def _wrap(owner: Any, name: str, label: str) -> None:
     setattr(owner, name, timed)
 
 
+#: every block append: [start, seconds]; every step that asked for a commit: [submitted,
+#: released] (the time it waited for the commit that holds it: its turn, the steps before
+#: it, the block in flight, its own fsync)
+APPENDS: list[tuple[float, float]] = []
+WAITS: list[tuple[float, float]] = []
+
+
+def _timed_commits() -> None:
+    from clets.switch import batch, logstore
+
+    append = logstore.SqliteLogStore.append
+
+    def timed_append(self: Any, block: bytes, *, mark: bool = False) -> int:
+        t0 = _now()
+        try:
+            return append(self, block, mark=mark)
+        finally:
+            APPENDS.append((t0, _now() - t0))
+
+    logstore.SqliteLogStore.append = timed_append  # type: ignore[method-assign]
+    submit = batch.GroupCommit.submit
+
+    def timed_submit(self: Any, op: Any, after: Any = None, *, lazy: bool = False) -> None:
+        if lazy:
+            return submit(self, op, after, lazy=lazy)
+        t0 = _now()
+
+        def released(ok: bool, value: Any) -> None:
+            WAITS.append((t0, _now()))
+            if after is not None:
+                after(ok, value)
+
+        return submit(self, op, released, lazy=lazy)
+
+    batch.GroupCommit.submit = timed_submit  # type: ignore[method-assign]
+
+
 def _dump(path: str) -> None:
     with open(path, "w") as f:
         json.dump({"pid": os.getpid(), "gc_threshold": gc.get_threshold(),
-                   "gc_stats": gc.get_stats(), "events": EVENTS}, f)
+                   "gc_stats": gc.get_stats(), "events": EVENTS, "appends": APPENDS,
+                   "waits": WAITS, "switch_interval": sys.getswitchinterval()}, f)
 
 
 def _census(path: str) -> None:
@@ -142,21 +180,31 @@ def install(path: str) -> None:
     _timed_handle()
     from clets.switch import engine, journal, logjournal, logstore
 
+    # experiments: the eviction per block, the checkpointer's period
+    if os.environ.get("CLETS_PROBE_EVICT_PER_BLOCK"):
+        logjournal.LogJournal.evict_per_block = int(os.environ["CLETS_PROBE_EVICT_PER_BLOCK"])
+    if os.environ.get("CLETS_PROBE_CHECKPOINT_EVERY"):
+        engine.CHECKPOINT_EVERY = float(os.environ["CLETS_PROBE_CHECKPOINT_EVERY"])
+
     def _run(self: Any) -> None:  # the checkpointer's loop, each checkpoint timed
         while not self._stop.wait(self._every):
             t0 = _now()
+            res: Any = None
             try:
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                res = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 self.runs += 1
             except Exception:
                 self.errors += 1
-            EVENTS.append(("checkpoint", t0, _now() - t0, "wal_checkpoint |cpu 0"))
+            # its result: busy, frames in the WAL, frames checkpointed (the WAL restarts from
+            # its start only when a checkpoint caught up with no commit in between)
+            EVENTS.append(("checkpoint", t0, _now() - t0, f"wal_checkpoint |cpu 0 {res}"))
 
     journal.Checkpointer._run = _run  # type: ignore[method-assign]
 
     for name in ("snapshot", "forget_before", "_evict", "settle"):
         _wrap(logjournal.LogJournal, name, "journal")
     _wrap(logstore.SqliteLogStore, "append", "append")
+    _timed_commits()
     _wrap(engine.Switch, "_run_timers", "timers")
     atexit.register(_dump, path)
 

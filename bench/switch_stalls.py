@@ -38,6 +38,48 @@ def main() -> None:
     p50, p99 = pct(lat, 50), pct(lat, 99)
     out: dict[str, Any] = {"n": len(lat), "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3,
                            "window_s": t1 - t0}
+    # the commits: each append's time, and each urgent step's wait for its commit
+    app = [d for s, d in probe.get("appends", []) if t0 <= s <= t1]
+    waits = [r - s for s, r in probe.get("waits", []) if t0 <= s <= t1]
+    if app:
+        out["appends"] = {"n": len(app), "per_s": round(len(app) / (t1 - t0), 1),
+                          "busy_fraction": round(sum(app) / (t1 - t0), 3),
+                          **{f"p{p}_ms": round(pct(app, p) * 1e3, 3)
+                             for p in (50, 90, 99, 99.9)},
+                          "max_ms": round(max(app) * 1e3, 3)}
+        # appends during a WAL checkpoint (the checkpointer's fsync of the database file)
+        # against the others
+        cps = sorted((e[1], e[1] + e[2]) for e in probe["events"] if e[0] == "checkpoint")
+        cstarts = [c[0] for c in cps]
+        during, outside = [], []
+        for s0, d in probe.get("appends", []):
+            if not t0 <= s0 <= t1:
+                continue
+            i = bisect.bisect_right(cstarts, s0 + d) - 1
+            hit = False
+            while i >= 0 and cps[i][1] >= s0 - 0.2:
+                if cps[i][0] <= s0 + d and cps[i][1] >= s0:
+                    hit = True
+                    break
+                i -= 1
+            (during if hit else outside).append(d)
+        # the WAL's frames at each checkpoint (does it restart, or grow until the writer's
+        # own checkpoint at wal_autocheckpoint?)
+        frames = []
+        for e in probe["events"]:
+            if e[0] == "checkpoint" and t0 <= e[1] <= t1 and "[(" in e[3]:
+                frames.append(int(e[3].split("[(", 1)[1].split(",")[1]))
+        if frames:
+            out["wal_frames_at_checkpoints"] = frames
+        for name, vals in (("appends_during_checkpoint", during),
+                           ("appends_outside_checkpoint", outside)):
+            if vals:
+                out[name] = {"n": len(vals), **{f"p{p}_ms": round(pct(vals, p) * 1e3, 3)
+                                                for p in (50, 90, 99)}}
+    if waits:
+        out["step_waits"] = {"n": len(waits), **{f"p{p}_ms": round(pct(waits, p) * 1e3, 3)
+                                                 for p in (50, 90, 99, 99.9)},
+                             "max_ms": round(max(waits) * 1e3, 3)}
     # stalls by kind
     kinds: dict[str, list[float]] = defaultdict(list)
     cpus: dict[str, list[float]] = defaultdict(list)
@@ -106,6 +148,15 @@ def main() -> None:
         return
     print(f"n {out['n']}, window {out['window_s']:.1f} s, p50 {p50 * 1e3:.2f} ms, "
           f"p99 {p99 * 1e3:.2f} ms; gc over the whole run {dict(allgc)}")
+    if "appends" in out:
+        print("block appends (write + fsync):", out["appends"])
+    for name in ("appends_during_checkpoint", "appends_outside_checkpoint"):
+        if name in out:
+            print(f"  {name.replace('_', ' ')}: {out[name]}")
+    if "wal_frames_at_checkpoints" in out:
+        print("  WAL frames at each checkpoint:", out["wal_frames_at_checkpoints"])
+    if "step_waits" in out:
+        print("steps' waits, submitted -> released after their commit:", out["step_waits"])
     print("stalls in the window (count, wall: total, max, p50 ms; CPU: total, max ms):")
     for k, v in list(out["stalls"].items())[: args.top]:
         print(f"  {v['n']:6d} {v['total_ms']:9.1f} {v['max_ms']:8.1f} {v['p50_ms']:7.2f} "

@@ -175,3 +175,75 @@ async def test_writer_thread_builds_the_next_block_and_a_failed_append_undoes_bo
     assert [r["outcome"] for r in records(j2.conn)] == ["A", "D"]
     assert verify(j2.conn).ok
     j2.close()
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@run_async
+async def test_gather_takes_the_steps_of_the_next_turns_into_the_same_commit(
+        tmp_path: Path, threaded: bool) -> None:
+    """``commit_gather``: a batch waits that many loop turns, so steps submitted in them (the
+    readers of frames that arrived meanwhile: a fan-out's other answers) are written in its
+    block, one fsync, not queued behind it for one of their own.  Without it, a step one
+    turn later is a commit of its own (the negative control)."""
+    loop = asyncio.get_running_loop()
+
+    async def commits(gather: int) -> tuple[int, list[str]]:
+        j = open_journal(tmp_path / f"j{gather}{threaded}.db", "log")
+        gc = GroupCommit(j, gather=gather, threaded=threaded)
+        seen: list[str] = []
+
+        def rec(tag: str) -> Any:
+            return lambda: j.audit(AuditEvent("received", outcome=tag), 1.0)
+
+        def later(tag: str, turns: int) -> None:  # a step ``turns`` loop turns from now
+            if turns:
+                loop.call_soon(later, tag, turns - 1)
+            else:
+                gc.submit(rec(tag), lambda ok, v: seen.append(tag))
+
+        gc.submit(rec("first"), lambda ok, v: seen.append("first"))
+        later("second", 0)  # queued after the batch's first turn
+        later("third", 1)   # one turn later
+        await eventually(lambda: len(seen) == 3, timeout=5.0)
+        n = gc.fsyncs
+        gc.flush()
+        assert [r["outcome"] for r in records(j.conn)] == ["first", "second", "third"]
+        j.close()
+        return n, seen
+
+    assert await commits(2) == (1, ["first", "second", "third"])
+    assert (await commits(0))[0] >= 2
+
+
+@run_async
+async def test_writer_thread_appends_the_built_block_without_the_loop(tmp_path: Path) -> None:
+    """Adaptive group commit: the block built while one is written is appended by the
+    writer thread as soon as the one in flight is durable -- the event loop, busy with
+    something else (here: held), is not in that hand-over, so the disk does not wait for it.
+    Its continuations still run on the loop, once it is free again."""
+    import time as _time
+
+    path = tmp_path / "j.db"
+    store = _GatedStore(path)
+    j = LogJournal(path, store=store)
+    gc = GroupCommit(j, threaded=True)
+    await gc.call(_accept_step(j, "A"))
+    store.gate.clear()
+    first = gc.call(_accept_step(j, "B"))
+    await asyncio.sleep(0.05)  # B's block is in flight (waiting at the gate)
+    second = gc.call(_accept_step(j, "C"))
+    await asyncio.sleep(0.05)  # C is in the block built meanwhile
+    before = store.appends
+    store.gate.set()
+    deadline = _time.monotonic() + 5.0
+    while store.appends < before + 2 and _time.monotonic() < deadline:
+        _time.sleep(0.01)  # the loop held: no callback of it runs
+    assert store.appends == before + 2  # B's block, then C's, both written meanwhile
+    assert not first.done() and not second.done()  # released by the loop, not the writer
+    assert await first == 2 and await second == 3
+    gc.flush()
+    j.close()
+    j2 = LogJournal(path)
+    assert [m.control for m in j2._msgs.values()] == ["A", "B", "C"]
+    assert verify(j2.conn).ok
+    j2.close()

@@ -274,3 +274,18 @@ def test_a_link_key_the_switch_does_not_use_is_an_error() -> None:
     with pytest.raises(ConfigProblems) as err:
         parse_config(text, "t.toml", Path("."))
     assert any("options" in p.reason for p in err.value.problems), err.value.problems
+
+
+def test_commit_policy_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The group commit's knobs: defaults, values, and the bounds each names."""
+    monkeypatch.delenv("CLETS_COMMIT_GATHER", raising=False)
+    cfg = parse_config(GOOD, "good.toml", tmp_path)
+    assert (cfg.switch.commit_delay, cfg.switch.commit_gather,
+            cfg.switch.switch_interval) == (0.0, 2, 0.0005)
+    text = GOOD.replace("[switch]\n", "[switch]\ncommit_gather = 2\nswitch_interval = 0.001\n", 1)
+    cfg = parse_config(text, "t.toml", tmp_path)
+    assert (cfg.switch.commit_gather, cfg.switch.switch_interval) == (2, 0.001)
+    bad = GOOD.replace("[switch]\n", "[switch]\ncommit_gather = 17\nswitch_interval = 0\n", 1)
+    got = [reason for _, reason in _problems(bad)]
+    assert any("commit_gather must be between 0 and 16" in r for r in got), got
+    assert any("switch_interval must be between" in r for r in got), got

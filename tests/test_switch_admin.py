@@ -83,9 +83,12 @@ def test_queue_cli_list_show_retry_purge(tmp_path: Path) -> None:
         h.near["svs"].set_down()
         await h.send("sheriff", qv(origin="CA0190000", control="Q1"))
         j = h.switch.journal
-        for _ in range(4):
-            await eventually(lambda: any(r.state in ("queued", "dead") and r.attempts > 0
-                                         for r in j.list_rows(target="SVS")))
+        for tried in range(4):
+            # each attempt's outcome before the clock moves on (the row queued again with
+            # one more attempt): moved twice before the worker's claim, one retry was lost
+            await eventually(lambda n=tried: any(
+                r.state in ("queued", "dead") and r.attempts > n
+                for r in j.list_rows(target="SVS")))
             await h.advance(10)
         await eventually(lambda: j.list_rows(target="SVS", state="dead"))
         await h.switch.stop(drain=False)

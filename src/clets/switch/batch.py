@@ -30,6 +30,8 @@ compute), and leave metrics and wake-ups to their continuation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -60,7 +62,7 @@ class GroupCommit:
 
     def __init__(self, journal: AnyJournal, on_outcome: Outcome | None = None, *,
                  delay: float = 0.0, max_steps: int = 4096, threaded: bool = False,
-                 lazy_delay: float = 0.05) -> None:
+                 lazy_delay: float = 0.05, gather: int = 0) -> None:
         self.journal = journal
         #: the log journal appends on its writer thread: a batch runs at once (its changes
         #: in memory), its records go in the block being built while the one before it is
@@ -73,10 +75,19 @@ class GroupCommit:
         #: ``applied()`` futures, resolved when the next flush has run its steps
         self._applied: list[asyncio.Future[Any]] = []
         self._counted: Any = None
+        #: the block future whose completion wakes the loop (``_run_threaded``)
+        self._watched: Any = None
         #: seconds a batch waits for more steps (0: the end of this loop turn); a batch of
         #: ``max_steps`` is written at once
         self.delay = delay
         self.max_steps = max_steps
+        #: with no ``delay``: event-loop turns a batch waits before it is written, each one
+        #: a poll of the sockets (no timeout): frames that had already arrived when the batch
+        #: began (a fan-out's other answers, a fraction of a millisecond behind the first)
+        #: are read and join it, instead of queueing behind its fsync for one of their own
+        self.gather = gather
+        #: the gathering in progress (its token: a flush meanwhile ends it)
+        self._gathering = 0
         #: seconds a batch of lazy steps only waits for a commit that another step asks for
         self.lazy_delay = lazy_delay
         self._lazy_timer: asyncio.TimerHandle | None = None
@@ -145,11 +156,26 @@ class GroupCommit:
             loop = asyncio.get_running_loop()
             if self.delay > 0:
                 self._timer = loop.call_later(self.delay, self._flush_soon)
+            elif self.gather > 0 and not (self.threaded
+                                          and getattr(self.journal, "pending", None)):
+                # (with a block in flight the steps run now, into the block built meanwhile)
+                self._gathering += 1
+                loop.call_soon(self._gather_turn, self._gathering, self.gather)
             else:
                 loop.call_soon(self._flush_soon)
         elif self._timer is not None and len(self._steps) >= self.max_steps:
             self._timer.cancel()
             self._timer = None
+            asyncio.get_running_loop().call_soon(self._flush_soon)
+
+    def _gather_turn(self, token: int, left: int) -> None:
+        """One of the turns a batch waits (``gather``): the loop polls its sockets between
+        two of them, and the readers of what arrived run before the batch is written."""
+        if token != self._gathering or not self._scheduled:
+            return  # flushed meanwhile (a full batch, a synchronous flush)
+        if left > 1 and len(self._steps) < self.max_steps:
+            asyncio.get_running_loop().call_soon(self._gather_turn, token, left - 1)
+        else:
             asyncio.get_running_loop().call_soon(self._flush_soon)
 
     def _flush_soon(self) -> None:
@@ -201,6 +227,7 @@ class GroupCommit:
         """Commit what is pending now (also called at stop, before the journal closes);
         ``wait``: a block in flight is finished first, and this batch is written here."""
         self._scheduled = False
+        self._gathering += 1
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -280,7 +307,12 @@ class GroupCommit:
             return
         # also a batch that wrote nothing waits: it may have read what is not yet durable
         self._batches.append((steps, results, cf))
-        asyncio.wrap_future(cf).add_done_callback(self._written)
+        if cf is not self._watched:
+            # one wake-up per block, however many batches it holds (each wake-up is a
+            # hand-over from the writer thread: its GIL, a write to the loop's self-pipe)
+            self._watched = cf
+            cf.add_done_callback(functools.partial(_wake, asyncio.get_running_loop(),
+                                                   self._written))
 
     def _run(self, steps: list[tuple[Op, After | None, asyncio.Future[Any] | None]], *,
              isolated: bool) -> list[tuple[bool, Any]]:
@@ -318,6 +350,15 @@ class GroupCommit:
                     fut.set_result(value)
                 else:
                     fut.set_exception(value)
+
+
+def _wake(loop: asyncio.AbstractEventLoop, written: Callable[[Any], None], fut: Any) -> None:
+    """On the writer thread: the block is written, the loop calls ``written`` in its next
+    turn (directly: ``asyncio.wrap_future`` took two turns, its own future's callback one
+    more); nothing if the loop is gone (a block finished after the switch stopped)."""
+    if not loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # closed in between
+            loop.call_soon_threadsafe(written, fut)
 
 
 def _nothing() -> None:

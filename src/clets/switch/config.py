@@ -115,6 +115,13 @@ class SwitchSettings:
     #: the log journal appends its blocks on a writer thread (one in flight): the event loop
     #: is not held by the fsync
     commit_thread: bool = False
+    #: event-loop turns a group commit waits, polling the sockets, before it writes (with no
+    #: ``commit_delay``): frames that had already arrived join it (batch.GroupCommit.gather)
+    commit_gather: int = 2
+    #: with ``commit_thread``: the interpreter's thread switch interval, seconds
+    #: (``sys.setswitchinterval``; Python's default 0.005 made the writer thread wait up to
+    #: 5 ms for the loop to hand it the GIL back after each fsync)
+    switch_interval: float = 0.0005
     #: seconds the entering agency has to confirm a hit (switch/hitconfirm.py): NCIC's policy,
     #: 10 minutes when urgent (YQ ``PRI/U``), one hour when routine (``PRI/R``)
     hit_confirm_urgent: float = 600.0
@@ -328,6 +335,7 @@ class _Checker:
 _SWITCH_KEYS = {"name", "home_state", "journal", "ori", "deadline", "ttl", "max_message_bytes",
                 "dedup_window", "retry", "metrics_listen", "unsafe_test_mode", "retain_days",
                 "ncic_transactions", "journal_format", "commit_delay", "commit_thread",
+                "commit_gather", "switch_interval",
                 "hit_confirm_urgent", "hit_confirm_routine"}
 #: negative controls of the crash tests: ``ack-before-commit`` (the ACK leaves before the
 #: commit, which is not synced either: a kill -9 loses it), ``synchronous-normal`` and
@@ -412,11 +420,21 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
               "commit_delay")
     commit_thread = c.get(sw_raw, "commit_thread", bool, "switch", None,
                           default=os.environ.get("CLETS_COMMIT_THREAD") == "1")
+    commit_gather = c.get(sw_raw, "commit_gather", int, "switch", None,
+                          default=int(os.environ.get("CLETS_COMMIT_GATHER") or 2))
+    if not 0 <= commit_gather <= 16:
+        c.add("[switch]: commit_gather must be between 0 and 16 loop turns", "switch", None,
+              "commit_gather")
+    switch_interval = c.number(sw_raw, "switch_interval", "switch", None, 0.0005,
+                               strict=False)
+    if not 0.0001 <= switch_interval <= 0.1:
+        c.add("[switch]: switch_interval must be between 0.0001 and 0.1 seconds", "switch",
+              None, "switch_interval")
     jpath = Path(journal)
     settings = SwitchSettings(name, home, jpath if jpath.is_absolute() else base_dir / jpath,
                               ori, deadline, ttl, max_bytes, window, default_retry,
                               metrics_listen, unsafe, retain, bool(ncic_tx), jformat,
-                              commit_delay, commit_thread,
+                              commit_delay, commit_thread, commit_gather, switch_interval,
                               hit_confirm_urgent=c.number(sw_raw, "hit_confirm_urgent", "switch",
                                                           None, 600.0),
                               hit_confirm_routine=c.number(sw_raw, "hit_confirm_routine",

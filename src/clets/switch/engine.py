@@ -24,6 +24,7 @@ import os
 import random
 import re
 import sqlite3
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
@@ -229,7 +230,12 @@ class Switch:
                                      dedup_window=cfg.switch.dedup_window)
         self._gc = GroupCommit(self._journal, self._commit_outcome,
                                delay=cfg.switch.commit_delay,
-                               threaded=cfg.switch.commit_thread)
+                               threaded=cfg.switch.commit_thread,
+                               gather=cfg.switch.commit_gather)
+        if self._gc.threaded:
+            # the writer thread takes the GIL back after each fsync: by default it may wait
+            # up to 5 ms for the loop to let go of it (docs/performance.md, "Session 9")
+            sys.setswitchinterval(cfg.switch.switch_interval)
         if cfg.quality is not None and self._quality is None:
             self._quality = QualityGate(cfg.quality)
         self._requests.clear()

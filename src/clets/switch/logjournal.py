@@ -29,6 +29,7 @@ import gc
 import os
 import sqlite3
 import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Generator, Iterator
@@ -95,6 +96,11 @@ class LogJournal:
     """The switch's state in memory over a log store (one event loop; not thread-safe)."""
 
     format = "log"
+    #: done rows past the late horizon that leave memory after each block is written, when
+    #: no other block is pending (the timer's pass takes the rest): at 1,000 inquiries/s
+    #: ~3,000 forwards a second pass the horizon, and evicting them all in the timer's pass,
+    #: every half second, was a stall of its own (docs/performance.md, "Session 9")
+    evict_per_block = 32
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL",
                  checkpoint_every: float | None = None, store: LogStore | None = None,
@@ -142,6 +148,12 @@ class LogJournal:
         #: appending, then at most one being built from the transactions run meanwhile
         self._writer: concurrent.futures.ThreadPoolExecutor | None = None
         self._blocks: list[_Block] = []
+        #: between the loop and the writer thread: whether the writer is appending, and the
+        #: block built meanwhile, which it takes as soon as its append is durable (the loop
+        #: is not in that hand-over: a busy loop does not leave the disk idle)
+        self._wlock = threading.Lock()
+        self._writing = False
+        self._next_block: _Block | None = None
         #: set by the group commit for its next tx(): append on the writer thread
         self.defer = False
         #: rows with ids up to this one are in durable blocks: workers send no others
@@ -186,10 +198,28 @@ class LogJournal:
         return self._blocks[-1].future if self._blocks else None
 
     def _submit(self, b: _Block) -> None:
+        """Hand ``b`` to the writer thread (``_wlock`` held, the writer idle)."""
         assert self._writer is not None
         b.submitted = True
-        data = logformat.encode(time.time(), b.recs)
-        self._writer.submit(_write, self.store, data, b.future)
+        self._writing = True
+        self._writer.submit(_write_chain, self, b)
+
+    def _chain_next(self) -> _Block | None:
+        """On the writer thread, its append durable: the block built meanwhile, which it
+        appends next (None: nothing built, the writer is idle)."""
+        with self._wlock:
+            b, self._next_block = self._next_block, None
+            if b is None:
+                self._writing = False
+            else:
+                b.submitted = True
+            return b
+
+    def _chain_failed(self) -> None:
+        """On the writer thread, its append failed: it stops; the block built meanwhile is
+        not written (the loop's ``settle`` undoes it with the failed one)."""
+        with self._wlock:
+            self._writing = False
 
     def settle(self, wait: bool = True) -> BaseException | None:
         """Finish the blocks whose append ended (``wait``: all of them, waiting): durable,
@@ -200,7 +230,11 @@ class LogJournal:
         while self._blocks:
             b = self._blocks[0]
             if not b.submitted:
-                self._submit(b)
+                with self._wlock:
+                    if not b.submitted and not self._writing:
+                        if self._next_block is b:
+                            self._next_block = None
+                        self._submit(b)
             if not wait and not b.future.done():
                 break
             exc = b.future.exception()
@@ -208,8 +242,12 @@ class LogJournal:
             if exc is None:
                 self._durable_oid = max(self._durable_oid, b.max_oid)
                 self._blocks_since += 1
+                if not self._blocks and not self._in_tx:
+                    self._evict(self.evict_per_block)
                 continue
             later, self._blocks = self._blocks, []
+            with self._wlock:  # the writer stopped at the failure: nothing of these written
+                self._next_block = None
             for lb in reversed(later):
                 self._undo_block(lb)
                 lb.future.set_exception(exc)
@@ -491,6 +529,7 @@ class LogJournal:
             self.settle()  # written in order, after the blocks not yet durable
         self._in_tx = True
         head0 = self._head
+        recs: list[list[Any]] = []
         try:
             yield self.conn
             recs = self._records()
@@ -512,22 +551,32 @@ class LogJournal:
             self._touched = {}
             self._new = set()
             self._counters_changed = False
+        if recs and not self._blocks:
+            self._evict(self.evict_per_block)
 
     def _defer_block(self, recs: list[list[Any]], head0: tuple[int, str]) -> None:
         """A deferred transaction's records: appended now if nothing is being written, else
         added to the block built while the one before it is written (one fsync for all the
         transactions run meanwhile; their changes are in memory at once)."""
         undo, self._undo = self._undo, []
-        if self._blocks and not self._blocks[-1].submitted:
-            b = self._blocks[-1]
-            b.recs.extend(recs)
-            b.undo.extend(undo)
-            b.max_oid = self._max_oid
-            return
-        b = _Block(recs, undo, head0, self._max_oid)
-        self._blocks.append(b)
-        if len(self._blocks) == 1:
-            self._submit(b)
+        with self._wlock:  # the writer thread takes the built block under it
+            if self._blocks and not self._blocks[-1].submitted:
+                b = self._blocks[-1]
+                b.recs.extend(recs)
+                b.undo.extend(undo)
+                b.max_oid = self._max_oid
+                return
+            b = _Block(recs, undo, head0, self._max_oid)
+            if not self._writing and all(
+                    x.future.done() and x.future.exception() is None for x in self._blocks):
+                # nothing being written, nothing failed (not yet settled): write it now
+                self._blocks.append(b)
+                self._submit(b)
+                return
+            # written by the writer right after the block in flight -- or, if that one
+            # failed, undone with it by ``settle``
+            self._blocks.append(b)
+            self._next_block = b
 
     def _records(self) -> list[list[Any]]:
         recs = self._recs
@@ -592,12 +641,17 @@ class LogJournal:
         self._evict()
         return n
 
-    def _evict(self) -> None:
+    def _evict(self, most: int | None = None) -> None:
         """Done rows whose last change is ``late_horizon`` older than the newest change
-        leave memory (the switch's clock, as the rows hold it: not the wall clock)."""
+        leave memory (the switch's clock, as the rows hold it: not the wall clock); at most
+        ``most`` of them (None: all)."""
         limit = self._latest - self.late_horizon
         done, rows = self._done, self._rows
         while done:  # oldest change first (a row changed again moves to the end)
+            if most is not None:
+                if most <= 0:
+                    break
+                most -= 1
             oid, at = done.popitem(last=False)
             if at >= limit:
                 done[oid] = at
@@ -1323,12 +1377,23 @@ class _Block:
         self.submitted = False
 
 
-def _write(store: LogStore, data: bytes, fut: concurrent.futures.Future[int]) -> None:
-    """On the writer thread: append one block, resolve its future."""
-    try:
-        fut.set_result(store.append(data))
-    except BaseException as exc:
-        fut.set_exception(exc)
+def _write_chain(j: LogJournal, b: _Block) -> None:
+    """On the writer thread: append ``b``, then the block built while it was written, and
+    so on until none is waiting (adaptive group commit: a block is written at once when
+    none is in flight, else right after the one in flight, with everything built
+    meanwhile).  Each block's future is resolved after the next one is taken, so the loop,
+    woken by it, finds the writer already at work.  A failed append stops the chain."""
+    nxt: _Block | None = b
+    while nxt is not None:
+        b = nxt
+        try:
+            pos = j.store.append(logformat.encode(time.time(), b.recs))
+        except BaseException as exc:
+            j._chain_failed()
+            b.future.set_exception(exc)
+            return
+        nxt = j._chain_next()
+        b.future.set_result(pos)
 
 
 def _take_lock(path: Path) -> int:
