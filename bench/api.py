@@ -190,6 +190,9 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the switch into FILE")
     ap.add_argument("--api-only", action="store_true", help="only the API's closed loop")
+    ap.add_argument("--link-only", action="store_true",
+                    help="only the link's closed loop (with --profile: the same switch's "
+                         "profile to set against --api-only's)")
     ap.add_argument("--sequential", type=int, metavar="N", default=0,
                     help="only N inquiries one at a time over each path (added latency "
                          "with no queueing)")
@@ -219,6 +222,11 @@ def main() -> None:
             if args.api_only:
                 result["api_throughput"] = asyncio.run(api_closed_loop(
                     api_port, "A", args.seconds, args.window, sb.CpuMeter(pids)))
+                print(json.dumps(result))
+                return
+            if args.link_only:
+                result["link_throughput"] = asyncio.run(sb.closed_loop(
+                    port, "L", args.seconds, args.window, sb.CpuMeter(pids)))
                 print(json.dumps(result))
                 return
             sb.log("switch ready; closed loop, link")

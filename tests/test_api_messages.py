@@ -242,7 +242,7 @@ def test_parameter_parsers_answer_a_value_or_a_400(wait: str, key: str, reason: 
 
     from starlette.requests import Request
 
-    from clets.api.app import idempotency_key, wait_param
+    from clets.api.app import idempotency_key, wait_of_query, wait_param
     from clets.api.problems import ApiProblem, field_path
 
     scope = {"type": "http", "method": "POST", "path": "/v1/messages",
@@ -254,6 +254,13 @@ def test_parameter_parsers_answer_a_value_or_a_400(wait: str, key: str, reason: 
         assert value is not None and 0 <= value <= 30
     except ApiProblem as exc:
         assert exc.status == 400
+        value = exc
+    # the dispatcher's parse (kept by query string) gives the same, the first time and again
+    for _ in range(2):
+        try:
+            assert wait_of_query(scope["query_string"], 30.0) == value
+        except ApiProblem as exc:
+            assert isinstance(value, ApiProblem) and exc.detail == value.detail
     try:
         assert idempotency_key(request) is not None
     except ApiProblem as exc:
