@@ -397,3 +397,42 @@ def test_client_webhook_urls_are_checked(tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["api", "client", "webhook", "nobody", "--store", store,
                                  "--url", "https://cad.example.org/x"])
     assert r.exit_code == 1 and "no active client 'nobody'" in r.output, r.output
+
+
+def test_the_client_store_keeping_webhook_secrets_is_its_owners_only(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Webhook secrets are kept in clear in the client store (the box signs with them):
+    ``client add --webhook`` makes the store mode 0600, ``client webhook --url`` (a new
+    secret: the rotation) makes it so again after a copy or a restore loosened it, and the
+    running switch warns while it is readable by others."""
+    import logging
+    import os
+
+    from click.testing import CliRunner
+
+    from clets.api.webhook_client import ClientWebhooks
+    from clets.cli import cli
+
+    store = tmp_path / "clients.db"
+    url = "http://127.0.0.1:9/hooks"
+    r = CliRunner().invoke(cli, ["api", "client", "add", "--store", str(store), "--peer",
+                                 "LAPD", "--id", "cad-1", "--webhook", url])
+    assert r.exit_code == 0, r.output
+    first = json.loads(r.output)["webhook_secret"]
+    assert store.stat().st_mode & 0o777 == 0o600
+    hooks = ClientWebhooks((), store)
+    with caplog.at_level(logging.WARNING, logger="clets.api"):
+        assert [t.secret for t in hooks("LAPD")] == [first]
+    assert "readable by others" not in caplog.text
+    os.chmod(store, 0o644)  # as a careless copy leaves it
+    hooks.interval = 0.0
+    os.utime(store, ns=(store.stat().st_atime_ns, store.stat().st_mtime_ns + 10**9))
+    with caplog.at_level(logging.WARNING, logger="clets.api"):
+        hooks("LAPD")
+    assert "readable by others (mode 644)" in caplog.text and first not in caplog.text
+    r = CliRunner().invoke(cli, ["api", "client", "webhook", "cad-1", "--store", str(store),
+                                 "--url", url])
+    assert r.exit_code == 0, r.output
+    rotated = json.loads(r.output)["webhook_secret"]
+    assert rotated != first and store.stat().st_mode & 0o777 == 0o600
+    assert [t.secret for t in hooks("LAPD")] == [rotated]
