@@ -207,16 +207,28 @@ class EventHub:
         streams and held requests get it first; then the client's webhook, whose failure
         raises LinkError (the switch retries the delivery, and publishes it again: a stream
         drops the id it already sent)."""
+        targets = self.local(client, event_id, frame)
+        if targets:
+            await self.post(client, event_id, frame, targets)
+
+    def local(self, client: str, event_id: int, frame: bytes) -> Sequence[Any]:
+        """The part of ``publish`` that does not wait: to the open streams and the held
+        requests; the client's webhook targets, which ``post`` then takes it to (the API
+        link calls the two: a delivery without webhooks costs no coroutine)."""
         self.published += 1
-        for sub in list(self._subs.get(client, ())):
-            sub.put(event_id, frame)
-            if sub.ended is not None:
-                self.overflows += 1
-                self._drop(sub)
+        subs = self._subs.get(client)
+        if subs:
+            for sub in list(subs):
+                sub.put(event_id, frame)
+                if sub.ended is not None:
+                    self.overflows += 1
+                    self._drop(sub)
         self._wake(client, event_id, frame)
-        targets = self.webhooks(client) if self.webhooks is not None else ()
-        if not targets:
-            return
+        return self.webhooks(client) if self.webhooks is not None else ()
+
+    async def post(self, client: str, event_id: int, frame: bytes,
+                   targets: Sequence[Any]) -> None:
+        """POST one delivery to ``client``'s webhook ``targets`` (``publish``)."""
         if self.poster is None:
             raise RuntimeError("webhooks configured without a poster")
         if not self._attached.is_set():

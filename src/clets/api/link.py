@@ -107,4 +107,7 @@ class ApiLink:
         to the hub, under the journal's row id."""
         if peer is None:
             raise LinkBusy("an API delivery names no client", link=self.name)
-        await self.hub.publish(peer, row_id or 0, frame)
+        hub = self.hub
+        targets = hub.local(peer, row_id or 0, frame)
+        if targets:
+            await hub.post(peer, row_id or 0, frame, targets)
