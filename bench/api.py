@@ -13,6 +13,7 @@ connection per outstanding request), so the client costs about the same on both 
     .venv/bin/python bench/api.py --seconds 3     # quicker
     .venv/bin/python bench/api.py --json
     .venv/bin/python bench/api.py --sequential 200   # one at a time: the latency added
+    .venv/bin/python bench/api.py --api-only|--link-only [--profile F]  # one closed loop
 
 Phases: throughput (closed loop, ``--window`` outstanding) link then API; then an open loop
 at ``--rate`` (default 100/s, the issue's) link then API: p50/p99 of send -> all answers;
