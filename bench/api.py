@@ -13,6 +13,7 @@ connection per outstanding request), so the client costs about the same on both 
     .venv/bin/python bench/api.py --seconds 3     # quicker
     .venv/bin/python bench/api.py --json
     .venv/bin/python bench/api.py --sequential 200   # one at a time: the latency added
+    .venv/bin/python bench/api.py --api-only|--link-only [--profile F]  # one closed loop
 
 Phases: throughput (closed loop, ``--window`` outstanding) link then API; then an open loop
 at ``--rate`` (default 100/s, the issue's) link then API: p50/p99 of send -> all answers;
@@ -190,6 +191,9 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the switch into FILE")
     ap.add_argument("--api-only", action="store_true", help="only the API's closed loop")
+    ap.add_argument("--link-only", action="store_true",
+                    help="only the link's closed loop (with --profile: the same switch's "
+                         "profile to set against --api-only's)")
     ap.add_argument("--sequential", type=int, metavar="N", default=0,
                     help="only N inquiries one at a time over each path (added latency "
                          "with no queueing)")
@@ -219,6 +223,11 @@ def main() -> None:
             if args.api_only:
                 result["api_throughput"] = asyncio.run(api_closed_loop(
                     api_port, "A", args.seconds, args.window, sb.CpuMeter(pids)))
+                print(json.dumps(result))
+                return
+            if args.link_only:
+                result["link_throughput"] = asyncio.run(sb.closed_loop(
+                    port, "L", args.seconds, args.window, sb.CpuMeter(pids)))
                 print(json.dumps(result))
                 return
             sb.log("switch ready; closed loop, link")

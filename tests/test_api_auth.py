@@ -284,3 +284,42 @@ def test_token_endpoint_is_throttled_for_the_whole_box() -> None:
         limiter.take("*", now=100.0)
     assert err.value.status == 429 and err.value.headers["Retry-After"] == "1"
     limiter.take("*", now=100.2)  # 10/s: two tokens back after 0.2 s
+
+
+def test_a_token_verified_once_is_still_checked_for_expiry_client_and_certificate(
+        tmp_path: Path) -> None:
+    """``Tokens.verify`` decodes a token the first time and keeps its claims: a repeat is
+    still refused once it expires (``exp`` with the same leeway as the decode), when its
+    client is revoked, and without the certificate it is bound to; a token that failed
+    is never kept."""
+    import time
+
+    from clets.api.clients import ClientStore
+    from clets.api.tokens import LEEWAY, TokenError, Tokens
+
+    store = ClientStore(tmp_path / "clients.db")
+    client, _secret = store.add("LAPD", client_id="cad-1")
+    tokens = Tokens(store, b"k" * 32, issuer="clets-test", ttl=300)
+    token, ttl = tokens.issue(client, None)
+    exp = int(time.time()) + ttl  # within a second of the token's own
+    assert tokens.verify(token, None).client.id == "cad-1"
+    assert token in tokens._verified
+    assert tokens.verify(token, None, now=exp + LEEWAY - 2).claims["sub"] == "cad-1"
+    with pytest.raises(TokenError, match="expired"):
+        tokens.verify(token, None, now=exp + LEEWAY + 1)
+    assert token not in tokens._verified
+    bound, _ = tokens.issue(client, "thumb-A")
+    assert tokens.verify(bound, "thumb-A").client.id == "cad-1"
+    with pytest.raises(TokenError, match="RFC 8705"):
+        tokens.verify(bound, "thumb-B")
+    with pytest.raises(TokenError, match="RFC 8705"):
+        tokens.verify(bound, None)
+    forged = Tokens(store, b"x" * 32, issuer="clets-test", ttl=300).issue(client, None)[0]
+    for _ in range(2):
+        with pytest.raises(TokenError, match="not valid"):
+            tokens.verify(forged, None)
+    assert forged not in tokens._verified
+    assert store.revoke("cad-1")
+    tokens._cache.clear()  # the client cache (a second) as if it had passed
+    with pytest.raises(TokenError, match="revoked"):
+        tokens.verify(bound, "thumb-A")

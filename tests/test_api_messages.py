@@ -242,7 +242,7 @@ def test_parameter_parsers_answer_a_value_or_a_400(wait: str, key: str, reason: 
 
     from starlette.requests import Request
 
-    from clets.api.app import idempotency_key, wait_param
+    from clets.api.app import idempotency_key, wait_of_query, wait_param
     from clets.api.problems import ApiProblem, field_path
 
     scope = {"type": "http", "method": "POST", "path": "/v1/messages",
@@ -254,6 +254,13 @@ def test_parameter_parsers_answer_a_value_or_a_400(wait: str, key: str, reason: 
         assert value is not None and 0 <= value <= 30
     except ApiProblem as exc:
         assert exc.status == 400
+        value = exc
+    # the dispatcher's parse (kept by query string) gives the same, the first time and again
+    for _ in range(2):
+        try:
+            assert wait_of_query(scope["query_string"], 30.0) == value
+        except ApiProblem as exc:
+            assert isinstance(value, ApiProblem) and exc.detail == value.detail
     try:
         assert idempotency_key(request) is not None
     except ApiProblem as exc:
@@ -411,3 +418,78 @@ async def test_a_held_request_is_woken_by_its_deliveries_not_by_a_tick() -> None
         async with asyncio.timeout(5):
             got = await task
     assert all(r.responses == 1 for r in got) and reads == 2  # woken once, at the third
+
+
+def test_log_read_finds_a_late_answer_and_a_purge_among_other_blocks(tmp_path: Path) -> None:
+    """The log read decodes only blocks whose bytes name the message (its number as
+    MessagePack writes it, or an ``x`` record): a second answer 20 s after the first, with
+    hundreds of other messages' blocks between, is read; a row purged later (an ``x``
+    record, which names the row only) is gone; the result is the same as folding every
+    block of the span, for message numbers of every MessagePack width."""
+    from clets.switch import logformat
+    from clets.switch.logjournal import LogJournal
+
+    j = LogJournal(tmp_path / "j.db", late_horizon=30.0)
+
+    def accept(i: int, now: float) -> tuple[int, int]:
+        with j.tx():
+            msn = j.insert_message(now=now, kind="request", link="api", peer="CAD",
+                                   origin="X", control=f"C{i}", sequence=None, mke="QW",
+                                   operator="OP", codec="json", sha256=f"{i:064x}",
+                                   payload=b"p", canonical="{}")
+            f = j.add_forward(msn, "WPS", "QW", (), now, now + 30, now + 3600)
+        with j.tx():
+            j.mark_claimed([f], now)
+        return msn, f
+
+    def answer(msn: int, f: int, now: float) -> int:
+        with j.tx():
+            j.mark_response(f, now)
+            d = j.add_delivery(msn, "api", "CAD", "QWR", b"answer %d" % now, now, now + 9e9)
+        with j.tx():
+            j.mark_delivered(d, 1, now)
+        return d
+
+    clock = 100.0
+    watched: dict[int, tuple[int, int]] = {}
+    for i in range(1, 340):
+        clock += 0.1
+        msn, f = accept(i, clock)
+        if msn in (5, 127, 128, 300):
+            watched[msn] = (f, answer(msn, f, clock + 0.05))
+        elif msn == 200:  # its forward dies, and is purged a little later
+            with j.tx():
+                j.set_state(f, "dead", clock)
+            watched[msn] = (f, 0)
+        elif msn == 250:
+            with j.tx():
+                j.purge_dead()
+        else:
+            answer(msn, f, clock + 0.05)
+        if msn == 310:  # a second answer to 300, 1 s (and 10 messages) later
+            watched[300] = (watched[300][0], answer(300, watched[300][0], clock))
+    for i in range(340, 700):  # the clock passes every horizon
+        accept(i, 200.0 + i * 0.1)
+    j.forget_before(0.0)
+
+    def folded(msn: int) -> list[tuple[int, str, str, bytes | None]]:
+        """Every block of the log folded for ``msn`` (the read without its shortcuts)."""
+        images: dict[int, list[object]] = {}
+        with j._log_reader() as conn:
+            assert conn is not None
+            for _p, data in logformat.read_blocks(conn, 0):
+                j._log_images(logformat.decode(data)[1], msn, images, {})
+        return sorted((int(v[0]), str(v[2]), str(v[8]), None)  # type: ignore[call-overload]
+                      for v in images.values())
+
+    for msn in (5, 127, 128, 200, 300):
+        got, rows = j.message_from_log(msn)
+        assert got is not None and got.msn == msn
+        assert [(r.id, r.kind, r.state, None) for r in rows] == folded(msn)
+    rows = j.message_from_log(300)[1]  # both answers, the second's frame too
+    answers = [r for r in rows if r.kind == "deliver"]
+    assert [r.id for r in answers][-1] == watched[300][1] and len(answers) == 2
+    assert all(r.frame and r.frame.startswith(b"answer ") for r in answers)
+    assert [r.responses for r in rows if r.kind == "forward"] == [2]
+    assert [r.kind for r in j.message_from_log(200)[1]] == []  # its forward was purged
+    j.close()

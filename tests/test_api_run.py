@@ -72,3 +72,48 @@ def test_post_message_end_to_end_through_clets_run(tmp_path: Path) -> None:
                 proc.cleanup()
 
     asyncio.run(main())
+
+
+def test_a_response_head_waits_for_its_body_and_no_longer() -> None:
+    """uvicorn writes a response's head and its body in two transport writes; on the API's
+    connections (``server._OneWrite``, over a real socket) both leave in one ``send``; a
+    head with no body after it (an event stream's) leaves at the loop's next turn, and a
+    close writes a held head before it closes."""
+    import socket
+
+    from clets.api.server import _OneWrite
+
+    class Counting(socket.socket):
+        sends: list[bytes] = []
+
+        def send(self, data: bytes, flags: int = 0) -> int:  # type: ignore[override]
+            self.sends.append(bytes(data))
+            return super().send(data, flags)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        sock = Counting(a.family, a.type, a.proto, fileno=a.detach())
+        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, sock)
+        w = _OneWrite(transport, loop)  # type: ignore[arg-type]
+        head = b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n"
+        w.write(head)
+        assert Counting.sends == []
+        w.write(b"{}")
+        assert Counting.sends == [head + b"{}"]
+        stream = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"
+        w.write(stream)
+        await asyncio.sleep(0)  # the loop's next turn
+        assert Counting.sends[1:] == [stream]
+        w.write(b"data: 1\n\n")  # not a head: at once
+        assert Counting.sends[2:] == [b"data: 1\n\n"]
+        w.write(head)
+        w.close()
+        assert Counting.sends[3:] == [head] and w.is_closing()
+        await asyncio.sleep(0.01)
+        b.setblocking(False)
+        got = b.recv(65536)
+        assert got == head + b"{}" + stream + b"data: 1\n\n" + head
+        b.close()
+
+    asyncio.run(main())

@@ -6,11 +6,13 @@ it); a receiver that never recovers gets its deliveries dead-lettered, audited."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -101,13 +103,17 @@ def _webhook_api(url: str, secret_file: Path) -> str:
             f'[[api.webhook]]\npeer = "LAPD"\nurl = "{url}"\nsecret_file = "{secret_file}"\n')
 
 
-@run_async
-async def test_a_receiver_that_fails_then_recovers_gets_everything(tmp_path: Path) -> None:
-    n = 6
+@contextlib.asynccontextmanager
+async def webhook_daemon(tmp_path: Path, fail: int
+                         ) -> AsyncIterator[tuple[Receiver, SwitchProcess, str]]:
+    """A receiver that fails its first ``fail`` requests, the simulated destinations, and
+    ``clets run`` (its own process, so a test may SIGKILL it) with a webhook of LAPD to the
+    receiver: the receiver, the daemon and the API's base URL.  The daemon must stop
+    cleanly (exit 0) at the end."""
     secret = webhooks.new_secret()
     secret_file = tmp_path / "lapd-webhook.secret"
     secret_file.write_text(secret + "\n", "utf-8")
-    with Receiver(secret, fail=12) as rx:
+    with Receiver(secret, fail=fail) as rx:
         async with SimNetwork(backends=list(DESTS), base_port=0) as net:
             cfg = tmp_path / "switch.toml"
             cfg.write_text(api_config_text(tmp_path / "journal.db",
@@ -116,29 +122,35 @@ async def test_a_receiver_that_fails_then_recovers_gets_everything(tmp_path: Pat
             proc = SwitchProcess(cfg, tmp_path / "switch.log")
             ready = await proc.start(timeout=60)
             try:
-                async with httpx.AsyncClient(base_url=f"http://{ready['api']}",
-                                             timeout=30) as http:
-                    msns = []
-                    for i in range(n):
-                        r = await http.post("/v1/messages", json=qw(f"W{i}"))
-                        assert r.status_code == 202, r.text
-                        msns.append(r.json()["msn"])
-
-                    def unique() -> int:
-                        with rx.lock:
-                            return len({m for m, _b in rx.accepted})
-
-                    await eventually(lambda: unique() >= 3 * n, timeout=60)
-                    ok = 'clets_api_webhook_deliveries_total{result="ok"}'
-                    async with asyncio.timeout(30):  # the receiver answers before the
-                        while True:                  # poster counts its 2xx
-                            scrape = (await http.get("/metrics")).text
-                            if metric(scrape, ok) >= 3 * n:
-                                break
-                            await asyncio.sleep(0.05)
+                yield rx, proc, f"http://{ready['api']}"
             finally:
                 assert await proc.terminate() == 0
                 proc.cleanup()
+
+
+@run_async
+async def test_a_receiver_that_fails_then_recovers_gets_everything(tmp_path: Path) -> None:
+    n = 6
+    async with webhook_daemon(tmp_path, fail=12) as (rx, _proc, base), \
+            httpx.AsyncClient(base_url=base, timeout=30) as http:
+        msns = []
+        for i in range(n):
+            r = await http.post("/v1/messages", json=qw(f"W{i}"))
+            assert r.status_code == 202, r.text
+            msns.append(r.json()["msn"])
+
+        def unique() -> int:
+            with rx.lock:
+                return len({m for m, _b in rx.accepted})
+
+        await eventually(lambda: unique() >= 3 * n, timeout=60)
+        ok = 'clets_api_webhook_deliveries_total{result="ok"}'
+        async with asyncio.timeout(30):  # the receiver answers before the poster counts
+            while True:                  # its 2xx
+                scrape = (await http.get("/metrics")).text
+                if metric(scrape, ok) >= 3 * n:
+                    break
+                await asyncio.sleep(0.05)
     assert rx.requests > rx.fail and rx.bad_signatures == 0
     assert metric(scrape, 'clets_api_webhook_deliveries_total{result="failed"}') == rx.fail
     assert metric(scrape, "clets_api_webhook_dead_letters") == 0
@@ -276,50 +288,35 @@ async def test_webhook_deliveries_wait_in_the_journal_across_a_sigkill(tmp_path:
     delivery failed at least once; after the restart the receiver is back and gets each one
     (at least once: the ids it took twice, if any, are the same ids)."""
     n = 5
-    secret = webhooks.new_secret()
-    secret_file = tmp_path / "s"
-    secret_file.write_text(secret, "utf-8")
-    with Receiver(secret, fail=10**9) as rx:
-        async with SimNetwork(backends=list(DESTS), base_port=0) as net:
-            cfg = tmp_path / "switch.toml"
-            cfg.write_text(api_config_text(tmp_path / "journal.db",
-                                           {d: net.url(d) for d in DESTS},
-                                           api=_webhook_api(rx.url, secret_file)), "utf-8")
-            proc = SwitchProcess(cfg, tmp_path / "switch.log")
-            ready = await proc.start(timeout=60)
-            try:
-                async with httpx.AsyncClient(base_url=f"http://{ready['api']}",
-                                             timeout=30) as http:
-                    posted = [await http.post("/v1/messages?wait=20", json=qw(f"R{i}"))
-                              for i in range(n)]
-                    assert all(r.status_code == 202 for r in posted)
-                    msns = [r.json()["msn"] for r in posted]
-                    for msn in msns:
-                        await settle(http, msn)
+    async with webhook_daemon(tmp_path, fail=10**9) as (rx, proc, base):
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            posted = [await http.post("/v1/messages?wait=20", json=qw(f"R{i}"))
+                      for i in range(n)]
+            assert all(r.status_code == 202 for r in posted)
+            msns = [r.json()["msn"] for r in posted]
+            for msn in msns:
+                await settle(http, msn)
 
-                def attempts() -> int:
-                    with rx.lock:
-                        return rx.requests
+        def attempts() -> int:
+            with rx.lock:
+                return rx.requests
 
-                await eventually(lambda: attempts() >= 3 * n, timeout=30)
-                async with httpx.AsyncClient(base_url=f"http://{ready['api']}") as http:
-                    scrape = (await http.get("/metrics")).text
-                # every delivery failed at least once and waits for its retry
-                assert metric(scrape, "clets_api_delivery_backlog") == 3 * n
-                assert metric(scrape, 'clets_api_webhook_deliveries_total{result="ok"}') == 0
-                await proc.kill()
-                with rx.lock:
-                    rx.fail = 0  # the receiver is back
-                await proc.start(timeout=60)
+        await eventually(lambda: attempts() >= 3 * n, timeout=30)
+        async with httpx.AsyncClient(base_url=base) as http:
+            scrape = (await http.get("/metrics")).text
+        # every delivery failed at least once and waits for its retry
+        assert metric(scrape, "clets_api_delivery_backlog") == 3 * n
+        assert metric(scrape, 'clets_api_webhook_deliveries_total{result="ok"}') == 0
+        await proc.kill()
+        with rx.lock:
+            rx.fail = 0  # the receiver is back
+        await proc.start(timeout=60)
 
-                def unique() -> int:
-                    with rx.lock:
-                        return len({m for m, _b in rx.accepted})
+        def unique() -> int:
+            with rx.lock:
+                return len({m for m, _b in rx.accepted})
 
-                await eventually(lambda: unique() >= 3 * n, timeout=60)
-            finally:
-                assert await proc.terminate() == 0
-                proc.cleanup()
+        await eventually(lambda: unique() >= 3 * n, timeout=60)
     assert rx.bad_signatures == 0
     first = {m: b for m, b in reversed(rx.accepted)}
     by_dest = Counter((b["data"]["msn"], b["data"]["message"]["origin"])
@@ -400,3 +397,42 @@ def test_client_webhook_urls_are_checked(tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["api", "client", "webhook", "nobody", "--store", store,
                                  "--url", "https://cad.example.org/x"])
     assert r.exit_code == 1 and "no active client 'nobody'" in r.output, r.output
+
+
+def test_the_client_store_keeping_webhook_secrets_is_its_owners_only(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Webhook secrets are kept in clear in the client store (the box signs with them):
+    ``client add --webhook`` makes the store mode 0600, ``client webhook --url`` (a new
+    secret: the rotation) makes it so again after a copy or a restore loosened it, and the
+    running switch warns while it is readable by others."""
+    import logging
+    import os
+
+    from click.testing import CliRunner
+
+    from clets.api.webhook_client import ClientWebhooks
+    from clets.cli import cli
+
+    store = tmp_path / "clients.db"
+    url = "http://127.0.0.1:9/hooks"
+    r = CliRunner().invoke(cli, ["api", "client", "add", "--store", str(store), "--peer",
+                                 "LAPD", "--id", "cad-1", "--webhook", url])
+    assert r.exit_code == 0, r.output
+    first = json.loads(r.output)["webhook_secret"]
+    assert store.stat().st_mode & 0o777 == 0o600
+    hooks = ClientWebhooks((), store)
+    with caplog.at_level(logging.WARNING, logger="clets.api"):
+        assert [t.secret for t in hooks("LAPD")] == [first]
+    assert "readable by others" not in caplog.text
+    os.chmod(store, 0o644)  # as a careless copy leaves it
+    hooks.interval = 0.0
+    os.utime(store, ns=(store.stat().st_atime_ns, store.stat().st_mtime_ns + 10**9))
+    with caplog.at_level(logging.WARNING, logger="clets.api"):
+        hooks("LAPD")
+    assert "readable by others (mode 644)" in caplog.text and first not in caplog.text
+    r = CliRunner().invoke(cli, ["api", "client", "webhook", "cad-1", "--store", str(store),
+                                 "--url", url])
+    assert r.exit_code == 0, r.output
+    rotated = json.loads(r.output)["webhook_secret"]
+    assert rotated != first and store.stat().st_mode & 0o777 == 0o600
+    assert [t.secret for t in hooks("LAPD")] == [rotated]

@@ -21,6 +21,7 @@ import msgspec
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
@@ -74,6 +75,7 @@ class ApiContext:
     codecs: dict[str, Codec] = field(default_factory=dict)
     #: reads of messages back from the log journal (GET /v1/messages/{msn})
     log_reads: LogReads = field(default_factory=LogReads)
+    _media: dict[str, str] | None = None
 
     def codec(self, name: str) -> Codec:
         codec = self.codecs.get(name)
@@ -82,27 +84,44 @@ class ApiContext:
         return codec
 
     def media(self) -> dict[str, str]:
-        return {m: c for m, c in MEDIA_CODECS.items() if c in self.links}
+        """The request media types of the API's links (made once: the links are fixed)."""
+        if self._media is None:
+            self._media = {m: c for m, c in MEDIA_CODECS.items() if c in self.links}
+        return self._media
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, declared: str | bool | None = True
+                    ) -> bytes:
     """The request body, refused (413) as soon as it passes ``limit`` -- by its
-    ``Content-Length`` before a byte of it is read, else while it streams in."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
+    ``Content-Length`` (``declared``: its value when the caller read it, None when there
+    is none) before a byte of it is read, else while it streams in."""
+    if declared is True:
+        declared = request.headers.get("content-length")
+    if isinstance(declared, str):
         if not declared.isdigit():
             raise ApiProblem(400, "bad-request", "Bad Request", "Content-Length is not a number")
         if int(declared) > limit:
             raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
+    receive = request.receive
     try:
         async with asyncio.timeout(BODY_DEADLINE):  # a body sent a byte a minute is cut
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise too_large(limit)
-                chunks.append(chunk)
+            # ASGI's receive read as ``Request.stream`` does, without its async generator
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "http.request":
+                    chunk = message.get("body", b"")
+                    if chunk:
+                        size += len(chunk)
+                        if size > limit:
+                            raise too_large(limit)
+                        chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+                elif kind == "http.disconnect":
+                    raise ClientDisconnect()
     except TimeoutError:
         raise ApiProblem(408, "body-timeout", "Request Timeout",
                          f"the body did not arrive within {BODY_DEADLINE:g} s",
@@ -116,7 +135,11 @@ _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 def idempotency_key(request: Request) -> str | None:
     """``Idempotency-Key``: 1-255 visible ASCII characters; it becomes the message's dedup
     key when the message carries no control or sequence (switch.md's order)."""
-    key = request.headers.get("idempotency-key")
+    return idempotency_value(request.headers.get("idempotency-key"))
+
+
+def idempotency_value(key: str | None) -> str | None:
+    """An ``Idempotency-Key`` header's value checked (``idempotency_key``)."""
     if key is not None and not _KEY.fullmatch(key):
         raise ApiProblem(400, "bad-idempotency-key", "Bad Request",
                          "Idempotency-Key must be 1-255 visible ASCII characters")
@@ -125,7 +148,35 @@ def idempotency_key(request: Request) -> str | None:
 
 def wait_param(request: Request, limit: float) -> float | None:
     """``?wait=SECONDS``, 0 to ``limit`` (as the document declares it), else a 400."""
-    raw = request.query_params.get("wait")
+    return wait_value(request.query_params.get("wait"), limit)
+
+
+#: query strings of ``POST /v1/messages`` seen -> their valid ``wait`` (a client sends the
+#: same one each time: Starlette's query parsing, ``parse_qsl``, was a tenth of the HTTP
+#: layer's cost per inquiry); bounded, and only well-formed ones are kept
+_WAITS: dict[tuple[bytes, float], float | None] = {}
+_WAITS_MAX = 256
+
+
+def wait_of_query(query: bytes, limit: float) -> float | None:
+    """``wait_param`` from the raw query string (the scope's ``query_string``): the same
+    value or the same 400, parsed once per distinct query string."""
+    if not query:
+        return None
+    key = (query, limit)
+    try:
+        return _WAITS[key]
+    except KeyError:
+        pass
+    value = wait_value(QueryParams(query).get("wait"), limit)  # raises on a bad one
+    if len(_WAITS) >= _WAITS_MAX:
+        _WAITS.clear()
+    _WAITS[key] = value
+    return value
+
+
+def wait_value(raw: str | None, limit: float) -> float | None:
+    """A ``wait`` parameter's text as its value, or the 400."""
     if raw is None:
         return None
     try:
@@ -144,6 +195,53 @@ def too_large(limit: int) -> ApiProblem:
                       f"the body is larger than {limit} bytes", limit=limit)
 
 
+#: the header fields ``POST /v1/messages`` reads (ASGI gives their names in lower case)
+_MESSAGE_HEADERS = frozenset((b"content-type", b"content-length", b"idempotency-key"))
+
+
+def message_headers(scope: Scope) -> dict[bytes, str]:
+    """The header fields of ``POST /v1/messages``, each its first value as Starlette's
+    ``headers.get`` gives it, read in one pass over the scope (a ``headers.get`` of a field
+    that is absent raised and caught a ``KeyError``)."""
+    out: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in _MESSAGE_HEADERS and name not in out:
+            out[name] = value.decode("latin-1")
+    return out
+
+
+class Accepted:
+    """The ``202`` of ``POST /v1/messages`` as the dispatcher sends it: the head and body
+    Starlette's ``Response(body, 202, media_type="application/json", headers={"Location":
+    ...})`` sends (the same fields in the same order), without building one."""
+
+    __slots__ = ("body", "location")
+
+    def __init__(self, body: bytes, location: str) -> None:
+        self.body, self.location = body, location
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 202, "headers": [
+            (b"location", self.location.encode("latin-1")),
+            (b"content-length", b"%d" % len(self.body)),
+            (b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": self.body})
+
+    def response(self) -> Response:
+        return Response(self.body, status_code=202, media_type="application/json",
+                        headers={"Location": self.location})
+
+
+def _header_bytes(scope: Scope) -> int:
+    """The size of the header fields as ``HeaderLimit`` counts them (name, value, ": " and
+    CRLF of each)."""
+    headers = scope.get("headers", ())
+    size = 4 * len(headers)
+    for name, value in headers:
+        size += len(name) + len(value)
+    return size
+
+
 class HeaderLimit:
     """Refuse a request whose header lines together pass ``limit`` bytes (431), before any
     route sees it.  The HTTP parser refuses a head that arrives incomplete past its own bound
@@ -155,7 +253,7 @@ class HeaderLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            size = sum(len(k) + len(v) + 4 for k, v in scope.get("headers", ()))
+            size = _header_bytes(scope)
             if size > self.limit:
                 response = problem_response(ApiProblem(
                     431, "headers-too-large", "Request Header Fields Too Large",
@@ -180,8 +278,7 @@ class ApiApp(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (self.fast is not None and scope["type"] == "http"
                 and scope["path"] == "/v1/messages" and scope["method"] == "POST"
-                and not self.root_path and sum(len(k) + len(v) + 4 for k, v in
-                                               scope["headers"]) <= self.header_limit):
+                and not self.root_path and _header_bytes(scope) <= self.header_limit):
             scope["app"] = self
             request = Request(scope, receive, send)
             try:
@@ -224,10 +321,16 @@ def create_app(context: ApiContext | None, *, api: ApiConfig | None = None) -> F
     }
 
     async def send_message(request: Request, wait: float | None) -> Response:
+        heads = message_headers(request.scope)
+        return (await accept_message(request, wait, heads)).response()
+
+    async def accept_message(request: Request, wait: float | None,
+                             heads: dict[bytes, str]) -> Accepted:
         caller = ctx.auth.identify(request)
-        codec_name = codec_of_media(request.headers.get("content-type"), ctx.media())
-        body = await read_body(request, settings.max_body_bytes)
-        key = idempotency_key(request)
+        codec_name = codec_of_media(heads.get(b"content-type"), ctx.media())
+        body = await read_body(request, settings.max_body_bytes,
+                               heads.get(b"content-length"))
+        key = idempotency_value(heads.get(b"idempotency-key"))
         link = ctx.links[codec_name]
         try:
             reply = await link.submit(body, caller.peer, key)
@@ -249,8 +352,12 @@ def create_app(context: ApiContext | None, *, api: ApiConfig | None = None) -> F
             return journal.message_rows(msn)
 
         if wait:
-            with ctx.hub.waiting(caller.peer.mnemonic or "", msn, outcome.control) as waiter:
+            client = caller.peer.mnemonic or ""
+            waiter = ctx.hub.hold(client, msn, outcome.control)
+            try:
                 found = await wait_settled(rows, waiter, wait)
+            finally:
+                ctx.hub.release(client, waiter)
         else:
             found = rows()
         location = f"/v1/messages/{msn}"
@@ -262,14 +369,16 @@ def create_app(context: ApiContext | None, *, api: ApiConfig | None = None) -> F
                 view = message_view(stored, found, codec)
                 out.update(complete=view["complete"], answers=view["answers"],
                            states=view["destinations"])
-        return Response(msgspec.json.encode(out), status_code=202,
-                        media_type="application/json", headers={"Location": location})
+        return Accepted(msgspec.json.encode(out), location)
 
-    async def post_message_fast(request: Request) -> Response:
+    async def post_message_fast(request: Request) -> Accepted:
         """``POST /v1/messages`` as ``ApiApp`` dispatches it (FastAPI's parameter handling
         cost as much as the switch's own work per inquiry); the FastAPI route below
         declares the same operation for the OpenAPI document."""
-        return await send_message(request, wait_param(request, settings.max_wait))
+        scope = request.scope
+        return await accept_message(
+            request, wait_of_query(scope["query_string"], settings.max_wait),
+            message_headers(scope))
 
     if context is not None:
         app.fast, app.header_limit = post_message_fast, settings.max_header_bytes

@@ -42,14 +42,22 @@ class Caller:
     rate: float | None = None
 
 
+def _state(request: Request) -> dict[str, Any]:
+    """The request state's dict (what ``request.state`` wraps: the server's ``app_state``),
+    read without making a ``State`` and raising its ``AttributeError`` for a name that is
+    not there (each plain or token request did, twice)."""
+    state = request.scope.get("state")
+    return state if isinstance(state, dict) else {}
+
+
 def peer_cert(request: Request) -> dict[str, Any] | None:
     """The verified client certificate of the request's TLS connection (``server.py`` puts
     it in the request state), or None."""
-    return getattr(request.state, "clets_peer_cert", None) or None
+    return _state(request).get("clets_peer_cert") or None
 
 
 def peer_cert_sha256(request: Request) -> str | None:
-    der = getattr(request.state, "clets_peer_cert_der", None)
+    der = _state(request).get("clets_peer_cert_der")
     return cert_thumbprint(der) if der else None
 
 
@@ -110,6 +118,8 @@ class Authenticator:
         #: the token endpoint as a whole: each request costs an Argon2 hash (tens of ms of
         #: CPU), so guessing under many client ids must not take the switch's cores
         self.token_limiter = RateLimiter(TOKEN_RATE, TOKEN_BURST)
+        #: the caller of plain HTTP (the same for every request: made once)
+        self._plain: Caller | None = None
 
     def peer_identity(self, mnemonic: str, method: str, detail: str | None = None
                       ) -> PeerIdentity:
@@ -150,7 +160,9 @@ class Authenticator:
                                    "peer; present a bearer token")
             return Caller(ident.detail or ident.mnemonic or "?", ident)
         if self.api.plain and self.api.peer is not None:
-            return Caller(self.api.peer, self.peer_identity(self.api.peer, "plain"))
+            if self._plain is None:
+                self._plain = Caller(self.api.peer, self.peer_identity(self.api.peer, "plain"))
+            return self._plain
         raise unauthorized("a client certificate or a bearer token is required")
 
     async def client_credentials(self, request: Request, form: dict[str, str]) -> Any:

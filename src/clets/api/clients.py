@@ -133,6 +133,9 @@ class ClientStore:
         """Set (url, secret, CA) or remove (None) an active client's webhook; False when
         no active client has that id."""
         url, secret, ca = webhook or (None, None, None)
+        if secret is not None and self.path.exists():  # a secret kept in clear: the file
+            with contextlib.suppress(OSError):         # its owner's only (again) first
+                os.chmod(self.path, 0o600)
         with self._conn() as conn:
             n = conn.execute("UPDATE clients SET webhook_url = ?, webhook_secret = ?, "
                              "webhook_ca = ? WHERE id = ? AND revoked_at IS NULL",

@@ -29,6 +29,11 @@ __all__ = ["ApiLink"]
 QUEUE = 1024
 
 
+def _expire(done: asyncio.Future[bytes]) -> None:
+    if not done.done():
+        done.set_exception(TimeoutError("no reply from the switch"))
+
+
 class ApiLink:
     """A switch origin link fed by the HTTP app."""
 
@@ -75,8 +80,13 @@ class ApiLink:
                                             answers=self.send, pulled=False))
         except asyncio.QueueFull:
             raise LinkBusy("too many requests waiting for the switch", link=self.name) from None
-        async with asyncio.timeout(timeout):
+        # the deadline fails the future (not ``asyncio.timeout``, which also cancels and
+        # un-cancels the task: twice the cost, per request, for a wait on one future)
+        expire = loop.call_later(timeout, _expire, done)
+        try:
             return await done
+        finally:
+            expire.cancel()
 
     async def received(self) -> AsyncIterator[Received]:
         while True:
@@ -97,4 +107,7 @@ class ApiLink:
         to the hub, under the journal's row id."""
         if peer is None:
             raise LinkBusy("an API delivery names no client", link=self.name)
-        await self.hub.publish(peer, row_id or 0, frame)
+        hub = self.hub
+        targets = hub.local(peer, row_id or 0, frame)
+        if targets:
+            await hub.post(peer, row_id or 0, frame, targets)

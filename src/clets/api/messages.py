@@ -9,6 +9,7 @@ restart of the daemon, and ``?wait=`` only decides how long the HTTP response is
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections.abc import Callable
@@ -119,8 +120,12 @@ def refusal(outcome: Outcome, body: bytes, codec: Codec) -> ApiProblem:
 def unsettled(rows: list[OutRow]) -> int:
     """The forwards without an answer, a status (``.02.``/``.04.``) and not dead: what a
     ``?wait=`` still holds for (each will make a delivery to the client, or die)."""
-    return sum(1 for r in rows if r.kind == "forward" and not (
-        r.responses > 0 or r.status_sent or r.state in ("dead", "done")))
+    n = 0
+    for r in rows:
+        if r.kind == "forward" and not (r.responses > 0 or r.status_sent
+                                        or r.state in ("dead", "done")):
+            n += 1
+    return n
 
 
 def settled(rows: list[OutRow]) -> bool:
@@ -173,8 +178,17 @@ def _canonical(text: str) -> Any:
     return msgspec.Raw(text.encode()) if text[:1] == "{" else None
 
 
+#: the last whole second ``_iso`` formatted, and its text: a message and its answers are
+#: mostly in one second, and ``strftime`` of a ``gmtime`` was most of the cost of a view
+_second: tuple[int, str] = (-1, "")
+
+
 def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+    global _second
+    second = math.floor(t)  # what gmtime formats of t
+    if second != _second[0]:
+        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second[1]}.{int(t % 1 * 1000):03d}Z"
 
 
 class LogReads:

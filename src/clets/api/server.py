@@ -16,7 +16,7 @@ import contextlib
 import socket
 import ssl
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from fastapi import FastAPI
@@ -64,6 +64,60 @@ def _note_client_cert(protocol: Any, transport: asyncio.Transport) -> None:
                               "clets_peer_cert_der": obj.getpeercert(binary_form=True)}
 
 
+class _OneWrite:
+    """The transport of one API connection as uvicorn sees it, with a response's head held
+    until its body is written, so the two go out in one write: uvicorn writes the head and
+    the body of a response in two ``transport.write`` calls, each a ``send`` (and with TLS
+    a record) of its own -- for ``POST /v1/messages`` two system calls where one does.  A
+    head is held only until the loop's next turn (``call_soon``), so a streamed response
+    (the event stream's) and one without a body (``HEAD``, ``204``) are not held back; a
+    close writes it first; everything else is the transport's."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held + data)
+        elif data[:5] == b"HTTP/" and data[-4:] == b"\r\n\r\n":  # a head, as uvicorn writes it
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def writelines(self, lines: Any) -> None:
+        self.flush()
+        self._transport.writelines(lines)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class _CertH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -87,6 +141,7 @@ class _CertHttpToolsProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         _no_delay(transport)
         _note_client_cert(self, transport)
+        self.transport = cast(asyncio.Transport, _OneWrite(transport, self.loop))
 
     def data_received(self, data: bytes) -> None:
         self._began = False

@@ -23,6 +23,10 @@ __all__ = ["TokenError", "Tokens", "Verified"]
 ALGORITHM = "HS256"
 #: seconds a looked-up client is trusted before it is read again (revocation delay)
 CLIENT_CACHE = 1.0
+#: seconds of clock skew allowed on ``exp`` and ``iat``
+LEEWAY = 5
+#: tokens verified and kept (their claims) at most; past it the cache starts again
+VERIFIED_CACHE = 4096
 
 
 class TokenError(Exception):
@@ -46,6 +50,11 @@ class Tokens:
         self.issuer = issuer
         self.ttl = ttl
         self._cache: dict[str, tuple[float, Client | None]] = {}
+        #: token -> its claims, once its signature and claims were checked: a token is the
+        #: same bytes on every request of its client, and of its checks only ``exp`` can
+        #: change its answer later (``iat`` and the signature cannot), so a repeat costs a
+        #: dict lookup and the expiry check instead of a JWT decode (base64, JSON, HMAC)
+        self._verified: dict[str, dict[str, Any]] = {}
 
     def issue(self, client: Client, cert_sha256: str | None, now: float | None = None
               ) -> tuple[str, int]:
@@ -70,15 +79,31 @@ class Tokens:
         self._cache[client_id] = (now, found)
         return found
 
-    def verify(self, token: str, cert_sha256: str | None) -> Verified:
-        try:
-            claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], issuer=self.issuer,
-                                options={"require": ["exp", "iat", "sub", "iss"]},
-                                leeway=5)
-        except jwt.ExpiredSignatureError:
-            raise TokenError("the access token has expired") from None
-        except jwt.PyJWTError as exc:
-            raise TokenError(f"the access token is not valid ({exc})") from None
+    def verify(self, token: str, cert_sha256: str | None, now: float | None = None
+               ) -> Verified:
+        """The client of a valid token: signed with the box's key, not expired, its client
+        active, the certificate it is bound to presented; else TokenError.  The client is
+        looked up on every call (a revocation applies within ``CLIENT_CACHE``), the token
+        decoded only the first time it is seen (``_verified``).  ``now``: the clock of that
+        later expiry check (``jwt.decode`` reads its own)."""
+        claims = self._verified.get(token)
+        if claims is not None:
+            if int(claims["exp"]) <= (time.time() if now is None else now) - LEEWAY:
+                del self._verified[token]  # as jwt.decode's own check of exp
+                raise TokenError("the access token has expired")
+        else:
+            try:
+                claims = jwt.decode(token, self._key, algorithms=[ALGORITHM],
+                                    issuer=self.issuer,
+                                    options={"require": ["exp", "iat", "sub", "iss"]},
+                                    leeway=LEEWAY)
+            except jwt.ExpiredSignatureError:
+                raise TokenError("the access token has expired") from None
+            except jwt.PyJWTError as exc:
+                raise TokenError(f"the access token is not valid ({exc})") from None
+            if len(self._verified) >= VERIFIED_CACHE:
+                self._verified.clear()
+            self._verified[token] = claims
         client = self.client(str(claims["sub"]))
         if client is None or not client.active:
             raise TokenError("the client of this token is revoked or unknown")

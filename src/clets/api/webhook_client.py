@@ -25,6 +25,7 @@ secret.  Both forms may be used together.
 
 from __future__ import annotations
 
+import logging
 import math
 import ssl
 import time
@@ -39,6 +40,8 @@ from clets.errors import LinkError
 
 from . import webhooks
 from .events import encode
+
+log = logging.getLogger("clets.api")
 
 __all__ = ["WEBHOOK_KEYS", "ClientWebhooks", "WebhookPoster", "WebhookTarget",
            "parse_webhooks", "url_problem"]
@@ -135,6 +138,10 @@ class ClientWebhooks:
                 rows = ClientStore(self.store).webhooks()
             except Exception:  # a store being written: the last good read, again next time
                 return self._clients
+            if rows and st.st_mode & 0o077:
+                log.warning("the API client store %s holds webhook secrets in clear and is "
+                            "readable by others (mode %o): chmod 600 it (docs/api.md, "
+                            "Webhooks)", self.store, st.st_mode & 0o777)
             for _cid, peer, url, secret, ca in rows:
                 found.setdefault(peer, []).append(
                     WebhookTarget(peer, url, secret, Path(ca) if ca else None))
