@@ -125,3 +125,24 @@ def test_an_index_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(ConfigError, match="newer"):
         QualityIndex(path)
+
+
+def test_warm_scans_every_btree_the_inline_checks_read(tmp_path: Path) -> None:
+    """``warm`` faults in the pages of the B-trees the inline queries use: each of its
+    statements scans one of them whole, and together they cover the candidate search's
+    (block, person and its rid index), the identifiers' (ident and its value index) and the
+    VIN lookup's (vehicle and its vin index)."""
+    from clets.quality.index import _WARM
+
+    index = QualityIndex(tmp_path / "quality.db")
+    index.add("R1", Record(file="wanted", person=Person(name=Name("SMITH", "JOHN"),
+                                                        dob="1980-03-11", ssn="123456789")))
+    scanned = set()
+    for sql in _WARM:
+        (detail,) = [row[3] for row in index.db.execute("EXPLAIN QUERY PLAN " + sql)]
+        words = detail.split()
+        scanned.add(words[-2] if "COVERING INDEX" in detail else words[1])
+    assert {"block", "person", "sqlite_autoindex_person_1", "ident", "ident_value",
+            "vehicle", "vehicle_vin"} <= scanned, scanned
+    assert index.warm() >= 0
+    index.close()
