@@ -33,6 +33,8 @@ CROSS_CHECKS = frozenset({"id_mismatch", "vin_two_plates", "duplicate_entry", "s
                           "stale_record"})
 _ID_COLS = tuple(i for i, f in enumerate(FIELDS) if f in ("ssn", "oln", "fbi"))
 _ID_LABEL = {"ssn": "SSN", "oln": "OLN", "fbi": "FBI number"}
+_SURNAME_DIFFERS = len(FIELDS["surname"]) - 1
+_GIVEN_DIFFERS = len(FIELDS["given"]) - 1
 
 
 #: ``same_person``'s threshold: the match weight (bits) of name, DOB, sex and middle
@@ -43,10 +45,12 @@ SAME_PERSON_BITS = 0.0
 def same_person(a: Features, b: Features, model: Model | None,
                 bits: float = SAME_PERSON_BITS) -> bool:
     """Whether two records that share an identifier may be the same person *leaving the
-    identifiers aside*: with a model, their match weight over the other fields is at least
-    ``bits`` -- by default 0, the differences (a misspelling, a DOB typo) are at least as
-    likely between two records of one person as between two people.  Without a model, DOB
-    within the typo levels and a name not unrelated.
+    identifiers aside*: never when both names differ beyond every misspelling level (in
+    the closer orientation: another name, whatever the DOB); else, with a model, when their
+    match weight over the other fields is at least ``bits`` -- by default 0, the differences
+    (a misspelling, a DOB typo) are at least as likely between two records of one person as
+    between two people.  Without a model, DOB within the typo levels and a name not
+    unrelated.
 
     Why a weight and not the posterior at the review threshold (as before 2026-12-04): the
     posterior starts from the prior of two records *drawn at random* being one person, which
@@ -60,10 +64,12 @@ def same_person(a: Features, b: Features, model: Model | None,
     gamma = list(compare(a, b))
     for c in _ID_COLS:
         gamma[c] = -1
+    surname, given, dob = gamma[0], gamma[1], gamma[2]
+    if surname == _SURNAME_DIFFERS and given == _GIVEN_DIFFERS:
+        return False
     if model is not None:
         return model.weight(gamma) >= bits
-    surname, given, dob = gamma[0], gamma[1], gamma[2]
-    return dob != 4 and not (surname == 4 and given == 6)
+    return dob != len(FIELDS["dob"]) - 1
 
 
 def mismatch_identifiers(f: Features) -> list[tuple[str, str]]:
