@@ -35,6 +35,7 @@ _ID_COLS = tuple(i for i, f in enumerate(FIELDS) if f in ("ssn", "oln", "fbi"))
 _ID_LABEL = {"ssn": "SSN", "oln": "OLN", "fbi": "FBI number"}
 _SURNAME_DIFFERS = len(FIELDS["surname"]) - 1
 _GIVEN_DIFFERS = len(FIELDS["given"]) - 1
+_DOB_DIFFERS = len(FIELDS["dob"]) - 1
 
 
 #: ``same_person``'s threshold: the match weight (bits) of name, DOB, sex and middle
@@ -45,8 +46,9 @@ SAME_PERSON_BITS = 0.0
 def same_person(a: Features, b: Features, model: Model | None,
                 bits: float = SAME_PERSON_BITS) -> bool:
     """Whether two records that share an identifier may be the same person *leaving the
-    identifiers aside*: never when both names differ beyond every misspelling level (in
-    the closer orientation: another name, whatever the DOB); else, with a model, when their
+    identifiers aside*: never when two of surname, given name and DOB differ beyond every
+    typo level (names in the closer orientation: another name, whatever the DOB; another
+    surname and another DOB -- no single typo does that); else, with a model, when their
     match weight over the other fields is at least ``bits`` -- by default 0, the differences
     (a misspelling, a DOB typo) are at least as likely between two records of one person as
     between two people.  Without a model, DOB within the typo levels and a name not
@@ -65,11 +67,11 @@ def same_person(a: Features, b: Features, model: Model | None,
     for c in _ID_COLS:
         gamma[c] = -1
     surname, given, dob = gamma[0], gamma[1], gamma[2]
-    if surname == _SURNAME_DIFFERS and given == _GIVEN_DIFFERS:
+    if (surname == _SURNAME_DIFFERS) + (given == _GIVEN_DIFFERS) + (dob == _DOB_DIFFERS) >= 2:
         return False
     if model is not None:
         return model.weight(gamma) >= bits
-    return dob != len(FIELDS["dob"]) - 1
+    return dob != _DOB_DIFFERS
 
 
 def mismatch_identifiers(f: Features) -> list[tuple[str, str]]:
