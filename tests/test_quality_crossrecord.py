@@ -125,7 +125,8 @@ def test_same_person_does_not_depend_on_the_size_of_the_file(
 def test_id_mismatch_one_person_with_typos_and_another_person(tmp_path: Path) -> None:
     """A record with a DOB both transposed and mistyped and the same SSN is the same person
     (no flag), in a small file and a large one alike; another name and DOB under the SSN is
-    another person, and so is another name with the same DOB; an invalid SSN shared by many
+    another person, and so are another name with the same DOB and another surname with another
+    DOB; an invalid SSN shared by many
     (078-05-1120) is ssn_invalid's, not a mismatch."""
     on_file = Record(file="wanted", person=Person(
         name=Name("RICHARDSON", "MICHELLE"), dob="1945-07-01", sex="F", ssn="292144370"))
@@ -148,6 +149,8 @@ def test_id_mismatch_one_person_with_typos_and_another_person(tmp_path: Path) ->
             name=Name("MORALES", "ADAM"), dob="1980-02-02", sex="M", ssn="292144370"))
         assert "id_mismatch" in fired(index, Person(  # another name, the same DOB
             name=Name("OKAFOR", "BEATRIZ"), dob="1945-07-01", sex="F", ssn="292144370"))
+        assert "id_mismatch" in fired(index, Person(  # another surname and another DOB
+            name=Name("ZOORTMERD", "MICHELLE"), dob="1962-01-13", sex="F", ssn="292144370"))
         assert "id_mismatch" not in fired(index, Person(
             name=Name("SIMPSON", "LORENA"), dob="1994-12-25", sex="F", ssn="078051120"))
         index.close()
