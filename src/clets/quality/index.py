@@ -10,9 +10,9 @@ transaction per record.
 
 Schema 2 (``PRAGMA user_version``) keeps each block entry's DOB beside its key, so that the
 inline duplicate search filters on the DOB shortlist inside the block index and reads only
-the people that pass (docs/quality.md, "The index").  A file of schema 1 (no version, blocks
-without DOBs) is migrated in place when opened: its entries, answers and sealed list are
-kept, which a rebuild from the reference extracts would lose.
+the people that pass (docs/quality.md, "The quality index").  A file of schema 1 (no
+version, blocks without DOBs) is migrated in place when opened: its entries, answers and
+sealed list are kept, which a rebuild from the reference extracts would lose.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class QualityIndex:
         Why: the file is memory-mapped, and the first touch of a page by this process is a
         page fault, however warm the OS's cache -- at a million records those faults were
         most of the inline step's cost in a process that had just opened the index (CPU per
-        candidate query 0.42 ms on first touch, 0.19 ms after; measured 2026-12-04).  One
+        candidate query 0.42 ms on first touch, 0.22 ms after one scan; 2026-12-04).  One
         scan in file order faults the pages in large runs instead (about a second at a
         million records, 2.6 GB).  The switch calls it when it starts."""
         t = time.monotonic()
