@@ -8,12 +8,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clets.errors import ConfigError
 from clets.model import Message
 from clets.model.types import Name, Person, Record
 from clets.quality import linkage as L
-from clets.quality.crossrecord import cross_checks, cut_sealed
+from clets.quality.crossrecord import cross_checks, cut_sealed, same_person
 from clets.quality.index import QualityIndex, read_sealed_list
 from clets.quality.population import CROSS_ERRORS, Spec, generate
 
@@ -92,3 +94,63 @@ def test_large_blocks_are_skipped_and_sizes_agree_between_fresh_and_incremental_
     assert "R7" in found and len(found) < n  # own keys still find it; the big block is not read
     with pytest.raises(ConfigError):
         fresh.add_many([("X", rec(1), "reference")], fresh=True)
+
+
+def _model_with_prior(prior: float) -> L.Model:
+    from clets.quality.search import default_model
+
+    m = default_model()
+    return L.Model(m.fields, m.m, m.u, prior, m.match_p, m.review_p)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["RICHARDSON", "RICHARDSEN", "RICHARDS", "MORALES", ""]),
+       st.sampled_from(["MICHELLE", "SHELLY", "MICHEL", "ADAM", ""]),
+       st.sampled_from(["1945-07-01", "1945-08-07", "1945-01-07", "1946-07-01", "1980-02-02",
+                        None]),
+       st.sampled_from(["F", "M", None]), st.floats(1e-9, 1e-3))
+def test_same_person_does_not_depend_on_the_size_of_the_file(
+        last: str, first: str, dob: str | None, sex: str | None, prior: float) -> None:
+    """Whether two records sharing an SSN are one person is judged on the weight of their
+    other fields, not on the prior of two random records being one person, which falls as
+    the file grows: the same pair gets the same answer in a file of any size."""
+    a = L.features(Person(name=Name("RICHARDSON", "MICHELLE"), dob="1945-07-01", sex="F",
+                          ssn="292144370"))
+    b = L.features(Person(name=Name(last or None, first or None), dob=dob, sex=sex,
+                          ssn="292144370"))
+    assert same_person(a, b, _model_with_prior(prior)) == \
+        same_person(a, b, _model_with_prior(1e-6))
+
+
+def test_id_mismatch_one_person_with_typos_and_another_person(tmp_path: Path) -> None:
+    """A record with a DOB both transposed and mistyped and the same SSN is the same person
+    (no flag), in a small file and a large one alike; another name and DOB under the SSN is
+    another person, and so are another name with the same DOB and another surname with another
+    DOB; an invalid SSN shared by many
+    (078-05-1120) is ssn_invalid's, not a mismatch."""
+    on_file = Record(file="wanted", person=Person(
+        name=Name("RICHARDSON", "MICHELLE"), dob="1945-07-01", sex="F", ssn="292144370"))
+    wallet = Record(file="wanted", person=Person(
+        name=Name("CRUZ", "AARON"), dob="1947-04-19", sex="M", ssn="078051120"))
+    for prior in (1e-5, 1e-7):
+        index = QualityIndex(tmp_path / f"q{prior}.db")
+        index.set_model(_model_with_prior(prior))
+        index.add("R1", on_file)
+        index.add("R2", wallet)
+
+        def fired(ix: QualityIndex, p: Person) -> set[str]:
+            msg = Message(format="json", mke="EW", person=p)
+            return {f.check for f in cross_checks(msg, ix, __import__(
+                "datetime").date(2026, 12, 3))}
+
+        assert "id_mismatch" not in fired(index, Person(
+            name=Name("RICHARDSON", "MICHELLE"), dob="1945-08-07", sex="F", ssn="292144370"))
+        assert "id_mismatch" in fired(index, Person(
+            name=Name("MORALES", "ADAM"), dob="1980-02-02", sex="M", ssn="292144370"))
+        assert "id_mismatch" in fired(index, Person(  # another name, the same DOB
+            name=Name("OKAFOR", "BEATRIZ"), dob="1945-07-01", sex="F", ssn="292144370"))
+        assert "id_mismatch" in fired(index, Person(  # another surname and another DOB
+            name=Name("ZOORTMERD", "MICHELLE"), dob="1962-01-13", sex="F", ssn="292144370"))
+        assert "id_mismatch" not in fired(index, Person(
+            name=Name("SIMPSON", "LORENA"), dob="1994-12-25", sex="F", ssn="078051120"))
+        index.close()

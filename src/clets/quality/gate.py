@@ -59,6 +59,7 @@ class QualityGate:
         self.config = config
         self.checks: dict[str, Check] = with_policies(catalogue(), config.policy)
         self.index = QualityIndex(config.index)
+        self.index.warm()
         self._seq = 0
 
     def close(self) -> None:

@@ -8,7 +8,9 @@ clean records.
 
 What goes in, per record (rates in :class:`Spec`):
 - clean originals, with realistic gaps (no SSN, no licence, no vehicle) and twins (same
-  surname and DOB, another given name and SSN: not duplicates, and hard ones);
+  surname and DOB, another given name and SSN: not duplicates, and hard ones); every
+  person's SSN, licence, FBI and CII numbers and every case's NIC and FCN are its own
+  (``_Unique``): two people share one only where an error is injected;
 - duplicate entries of an earlier person with one or two variations: keyboard, phonetic and
   OCR misspellings, a nickname, first and last swapped, DOB day/month transposed, one digit
   off, a year off;
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -283,6 +286,54 @@ def _ssn(r: random.Random) -> str:
             return s
 
 
+def _oln(r: random.Random) -> str:
+    return f"{r.choice('ABCDEFGHJKLMNPRSTUVWXYZ')}{r.randint(0, 9999999):07d}"
+
+
+def _fbi(r: random.Random) -> str:
+    return f"{r.randint(100000, 999999)}{r.choice('ABCDEFGH')}{r.choice('ABCDEFGH')}" \
+           f"{r.randint(0, 9)}"
+
+
+def _cii(r: random.Random) -> str:
+    return f"A{r.randint(10000000, 99999999)}"
+
+
+def _nic(r: random.Random) -> str:
+    return f"W{r.randint(10 ** 8, 10 ** 9 - 1)}"
+
+
+def _fcn(r: random.Random) -> str:
+    return f"{r.randint(10 ** 12, 10 ** 13 - 1)}"
+
+
+class _Unique:
+    """The identifiers handed out so far, per kind (SSN, OLN, FBI, CII, NIC, FCN): each
+    person's and each case's are their own, as real ones are.  Drawn independently they
+    collide by chance -- a CA licence number is one of 2.3 x 10^8, so a million people hold
+    ~1,400 pairs of equal ones -- and every such pair is two unrelated people under one
+    identifier: what ``id_mismatch`` is meant to catch, yet unlabelled (at 1,000,000 it made
+    the check's precision 0.887).  Only the error injector gives one person another's
+    identifier, and labels it.
+
+    A value already taken is drawn again from a generator of its own (seeded from the
+    population's seed), so the main stream -- and every other field of the population -- is
+    what it was without the check."""
+
+    __slots__ = ("r", "seen")
+
+    def __init__(self, seed: int) -> None:
+        self.r = random.Random(f"clets-unique-ids-{seed}")
+        self.seen: dict[str, set[str]] = {}
+
+    def take(self, kind: str, value: str, draw: Callable[[random.Random], str]) -> str:
+        seen = self.seen.setdefault(kind, set())
+        while value in seen:
+            value = draw(self.r)
+        seen.add(value)
+        return value
+
+
 def _plate(r: random.Random) -> str:
     L = "ABCDEFGHJKLMNPRSTUVWXYZ"
     return f"{r.randint(1, 9)}{r.choice(L)}{r.choice(L)}{r.choice(L)}{r.randint(0, 999):03d}"
@@ -290,9 +341,11 @@ def _plate(r: random.Random) -> str:
 
 # ---- people ------------------------------------------------------------------------------
 
-def _person(r: random.Random, today: _dt.date, spec: Spec | None = None) -> Person:
+def _person(r: random.Random, today: _dt.date, spec: Spec | None = None,
+            ids: _Unique | None = None) -> Person:
     surnames, male, female = _pools()
     spec = spec or Spec()
+    ids = ids or _Unique(0)
     sex = r.choice("MF")
     first = _name(r, male if sex == "M" else female, "male" if sex == "M" else "female",
                   spec.given_tail)
@@ -308,18 +361,16 @@ def _person(r: random.Random, today: _dt.date, spec: Spec | None = None) -> Pers
                     weight_lb=max(weight, 95), eyes=r.choice(["BRO", "BLU", "GRN", "HAZ"]),
                     hair=r.choice(["BLK", "BRO", "BLN", "GRY", "RED"]))
     if r.random() < 0.85:
-        person.ssn = _ssn(r)
+        person.ssn = ids.take("ssn", _ssn(r), _ssn)
     if r.random() < 0.8:
         expires = today + _dt.timedelta(days=r.randint(30, 5 * 365))
         cls = "C" if age < 21 or r.random() < 0.9 else r.choice("AB")
-        person.license = License(number=f"{r.choice('ABCDEFGHJKLMNPRSTUVWXYZ')}"
-                                 f"{r.randint(0, 9999999):07d}", state="CA",
+        person.license = License(number=ids.take("oln", _oln(r), _oln), state="CA",
                                  class_=cls, expires=expires.isoformat())
     if r.random() < 0.3:
-        person.fbi = f"{r.randint(100000, 999999)}{r.choice('ABCDEFGH')}{r.choice('ABCDEFGH')}" \
-                     f"{r.randint(0, 9)}"
+        person.fbi = ids.take("fbi", _fbi(r), _fbi)
     if r.random() < 0.4:
-        person.cii = f"A{r.randint(10000000, 99999999)}"
+        person.cii = ids.take("cii", _cii(r), _cii)
     return person
 
 
@@ -329,10 +380,10 @@ def _vehicle(r: random.Random) -> Vehicle:
                    make=r.choice(["HOND", "TOYT", "FORD", "CHEV", "NISS"]))
 
 
-def _case(r: random.Random) -> Case:
-    return Case(oca=f"{r.randint(10 ** 7, 10 ** 8 - 1)}",
-                nic=f"W{r.randint(10 ** 8, 10 ** 9 - 1)}",
-                fcn=f"{r.randint(10 ** 12, 10 ** 13 - 1)}")
+def _case(r: random.Random, ids: _Unique | None = None) -> Case:
+    ids = ids or _Unique(0)
+    return Case(oca=f"{r.randint(10 ** 7, 10 ** 8 - 1)}", nic=ids.take("nic", _nic(r), _nic),
+                fcn=ids.take("fcn", _fcn(r), _fcn))
 
 
 def _stamp(r: random.Random, rec: Record, today: _dt.date, stale: bool) -> None:
@@ -491,6 +542,7 @@ def generate(spec: Spec) -> Population:
     plates_by_vin: list[int] = []
     n_entities = 0
     rule_labels = list(RULE_ERRORS)
+    ids = _Unique(spec.seed)
     for i in range(spec.size):
         rid = f"R{i:07d}"
         bands = _Bands(r.random())
@@ -502,12 +554,12 @@ def generate(spec: Spec) -> Population:
             person, variations = _make_duplicate(r, orig.record.person)
             rec = Record(file=orig.record.file, person=person,
                          vehicle=_copy_vehicle(orig.record.vehicle)
-                         if r.random() < 0.5 else None, case=_case(r))
+                         if r.random() < 0.5 else None, case=_case(r, ids))
             _stamp(r, rec, today, False)
             records.append(LabelledRecord(rid, orig.entity, orig.mke, rec, ("duplicate",),
                                           variations, dup_of=orig.rid))
             continue
-        person = _person(r, today, spec)
+        person = _person(r, today, spec, ids)
         twin = False
         if originals and r.random() < spec.twin_rate / (1 - spec.duplicate_rate):
             sib = records[r.choice(originals)].record.person
@@ -517,7 +569,7 @@ def generate(spec: Spec) -> Population:
         vehicle = _vehicle(r) if r.random() < 0.5 else None
         mke = "EV" if vehicle is not None and r.random() < 0.3 else "EW"
         rec = Record(file="vehicle" if mke == "EV" else "wanted", person=person,
-                     vehicle=vehicle, case=_case(r))
+                     vehicle=vehicle, case=_case(r, ids))
         errors: list[str] = []
         if band(spec.rule_error_rate):
             label = r.choice(rule_labels)

@@ -27,7 +27,13 @@ from clets.model import from_dict
 from clets.model.types import Case, License, Name, Person, Record, Vehicle
 
 from .catalogue import Check, Flag, catalogue
-from .crossrecord import record_numbers, same_person, stale_flags
+from .crossrecord import (
+    SAME_PERSON_BITS,
+    mismatch_identifiers,
+    record_numbers,
+    same_person,
+    stale_flags,
+)
 from .linkage import EM_SAMPLE, Features, Model, blocked_pairs, comparison_matrix, features, learn
 from .rules import Subject, check_subject
 
@@ -287,23 +293,23 @@ def _identifier_mismatches(records: Sequence[ScanRecord], positions: list[int],
                            flags: list[list[Flag]], checks: Mapping[str, Check]) -> None:
     c = checks.get("id_mismatch")
     if c is not None:
-        for kind, path in (("ssn", "person.ssn"), ("oln", "person.license.number"),
-                           ("fbi", "person.fbi")):
-            groups: dict[str, list[int]] = {}
-            for k, f in enumerate(feats):
-                v = getattr(f, kind)
-                if v:
-                    groups.setdefault(v, []).append(k)
-            for value, members in groups.items():
-                if len(members) < 2:
-                    continue
-                first = members[0]
-                for k in members[1:]:
-                    if not same_person(feats[k], feats[first], model):
-                        other = records[positions[first]]
-                        flags[positions[k]].append(Flag(
-                            c.id, c.kind, c.policy, path,
-                            f"{kind.upper()} also on {other.rid}, another person", value))
+        bits = float(c.params.get("same_person_bits", SAME_PERSON_BITS))
+        paths = {"ssn": "person.ssn", "oln": "person.license.number", "fbi": "person.fbi"}
+        groups: dict[tuple[str, str], list[int]] = {}
+        for k, f in enumerate(feats):
+            for ident in mismatch_identifiers(f):
+                groups.setdefault(ident, []).append(k)
+        shared = [(ident, m) for ident, m in groups.items() if len(m) > 1]
+        shared.sort(key=lambda kv: list(paths).index(kv[0][0]))  # SSN flags first, as before
+        for (kind, value), members in shared:
+            path = paths[kind]
+            first = members[0]
+            for k in members[1:]:
+                if not same_person(feats[k], feats[first], model, bits):
+                    other = records[positions[first]]
+                    flags[positions[k]].append(Flag(
+                        c.id, c.kind, c.policy, path,
+                        f"{kind.upper()} also on {other.rid}, another person", value))
     c = checks.get("vin_two_plates")
     if c is not None:
         seen: dict[str, tuple[int, str]] = {}
