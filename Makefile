@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench deps clean soak powercut fuzz test-log test-sqlite api-fuzz
+.PHONY: demo test lint typecheck bench deps clean soak powercut fuzz test-log test-sqlite api-fuzz \
+	compiled test-compiled
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -98,3 +99,15 @@ API_EXAMPLES ?= 500
 api-fuzz: $(STAMP)
 	CLETS_SCHEMATHESIS_EXAMPLES=$(API_EXAMPLES) nice -n 10 $(BIN)/pytest -q \
 	    tests/test_api_schemathesis.py
+
+# A prototype (docs/performance.md, session 9): the switch's hot modules compiled by mypyc
+# into build/compiled (bench/build_compiled.py lists them and what it leaves interpreted).
+# Optional: make test and the editable install stay pure Python.  bench/switch.py measures it
+# against the pure switch in one run: --variants log,log+compiled.  test-compiled runs the
+# crash test and the switch tests with the build first on the path (their subprocesses too).
+compiled: $(STAMP)
+	$(BIN)/python bench/build_compiled.py
+COMPILED_TESTS = tests/test_crash.py tests/test_switch_*.py
+test-compiled: $(STAMP) deps
+	$(BIN)/python bench/build_compiled.py --check
+	PYTHONPATH=$(CURDIR)/build/compiled $(BIN)/pytest -q -p no:cacheprovider $(COMPILED_TESTS)
