@@ -108,6 +108,10 @@ api-fuzz: $(STAMP)
 compiled: $(STAMP)
 	$(BIN)/python bench/build_compiled.py
 COMPILED_TESTS = tests/test_crash.py tests/test_switch_*.py
+# monkeypatches engine.authorize, which compiled code calls directly (a test artifact)
+COMPILED_MONKEYPATCHED = \
+	tests/test_switch_admin.py::test_a_bug_while_handling_a_frame_does_not_stop_the_link
 test-compiled: $(STAMP) deps
 	$(BIN)/python bench/build_compiled.py --check
-	PYTHONPATH=$(CURDIR)/build/compiled $(BIN)/pytest -q -p no:cacheprovider $(COMPILED_TESTS)
+	PYTHONPATH=$(CURDIR)/build/compiled $(BIN)/pytest -q -p no:cacheprovider $(COMPILED_TESTS) \
+	    --deselect $(COMPILED_MONKEYPATCHED)
