@@ -51,7 +51,6 @@ MODULES = [
     "framing/length.py",
     "framing/base.py",
     "framing/delimited.py",  # its framers subclass base's Framer: compiled alike or not at all
-    "adapters/tcp.py",
 ]
 
 #: on the path too, but left to the interpreter, and why (what mypyc 2.4 refuses)
@@ -66,20 +65,24 @@ EXCLUDED = {
                       "longer one (TypeError at import)",
     "errors.py": "multiple inheritance (XMLSecurityError(SecurityError, DecodeError)) is "
                  "not supported",
+    "adapters/tcp.py": "compiles and runs, but tests/test_slow_reader.py then loses answers "
+                       "(9-11 of 480 never delivered after the slow reader's cut, 2 of its 4 "
+                       "tests, reproducible; pure tcp.py with the rest compiled: 4 of 4 pass): "
+                       "a semantic difference not found yet",
     "adapters/base.py": "an async generator (unimplemented in mypyc)",
     "switch/links.py": "async generators (unimplemented in mypyc)",
     "switch/messages.py": "surrogate code points in a string literal (would need chr())",
 }
 
 
-def build(jobs: int) -> None:
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
-    shutil.copytree(ROOT / "src" / "clets", OUT / "clets",
+def build(out: Path, modules: list[str], jobs: int) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    shutil.copytree(ROOT / "src" / "clets", out / "clets",
                     ignore=shutil.ignore_patterns("__pycache__", "*.so"))
-    setup = OUT / "setup_compiled.py"
-    paths = [f"clets/{m}" for m in MODULES]
+    setup = out / "setup_compiled.py"
+    paths = [f"clets/{m}" for m in modules]
     setup.write_text(
         "from setuptools import setup\n"
         "from mypyc.build import mypycify\n"
@@ -87,18 +90,18 @@ def build(jobs: int) -> None:
         "multi_file=True))\n")
     env = dict(os.environ)
     subprocess.run([sys.executable, setup.name, "build_ext", "--inplace", "-j", str(jobs),
-                    "--build-temp", "build/tmp"], cwd=OUT, env=env, check=True)
-    shutil.rmtree(OUT / "build", ignore_errors=True)
+                    "--build-temp", "build/tmp"], cwd=out, env=env, check=True)
+    shutil.rmtree(out / "build", ignore_errors=True)
 
 
-def check() -> list[str]:
+def check(out: Path, modules: list[str]) -> list[str]:
     """Import every listed module from the build (in a child, the build first on its path)
     and return those that did NOT load as an extension module."""
     code = ("import importlib, sys\nimport clets.cli, clets.daemon\n"
-            f"mods = {[('clets.' + m[:-3].replace('/', '.')) for m in MODULES]!r}\n"
+            f"mods = {[('clets.' + m[:-3].replace('/', '.')) for m in modules]!r}\n"
             "bad = [m for m in mods if not importlib.import_module(m).__file__.endswith('.so')]\n"
             "print('\\n'.join(bad))\n")
-    env = dict(os.environ, PYTHONPATH=str(OUT))
+    env = dict(os.environ, PYTHONPATH=str(out))
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
                          capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if line]
@@ -108,15 +111,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="only check an existing build")
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--out", type=Path, default=OUT, help=f"where to build (default {OUT})")
+    ap.add_argument("--skip", action="append", default=[], metavar="MODULE",
+                    help="leave this module of the list interpreted (to bisect a difference)")
     args = ap.parse_args()
     importlib.import_module("mypyc")  # the dev extra's mypy brings it
+    modules = [m for m in MODULES if m not in args.skip]
     if not args.check:
-        build(args.jobs)
-    bad = check()
+        build(args.out, modules, args.jobs)
+    bad = check(args.out, modules)
     if bad:
         raise SystemExit(f"not compiled: {', '.join(bad)}")
-    print(f"{len(MODULES)} modules compiled in {OUT}; interpreted on purpose: "
-          f"{', '.join(EXCLUDED)}")
+    print(f"{len(modules)} modules compiled in {args.out}; interpreted on purpose: "
+          f"{', '.join([*EXCLUDED, *args.skip])}")
 
 
 if __name__ == "__main__":
