@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench deps clean soak powercut fuzz test-log test-sqlite api-fuzz
+.PHONY: demo test lint typecheck bench deps clean soak powercut fuzz test-log test-sqlite api-fuzz \
+	compiled test-compiled
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -98,3 +99,23 @@ API_EXAMPLES ?= 500
 api-fuzz: $(STAMP)
 	CLETS_SCHEMATHESIS_EXAMPLES=$(API_EXAMPLES) nice -n 10 $(BIN)/pytest -q \
 	    tests/test_api_schemathesis.py
+
+# A prototype (docs/performance.md, session 9): the switch's hot modules compiled by mypyc
+# into build/compiled (bench/build_compiled.py lists them and what it leaves interpreted).
+# Optional: make test and the editable install stay pure Python.  bench/switch.py measures it
+# against the pure switch in one run: --variants log,log+compiled.  test-compiled runs the
+# switch, crash, restart and power-cut tests (JOURNAL_TESTS) with the build first on the path
+# (their subprocesses too).
+compiled: $(STAMP)
+	$(BIN)/python bench/build_compiled.py
+COMPILED_TESTS = $(JOURNAL_TESTS)
+# two tests that cannot run on compiled code (test artifacts, not switch behaviour): one
+# monkeypatches engine.authorize, which compiled code calls directly; one subclasses the
+# compiled SqliteLogStore (mypyc: "interpreted classes cannot inherit from compiled")
+COMPILED_DESELECT = \
+	--deselect tests/test_switch_admin.py::test_a_bug_while_handling_a_frame_does_not_stop_the_link \
+	--deselect tests/test_commit_chain.py::test_writer_thread_builds_the_next_block_and_a_failed_append_undoes_both
+test-compiled: $(STAMP) deps
+	$(BIN)/python bench/build_compiled.py --check
+	PYTHONPATH=$(CURDIR)/build/compiled $(BIN)/pytest -q -p no:cacheprovider $(COMPILED_TESTS) \
+	    $(COMPILED_DESELECT)

@@ -334,19 +334,30 @@ def stop(proc: subprocess.Popen[str]) -> int:
     return int(proc.returncode)
 
 
+# where ``make compiled`` puts the mypyc build of the hot modules (a copy of the package with
+# extension modules beside the .py files; see docs/performance.md, session 9)
+COMPILED = Path(__file__).resolve().parent.parent / "build" / "compiled"
+
+
 def parse_variant(text: str) -> dict[str, Any]:
     """``log``, ``sqlite``, ``log+thread``, ``log+delay=0.002``, ``log+thread+delay=0.001``,
     ``log+gather=2`` (``commit_gather``), ``log+thread+si=0.005`` (``switch_interval``):
-    a journal format and its commit policy."""
+    a journal format and its commit policy; ``+compiled`` runs that switch on the mypyc build
+    (``make compiled``) instead of the pure-Python package."""
     fmt, *opts = text.split("+")
     if fmt not in ("log", "sqlite"):
         raise SystemExit(f"unknown journal format in variant {text!r}")
     out: dict[str, Any] = {"name": text, "journal_format": fmt, "commit_delay": 0.0,
-                           "commit_thread": False, "extra": {}}
+                           "commit_thread": False, "extra": {}, "compiled": False}
     keys = {"gather": ("commit_gather", int), "si": ("switch_interval", float)}
     for o in opts:
         if o == "thread":
             out["commit_thread"] = True
+        elif o == "compiled":
+            if not (COMPILED / "clets").is_dir():
+                raise SystemExit(f"variant {text!r}: no compiled build in {COMPILED} "
+                                 "(make compiled)")
+            out["compiled"] = True
         elif o.startswith("delay="):
             out["commit_delay"] = float(o.split("=", 1)[1])
         elif o.split("=", 1)[0] in keys and "=" in o:
@@ -355,6 +366,14 @@ def parse_variant(text: str) -> dict[str, Any]:
         else:
             raise SystemExit(f"unknown option {o!r} in variant {text!r}")
     return out
+
+
+def compiled_modules(pid: int) -> int:
+    """How many extension modules of the compiled build the switch has mapped (/proc maps):
+    proof that the ``+compiled`` variant runs compiled code, not the .py files beside it."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return len({line.split()[-1] for line in maps.splitlines()
+                if str(COMPILED) in line and line.endswith(".so")})
 
 
 def fsyncs(metrics_port: int) -> float:
@@ -387,8 +406,12 @@ def run_variant(args: argparse.Namespace, variant: dict[str, Any], sim: subproce
                                      variant.get("extra")))
         probe = f"{args.probe}.{variant['name']}" if args.probe else None
         cmd = run_command(cfg, args.profile, probe)  # the daemon logs no per-message lines
+        env = dict(os.environ)
+        if variant.get("compiled"):  # the mypyc build first on the switch's path
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(COMPILED), *filter(None, [env.get("PYTHONPATH")])])
         switch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  text=True)
+                                  text=True, env=env)
         procs.append(switch)
         wait_line(switch, '"ready"', "stderr")
 
@@ -410,9 +433,22 @@ def run_variant(args: argparse.Namespace, variant: dict[str, Any], sim: subproce
             CpuMeter({"client": me, "relay": relay.pid, "sim": sim.pid})))
         log(f"relay {result['relay_throughput']}; closed loop, switch")
         f0 = fsyncs(metrics_port)
+        perf = None
+        if args.perf:  # sample the switch's CPU (kernel too) during its closed loop
+            perf = subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-g", "-p",
+                                     str(switch.pid), "-o", f"{args.perf}.{variant['name']}"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        elif args.py_spy:  # or its Python stacks (py-spy, pip install py-spy)
+            perf = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record",
+                                     "-r", "400", "--nonblocking", "--gil", "-f", "raw", "-p",
+                                     str(switch.pid), "-o", f"{args.py_spy}.{variant['name']}"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         result["switch_throughput"] = asyncio.run(closed_loop(
             switch_port, "S", args.seconds, args.window,
             CpuMeter({"client": me, "switch": switch.pid, "sim": sim.pid})))
+        if perf is not None:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(60)
         # the fsyncs of the whole closed-loop phase (its warm-up too) per inquiry completed
         # in it: an upper bound of the commits one inquiry costs
         st = result["switch_throughput"]
@@ -443,6 +479,8 @@ def run_variant(args: argparse.Namespace, variant: dict[str, Any], sim: subproce
             result["added_p99_ms_at_target"] = round(
                 result["switch_at_target"]["p99_ms"] - result["relay_at_target"]["p99_ms"],
                 2)
+        if variant.get("compiled"):
+            result["switch_modules"] = compiled_modules(switch.pid)
         result["switch_exit"] = stop(switch)
     finally:
         for p in reversed(procs):
@@ -453,9 +491,11 @@ def run_variant(args: argparse.Namespace, variant: dict[str, Any], sim: subproce
 def report(result: dict[str, Any], window: int) -> None:
     rt, st = result["relay_throughput"], result["switch_throughput"]
     rl, sl = result["relay_latency"], result["switch_latency"]
+    compiled = (f", compiled ({result['switch_modules']} extension modules mapped)"
+                if result.get("compiled") else "")
     print(f"== {result['name']}: journal {result['journal_format']} WAL synchronous=FULL, "
-          f"commit_delay {result['commit_delay']} s, commit_thread {result['commit_thread']}, "
-          f"load average {' '.join(f'{x:.1f}' for x in result['loadavg'])}")
+          f"commit_delay {result['commit_delay']} s, commit_thread {result['commit_thread']}"
+          f"{compiled}, load average {' '.join(f'{x:.1f}' for x in result['loadavg'])}")
     if "switch_serial" in result:
         rs, ss = result["relay_serial"], result["switch_serial"]
         print(f"one at a time: relay p50 {rs['p50_ms']} ms p99 {rs['p99_ms']} ms; switch p50 "
@@ -507,6 +547,13 @@ def main() -> None:
                     help="first, one inquiry at a time for SECONDS (0: skip): the latency "
                          "of the commit chain alone")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--perf", metavar="FILE",
+                    help="perf record -g the switch during its closed loop into FILE.VARIANT "
+                         "(perf report -i FILE.VARIANT --sort dso: where its CPU goes)")
+    ap.add_argument("--py-spy", metavar="FILE",
+                    help="py-spy record the switch's Python stacks while it holds the GIL (its "
+                         "Python CPU) during its closed loop into FILE.VARIANT (collapsed "
+                         "stacks)")
     ap.add_argument("--relay", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--profile", metavar="FILE", help="cProfile the switch into FILE")
     ap.add_argument("--probe", metavar="FILE",

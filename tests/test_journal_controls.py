@@ -108,7 +108,7 @@ def test_background_checkpointer_copies_the_wal_and_stops_with_the_journal(
     # writer's own would start at 10,000 pages
     assert cp.runs >= 2 and db.stat().st_size > size0
     j.close()
-    assert not cp._thread.is_alive()
+    assert not cp._worker.is_alive()
     reopened = Journal(tmp_path / "j.db")  # and nothing was lost on the way
     assert reopened.conn.execute("SELECT COUNT(*) FROM outbound").fetchone()[0] == 50
     reopened.close()

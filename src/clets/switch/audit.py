@@ -202,32 +202,73 @@ _SET_HEAD = ("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
              "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
 
 
-def _gen_make_row() -> Any:
-    """``make_row`` unrolled over the fields: each event field cleaned once, then the row in
-    column order and its hash from the same values (no dict, no loop), through msgspec when
-    the values allow (see ``_HashedRecord``)."""
-    assert set(_EVENT_FIELDS) | {"seq", "ts", "prev"} == set(AUDIT_FIELDS)
-    lines = ["def make_row(ev, seq, ts, prev):"]
-    for k in _EVENT_FIELDS:  # as make_record always did: None and int kept, the rest cleaned
-        lines.append(f"    {k} = ev.{k}")
-        lines.append(f"    if {k} is not None and type({k}) is not int: {k} = _clean({k})")
-    ordered = ", ".join(_SORTED_FIELDS)
-    lines.append(f"    values = ({ordered},)")
-    lines.append("    if _plain(map(type, values)):")
-    lines.append("        text = _enc(_H(*values))")
-    lines.append("        if text.isascii():")
-    lines.append(f"            return [{', '.join(AUDIT_FIELDS)}, _sha(text).hexdigest()]")
-    lines.append(f"    return [{', '.join(AUDIT_FIELDS)}, _hash(values)]")
-    namespace: dict[str, Any] = {"_clean": _clean, "_sha": hashlib.sha256, "_hash": _hash_json,
-                                 "_plain": _PLAIN_TYPES.issuperset, "_enc": _encode_record,
-                                 "_H": _HashedRecord}
-    exec(compile("\n".join(lines), "<clets audit>", "exec"), namespace)
-    return namespace["make_row"]
+def make_row(ev: AuditEvent, seq: int, ts: str, prev: str) -> list[Any]:
+    """The record that follows ``(seq - 1, prev)``, as an ``audit`` row (``_COLS`` order,
+    ``hash`` last): the switch's hot path, 11 times per inquiry.
+
+    Written out over the fields (no dict, no loop): each event field cleaned once, then the row
+    and its hash from the same values, through msgspec when the values allow (see
+    ``_HashedRecord``).  Plain source rather than code generated at import, so that a compiled
+    build (``make compiled``, mypyc) compiles it too; the interpreter runs it as fast as the
+    generated function it replaces."""
+    # as make_record always did: None and int kept, the rest cleaned
+    event: Any = ev.event
+    if event is not None and type(event) is not int:
+        event = _clean(event)
+    msn: Any = ev.msn
+    if msn is not None and type(msn) is not int:
+        msn = _clean(msn)
+    link: Any = ev.link
+    if link is not None and type(link) is not int:
+        link = _clean(link)
+    peer: Any = ev.peer
+    if peer is not None and type(peer) is not int:
+        peer = _clean(peer)
+    operator: Any = ev.operator
+    if operator is not None and type(operator) is not int:
+        operator = _clean(operator)
+    origin: Any = ev.origin
+    if origin is not None and type(origin) is not int:
+        origin = _clean(origin)
+    destination: Any = ev.destination
+    if destination is not None and type(destination) is not int:
+        destination = _clean(destination)
+    mke: Any = ev.mke
+    if mke is not None and type(mke) is not int:
+        mke = _clean(mke)
+    outcome: Any = ev.outcome
+    if outcome is not None and type(outcome) is not int:
+        outcome = _clean(outcome)
+    error_code: Any = ev.error_code
+    if error_code is not None and type(error_code) is not int:
+        error_code = _clean(error_code)
+    reason: Any = ev.reason
+    if reason is not None and type(reason) is not int:
+        reason = _clean(reason)
+    size: Any = ev.bytes
+    if size is not None and type(size) is not int:
+        size = _clean(size)
+    sha256: Any = ev.sha256
+    if sha256 is not None and type(sha256) is not int:
+        sha256 = _clean(sha256)
+    # _SORTED_FIELDS order: bytes, destination, error_code, event, link, mke, msn, operator,
+    # origin, outcome, peer, prev, reason, seq, sha256, ts
+    values = (size, destination, error_code, event, link, mke, msn, operator, origin, outcome,
+              peer, prev, reason, seq, sha256, ts)
+    if _PLAIN_TYPES.issuperset(map(type, values)):
+        text: bytes = _encode_record(_HashedRecord(*values))
+        if text.isascii():
+            return [seq, ts, event, msn, link, peer, operator, origin, destination, mke,
+                    outcome, error_code, reason, size, sha256, prev,
+                    hashlib.sha256(text).hexdigest()]
+    return [seq, ts, event, msn, link, peer, operator, origin, destination, mke, outcome,
+            error_code, reason, size, sha256, prev, _hash_json(values)]
 
 
-#: ``make_row(ev, seq, ts, prev) -> list``: the record that follows ``(seq - 1, prev)``, as
-#: an ``audit`` row (``_COLS`` order, ``hash`` last) -- the switch's hot path
-make_row: Any = _gen_make_row()
+assert _SORTED_FIELDS == ("bytes", "destination", "error_code", "event", "link", "mke", "msn",
+                          "operator", "origin", "outcome", "peer", "prev", "reason", "seq",
+                          "sha256", "ts")
+assert set(_EVENT_FIELDS) | {"seq", "ts", "prev"} == set(AUDIT_FIELDS)
 
 
 def read_head(conn: sqlite3.Connection) -> tuple[int, str]:

@@ -237,9 +237,9 @@ class Checkpointer:
         #: checkpoints run and those that failed (busy, I/O error): figures for tests/docs
         self.runs = 0
         self.errors = 0
-        self._thread = threading.Thread(target=self._run, name="journal-checkpoint",
+        self._worker = threading.Thread(target=self._run, name="journal-checkpoint",
                                         daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):
@@ -251,7 +251,7 @@ class Checkpointer:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        self._worker.join()
         self._conn.close()
 
 
