@@ -55,12 +55,14 @@ def is_log_db(conn: sqlite3.Connection) -> bool:
                         ).fetchone() is not None
 
 
-def read_blocks(conn: sqlite3.Connection, after: int = 0) -> Iterator[tuple[int, bytes]]:
-    """``(position, block)`` after ``after``, in log order (a plain read: any connection)."""
+def read_blocks(conn: sqlite3.Connection, after: int = 0, page: int = 512
+                ) -> Iterator[tuple[int, bytes]]:
+    """``(position, block)`` after ``after``, in log order (a plain read: any connection),
+    fetched ``page`` blocks at a time (a few when the caller usually stops at the first)."""
     last = after
     while True:
-        rows = conn.execute("SELECT pos, data FROM log WHERE pos > ? ORDER BY pos LIMIT 512",
-                            (last,)).fetchall()
+        rows = conn.execute("SELECT pos, data FROM log WHERE pos > ? ORDER BY pos LIMIT ?",
+                            (last, page)).fetchall()
         if not rows:
             return
         for pos, data in rows:

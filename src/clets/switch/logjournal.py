@@ -35,7 +35,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from msgspec.structs import replace as _struct_replace
@@ -1295,18 +1295,22 @@ class LogJournal:
                     return None, []  # the block that made it has no message: compacted
             # the block where the clock passes the horizon of the rows as they are (None:
             # none up to the end), found again whenever a block changes them
+            def horizon() -> float | None:
+                """The time past which no row of the message can change: ``late_horizon``
+                after the last change, once every row is done or dead (else None)."""
+                if not images or any(v[8] not in ("done", "dead") for v in images.values()):
+                    return None
+                return float(max(v[14] for v in images.values())) + self.late_horizon
+
             until: int | None = None
             known = False
             limit = end
             holds = _holds(msn)
             for at, data in logformat.read_blocks(conn, pos):
                 if not known:
-                    settled = bool(images) and all(v[8] in ("done", "dead")
-                                                   for v in images.values())
-                    until = None
-                    if settled:
-                        horizon = max(v[14] for v in images.values()) + self.late_horizon
-                        until = self._block_past(conn, at - 1, end, horizon)
+                    passed = horizon()
+                    until = (None if passed is None
+                             else self._block_past(conn, at - 1, end, passed))
                     limit, known = min(cap, end if until is None else until), True
                 if at > limit:
                     break  # past the horizon (or the end as it was, or the cap)
@@ -1316,9 +1320,8 @@ class LogJournal:
                 clock = self._log_images(logformat.decode(data)[1], msn, images, frames)[1]
                 if {k: (v[8], v[14]) for k, v in images.items()} != before:
                     known = False
-                if clock is not None and images and all(
-                        v[8] in ("done", "dead") for v in images.values()) \
-                        and clock > max(v[14] for v in images.values()) + self.late_horizon:
+                passed = horizon() if clock is not None else None
+                if clock is not None and passed is not None and clock > passed:
                     break
         rows = []
         for oid in sorted(images):
@@ -1359,24 +1362,14 @@ class LogJournal:
         ``horizon`` (a binary search: each probe decodes the first block at or after it that
         holds row images), or None when none does up to ``end``."""
 
-        def clock_at(p: int) -> tuple[int, float] | None:
-            while True:
-                page = conn.execute("SELECT pos, data FROM log WHERE pos >= ? ORDER BY pos "
-                                    "LIMIT 16", (p,)).fetchall()
-                if not page:
-                    return None
-                for q, data in page:
-                    times = [r[1][14] for r in logformat.decode(bytes(data))[1]
-                             if r[0] == "o"]
-                    if times:
-                        return int(q), max(times)
-                    p = int(q) + 1
+        def clock(recs: list[list[Any]]) -> float | None:
+            return max((r[1][14] for r in recs if r[0] == "o"), default=None)
 
         lo, hi = after + 1, end + 1
         found: int | None = None
         while lo < hi:
             mid = (lo + hi) // 2
-            got = clock_at(mid)
+            got = _first_found(conn, mid, clock)
             if got is None:  # no row image from there on
                 hi = mid
             elif got[1] > horizon:
@@ -1414,24 +1407,14 @@ class LogJournal:
         lo, end = int(lo), int(hi)
         hi = end + 1
 
-        def counters_at(pos: int) -> int | None:
-            """The highest row id after the first block at or after ``pos`` that made one
-            (None: no block from there on made a row)."""
-            while True:
-                page = conn.execute("SELECT pos, data FROM log WHERE pos >= ? ORDER BY pos"
-                                    " LIMIT 16", (pos,)).fetchall()
-                if not page:
-                    return None
-                for p, data in page:
-                    for rec in logformat.decode(bytes(data))[1]:
-                        if rec[0] == "c":
-                            return int(rec[counter])
-                    pos = int(p) + 1
+        def top(recs: list[list[Any]]) -> int | None:
+            """The highest row id after the block (None: it made no row)."""
+            return next((int(r[counter]) for r in recs if r[0] == "c"), None)
 
         while lo < hi:  # the first position whose counters pass ``after``
             mid = (lo + hi) // 2
-            top = counters_at(mid)
-            if top is None or top > after:
+            got = _first_found(conn, mid, top)
+            if got is None or got[1] > after:
                 hi = mid
             else:
                 lo = mid + 1
@@ -1449,6 +1432,21 @@ class LogJournal:
             lo, _end = self._first_block(conn, after, counter)
             for _p, data in logformat.read_blocks(conn, lo - 1):
                 yield logformat.decode(data)[1]
+
+
+_T = TypeVar("_T")
+
+
+def _first_found(conn: sqlite3.Connection, pos: int,
+                    pick: Callable[[list[list[Any]]], _T | None]) -> tuple[int, _T] | None:
+    """The first block at or after ``pos`` whose records ``pick`` finds a value in, with
+    its position (None: none up to the end).  A binary search probes with it and mostly
+    stops at the first block, so blocks are read a few at a time."""
+    for at, data in logformat.read_blocks(conn, pos - 1, page=16):
+        got = pick(logformat.decode(data)[1])
+        if got is not None:
+            return at, got
+    return None
 
 
 def _holds(msn: int) -> Callable[[bytes], bool]:
