@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given, settings
@@ -16,6 +17,9 @@ from clets.switch.audit import records
 from tests._api_kit import DESTS, running_api, server_nodelay
 from tests._api_kit import qw as qw_json
 from tests._switch_kit import run_async
+
+if TYPE_CHECKING:
+    from clets.switch.logjournal import LogJournal
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -325,6 +329,15 @@ async def test_a_message_is_read_back_after_its_rows_left_memory(
         assert len(before["answers"]) == 3 and before["complete"]  # type: ignore[arg-type]
 
 
+def _request_and_forward(j: LogJournal, i: int, now: float) -> tuple[int, int]:
+    """Request ``i`` of an API client and its forward to WPS, in the caller's transaction of
+    log journal ``j``: the message number and the forward's row id."""
+    msn = j.insert_message(now=now, kind="request", link="api", peer="CAD", origin="X",
+                           control=f"C{i}", sequence=None, mke="QW", operator="OP",
+                           codec="json", sha256=f"{i:064x}", payload=b"p", canonical="{}")
+    return msn, j.add_forward(msn, "WPS", "QW", (), now, now + 30, now + 3600)
+
+
 def test_log_journal_message_from_log_with_a_fake_clock(tmp_path: Path) -> None:
     """The log read on its own, on the switch's times given by the test: a message whose
     rows all left memory; one whose answer left while a forward still retries (memory and
@@ -337,11 +350,7 @@ def test_log_journal_message_from_log_with_a_fake_clock(tmp_path: Path) -> None:
 
     def accept(i: int, now: float) -> tuple[int, int, int]:
         with j.tx():
-            msn = j.insert_message(now=now, kind="request", link="api", peer="CAD",
-                                   origin="X", control=f"C{i}", sequence=None, mke="QW",
-                                   operator="OP", codec="json", sha256=f"{i:064x}",
-                                   payload=b"p", canonical="{}")
-            f = j.add_forward(msn, "WPS", "QW", (), now, now + 30, now + 3600)
+            msn, f = _request_and_forward(j, i, now)
             d = j.add_delivery(msn, "api", "CAD", "ACK", b"ack%d" % i, now, now + 3600)
         return msn, f, d
 
@@ -433,11 +442,7 @@ def test_log_read_finds_a_late_answer_and_a_purge_among_other_blocks(tmp_path: P
 
     def accept(i: int, now: float) -> tuple[int, int]:
         with j.tx():
-            msn = j.insert_message(now=now, kind="request", link="api", peer="CAD",
-                                   origin="X", control=f"C{i}", sequence=None, mke="QW",
-                                   operator="OP", codec="json", sha256=f"{i:064x}",
-                                   payload=b"p", canonical="{}")
-            f = j.add_forward(msn, "WPS", "QW", (), now, now + 30, now + 3600)
+            msn, f = _request_and_forward(j, i, now)
         with j.tx():
             j.mark_claimed([f], now)
         return msn, f
